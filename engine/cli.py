@@ -1,0 +1,218 @@
+"""The engine's command line: ``python main.py <command>`` (or ``gcw <command>``).
+
+Every command works headless; the workbench runs the same commands in child processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
+from engine.settings import Settings
+
+log = logging.getLogger("engine")
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    """``256`` or ``WIDTHxHEIGHT`` (e.g. ``512x256``) -> (height, width)."""
+    try:
+        if "x" in text.lower():
+            width, height = (int(part) for part in text.lower().split("x"))
+        else:
+            width = height = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size is N or WIDTHxHEIGHT, not {text!r}") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"image size must be at least 16 pixels, not {text!r}")
+    return height, width
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+
+
+def _event_sink(args: argparse.Namespace) -> EventSink:
+    return JsonLinesRenderer(sys.stdout) if getattr(args, "json_events", False) else TerminalRenderer(sys.stderr)
+
+
+# --- datasets ---------------------------------------------------------------------------------------
+
+def _cmd_datasets_list(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.data.samples import SAMPLES, SampleParams, is_built, sample_path
+
+    params = SampleParams()
+    rows = []
+    for name in SAMPLES.names():
+        spec = SAMPLES.get(name)
+        built = is_built(name, settings.datasets_dir, params)
+        rows.append({"name": name, "layout": spec.layout, "family": spec.family,
+                     "cached": "yes" if built else "no (made on first use)",
+                     "description": spec.description, "path": str(sample_path(name, settings.datasets_dir, params))})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(f"Built-in sample datasets (default {params.size}px, {params.n_train} train / {params.n_test} test images),"
+              f" cached under {settings.datasets_dir}:")
+        _print_table(rows, ["name", "layout", "family", "cached", "description"])
+    return 0
+
+
+def _cmd_datasets_build(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.data.samples import SampleParams, ensure_sample
+
+    params = SampleParams(size=args.size, n_train=args.train, n_test=args.test, seed=args.seed)
+    sample = ensure_sample(args.name, settings.datasets_dir, params, events=_event_sink(args))
+    print(json.dumps({"name": sample.name, "layout": sample.layout, "path": str(sample.path)}) if args.json
+          else f"{sample.name} ({sample.layout}): {sample.path}")
+    return 0
+
+
+def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.data.layouts import DatasetConfig, detect_layout, open_dataset
+
+    layout = args.layout or detect_layout(args.path)
+    dataset = open_dataset(DatasetConfig(root=args.path, layout=layout, phase=args.phase))
+    report = {"path": str(args.path), "layout": layout, "phase": args.phase, "items": len(dataset)}
+    print(json.dumps(report) if args.json else
+          f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items; it can be used as it is")
+    return 0
+
+
+# --- profile ----------------------------------------------------------------------------------------
+
+def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.families import get_family
+    from engine.profile import profile_model
+
+    family = get_family(args.family)
+    height, width = args.image_size
+    if args.arch:
+        model = family.build_student(args.arch, args.input_nc, args.output_nc)
+        what = f"{family.name} mobile ResNet sub-network {family.check_arch(args.arch)}"
+    else:
+        model = family.build_teacher(args.input_nc, args.output_nc)
+        what = f"{family.name} teacher ({family.teacher_generator}, {family.teacher_kwargs})"
+    profile = profile_model(model, (1, args.input_nc, height, width))
+    if args.json:
+        print(json.dumps(profile.as_dict()))
+    else:
+        print(f"{what} at {width}x{height}: {profile.macs / 1e9:.3f} G MACs, {profile.params / 1e6:.4f} M params")
+    return 0
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.store import open_store
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        runs = store.list_runs()
+    finally:
+        store.close()
+    rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset, "status": r.status,
+             "stage": r.stage or "-",
+             "progress": f"{r.step}/{r.total_steps}" if r.total_steps else "-",
+             "best_macs": f"{r.best_macs / 1e9:.3f}G" if r.best_macs else "-",
+             "created": r.created_at.strftime("%Y-%m-%d %H:%M")} for r in runs]
+    if args.json:
+        print(json.dumps([{**row, "best_macs": r.best_macs, "best_metric": r.best_metric, "error": r.error,
+                           "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
+    elif not rows:
+        print(f"no runs yet in {settings.resolved_store_url}")
+    else:
+        _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "best_macs", "created"])
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------------
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    from engine.data.layouts import LAYOUTS
+    from engine.data.samples import SAMPLES, SampleParams
+    from engine.families import FAMILIES
+
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="GAN Compression Workbench: compress conditional-GAN generators.")
+    parser.add_argument("--workspace", help="folder for the store, datasets, checkpoints and exports "
+                                            "(default: $GCW_WORKSPACE or the user data folder)")
+    parser.add_argument("--store-url", help="SQLAlchemy URL of the run store (default: $GCW_STORE_URL or "
+                                            "store.sqlite in the workspace)")
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    datasets = commands.add_parser("datasets", help="list, build or check datasets")
+    datasets.add_argument("--json", action="store_true", help="print JSON")
+    datasets.set_defaults(handler=_cmd_datasets_list)
+    dataset_commands = datasets.add_subparsers(dest="datasets_command", metavar="ACTION")
+    defaults = SampleParams()
+    build = dataset_commands.add_parser("build", help="make a built-in sample dataset now")
+    build.add_argument("name", choices=SAMPLES.names())
+    build.add_argument("--size", type=int, default=defaults.size, help="image side in pixels")
+    build.add_argument("--train", type=int, default=defaults.n_train, help="number of training images")
+    build.add_argument("--test", type=int, default=defaults.n_test, help="number of test images")
+    build.add_argument("--seed", type=int, default=defaults.seed)
+    build.add_argument("--json", action="store_true")
+    build.add_argument("--json-events", action="store_true", help="progress as JSON lines on stdout")
+    build.set_defaults(handler=_cmd_datasets_build)
+    check = dataset_commands.add_parser("check", help="check that a folder is a usable dataset")
+    check.add_argument("path", type=lambda p: Path(p).expanduser())
+    check.add_argument("--layout", choices=LAYOUTS.names(), help="(default: detected)")
+    check.add_argument("--phase", default="train")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=_cmd_datasets_check)
+
+    profile = commands.add_parser("profile", help="MACs and parameters of a family's teacher or a sub-network")
+    profile.add_argument("--family", required=True, choices=FAMILIES.names())
+    profile.add_argument("--image-size", type=_image_size, default=(256, 256), metavar="N|WxH")
+    profile.add_argument("--arch", help="a mobile ResNet sub-network, e.g. 16_16_24_16_32_64_16_24 "
+                                        "(default: the teacher)")
+    profile.add_argument("--input-nc", type=int, default=3)
+    profile.add_argument("--output-nc", type=int, default=3)
+    profile.add_argument("--json", action="store_true", help='print {"macs": ..., "params": ...}')
+    profile.set_defaults(handler=_cmd_profile)
+
+    runs = commands.add_parser("runs", help="list the runs in the store")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=_cmd_runs)
+    return parser, commands
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(workspace=args.workspace, store_url=args.store_url)
+        return args.handler(args, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 1
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

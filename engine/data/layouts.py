@@ -1,0 +1,251 @@
+"""Dataset layouts of pytorch-CycleGAN-and-pix2pix (``aligned``, ``unaligned``, ``single``) and a
+label-map layout for GauGAN, as torch datasets yielding ``{"A", "B", "A_path", "B_path"}``.
+
+Headers of every file are read when a dataset opens: unreadable files are skipped with a warning, and
+a folder with nothing usable is an error naming it. A file that fails to decode later (truncated data)
+is skipped the same way, so one bad image in a large folder never stops a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+from torch.utils.data import Dataset
+
+from engine.data import transforms
+from engine.data.images import ImageInfo, is_image_file, list_images, load_image, scan_images, to_tensor
+from engine.data.transforms import PreprocessOptions
+from engine.errors import DatasetError
+from engine.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["aligned", "unaligned", "single", "labelmap"]
+LAYOUTS: Registry = Registry("dataset layout")
+LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
+
+
+class DatasetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: Path
+    layout: Layout
+    phase: str = "train"
+    direction: Literal["AtoB", "BtoA"] = "AtoB"
+    preprocess: PreprocessOptions = PreprocessOptions()
+    max_size: int | None = Field(None, ge=1)
+    serial_batches: bool = False
+    seed: int = 0
+
+
+def _usable(paths: list[Path], folder: Path, what: str) -> list[ImageInfo]:
+    good, bad = scan_images(paths)
+    for path, reason in bad:
+        log.warning("skipping %s", reason)
+    if not good:
+        raise DatasetError(f"none of the {len(paths)} files in {folder} could be read as images "
+                           f"(expected {what}); first problem: {bad[0][1]}")
+    return good
+
+
+class LayoutDataset(Dataset):
+    """Shared skipping of files that fail to decode during loading."""
+
+    def __init__(self, config: DatasetConfig):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.skipped: set[Path] = set()
+
+    def _load(self, path: Path, mode: str = "RGB") -> Image.Image | None:
+        if path in self.skipped:
+            return None
+        try:
+            return load_image(path, mode)
+        except DatasetError as exc:
+            log.warning("skipping %s", exc)
+            self.skipped.add(path)
+            return None
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self)
+        for offset in range(n):
+            item = self._item((index + offset) % n)
+            if item is not None:
+                return item
+        raise DatasetError(f"no image of {self.config.root} could be decoded; "
+                           f"{len(self.skipped)} files failed (see the warnings above)")
+
+    def _item(self, index: int) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+@LAYOUTS.register("aligned")
+class AlignedDataset(LayoutDataset):
+    """``root/<phase>/*.jpg``, each image the pair A|B side by side (pix2pix)."""
+
+    WHAT = "A|B pairs: each image A and B side by side, twice as wide as tall"
+
+    def __init__(self, config: DatasetConfig):
+        super().__init__(config)
+        folder = config.root / config.phase
+        infos = _usable(list_images(folder, what=self.WHAT), folder, self.WHAT)
+        sizes = Counter((info.width, info.height) for info in infos)
+        common, _ = sizes.most_common(1)[0]
+        for info in infos:
+            if (info.width, info.height) != common:
+                raise DatasetError(
+                    f"images of mixed size in aligned dataset {folder}: {info.path} is {info.width}x{info.height} "
+                    f"but most images are {common[0]}x{common[1]}; resize them all to one size")
+        if common[0] % 2:
+            raise DatasetError(f"{infos[0].path} is {common[0]} pixels wide, which cannot split into A|B halves; "
+                               f"expected {self.WHAT}")
+        self.paths = [info.path for info in infos][: config.max_size]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _item(self, index: int) -> dict[str, Any] | None:
+        path = self.paths[index]
+        pair = self._load(path)
+        if pair is None:
+            return None
+        w, h = pair.size
+        a, b = pair.crop((0, 0, w // 2, h)), pair.crop((w // 2, 0, w, h))
+        params = transforms.sample_params(a.size, self.config.preprocess, self.rng)
+        a = to_tensor(transforms.apply(a, params, self.config.preprocess, source=path))
+        b = to_tensor(transforms.apply(b, params, self.config.preprocess, source=path))
+        if self.config.direction == "BtoA":
+            a, b = b, a
+        return {"A": a, "B": b, "A_path": str(path), "B_path": str(path)}
+
+
+@LAYOUTS.register("unaligned")
+class UnalignedDataset(LayoutDataset):
+    """``root/<phase>A`` and ``root/<phase>B``: two unpaired domains (CycleGAN)."""
+
+    def __init__(self, config: DatasetConfig):
+        super().__init__(config)
+        sides = ("A", "B") if config.direction == "AtoB" else ("B", "A")
+        folders = [config.root / f"{config.phase}{side}" for side in sides]
+        self.paths_a, self.paths_b = (
+            [info.path for info in _usable(list_images(f, what=f"images of domain {s}"), f, f"domain {s} images")]
+            [: config.max_size]
+            for f, s in zip(folders, sides))
+
+    def __len__(self) -> int:
+        return max(len(self.paths_a), len(self.paths_b))
+
+    def _item(self, index: int) -> dict[str, Any] | None:
+        path_a = self.paths_a[index % len(self.paths_a)]
+        if self.config.serial_batches:
+            path_b = self.paths_b[index % len(self.paths_b)]
+        else:
+            path_b = self.paths_b[self.rng.randrange(len(self.paths_b))]
+        image_a, image_b = self._load(path_a), self._load(path_b)
+        if image_a is None or image_b is None:
+            return None
+        opts = self.config.preprocess
+        a = to_tensor(transforms.apply(image_a, transforms.sample_params(image_a.size, opts, self.rng), opts, source=path_a))
+        b = to_tensor(transforms.apply(image_b, transforms.sample_params(image_b.size, opts, self.rng), opts, source=path_b))
+        return {"A": a, "B": b, "A_path": str(path_a), "B_path": str(path_b)}
+
+
+@LAYOUTS.register("single")
+class SingleDataset(LayoutDataset):
+    """A folder of images of one side, for inference."""
+
+    def __init__(self, config: DatasetConfig):
+        super().__init__(config)
+        folder = config.root / config.phase if (config.root / config.phase).is_dir() else config.root
+        self.paths = [info.path for info in _usable(list_images(folder), folder, "images")][: config.max_size]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _item(self, index: int) -> dict[str, Any] | None:
+        path = self.paths[index]
+        image = self._load(path)
+        if image is None:
+            return None
+        opts = self.config.preprocess
+        a = to_tensor(transforms.apply(image, transforms.sample_params(image.size, opts, self.rng), opts, source=path))
+        return {"A": a, "A_path": str(path)}
+
+
+@LAYOUTS.register("labelmap")
+class LabelMapDataset(LayoutDataset):
+    """``root/<phase>_label/NAME.png`` (one class id per pixel) beside ``root/<phase>_img/NAME.*`` (GauGAN).
+
+    ``A`` is the label map as a long tensor (H, W); ``B`` the photograph in [-1, 1].
+    """
+
+    def __init__(self, config: DatasetConfig):
+        super().__init__(config)
+        label_dir, image_dir = config.root / f"{config.phase}_label", config.root / f"{config.phase}_img"
+        labels = [p for p in list_images(label_dir, what="label maps (one class id per pixel, PNG)")
+                  if p.suffix.lower() in LABEL_EXTENSIONS]
+        if not labels:
+            raise DatasetError(f"no lossless label maps in {label_dir}: label maps must be PNG, BMP or TIFF "
+                               "(JPEG would change the class ids)")
+        images = {p.stem: p for p in list_images(image_dir, what="photographs matching the label maps")}
+        pairs = []
+        for info in _usable(labels, label_dir, "label maps"):
+            if info.mode not in ("L", "P", "I", "I;16"):
+                raise DatasetError(f"label map {info.path} has mode {info.mode}; expected one channel of class ids "
+                                   "(mode L or P)")
+            if info.path.stem not in images:
+                raise DatasetError(f"label map {info.path} has no photograph named {info.path.stem}.* in {image_dir}")
+            pairs.append((info.path, images[info.path.stem]))
+        self.pairs = pairs[: config.max_size]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _item(self, index: int) -> dict[str, Any] | None:
+        label_path, image_path = self.pairs[index]
+        label, image = self._load(label_path, mode=""), self._load(image_path)
+        if label is None or image is None:
+            return None
+        opts = self.config.preprocess
+        params = transforms.sample_params(image.size, opts, self.rng)
+        label = transforms.apply(label.resize(image.size, Image.NEAREST), params, opts, nearest=True, source=label_path)
+        a = torch.from_numpy(np.array(label, dtype=np.int64))
+        b = to_tensor(transforms.apply(image, params, opts, source=image_path))
+        return {"A": a, "B": b, "A_path": str(label_path), "B_path": str(image_path)}
+
+
+def open_dataset(config: DatasetConfig) -> LayoutDataset:
+    if not config.root.exists():
+        raise DatasetError(f"dataset folder not found: {config.root}")
+    return LAYOUTS.get(config.layout)(config)
+
+
+def _has_images(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() and is_image_file(p) for p in folder.rglob("*"))
+
+
+def detect_layout(root: Path) -> Layout:
+    """Which layout a folder is in, or a DatasetError describing the layouts it could be in."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    if any(_has_images(root / f"{p}A") and _has_images(root / f"{p}B") for p in ("train", "test")):
+        return "unaligned"
+    if any((root / f"{p}_label").is_dir() and (root / f"{p}_img").is_dir() for p in ("train", "test")):
+        return "labelmap"
+    if any(_has_images(root / p) for p in ("train", "test", "val")):
+        return "aligned"
+    if any(p.is_file() and is_image_file(p) for p in root.iterdir()):
+        return "single"
+    raise DatasetError(
+        f"{root} is in none of the known layouts; expected one of: aligned (train/*.jpg, A|B side by side), "
+        "unaligned (trainA/ and trainB/ folders of images), labelmap (train_label/ beside train_img/), "
+        "single (a folder of images)")

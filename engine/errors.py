@@ -1,0 +1,21 @@
+"""Errors a user can cause and fix. The CLI prints their message without a traceback."""
+
+
+class UserError(Exception):
+    """A problem with the user's input (a folder, a file, a setting); the message says what to fix."""
+
+
+class DatasetError(UserError):
+    """A dataset folder or image that cannot be used as it is."""
+
+
+class ConfigError(UserError):
+    """A configuration value that is not valid."""
+
+
+class UnknownNameError(ConfigError):
+    """A name (family, dataset, metric...) that no registry holds."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(self.known)}")

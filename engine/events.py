@@ -1,0 +1,227 @@
+"""The one small progress interface of the engine.
+
+Stages call an ``EventSink`` (any callable taking an ``Event``). The command line renders events as
+progress bars (``TerminalRenderer``) or as JSON lines (``JsonLinesRenderer``, what the workbench reads
+from a child process); ``event_from_dict`` turns such a line back into the event.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, TextIO
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    run_id: int | None = None
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    name: str
+    stages: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageStarted(Event):
+    kind: ClassVar[str] = "stage_started"
+    stage: str
+    total_steps: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepProgress(Event):
+    kind: ClassVar[str] = "step"
+    stage: str
+    step: int
+    total_steps: int | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateScored(Event):
+    kind: ClassVar[str] = "candidate"
+    arch: str
+    macs: int
+    params: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactWritten(Event):
+    kind: ClassVar[str] = "artifact"
+    stage: str | None = None
+    path: str
+    artifact_kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageFinished(Event):
+    kind: ClassVar[str] = "stage_finished"
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageFailed(Event):
+    kind: ClassVar[str] = "stage_failed"
+    stage: str
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message(Event):
+    kind: ClassVar[str] = "message"
+    level: str = "info"
+    text: str
+
+
+EventSink = Callable[[Event], None]
+
+_EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (RunStarted, StageStarted, StepProgress, CandidateScored, ArtifactWritten,
+                StageFinished, StageFailed, RunFinished, Message)
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from ``Event.to_dict()`` output (e.g. a JSON line of a child process)."""
+    kind = data.get("event")
+    cls = _EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"not an engine event: {kind!r}")
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def null_sink(event: Event) -> None:
+    """A sink that drops events, for library use without any progress display."""
+
+
+class Fanout:
+    """Send each event to several sinks (a renderer and the store, say)."""
+
+    def __init__(self, *sinks: EventSink):
+        self.sinks = list(sinks)
+
+    def __call__(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink(event)
+
+
+class JsonLinesRenderer:
+    """One JSON object per line, flushed at once so that a reading process sees it live."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        self.stream.write(json.dumps(event.to_dict(), default=str) + "\n")
+        self.stream.flush()
+
+
+def _format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class TerminalRenderer:
+    """Progress bars for a terminal; on a pipe or file it writes a line every few percent instead."""
+
+    BAR_WIDTH = 24
+
+    def __init__(self, stream: TextIO | None = None, min_interval_s: float = 0.1):
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.min_interval_s = min_interval_s
+        self._stage_start: dict[str, float] = {}
+        self._last_draw = 0.0
+        self._last_fraction_logged = -1.0
+        self._bar_open = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepProgress):
+            self._progress(event)
+            return
+        self._close_bar()
+        if isinstance(event, RunStarted):
+            self._line(f"run {event.run_id} '{event.name}': stages {' -> '.join(event.stages)}")
+        elif isinstance(event, StageStarted):
+            self._stage_start[event.stage] = event.time
+            self._last_fraction_logged = -1.0
+            self._line(f"[{event.stage}] started")
+        elif isinstance(event, StageFinished):
+            self._line(f"[{event.stage}] finished in {_format_duration(event.seconds)}")
+        elif isinstance(event, StageFailed):
+            self._line(f"[{event.stage}] FAILED: {event.error}")
+        elif isinstance(event, CandidateScored):
+            metrics = " ".join(f"{k}={v:.4g}" for k, v in event.metrics.items())
+            self._line(f"  candidate {event.arch}: {event.macs / 1e9:.3f}G MACs "
+                       f"{event.params / 1e6:.3f}M params {metrics}")
+        elif isinstance(event, ArtifactWritten):
+            self._line(f"  wrote {event.artifact_kind}: {event.path}")
+        elif isinstance(event, RunFinished):
+            self._line(f"run {event.run_id} finished")
+        elif isinstance(event, Message):
+            prefix = "" if event.level == "info" else f"{event.level.upper()}: "
+            self._line(prefix + event.text)
+
+    def _progress(self, event: StepProgress) -> None:
+        start = self._stage_start.setdefault(event.stage, event.time)
+        elapsed = max(event.time - start, 1e-9)
+        total = event.total_steps
+        fraction = min(event.step / total, 1.0) if total else None
+        losses = " ".join(f"{k}={v:.4g}" for k, v in event.losses.items())
+        rate = event.step / elapsed
+        if fraction is not None:
+            filled = int(round(fraction * self.BAR_WIDTH))
+            bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
+            eta = (total - event.step) / rate if rate > 0 else float("inf")
+            text = (f"[{event.stage}] |{bar}| {event.step}/{total} "
+                    f"{rate:.2f} it/s eta {_format_duration(eta)} {losses}").rstrip()
+        else:
+            text = f"[{event.stage}] step {event.step} {rate:.2f} it/s {losses}".rstrip()
+        if self.interactive:
+            now = time.monotonic()
+            done = fraction is not None and fraction >= 1.0
+            if now - self._last_draw < self.min_interval_s and not done:
+                return
+            self._last_draw = now
+            self.stream.write("\r\x1b[2K" + text)
+            self.stream.flush()
+            self._bar_open = True
+        elif fraction is None or fraction >= 1.0 or fraction - self._last_fraction_logged >= 0.1:
+            self._last_fraction_logged = fraction if fraction is not None else -1.0
+            self._line(text)
+
+    def _close_bar(self) -> None:
+        if self._bar_open:
+            self.stream.write("\n")
+            self._bar_open = False
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,3 @@
+from engine.registry import Registry
+
+FAMILIES: Registry = Registry("model family")

@@ -1,0 +1,92 @@
+"""Elastic layers: run a layer built at its largest width with only its first k channels.
+
+A supernet keeps one set of weights at the largest widths; a sub-network of width k uses the first k
+filters of each layer (weight sharing, as in the paper's once-for-all training). ``extract_subnet``
+copies those first-k slices into an ordinary module with the sub-network's own shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv2d(conv: nn.Conv2d, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
+    """A convolution on the first ``x.shape[1]`` inputs producing the first ``out_channels`` outputs.
+    A depthwise convolution (groups == its channels) keeps one filter per input channel."""
+    c_in = x.shape[1]
+    if conv.groups == conv.in_channels and conv.groups > 1:
+        weight, groups, c_out = conv.weight[:c_in], c_in, c_in
+    else:
+        if conv.groups != 1:
+            raise ValueError("elastic convolutions support groups=1 or depthwise only")
+        c_out = conv.out_channels if out_channels is None else out_channels
+        weight, groups = conv.weight[:c_out, :c_in], 1
+    bias = conv.bias[:c_out] if conv.bias is not None else None
+    if conv.padding_mode != "zeros":
+        raise ValueError("elastic convolutions expect explicit padding layers")
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, groups)
+
+
+def conv_transpose2d(conv: nn.ConvTranspose2d, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
+    if conv.groups != 1:
+        raise ValueError("elastic transposed convolutions support groups=1 only")
+    c_in = x.shape[1]
+    c_out = conv.out_channels if out_channels is None else out_channels
+    weight = conv.weight[:c_in, :c_out]
+    bias = conv.bias[:c_out] if conv.bias is not None else None
+    return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding, conv.output_padding, 1, conv.dilation)
+
+
+def instance_norm(norm: nn.InstanceNorm2d, x: torch.Tensor) -> torch.Tensor:
+    if norm.track_running_stats:
+        raise ValueError("elastic instance norms must not track running statistics")
+    c = x.shape[1]
+    weight = norm.weight[:c] if norm.affine else None
+    bias = norm.bias[:c] if norm.affine else None
+    return F.instance_norm(x, weight=weight, bias=bias, eps=norm.eps)
+
+
+def run(layer: nn.Module, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
+    """Run any layer elastically: width-bearing layers are sliced, the others run as they are."""
+    if isinstance(layer, nn.Conv2d):
+        return conv2d(layer, x, out_channels)
+    if isinstance(layer, nn.ConvTranspose2d):
+        return conv_transpose2d(layer, x, out_channels)
+    if isinstance(layer, nn.InstanceNorm2d):
+        return instance_norm(layer, x)
+    if isinstance(layer, nn.BatchNorm2d):
+        raise ValueError("BatchNorm supernets need re-calibrated statistics per sub-network; use instance norm")
+    if isinstance(layer, nn.Sequential):
+        for child in layer:
+            x = run(child, x, out_channels)
+        return x
+    return layer(x)
+
+
+class Supernet(Protocol):
+    def make_subnet(self, arch) -> nn.Module:
+        """An ordinary module of the sub-network's shapes whose parameter names match the supernet's."""
+
+
+@torch.no_grad()
+def extract_subnet(supernet: Supernet, arch) -> nn.Module:
+    """A plain, exportable module with the supernet's shared weights (first-k slices) copied in."""
+    subnet = supernet.make_subnet(arch)
+    source = supernet.state_dict()  # type: ignore[attr-defined]
+    target = subnet.state_dict()
+    for name, tensor in target.items():
+        if name not in source:
+            raise KeyError(f"the supernet has no parameter {name!r}")
+        full = source[name]
+        if full.dim() != tensor.dim() or any(s > f for s, f in zip(tensor.shape, full.shape)):
+            raise ValueError(f"{name}: sub-network shape {tuple(tensor.shape)} exceeds the supernet's {tuple(full.shape)}")
+        tensor.copy_(full[tuple(slice(0, s) for s in tensor.shape)])
+    subnet.load_state_dict(target, strict=True)
+    reference = next(iter(source.values()), None)
+    if reference is not None:
+        subnet.to(reference.device)
+    return subnet.train(supernet.training)  # type: ignore[attr-defined]

@@ -1,0 +1,206 @@
+"""The mobile ResNet generator (depthwise-separable residual blocks) and its elastic supernet.
+
+An architecture is written as 8 numbers, ``16_16_24_16_32_64_16_24``, one per position
+``[stem, down1, down2, blocks 1-3, blocks 4-6, blocks 7-9, up1, up2]``, in the convention of
+gan-compression: the channel count of a position is its number times a fixed multiplier
+(1, 2, 4, 4, 4, 4, 2, 1), so ``64_64_64_64_64_64_64_64`` has the widths of the ngf=64 teacher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from engine.errors import ConfigError
+from engine.models import elastic
+from engine.models.norms import norm_layer, uses_bias
+from engine.models.registry import GENERATORS
+from engine.models.resnet import block_thirds
+
+POSITIONS = ("stem", "down1", "down2", "blocks1", "blocks2", "blocks3", "up1", "up2")
+MULTIPLIERS = (1, 2, 4, 4, 4, 4, 2, 1)
+
+
+@dataclass(frozen=True)
+class MobileResnetArch:
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        values = tuple(int(v) for v in self.values)
+        object.__setattr__(self, "values", values)
+        if len(values) != len(POSITIONS):
+            raise ConfigError(f"a mobile ResNet arch has {len(POSITIONS)} widths ({', '.join(POSITIONS)}), "
+                              f"got {len(values)}: {self}")
+        if any(v < 1 for v in values):
+            raise ConfigError(f"arch widths must be positive, got {self}")
+
+    @classmethod
+    def parse(cls, text: str | MobileResnetArch) -> MobileResnetArch:
+        if isinstance(text, MobileResnetArch):
+            return text
+        try:
+            return cls(tuple(int(part) for part in str(text).strip().split("_")))
+        except ValueError:
+            raise ConfigError(f"an arch is {len(POSITIONS)} whole numbers joined by '_', "
+                              f"e.g. 16_16_24_16_32_64_16_24, not {text!r}") from None
+
+    @classmethod
+    def uniform(cls, ngf: int) -> MobileResnetArch:
+        return cls((ngf,) * len(POSITIONS))
+
+    def channels(self) -> tuple[int, ...]:
+        return tuple(v * m for v, m in zip(self.values, MULTIPLIERS))
+
+    def fits_in(self, other: MobileResnetArch) -> bool:
+        return all(a <= b for a, b in zip(self.values, other.values))
+
+    def __str__(self) -> str:
+        return "_".join(str(v) for v in self.values)
+
+
+def block_group(index: int, n_blocks: int) -> int:
+    """Which third of the residual stack (0, 1, 2) block ``index`` belongs to."""
+    ends = block_thirds(n_blocks)
+    return next(group for group, end in enumerate(ends) if index < end)
+
+
+class SeparableConv2d(nn.Module):
+    """3x3 depthwise convolution, norm, 1x1 pointwise convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str, kernel_size: int = 3):
+        super().__init__()
+        bias = uses_bias(norm)
+        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, groups=in_channels, bias=bias)
+        self.norm = norm_layer(norm)(in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)
+
+    def forward(self, x):
+        return self.pointwise(self.norm(self.depthwise(x)))
+
+
+class MobileResnetBlock(nn.Module):
+    def __init__(self, dim: int, inner_dim: int, norm: str, dropout_rate: float = 0.0):
+        super().__init__()
+        self.pad1 = nn.ReflectionPad2d(1)
+        self.conv1 = SeparableConv2d(dim, inner_dim, norm)
+        self.norm1 = norm_layer(norm)(inner_dim)
+        self.relu = nn.ReLU(True)
+        self.dropout = nn.Dropout(dropout_rate)
+        self.pad2 = nn.ReflectionPad2d(1)
+        self.conv2 = SeparableConv2d(inner_dim, dim, norm)
+        self.norm2 = norm_layer(norm)(dim)
+
+    def forward(self, x):
+        h = self.dropout(self.relu(self.norm1(self.conv1(self.pad1(x)))))
+        return x + self.norm2(self.conv2(self.pad2(h)))
+
+
+@GENERATORS.register("mobile_resnet")
+class MobileResnetGenerator(nn.Module):
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, arch: str | MobileResnetArch | None = None,
+                 ngf: int = 64, n_blocks: int = 9, norm: str = "instance", dropout_rate: float = 0.0):
+        super().__init__()
+        if n_blocks < 3:
+            raise ConfigError(f"a mobile ResNet needs at least 3 residual blocks (one per third), not {n_blocks}")
+        self.arch = MobileResnetArch.parse(arch) if arch is not None else MobileResnetArch.uniform(ngf)
+        self.input_nc, self.output_nc, self.n_blocks, self.norm = input_nc, output_nc, n_blocks, norm
+        self.dropout_rate = dropout_rate
+        c = self.arch.channels()
+        norm_cls, bias = norm_layer(norm), uses_bias(norm)
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(input_nc, c[0], kernel_size=7, bias=bias),
+                                  norm_cls(c[0]), nn.ReLU(True))
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=bias),
+                          norm_cls(c_out), nn.ReLU(True))
+            for c_in, c_out in ((c[0], c[1]), (c[1], c[2])))
+        self.blocks = nn.ModuleList(MobileResnetBlock(c[2], c[3 + block_group(i, n_blocks)], norm, dropout_rate)
+                                    for i in range(n_blocks))
+        self.up = nn.ModuleList(
+            nn.Sequential(nn.ConvTranspose2d(c_in, c_out, kernel_size=3, stride=2, padding=1, output_padding=1,
+                                             bias=bias), norm_cls(c_out), nn.ReLU(True))
+            for c_in, c_out in ((c[2], c[6]), (c[6], c[7])))
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(c[7], output_nc, kernel_size=7), nn.Tanh())
+
+    def distill_points(self) -> list[int]:
+        """After the downsampling and after the blocks ending each third; -1 stands for 'after down'."""
+        return [-1] + [k - 1 for k in block_thirds(self.n_blocks)]
+
+    def forward_with_features(self, x):
+        x = self.stem(x)
+        for layer in self.down:
+            x = layer(x)
+        features = [x]
+        ends = set(self.distill_points())
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in ends:
+                features.append(x)
+        for layer in self.up:
+            x = layer(x)
+        return self.head(x), features
+
+    def forward(self, x):
+        return self.forward_with_features(x)[0]
+
+
+@GENERATORS.register("mobile_resnet_supernet")
+class MobileResnetSupernet(MobileResnetGenerator):
+    """Once-for-all mobile ResNet: one set of weights at the largest widths, run at any arch that fits.
+
+    Its parameters have the names and (largest) shapes of a ``MobileResnetGenerator`` at ``max_arch``,
+    so ``elastic.extract_subnet(supernet, arch)`` copies the first-k slices into a plain generator.
+    """
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, max_arch: str | MobileResnetArch | None = None,
+                 ngf: int = 64, n_blocks: int = 9, norm: str = "instance", dropout_rate: float = 0.0):
+        if norm == "batch":
+            raise ConfigError("the elastic supernet uses instance norm (BatchNorm statistics differ per sub-network)")
+        super().__init__(input_nc, output_nc, arch=max_arch, ngf=ngf, n_blocks=n_blocks, norm=norm,
+                         dropout_rate=dropout_rate)
+        self.max_arch = self.arch
+
+    def check_arch(self, arch: str | MobileResnetArch | None) -> MobileResnetArch:
+        arch = self.max_arch if arch is None else MobileResnetArch.parse(arch)
+        if not arch.fits_in(self.max_arch):
+            raise ConfigError(f"arch {arch} does not fit in this supernet (largest widths {self.max_arch})")
+        return arch
+
+    def make_subnet(self, arch: str | MobileResnetArch) -> MobileResnetGenerator:
+        return MobileResnetGenerator(self.input_nc, self.output_nc, arch=self.check_arch(arch),
+                                     n_blocks=self.n_blocks, norm=self.norm, dropout_rate=self.dropout_rate)
+
+    def forward_with_features(self, x, arch: str | MobileResnetArch | None = None):
+        c = self.check_arch(arch).channels()
+        x = elastic.run(self.stem, x, c[0])
+        x = elastic.run(self.down[0], x, c[1])
+        x = elastic.run(self.down[1], x, c[2])
+        features = [x]
+        ends = set(self.distill_points())
+        for i, block in enumerate(self.blocks):
+            inner = c[3 + block_group(i, self.n_blocks)]
+            h = elastic.run(block.pad1, x)
+            h = elastic.run(block.conv1.depthwise, h)
+            h = elastic.run(block.conv1.norm, h)
+            h = elastic.run(block.conv1.pointwise, h, inner)
+            h = block.dropout(block.relu(elastic.run(block.norm1, h)))
+            h = elastic.run(block.pad2, h)
+            h = elastic.run(block.conv2.depthwise, h)
+            h = elastic.run(block.conv2.norm, h)
+            h = elastic.run(block.conv2.pointwise, h, c[2])
+            x = x + elastic.run(block.norm2, h)
+            if i in ends:
+                features.append(x)
+        x = elastic.run(self.up[0], x, c[6])
+        x = elastic.run(self.up[1], x, c[7])
+        return elastic.run(self.head, x, self.output_nc), features
+
+    def forward(self, x, arch: str | MobileResnetArch | None = None):
+        return self.forward_with_features(x, arch)[0]
+
+
+def feature_channels(arch: MobileResnetArch) -> list[int]:
+    """Channels of the distilled features of a mobile ResNet: the residual stream width, 4 times."""
+    return [arch.channels()[2]] * 4
+
+

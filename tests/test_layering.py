@@ -1,0 +1,40 @@
+"""The engine must stay Qt-free (../shared/design.md): checked on the source and with import-linter."""
+
+import ast
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "workbench")
+
+
+def _imported_modules(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_no_engine_module_imports_qt_or_the_workbench():
+    offenders = [f"{path.relative_to(ROOT)} imports {name}"
+                 for path in sorted((ROOT / "engine").rglob("*.py"))
+                 for name in _imported_modules(path) if name.split(".")[0] in FORBIDDEN]
+    assert offenders == []
+
+
+def test_import_linter_contract_holds():
+    lint_imports = shutil.which("lint-imports")
+    assert lint_imports, "import-linter is a dev dependency: pip install -e '.[dev]'"
+    result = subprocess.run([lint_imports], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_layering_check_sees_a_qt_import(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from PySide6.QtCore import QObject\nimport pyqtgraph as pg\n")
+    assert _imported_modules(module) == ["PySide6.QtCore", "pyqtgraph"]

@@ -1,0 +1,38 @@
+"""QApplication set-up: application identity for QSettings, the store, and the main window."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from engine.errors import UserError
+from engine.settings import Settings
+from engine.store import open_store
+
+ORGANIZATION = "GAN Compression Workbench"
+APPLICATION = "workbench"
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    return app  # type: ignore[return-value]
+
+
+def run_app(settings: Settings) -> int:
+    from workbench.main_window import MainWindow
+
+    app = make_application()
+    try:
+        store = open_store(settings.resolved_store_url)
+    except UserError as exc:
+        QMessageBox.critical(None, "Cannot open the run store", str(exc))
+        return 2
+    window = MainWindow(settings, store)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        store.close()

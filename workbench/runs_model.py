@@ -1,0 +1,70 @@
+"""Table model of the runs list, filled from the store's run summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from engine.store import RunSummary
+
+COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Started")
+
+
+def _cell(run: RunSummary, column: int) -> str:
+    if column == 0:
+        return run.name
+    if column == 1:
+        return run.family
+    if column == 2:
+        return run.dataset
+    if column == 3:
+        return run.status
+    if column == 4:
+        return run.stage or "-"
+    if column == 5:
+        return f"{100 * run.step / run.total_steps:.0f}%" if run.total_steps else "-"
+    if column == 6:
+        return f"{run.best_macs / 1e9:.3f} G" if run.best_macs else "-"
+    started = run.started_at or run.created_at
+    return started.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class RunsTableModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._runs: list[RunSummary] = []
+
+    def set_runs(self, runs: list[RunSummary]) -> None:
+        if runs == self._runs:
+            return
+        self.beginResetModel()
+        self._runs = list(runs)
+        self.endResetModel()
+
+    def run_at(self, row: int) -> RunSummary:
+        return self._runs[row]
+
+    def row_of(self, run_id: int) -> int | None:
+        return next((i for i, run in enumerate(self._runs) if run.id == run_id), None)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._runs)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        run = self._runs[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _cell(run, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole and run.error:
+            return run.error
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
