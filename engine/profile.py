@@ -66,15 +66,15 @@ def count_params(model: nn.Module) -> int:
 @torch.no_grad()
 def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     """Multiply-accumulates of one forward pass on ``inputs`` (batch size included)."""
-    from fvcore.nn import FlopCountAnalysis  # deferred: importing fvcore costs a second
-
     was_training = model.training
     model.eval()
     try:
         with warnings.catch_warnings():
-            # Tracing warns about TorchScript's deprecation and data-dependent branches; neither
-            # changes the count.
+            # fvcore scripts helpers on import and traces the model: both warn about TorchScript's
+            # deprecation, and tracing about data-dependent branches; none of it changes the count.
             warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis  # deferred: importing fvcore costs a second
+
             analysis = FlopCountAnalysis(model, inputs if len(inputs) != 1 else inputs[0])
             analysis.set_op_handle(**_HANDLES)
             analysis.unsupported_ops_warnings(False)

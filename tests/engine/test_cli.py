@@ -1,0 +1,97 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main
+from engine.settings import Settings
+from engine.store import Status, open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(capsys, *argv):
+    code = main.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("datasets", "profile", "runs", "gui"):
+        assert command in out
+
+
+def test_profile_json_prints_the_teacher_and_a_subnetwork(capsys):
+    code, out, _ = _run(capsys, "profile", "--family", "cyclegan", "--image-size", "256", "--json")
+    assert code == 0
+    teacher = json.loads(out)
+    assert set(teacher) == {"macs", "params"}
+    assert teacher["macs"] == pytest.approx(56.8e9, rel=0.01) and teacher["params"] == pytest.approx(11.4e6, rel=0.01)
+    code, out, _ = _run(capsys, "profile", "--family", "cyclegan", "--arch", "16_16_24_16_32_64_16_24", "--json")
+    student = json.loads(out)
+    assert student["macs"] == pytest.approx(2.64e9, rel=0.03)
+
+
+def test_profile_accepts_width_by_height(capsys):
+    code, out, _ = _run(capsys, "profile", "--family", "pix2pix", "--image-size", "128x64", "--json")
+    half = json.loads(out)["macs"]
+    code, out, _ = _run(capsys, "profile", "--family", "pix2pix", "--image-size", "128", "--json")
+    assert json.loads(out)["macs"] == pytest.approx(2 * half, rel=1e-3)
+
+
+def test_bad_arch_is_a_one_line_error_with_exit_code_2(capsys):
+    code, out, err = _run(capsys, "profile", "--family", "cyclegan", "--arch", "16_16")
+    assert code == 2 and err.startswith("error: a mobile ResNet arch has 8 widths") and "Traceback" not in err
+
+
+def test_datasets_lists_builds_and_checks(capsys, settings):
+    code, out, _ = _run(capsys, "datasets", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert {"edges2photos", "grass2gravel", "labels2photos"} <= set(rows)
+    assert rows["grass2gravel"]["layout"] == "unaligned"
+    code, out, _ = _run(capsys, "datasets", "build", "grass2gravel", "--size", "32", "--train", "4", "--test", "2",
+                        "--json")
+    built = json.loads(out)
+    assert Path(built["path"]).is_relative_to(settings.datasets_dir)
+    code, out, _ = _run(capsys, "datasets", "check", built["path"], "--json")
+    assert code == 0 and json.loads(out) == {"path": built["path"], "layout": "unaligned", "phase": "train", "items": 4}
+    code, out, err = _run(capsys, "datasets", "check", str(settings.workspace / "missing"))
+    assert code == 2 and "dataset folder not found" in err
+
+
+def test_runs_lists_what_the_store_holds(capsys, settings):
+    code, out, _ = _run(capsys, "runs")
+    assert code == 0 and "no runs yet" in out
+    store = open_store(settings.resolved_store_url)
+    run_id = store.create_run(name="sample", family="cyclegan", dataset="grass2gravel", config={},
+                              stages=["teacher", "supernet"])
+    store.mark_run(run_id, Status.running)
+    store.update_stage(run_id, "teacher", status=Status.running, step=3, total_steps=12)
+    store.close()
+    code, out, _ = _run(capsys, "runs")
+    assert "sample" in out and "running" in out and "3/12" in out
+    code, out, _ = _run(capsys, "runs", "--json")
+    [row] = json.loads(out)
+    assert (row["id"], row["status"], row["stage"]) == (run_id, "running", "teacher")
+
+
+def test_store_url_option_wins_over_the_workspace(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    code, out, _ = _run(capsys, "--store-url", url, "runs")
+    assert code == 0 and "other.sqlite" in out
+
+
+def test_main_py_runs_as_a_program(tmp_path):
+    env = {**os.environ, **Settings(workspace=tmp_path).as_env()}
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "profile", "--family", "cyclegan",
+                             "--arch", "16_16_24_16_32_64_16_24", "--json"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["params"] == 355_235
