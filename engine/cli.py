@@ -119,8 +119,11 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     from engine.store import open_store
 
+    from engine.pipeline import fail_dead_runs
+
     store = open_store(settings.resolved_store_url)
     try:
+        fail_dead_runs(store)
         runs = store.list_runs()
     finally:
         store.close()
@@ -137,6 +140,97 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "best_macs", "created"])
     return 0
+
+
+# --- compress / resume -------------------------------------------------------------------------------
+
+def _cancel_flag() -> Callable[[], bool]:
+    """SIGINT/SIGTERM ask the run to stop at its next checkpoint; a second SIGINT stops at once."""
+    import signal
+    import threading
+
+    requested = threading.Event()
+
+    def on_signal(signum, frame):
+        if requested.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested.set()
+        print("stopping at the next checkpoint (press Ctrl-C again to stop at once)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return requested.is_set
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    teacher, student = summary["teacher"], summary["student"]
+    lines = [f"{'':24}{'teacher':>14}{'student':>14}"]
+
+    def row(label: str, t: float, s: float, fmt: str, ratio: str = "") -> None:
+        lines.append(f"{label:24}{format(t, fmt):>14}{format(s, fmt):>14}  {ratio}".rstrip())
+
+    row("MACs (G)", teacher["macs"] / 1e9, student["macs"] / 1e9, ".4f", f"{summary['macs_ratio']:.1f}x fewer")
+    row("params (M)", teacher["params"] / 1e6, student["params"] / 1e6, ".4f",
+        f"{teacher['params'] / student['params']:.1f}x fewer")
+    for name, value in teacher["metrics"].items():
+        row(name, value, student["metrics"][name], ".4g")
+    if "psnr_to_teacher" in student["metrics"]:
+        lines.append(f"{'psnr to teacher (dB)':24}{'':>14}{student['metrics']['psnr_to_teacher']:>14.4g}")
+    for backend in ("pytorch", "onnxruntime"):
+        t, s = teacher["latency_ms"][backend], student["latency_ms"][backend]
+        row(f"latency {backend} (ms)", t, s, ".2f", f"{t / s:.1f}x faster")
+    lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads",
+              f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
+              f"model card: {summary['model_card_path']}", f"input | teacher | student | diff: {summary['grid_path']}"]
+    return "\n".join(lines)
+
+
+def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -> int:
+    from engine.pipeline import execute
+    from engine.stages.context import Cancelled
+
+    try:
+        summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag())
+    except Cancelled as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    except UserError:
+        raise
+    except Exception as exc:
+        log.debug("run %s failed", run_id, exc_info=True)
+        print(f"error: run {run_id} failed: {type(exc).__name__}: {exc}\n"
+              f"finished stages are kept; resume with: python main.py resume {run_id}", file=sys.stderr)
+        return 1
+    if not getattr(args, "json_events", False):
+        print(format_summary(summary), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.config import load_config
+    from engine.pipeline import create_run
+    from engine.store import open_store
+
+    overrides = {"name": args.name} if args.name else None
+    config = load_config(args.preset, args.config, overrides)
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(config, store)
+        return _execute(run_id, args, settings, store)
+    finally:
+        store.close()
+
+
+def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.store import open_store
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        return _execute(args.run_id, args, settings, store)
+    finally:
+        store.close()
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -185,6 +279,23 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     profile.add_argument("--output-nc", type=int, default=3)
     profile.add_argument("--json", action="store_true", help='print {"macs": ..., "params": ...}')
     profile.set_defaults(handler=_cmd_profile)
+
+    from engine.config import PRESETS
+
+    compress = commands.add_parser("compress", help="run the whole pipeline: teacher, supernet, search, "
+                                                    "finetune, export")
+    compress.add_argument("--preset", choices=sorted(PRESETS), help="a built-in configuration on sample data")
+    compress.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
+    compress.add_argument("--name", help="the run's name")
+    compress.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+    compress.add_argument("--json-events", action="store_true", help="progress as JSON lines on stdout")
+    compress.set_defaults(handler=_cmd_compress)
+
+    resume = commands.add_parser("resume", help="continue a stopped or failed run from its checkpoints")
+    resume.add_argument("run_id", type=int)
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--json-events", action="store_true")
+    resume.set_defaults(handler=_cmd_resume)
 
     runs = commands.add_parser("runs", help="list the runs in the store")
     runs.add_argument("--json", action="store_true")

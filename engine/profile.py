@@ -88,3 +88,61 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
 def profile_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelProfile:
     example = torch.zeros(input_shape, device=next(model.parameters()).device)
     return ModelProfile(macs=count_macs(model, example), params=count_params(model))
+
+
+def mobile_resnet_macs(channels: tuple[int, ...], height: int, width: int, n_blocks: int,
+                       input_nc: int = 3, output_nc: int = 3) -> int:
+    """MACs of a mobile ResNet generator with these 8 position widths (``MobileResnetArch.channels()``),
+    in closed form and in the same convention as ``count_macs`` (which the tests check it against); the
+    search uses it to reject candidates over budget without tracing each one."""
+    from engine.models.mobile_resnet import block_group
+
+    c0, c1, c2, i1, i2, i3, c6, c7 = channels
+    h1, w1 = -(-height // 2), -(-width // 2)
+    h2, w2 = -(-h1 // 2), -(-w1 // 2)
+    p0, p1, p2 = height * width, h1 * w1, h2 * w2
+    up1, up2 = (2 * h2) * (2 * w2), (4 * h2) * (4 * w2)
+    macs = p0 * c0 * (input_nc * 49 + 1) + p1 * c1 * (c0 * 9 + 1) + p2 * c2 * (c1 * 9 + 1)
+    for index in range(n_blocks):
+        inner = (i1, i2, i3)[block_group(index, n_blocks)]
+        macs += p2 * (c2 * 9 + c2 + inner * c2 + inner + inner * 9 + inner + c2 * inner + c2)
+    macs += up1 * c6 * (c2 * 9 + 1) + up2 * c7 * (c6 * 9 + 1) + up2 * output_nc * c7 * 49
+    return macs
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_latency_ms(run_once, *, device: torch.device | str = "cpu", warmup: int = 5, repeats: int = 30,
+                       min_seconds: float = 0.5) -> float:
+    """Median wall time of ``run_once()`` in milliseconds, after warm-up runs, with the device
+    synchronised around each timed run; repeats continue until ``min_seconds`` have passed."""
+    import statistics
+    import time
+
+    device = torch.device(device)
+    for _ in range(warmup):
+        run_once()
+    _synchronize(device)
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - started < min_seconds and len(times) < 10 * repeats):
+        _synchronize(device)
+        t0 = time.perf_counter()
+        run_once()
+        _synchronize(device)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def torch_latency_ms(model: nn.Module, example: torch.Tensor, **kwargs) -> float:
+    model.eval()
+    device = example.device
+
+    def run_once() -> None:
+        with torch.inference_mode():
+            model(example)
+
+    return measure_latency_ms(run_once, device=device, **kwargs)

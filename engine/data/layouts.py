@@ -44,6 +44,19 @@ class DatasetConfig(BaseModel):
     max_size: int | None = Field(None, ge=1)
     serial_batches: bool = False
     seed: int = 0
+    #: The last ``holdout`` images of each folder form the ``holdout`` subset (for scoring during search);
+    #: subset ``fit`` is the rest (for training), ``all`` is everything.
+    holdout: int = Field(0, ge=0)
+    subset: Literal["all", "fit", "holdout"] = "all"
+
+    def select(self, paths: list[Path], folder: Path) -> list[Path]:
+        """Apply ``subset`` and ``max_size`` to a folder's sorted list of usable images."""
+        if self.subset != "all" and self.holdout:
+            if len(paths) <= self.holdout:
+                raise DatasetError(f"{folder} has {len(paths)} usable images; holding out {self.holdout} "
+                                   "for search leaves none to train on: add images or lower dataset.search_images")
+            paths = paths[-self.holdout:] if self.subset == "holdout" else paths[:-self.holdout]
+        return paths[: self.max_size]
 
 
 def _usable(paths: list[Path], folder: Path, what: str) -> list[ImageInfo]:
@@ -107,7 +120,7 @@ class AlignedDataset(LayoutDataset):
         if common[0] % 2:
             raise DatasetError(f"{infos[0].path} is {common[0]} pixels wide, which cannot split into A|B halves; "
                                f"expected {self.WHAT}")
-        self.paths = [info.path for info in infos][: config.max_size]
+        self.paths = config.select([info.path for info in infos], folder)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -136,8 +149,8 @@ class UnalignedDataset(LayoutDataset):
         sides = ("A", "B") if config.direction == "AtoB" else ("B", "A")
         folders = [config.root / f"{config.phase}{side}" for side in sides]
         self.paths_a, self.paths_b = (
-            [info.path for info in _usable(list_images(f, what=f"images of domain {s}"), f, f"domain {s} images")]
-            [: config.max_size]
+            config.select([info.path for info in
+                           _usable(list_images(f, what=f"images of domain {s}"), f, f"domain {s} images")], f)
             for f, s in zip(folders, sides))
 
     def __len__(self) -> int:
@@ -165,7 +178,7 @@ class SingleDataset(LayoutDataset):
     def __init__(self, config: DatasetConfig):
         super().__init__(config)
         folder = config.root / config.phase if (config.root / config.phase).is_dir() else config.root
-        self.paths = [info.path for info in _usable(list_images(folder), folder, "images")][: config.max_size]
+        self.paths = config.select([info.path for info in _usable(list_images(folder), folder, "images")], folder)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -204,7 +217,8 @@ class LabelMapDataset(LayoutDataset):
             if info.path.stem not in images:
                 raise DatasetError(f"label map {info.path} has no photograph named {info.path.stem}.* in {image_dir}")
             pairs.append((info.path, images[info.path.stem]))
-        self.pairs = pairs[: config.max_size]
+        kept = set(config.select([label for label, _ in pairs], label_dir))
+        self.pairs = [pair for pair in pairs if pair[0] in kept]
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -1,0 +1,75 @@
+"""Export to ONNX, the parity check against PyTorch in ONNX Runtime, latency of the exported file, and
+the model card written beside it."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.profile import measure_latency_ms
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_diff: float
+    images: int
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= PARITY_TOLERANCE
+
+
+def export_onnx(model: nn.Module, path: Path, example: torch.Tensor) -> Path:
+    """Write ``model`` as ONNX with a dynamic batch dimension (input ``input``, output ``output``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    tmp = path.with_name(path.name + ".tmp")
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter warns about its deprecation and about constant folding of
+        # slices; the parity check below is what tells whether the file is right.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example.cpu(),), str(tmp), input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=OPSET,
+                          dynamo=False)
+    tmp.replace(path)
+    return path
+
+
+def onnx_session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def check_parity(model: nn.Module, path: Path, inputs: torch.Tensor, threads: int | None = None) -> Parity:
+    """Run the ONNX file in ONNX Runtime on real inputs and compare with PyTorch (max |difference|)."""
+    session = onnx_session(path, threads)
+    with torch.no_grad():
+        expected = model.eval().cpu()(inputs.cpu()).numpy()
+    got = session.run(["output"], {"input": inputs.cpu().numpy().astype(np.float32)})[0]
+    return Parity(float(np.abs(got - expected).max()), len(inputs))
+
+
+def onnx_latency_ms(path: Path, example: torch.Tensor, threads: int | None = None, **kwargs) -> float:
+    session = onnx_session(path, threads)
+    feed = {"input": example.cpu().numpy().astype(np.float32)}
+    return measure_latency_ms(lambda: session.run(["output"], feed), device="cpu", **kwargs)
+
+
+def write_model_card(path: Path, card: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(card, indent=1, default=str))
+    return path

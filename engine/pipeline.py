@@ -1,0 +1,134 @@
+"""Runs the stages of a run in order, skipping finished ones, recording status in the store.
+
+A failure marks the stage and the run failed with the error, keeping every finished stage and every
+checkpoint; ``resume`` continues from there. A cancel request stops at the next checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import torch
+
+from engine.config import STAGES, RunConfig
+from engine.errors import ConfigError, UserError
+from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
+from engine.settings import Settings
+from engine.stages import export, finetune, search, supernet, teacher
+from engine.stages.context import Cancelled, StageContext
+from engine.stages.data import describe, prepare_data
+from engine.store import Status, Store
+
+log = logging.getLogger(__name__)
+
+RUNNERS: dict[str, Callable[[StageContext, Any], dict[str, Any]]] = {
+    "teacher": teacher.run, "supernet": supernet.run, "search": search.run, "finetune": finetune.run,
+    "export": export.run,
+}
+#: A run on another host whose heartbeat is older than this is considered dead.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def create_run(config: RunConfig, store: Store) -> int:
+    dataset = config.dataset.sample or str(config.dataset.path)
+    return store.create_run(name=config.name, family=config.family, dataset=dataset,
+                            config=config.model_dump(mode="json"), stages=list(STAGES))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_runs(store: Store) -> list[int]:
+    """Mark failed the runs recorded as running whose process is gone (or silent for too long)."""
+    failed = []
+    now = datetime.now(timezone.utc)
+    for summary in store.list_runs():
+        if summary.status != Status.running.value:
+            continue
+        run = store.get_run(summary.id)
+        heartbeat = run.heartbeat_at.replace(tzinfo=timezone.utc) if run.heartbeat_at and run.heartbeat_at.tzinfo is None else run.heartbeat_at
+        if run.host == socket.gethostname() and run.pid:
+            dead = not _pid_alive(run.pid) or run.pid == os.getpid()
+        else:
+            dead = heartbeat is None or now - heartbeat > STALE_AFTER
+        if dead:
+            message = (f"the run's process (pid {run.pid} on {run.host}) stopped without finishing; "
+                       f"resume with: python main.py resume {run.id}")
+            for stage in run.stages:
+                if stage.status is Status.running:
+                    store.update_stage(run.id, stage.name, status=Status.failed, error=message)
+            store.mark_run(run.id, Status.failed, error=message)
+            failed.append(run.id)
+    return failed
+
+
+def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
+            cancel_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    fail_dead_runs(store)
+    run = store.get_run(run_id)
+    if run.status is Status.running:
+        raise UserError(f"run {run_id} is already running (pid {run.pid} on {run.host})")
+    try:
+        config = RunConfig.model_validate(run.config)
+    except Exception as exc:
+        raise ConfigError(f"run {run_id} has a configuration this version cannot read: {exc}") from None
+    run_dir = settings.runs_dir / f"{run_id:05d}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store.mark_run(run_id, Status.running)
+    events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
+    if config.threads or settings.threads:
+        torch.set_num_threads(config.threads or settings.threads)  # type: ignore[arg-type]
+    device = torch.device(config.device if settings.device == "auto" else settings.device)
+    stage_name = "data"
+    try:
+        data = prepare_data(config, settings, events)
+        log.info("run %s data: %s", run_id, describe(data))
+        for position, stage_name in enumerate(STAGES):
+            if store.stage_status(run_id, stage_name) is Status.finished:
+                events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
+                continue
+            random.seed(config.seed + position)
+            torch.manual_seed(config.seed + position)
+            ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=store,
+                               run_dir=run_dir, events=events, cancel_requested=cancel_requested, device=device)
+            store.update_stage(run_id, stage_name, status=Status.running)
+            events(StageStarted(run_id=run_id, stage=stage_name))
+            started = time.monotonic()
+            result = RUNNERS[stage_name](ctx, data)
+            ctx.write_result(result)
+            store.update_stage(run_id, stage_name, status=Status.finished)
+            events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
+    except Cancelled as exc:
+        if stage_name in STAGES:
+            store.update_stage(run_id, stage_name, status=Status.cancelled, error=str(exc))
+        store.mark_run(run_id, Status.cancelled, error=str(exc))
+        events(Message(run_id=run_id, level="warning", text=str(exc)))
+        raise
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            error = f"interrupted; resume with: python main.py resume {run_id}"
+        if stage_name in STAGES:
+            store.update_stage(run_id, stage_name, status=Status.failed, error=error)
+        store.mark_run(run_id, Status.failed, error=error)
+        events(StageFailed(run_id=run_id, stage=stage_name, error=error))
+        raise
+    summary = StageContext(run_id=run_id, stage="export", config=config, settings=settings, store=store,
+                           run_dir=run_dir, events=events, cancel_requested=cancel_requested,
+                           device=device).result("export")
+    store.mark_run(run_id, Status.finished)
+    events(RunFinished(run_id=run_id, summary=summary))
+    return summary

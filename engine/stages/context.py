@@ -1,0 +1,115 @@
+"""What every stage is given: the run's config and folder, the store, an event sink and a cancel flag,
+with helpers for progress, checkpoints, artifacts and results."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine import checkpoints
+from engine.config import RunConfig
+from engine.events import ArtifactWritten, EventSink, Message, StepProgress
+from engine.settings import Settings
+from engine.store import Status, Store
+
+HEARTBEAT_INTERVAL_S = 10.0
+
+
+class Cancelled(Exception):
+    """The user asked the run to stop; raised at a safe point after a checkpoint was written."""
+
+
+@dataclass
+class StageContext:
+    run_id: int
+    stage: str
+    config: RunConfig
+    settings: Settings
+    store: Store
+    run_dir: Path
+    events: EventSink
+    cancel_requested: Callable[[], bool]
+    device: torch.device
+    _last_checkpoint: float = field(default_factory=time.monotonic)
+    _last_heartbeat: float = 0.0
+
+    @property
+    def stage_dir(self) -> Path:
+        path = self.run_dir / self.stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.stage_dir / "checkpoint.pt"
+
+    def stage_path(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.events(Message(run_id=self.run_id, level=level, text=text))
+
+    def begin(self, total_steps: int) -> None:
+        self.store.update_stage(self.run_id, self.stage, total_steps=total_steps)
+
+    def progress(self, step: int, total: int, losses: dict[str, float] | None = None) -> None:
+        """Report a finished step; every ``log_every`` steps (and at the end) the store gets it too."""
+        losses = losses or {}
+        self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total, losses=losses))
+        if step % self.config.log_every == 0 or step == total:
+            self.store.update_stage(self.run_id, self.stage, step=step)
+            if losses:
+                self.store.record_metrics(self.run_id, self.stage, step, losses)
+        now = time.monotonic()
+        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
+            self._last_heartbeat = now
+            self.store.heartbeat(self.run_id)
+
+    def checkpoint_due(self) -> bool:
+        return time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        checkpoints.save({**state, "rng": checkpoints.rng_state()}, self.checkpoint_path)
+        self._last_checkpoint = time.monotonic()
+        self.store.update_stage(self.run_id, self.stage, checkpoint_path=str(self.checkpoint_path))
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        if not self.checkpoint_path.is_file():
+            return None
+        state = checkpoints.load(self.checkpoint_path, map_location=self.device)
+        checkpoints.set_rng_state({"python": state["rng"]["python"], "torch": state["rng"]["torch"].cpu()})
+        self.message(f"resuming {self.stage} from step {state.get('step', 0)}")
+        return state
+
+    def maybe_checkpoint(self, make_state: Callable[[], dict[str, Any]]) -> None:
+        """At a step boundary: checkpoint when due, and stop (after checkpointing) when asked to."""
+        cancel = self.cancel_requested()
+        if cancel or self.checkpoint_due():
+            self.save_checkpoint(make_state())
+        if cancel:
+            raise Cancelled(f"{self.stage} stopped at a checkpoint; resume with: python main.py resume {self.run_id}")
+
+    def artifact(self, path: Path, kind: str) -> None:
+        self.store.add_artifact(self.run_id, path, kind, stage=self.stage)
+        self.events(ArtifactWritten(run_id=self.run_id, stage=self.stage, path=str(path), artifact_kind=kind))
+
+    def write_result(self, result: dict[str, Any]) -> None:
+        path = self.stage_dir / "result.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str))
+        tmp.replace(path)
+
+    def result(self, stage: str) -> dict[str, Any]:
+        path = self.stage_path(stage) / "result.json"
+        if not path.is_file():
+            raise RuntimeError(f"stage {stage} has no result at {path}; it must finish first")
+        return json.loads(path.read_text())
+
+    def stage_finished(self, stage: str) -> bool:
+        return self.store.stage_status(self.run_id, stage) is Status.finished

@@ -1,0 +1,131 @@
+"""The datasets of a run: the training subset, the held-out search subset, the test set, and the real
+statistics (cached per dataset and feature extractor) that distribution metrics compare against."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from engine.config import RunConfig
+from engine.data.layouts import DatasetConfig, LayoutDataset, detect_layout, open_dataset
+from engine.data.samples import SampleParams, ensure_sample
+from engine.data.transforms import PreprocessOptions
+from engine.errors import ConfigError
+from engine.events import EventSink
+from engine.families import get_family
+from engine.metrics import FeatureExtractor, gaussian_stats, load_stats, save_stats
+from engine.settings import Settings
+
+
+@dataclass
+class RunData:
+    root: Path
+    layout: str
+    paired: bool
+    train: LayoutDataset
+    search_inputs: torch.Tensor
+    search_targets: torch.Tensor  # ground truth (paired) or real target-domain images (unpaired)
+    test_inputs: torch.Tensor
+    test_targets: torch.Tensor
+    #: The images whose statistics distribution metrics compare with, per split.
+    real_sets: dict[str, LayoutDataset]
+
+
+def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) -> tuple[Path, str]:
+    spec = config.dataset
+    if spec.sample:
+        params = SampleParams(size=spec.sample_size, n_train=spec.sample_train, n_test=spec.sample_test)
+        sample = ensure_sample(spec.sample, settings.datasets_dir, params, events=events)
+        root, layout = sample.path, sample.layout
+    else:
+        root = Path(spec.path).expanduser()  # type: ignore[arg-type]
+        layout = detect_layout(root) if spec.layout == "auto" else spec.layout
+    family = get_family(config.family)
+    if layout != family.dataset_layout:
+        raise ConfigError(f"{family.name} needs a dataset in the {family.dataset_layout} layout, but {root} is "
+                          f"{layout}; pick the matching family or dataset")
+    return root, layout
+
+
+def _stack(dataset: Dataset, key: str) -> torch.Tensor:
+    return torch.stack([dataset[i][key] for i in range(len(dataset))])
+
+
+def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> RunData:
+    root, layout = resolve_dataset(config, settings, events)
+    spec, size = config.dataset, config.image_size
+    paired = get_family(config.family).paired
+    load_size = max(size, round(size * 286 / 256 / 4) * 4)
+    train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=size, flip=True)
+    eval_opts = PreprocessOptions.for_testing(size)
+    common = dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images)
+    train = open_dataset(DatasetConfig(**common, subset="fit", preprocess=train_opts))
+    search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
+    test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
+                                      serial_batches=True, max_size=spec.test_images))
+    if paired:
+        real_sets = {"search": search, "test": test}
+    else:
+        # As the paper scores CycleGAN: against all real images of the target domain.
+        everything = open_dataset(DatasetConfig(**{**common, "holdout": 0}, preprocess=eval_opts, serial_batches=True))
+        real_sets = {"search": everything, "test": everything}
+    return RunData(root=root, layout=layout, paired=paired, train=train,
+                   search_inputs=_stack(search, "A"), search_targets=_stack(search, "B"),
+                   test_inputs=_stack(test, "A"), test_targets=_stack(test, "B"), real_sets=real_sets)
+
+
+def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless shuffled batches; the order depends only on (seed, step), so a resumed stage continues
+    the same sequence."""
+    n = len(dataset)
+    per_epoch = max(1, n // batch_size)
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+        indices = order[offset * batch_size:(offset + 1) * batch_size]
+        if len(indices) < batch_size:  # fewer images than a batch: repeat them
+            indices = (indices * batch_size)[:batch_size]
+        items = [dataset[i] for i in indices]
+        yield {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+        step += 1
+
+
+def _fingerprint(dataset: LayoutDataset, size: int, extractor: FeatureExtractor) -> tuple[str, list[str]]:
+    paths = getattr(dataset, "paths_b", None) or getattr(dataset, "paths", None) or [p for _, p in dataset.pairs]
+    digest = hashlib.sha256(f"{extractor.name}|{size}".encode())
+    for path in paths:
+        stat = Path(path).stat()
+        digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20], [str(p) for p in paths]
+
+
+def real_statistics(dataset: LayoutDataset, size: int, extractor: FeatureExtractor,
+                    cache_dir: Path) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Mean and covariance of the features of the dataset's real target images ("B"), cached as an
+    ``.npz`` (pytorch-fid format plus provenance) keyed by the files, their sizes and times."""
+    key, paths = _fingerprint(dataset, size, extractor)
+    path = cache_dir / f"{extractor.name}-{size}px-{key}.npz"
+    if path.is_file():
+        mu, sigma = load_stats(path)
+        return mu, sigma, path
+    features = np.concatenate([extractor(torch.stack([dataset[i]["B"] for i in range(start, min(start + 50, len(dataset)))]))
+                               for start in range(0, len(dataset), 50)])
+    mu, sigma = gaussian_stats(features)
+    save_stats(path, mu, sigma, {"extractor": extractor.description, "image_size": size, "count": len(features),
+                                 "files": len(paths), "first_file": paths[0] if paths else None,
+                                 "created": datetime.now(timezone.utc).isoformat()})
+    return mu, sigma, path
+
+
+def describe(data: RunData) -> str:
+    return json.dumps({"root": str(data.root), "layout": data.layout, "train": len(data.train),
+                       "search": len(data.search_inputs), "test": len(data.test_inputs)})
