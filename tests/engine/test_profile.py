@@ -44,3 +44,15 @@ def test_counting_leaves_the_training_mode_alone():
     count_macs(model, torch.zeros(1, 1, 2, 2))
     assert model.training
     assert count_params(model) == 2
+
+
+@pytest.mark.parametrize("arch, size, n_blocks", [("16_16_24_16_32_64_16_24", (256, 256), 9),
+                                                  ("8_4_6_2_5_7_3_1", (64, 48), 4),
+                                                  ("4_4_4_4_4_4_4_4", (36, 20), 3)])
+def test_closed_form_mobile_resnet_macs_equal_the_traced_count(arch, size, n_blocks):
+    from engine.models import MobileResnetArch, MobileResnetGenerator
+    from engine.profile import mobile_resnet_macs
+
+    parsed = MobileResnetArch.parse(arch)
+    traced = count_macs(MobileResnetGenerator(arch=parsed, n_blocks=n_blocks), torch.zeros(1, 3, *size))
+    assert mobile_resnet_macs(parsed.channels(), *size, n_blocks) == traced

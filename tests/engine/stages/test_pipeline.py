@@ -1,0 +1,142 @@
+"""The whole pipeline on tiny models: end to end, killed and resumed, cancelled and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import main
+from engine.events import CandidateScored, Message, StageStarted, StepProgress
+from engine.pipeline import create_run, execute, fail_dead_runs
+from engine.stages.context import Cancelled
+from engine.store import Status, open_store
+from tests.engine.models.reference_checkpoints import reference_resnet_state
+from tests.engine.stages.tiny import tiny_config
+
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def store(settings):
+    store = open_store(settings.resolved_store_url)
+    yield store
+    store.close()
+
+
+def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, capsys):
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(yaml.safe_dump(tiny_config("pix2pix").model_dump(mode="json")))
+    assert main.main(["compress", "--config", str(config_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary) >= {"run_id", "teacher", "student", "macs_ratio", "onnx_path", "model_card_path"}
+    for side in ("teacher", "student"):
+        assert set(summary[side]) >= {"macs", "params", "metrics", "latency_ms"}
+        assert set(summary[side]["latency_ms"]) == {"pytorch", "onnxruntime"}
+        assert {"psnr", "ssim"} <= set(summary[side]["metrics"])
+    assert summary["macs_ratio"] >= 2 and summary["student"]["macs"] < summary["teacher"]["macs"]
+    assert summary["onnx_max_abs_diff"] <= 1e-3
+    card = json.loads(Path(summary["model_card_path"]).read_text())
+    assert card["arch"] == summary["student"]["arch"] and card["source_run"]["id"] == summary["run_id"]
+
+    run = store.get_run(summary["run_id"])
+    assert run.status is Status.finished and all(s.status is Status.finished for s in run.stages)
+    kinds = {a.kind for a in run.artifacts}
+    assert {"teacher_weights", "supernet_weights", "student_weights", "onnx", "model_card", "comparison_grid"} <= kinds
+    assert store.metric_series(run.id, "supernet", "G_distill")
+    candidates = store.candidates(run.id)
+    assert len(candidates) == json.loads((settings.runs_dir / f"{run.id:05d}" / "search" / "result.json").read_text())["scored"]
+    budget = summary["teacher"]["macs"] / 2
+    assert all(c.macs <= budget for c in candidates)
+
+    import onnxruntime as ort
+    session = ort.InferenceSession(summary["onnx_path"], providers=["CPUExecutionProvider"])
+    out = session.run(None, {"input": torch.zeros(3, 3, 32, 32).numpy()})[0]
+    assert out.shape == (3, 3, 32, 32)  # dynamic batch
+
+
+def test_cyclegan_without_inception_weights_uses_the_labelled_fallback(settings, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
+    events = []
+    config = tiny_config("cyclegan", search={"method": "evolution", "population": 6, "generations": 2})
+    summary = execute(create_run(config, store), settings, store, events.append)
+    assert summary["metric"] == "rfid"
+    assert set(summary["student"]["metrics"]) == {"rfid", "psnr_to_teacher"}
+    warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
+    assert len(warnings) == 1 and "Inception weights for FID not found" in warnings[0]
+    assert list((settings.workspace / "stats").glob("random-32px-*.npz"))  # real statistics are cached
+
+
+def test_a_killed_run_is_marked_failed_and_resumes_without_redoing_finished_work(settings, store, tmp_path):
+    config = tiny_config("pix2pix", supernet={"steps": 40}, checkpoint_interval_s=0.001)
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "compress", "--config", str(config_path),
+                                "--json-events"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=env, cwd=ROOT)
+    run_id = None
+    try:
+        for line in process.stdout:
+            event = json.loads(line)
+            run_id = event.get("run_id") or run_id
+            if event["event"] == "step" and event["stage"] == "supernet" and event["step"] >= 5:
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.wait(timeout=60)
+    assert run_id is not None
+    teacher_weights = settings.runs_dir / f"{run_id:05d}" / "teacher" / "teacher.pt"
+    stamp = teacher_weights.stat().st_mtime_ns
+
+    assert fail_dead_runs(store) == [run_id]
+    run = store.get_run(run_id)
+    assert run.status is Status.failed and "resume with" in run.error
+    assert [s.status for s in run.stages][:2] == [Status.finished, Status.failed]
+
+    events = []
+    execute(run_id, settings, store, events.append)
+    started = [e.stage for e in events if isinstance(e, StageStarted)]
+    assert started == ["supernet", "search", "finetune", "export"]
+    supernet_steps = [e.step for e in events if isinstance(e, StepProgress) and e.stage == "supernet"]
+    assert supernet_steps[0] >= 5 and supernet_steps[-1] == 40
+    assert any("resuming supernet from step" in e.text for e in events if isinstance(e, Message))
+    assert teacher_weights.stat().st_mtime_ns == stamp
+    assert store.get_run(run_id).status is Status.finished
+
+
+def test_cancelled_search_keeps_its_candidates_and_a_resume_scores_only_the_rest(settings, store, tmp_path):
+    state = reference_resnet_state(ngf=8, n_blocks=3)
+    checkpoint = tmp_path / "latest_net_G.pth"
+    torch.save({"G": {f"module.{k}": v for k, v in state.items()}}, checkpoint)  # a nested DataParallel save
+    config = tiny_config("pix2pix", teacher={"checkpoint": str(checkpoint)}, search={"method": "exhaustive"})
+    run_id = create_run(config, store)
+    scored_first = []
+
+    def cancel_after_some_candidates() -> bool:
+        return len(scored_first) >= 5
+
+    def sink(event):
+        if isinstance(event, CandidateScored):
+            scored_first.append(event.arch)
+
+    with pytest.raises(Cancelled, match="resume with"):
+        execute(run_id, settings, store, sink, cancel_after_some_candidates)
+    run = store.get_run(run_id)
+    assert run.status is Status.cancelled
+    assert [s.status for s in run.stages][:3] == [Status.finished, Status.finished, Status.cancelled]
+    assert len(store.candidates(run_id)) == 5
+    assert json.loads((settings.runs_dir / f"{run_id:05d}" / "teacher" / "result.json").read_text())["source"] == str(checkpoint)
+
+    scored_again = []
+    execute(run_id, settings, store, lambda e: scored_again.append(e.arch) if isinstance(e, CandidateScored) else None)
+    assert not set(scored_again) & set(scored_first)
+    result = json.loads((settings.runs_dir / f"{run_id:05d}" / "search" / "result.json").read_text())
+    assert result["reused"] == 5 and result["scored"] == len(scored_again)
+    assert len(store.candidates(run_id)) == 5 + len(scored_again)

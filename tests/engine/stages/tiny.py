@@ -1,0 +1,29 @@
+"""A run configuration small enough for a whole pipeline in seconds on a CPU."""
+
+from engine.config import RunConfig, load_config
+
+SPACE = [[8, 4]] * 8
+
+
+def tiny_config(family: str = "pix2pix", **overrides) -> RunConfig:
+    sample = "edges2photos" if family == "pix2pix" else "grass2gravel"
+    base = {
+        "name": f"tiny-{family}", "family": family,
+        "dataset": {"sample": sample, "sample_size": 32, "sample_train": 12, "sample_test": 4,
+                    "search_images": 4, "test_images": 4},
+        "image_size": 32, "batch_size": 2,
+        "teacher": {"ngf": 8, "n_blocks": 3, "steps": 6},
+        "supernet": {"steps": 8, "search_space": SPACE},
+        "search": {"target_ratio": 2},
+        "finetune": {"steps": 4},
+        "metric": "psnr" if family == "pix2pix" else "fid",
+        "log_every": 1,
+    }
+    return load_config(overrides=_merge(base, overrides))
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

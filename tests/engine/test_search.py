@@ -1,0 +1,73 @@
+"""Search on toy objectives whose best answer is known."""
+
+import itertools
+import random
+
+import pytest
+
+from engine.search import NothingFits, SearchProblem, arch_string, evolutionary_search, exhaustive_search
+
+SPACE = [(1, 2, 3, 4)] * 5
+
+
+def _problem(budget, counter=None):
+    def score(arch):
+        if counter is not None:
+            counter.append(arch)
+        # Quality grows with capacity, with a preference for wide early layers.
+        return sum(v * (5 - i) for i, v in enumerate(arch))
+
+    return SearchProblem(space=SPACE, macs=lambda arch: sum(arch) * 1000, score=score, budget=budget,
+                         higher_is_better=True)
+
+
+def _brute_force_best(budget):
+    feasible = [a for a in itertools.product(*SPACE) if sum(a) * 1000 <= budget]
+    return max(sum(v * (5 - i) for i, v in enumerate(a)) for a in feasible)
+
+
+def test_exhaustive_search_finds_the_best_within_budget_and_scores_only_those():
+    scored = []
+    problem = _problem(budget=12_000, counter=scored)
+    arch, value = exhaustive_search(problem)
+    assert value == _brute_force_best(12_000)
+    assert sum(arch) <= 12
+    assert all(sum(a) <= 12 for a in scored)  # MACs first: nothing over budget is scored
+    assert len(scored) == len(set(scored)) == sum(1 for a in itertools.product(*SPACE) if sum(a) <= 12)
+
+
+def test_evolutionary_search_reaches_the_known_optimum():
+    problem = _problem(budget=12_000)
+    arch, value = evolutionary_search(problem, population=30, generations=30, parent_ratio=0.25, mutation_ratio=0.5,
+                                      mutation_prob=0.3, rng=random.Random(0))
+    assert value == _brute_force_best(12_000)
+    assert problem.evaluated < 4 ** 5  # found without scoring the whole grid
+
+
+def test_cached_scores_are_never_recomputed():
+    scored = []
+    problem = _problem(budget=12_000, counter=scored)
+    exhaustive_search(problem)
+    first = len(scored)
+    resumed = _problem(budget=12_000, counter=scored)
+    resumed.cache = dict(problem.cache)
+    exhaustive_search(resumed)
+    assert len(scored) == first and resumed.evaluated == 0
+
+
+def test_minimising_picks_the_lowest_score():
+    problem = SearchProblem(space=[(1, 2), (1, 2)], macs=lambda a: 0, score=lambda a: abs(a[0] - 2) + abs(a[1] - 1),
+                            budget=1)
+    assert exhaustive_search(problem) == ((2, 1), 0)
+
+
+def test_a_budget_nothing_fits_says_what_the_smallest_needs():
+    with pytest.raises(NothingFits, match=r"smallest, 1_1_1_1_1, needs 5e-06G"):
+        exhaustive_search(_problem(budget=10))
+
+
+def test_evolution_under_a_tight_budget_still_returns_a_fitting_arch():
+    problem = _problem(budget=5_000)  # only the smallest arch fits
+    arch, _ = evolutionary_search(problem, population=6, generations=2, parent_ratio=0.5, mutation_ratio=0.5,
+                                  mutation_prob=0.5, rng=random.Random(1))
+    assert arch_string(arch) == "1_1_1_1_1"
