@@ -217,7 +217,7 @@ def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.preset, args.config, overrides)
     store = open_store(settings.resolved_store_url)
     try:
-        run_id = create_run(config, store)
+        run_id = create_run(config, store, settings)
         return _execute(run_id, args, settings, store)
     finally:
         store.close()
@@ -231,6 +231,30 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
         return _execute(args.run_id, args, settings, store)
     finally:
         store.close()
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.inspect import RunModels, export_candidate
+    from engine.pipeline import run_dir
+    from engine.stages.data import prepare_data
+    from engine.store import open_store
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        models = RunModels.open(store, settings, args.run_id)
+    finally:
+        store.close()
+    data = prepare_data(models.config, settings, lambda event: None)
+    out_dir = args.out or run_dir(settings, args.run_id) / "exports"
+    result = export_candidate(models, args.arch, out_dir, data.test_inputs[:8])
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['arch']}: {result['macs'] / 1e6:.1f}M MACs, {result['params'] / 1e6:.4f}M params; "
+              f"ONNX {result['onnx_path']} (max |diff| vs PyTorch {result['max_abs_diff']:.2g}); "
+              f"latency {result['latency_ms']['pytorch']:.2f} ms PyTorch, {result['latency_ms']['onnxruntime']:.2f} ms "
+              f"ONNX Runtime; card {result['model_card_path']}")
+    return 0
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -296,6 +320,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--json-events", action="store_true")
     resume.set_defaults(handler=_cmd_resume)
+
+    export = commands.add_parser("export", help="export any candidate of a run (or its final student) to ONNX")
+    export.add_argument("run_id", type=int)
+    export.add_argument("--arch", help="a sub-network of the run's supernet (default: the run's final student)")
+    export.add_argument("--out", type=Path, help="output folder (default: the run's exports folder)")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=_cmd_export)
 
     runs = commands.add_parser("runs", help="list the runs in the store")
     runs.add_argument("--json", action="store_true")

@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "name": "cyclegan-sample", "family": "cyclegan",
         "dataset": {"sample": "grass2gravel", "search_images": 40, "test_images": 50},
         "image_size": 64, "batch_size": 4,
-        "teacher": {"ngf": 32, "n_blocks": 9, "steps": 500},
+        "teacher": {"ngf": 32, "n_blocks": 9, "steps": 350},
         "supernet": {"steps": 900, "lambda_distill": 1.0, "search_space": [[32, 24, 16, 8]] * 8},
         "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
         "finetune": {"steps": 200}, "metric": "fid", "checkpoint_interval_s": 60,
@@ -155,6 +155,16 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     for key, value in override.items():
         merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+def _without_replaced_budget(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A budget given as MACs replaces a base's target ratio, and the other way round."""
+    given = override.get("search") if isinstance(override.get("search"), dict) else {}
+    search = dict(base.get("search", {}))
+    for key, other in (("macs_budget", "target_ratio"), ("target_ratio", "macs_budget")):
+        if given.get(key) is not None and other not in given:
+            search.pop(other, None)
+    return {**base, "search": search} if "search" in base else base
 
 
 def _validate(data: dict[str, Any], source: str) -> RunConfig:
@@ -190,10 +200,10 @@ def load_config(preset: str | None = None, path: Path | None = None,
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
-        data = _merge(PRESETS[preset], data)
+        data = _merge(_without_replaced_budget(PRESETS[preset], data), data)
         source.insert(0, f"preset {preset}")
     if overrides:
-        data = _merge(data, overrides)
+        data = _merge(_without_replaced_budget(data, overrides), overrides)
     if not data:
         raise ConfigError("give --preset NAME or --config FILE")
     return _validate(data, ", ".join(source) or "overrides")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -23,8 +24,13 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 
 def run_app(settings: Settings) -> int:
     from workbench.main_window import MainWindow
+    from workbench.settings import load_settings
 
     app = make_application()
+    # Stored choices of the Settings dialog apply unless the command line or environment set them.
+    stored = load_settings()
+    if not any(k in os.environ for k in ("GCW_WORKSPACE", "GCW_STORE_URL")) and settings == Settings.from_env():
+        settings = stored
     try:
         store = open_store(settings.resolved_store_url)
     except UserError as exc:

@@ -62,17 +62,18 @@ def _is_instance_norm_key(key: str, state: dict[str, Any]) -> bool:
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, config: RunConfig) -> None:
-    result = model.load_state_dict(state, strict=False)
-    mismatched = [k for k, v in state.items() if k in model.state_dict() and model.state_dict()[k].shape != v.shape]
-    if result.missing_keys or result.unexpected_keys or mismatched:
-        details = []
-        if result.missing_keys:
-            details.append(f"missing {', '.join(result.missing_keys[:4])}")
-        if result.unexpected_keys:
-            details.append(f"unexpected {', '.join(result.unexpected_keys[:4])}")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+                  if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        details = [f"{label} {', '.join(keys[:3])}" for label, keys in
+                   (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
         raise UserError(f"{path} does not fit the {config.family} {what} (ngf {config.teacher.ngf}, "
                         f"{config.teacher.n_blocks} blocks, norm {config.teacher.norm}): {'; '.join(details)}. "
                         "Set teacher.ngf, teacher.n_blocks and teacher.norm to the checkpoint's architecture")
+    model.load_state_dict(state, strict=True)
 
 
 def _import(ctx: StageContext) -> dict[str, Any]:

@@ -216,6 +216,11 @@ class Store:
                                           MetricPoint.name == name).order_by(MetricPoint.step)).all()
             return [(int(step), float(value)) for step, value in rows]
 
+    def metric_names(self, run_id: int, stage: str) -> list[str]:
+        with self.session() as session:
+            return list(session.scalars(select(MetricPoint.name).where(MetricPoint.run_id == run_id,
+                                                                        MetricPoint.stage == stage).distinct()))
+
     def add_candidate(self, run_id: int, *, arch: str, macs: int, params: int,
                       metrics: dict[str, float], latency_ms: float | None = None) -> None:
         """Record a scored sub-network; scoring the same arch again replaces its values."""

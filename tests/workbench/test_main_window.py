@@ -1,8 +1,14 @@
-import pytest
-from PySide6.QtCore import QSettings
+"""The main window driven as a user would: runs from the store, a new run from a preset through to a
+finished run with live points on the Pareto plot, cancel and resume, a responsive event loop."""
 
+import time
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from engine.events import CandidateScored, StepProgress
 from engine.store import Status, open_store
-from workbench.app import make_application
+from tests.engine.stages.tiny import tiny_config
 from workbench.main_window import MainWindow
 
 
@@ -14,48 +20,117 @@ def store(settings):
 
 
 @pytest.fixture
-def window(qtbot, settings, store, tmp_path):
-    make_application()
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+def window(qtbot, settings, store):
     window = MainWindow(settings, store)
     qtbot.addWidget(window)
     window.show()
-    return window
+    yield window
+    for process in list(window.processes.values()) + window._starting:
+        process.kill()
 
 
 def test_empty_store_explains_how_to_start(window):
     assert window.runs_model.rowCount() == 0
-    assert window.empty_label.isVisible() and "No runs yet" in window.empty_label.text()
+    assert window.empty_label.isVisible() and "New run" in window.empty_label.text()
 
 
-def test_runs_from_the_store_appear_and_selecting_one_shows_its_stages(window, store, qtbot, tmp_path):
+def test_runs_from_the_store_appear_with_their_stages(window, store, qtbot):
     first = store.create_run(name="h2z", family="cyclegan", dataset="grass2gravel", config={},
-                             stages=["teacher", "supernet", "search"])
+                             stages=["teacher", "supernet", "search", "finetune", "export"])
     store.mark_run(first, Status.running)
     store.update_stage(first, "teacher", status=Status.finished, step=10, total_steps=10)
     store.update_stage(first, "supernet", status=Status.running, step=5, total_steps=20)
+    store.record_metrics(first, "supernet", 5, {"G_gan": 0.5, "G_distill": 3.0})
+    with store.session() as session:  # a live process of this test owns the run
+        from engine.store.models import Run
+        session.get(Run, first).pid = __import__("os").getpid()
     window.refresh()
-    assert window.runs_model.rowCount() == 1
-    assert window.runs_view.isVisible() and not window.empty_label.isVisible()
     row = [window.runs_model.index(0, c).data() for c in range(window.runs_model.columnCount())]
     assert row[:6] == ["h2z", "cyclegan", "grass2gravel", "running", "supernet", "25%"]
-    assert window.selected_run_id() == first
-    assert "supernet" in window.detail.text() and "5/20" in window.detail.text()
+    assert window.monitor.bars["teacher"].value() == window.monitor.bars["teacher"].maximum()
+    assert (window.monitor.bars["supernet"].value(), window.monitor.bars["supernet"].maximum()) == (5, 20)
+    assert set(window.monitor.curves) == {"G_gan", "G_distill"}
 
     second = store.create_run(name="e2p", family="pix2pix", dataset="edges2photos", config={}, stages=["teacher"])
     store.mark_run(second, Status.failed, error="teacher checkpoint not found: /x.pth")
-    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2, timeout=5000)  # the refresh timer polls the store
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2, timeout=5000)  # the window polls the store
     assert window.selected_run_id() == first  # a refresh keeps the selection
-    window.runs_view.selectRow(window.runs_model.row_of(second))
-    assert "teacher checkpoint not found" in window.detail.text()
-    window.grab().save(str(tmp_path / "main_window.png"))
-    assert (tmp_path / "main_window.png").stat().st_size > 0
+    window.select_run(second)
+    assert "teacher checkpoint not found" in window.monitor.error.text()
+    assert window.resume_action.isEnabled() and not window.cancel_action.isEnabled()
 
 
-def test_window_geometry_is_remembered(window, settings, store, qtbot):
-    window.resize(700, 450)
-    window.close()
-    again = MainWindow(settings, store)
-    qtbot.addWidget(again)
-    assert (again.width(), again.height()) == (700, 450)
+def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(window, store, qtbot):
+    live_points = []
+    window.pareto.candidate_selected.connect(lambda *a: None)
+    process = window.start_config(tiny_config("pix2pix"))
+    process.event.connect(lambda e: live_points.append(e) if isinstance(e, CandidateScored) else None)
+    qtbot.waitUntil(lambda: process.run_id is not None and process.run_id in window.processes, timeout=60_000)
+    run_id = process.run_id
+    assert window.selected_run_id() == run_id  # the new run is selected
+    qtbot.waitUntil(lambda: len(live_points) >= 3, timeout=120_000)
+    # Points arrive on the Pareto plot as the events do, before the search is over.
+    assert len(window.pareto.points[run_id]) >= 3
+    with qtbot.waitSignal(process.finished, timeout=120_000) as finished:
+        pass
+    assert finished.args == [0]
+    qtbot.waitUntil(lambda: store.get_run(run_id).status is Status.finished, timeout=10_000)
+    window.refresh()
+    assert window.runs_model.run_at(window.runs_model.row_of(run_id)).status == "finished"
+    assert len(window.pareto.points[run_id]) == len(store.candidates(run_id))
+    assert window.pareto.front.getData()[0] is not None and len(window.pareto.front.getData()[0]) >= 1
+    assert "run finished" in window.monitor.log_view.toPlainText()
+    assert window.export_action.isEnabled()
+
+
+def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
+    steps = []
+    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 400}, checkpoint_interval_s=0.01))
+    process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=120_000)
+    run_id = process.run_id
+    window.select_run(run_id)
+    window.cancel_run(run_id)
+    with qtbot.waitSignal(process.finished, timeout=60_000) as finished:
+        pass
+    assert finished.args == [3]  # stopped at a checkpoint on request
+    window.refresh()
+    run = store.get_run(run_id)
+    assert run.status is Status.cancelled and run.stages[1].checkpoint_path
+    assert window.resume_action.isEnabled()
+    stopped_at = run.stages[1].step
+
+    resumed_steps = []
+    window.resume_run(run_id)
+    resumed = window.processes[run_id]
+    resumed.event.connect(lambda e: resumed_steps.append(e.step) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
+    with qtbot.waitSignal(resumed.finished, timeout=240_000) as finished:
+        pass
+    assert finished.args == [0]
+    assert resumed_steps[0] >= stopped_at  # continued from the checkpoint, not from step 0
+    assert store.get_run(run_id).status is Status.finished
+
+
+def test_the_event_loop_stays_responsive_while_a_run_and_a_latency_measurement_go(window, qtbot, finished):
+    settings, finished_store, finished_id, _ = finished
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 60}))
+    window.compare.store, window.compare.settings = finished_store, settings
+    window.compare.set_run(finished_id)
+    timer.start()
+    window.compare.measure_latency()
+    qtbot.waitUntil(lambda: window.compare.latency is not None, timeout=120_000)
+    qtbot.wait(3000)  # the run keeps going meanwhile
+    timer.stop()
+    process.kill()
+    assert len(gaps) > 100
+    assert max(gaps) < 0.100, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"

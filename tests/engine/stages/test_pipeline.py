@@ -65,7 +65,7 @@ def test_cyclegan_without_inception_weights_uses_the_labelled_fallback(settings,
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-home"))
     events = []
     config = tiny_config("cyclegan", search={"method": "evolution", "population": 6, "generations": 2})
-    summary = execute(create_run(config, store), settings, store, events.append)
+    summary = execute(create_run(config, store, settings), settings, store, events.append)
     assert summary["metric"] == "rfid"
     assert set(summary["student"]["metrics"]) == {"rfid", "psnr_to_teacher"}
     warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
@@ -116,7 +116,7 @@ def test_cancelled_search_keeps_its_candidates_and_a_resume_scores_only_the_rest
     checkpoint = tmp_path / "latest_net_G.pth"
     torch.save({"G": {f"module.{k}": v for k, v in state.items()}}, checkpoint)  # a nested DataParallel save
     config = tiny_config("pix2pix", teacher={"checkpoint": str(checkpoint)}, search={"method": "exhaustive"})
-    run_id = create_run(config, store)
+    run_id = create_run(config, store, settings)
     scored_first = []
 
     def cancel_after_some_candidates() -> bool:

@@ -1,0 +1,130 @@
+"""Read-only access to a finished (or running) run's models for previews, latency and exports of any
+candidate: sub-networks of the supernet need no training, so any point can be shown at once."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine import checkpoints
+from engine.config import RunConfig
+from engine.data.images import load_image, to_tensor
+from engine.data.transforms import PreprocessOptions, apply, sample_params
+from engine.errors import UserError
+from engine.export import check_parity, export_onnx, onnx_latency_ms, write_model_card
+from engine.models import MobileResnetGenerator, extract_subnet
+from engine.pipeline import run_dir
+from engine.profile import profile_model, torch_latency_ms
+from engine.settings import Settings
+from engine.stages.supernet import build_supernet
+from engine.stages.teacher import build_teacher
+from engine.store import Store
+
+
+@dataclass
+class RunModels:
+    run_id: int
+    config: RunConfig
+    run_dir: Path
+
+    @classmethod
+    def open(cls, store: Store, settings: Settings, run_id: int) -> RunModels:
+        run = store.get_run(run_id)
+        return cls(run_id, RunConfig.model_validate(run.config), run_dir(settings, run_id))
+
+    def _result(self, stage: str) -> dict[str, Any]:
+        path = self.run_dir / stage / "result.json"
+        if not path.is_file():
+            raise UserError(f"run {self.run_id} has no finished {stage} stage yet")
+        return json.loads(path.read_text())
+
+    def teacher(self) -> torch.nn.Module:
+        saved = checkpoints.load(self._result("teacher")["weights"])
+        net = build_teacher(self.config)
+        net.load_state_dict(saved["G"])
+        return net.eval()
+
+    def student(self, arch: str | None = None) -> MobileResnetGenerator:
+        """The sub-network ``arch`` of the supernet (weights shared, nothing trained); without an arch, the
+        final student of the run (fine-tuned if that was kept)."""
+        if arch is None:
+            saved = checkpoints.load(self._result("finetune")["weights"])
+            net = MobileResnetGenerator(arch=saved["arch"], n_blocks=self.config.teacher.n_blocks)
+            net.load_state_dict(saved["G"])
+            return net.eval()
+        supernet = build_supernet(self.config)
+        supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
+        return extract_subnet(supernet, arch).eval()
+
+    def best_arch(self) -> str | None:
+        path = self.run_dir / "search" / "result.json"
+        return json.loads(path.read_text())["arch"] if path.is_file() else None
+
+    def load_input(self, path: Path) -> torch.Tensor:
+        """An image file as the generator's input: resized to the run's size (the A half of an A|B pair
+        when the run's dataset is aligned and the image is twice as wide as tall)."""
+        image = load_image(path)
+        if self.config.family == "pix2pix" and image.width == 2 * image.height:
+            image = image.crop((0, 0, image.width // 2, image.height))
+        opts = PreprocessOptions.for_testing(self.config.image_size)
+        return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
+
+
+def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    array = ((tensor.detach().clamp(-1, 1) + 1) * 127.5).round().byte()[0].permute(1, 2, 0).numpy()
+    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
+
+
+@torch.no_grad()
+def preview(models: RunModels, inputs: torch.Tensor, arch: str | None) -> dict[str, Any]:
+    """Input, teacher and student outputs and |difference| as HxWx3 uint8 arrays, with MACs and params."""
+    teacher, student = models.teacher(), models.student(arch)
+    t_out, s_out = teacher(inputs), student(inputs)
+    diff = (t_out - s_out).abs().mean(1, keepdim=True) * 2 - 1
+    size = models.config.image_size
+    return {"input": _to_uint8(inputs), "teacher": _to_uint8(t_out), "student": _to_uint8(s_out),
+            "difference": _to_uint8(diff), "arch": str(student.arch),
+            "teacher_profile": profile_model(teacher, (1, 3, size, size)).as_dict(),
+            "student_profile": profile_model(student, (1, 3, size, size)).as_dict()}
+
+
+def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: str = "pytorch",
+            work_dir: Path | None = None) -> dict[str, float]:
+    """Latency (ms, batch 1) of teacher and student on ``device`` with ``backend`` (pytorch/onnxruntime)."""
+    size = models.config.image_size
+    example = torch.zeros(1, 3, size, size)
+    nets = {"teacher": models.teacher(), "student": models.student(arch)}
+    if backend == "pytorch":
+        dev = torch.device(device)
+        return {k: torch_latency_ms(n.to(dev), example.to(dev)) for k, n in nets.items()}
+    if backend != "onnxruntime":
+        raise UserError(f"backend must be pytorch or onnxruntime, not {backend!r}")
+    work_dir = work_dir or models.run_dir / "inspect"
+    return {k: onnx_latency_ms(export_onnx(n, work_dir / f"{k}.onnx", example), example) for k, n in nets.items()}
+
+
+def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor) -> dict[str, Any]:
+    """ONNX of any candidate (or the final student), its parity check on ``inputs`` and a model card."""
+    student = models.student(arch)
+    name = str(student.arch)
+    onnx_path = export_onnx(student, out_dir / f"student-{name}.onnx", inputs[:1])
+    parity = check_parity(student, onnx_path, inputs)
+    if not parity.ok:
+        raise UserError(f"the ONNX export differs from PyTorch by {parity.max_abs_diff:.3g}; kept at {onnx_path}")
+    size = models.config.image_size
+    example = torch.zeros(1, 3, size, size)
+    profile = profile_model(student, (1, 3, size, size))
+    latency_ms = {"pytorch": torch_latency_ms(student, example), "onnxruntime": onnx_latency_ms(onnx_path, example)}
+    card = write_model_card(out_dir / f"student-{name}.json", {
+        "family": models.config.family, "arch": name, "image_size": size, **profile.as_dict(),
+        "latency_ms": latency_ms, "latency_device": "cpu", "onnx": onnx_path.name,
+        "onnx_max_abs_diff": parity.max_abs_diff, "source_run": {"id": models.run_id, "name": models.config.name},
+        "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned"})
+    return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
+            "latency_ms": latency_ms, **profile.as_dict(), "arch": name}

@@ -1,0 +1,50 @@
+"""The views' Qt-free state."""
+
+import random
+
+from engine.events import CandidateScored, Message, StageFailed, StageStarted, StepProgress
+from workbench.state import Point, RunMonitor, Selection, pareto_front
+
+
+def _brute_front(points, metric, higher):
+    def dominated(p):
+        return any((q.macs <= p.macs and (q.metrics[metric] >= p.metrics[metric] if higher else q.metrics[metric] <= p.metrics[metric]))
+                   and (q.macs, q.metrics[metric]) != (p.macs, p.metrics[metric]) for q in points)
+    return sorted((p for p in points if not dominated(p)), key=lambda p: p.macs)
+
+
+def test_pareto_front_matches_brute_force():
+    rng = random.Random(0)
+    points = [Point(1, f"a{i}", rng.randrange(1, 50), 0, {"fid": rng.random(), "psnr": rng.random()}) for i in range(300)]
+    for metric, higher in (("fid", False), ("psnr", True)):
+        assert [p.arch for p in pareto_front(points, metric, higher)] == [p.arch for p in _brute_front(points, metric, higher)]
+
+
+def test_monitor_follows_progress_losses_log_and_candidates():
+    monitor = RunMonitor()
+    changes = []
+    monitor.subscribe(lambda: changes.append(1))
+    monitor.handle(StageStarted(run_id=4, stage="supernet", total_steps=10, time=100.0))
+    monitor.handle(StepProgress(run_id=4, stage="supernet", step=5, total_steps=10, losses={"G_gan": 0.5}, time=110.0))
+    stage = monitor.stages["supernet"]
+    assert (monitor.run_id, stage.step, stage.total) == (4, 5, 10)
+    assert stage.eta_seconds() == 10.0
+    assert monitor.losses["supernet"]["G_gan"] == [(5, 0.5)]
+    monitor.handle(CandidateScored(run_id=4, arch="8_8", macs=10, params=2, metrics={"psnr": 20.0}))
+    assert monitor.points[0].arch == "8_8"
+    monitor.handle(Message(run_id=4, level="warning", text="careful"))
+    monitor.handle(StageFailed(run_id=4, stage="supernet", error="out of memory"))
+    assert monitor.error == "out of memory" and stage.status == "failed"
+    assert list(monitor.log)[-2:] == ["WARNING: careful", "[supernet] FAILED: out of memory"]
+    assert monitor.log_since(monitor.log_total - 1) == ["[supernet] FAILED: out of memory"]
+    assert len(changes) == 5
+
+
+def test_selection_notifies_only_on_change():
+    selection = Selection()
+    seen = []
+    selection.subscribe(lambda: seen.append((selection.run_id, selection.arch)))
+    selection.select(1, "8_8")
+    selection.select(1, "8_8")
+    selection.select(2, None)
+    assert seen == [(1, "8_8"), (2, None)]

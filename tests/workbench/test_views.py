@@ -1,0 +1,164 @@
+"""Pareto, compare, new-run, export and settings views, against recorded events and a real finished run."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from engine.events import CandidateScored
+from engine.store import open_store
+from workbench.compare_view import CompareView
+from workbench.export_dialog import ExportDialog
+from workbench.new_run_dialog import NewRunDialog
+from workbench.pareto_view import ParetoView, _tip
+from workbench.settings_dialog import SettingsDialog
+from workbench.state import pareto_front
+
+
+@pytest.fixture
+def store(settings):
+    store = open_store(settings.resolved_store_url)
+    yield store
+    store.close()
+
+
+def _recorded_candidates(run_id):
+    archs = [("8_8_8_8_8_8_8_8", 900, 30.0), ("4_4_4_4_4_4_4_4", 200, 20.0), ("8_4_8_4_8_4_8_4", 500, 27.0),
+             ("4_8_4_8_4_8_4_8", 600, 25.0), ("8_8_4_4_8_8_4_4", 700, 29.0)]
+    return [CandidateScored(run_id=run_id, arch=a, macs=m * 1000, params=m, metrics={"psnr": v}) for a, m, v in archs]
+
+
+def test_pareto_points_arrive_live_and_the_front_follows(qtbot, store, tmp_path):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id, budget=800_000)
+    events = _recorded_candidates(run_id)
+    for count, event in enumerate(events, 1):
+        view.handle_event(event)
+        assert len(view.scatters[run_id].points()) == count
+    assert view.metric_name() == "psnr"
+    xs, ys = view.front.getData()
+    expected = pareto_front(view.points[run_id], "psnr", True)
+    assert list(xs) == [p.macs / 1e6 for p in expected] and list(ys) == [p.metrics["psnr"] for p in expected]
+    assert [p.arch for p in expected] == ["4_4_4_4_4_4_4_4", "8_4_8_4_8_4_8_4", "8_8_4_4_8_8_4_4", "8_8_8_8_8_8_8_8"]
+    assert view.budget_line.isVisible() and view.budget_line.value() == pytest.approx(0.8)
+    tip = _tip(0.5, 27.0, view.points[run_id][2])
+    assert "8_4_8_4_8_4_8_4" in tip and "0.50M MACs" in tip and "psnr 27" in tip
+
+    view.include_dominated.setChecked(False)
+    assert len(view.scatters[run_id].points()) == 4
+    with qtbot.waitSignal(view.candidate_selected) as selected:
+        view._clicked(view.scatters[run_id], [view.scatters[run_id].points()[0]])
+    assert selected.args == [run_id, view.scatters[run_id].points()[0].data().arch]
+
+    view.export_png(tmp_path / "pareto.png")
+    view.export_csv(tmp_path / "points.csv")
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+    rows = list(csv.DictReader((tmp_path / "points.csv").open()))
+    assert len(rows) == 5 and sum(r["on_front"] == "True" for r in rows) == 4
+
+
+def test_several_runs_can_be_overlaid(qtbot, store):
+    first = store.create_run(name="a", family="pix2pix", dataset="d", config={}, stages=["search"])
+    second = store.create_run(name="b", family="pix2pix", dataset="d", config={}, stages=["search"])
+    for event in _recorded_candidates(second):
+        store.add_candidate(second, arch=event.arch, macs=event.macs, params=event.params, metrics=event.metrics)
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_runs([(first, "a"), (second, "b")])
+    view.set_run(first)
+    assert set(view.points) == {first}
+    view.overlays.item(1).setCheckState(view.overlays.item(1).checkState().__class__.Checked)
+    assert set(view.points) == {first, second} and len(view.scatters[second].points()) == 5
+
+
+def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
+    settings, store, run_id, summary = finished
+    view = CompareView(store, settings)
+    qtbot.addWidget(view)
+    view.set_run(run_id)
+    assert view.image_choice.count() > 0  # the run's own test images are offered
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
+    assert {name: view.views[name].item.pixmap().width() for name in view.views} == dict.fromkeys(view.views, 32)
+    candidate = store.candidates(run_id)[0].arch
+    view.select_candidate(run_id, candidate)
+    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=60_000)
+    view.budget.setValue(0)  # the smallest budget: the cheapest candidate
+    cheapest = min(store.candidates(run_id), key=lambda c: c.macs)
+    qtbot.waitUntil(lambda: view.result["arch"] == cheapest.arch, timeout=60_000)
+    view.measure_latency()
+    qtbot.waitUntil(lambda: view.latency is not None, timeout=120_000)
+    assert view.latency["teacher"] > 0 and view.latency["student"] > 0
+    assert "faster" in view.readout.text() and "MACs" in view.readout.text()
+    view.wipe.setChecked(True)
+    view.views["input"].scale(2, 2)
+    view.views["input"]._emit()
+    assert view.views["teacher"].transform().m11() == view.views["input"].transform().m11() == 2
+
+
+def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, finished, tmp_path):
+    settings, store, run_id, _ = finished
+    arch = store.candidates(run_id)[-1].arch
+    dialog = ExportDialog(store, settings, run_id, arch)
+    qtbot.addWidget(dialog)
+    dialog.out_dir.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(dialog.process.finished, timeout=120_000):
+        dialog.start()
+    assert dialog.result is not None and dialog.result["arch"] == arch
+    assert dialog.result["max_abs_diff"] <= 1e-3
+    assert "parity with PyTorch" in dialog.result_label.text()
+    assert Path(dialog.result["onnx_path"]).is_file() and Path(dialog.result["model_card_path"]).is_file()
+
+
+def test_new_run_dialog_validates_inline(qtbot, tmp_path):
+    dialog = NewRunDialog(preset="pix2pix-sample")
+    qtbot.addWidget(dialog)
+    assert dialog.config is not None and dialog.start_button.isEnabled()
+    assert dialog.config.family == "pix2pix" and dialog.config.dataset.sample == "edges2photos"
+    dialog.use_folder.setChecked(True)
+    assert not dialog.start_button.isEnabled() and "choose a dataset folder" in dialog.error.text()
+    dialog.folder.setText(str(tmp_path / "missing"))
+    assert "dataset folder not found" in dialog.error.text()
+    (tmp_path / "d" / "trainA").mkdir(parents=True)
+    (tmp_path / "d" / "trainB").mkdir()
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "d" / "trainA" / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "d" / "trainB" / "b.png")
+    dialog.folder.setText(str(tmp_path / "d"))
+    assert "layout: unaligned" in dialog.layout_label.text()
+    assert "pix2pix needs an aligned dataset" in dialog.error.text()
+    dialog.family.setCurrentText("cyclegan")
+    assert "psnr needs ground truth" in dialog.error.text()
+    dialog.metric.setCurrentText("fid")
+    assert dialog.error.text() == "" and dialog.start_button.isEnabled()
+    assert dialog.config.dataset.path == tmp_path / "d"
+    dialog.import_teacher.setChecked(True)
+    assert "choose the teacher checkpoint" in dialog.error.text()
+    dialog.image_size.setValue(30)
+    dialog.train_teacher.setChecked(True)
+    assert "image_size" in dialog.error.text()
+
+
+def test_settings_dialog_shows_whether_the_inception_weights_are_there(qtbot, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.inception_status.text().startswith("not found")
+    weights = tmp_path / "pt_inception.pth"
+    weights.write_bytes(b"x")
+    dialog.inception.setText(str(weights))
+    assert dialog.inception_status.text().startswith("found")
+    dialog.threads.setValue(3)
+    dialog._accept()
+    assert dialog.result_settings.threads == 3 and dialog.result_settings.inception_weights == weights
+
+
+def test_screenshots_script_saves_every_view(finished, tmp_path):
+    from workbench.screenshots import capture
+
+    settings, _, run_id, _ = finished
+    shots = capture(tmp_path / "shots", settings, run_id)
+    assert {p.stem for p in shots} == {"monitor", "pareto", "compare", "new_run", "export", "settings"}
+    assert all(p.stat().st_size > 5000 for p in shots)

@@ -1,0 +1,89 @@
+"""Export: a candidate (or the run's final student) to ONNX with its model card, through the engine's
+``export`` command in a child process; shows the parity check and latency when it is done."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, QProcessEnvironment
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QWidget)
+
+from engine.pipeline import run_dir
+from engine.settings import Settings
+from engine.store import Store
+from workbench.process import MAIN
+
+FINAL = "final student of the run"
+
+
+class ExportDialog(QDialog):
+    def __init__(self, store: Store, settings: Settings, run_id: int, arch: str | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Export from run {run_id}")
+        self.settings, self.run_id = settings, run_id
+        self.candidate = QComboBox()
+        self.candidate.addItem(FINAL, None)
+        for c in sorted(store.candidates(run_id), key=lambda c: c.macs):
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in c.metrics.items())
+            self.candidate.addItem(f"{c.arch}  ({c.macs / 1e6:.2f}M MACs; {metrics})", c.arch)
+        if arch:
+            self.candidate.setCurrentIndex(max(0, self.candidate.findData(arch)))
+        self.out_dir = QLineEdit(str(run_dir(settings, run_id) / "exports"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._pick)
+        self.result_label = QLabel()
+        self.result_label.setObjectName("exportResult")
+        self.result_label.setWordWrap(True)
+        self.result: dict | None = None
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_dir)
+        out_row.addWidget(browse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.clicked.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Candidate", self.candidate)
+        form.addRow("Folder", out_row)
+        form.addRow(self.result_label)
+        form.addRow(self.buttons)
+        self.process = QProcess(self)
+        environment = QProcessEnvironment.systemEnvironment()
+        for key, value in settings.as_env().items():
+            environment.insert(key, value)
+        self.process.setProcessEnvironment(environment)
+        self.process.finished.connect(self._finished)
+
+    def _pick(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.out_dir.text())
+        if folder:
+            self.out_dir.setText(folder)
+
+    def start(self) -> None:
+        arguments = [str(MAIN), "export", str(self.run_id), "--out", self.out_dir.text(), "--json"]
+        if self.candidate.currentData():
+            arguments += ["--arch", self.candidate.currentData()]
+        self.export_button.setEnabled(False)
+        self.result_label.setText("exporting and checking in ONNX Runtime…")
+        self.process.start(sys.executable, arguments)
+
+    def _finished(self, code: int, _status) -> None:
+        self.export_button.setEnabled(True)
+        out = bytes(self.process.readAllStandardOutput().data()).decode(errors="replace").strip()
+        err = bytes(self.process.readAllStandardError().data()).decode(errors="replace").strip()
+        if code != 0 or not out:
+            self.result_label.setText(f"export failed: {err.splitlines()[-1] if err else f'exit code {code}'}")
+            self.result_label.setStyleSheet("color: #b00020")
+            return
+        self.result = json.loads(out.splitlines()[-1])
+        r = self.result
+        self.result_label.setStyleSheet("")
+        self.result_label.setText(
+            f"<b>{r['arch']}</b>: {r['macs'] / 1e6:.2f}M MACs, {r['params'] / 1e6:.4f}M params<br>"
+            f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
+            f"CPU latency: {r['latency_ms']['pytorch']:.2f} ms PyTorch, {r['latency_ms']['onnxruntime']:.2f} ms "
+            f"ONNX Runtime<br>ONNX: {r['onnx_path']}<br>card: {Path(r['model_card_path']).name}")

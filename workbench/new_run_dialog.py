@@ -1,0 +1,252 @@
+"""New run: start from a preset (the built-in samples) and change anything; every change is validated
+through the engine's own configuration model and problems are shown before the run can start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from engine.config import PRESETS, RunConfig, load_config
+from engine.data.layouts import detect_layout
+from engine.data.samples import SAMPLES
+from engine.errors import UserError
+from engine.families import FAMILIES
+
+
+def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+class NewRunDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None, preset: str = "cyclegan-sample"):
+        super().__init__(parent)
+        self.setWindowTitle("New compression run")
+        self.config: RunConfig | None = None
+
+        self.preset = QComboBox()
+        self.preset.addItems(sorted(PRESETS))
+        self.name = QLineEdit()
+        self.family = QComboBox()
+        self.family.addItems(FAMILIES.names())
+
+        self.use_sample = QRadioButton("Built-in sample")
+        self.use_folder = QRadioButton("Folder")
+        self.sample = QComboBox()
+        self.sample.addItems([n for n in SAMPLES.names() if SAMPLES.get(n).layout in ("aligned", "unaligned")])
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("a dataset in the pytorch-CycleGAN-and-pix2pix layout")
+        browse_folder = QPushButton("Browse…")
+        browse_folder.clicked.connect(self._pick_folder)
+        self.layout_label = QLabel()
+        self.layout_label.setWordWrap(True)
+        source = QButtonGroup(self)
+        source.addButton(self.use_sample)
+        source.addButton(self.use_folder)
+
+        self.train_teacher = QRadioButton("Train one here")
+        self.import_teacher = QRadioButton("Checkpoint")
+        teacher_source = QButtonGroup(self)
+        teacher_source.addButton(self.train_teacher)
+        teacher_source.addButton(self.import_teacher)
+        self.teacher_path = QLineEdit()
+        self.teacher_path.setPlaceholderText("latest_net_G.pth")
+        browse_teacher = QPushButton("Browse…")
+        browse_teacher.clicked.connect(self._pick_teacher)
+        self.teacher_steps = _spin(0, 1_000_000, 500, 50)
+        self.ngf = _spin(4, 256, 32, 4)
+        self.n_blocks = _spin(3, 30, 9)
+
+        self.by_ratio = QRadioButton("Target ratio")
+        self.by_macs = QRadioButton("MACs budget (M)")
+        budget_kind = QButtonGroup(self)
+        budget_kind.addButton(self.by_ratio)
+        budget_kind.addButton(self.by_macs)
+        self.ratio = QDoubleSpinBox()
+        self.ratio.setRange(1.01, 1000)
+        self.ratio.setValue(10)
+        self.macs = QDoubleSpinBox()
+        self.macs.setRange(0.001, 1e7)
+        self.macs.setDecimals(3)
+        self.macs.setValue(100)
+        self.supernet_steps = _spin(1, 10_000_000, 900, 100)
+        self.finetune_steps = _spin(0, 10_000_000, 200, 50)
+        self.image_size = _spin(16, 2048, 64, 4)
+        self.batch_size = _spin(1, 256, 4)
+        self.metric = QComboBox()
+        self.metric.addItems(["fid", "rfid", "psnr"])
+        self.device = QComboBox()
+        self.device.addItems(["cpu", "cuda"])
+
+        self.error = QLabel()
+        self.error.setObjectName("validationError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020")
+
+        form = QFormLayout()
+        form.addRow("Preset", self.preset)
+        form.addRow("Name", self.name)
+        form.addRow("Family", self.family)
+        data_box = QGroupBox("Dataset")
+        data_form = QFormLayout(data_box)
+        data_form.addRow(self.use_sample, self.sample)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder)
+        folder_row.addWidget(browse_folder)
+        data_form.addRow(self.use_folder, folder_row)
+        data_form.addRow("", self.layout_label)
+        teacher_box = QGroupBox("Teacher")
+        teacher_form = QFormLayout(teacher_box)
+        teacher_form.addRow(self.train_teacher, self.teacher_steps)
+        teacher_row = QHBoxLayout()
+        teacher_row.addWidget(self.teacher_path)
+        teacher_row.addWidget(browse_teacher)
+        teacher_form.addRow(self.import_teacher, teacher_row)
+        teacher_form.addRow("ngf / residual blocks", self._pair(self.ngf, self.n_blocks))
+        budget_box = QGroupBox("Compression")
+        budget_form = QFormLayout(budget_box)
+        budget_form.addRow(self.by_ratio, self.ratio)
+        budget_form.addRow(self.by_macs, self.macs)
+        budget_form.addRow("Supernet / fine-tune steps", self._pair(self.supernet_steps, self.finetune_steps))
+        budget_form.addRow("Metric", self.metric)
+        other = QFormLayout()
+        other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
+        other.addRow("Device", self.device)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.start_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.start_button.setText("Start")
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for part in (form, data_box, teacher_box, budget_box, other):
+            layout.addLayout(part) if isinstance(part, QFormLayout) else layout.addWidget(part)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+        self.preset.currentTextChanged.connect(self.apply_preset)
+        for widget in (self.name, self.folder, self.teacher_path):
+            widget.textChanged.connect(self.validate)
+        for widget in (self.family, self.sample, self.metric, self.device):
+            widget.currentTextChanged.connect(self.validate)
+        for widget in (self.use_sample, self.use_folder, self.train_teacher, self.import_teacher, self.by_ratio,
+                       self.by_macs):
+            widget.toggled.connect(self.validate)
+        for widget in (self.teacher_steps, self.ngf, self.n_blocks, self.supernet_steps, self.finetune_steps,
+                       self.image_size, self.batch_size, self.ratio, self.macs):
+            widget.valueChanged.connect(self.validate)
+        self.preset.setCurrentText(preset)
+        self.apply_preset(preset)
+
+    @staticmethod
+    def _pair(a: QWidget, b: QWidget) -> QWidget:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(a)
+        row.addWidget(b)
+        return box
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Dataset folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+            self.use_folder.setChecked(True)
+
+    def _pick_teacher(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Teacher generator", "", "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.teacher_path.setText(path)
+            self.import_teacher.setChecked(True)
+
+    def apply_preset(self, name: str) -> None:
+        config = load_config(name)
+        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ngf, self.n_blocks, self.ratio,
+                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric]
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.name.setText(config.name)
+        self.family.setCurrentText(config.family)
+        self.use_sample.setChecked(True)
+        self.sample.setCurrentText(config.dataset.sample or "")
+        self.train_teacher.setChecked(config.teacher.checkpoint is None)
+        self.import_teacher.setChecked(config.teacher.checkpoint is not None)
+        self.teacher_steps.setValue(config.teacher.steps)
+        self.ngf.setValue(config.teacher.ngf)
+        self.n_blocks.setValue(config.teacher.n_blocks)
+        self.by_ratio.setChecked(True)
+        self.ratio.setValue(config.search.target_ratio or 10)
+        self.supernet_steps.setValue(config.supernet.steps)
+        self.finetune_steps.setValue(config.finetune.steps)
+        self.image_size.setValue(config.image_size)
+        self.batch_size.setValue(config.batch_size)
+        self.metric.setCurrentText(config.metric)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.validate()
+
+    def overrides(self) -> dict[str, Any]:
+        dataset: dict[str, Any]
+        if self.use_sample.isChecked():
+            dataset = {"sample": self.sample.currentText(), "path": None}
+        else:
+            dataset = {"sample": None, "path": self.folder.text().strip() or None, "layout": "auto"}
+        teacher: dict[str, Any] = {"ngf": self.ngf.value(), "n_blocks": self.n_blocks.value(),
+                                   "steps": self.teacher_steps.value(),
+                                   "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
+        search = ({"target_ratio": self.ratio.value(), "macs_budget": None} if self.by_ratio.isChecked()
+                  else {"macs_budget": self.macs.value() * 1e6, "target_ratio": None})
+        return {"name": self.name.text().strip() or "run", "family": self.family.currentText(), "dataset": dataset,
+                "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
+                "finetune": {"steps": self.finetune_steps.value()}, "image_size": self.image_size.value(),
+                "batch_size": self.batch_size.value(), "metric": self.metric.currentText(),
+                "device": self.device.currentText()}
+
+    def validate(self) -> bool:
+        problems = []
+        overrides = self.overrides()
+        if self.use_folder.isChecked():
+            folder = overrides["dataset"]["path"]
+            if not folder:
+                problems.append("choose a dataset folder")
+                self.layout_label.setText("")
+            else:
+                try:
+                    layout = detect_layout(Path(folder).expanduser())
+                    self.layout_label.setText(f"layout: {layout}")
+                    family = FAMILIES.get(overrides["family"])
+                    if layout != family.dataset_layout:
+                        problems.append(f"{family.name} needs an {family.dataset_layout} dataset; this folder is {layout}")
+                except UserError as exc:
+                    self.layout_label.setText("")
+                    problems.append(str(exc))
+        else:
+            self.layout_label.setText(f"layout: {SAMPLES.get(self.sample.currentText()).layout}")
+        if self.import_teacher.isChecked():
+            path = overrides["teacher"]["checkpoint"]
+            if not path:
+                problems.append("choose the teacher checkpoint, or train one here")
+            elif not Path(path).expanduser().is_file():
+                problems.append(f"teacher checkpoint not found: {path}")
+        self.config = None
+        if not problems:
+            try:
+                self.config = load_config(self.preset.currentText(), overrides=overrides)
+                if self.config.metric == "psnr" and not FAMILIES.get(self.config.family).paired:
+                    problems.append("psnr needs ground truth; an unpaired (CycleGAN) run needs fid or rfid")
+                    self.config = None
+            except UserError as exc:
+                problems.append(str(exc))
+        self.error.setText("\n".join(problems))
+        self.start_button.setEnabled(self.config is not None)
+        return self.config is not None
+
+    def _accept(self) -> None:
+        if self.validate():
+            self.accept()

@@ -1,0 +1,125 @@
+"""Screenshots of every view on a real run: ``python -m workbench.screenshots OUTDIR [--workspace DIR]``.
+
+Without ``--workspace`` it makes a fresh workspace and runs a tiny pix2pix compression in it first
+(about a minute on a CPU), so every view shows real data."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _tiny_run(settings) -> int:
+    from engine.config import load_config
+    from engine.pipeline import create_run, execute
+    from engine.store import open_store
+
+    config = load_config("pix2pix-sample", overrides={
+        "name": "screenshot-run", "dataset": {"sample_size": 64, "sample_train": 40, "sample_test": 8,
+                                              "search_images": 8, "test_images": 8},
+        "teacher": {"ngf": 16, "n_blocks": 3, "steps": 150}, "supernet": {"steps": 150,
+                                                                          "search_space": [[16, 8, 4]] * 8},
+        "search": {"target_ratio": 3, "method": "exhaustive", "exhaustive_limit": 10_000}, "finetune": {"steps": 20}})
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(config, store, settings)
+        execute(run_id, settings, store, lambda event: None)
+    finally:
+        store.close()
+    return run_id
+
+
+def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
+    from PySide6.QtWidgets import QApplication
+
+    from engine.store import open_store
+    from workbench.app import make_application
+    from workbench.export_dialog import ExportDialog
+    from workbench.main_window import MainWindow
+    from workbench.new_run_dialog import NewRunDialog
+    from workbench.settings_dialog import SettingsDialog
+
+    app = make_application()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.resolved_store_url)
+    window = MainWindow(settings, store)
+    window.resize(1500, 900)
+    window.show()
+    run_id = run_id or store.list_runs()[0].id
+    window.select_run(run_id)
+    app.processEvents()
+    shots = []
+
+    def grab(widget, name: str) -> None:
+        app.processEvents()
+        path = out_dir / f"{name}.png"
+        widget.grab().save(str(path))
+        shots.append(path)
+
+    window.tabs.setCurrentWidget(window.monitor)
+    grab(window, "monitor")
+    window.tabs.setCurrentWidget(window.pareto)
+    front = window.pareto.front_points()
+    if front:
+        window.pareto.select(front[len(front) // 2])
+    grab(window, "pareto")
+    window.tabs.setCurrentWidget(window.compare)
+    window.compare.measure_latency()
+    for _ in range(600):
+        app.processEvents()
+        window.compare.worker.wait(100)
+        if window.compare.result is not None and window.compare.latency is not None and not window.compare._jobs:
+            break
+    for view in window.compare.views.values():
+        view.resetTransform()
+        view.scale(3, 3)
+    grab(window, "compare")
+    dialog = NewRunDialog(window)
+    dialog.resize(620, 760)
+    dialog.show()
+    grab(dialog, "new_run")
+    dialog.close()
+    export = ExportDialog(store, settings, run_id, window.pareto.selected.arch if window.pareto.selected else None, window)
+    export.resize(700, 300)
+    export.show()
+    export.start()
+    export.process.waitForFinished(300_000)
+    app.processEvents()
+    grab(export, "export")
+    export.close()
+    settings_dialog = SettingsDialog(settings, window)
+    settings_dialog.resize(700, 300)
+    settings_dialog.show()
+    grab(settings_dialog, "settings")
+    settings_dialog.close()
+    window.close()
+    store.close()
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    from engine.settings import Settings
+
+    parser = argparse.ArgumentParser(description="Save a screenshot of each workbench view.")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--workspace", type=Path, help="use the runs of this workspace (default: make a tiny run)")
+    args = parser.parse_args(argv)
+    if args.workspace:
+        settings = Settings(workspace=args.workspace, device="cpu")
+        run_id = None
+    else:
+        settings = Settings(workspace=Path(tempfile.mkdtemp(prefix="gcw-screens-")), device="cpu")
+        run_id = _tiny_run(settings)
+    for path in capture(args.out_dir, settings, run_id):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Settings: workspace, store URL, Inception weights (found / not found), device, threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QWidget)
+
+from engine.errors import ConfigError
+from engine.metrics.inception import candidate_paths, find_weights
+from engine.settings import Settings
+
+
+def _with_browse(edit: QLineEdit, pick) -> QWidget:
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(edit)
+    button = QPushButton("Browse…")
+    button.clicked.connect(pick)
+    layout.addWidget(button)
+    return box
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.workspace = QLineEdit(str(settings.workspace))
+        self.store_url = QLineEdit(settings.store_url or "")
+        self.store_url.setPlaceholderText(f"default: {settings.with_(store_url=None).resolved_store_url}")
+        self.inception = QLineEdit(str(settings.inception_weights or ""))
+        self.inception.setPlaceholderText("pt_inception-2015-12-05-6726825d.pth (optional)")
+        self.inception_status = QLabel()
+        self.inception_status.setWordWrap(True)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(settings.device if settings.device in ("auto", "cpu", "cuda") else "auto")
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("all cores")
+        self.threads.setValue(settings.threads or 0)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b00020")
+
+        form = QFormLayout(self)
+        form.addRow("Workspace folder", _with_browse(self.workspace, self._pick_workspace))
+        form.addRow("Store URL", self.store_url)
+        form.addRow("Inception weights", _with_browse(self.inception, self._pick_inception))
+        form.addRow("", self.inception_status)
+        form.addRow("Device", self.device)
+        form.addRow("Threads", self.threads)
+        form.addRow(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.inception.textChanged.connect(self._update_inception_status)
+        self._update_inception_status()
+        self.result_settings: Settings | None = None
+
+    def _pick_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.workspace.text())
+        if folder:
+            self.workspace.setText(folder)
+
+    def _pick_inception(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Inception weights", "", "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.inception.setText(path)
+
+    def _update_inception_status(self) -> None:
+        setting = Path(self.inception.text()).expanduser() if self.inception.text().strip() else None
+        found = find_weights(setting)
+        if found:
+            self.inception_status.setText(f"found: {found} (FID available)")
+            self.inception_status.setStyleSheet("color: #1b5e20")
+        else:
+            looked = ", ".join(str(p) for p in candidate_paths(setting))
+            self.inception_status.setText(f"not found (looked at {looked}); runs asking for FID use rfid, "
+                                          "a labelled download-free fallback")
+            self.inception_status.setStyleSheet("color: #8a6d00")
+
+    def values(self) -> Settings:
+        return Settings(workspace=Path(self.workspace.text()).expanduser(),
+                        store_url=self.store_url.text().strip() or None,
+                        inception_weights=Path(self.inception.text()).expanduser() if self.inception.text().strip() else None,
+                        device=self.device.currentText(), threads=self.threads.value() or None)
+
+    def _accept(self) -> None:
+        try:
+            self.result_settings = self.values()
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return
+        self.accept()

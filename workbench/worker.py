@@ -1,0 +1,57 @@
+"""Background work for the views (previews, latency): a thread pool whose results come back to the GUI
+thread as Qt signals, so the window never waits on a model."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class _Emitter(QObject):
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+
+class _Job(QRunnable):
+    def __init__(self, job_id: int, function: Callable[[], Any], emitter: _Emitter):
+        super().__init__()
+        self.job_id, self.function, self.emitter = job_id, function, emitter
+
+    def run(self) -> None:
+        try:
+            result = self.function()
+        except Exception as exc:  # reported to the view, never raised into Qt's thread pool
+            log.debug("background job failed", exc_info=True)
+            self.emitter.failed.emit(self.job_id, str(exc) or type(exc).__name__)
+        else:
+            self.emitter.done.emit(self.job_id, result)
+
+
+class Worker(QObject):
+    """``submit(fn)`` runs ``fn`` off the GUI thread; ``done(id, result)`` / ``failed(id, message)``."""
+
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # model work is CPU-bound: one job at a time keeps the UI responsive
+        self._ids = itertools.count(1)
+        self._emitter = _Emitter()
+        self._emitter.done.connect(self.done)
+        self._emitter.failed.connect(self.failed)
+
+    def submit(self, function: Callable[[], Any]) -> int:
+        job_id = next(self._ids)
+        self.pool.start(_Job(job_id, function, self._emitter))
+        return job_id
+
+    def wait(self, msecs: int = 60_000) -> bool:
+        return self.pool.waitForDone(msecs)
