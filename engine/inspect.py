@@ -36,7 +36,11 @@ class RunModels:
     @classmethod
     def open(cls, store: Store, settings: Settings, run_id: int) -> RunModels:
         run = store.get_run(run_id)
-        return cls(run_id, RunConfig.model_validate(run.config), run_dir(settings, run_id))
+        try:
+            config = RunConfig.model_validate(run.config)
+        except ValueError as exc:
+            raise UserError(f"run {run_id} has a configuration this version cannot read: {exc}") from None
+        return cls(run_id, config, run_dir(settings, run_id))
 
     def _result(self, stage: str) -> dict[str, Any]:
         path = self.run_dir / stage / "result.json"

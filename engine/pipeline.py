@@ -73,7 +73,7 @@ def fail_dead_runs(store: Store) -> list[int]:
         run = store.get_run(summary.id)
         heartbeat = run.heartbeat_at.replace(tzinfo=timezone.utc) if run.heartbeat_at and run.heartbeat_at.tzinfo is None else run.heartbeat_at
         if run.host == socket.gethostname() and run.pid:
-            dead = not _pid_alive(run.pid) or run.pid == os.getpid()
+            dead = not _pid_alive(run.pid)
         else:
             dead = heartbeat is None or now - heartbeat > STALE_AFTER
         if dead:

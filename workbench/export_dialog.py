@@ -38,7 +38,7 @@ class ExportDialog(QDialog):
         self.result_label = QLabel()
         self.result_label.setObjectName("exportResult")
         self.result_label.setWordWrap(True)
-        self.result: dict | None = None
+        self.export_result: dict | None = None
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir)
         out_row.addWidget(browse)
@@ -79,8 +79,8 @@ class ExportDialog(QDialog):
             self.result_label.setText(f"export failed: {err.splitlines()[-1] if err else f'exit code {code}'}")
             self.result_label.setStyleSheet("color: #b00020")
             return
-        self.result = json.loads(out.splitlines()[-1])
-        r = self.result
+        self.export_result = json.loads(out.splitlines()[-1])
+        r = self.export_result
         self.result_label.setStyleSheet("")
         self.result_label.setText(
             f"<b>{r['arch']}</b>: {r['macs'] / 1e6:.2f}M MACs, {r['params'] / 1e6:.4f}M params<br>"

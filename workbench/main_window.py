@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 5)
+        splitter.setSizes([480, 1000])
         self.setCentralWidget(splitter)
         self._build_actions()
         self._show_status()
@@ -168,7 +169,10 @@ class MainWindow(QMainWindow):
         path = run_dir(self.settings, run_id) / "search" / "result.json"
         if path.is_file():
             return json.loads(path.read_text())["budget_macs"]
-        config = RunConfig.model_validate(self.store.get_run(run_id).config)
+        try:
+            config = RunConfig.model_validate(self.store.get_run(run_id).config)
+        except ValueError:  # a run this version cannot read: show it without a budget line
+            return None
         return config.search.macs_budget
 
     # --- processes --------------------------------------------------------------------------------

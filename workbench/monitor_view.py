@@ -140,6 +140,14 @@ class MonitorView(QWidget):
                 bar.setValue(min(stage.step, stage.total_steps or 0))
                 if stage.status.value != "running":
                     self.etas[stage.name].setText(stage.status.value if stage.status.value != "pending" else "")
+        if self.log_view.document().isEmpty():
+            # Not watched live from this window: tell the run's story from the store.
+            for stage in run.stages:
+                when = f" at {stage.finished_at:%Y-%m-%d %H:%M}" if stage.finished_at else ""
+                error = f": {stage.error}" if stage.error else ""
+                self.log_view.appendPlainText(f"[{stage.name}] {stage.status.value}{when}{error}")
+            for artifact in run.artifacts:
+                self.log_view.appendPlainText(f"  {artifact.kind}: {artifact.path}")
         stage = self.loss_stage.currentText()
         names = self.store.metric_names(self.run_id, stage)
         for index, name in enumerate(sorted(names)):

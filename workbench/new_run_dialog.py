@@ -80,8 +80,8 @@ class NewRunDialog(QDialog):
         self.finetune_steps = _spin(0, 10_000_000, 200, 50)
         self.image_size = _spin(16, 2048, 64, 4)
         self.batch_size = _spin(1, 256, 4)
-        self.metric = QComboBox()
-        self.metric.addItems(["fid", "rfid", "psnr"])
+        self.metric_choice = QComboBox()
+        self.metric_choice.addItems(["fid", "rfid", "psnr"])
         self.device = QComboBox()
         self.device.addItems(["cpu", "cuda"])
 
@@ -115,7 +115,7 @@ class NewRunDialog(QDialog):
         budget_form.addRow(self.by_ratio, self.ratio)
         budget_form.addRow(self.by_macs, self.macs)
         budget_form.addRow("Supernet / fine-tune steps", self._pair(self.supernet_steps, self.finetune_steps))
-        budget_form.addRow("Metric", self.metric)
+        budget_form.addRow("Metric", self.metric_choice)
         other = QFormLayout()
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         other.addRow("Device", self.device)
@@ -133,7 +133,7 @@ class NewRunDialog(QDialog):
         self.preset.currentTextChanged.connect(self.apply_preset)
         for widget in (self.name, self.folder, self.teacher_path):
             widget.textChanged.connect(self.validate)
-        for widget in (self.family, self.sample, self.metric, self.device):
+        for widget in (self.family, self.sample, self.metric_choice, self.device):
             widget.currentTextChanged.connect(self.validate)
         for widget in (self.use_sample, self.use_folder, self.train_teacher, self.import_teacher, self.by_ratio,
                        self.by_macs):
@@ -168,7 +168,7 @@ class NewRunDialog(QDialog):
     def apply_preset(self, name: str) -> None:
         config = load_config(name)
         widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ngf, self.n_blocks, self.ratio,
-                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric]
+                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice]
         for widget in widgets:
             widget.blockSignals(True)
         self.name.setText(config.name)
@@ -186,7 +186,7 @@ class NewRunDialog(QDialog):
         self.finetune_steps.setValue(config.finetune.steps)
         self.image_size.setValue(config.image_size)
         self.batch_size.setValue(config.batch_size)
-        self.metric.setCurrentText(config.metric)
+        self.metric_choice.setCurrentText(config.metric)
         for widget in widgets:
             widget.blockSignals(False)
         self.validate()
@@ -205,7 +205,7 @@ class NewRunDialog(QDialog):
         return {"name": self.name.text().strip() or "run", "family": self.family.currentText(), "dataset": dataset,
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
                 "finetune": {"steps": self.finetune_steps.value()}, "image_size": self.image_size.value(),
-                "batch_size": self.batch_size.value(), "metric": self.metric.currentText(),
+                "batch_size": self.batch_size.value(), "metric": self.metric_choice.currentText(),
                 "device": self.device.currentText()}
 
     def validate(self) -> bool:

@@ -38,8 +38,8 @@ class ParetoView(QWidget):
         self.budgets: dict[int, float] = {}
         self.selected: Point | None = None
 
-        self.metric = QComboBox()
-        self.metric.currentTextChanged.connect(lambda _: self.redraw())
+        self.metric_choice = QComboBox()
+        self.metric_choice.currentTextChanged.connect(lambda _: self.redraw())
         self.include_dominated = QCheckBox("Show dominated points")
         self.include_dominated.setChecked(True)
         self.include_dominated.toggled.connect(lambda _: self.redraw())
@@ -68,7 +68,7 @@ class ParetoView(QWidget):
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Metric"))
-        controls.addWidget(self.metric)
+        controls.addWidget(self.metric_choice)
         controls.addWidget(self.include_dominated)
         controls.addStretch(1)
         controls.addWidget(png)
@@ -124,18 +124,18 @@ class ParetoView(QWidget):
 
     # --- drawing ----------------------------------------------------------------------------------
     def metric_name(self) -> str | None:
-        return self.metric.currentText() or None
+        return self.metric_choice.currentText() or None
 
     def _sync_metrics(self) -> None:
         names = sorted({m for pts in self.points.values() for p in pts for m in p.metrics})
-        current = self.metric.currentText()
-        if names != [self.metric.itemText(i) for i in range(self.metric.count())]:
-            self.metric.blockSignals(True)
-            self.metric.clear()
-            self.metric.addItems(names)
+        current = self.metric_choice.currentText()
+        if names != [self.metric_choice.itemText(i) for i in range(self.metric_choice.count())]:
+            self.metric_choice.blockSignals(True)
+            self.metric_choice.clear()
+            self.metric_choice.addItems(names)
             preferred = next((n for n in ("fid", "rfid", "psnr") if n in names), names[0] if names else "")
-            self.metric.setCurrentText(current if current in names else preferred)
-            self.metric.blockSignals(False)
+            self.metric_choice.setCurrentText(current if current in names else preferred)
+            self.metric_choice.blockSignals(False)
 
     def redraw(self) -> None:
         self._sync_metrics()

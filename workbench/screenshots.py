@@ -22,8 +22,8 @@ def _tiny_run(settings) -> int:
         "name": "screenshot-run", "dataset": {"sample_size": 64, "sample_train": 40, "sample_test": 8,
                                               "search_images": 8, "test_images": 8},
         "teacher": {"ngf": 16, "n_blocks": 3, "steps": 150}, "supernet": {"steps": 150,
-                                                                          "search_space": [[16, 8, 4]] * 8},
-        "search": {"target_ratio": 3, "method": "exhaustive", "exhaustive_limit": 10_000}, "finetune": {"steps": 20}})
+                                                                          "search_space": [[16, 8]] * 8},
+        "search": {"target_ratio": 3, "method": "exhaustive"}, "finetune": {"steps": 20}})
     store = open_store(settings.resolved_store_url)
     try:
         run_id = create_run(config, store, settings)

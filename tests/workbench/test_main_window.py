@@ -60,6 +60,7 @@ def test_runs_from_the_store_appear_with_their_stages(window, store, qtbot):
     assert window.resume_action.isEnabled() and not window.cancel_action.isEnabled()
 
 
+@pytest.mark.slow
 def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(window, store, qtbot):
     live_points = []
     window.pareto.candidate_selected.connect(lambda *a: None)
@@ -83,9 +84,10 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     assert window.export_action.isEnabled()
 
 
+@pytest.mark.slow
 def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
     steps = []
-    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 400}, checkpoint_interval_s=0.01))
+    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 120}, checkpoint_interval_s=0.01))
     process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
     qtbot.waitUntil(lambda: len(steps) >= 3, timeout=120_000)
     run_id = process.run_id
@@ -111,6 +113,7 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
     assert store.get_run(run_id).status is Status.finished
 
 
+@pytest.mark.slow
 def test_the_event_loop_stays_responsive_while_a_run_and_a_latency_measurement_go(window, qtbot, finished):
     settings, finished_store, finished_id, _ = finished
     gaps, last = [], [time.perf_counter()]

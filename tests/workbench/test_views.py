@@ -106,10 +106,10 @@ def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, fin
     dialog.out_dir.setText(str(tmp_path / "out"))
     with qtbot.waitSignal(dialog.process.finished, timeout=120_000):
         dialog.start()
-    assert dialog.result is not None and dialog.result["arch"] == arch
-    assert dialog.result["max_abs_diff"] <= 1e-3
+    assert dialog.export_result is not None and dialog.export_result["arch"] == arch
+    assert dialog.export_result["max_abs_diff"] <= 1e-3
     assert "parity with PyTorch" in dialog.result_label.text()
-    assert Path(dialog.result["onnx_path"]).is_file() and Path(dialog.result["model_card_path"]).is_file()
+    assert Path(dialog.export_result["onnx_path"]).is_file() and Path(dialog.export_result["model_card_path"]).is_file()
 
 
 def test_new_run_dialog_validates_inline(qtbot, tmp_path):
@@ -131,7 +131,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert "pix2pix needs an aligned dataset" in dialog.error.text()
     dialog.family.setCurrentText("cyclegan")
     assert "psnr needs ground truth" in dialog.error.text()
-    dialog.metric.setCurrentText("fid")
+    dialog.metric_choice.setCurrentText("fid")
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
     assert dialog.config.dataset.path == tmp_path / "d"
     dialog.import_teacher.setChecked(True)
