@@ -60,7 +60,7 @@ class ParetoView(QWidget):
         self.front = pg.PlotDataItem(pen=pg.mkPen("#333", width=2), name="Pareto front")
         self.plot.addItem(self.front)
         self.budget_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#b00020", style=Qt.PenStyle.DashLine),
-                                           label="budget", labelOpts={"position": 0.95, "color": "#b00020"})
+                                           label="budget", labelOpts={"position": 0.05, "color": "#b00020"})
         self.plot.addItem(self.budget_line)
         self.budget_line.hide()
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")

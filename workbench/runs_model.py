@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from engine.store import RunSummary
 
-COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Started")
+COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Best metric", "Started")
 
 
 def _cell(run: RunSummary, column: int) -> str:
@@ -25,7 +25,10 @@ def _cell(run: RunSummary, column: int) -> str:
     if column == 5:
         return f"{100 * run.step / run.total_steps:.0f}%" if run.total_steps else "-"
     if column == 6:
-        return f"{run.best_macs / 1e9:.3f} G" if run.best_macs else "-"
+        return f"{run.best_macs / 1e6:.1f} M" if run.best_macs else "-"
+    if column == 7:
+        metric = next((m for m in ("fid", "rfid", "psnr") if m in (run.best_metric or {})), None)
+        return f"{metric} {run.best_metric[metric]:.4g}" if metric else "-"
     started = run.started_at or run.created_at
     return started.astimezone().strftime("%Y-%m-%d %H:%M")
 

@@ -158,10 +158,7 @@ class Store:
                 if current is None:
                     done = [s for s in run.stages if s.status is not Status.pending]
                     current = done[-1] if done else (run.stages[0] if run.stages else None)
-                best = None
-                if counts.get(run.id):
-                    best = session.scalars(select(Candidate).where(Candidate.run_id == run.id)
-                                           .order_by(Candidate.macs)).first()
+                best = self._best_candidate(session, run.id) if counts.get(run.id) else None
                 summaries.append(RunSummary(
                     id=run.id, name=run.name, family=run.family, dataset=run.dataset,
                     status=run.status.value, stage=current.name if current else None,
@@ -170,6 +167,20 @@ class Store:
                     best_macs=best.macs if best else None, best_metric=best.metrics if best else None,
                     created_at=run.created_at, started_at=run.started_at, error=run.error))
             return summaries
+
+    @staticmethod
+    def _best_candidate(session: Session, run_id: int) -> Candidate | None:
+        """The candidate with the best value of the run's primary metric (FID-like: lowest; PSNR: highest)."""
+        from engine.metrics import HIGHER_IS_BETTER
+
+        candidates = session.scalars(select(Candidate).where(Candidate.run_id == run_id)).all()
+        names = {name for c in candidates for name in c.metrics}
+        metric = next((m for m in ("fid", "rfid", "psnr") if m in names), None)
+        if metric is None:
+            return min(candidates, key=lambda c: c.macs, default=None)
+        sign = -1.0 if HIGHER_IS_BETTER.get(metric, False) else 1.0
+        scored = [c for c in candidates if metric in c.metrics]
+        return min(scored, key=lambda c: (sign * c.metrics[metric], c.macs))
 
     # --- stages -------------------------------------------------------------------------------
     def _stage(self, session: Session, run_id: int, name: str) -> Stage:

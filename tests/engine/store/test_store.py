@@ -69,7 +69,7 @@ def test_run_lifecycle_with_stages_series_candidates_and_artifacts(store, tmp_pa
 
     [summary] = store.list_runs()
     assert (summary.status, summary.stage, summary.step, summary.total_steps) == ("running", "supernet", 5, 20)
-    assert summary.best_macs == 2_640_000_000
+    assert (summary.best_macs, summary.best_metric) == (9_000_000_000, {"fid": 60.0})  # best by FID, not fewest MACs
     run = store.get_run(run_id)
     assert [s.status for s in run.stages] == [Status.finished, Status.running, Status.pending]
     assert run.started_at is not None and run.pid is not None
