@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, QSettings, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
                                QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
@@ -91,6 +91,11 @@ class CompareView(QWidget):
         self.device.addItems(self._devices())
         self.backend = QComboBox()
         self.backend.addItems(["pytorch", "onnxruntime"])
+        remembered = QSettings()
+        self.device.setCurrentText(str(remembered.value("compare/device", self.device.currentText())))
+        self.backend.setCurrentText(str(remembered.value("compare/backend", "pytorch")))
+        self.device.currentTextChanged.connect(lambda text: QSettings().setValue("compare/device", text))
+        self.backend.currentTextChanged.connect(lambda text: QSettings().setValue("compare/backend", text))
         self.measure_button = QPushButton("Measure latency")
         self.measure_button.clicked.connect(self.measure_latency)
         self.wipe = QCheckBox("Wipe teacher | student")

@@ -12,6 +12,7 @@ from engine.events import Event
 from engine.store import Store
 from workbench.state import RunMonitor
 
+MAX_PLOT_POINTS = 2000
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -151,7 +152,7 @@ class MonitorView(QWidget):
         stage = self.loss_stage.currentText()
         names = self.store.metric_names(self.run_id, stage)
         for index, name in enumerate(sorted(names)):
-            series = self.store.metric_series(self.run_id, stage, name)
+            series = self.store.metric_series(self.run_id, stage, name, max_points=MAX_PLOT_POINTS)
             if name not in self.curves:
                 self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(COLOURS[index % len(COLOURS)], width=1.5))
             self.curves[name].setData([s for s, _ in series], [v for _, v in series])

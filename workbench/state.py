@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.events import (CandidateScored, Event, Message, RunFinished, StageFailed, StageFinished, StageStarted,
                            StepProgress)
@@ -124,20 +124,3 @@ class RunMonitor(Observable):
         elif isinstance(event, Message):
             self._log(event.text if event.level == "info" else f"{event.level.upper()}: {event.text}")
         self.changed()
-
-
-@dataclass
-class Selection(Observable):
-    """The candidate (run, arch) the compare and export views work on."""
-
-    run_id: int | None = None
-    arch: str | None = None
-    _listeners: list = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        Observable.__init__(self)
-
-    def select(self, run_id: int | None, arch: str | None) -> None:
-        if (run_id, arch) != (self.run_id, self.arch):
-            self.run_id, self.arch = run_id, arch
-            self.changed()

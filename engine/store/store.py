@@ -220,12 +220,21 @@ class Store:
             session.add_all(MetricPoint(run_id=run_id, stage=stage, name=name, step=step, value=float(value))
                             for name, value in values.items())
 
-    def metric_series(self, run_id: int, stage: str, name: str) -> list[tuple[int, float]]:
+    def metric_series(self, run_id: int, stage: str, name: str, max_points: int | None = None) -> list[tuple[int, float]]:
+        """The series in step order; with ``max_points``, every k-th point (and the last) of a longer one, so a
+        plot of a long run stays cheap to read."""
+        where = (MetricPoint.run_id == run_id, MetricPoint.stage == stage, MetricPoint.name == name)
         with self.session() as session:
-            rows = session.execute(select(MetricPoint.step, MetricPoint.value)
-                                   .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
-                                          MetricPoint.name == name).order_by(MetricPoint.step)).all()
-            return [(int(step), float(value)) for step, value in rows]
+            query = select(MetricPoint.step, MetricPoint.value).where(*where).order_by(MetricPoint.step)
+            if max_points:
+                count = session.scalar(select(func.count()).select_from(MetricPoint).where(*where)) or 0
+                if count > max_points:
+                    stride = -(-count // max_points)
+                    numbered = select(MetricPoint.step, MetricPoint.value,
+                                      func.row_number().over(order_by=MetricPoint.step).label("n")).where(*where).subquery()
+                    query = (select(numbered.c.step, numbered.c.value)
+                             .where((numbered.c.n % stride == 0) | (numbered.c.n == count)).order_by(numbered.c.step))
+            return [(int(step), float(value)) for step, value in session.execute(query).all()]
 
     def metric_names(self, run_id: int, stage: str) -> list[str]:
         with self.session() as session:

@@ -3,7 +3,7 @@
 import random
 
 from engine.events import CandidateScored, Message, StageFailed, StageStarted, StepProgress
-from workbench.state import Point, RunMonitor, Selection, pareto_front
+from workbench.state import Point, RunMonitor, pareto_front
 
 
 def _brute_front(points, metric, higher):
@@ -38,13 +38,3 @@ def test_monitor_follows_progress_losses_log_and_candidates():
     assert list(monitor.log)[-2:] == ["WARNING: careful", "[supernet] FAILED: out of memory"]
     assert monitor.log_since(monitor.log_total - 1) == ["[supernet] FAILED: out of memory"]
     assert len(changes) == 5
-
-
-def test_selection_notifies_only_on_change():
-    selection = Selection()
-    seen = []
-    selection.subscribe(lambda: seen.append((selection.run_id, selection.arch)))
-    selection.select(1, "8_8")
-    selection.select(1, "8_8")
-    selection.select(2, None)
-    assert seen == [(1, "8_8"), (2, None)]

@@ -114,3 +114,14 @@ def test_store_url_setting_points_anywhere(tmp_path, monkeypatch):
     store = open_store(Settings.from_env().resolved_store_url)
     store.close()
     assert (tmp_path / "team" / "shared.sqlite").is_file()
+
+
+def test_long_series_are_thinned_for_plots_but_keep_their_ends(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["supernet"])
+    for step in range(1, 1001):
+        store.record_metrics(run_id, "supernet", step, {"G_gan": float(step)})
+    full = store.metric_series(run_id, "supernet", "G_gan")
+    thin = store.metric_series(run_id, "supernet", "G_gan", max_points=100)
+    assert len(full) == 1000 and 100 <= len(thin) <= 101
+    assert thin[-1] == (1000, 1000.0) and [s for s, _ in thin] == sorted(s for s, _ in thin)
+    assert store.metric_series(run_id, "supernet", "G_gan", max_points=5000) == full
