@@ -166,16 +166,22 @@ class CompareView(QWidget):
         self.update_preview()
 
     def _sample_images(self, run_id: int) -> list[Path]:
+        """Up to 20 test inputs of the run's dataset (test/ or testA/), if its folder exists."""
         from engine.inspect import RunModels
-        from engine.stages.data import resolve_dataset
+        from engine.stages.data import existing_dataset_root
 
         try:
             models = RunModels.open(self.store, self.settings, run_id)
-            root, layout = resolve_dataset(models.config, self.settings, lambda e: None)
-            folder = root / ("test" if layout == "aligned" else "testA")
-            return list_images(folder)[:20]
         except UserError:
             return []
+        root = existing_dataset_root(models.config, self.settings)
+        for folder in ((root / "test", root / "testA") if root else ()):
+            if folder.is_dir():
+                try:
+                    return list_images(folder)[:20]
+                except UserError:
+                    return []
+        return []
 
     def reload_candidates(self) -> None:
         self.candidates = sorted((c.macs, c.arch, c.metrics) for c in self.store.candidates(self.run_id)) \

@@ -55,6 +55,19 @@ def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) ->
     return root, layout
 
 
+def existing_dataset_root(config: RunConfig, settings: Settings) -> Path | None:
+    """The run's dataset folder if it exists already (never builds a sample; cheap enough for a GUI)."""
+    spec = config.dataset
+    if spec.sample:
+        from engine.data.samples import sample_path
+
+        params = SampleParams(size=spec.sample_size, n_train=spec.sample_train, n_test=spec.sample_test)
+        root = sample_path(spec.sample, settings.datasets_dir, params)
+        return root if (root / "sample.json").is_file() else None
+    root = Path(spec.path).expanduser()  # type: ignore[arg-type]
+    return root if root.is_dir() else None
+
+
 def _stack(dataset: Dataset, key: str) -> torch.Tensor:
     return torch.stack([dataset[i][key] for i in range(len(dataset))])
 
