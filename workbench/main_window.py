@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from pathlib import Path
 
 import yaml
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
-from engine.events import Event, event_from_dict
+from engine.events import event_from_dict
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)

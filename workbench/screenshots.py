@@ -34,7 +34,6 @@ def _tiny_run(settings) -> int:
 
 
 def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
-    from PySide6.QtWidgets import QApplication
 
     from engine.store import open_store
     from workbench.app import make_application
