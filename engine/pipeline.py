@@ -67,10 +67,8 @@ def fail_dead_runs(store: Store) -> list[int]:
     """Mark failed the runs recorded as running whose process is gone (or silent for too long)."""
     failed = []
     now = datetime.now(timezone.utc)
-    for summary in store.list_runs():
-        if summary.status != Status.running.value:
-            continue
-        run = store.get_run(summary.id)
+    for run_id in store.running_run_ids():
+        run = store.get_run(run_id)
         heartbeat = run.heartbeat_at.replace(tzinfo=timezone.utc) if run.heartbeat_at and run.heartbeat_at.tzinfo is None else run.heartbeat_at
         if run.host == socket.gethostname() and run.pid:
             dead = not _pid_alive(run.pid)

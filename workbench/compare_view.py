@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSettings, Qt, Signal
+from PySide6.QtCore import QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
                                QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
@@ -158,11 +158,18 @@ class CompareView(QWidget):
         self.run_id, self.arch, self.result, self.latency = run_id, None, None, None
         self.image_choice.blockSignals(True)
         self.image_choice.clear()
-        if run_id is not None:
-            for path in self._sample_images(run_id):
-                self.image_choice.addItem(path.name, str(path))
         self.image_choice.blockSignals(False)
         self.reload_candidates()
+        if run_id is not None:
+            QTimer.singleShot(0, lambda: self._fill_images(run_id))
+
+    def _fill_images(self, run_id: int) -> None:
+        if run_id != self.run_id:
+            return
+        self.image_choice.blockSignals(True)
+        for path in self._sample_images(run_id):
+            self.image_choice.addItem(path.name, str(path))
+        self.image_choice.blockSignals(False)
         self.update_preview()
 
     def _sample_images(self, run_id: int) -> list[Path]:

@@ -216,8 +216,8 @@ class MainWindow(QMainWindow):
         if event.run_id is not None and process in self._starting:
             self._starting.remove(process)
             self.processes[event.run_id] = process
-            self.refresh()
-            self.select_run(event.run_id)
+            # After this event is handled: keep each pass of the event loop short.
+            QTimer.singleShot(0, lambda run_id=event.run_id: (self.refresh(), self.select_run(run_id)))
         self.monitor.handle_event(event)
         self.pareto.handle_event(event)
 

@@ -164,23 +164,28 @@ class Store:
                     status=run.status.value, stage=current.name if current else None,
                     step=current.step if current else 0,
                     total_steps=current.total_steps if current else None,
-                    best_macs=best.macs if best else None, best_metric=best.metrics if best else None,
+                    best_macs=best[0] if best else None, best_metric=best[1] if best else None,
                     created_at=run.created_at, started_at=run.started_at, error=run.error))
             return summaries
 
     @staticmethod
-    def _best_candidate(session: Session, run_id: int) -> Candidate | None:
-        """The candidate with the best value of the run's primary metric (FID-like: lowest; PSNR: highest)."""
+    def _best_candidate(session: Session, run_id: int) -> tuple[int, dict[str, Any]] | None:
+        """(MACs, metrics) of the candidate with the best value of the run's primary metric (FID-like:
+        lowest; PSNR: highest)."""
         from engine.metrics import HIGHER_IS_BETTER
 
-        candidates = session.scalars(select(Candidate).where(Candidate.run_id == run_id)).all()
-        names = {name for c in candidates for name in c.metrics}
+        rows = [(int(macs), metrics) for macs, metrics in
+                session.execute(select(Candidate.macs, Candidate.metrics).where(Candidate.run_id == run_id)).all()]
+        names = {name for _, metrics in rows for name in metrics}
         metric = next((m for m in ("fid", "rfid", "psnr") if m in names), None)
         if metric is None:
-            return min(candidates, key=lambda c: c.macs, default=None)
+            return min(rows, key=lambda row: row[0], default=None)
         sign = -1.0 if HIGHER_IS_BETTER.get(metric, False) else 1.0
-        scored = [c for c in candidates if metric in c.metrics]
-        return min(scored, key=lambda c: (sign * c.metrics[metric], c.macs))
+        return min((row for row in rows if metric in row[1]), key=lambda row: (sign * row[1][metric], row[0]))
+
+    def running_run_ids(self) -> list[int]:
+        with self.session() as session:
+            return list(session.scalars(select(Run.id).where(Run.status == Status.running)))
 
     # --- stages -------------------------------------------------------------------------------
     def _stage(self, session: Session, run_id: int, name: str) -> Stage:

@@ -140,3 +140,18 @@ def test_the_event_loop_stays_responsive_while_a_run_and_a_latency_measurement_g
     process.kill()
     assert len(gaps) > 100
     assert max(gaps) < 0.100, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot, finished):
+    settings, store, run_id, _ = finished
+    window = MainWindow(settings, store)
+    qtbot.addWidget(window)
+    window.select_run(run_id)
+    scatter = window.pareto.scatters[run_id]
+    spot = scatter.points()[-1]
+    scatter.sigClicked.emit(scatter, [spot], None)
+    assert window.compare.arch == spot.data().arch
+    qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == spot.data().arch,
+                    timeout=60_000)
+    assert spot.data().arch in window.compare.readout.text()
+    window.compare.worker.wait()

@@ -78,7 +78,7 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     view = CompareView(store, settings)
     qtbot.addWidget(view)
     view.set_run(run_id)
-    assert view.image_choice.count() > 0  # the run's own test images are offered
+    qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)  # the run's own test images
     qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
     assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
     assert {name: view.views[name].item.pixmap().width() for name in view.views} == dict.fromkeys(view.views, 32)
