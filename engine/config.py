@@ -150,10 +150,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s values, nested mappings merged key by key."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
 
 
@@ -200,10 +201,10 @@ def load_config(preset: str | None = None, path: Path | None = None,
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
-        data = _merge(_without_replaced_budget(PRESETS[preset], data), data)
+        data = merge(_without_replaced_budget(PRESETS[preset], data), data)
         source.insert(0, f"preset {preset}")
     if overrides:
-        data = _merge(_without_replaced_budget(data, overrides), overrides)
+        data = merge(_without_replaced_budget(data, overrides), overrides)
     if not data:
         raise ConfigError("give --preset NAME or --config FILE")
     return _validate(data, ", ".join(source) or "overrides")

@@ -1,6 +1,6 @@
 """A run configuration small enough for a whole pipeline in seconds on a CPU."""
 
-from engine.config import RunConfig, load_config
+from engine.config import RunConfig, load_config, merge
 
 SPACE = [[8, 4]] * 8
 
@@ -19,11 +19,4 @@ def tiny_config(family: str = "pix2pix", **overrides) -> RunConfig:
         "metric": "psnr" if family == "pix2pix" else "fid",
         "log_every": 1,
     }
-    return load_config(overrides=_merge(base, overrides))
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+    return load_config(overrides=merge(base, overrides))
