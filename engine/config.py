@@ -126,36 +126,33 @@ class RunConfig(_Model):
         return self.gan_mode or ("vanilla" if self.family == "pix2pix" else "lsgan")
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # Teachers with ngf 32 keep the sample presets within minutes on a 2-core CPU; the student search
-    # space goes down to a quarter of the teacher's widths.
-    "cyclegan-sample": {
-        "name": "cyclegan-sample", "family": "cyclegan",
-        "dataset": {"sample": "grass2gravel", "search_images": 40, "test_images": 50},
-        "image_size": 64, "batch_size": 4,
-        "teacher": {"ngf": 32, "n_blocks": 9, "steps": 350},
-        "supernet": {"steps": 900, "lambda_distill": 1.0, "search_space": [[32, 24, 16, 8]] * 8},
-        "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
-        "finetune": {"steps": 200}, "metric": "fid", "checkpoint_interval_s": 60,
-    },
-    "pix2pix-sample": {
-        "name": "pix2pix-sample", "family": "pix2pix",
-        "dataset": {"sample": "edges2photos", "search_images": 40, "test_images": 50},
-        "image_size": 64, "batch_size": 4,
-        "teacher": {"ngf": 32, "n_blocks": 9, "steps": 600},
-        "supernet": {"steps": 900, "lambda_distill": 1.0, "search_space": [[32, 24, 16, 8]] * 8},
-        "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
-        "finetune": {"steps": 200}, "metric": "psnr", "checkpoint_interval_s": 60,
-    },
-}
-
-
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``override``'s values, nested mappings merged key by key."""
     merged = dict(base)
     for key, value in override.items():
         merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+# Teachers with ngf 32 keep the sample presets within minutes on a 2-core CPU; the student search
+# space goes down to a quarter of the teacher's widths.
+_SAMPLE_PRESET: dict[str, Any] = {
+    "dataset": {"search_images": 40, "test_images": 50},
+    "image_size": 64, "batch_size": 4,
+    "teacher": {"ngf": 32, "n_blocks": 9},
+    "supernet": {"steps": 900, "lambda_distill": 1.0, "search_space": [[32, 24, 16, 8]] * 8},
+    "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
+    "finetune": {"steps": 200}, "checkpoint_interval_s": 60,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cyclegan-sample": merge(_SAMPLE_PRESET, {
+        "name": "cyclegan-sample", "family": "cyclegan", "dataset": {"sample": "grass2gravel"},
+        "teacher": {"steps": 350}, "metric": "fid"}),
+    "pix2pix-sample": merge(_SAMPLE_PRESET, {
+        "name": "pix2pix-sample", "family": "pix2pix", "dataset": {"sample": "edges2photos"},
+        "teacher": {"steps": 600}, "metric": "psnr"}),
+}
 
 
 def _without_replaced_budget(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

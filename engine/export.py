@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.profile import measure_latency_ms
+from engine.errors import UserError
+from engine.profile import measure_latency_ms, torch_latency_ms
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
@@ -62,6 +63,22 @@ def check_parity(model: nn.Module, path: Path, inputs: torch.Tensor, threads: in
         expected = model.eval().cpu()(inputs.cpu()).numpy()
     got = session.run(["output"], {"input": inputs.cpu().numpy().astype(np.float32)})[0]
     return Parity(float(np.abs(got - expected).max()), len(inputs))
+
+
+def export_checked(model: nn.Module, path: Path, inputs: torch.Tensor, threads: int | None = None) -> tuple[Path, Parity]:
+    """Export, then run the file in ONNX Runtime on ``inputs``; above the tolerance it is an error (the file
+    stays for inspection)."""
+    path = export_onnx(model, path, inputs[:1])
+    parity = check_parity(model, path, inputs, threads)
+    if not parity.ok:
+        raise UserError(f"the ONNX export differs from PyTorch by {parity.max_abs_diff:.3g} (more than "
+                        f"{PARITY_TOLERANCE}) on {parity.images} images; the file is kept at {path} for inspection")
+    return path, parity
+
+
+def cpu_latency_ms(model: nn.Module, onnx_path: Path, example: torch.Tensor, threads: int | None = None) -> dict[str, float]:
+    """The model's CPU latency in PyTorch (eager) and of its ONNX file in ONNX Runtime."""
+    return {"pytorch": torch_latency_ms(model, example), "onnxruntime": onnx_latency_ms(onnx_path, example, threads)}
 
 
 def onnx_latency_ms(path: Path, example: torch.Tensor, threads: int | None = None, **kwargs) -> float:

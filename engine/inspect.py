@@ -3,7 +3,6 @@ candidate: sub-networks of the supernet need no training, so any point can be sh
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,12 @@ from engine.config import RunConfig
 from engine.data.images import load_image, to_tensor
 from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
-from engine.export import check_parity, export_onnx, onnx_latency_ms, write_model_card
+from engine.export import cpu_latency_ms, export_checked, export_onnx, onnx_latency_ms, write_model_card
 from engine.models import MobileResnetGenerator, extract_subnet
 from engine.pipeline import run_dir
 from engine.profile import profile_model, torch_latency_ms
 from engine.settings import Settings
+from engine.stages.context import stage_result
 from engine.stages.supernet import build_supernet
 from engine.stages.teacher import build_teacher
 from engine.store import Store
@@ -43,10 +43,10 @@ class RunModels:
         return cls(run_id, config, run_dir(settings, run_id))
 
     def _result(self, stage: str) -> dict[str, Any]:
-        path = self.run_dir / stage / "result.json"
-        if not path.is_file():
+        result = stage_result(self.run_dir, stage)
+        if result is None:
             raise UserError(f"run {self.run_id} has no finished {stage} stage yet")
-        return json.loads(path.read_text())
+        return result
 
     def teacher(self) -> torch.nn.Module:
         saved = checkpoints.load(self._result("teacher")["weights"])
@@ -67,8 +67,8 @@ class RunModels:
         return extract_subnet(supernet, arch).eval()
 
     def best_arch(self) -> str | None:
-        path = self.run_dir / "search" / "result.json"
-        return json.loads(path.read_text())["arch"] if path.is_file() else None
+        result = stage_result(self.run_dir, "search")
+        return result["arch"] if result else None
 
     def load_input(self, path: Path) -> torch.Tensor:
         """An image file as the generator's input: resized to the run's size (the A half of an A|B pair
@@ -117,14 +117,11 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
     """ONNX of any candidate (or the final student), its parity check on ``inputs`` and a model card."""
     student = models.student(arch)
     name = str(student.arch)
-    onnx_path = export_onnx(student, out_dir / f"student-{name}.onnx", inputs[:1])
-    parity = check_parity(student, onnx_path, inputs)
-    if not parity.ok:
-        raise UserError(f"the ONNX export differs from PyTorch by {parity.max_abs_diff:.3g}; kept at {onnx_path}")
+    onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", inputs)
     size = models.config.image_size
     example = torch.zeros(1, 3, size, size)
     profile = profile_model(student, (1, 3, size, size))
-    latency_ms = {"pytorch": torch_latency_ms(student, example), "onnxruntime": onnx_latency_ms(onnx_path, example)}
+    latency_ms = cpu_latency_ms(student, onnx_path, example)
     card = write_model_card(out_dir / f"student-{name}.json", {
         "family": models.config.family, "arch": name, "image_size": size, **profile.as_dict(),
         "latency_ms": latency_ms, "latency_device": "cpu", "onnx": onnx_path.name,

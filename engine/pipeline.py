@@ -22,7 +22,7 @@ from engine.errors import ConfigError, UserError
 from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
-from engine.stages.context import Cancelled, StageContext
+from engine.stages.context import Cancelled, StageContext, stage_result
 from engine.stages.data import describe, prepare_data
 from engine.store import Status, Store
 
@@ -139,9 +139,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
         store.mark_run(run_id, Status.failed, error=error)
         events(StageFailed(run_id=run_id, stage=stage_name, error=error))
         raise
-    summary = StageContext(run_id=run_id, stage="export", config=config, settings=settings, store=store,
-                           run_dir=folder, events=events, cancel_requested=cancel_requested,
-                           device=device).result("export")
+    summary = stage_result(folder, "export")
     store.mark_run(run_id, Status.finished)
     events(RunFinished(run_id=run_id, summary=summary))
     return summary

@@ -3,7 +3,6 @@ plot and the teacher/student comparison; runs start and resume as child processe
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from engine.config import RunConfig
 from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
+from engine.stages.context import stage_result
 from engine.store import Store, open_store
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
@@ -155,9 +155,11 @@ class MainWindow(QMainWindow):
         self.monitor.set_process_running(running)
         self.monitor.set_run(run_id)
         self.cancel_action.setEnabled(running)
-        status = self.runs_model.run_at(self.runs_model.row_of(run_id)).status if run_id is not None else None
+        summary = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
+        status = summary.status if summary else None
         self.resume_action.setEnabled(run_id is not None and not running and status in ("failed", "cancelled"))
-        self.export_action.setEnabled(status == "finished" or bool(run_id and self.store.candidates(run_id)))
+        # best_macs is set as soon as the run has a scored candidate: something to export.
+        self.export_action.setEnabled(status == "finished" or bool(summary and summary.best_macs is not None))
         if reload or run_id != self.pareto.run_id:
             self.pareto.set_run(run_id, self._budget(run_id))
             self.compare.set_run(run_id)
@@ -165,9 +167,9 @@ class MainWindow(QMainWindow):
     def _budget(self, run_id: int | None) -> float | None:
         if run_id is None:
             return None
-        path = run_dir(self.settings, run_id) / "search" / "result.json"
-        if path.is_file():
-            return json.loads(path.read_text())["budget_macs"]
+        search = stage_result(run_dir(self.settings, run_id), "search")
+        if search is not None:
+            return search["budget_macs"]
         try:
             config = RunConfig.model_validate(self.store.get_run(run_id).config)
         except ValueError:  # a run this version cannot read: show it without a budget line

@@ -21,6 +21,12 @@ from engine.store import Status, Store
 HEARTBEAT_INTERVAL_S = 10.0
 
 
+def stage_result(run_dir: Path, stage: str) -> dict[str, Any] | None:
+    """What a finished stage of the run in ``run_dir`` returned, or None before it has finished."""
+    path = run_dir / stage / "result.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 class Cancelled(Exception):
     """The user asked the run to stop; raised at a safe point after a checkpoint was written."""
 
@@ -106,10 +112,10 @@ class StageContext:
         tmp.replace(path)
 
     def result(self, stage: str) -> dict[str, Any]:
-        path = self.stage_path(stage) / "result.json"
-        if not path.is_file():
-            raise RuntimeError(f"stage {stage} has no result at {path}; it must finish first")
-        return json.loads(path.read_text())
+        result = stage_result(self.run_dir, stage)
+        if result is None:
+            raise RuntimeError(f"stage {stage} has no result in {self.run_dir}; it must finish first")
+        return result
 
     def stage_finished(self, stage: str) -> bool:
         return self.store.stage_status(self.run_id, stage) is Status.finished

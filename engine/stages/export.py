@@ -11,10 +11,9 @@ import torch
 
 from engine import __version__
 from engine.data.images import to_image
-from engine.errors import UserError
-from engine.export import PARITY_TOLERANCE, check_parity, export_onnx, onnx_latency_ms, write_model_card
+from engine.export import cpu_latency_ms, export_checked, export_onnx, write_model_card
 from engine.metrics import psnr
-from engine.profile import profile_model, torch_latency_ms
+from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
@@ -52,19 +51,14 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.artifact(grid, "comparison_grid")
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
-    onnx_path = export_onnx(student_cpu, ctx.stage_dir / "student.onnx", data.test_inputs[:1])
-    parity = check_parity(student_cpu, onnx_path, data.test_inputs[:8], config.threads)
-    if not parity.ok:
-        raise UserError(f"the ONNX export differs from PyTorch by {parity.max_abs_diff:.3g} (more than "
-                        f"{PARITY_TOLERANCE}) on {parity.images} test images; the file is kept at {onnx_path} for inspection")
+    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", data.test_inputs[:8],
+                                       config.threads)
     ctx.artifact(onnx_path, "onnx")
     teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", data.test_inputs[:1])
 
     example = data.test_inputs[:1].cpu()
-    latency = {
-        "teacher": {"pytorch": torch_latency_ms(teacher_cpu, example), "onnxruntime": onnx_latency_ms(teacher_onnx, example, config.threads)},
-        "student": {"pytorch": torch_latency_ms(student_cpu, example), "onnxruntime": onnx_latency_ms(onnx_path, example, config.threads)},
-    }
+    latency = {"teacher": cpu_latency_ms(teacher_cpu, teacher_onnx, example, config.threads),
+               "student": cpu_latency_ms(student_cpu, onnx_path, example, config.threads)}
     profiles = {"teacher": profile_model(teacher_cpu, (1, 3, size, size)),
                 "student": profile_model(student_cpu, (1, 3, size, size))}
     card_path = ctx.stage_dir / "model_card.json"

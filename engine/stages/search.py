@@ -57,8 +57,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         outputs = generate(lambda x: supernet(x, name), data.search_inputs, ctx.device)
         metrics = scorer.all(outputs)
         params = count_params(MobileResnetGenerator(arch=name, n_blocks=n_blocks))
-        ctx.store.add_candidate(ctx.run_id, arch=name, macs=macs(arch), params=params, metrics=metrics)
-        ctx.events(CandidateScored(run_id=ctx.run_id, arch=name, macs=macs(arch), params=params, metrics=metrics))
+        cost = macs(arch)
+        ctx.store.add_candidate(ctx.run_id, arch=name, macs=cost, params=params, metrics=metrics)
+        ctx.events(CandidateScored(run_id=ctx.run_id, arch=name, macs=cost, params=params, metrics=metrics))
         return metrics[scorer.metric]
 
     problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
