@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -22,6 +23,14 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def freeze_startup_heap() -> None:
+    """Move the objects alive after start-up (torch, Qt, the engine's modules: some 400k) out of the
+    garbage collector's view. They live as long as the process, and traversing them in full collections
+    paused the event loop for 100-400 ms (measured while a run and a latency measurement went)."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_app(settings: Settings) -> int:
     from workbench.main_window import MainWindow
     from workbench.settings import load_settings
@@ -38,6 +47,7 @@ def run_app(settings: Settings) -> int:
         return 2
     window = MainWindow(settings, store)
     window.show()
+    freeze_startup_heap()
     try:
         return app.exec()
     finally:
