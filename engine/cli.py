@@ -100,13 +100,25 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
 
     family = get_family(args.family)
     height, width = args.image_size
+    try:
+        raw = json.loads(args.model) if args.model else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--model must be a JSON object of model options, e.g. '{{\"ngf\": 32}}': {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("--model must be a JSON object of model options, e.g. '{\"ngf\": 32}'")
+    if args.input_nc is not None:
+        raw["input_nc"] = args.input_nc
+    if args.output_nc is not None:
+        raw["output_nc"] = args.output_nc
+    options = family.options(raw)
     if args.arch:
-        model = family.build_student(args.arch, args.input_nc, args.output_nc)
-        what = f"{family.name} mobile ResNet sub-network {family.check_arch(args.arch)}"
+        arch = family.parse_arch(args.arch)
+        model = family.build_student(options, arch)
+        what = f"{family.name} sub-network {arch}"
     else:
-        model = family.build_teacher(args.input_nc, args.output_nc)
-        what = f"{family.name} teacher ({family.teacher_generator}, {family.teacher_kwargs})"
-    profile = profile_model(model, (1, args.input_nc, height, width))
+        model = family.build_teacher(options)
+        what = family.describe_teacher(options)
+    profile = profile_model(model, family.example_inputs(options, (height, width)))
     if args.json:
         print(json.dumps(profile.as_dict()))
     else:
@@ -297,10 +309,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     profile = commands.add_parser("profile", help="MACs and parameters of a family's teacher or a sub-network")
     profile.add_argument("--family", required=True, choices=FAMILIES.names())
     profile.add_argument("--image-size", type=_image_size, default=(256, 256), metavar="N|WxH")
-    profile.add_argument("--arch", help="a mobile ResNet sub-network, e.g. 16_16_24_16_32_64_16_24 "
+    profile.add_argument("--arch", help="a sub-network's config string, e.g. 16_16_24_16_32_64_16_24 "
                                         "(default: the teacher)")
-    profile.add_argument("--input-nc", type=int, default=3)
-    profile.add_argument("--output-nc", type=int, default=3)
+    profile.add_argument("--model", help='the family\'s model options as JSON, e.g. \'{"ngf": 32}\'')
+    profile.add_argument("--input-nc", type=int, help="input channels (a model option)")
+    profile.add_argument("--output-nc", type=int, help="output channels (a model option)")
     profile.add_argument("--json", action="store_true", help='print {"macs": ..., "params": ...}')
     profile.set_defaults(handler=_cmd_profile)
 

@@ -45,13 +45,11 @@ class DatasetSpec(_Model):
 
 class TeacherSpec(_Model):
     """``checkpoint``: a generator to import (pytorch-CycleGAN-and-pix2pix or gan-compression format);
-    without one, the teacher is trained here for ``steps`` steps."""
+    without one, the teacher is trained here for ``steps`` steps. Its architecture is the ``model``
+    section (the family's options)."""
 
     checkpoint: Path | None = None
     discriminator_checkpoint: Path | None = None
-    ngf: int = Field(64, ge=1)
-    n_blocks: int = Field(9, ge=3)
-    norm: Literal["instance", "batch"] = "instance"
     steps: int = Field(2000, ge=0)
     lr: float = Field(2e-4, gt=0)
 
@@ -59,18 +57,34 @@ class TeacherSpec(_Model):
 class DistillSpec(_Model):
     steps: int = Field(2000, ge=1)
     lr: float = Field(2e-4, gt=0)
-    lambda_recon: float | None = Field(None, ge=0, description="default: the family's (10 unpaired, 100 paired)")
-    lambda_distill: float = Field(1.0, ge=0)
-    lambda_gan: float = Field(1.0, ge=0)
     #: Width choices per arch position; default: the family's search space.
     search_space: list[list[int]] | None = None
 
-    @field_validator("search_space")
-    @classmethod
-    def _eight_positions(cls, value: list[list[int]] | None) -> list[list[int]] | None:
-        if value is not None and (len(value) != 8 or any(not c or min(c) < 1 for c in value)):
-            raise ValueError("search_space needs 8 non-empty lists of positive widths")
-        return value
+
+class RecipeSpec(_Model):
+    """Overrides of the family's training recipe (``engine.families.base.Recipe``); unset values take the
+    family's default, which is the reference's. ``base: workbench`` starts from this project's earlier
+    choices instead (sandwich sampling, the teacher's discriminator, constant learning rates...)."""
+
+    base: Literal["reference", "workbench"] = "reference"
+    gan_mode: Literal["lsgan", "vanilla", "hinge"] | None = None
+    ndf: int | None = Field(None, ge=1)
+    init: Literal["normal", "pytorch"] | None = None
+    lambda_recon: float | None = Field(None, ge=0)
+    lambda_distill: float | None = Field(None, ge=0)
+    lambda_gan: float | None = Field(None, ge=0)
+    sampling: Literal["uniform", "sandwich"] | None = None
+    student_discriminator: Literal["new", "teacher"] | None = None
+    discriminator_real: Literal["real", "teacher"] | None = None
+    finetune_mappings: Literal["fresh", "supernet"] | None = None
+    teacher_decay: float | None = Field(None, ge=0, le=1)
+    supernet_decay: float | None = Field(None, ge=0, le=1)
+    finetune_decay: float | None = Field(None, ge=0, le=1)
+    fid_8bit: bool | None = None
+    weighted_sample: float | None = Field(None, ge=1)
+    mutation_prob: float | None = Field(None, ge=0, le=1)
+    parent_ratio: float | None = Field(None, gt=0, le=1)
+    mutation_ratio: float | None = Field(None, ge=0, le=1)
 
 
 class SearchSpec(_Model):
@@ -80,9 +94,6 @@ class SearchSpec(_Model):
     exhaustive_limit: int = Field(2000, ge=1)
     population: int = Field(100, ge=2)
     generations: int = Field(500, ge=1)
-    parent_ratio: float = Field(0.25, gt=0, le=1)
-    mutation_ratio: float = Field(0.5, ge=0, le=1)
-    mutation_prob: float = Field(0.2, ge=0, le=1)
 
     @model_validator(mode="after")
     def _one_budget(self) -> SearchSpec:
@@ -96,17 +107,66 @@ class FinetuneSpec(_Model):
     lr: float = Field(2e-4, gt=0)
 
 
+#: Settings that moved: earlier configurations (and runs in a store) are read with them in their new place.
+_MOVED = {("teacher", "ngf"): ("model", "ngf"), ("teacher", "n_blocks"): ("model", "n_blocks"),
+          ("teacher", "norm"): ("model", "norm"), ("supernet", "lambda_recon"): ("recipe", "lambda_recon"),
+          ("supernet", "lambda_distill"): ("recipe", "lambda_distill"),
+          ("supernet", "lambda_gan"): ("recipe", "lambda_gan"), ("search", "parent_ratio"): ("recipe", "parent_ratio"),
+          ("search", "mutation_ratio"): ("recipe", "mutation_ratio"),
+          ("search", "mutation_prob"): ("recipe", "mutation_prob"), (None, "gan_mode"): ("recipe", "gan_mode")}
+
+
+def _move_settings(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    for (section, key), (new_section, new_key) in _MOVED.items():
+        source = data if section is None else data.get(section)
+        if not isinstance(source, dict) or key not in source:
+            continue
+        source = dict(source)
+        value = source.pop(key)
+        if section is None:
+            data = source
+        else:
+            data[section] = source
+        target = data.get(new_section)
+        target = dict(target) if isinstance(target, dict) else {}
+        if value is not None:
+            target.setdefault(new_key, value)
+        data[new_section] = target
+    return data
+
+
+def parse_image_size(value: Any) -> tuple[int, int]:
+    """``256`` or ``"256"`` (square) or ``"512x256"`` (width x height) as (height, width)."""
+    if isinstance(value, bool):
+        raise ValueError(f"an image size is N or WxH, not {value!r}")
+    if isinstance(value, int):
+        return value, value
+    text = str(value).strip().lower()
+    try:
+        if "x" in text:
+            width, height = (int(part) for part in text.split("x"))
+            return height, width
+        return int(text), int(text)
+    except ValueError:
+        raise ValueError(f"an image size is N or WxH (e.g. 512x256), not {value!r}") from None
+
+
 class RunConfig(_Model):
     name: str = "run"
-    family: Literal["cyclegan", "pix2pix"]
+    #: A registered family (``engine.families``); ``python main.py profile --help`` lists them.
+    family: str
+    #: The family's model options (for the ResNet families: ngf, n_blocks, norm, input_nc, output_nc).
+    model: dict[str, Any] = Field(default_factory=dict)
     dataset: DatasetSpec
-    image_size: int = Field(64, ge=16)
+    #: Square side (``256``) or ``WxH`` (``512x256``); both multiples of 4.
+    image_size: int | str = 64
     batch_size: int = Field(1, ge=1)
-    gan_mode: Literal["lsgan", "vanilla"] | None = Field(None, description="default: lsgan for CycleGAN, vanilla for pix2pix")
     teacher: TeacherSpec = TeacherSpec()
     supernet: DistillSpec = DistillSpec()
     search: SearchSpec = SearchSpec(target_ratio=10)
     finetune: FinetuneSpec = FinetuneSpec()
+    recipe: RecipeSpec = RecipeSpec()
     metric: Literal["fid", "rfid", "psnr"] = "fid"
     seed: int = 0
     device: str = "cpu"
@@ -114,16 +174,65 @@ class RunConfig(_Model):
     log_every: int = Field(10, ge=1)
     threads: int | None = Field(None, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_settings(cls, data: Any) -> Any:
+        return _move_settings(data) if isinstance(data, dict) else data
+
     @field_validator("image_size")
     @classmethod
-    def _multiple_of_4(cls, value: int) -> int:
-        if value % 4:
-            raise ValueError(f"image_size must be a multiple of 4 (two stride-2 downsamplings), not {value}")
+    def _multiple_of_4(cls, value: int | str) -> int | str:
+        height, width = parse_image_size(value)
+        for side in (height, width):
+            if side < 16 or side % 4:
+                raise ValueError(f"image sides must be multiples of 4 and at least 16 (two stride-2 downsamplings), "
+                                 f"not {value}")
         return value
 
+    @field_validator("family")
+    @classmethod
+    def _registered_family(cls, value: str) -> str:
+        from engine.families import FAMILIES
+
+        if value not in FAMILIES:
+            raise ValueError(f"unknown family {value!r}; registered: {', '.join(FAMILIES.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_family(self) -> RunConfig:
+        family = self.family_impl
+        family.options(self.model)  # raises with the field to fix
+        if self.supernet.search_space is not None:
+            family.search_space(family.options(self.model), self.supernet.search_space)
+        self.resolved_recipe  # noqa: B018  (validates the overrides)
+        if self.metric not in family.metrics:
+            raise ValueError(f"metric {self.metric} is not available for {family.name} (it has no ground truth); "
+                             f"choose one of {', '.join(m for m in family.metrics if m in ('fid', 'rfid', 'psnr'))}")
+        return self
+
     @property
-    def resolved_gan_mode(self) -> str:
-        return self.gan_mode or ("vanilla" if self.family == "pix2pix" else "lsgan")
+    def family_impl(self):
+        from engine.families import get_family
+
+        return get_family(self.family)
+
+    @property
+    def options(self):
+        return self.family_impl.options(self.model)
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        return parse_image_size(self.image_size)
+
+    @property
+    def resolved_recipe(self):
+        family = self.family_impl
+        overrides = self.recipe.model_dump(exclude={"base"})
+        base = family.default_recipe if self.recipe.base == "reference" else family.workbench_recipe
+        return base.with_overrides(overrides)
+
+    def search_space(self) -> list[tuple[int, ...]]:
+        return self.family_impl.search_space(self.options, self.supernet.search_space)
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +248,8 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 _SAMPLE_PRESET: dict[str, Any] = {
     "dataset": {"search_images": 40, "test_images": 50},
     "image_size": 64, "batch_size": 4,
-    "teacher": {"ngf": 32, "n_blocks": 9},
-    "supernet": {"steps": 900, "lambda_distill": 1.0, "search_space": [[32, 24, 16, 8]] * 8},
+    "model": {"ngf": 32, "n_blocks": 9},
+    "supernet": {"steps": 900, "search_space": [[32, 24, 16, 8]] * 8},
     "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
     "finetune": {"steps": 200}, "checkpoint_interval_s": 60,
 }
@@ -196,11 +305,13 @@ def load_config(preset: str | None = None, path: Path | None = None,
             if value and not Path(value).expanduser().is_absolute():
                 data[section][key] = str((path.parent / value).resolve())
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+        data = _move_settings(data)
         data = merge(_without_replaced_budget(PRESETS[preset], data), data)
         source.insert(0, f"preset {preset}")
     if overrides:
+        overrides = _move_settings(overrides)
         data = merge(_without_replaced_budget(data, overrides), overrides)
     if not data:
         raise ConfigError("give --preset NAME or --config FILE")

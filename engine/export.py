@@ -30,8 +30,21 @@ class Parity:
         return self.max_abs_diff <= PARITY_TOLERANCE
 
 
-def export_onnx(model: nn.Module, path: Path, example: torch.Tensor) -> Path:
-    """Write ``model`` as ONNX with a dynamic batch dimension (input ``input``, output ``output``)."""
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def _as_tuple(inputs: Inputs) -> tuple[torch.Tensor, ...]:
+    return inputs if isinstance(inputs, tuple) else (inputs,)
+
+
+def _feed(inputs: Inputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in zip(names, _as_tuple(inputs))}
+
+
+def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tuple[str, ...] = ("input",),
+                output_names: tuple[str, ...] = ("output",)) -> Path:
+    """Write ``model`` as ONNX with a dynamic batch dimension on every input and output (the family's
+    export signature names them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
@@ -40,9 +53,10 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor) -> Path:
         # The TorchScript-based exporter warns about its deprecation and about constant folding of
         # slices; the parity check below is what tells whether the file is right.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example.cpu(),), str(tmp), input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, opset_version=OPSET,
-                          dynamo=False)
+        torch.onnx.export(model, tuple(t.cpu() for t in _as_tuple(example)), str(tmp),
+                          input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
+                          opset_version=OPSET, dynamo=False)
     tmp.replace(path)
     return path
 
@@ -56,35 +70,43 @@ def onnx_session(path: Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def check_parity(model: nn.Module, path: Path, inputs: torch.Tensor, threads: int | None = None) -> Parity:
+def check_parity(model: nn.Module, path: Path, inputs: Inputs, threads: int | None = None,
+                 input_names: tuple[str, ...] = ("input",)) -> Parity:
     """Run the ONNX file in ONNX Runtime on real inputs and compare with PyTorch (max |difference|)."""
     session = onnx_session(path, threads)
+    inputs = _as_tuple(inputs)
     with torch.no_grad():
-        expected = model.eval().cpu()(inputs.cpu()).numpy()
-    got = session.run(["output"], {"input": inputs.cpu().numpy().astype(np.float32)})[0]
-    return Parity(float(np.abs(got - expected).max()), len(inputs))
+        expected = model.eval().cpu()(*(t.cpu() for t in inputs)).numpy()
+    got = session.run(None, _feed(inputs, input_names))[0]
+    return Parity(float(np.abs(got - expected).max()), len(inputs[0]))
 
 
-def export_checked(model: nn.Module, path: Path, inputs: torch.Tensor, threads: int | None = None) -> tuple[Path, Parity]:
+def export_checked(model: nn.Module, path: Path, inputs: Inputs, threads: int | None = None,
+                   input_names: tuple[str, ...] = ("input",), output_names: tuple[str, ...] = ("output",)
+                   ) -> tuple[Path, Parity]:
     """Export, then run the file in ONNX Runtime on ``inputs``; above the tolerance it is an error (the file
     stays for inspection)."""
-    path = export_onnx(model, path, inputs[:1])
-    parity = check_parity(model, path, inputs, threads)
+    inputs = _as_tuple(inputs)
+    path = export_onnx(model, path, tuple(t[:1] for t in inputs), input_names, output_names)
+    parity = check_parity(model, path, inputs, threads, input_names)
     if not parity.ok:
         raise UserError(f"the ONNX export differs from PyTorch by {parity.max_abs_diff:.3g} (more than "
                         f"{PARITY_TOLERANCE}) on {parity.images} images; the file is kept at {path} for inspection")
     return path, parity
 
 
-def cpu_latency_ms(model: nn.Module, onnx_path: Path, example: torch.Tensor, threads: int | None = None) -> dict[str, float]:
+def cpu_latency_ms(model: nn.Module, onnx_path: Path, example: Inputs, threads: int | None = None,
+                   input_names: tuple[str, ...] = ("input",)) -> dict[str, float]:
     """The model's CPU latency in PyTorch (eager) and of its ONNX file in ONNX Runtime."""
-    return {"pytorch": torch_latency_ms(model, example), "onnxruntime": onnx_latency_ms(onnx_path, example, threads)}
+    return {"pytorch": torch_latency_ms(model, example),
+            "onnxruntime": onnx_latency_ms(onnx_path, example, threads, input_names)}
 
 
-def onnx_latency_ms(path: Path, example: torch.Tensor, threads: int | None = None, **kwargs) -> float:
+def onnx_latency_ms(path: Path, example: Inputs, threads: int | None = None,
+                    input_names: tuple[str, ...] = ("input",), **kwargs) -> float:
     session = onnx_session(path, threads)
-    feed = {"input": example.cpu().numpy().astype(np.float32)}
-    return measure_latency_ms(lambda: session.run(["output"], feed), device="cpu", **kwargs)
+    feed = _feed(example, input_names)
+    return measure_latency_ms(lambda: session.run(None, feed), device="cpu", **kwargs)
 
 
 def write_model_card(path: Path, card: dict[str, Any]) -> Path:

@@ -17,7 +17,6 @@ from engine.data.images import load_image, to_tensor
 from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
 from engine.export import cpu_latency_ms, export_checked, export_onnx, onnx_latency_ms, write_model_card
-from engine.models import MobileResnetGenerator, extract_subnet
 from engine.pipeline import run_dir
 from engine.profile import profile_model, torch_latency_ms
 from engine.settings import Settings
@@ -54,17 +53,19 @@ class RunModels:
         net.load_state_dict(saved["G"])
         return net.eval()
 
-    def student(self, arch: str | None = None) -> MobileResnetGenerator:
+    def student(self, arch: str | None = None) -> torch.nn.Module:
         """The sub-network ``arch`` of the supernet (weights shared, nothing trained); without an arch, the
         final student of the run (fine-tuned if that was kept)."""
+        family, options = self.config.family_impl, self.config.options
         if arch is None:
             saved = checkpoints.load(self._result("finetune")["weights"])
-            net = MobileResnetGenerator(arch=saved["arch"], n_blocks=self.config.teacher.n_blocks)
+            net = family.build_student(options, family.parse_arch(saved["arch"]))
             net.load_state_dict(saved["G"])
             return net.eval()
+        checked = family.check_arch(arch, self.config.search_space())
         supernet = build_supernet(self.config)
         supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
-        return extract_subnet(supernet, arch).eval()
+        return family.extract(supernet, checked).eval()
 
     def best_arch(self) -> str | None:
         result = stage_result(self.run_dir, "search")
@@ -73,10 +74,8 @@ class RunModels:
     def load_input(self, path: Path) -> torch.Tensor:
         """An image file as the generator's input: resized to the run's size (the A half of an A|B pair
         when the run's dataset is aligned and the image is twice as wide as tall)."""
-        image = load_image(path)
-        if self.config.family == "pix2pix" and image.width == 2 * image.height:
-            image = image.crop((0, 0, image.width // 2, image.height))
-        opts = PreprocessOptions.for_testing(self.config.image_size)
+        image = self.config.family_impl.load_input(load_image(path), self.config.options)
+        opts = PreprocessOptions.for_testing(self.config.size_hw)
         return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
 
 
@@ -91,41 +90,48 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None) -> dict[s
     teacher, student = models.teacher(), models.student(arch)
     t_out, s_out = teacher(inputs), student(inputs)
     diff = (t_out - s_out).abs().mean(1, keepdim=True) * 2 - 1
-    size = models.config.image_size
+    family, options = models.config.family_impl, models.config.options
+    example = family.example_inputs(options, models.config.size_hw)
     return {"input": _to_uint8(inputs), "teacher": _to_uint8(t_out), "student": _to_uint8(s_out),
-            "difference": _to_uint8(diff), "arch": str(student.arch),
-            "teacher_profile": profile_model(teacher, (1, 3, size, size)).as_dict(),
-            "student_profile": profile_model(student, (1, 3, size, size)).as_dict()}
+            "difference": _to_uint8(diff), "arch": str(student.arch), "columns": list(family.compare_columns),
+            "teacher_profile": profile_model(teacher, example).as_dict(),
+            "student_profile": profile_model(student, example).as_dict()}
 
 
 def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: str = "pytorch",
             work_dir: Path | None = None) -> dict[str, float]:
     """Latency (ms, batch 1) of teacher and student on ``device`` with ``backend`` (pytorch/onnxruntime)."""
-    size = models.config.image_size
-    example = torch.zeros(1, 3, size, size)
+    family = models.config.family_impl
+    example = family.example_inputs(models.config.options, models.config.size_hw)
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
     if backend == "pytorch":
         dev = torch.device(device)
-        return {k: torch_latency_ms(n.to(dev), example.to(dev)) for k, n in nets.items()}
+        return {k: torch_latency_ms(n.to(dev), tuple(t.to(dev) for t in example)) for k, n in nets.items()}
     if backend != "onnxruntime":
         raise UserError(f"backend must be pytorch or onnxruntime, not {backend!r}")
     work_dir = work_dir or models.run_dir / "inspect"
-    return {k: onnx_latency_ms(export_onnx(n, work_dir / f"{k}.onnx", example), example) for k, n in nets.items()}
+    names = (family.input_names, family.output_names)
+    return {k: onnx_latency_ms(export_onnx(n, work_dir / f"{k}.onnx", example, *names), example,
+                               input_names=family.input_names) for k, n in nets.items()}
 
 
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor) -> dict[str, Any]:
     """ONNX of any candidate (or the final student), its parity check on ``inputs`` and a model card."""
     student = models.student(arch)
     name = str(student.arch)
-    onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", inputs)
-    size = models.config.image_size
-    example = torch.zeros(1, 3, size, size)
-    profile = profile_model(student, (1, 3, size, size))
-    latency_ms = cpu_latency_ms(student, onnx_path, example)
+    family, options = models.config.family_impl, models.config.options
+    onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", (inputs,), None,
+                                       family.input_names, family.output_names)
+    example = family.example_inputs(options, models.config.size_hw)
+    profile = profile_model(student, example)
+    latency_ms = cpu_latency_ms(student, onnx_path, example, input_names=family.input_names)
     card = write_model_card(out_dir / f"student-{name}.json", {
-        "family": models.config.family, "arch": name, "image_size": size, **profile.as_dict(),
+        "family": models.config.family, "model": options.model_dump(), "arch": name,
+        "image_size": models.config.image_size, "inputs": list(family.input_names),
+        "outputs": list(family.output_names), **profile.as_dict(),
         "latency_ms": latency_ms, "latency_device": "cpu", "onnx": onnx_path.name,
         "onnx_max_abs_diff": parity.max_abs_diff, "source_run": {"id": models.run_id, "name": models.config.name},
-        "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned"})
+        "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
+        "recipe": {"base": models.config.recipe.base, **models.config.resolved_recipe.as_dict()}})
     return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
             "latency_ms": latency_ms, **profile.as_dict(), "arch": name}

@@ -10,18 +10,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models import elastic
+from engine.models.init import init_weights
+
+
+GAN_MODES = ("lsgan", "vanilla", "hinge")
 
 
 class GANLoss(nn.Module):
-    """LSGAN: MSE to 1/0; vanilla: binary cross-entropy on logits. Targets have the prediction's shape."""
+    """LSGAN: MSE to 1/0; vanilla: binary cross-entropy on logits; hinge: ``mean(relu(1 -/+ D))`` for the
+    discriminator and ``-mean(D)`` for the generator (SPADE's, which gan-compression uses for pix2pix).
+    A multi-scale discriminator's list of predictions is averaged over scales."""
 
     def __init__(self, mode: str = "lsgan"):
         super().__init__()
-        if mode not in ("lsgan", "vanilla"):
-            raise ValueError(f"gan_mode must be lsgan or vanilla, not {mode!r}")
+        if mode not in GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {', '.join(GAN_MODES)}, not {mode!r}")
         self.mode = mode
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor | list[torch.Tensor], target_is_real: bool,
+                for_discriminator: bool = True) -> torch.Tensor:
+        if isinstance(prediction, (list, tuple)):
+            return sum(self(p, target_is_real, for_discriminator) for p in prediction) / len(prediction)
+        if self.mode == "hinge":
+            if not for_discriminator:
+                return -prediction.mean()
+            return F.relu(1 - prediction).mean() if target_is_real else F.relu(1 + prediction).mean()
         target = torch.full_like(prediction, 1.0 if target_is_real else 0.0)
         if self.mode == "lsgan":
             return F.mse_loss(prediction, target)
@@ -70,9 +83,10 @@ class FeatureMappings(nn.Module):
     """One learnable 1x1 convolution per distilled layer, from the student's (largest) width to the
     teacher's. Elastic: a narrower sub-network uses the first input channels of each mapping."""
 
-    def __init__(self, student_channels: list[int], teacher_channels: list[int]):
+    def __init__(self, student_channels: list[int], teacher_channels: list[int], init: str = "normal"):
         super().__init__()
         self.maps = nn.ModuleList(nn.Conv2d(s, t, kernel_size=1) for s, t in zip(student_channels, teacher_channels))
+        init_weights(self, init)
 
     def forward(self, student_features: list[torch.Tensor]) -> list[torch.Tensor]:
         return [elastic.conv2d(conv, f) for conv, f in zip(self.maps, student_features)]

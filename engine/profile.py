@@ -85,14 +85,17 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
         model.train(was_training)
 
 
-def profile_model(model: nn.Module, input_shape: tuple[int, ...]) -> ModelProfile:
-    example = torch.zeros(input_shape, device=next(model.parameters()).device)
-    return ModelProfile(macs=count_macs(model, example), params=count_params(model))
+def profile_model(model: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> ModelProfile:
+    """MACs (batch of the given example inputs, usually 1) and parameters; ``Family.example_inputs``
+    gives the inputs of a family's models."""
+    device = next(model.parameters()).device
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return ModelProfile(macs=count_macs(model, *(t.to(device) for t in inputs)), params=count_params(model))
 
 
 def mobile_resnet_macs(channels: tuple[int, ...], height: int, width: int, n_blocks: int,
                        input_nc: int = 3, output_nc: int = 3) -> int:
-    """MACs of a mobile ResNet generator with these 8 position widths (``MobileResnetArch.channels()``),
+    """MACs of a mobile ResNet generator with these 8 position widths (``engine.models.mobile_resnet.channels``),
     in closed form and in the same convention as ``count_macs`` (which the tests check it against); the
     search uses it to reject candidates over budget without tracing each one."""
     from engine.models.mobile_resnet import block_group
@@ -137,12 +140,13 @@ def measure_latency_ms(run_once, *, device: torch.device | str = "cpu", warmup: 
     return statistics.median(times)
 
 
-def torch_latency_ms(model: nn.Module, example: torch.Tensor, **kwargs) -> float:
+def torch_latency_ms(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], **kwargs) -> float:
     model.eval()
-    device = example.device
+    inputs = example if isinstance(example, tuple) else (example,)
+    device = inputs[0].device
 
     def run_once() -> None:
         with torch.inference_mode():
-            model(example)
+            model(*inputs)
 
     return measure_latency_ms(run_once, device=device, **kwargs)

@@ -12,11 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Arch = tuple[int, ...]
-
-
-def arch_string(arch: Arch) -> str:
-    return "_".join(str(v) for v in arch)
+from engine.arch import Arch
 
 
 @dataclass
@@ -36,7 +32,7 @@ class SearchProblem:
         return self.macs(arch) <= self.budget
 
     def evaluate(self, arch: Arch) -> float:
-        key = arch_string(arch)
+        key = str(arch)
         if key not in self.cache:
             self.cache[key] = self.score(arch)
             self.evaluated += 1
@@ -47,7 +43,7 @@ class SearchProblem:
         return -value if self.higher_is_better else value
 
     def smallest(self) -> Arch:
-        return tuple(min(c) for c in self.space)
+        return Arch.smallest(self.space)
 
 
 class NothingFits(ValueError):
@@ -58,14 +54,15 @@ def _check_feasible(problem: SearchProblem) -> None:
     smallest = problem.smallest()
     if not problem.fits(smallest):
         raise NothingFits(f"no sub-network fits in the budget of {problem.budget / 1e9:.4g}G MACs: the smallest, "
-                          f"{arch_string(smallest)}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "
+                          f"{smallest}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "
                           "or lower the target ratio")
 
 
 def exhaustive_search(problem: SearchProblem) -> tuple[Arch, float]:
     _check_feasible(problem)
     best: tuple[Arch, float] | None = None
-    for arch in itertools.product(*problem.space):
+    for values in itertools.product(*problem.space):
+        arch = Arch(values)
         if not problem.fits(arch):
             continue
         value = problem.evaluate(arch)
@@ -75,56 +72,81 @@ def exhaustive_search(problem: SearchProblem) -> tuple[Arch, float]:
     return best
 
 
-def _random_fitting(problem: SearchProblem, rng: random.Random, tries: int = 2000) -> Arch:
+def sample_weights(choices: tuple[int, ...], weighted_sample: float) -> list[float] | None:
+    """The reference's arithmetic weights for the first generation: with ``weighted_sample`` w > 1 the
+    choices, widest first, get weights (n-1)/(w-1), +1, +2, ..., so narrow widths are drawn more often
+    (a tight budget rejects fewer samples); w = 1 draws uniformly."""
+    if weighted_sample <= 1.0001:
+        return None
+    start = (len(choices) - 1) / (weighted_sample - 1)
+    return [start + i for i in range(len(choices))]
+
+
+def _random_fitting(problem: SearchProblem, rng: random.Random, weighted_sample: float = 1.0,
+                    tries: int = 2000) -> Arch:
+    space = [tuple(sorted(c, reverse=True)) for c in problem.space]
+    weights = [sample_weights(c, weighted_sample) for c in space]
     for _ in range(tries):
-        arch = tuple(rng.choice(c) for c in problem.space)
+        arch = Arch(tuple(rng.choices(c, weights=w)[0] for c, w in zip(space, weights)))
         if problem.fits(arch):
             return arch
     # The budget is tight: the smallest arch fits, so shrink a random arch position by position.
-    arch = list(tuple(rng.choice(c) for c in problem.space))
-    for i in rng.sample(range(len(arch)), len(arch)):
-        arch[i] = min(problem.space[i])
-        if problem.fits(tuple(arch)):
+    values = [rng.choice(c) for c in space]
+    for i in rng.sample(range(len(values)), len(values)):
+        values[i] = min(space[i])
+        if problem.fits(Arch(tuple(values))):
             break
-    return tuple(arch)
+    return Arch(tuple(values))
+
+
+def _child(problem: SearchProblem, rng: random.Random, make, tries: int = 1000) -> Arch:
+    """A child from ``make()`` that fits the budget (the reference retries until one does; after
+    ``tries`` a budget this tight gets a fresh random sample instead)."""
+    for _ in range(tries):
+        child = make()
+        if problem.fits(child):
+            return child
+    return _random_fitting(problem, rng)
 
 
 def evolutionary_search(problem: SearchProblem, *, population: int, generations: int, parent_ratio: float,
-                        mutation_ratio: float, mutation_prob: float, rng: random.Random,
+                        mutation_ratio: float, mutation_prob: float, rng: random.Random, weighted_sample: float = 1.0,
                         on_generation: Callable[[int, Arch, float], None] | None = None) -> tuple[Arch, float]:
-    """Keep the best ``parent_ratio`` of the population; fill the rest with mutants of parents (each
-    position resampled with ``mutation_prob``) and crossovers of two parents; reject children over the
-    budget."""
+    """The reference's evolution: a first generation of ``population`` random sub-networks within the
+    budget; then each generation keeps the best ``parent_ratio`` of it as parents and adds
+    ``mutation_ratio * population`` mutants (each position resampled with ``mutation_prob``) and
+    ``population - mutants`` crossovers of two parents, children over the budget being redrawn."""
     _check_feasible(problem)
-    members = [_random_fitting(problem, rng) for _ in range(population)]
+    members = [_random_fitting(problem, rng, weighted_sample) for _ in range(population)]
     n_parents = max(1, int(round(population * parent_ratio)))
     n_mutants = int(round(population * mutation_ratio))
     best: tuple[Arch, float] | None = None
+
+    def consider(arch: Arch) -> None:
+        nonlocal best
+        value = problem.evaluate(arch)
+        if best is None or problem.key(value) < problem.key(best[1]):
+            best = (arch, value)
+
     for generation in range(generations):
-        ranked = sorted(set(members), key=lambda a: problem.key(problem.evaluate(a)))
-        if best is None or problem.key(problem.evaluate(ranked[0])) < problem.key(best[1]):
-            best = (ranked[0], problem.evaluate(ranked[0]))
+        ranked = sorted(members, key=lambda a: problem.key(problem.evaluate(a)))
+        consider(ranked[0])
         if on_generation:
-            on_generation(generation, *best)
+            on_generation(generation, *best)  # type: ignore[misc]
         parents = ranked[:n_parents]
         children: list[Arch] = []
-        attempts = 0
-        while len(children) < population - n_parents:
-            attempts += 1
-            if attempts > 100 * population:  # a budget so tight that few children fit: sample afresh
-                children.append(_random_fitting(problem, rng))
-                continue
-            if len(children) < n_mutants:
-                parent = rng.choice(parents)
-                child = tuple(rng.choice(c) if rng.random() < mutation_prob else v
-                              for v, c in zip(parent, problem.space))
-            else:
-                a, b = rng.choice(parents), rng.choice(parents)
-                child = tuple(rng.choice(pair) for pair in zip(a, b))
-            if problem.fits(child):
-                children.append(child)
+        for _ in range(n_mutants):
+            parent = rng.choice(parents)
+            children.append(_child(problem, rng, lambda p=parent: Arch(tuple(
+                rng.choice(c) if rng.random() < mutation_prob else v for v, c in zip(p.values, problem.space))),
+                                  ))
+        for _ in range(population - n_mutants):
+            a, b = rng.choice(parents), rng.choice(parents)
+            children.append(_child(problem, rng, lambda a=a, b=b: Arch(tuple(
+                rng.choice(pair) for pair in zip(a.values, b.values)))))
+        for child in children:
+            problem.evaluate(child)
         members = parents + children
-    ranked = sorted(set(members), key=lambda a: problem.key(problem.evaluate(a)))
-    if problem.key(problem.evaluate(ranked[0])) < problem.key(best[1]):  # type: ignore[index]
-        best = (ranked[0], problem.evaluate(ranked[0]))
+    for arch in members:
+        consider(arch)
     return best  # type: ignore[return-value]

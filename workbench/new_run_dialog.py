@@ -172,13 +172,13 @@ class NewRunDialog(QDialog):
         self.train_teacher.setChecked(config.teacher.checkpoint is None)
         self.import_teacher.setChecked(config.teacher.checkpoint is not None)
         self.teacher_steps.setValue(config.teacher.steps)
-        self.ngf.setValue(config.teacher.ngf)
-        self.n_blocks.setValue(config.teacher.n_blocks)
+        self.ngf.setValue(config.options.ngf)
+        self.n_blocks.setValue(config.options.n_blocks)
         self.by_ratio.setChecked(True)
         self.ratio.setValue(config.search.target_ratio or 10)
         self.supernet_steps.setValue(config.supernet.steps)
         self.finetune_steps.setValue(config.finetune.steps)
-        self.image_size.setValue(config.image_size)
+        self.image_size.setValue(config.size_hw[1])
         self.batch_size.setValue(config.batch_size)
         self.metric_choice.setCurrentText(config.metric)
         for widget in widgets:
@@ -191,12 +191,12 @@ class NewRunDialog(QDialog):
             dataset = {"sample": self.sample.currentText(), "path": None}
         else:
             dataset = {"sample": None, "path": self.folder.text().strip() or None, "layout": "auto"}
-        teacher: dict[str, Any] = {"ngf": self.ngf.value(), "n_blocks": self.n_blocks.value(),
-                                   "steps": self.teacher_steps.value(),
+        teacher: dict[str, Any] = {"steps": self.teacher_steps.value(),
                                    "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
         search = ({"target_ratio": self.ratio.value(), "macs_budget": None} if self.by_ratio.isChecked()
                   else {"macs_budget": self.macs.value() * 1e6, "target_ratio": None})
         return {"name": self.name.text().strip() or "run", "family": self.family.currentText(), "dataset": dataset,
+                "model": {"ngf": self.ngf.value(), "n_blocks": self.n_blocks.value()},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
                 "finetune": {"steps": self.finetune_steps.value()}, "image_size": self.image_size.value(),
                 "batch_size": self.batch_size.value(), "metric": self.metric_choice.currentText(),
@@ -232,8 +232,9 @@ class NewRunDialog(QDialog):
         if not problems:
             try:
                 self.config = load_config(self.preset.currentText(), overrides=overrides)
-                if self.config.metric == "psnr" and not FAMILIES.get(self.config.family).paired:
-                    problems.append("psnr needs ground truth; an unpaired (CycleGAN) run needs fid or rfid")
+                if self.config.metric not in FAMILIES.get(self.config.family).metrics:
+                    problems.append(f"{self.config.metric} is not available for {self.config.family} "
+                                    "(no ground truth); choose fid or rfid")
                     self.config = None
             except UserError as exc:
                 problems.append(str(exc))

@@ -21,7 +21,7 @@ def _tiny_run(settings) -> int:
     config = load_config("pix2pix-sample", overrides={
         "name": "screenshot-run", "dataset": {"sample_size": 64, "sample_train": 40, "sample_test": 8,
                                               "search_images": 8, "test_images": 8},
-        "teacher": {"ngf": 16, "n_blocks": 3, "steps": 150}, "supernet": {"steps": 150,
+        "model": {"ngf": 16, "n_blocks": 3}, "teacher": {"steps": 150}, "supernet": {"steps": 150,
                                                                           "search_space": [[16, 8]] * 8},
         "search": {"target_ratio": 3, "method": "exhaustive"}, "finetune": {"steps": 20}})
     store = open_store(settings.resolved_store_url)

@@ -21,7 +21,18 @@ class PreprocessOptions(BaseModel):
     preprocess: Preprocess = "resize_and_crop"
     load_size: int = Field(286, ge=4)
     crop_size: int = Field(256, ge=4)
+    #: Height of the crop (and of the resized image, in proportion) for non-square sizes; None: square.
+    crop_height: int | None = Field(None, ge=4)
     flip: bool = True
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        return (self.crop_height or self.crop_size), self.crop_size
+
+    @property
+    def load_hw(self) -> tuple[int, int]:
+        height, width = self.crop_hw
+        return max(height, round(self.load_size * height / width)), self.load_size
 
     @model_validator(mode="after")
     def _crop_fits(self) -> PreprocessOptions:
@@ -31,9 +42,11 @@ class PreprocessOptions(BaseModel):
         return self
 
     @classmethod
-    def for_testing(cls, size: int) -> PreprocessOptions:
-        """Deterministic: resize to ``size`` and no flip, as evaluation wants."""
-        return cls(preprocess="resize", load_size=size, crop_size=size, flip=False)
+    def for_testing(cls, size: int | tuple[int, int]) -> PreprocessOptions:
+        """Deterministic: resize to ``size`` (a side, or (height, width)) and no flip, as evaluation wants."""
+        height, width = (size, size) if isinstance(size, int) else size
+        return cls(preprocess="resize", load_size=width, crop_size=width,
+                   crop_height=None if height == width else height, flip=False)
 
 
 @dataclass(frozen=True)
@@ -47,11 +60,12 @@ def sample_params(size: tuple[int, int], opts: PreprocessOptions, rng: random.Ra
     width, height = size
     new_w, new_h = width, height
     if opts.preprocess == "resize_and_crop":
-        new_w = new_h = opts.load_size
+        new_h, new_w = opts.load_hw
     elif opts.preprocess == "scale_width_and_crop":
         new_w, new_h = opts.load_size, opts.load_size * height // width
-    x = rng.randint(0, max(0, new_w - opts.crop_size))
-    y = rng.randint(0, max(0, new_h - opts.crop_size))
+    crop_h, crop_w = opts.crop_hw
+    x = rng.randint(0, max(0, new_w - crop_w))
+    y = rng.randint(0, max(0, new_h - crop_h))
     return TransformParams(x, y, opts.flip and rng.random() > 0.5)
 
 
@@ -73,17 +87,18 @@ def apply(image: Image.Image, params: TransformParams, opts: PreprocessOptions, 
           source: object = "image") -> Image.Image:
     """Resize/crop/flip ``image``; ``nearest`` keeps label maps' class ids intact."""
     method = Image.NEAREST if nearest else Image.BICUBIC
+    crop_h, crop_w = opts.crop_hw
     if opts.preprocess in ("resize_and_crop", "resize"):
-        image = image.resize((opts.load_size, opts.load_size), method)
+        load_h, load_w = opts.load_hw if opts.preprocess == "resize_and_crop" else (crop_h, crop_w)
+        image = image.resize((load_w, load_h) if opts.crop_height else (opts.load_size, opts.load_size), method)
     elif opts.preprocess in ("scale_width", "scale_width_and_crop"):
         image = _scale_width(image, opts.load_size, opts.crop_size, method)
     if opts.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop"):
         width, height = image.size
-        if width < opts.crop_size or height < opts.crop_size:
-            raise DatasetError(f"{source}: {width}x{height} is smaller than crop_size {opts.crop_size}; "
+        if width < crop_w or height < crop_h:
+            raise DatasetError(f"{source}: {width}x{height} is smaller than crop_size {crop_w}x{crop_h}; "
                                "lower crop_size or use preprocess 'resize'")
-        image = image.crop((params.crop_x, params.crop_y,
-                            params.crop_x + opts.crop_size, params.crop_y + opts.crop_size))
+        image = image.crop((params.crop_x, params.crop_y, params.crop_x + crop_w, params.crop_y + crop_h))
     image = _multiple_of_4(image, method)
     if params.flip:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)

@@ -1,56 +1,300 @@
-"""The small contract every model family gives the generic code (stages, search, profile, GUI)."""
+"""The contract between a model family (CycleGAN, pix2pix, ...) and the generic code.
+
+A family owns everything that differs between families, as gan-compression gives each its own distiller,
+supernet, channel configs and options: its model options, teacher (build, checkpoint layouts), student
+supernet and arch space (config string, MACs in the paper's convention, extraction), distillation points
+and mappings, training steps (losses; what the discriminator sees as real), input spec, optional
+normalisation re-calibration, export signature, compare-view columns and its default training recipe.
+The stages, search, profile, inspect and the GUI use only this interface and never name a family.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
 
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from engine.errors import ConfigError
-from engine.models import build_generator
-from engine.models.mobile_resnet import POSITIONS, MobileResnetArch, MobileResnetGenerator, MobileResnetSupernet
+from engine.arch import Arch
+from engine.errors import ConfigError, UserError
+
+SizeHW = tuple[int, int]
+
+#: Keys under which known projects nest the generator's state dict in a full-model checkpoint.
+NESTED_KEYS = ("G", "netG", "G_A", "netG_A", "state_dict", "model", "generator")
+
+
+class FamilyOptions(BaseModel):
+    """A family's model options (the ``model:`` section of a run); each family extends it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
-class Family:
-    name: str
-    description: str
-    paired: bool
-    dataset_layout: str
-    teacher_generator: str
-    teacher_kwargs: dict[str, Any]
-    #: Width choices per arch position (see ``engine.models.mobile_resnet.POSITIONS``).
-    search_space: tuple[tuple[int, ...], ...]
-    lambda_recon: float
-    loss_names: tuple[str, ...] = field(default=())
+class Recipe:
+    """How a family is trained and searched. Each family's default is the reference's (gan-compression's
+    scripts); every field can be overridden in the run's ``recipe:`` section and is written to the model
+    card, so a card says which recipe made the student."""
+
+    gan_mode: str = "lsgan"                 # lsgan | vanilla | hinge
+    ndf: int = 64                           # width of a discriminator built here
+    init: str = "normal"                    # normal (N(0, 0.02), the reference) | pytorch
+    lambda_recon: float = 10.0
+    lambda_distill: float = 1.0
+    lambda_gan: float = 1.0
+    sampling: str = "uniform"               # uniform: one random sub-network per step | sandwich
+    student_discriminator: str = "new"      # new | teacher (start from the teacher's, when it has one)
+    discriminator_real: str = "real"        # real images | teacher outputs, as the student's D "real"
+    finetune_mappings: str = "fresh"        # fresh | supernet
+    teacher_decay: float = 0.5              # fraction of the steps over which the LR decays linearly to 0
+    supernet_decay: float = 0.5
+    finetune_decay: float = 0.75
+    fid_8bit: bool = True                   # generated images truncated to 8 bits before FID
+    weighted_sample: float = 1.0            # evolution's first generation: >1 favours narrow widths
+    mutation_prob: float = 0.2
+    parent_ratio: float = 0.25
+    mutation_ratio: float = 0.5
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "gan_mode": ("lsgan", "vanilla", "hinge"), "init": ("normal", "pytorch"),
+        "sampling": ("uniform", "sandwich"), "student_discriminator": ("new", "teacher"),
+        "discriminator_real": ("real", "teacher"), "finetune_mappings": ("fresh", "supernet")}
 
     def __post_init__(self) -> None:
-        if len(self.search_space) != len(POSITIONS):
-            raise ValueError(f"{self.name}: the search space needs choices for {len(POSITIONS)} positions")
+        for name, choices in self.CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"recipe.{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        for name in ("teacher_decay", "supernet_decay", "finetune_decay", "mutation_prob", "parent_ratio",
+                     "mutation_ratio"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"recipe.{name} must be between 0 and 1, not {getattr(self, name)}")
+        if self.parent_ratio <= 0:
+            raise ConfigError("recipe.parent_ratio must be above 0")
+        if self.weighted_sample < 1:
+            raise ConfigError(f"recipe.weighted_sample must be at least 1, not {self.weighted_sample}")
+        if self.ndf < 1:
+            raise ConfigError(f"recipe.ndf must be positive, not {self.ndf}")
 
-    def build_teacher(self, input_nc: int = 3, output_nc: int = 3, **overrides: Any) -> nn.Module:
-        return build_generator(self.teacher_generator, input_nc=input_nc, output_nc=output_nc,
-                               **{**self.teacher_kwargs, **overrides})
+    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown recipe setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DistillState:
+    """What one distillation step works with; built by the generic loop."""
+
+    teacher: nn.Module
+    forward: Any                     # (inputs, arch) -> (output, features)
+    mappings: nn.Module
+    netD: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    criterion: nn.Module
+    recipe: Recipe
+
+
+class TeacherTrainer(ABC):
+    """Trains a family's teacher from scratch; ``nets["G"]`` is the teacher and ``nets["D"]`` its
+    discriminator. Generator-side nets have keys starting with G, discriminator-side with D."""
+
+    nets: dict[str, nn.Module]
+
+    @abstractmethod
+    def step(self, batch: dict[str, torch.Tensor], opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer) -> dict[str, float]:
+        """One training step on a batch already on the device; returns the losses to plot."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        net.requires_grad_(flag)
+
+
+def unwrap_state_dict(raw: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """The generator's state dict out of a plain state dict, one nested in a full-model dict
+    (gan-compression, other trainers) or a DataParallel save (``module.``)."""
+    state = raw
+    if not any(isinstance(v, torch.Tensor) for v in raw.values()):
+        nested = next((raw[k] for k in NESTED_KEYS if isinstance(raw.get(k), dict)), None)
+        if nested is None:
+            raise UserError(f"{path} holds no generator weights: expected a state dict, or one nested under "
+                            f"one of {', '.join(NESTED_KEYS)}; found keys {', '.join(list(raw)[:8])}")
+        state = nested
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:
+    """Load ``state`` strictly, or raise an error that lists what does not fit and says what to set."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+                  if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        details = [f"{label} {', '.join(keys[:3])}" for label, keys in
+                   (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
+        raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {hint}")
+    model.load_state_dict(state, strict=True)
+
+
+class Family(ABC):
+    """One model family. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: The dataset layout it trains on (see ``engine.data.layouts``).
+    dataset_layout: ClassVar[str]
+    #: What each arch position means; an arch has one width per position.
+    positions: ClassVar[tuple[str, ...]]
+    options_model: ClassVar[type[FamilyOptions]]
+    default_recipe: ClassVar[Recipe]
+    #: Metrics it can report: distribution metrics always; psnr/ssim only with ground truth.
+    metrics: ClassVar[tuple[str, ...]]
+    #: Distribution metrics compare with the split's own targets ("split") or with every real image of
+    #: the target domain ("domain", as the paper scores CycleGAN).
+    real_statistics_from: ClassVar[str] = "split"
+    #: Names of the exported model's inputs and outputs.
+    input_names: ClassVar[tuple[str, ...]] = ("input",)
+    output_names: ClassVar[tuple[str, ...]] = ("output",)
+    #: Columns of the compare view and the output grid.
+    compare_columns: ClassVar[tuple[str, ...]] = ("input", "teacher", "student", "difference")
+    #: Which batch keys hold the generator's inputs and the task's target.
+    input_keys: ClassVar[tuple[str, ...]] = ("A",)
+    target_key: ClassVar[str] = "B"
+    loss_names: ClassVar[tuple[str, ...]] = ()
+    #: This project's earlier choices, kept as the named option ``recipe: {base: workbench}``: both ends of
+    #: the space trained every few steps, the student's discriminator started from the teacher's, a
+    #: constant learning rate while distilling, PyTorch's default initialisation, FID on float images.
+    workbench_changes: ClassVar[dict[str, Any]] = {
+        "sampling": "sandwich", "student_discriminator": "teacher", "finetune_mappings": "supernet",
+        "supernet_decay": 0.0, "finetune_decay": 0.0, "teacher_decay": 0.5, "init": "pytorch", "ndf": 64,
+        "lambda_distill": 1.0, "fid_8bit": False, "weighted_sample": 1.0, "mutation_prob": 0.2}
 
     @property
-    def max_arch(self) -> MobileResnetArch:
-        return MobileResnetArch(tuple(max(choices) for choices in self.search_space))
+    def workbench_recipe(self) -> Recipe:
+        return replace(self.default_recipe, **self.workbench_changes)
 
-    @property
-    def min_arch(self) -> MobileResnetArch:
-        return MobileResnetArch(tuple(min(choices) for choices in self.search_space))
+    # --- options and arch space ---------------------------------------------------------------------
 
-    def check_arch(self, arch: str | MobileResnetArch) -> MobileResnetArch:
-        arch = MobileResnetArch.parse(arch)
-        if not arch.fits_in(self.max_arch):
-            raise ConfigError(f"arch {arch} exceeds the largest widths of the {self.name} supernet ({self.max_arch})")
+    def options(self, raw: dict[str, Any] | FamilyOptions | None = None) -> FamilyOptions:
+        if isinstance(raw, self.options_model):
+            return raw
+        try:
+            return self.options_model.model_validate(raw or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"model.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid {self.name} model options: {problems}") from None
+
+    @abstractmethod
+    def default_search_space(self, options: FamilyOptions) -> list[tuple[int, ...]]:
+        """Width choices per position, widest first."""
+
+    def search_space(self, options: FamilyOptions, custom: list[list[int]] | None = None) -> list[tuple[int, ...]]:
+        space = custom if custom is not None else self.default_search_space(options)
+        if len(space) != len(self.positions) or any(not c or min(c) < 1 for c in space):
+            raise ConfigError(f"a {self.name} search space needs {len(self.positions)} non-empty lists of positive "
+                              f"widths ({', '.join(self.positions)}), got {len(space)}")
+        return [tuple(sorted(set(int(v) for v in choices), reverse=True)) for choices in space]
+
+    def parse_arch(self, text: str | Arch | tuple[int, ...]) -> Arch:
+        arch = Arch.parse(text)
+        if len(arch) != len(self.positions):
+            raise ConfigError(f"a {self.name} arch has {len(self.positions)} widths ({', '.join(self.positions)}), "
+                              f"got {len(arch)}: {arch}")
         return arch
 
-    def build_student(self, arch: str | MobileResnetArch, input_nc: int = 3, output_nc: int = 3) -> MobileResnetGenerator:
-        return MobileResnetGenerator(input_nc, output_nc, arch=self.check_arch(arch),
-                                     n_blocks=self.teacher_kwargs.get("n_blocks", 9))
+    def check_arch(self, arch: str | Arch, space: list[tuple[int, ...]]) -> Arch:
+        """``arch`` parsed and checked to lie inside ``space`` (a supernet never trained anything else)."""
+        arch = self.parse_arch(arch)
+        if not arch.fits_in(Arch.largest(space)):
+            raise ConfigError(f"arch {arch} exceeds the largest widths of the supernet ({Arch.largest(space)})")
+        return arch
 
-    def build_supernet(self, input_nc: int = 3, output_nc: int = 3) -> MobileResnetSupernet:
-        return MobileResnetSupernet(input_nc, output_nc, max_arch=self.max_arch,
-                                    n_blocks=self.teacher_kwargs.get("n_blocks", 9))
+    @abstractmethod
+    def macs(self, arch: Arch, options: FamilyOptions, size: SizeHW) -> int:
+        """MACs of the plain sub-network ``arch`` at ``size`` in the paper's convention (closed form,
+        equal to ``engine.profile.count_macs`` of ``build_student``; search uses it before scoring)."""
+
+    def params(self, arch: Arch, options: FamilyOptions) -> int:
+        return sum(p.numel() for p in self.build_student(options, arch).parameters())
+
+    # --- models -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def build_teacher(self, options: FamilyOptions) -> nn.Module:
+        """The teacher generator; it has ``forward_with_features(*inputs) -> (output, features)``."""
+
+    @abstractmethod
+    def teacher_state(self, raw: dict[str, Any], path: Path, options: FamilyOptions) -> dict[str, torch.Tensor]:
+        """The teacher's state dict, in our layout, out of a checkpoint in any layout users bring."""
+
+    @abstractmethod
+    def describe_teacher(self, options: FamilyOptions) -> str:
+        """The teacher's architecture in words (for messages about checkpoints that do not fit)."""
+
+    @abstractmethod
+    def build_supernet(self, options: FamilyOptions, space: list[tuple[int, ...]]) -> nn.Module:
+        """The once-for-all student: ``forward_with_features(*inputs, arch=...)`` and ``make_subnet``."""
+
+    @abstractmethod
+    def build_student(self, options: FamilyOptions, arch: Arch) -> nn.Module:
+        """A plain sub-network of ``arch`` (exportable; ``forward_with_features(*inputs)``)."""
+
+    def extract(self, supernet: nn.Module, arch: Arch) -> nn.Module:
+        from engine.models.elastic import extract_subnet
+
+        return extract_subnet(supernet, arch)
+
+    @abstractmethod
+    def build_mappings(self, options: FamilyOptions, student_arch: Arch, init: str) -> nn.Module:
+        """The 1x1 mapping layers from the student's distilled features to the teacher's."""
+
+    @abstractmethod
+    def build_discriminator(self, options: FamilyOptions, ndf: int) -> nn.Module:
+        ...
+
+    def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any) -> None:
+        """Re-estimate normalisation statistics of ``model`` (a supernet run at ``arch``, or a plain
+        sub-network when ``arch`` is None) on training batches of ``data`` before it is scored or exported
+        (BatchNorm families, as the reference's ``calibrate``); instance-norm families need nothing."""
+
+    # --- data, inputs, export -----------------------------------------------------------------------
+
+    def generator_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return tuple(batch[key] for key in self.input_keys)
+
+    @abstractmethod
+    def example_inputs(self, options: FamilyOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        ...
+
+    @abstractmethod
+    def load_input(self, image: Any, options: FamilyOptions) -> Any:
+        """The input part of an image a user opens in the compare view (e.g. the A half of an A|B pair)."""
+
+    # --- training -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def teacher_trainer(self, options: FamilyOptions, recipe: Recipe, seed: int) -> TeacherTrainer:
+        ...
+
+    @abstractmethod
+    def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
+        """One step of distillation (discriminator, then generator and mappings) on a batch on the device;
+        ``arch`` is the sub-network to train (None: the student as it is)."""

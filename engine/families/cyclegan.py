@@ -1,16 +1,83 @@
-from engine.families.base import Family
+"""CycleGAN: unpaired translation (``trainA``/``trainB``). The teacher is trained with two generators,
+two discriminators, cycle and identity losses and image pools; the student learns from the teacher's
+outputs (an unpaired task becomes paired) while its discriminator sees real domain-B images, as
+gan-compression's ``scripts/cycle_gan/horse2zebra_fast``."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.families.base import Recipe, TeacherTrainer, set_requires_grad
+from engine.families.mobile_resnet import MobileResnetFamily, ResnetOptions, seeded_rng
 from engine.families.registry import FAMILIES
+from engine.losses import GANLoss, ImagePool
 
-CYCLEGAN_CHOICES = (64, 48, 32, 24, 16)
+LAMBDA_CYCLE = 10.0
+LAMBDA_IDENTITY = 0.5
 
-FAMILIES.register("cyclegan")(Family(
-    name="cyclegan",
-    description="CycleGAN: unpaired translation (trainA/trainB); ResNet teacher, 9 blocks, ngf 64",
-    paired=False,
-    dataset_layout="unaligned",
-    teacher_generator="resnet",
-    teacher_kwargs={"ngf": 64, "n_blocks": 9, "norm": "instance", "use_dropout": False},
-    search_space=(CYCLEGAN_CHOICES,) * 8,
-    lambda_recon=10.0,
-    loss_names=("G_gan", "G_recon", "G_distill", "D_real", "D_fake"),
-))
+
+class CycleGANTeacherTrainer(TeacherTrainer):
+    def __init__(self, family: CycleGANFamily, options: ResnetOptions, recipe: Recipe, seed: int):
+        self.nets = {"G": family.new_generator(options, recipe.init), "G_B": family.new_generator(options, recipe.init),
+                     "D": family.new_discriminator(options, recipe.ndf, recipe.init),
+                     "D_B": family.new_discriminator(options, recipe.ndf, recipe.init)}
+        self.criterion = GANLoss(recipe.gan_mode)
+        self.pools = [ImagePool(50, seeded_rng(seed, 1)), ImagePool(50, seeded_rng(seed, 2))]
+
+    def step(self, batch, opt_g, opt_d) -> dict[str, float]:
+        g_a, g_b, d_a, d_b = (self.nets[k] for k in ("G", "G_B", "D", "D_B"))
+        real_a, real_b = batch["A"], batch["B"]
+        set_requires_grad([d_a, d_b], False)
+        opt_g.zero_grad(set_to_none=True)
+        fake_b, fake_a = g_a(real_a), g_b(real_b)
+        rec_a, rec_b = g_b(fake_b), g_a(fake_a)
+        idt = LAMBDA_CYCLE * LAMBDA_IDENTITY
+        loss_idt = (F.l1_loss(g_a(real_b), real_b) + F.l1_loss(g_b(real_a), real_a)) * idt
+        loss_gan = (self.criterion(d_a(fake_b), True, for_discriminator=False)
+                    + self.criterion(d_b(fake_a), True, for_discriminator=False))
+        loss_cycle = (F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)) * LAMBDA_CYCLE
+        (loss_gan + loss_cycle + loss_idt).backward()
+        opt_g.step()
+        set_requires_grad([d_a, d_b], True)
+        opt_d.zero_grad(set_to_none=True)
+        losses = {"G_gan": loss_gan.item(), "G_cycle": loss_cycle.item(), "G_idt": loss_idt.item()}
+        for net, real, fake, pool, suffix in ((d_a, real_b, fake_b, self.pools[0], ""),
+                                              (d_b, real_a, fake_a, self.pools[1], "_B")):
+            loss_real = self.criterion(net(real), True)
+            loss_fake = self.criterion(net(pool.query(fake).detach()), False)
+            (0.5 * (loss_real + loss_fake)).backward()
+            losses[f"D_real{suffix}"], losses[f"D_fake{suffix}"] = loss_real.item(), loss_fake.item()
+        opt_d.step()
+        return losses
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pools": [p.state_dict() for p in self.pools]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for pool, saved in zip(self.pools, state["pools"]):
+            pool.load_state_dict(saved)
+
+
+class CycleGANFamily(MobileResnetFamily):
+    name = "cyclegan"
+    description = "CycleGAN: unpaired translation (trainA/trainB); ResNet teacher, 9 blocks, ngf 64"
+    dataset_layout = "unaligned"
+    metrics = ("fid", "rfid")
+    real_statistics_from = "domain"
+    choices = (64, 48, 32, 24, 16)
+    # scripts/cycle_gan/horse2zebra_fast: lsgan, ndf 64, lambda_recon 10, lambda_distill 0.01, 200+200
+    # epochs; evolution with --weighted_sample 2 --mutate_prob 0.4; the CycleGAN teacher 100+100 epochs.
+    default_recipe = Recipe(gan_mode="lsgan", ndf=64, lambda_recon=10.0, lambda_distill=0.01, teacher_decay=0.5,
+                            supernet_decay=0.5, finetune_decay=0.75, weighted_sample=2.0, mutation_prob=0.4)
+
+    workbench_changes = {**MobileResnetFamily.workbench_changes, "gan_mode": "lsgan", "discriminator_real": "teacher"}
+
+    def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> CycleGANTeacherTrainer:
+        return CycleGANTeacherTrainer(self, options, recipe, seed)
+
+
+FAMILIES.register("cyclegan")(CycleGANFamily())

@@ -2,10 +2,11 @@
 
 from engine.models import discriminators, mobile_resnet, resnet, unet  # noqa: F401  (registration)
 from engine.models.elastic import extract_subnet
-from engine.models.mobile_resnet import MobileResnetArch, MobileResnetGenerator, MobileResnetSupernet
+from engine.models.init import init_weights
+from engine.models.mobile_resnet import MobileResnetGenerator, MobileResnetSupernet
 from engine.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
 from engine.models.resnet import ResnetGenerator
 from engine.models.unet import UnetGenerator
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "MobileResnetArch", "MobileResnetGenerator", "MobileResnetSupernet",
-           "ResnetGenerator", "UnetGenerator", "build_discriminator", "build_generator", "extract_subnet"]
+__all__ = ["DISCRIMINATORS", "GENERATORS", "MobileResnetGenerator", "MobileResnetSupernet", "ResnetGenerator",
+           "UnetGenerator", "build_discriminator", "build_generator", "extract_subnet", "init_weights"]

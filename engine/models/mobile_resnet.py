@@ -8,10 +8,9 @@ gan-compression: the channel count of a position is its number times a fixed mul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
+from engine.arch import Arch
 from engine.errors import ConfigError
 from engine.models import elastic
 from engine.models.norms import norm_layer, uses_bias
@@ -22,41 +21,14 @@ POSITIONS = ("stem", "down1", "down2", "blocks1", "blocks2", "blocks3", "up1", "
 MULTIPLIERS = (1, 2, 4, 4, 4, 4, 2, 1)
 
 
-@dataclass(frozen=True)
-class MobileResnetArch:
-    values: tuple[int, ...]
+def parse_arch(text: str | Arch | None, ngf: int = 64) -> Arch:
+    """An 8-position arch (the uniform ``ngf`` one when None)."""
+    return Arch((ngf,) * len(POSITIONS)) if text is None else Arch.parse(text, len(POSITIONS))
 
-    def __post_init__(self) -> None:
-        values = tuple(int(v) for v in self.values)
-        object.__setattr__(self, "values", values)
-        if len(values) != len(POSITIONS):
-            raise ConfigError(f"a mobile ResNet arch has {len(POSITIONS)} widths ({', '.join(POSITIONS)}), "
-                              f"got {len(values)}: {self}")
-        if any(v < 1 for v in values):
-            raise ConfigError(f"arch widths must be positive, got {self}")
 
-    @classmethod
-    def parse(cls, text: str | MobileResnetArch) -> MobileResnetArch:
-        if isinstance(text, MobileResnetArch):
-            return text
-        try:
-            return cls(tuple(int(part) for part in str(text).strip().split("_")))
-        except ValueError:
-            raise ConfigError(f"an arch is {len(POSITIONS)} whole numbers joined by '_', "
-                              f"e.g. 16_16_24_16_32_64_16_24, not {text!r}") from None
-
-    @classmethod
-    def uniform(cls, ngf: int) -> MobileResnetArch:
-        return cls((ngf,) * len(POSITIONS))
-
-    def channels(self) -> tuple[int, ...]:
-        return tuple(v * m for v, m in zip(self.values, MULTIPLIERS))
-
-    def fits_in(self, other: MobileResnetArch) -> bool:
-        return all(a <= b for a, b in zip(self.values, other.values))
-
-    def __str__(self) -> str:
-        return "_".join(str(v) for v in self.values)
+def channels(arch: Arch) -> tuple[int, ...]:
+    """The channel count of each position: its width times the position's multiplier."""
+    return tuple(v * m for v, m in zip(arch.values, MULTIPLIERS))
 
 
 def block_group(index: int, n_blocks: int) -> int:
@@ -98,15 +70,15 @@ class MobileResnetBlock(nn.Module):
 
 @GENERATORS.register("mobile_resnet")
 class MobileResnetGenerator(nn.Module):
-    def __init__(self, input_nc: int = 3, output_nc: int = 3, arch: str | MobileResnetArch | None = None,
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, arch: str | Arch | None = None,
                  ngf: int = 64, n_blocks: int = 9, norm: str = "instance", dropout_rate: float = 0.0):
         super().__init__()
         if n_blocks < 3:
             raise ConfigError(f"a mobile ResNet needs at least 3 residual blocks (one per third), not {n_blocks}")
-        self.arch = MobileResnetArch.parse(arch) if arch is not None else MobileResnetArch.uniform(ngf)
+        self.arch = parse_arch(arch, ngf)
         self.input_nc, self.output_nc, self.n_blocks, self.norm = input_nc, output_nc, n_blocks, norm
         self.dropout_rate = dropout_rate
-        c = self.arch.channels()
+        c = channels(self.arch)
         norm_cls, bias = norm_layer(norm), uses_bias(norm)
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(input_nc, c[0], kernel_size=7, bias=bias),
                                   norm_cls(c[0]), nn.ReLU(True))
@@ -127,7 +99,7 @@ class MobileResnetGenerator(nn.Module):
         return [-1] + [k - 1 for k in block_thirds(self.n_blocks)]
 
     def forward_with_features(self, x):
-        x = self.stem(x)
+        x = self.stem(x.clamp(-1, 1))  # as the reference: inputs outside [-1, 1] are clamped
         for layer in self.down:
             x = layer(x)
         features = [x]
@@ -152,7 +124,7 @@ class MobileResnetSupernet(MobileResnetGenerator):
     so ``elastic.extract_subnet(supernet, arch)`` copies the first-k slices into a plain generator.
     """
 
-    def __init__(self, input_nc: int = 3, output_nc: int = 3, max_arch: str | MobileResnetArch | None = None,
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, max_arch: str | Arch | None = None,
                  ngf: int = 64, n_blocks: int = 9, norm: str = "instance", dropout_rate: float = 0.0):
         if norm == "batch":
             raise ConfigError("the elastic supernet uses instance norm (BatchNorm statistics differ per sub-network)")
@@ -160,19 +132,19 @@ class MobileResnetSupernet(MobileResnetGenerator):
                          dropout_rate=dropout_rate)
         self.max_arch = self.arch
 
-    def check_arch(self, arch: str | MobileResnetArch | None) -> MobileResnetArch:
-        arch = self.max_arch if arch is None else MobileResnetArch.parse(arch)
+    def check_arch(self, arch: str | Arch | None) -> Arch:
+        arch = self.max_arch if arch is None else parse_arch(arch)
         if not arch.fits_in(self.max_arch):
             raise ConfigError(f"arch {arch} does not fit in this supernet (largest widths {self.max_arch})")
         return arch
 
-    def make_subnet(self, arch: str | MobileResnetArch) -> MobileResnetGenerator:
+    def make_subnet(self, arch: str | Arch) -> MobileResnetGenerator:
         return MobileResnetGenerator(self.input_nc, self.output_nc, arch=self.check_arch(arch),
                                      n_blocks=self.n_blocks, norm=self.norm, dropout_rate=self.dropout_rate)
 
-    def forward_with_features(self, x, arch: str | MobileResnetArch | None = None):
-        c = self.check_arch(arch).channels()
-        x = elastic.run(self.stem, x, c[0])
+    def forward_with_features(self, x, arch: str | Arch | None = None):
+        c = channels(self.check_arch(arch))
+        x = elastic.run(self.stem, x.clamp(-1, 1), c[0])
         x = elastic.run(self.down[0], x, c[1])
         x = elastic.run(self.down[1], x, c[2])
         features = [x]
@@ -195,12 +167,5 @@ class MobileResnetSupernet(MobileResnetGenerator):
         x = elastic.run(self.up[1], x, c[7])
         return elastic.run(self.head, x, self.output_nc), features
 
-    def forward(self, x, arch: str | MobileResnetArch | None = None):
+    def forward(self, x, arch: str | Arch | None = None):
         return self.forward_with_features(x, arch)[0]
-
-
-def feature_channels(arch: MobileResnetArch) -> list[int]:
-    """Channels of the distilled features of a mobile ResNet: the residual stream width, 4 times."""
-    return [arch.channels()[2]] * 4
-
-

@@ -65,7 +65,7 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*model)
 
     def forward(self, x):
-        return self.model(x)
+        return self.model(x.clamp(-1, 1))  # as the reference: inputs outside [-1, 1] are clamped
 
     def distill_points(self) -> list[int]:
         """Indices in ``model`` whose outputs the paper distils: the last downsampling block's output
@@ -75,6 +75,7 @@ class ResnetGenerator(nn.Module):
 
     def forward_with_features(self, x):
         points, features = set(self.distill_points()), []
+        x = x.clamp(-1, 1)
         for i, layer in enumerate(self.model):
             x = layer(x)
             if i in points:

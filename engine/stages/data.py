@@ -20,7 +20,6 @@ from engine.data.samples import SampleParams, ensure_sample
 from engine.data.transforms import PreprocessOptions
 from engine.errors import ConfigError
 from engine.events import EventSink
-from engine.families import get_family
 from engine.metrics import FeatureExtractor, gaussian_stats, load_stats, save_stats
 from engine.settings import Settings
 
@@ -29,7 +28,6 @@ from engine.settings import Settings
 class RunData:
     root: Path
     layout: str
-    paired: bool
     train: LayoutDataset
     search_inputs: torch.Tensor
     search_targets: torch.Tensor  # ground truth (paired) or real target-domain images (unpaired)
@@ -48,7 +46,7 @@ def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) ->
     else:
         root = Path(spec.path).expanduser()  # type: ignore[arg-type]
         layout = detect_layout(root) if spec.layout == "auto" else spec.layout
-    family = get_family(config.family)
+    family = config.family_impl
     if layout != family.dataset_layout:
         raise ConfigError(f"{family.name} needs a dataset in the {family.dataset_layout} layout, but {root} is "
                           f"{layout}; pick the matching family or dataset")
@@ -74,23 +72,25 @@ def _stack(dataset: Dataset, key: str) -> torch.Tensor:
 
 def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> RunData:
     root, layout = resolve_dataset(config, settings, events)
-    spec, size = config.dataset, config.image_size
-    paired = get_family(config.family).paired
-    load_size = max(size, round(size * 286 / 256 / 4) * 4)
-    train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=size, flip=True)
-    eval_opts = PreprocessOptions.for_testing(size)
+    spec, (height, width) = config.dataset, config.size_hw
+    family = config.family_impl
+    # As the reference: load at 286/256 of the crop, random crop, flip.
+    load_size = max(width, round(width * 286 / 256 / 4) * 4)
+    train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
+                                   crop_height=None if height == width else height, flip=True)
+    eval_opts = PreprocessOptions.for_testing((height, width))
     common = dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images)
     train = open_dataset(DatasetConfig(**common, subset="fit", preprocess=train_opts))
     search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
                                       serial_batches=True, max_size=spec.test_images))
-    if paired:
+    if family.real_statistics_from == "split":
         real_sets = {"search": search, "test": test}
     else:
         # As the paper scores CycleGAN: against all real images of the target domain.
         everything = open_dataset(DatasetConfig(**{**common, "holdout": 0}, preprocess=eval_opts, serial_batches=True))
         real_sets = {"search": everything, "test": everything}
-    return RunData(root=root, layout=layout, paired=paired, train=train,
+    return RunData(root=root, layout=layout, train=train,
                    search_inputs=_stack(search, "A"), search_targets=_stack(search, "B"),
                    test_inputs=_stack(test, "A"), test_targets=_stack(test, "B"), real_sets=real_sets)
 
@@ -112,28 +112,34 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: i
         step += 1
 
 
-def _fingerprint(dataset: LayoutDataset, size: int, extractor: FeatureExtractor) -> tuple[str, list[str]]:
+def size_label(size: tuple[int, int]) -> str:
+    """``64`` for a square size, ``512x256`` (width x height) otherwise."""
+    height, width = size
+    return str(width) if height == width else f"{width}x{height}"
+
+
+def _fingerprint(dataset: LayoutDataset, size: tuple[int, int], extractor: FeatureExtractor) -> tuple[str, list[str]]:
     paths = getattr(dataset, "paths_b", None) or getattr(dataset, "paths", None) or [p for _, p in dataset.pairs]
-    digest = hashlib.sha256(f"{extractor.name}|{size}".encode())
+    digest = hashlib.sha256(f"{extractor.name}|{size_label(size)}".encode())
     for path in paths:
         stat = Path(path).stat()
         digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:20], [str(p) for p in paths]
 
 
-def real_statistics(dataset: LayoutDataset, size: int, extractor: FeatureExtractor,
+def real_statistics(dataset: LayoutDataset, size: tuple[int, int], extractor: FeatureExtractor,
                     cache_dir: Path) -> tuple[np.ndarray, np.ndarray, Path]:
     """Mean and covariance of the features of the dataset's real target images ("B"), cached as an
     ``.npz`` (pytorch-fid format plus provenance) keyed by the files, their sizes and times."""
     key, paths = _fingerprint(dataset, size, extractor)
-    path = cache_dir / f"{extractor.name}-{size}px-{key}.npz"
+    path = cache_dir / f"{extractor.name}-{size_label(size)}px-{key}.npz"
     if path.is_file():
         mu, sigma = load_stats(path)
         return mu, sigma, path
     features = np.concatenate([extractor(torch.stack([dataset[i]["B"] for i in range(start, min(start + 50, len(dataset)))]))
                                for start in range(0, len(dataset), 50)])
     mu, sigma = gaussian_stats(features)
-    save_stats(path, mu, sigma, {"extractor": extractor.description, "image_size": size, "count": len(features),
+    save_stats(path, mu, sigma, {"extractor": extractor.description, "image_size": size_label(size), "count": len(features),
                                  "files": len(paths), "first_file": paths[0] if paths else None,
                                  "created": datetime.now(timezone.utc).isoformat()})
     return mu, sigma, path

@@ -1,6 +1,7 @@
-"""The distillation training loop shared by the ``supernet`` and ``finetune`` stages:
-``L = lambda_gan L_cGAN + lambda_recon L_recon + lambda_distill sum_t ||f_t(G_t(x)) - G'_t(x)||^2``
-with the discriminator trained as usual."""
+"""The distillation training loop shared by the ``supernet`` and ``finetune`` stages. The family's step
+computes ``L = lambda_gan L_cGAN + lambda_recon L_recon + lambda_distill sum_t ||f_t(G_t(x)) - G'_t(x)||^2``
+and trains the discriminator; this loop owns optimisers, the learning-rate schedule, checkpoints and
+progress."""
 
 from __future__ import annotations
 
@@ -9,42 +10,50 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from engine.families import get_family
-from engine.losses import FeatureMappings, GANLoss, discriminator_loss, distill_loss
+from engine.arch import Arch
+from engine.families import DistillState
+from engine.losses import GANLoss
+from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
+from engine.stages.schedule import linear_decay
 from engine.stages.teacher import build_discriminator_for
 
-StudentForward = Callable[[torch.Tensor, str | None], tuple[torch.Tensor, list[torch.Tensor]]]
+StudentForward = Callable[[torch.Tensor, Arch | None], tuple[torch.Tensor, list[torch.Tensor]]]
 
 
-def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> nn.Module:
-    """The student's discriminator starts from the teacher's when there is one."""
-    netD = copy.deepcopy(teacher_D) if teacher_D is not None else build_discriminator_for(ctx.config)
-    return netD.to(ctx.device).train().requires_grad_(True)
+def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> tuple[nn.Module, int]:
+    """The student's discriminator and its width: new, as the reference (``ndf`` of the recipe), or a copy
+    of the teacher's when the recipe says so and the teacher has one."""
+    recipe = ctx.config.resolved_recipe
+    if recipe.student_discriminator == "teacher" and teacher_D is not None:
+        netD = copy.deepcopy(teacher_D)
+        ndf = int(next(p for p in netD.parameters() if p.dim() == 4).shape[0])
+    else:
+        netD, ndf = init_weights(build_discriminator_for(ctx.config, recipe.ndf), recipe.init), recipe.ndf
+    return netD.to(ctx.device).train().requires_grad_(True), ndf
 
 
 def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn.Module, forward: StudentForward,
-            mappings: FeatureMappings, netD: nn.Module, steps: int, lr: float,
-            sample_arch: Callable[[int], str | None], extra_state: dict[str, Any] | None = None) -> None:
+            mappings: nn.Module, netD: nn.Module, steps: int, lr: float, decay: float,
+            sample_arch: Callable[[int], Arch | None]) -> None:
     config, device = ctx.config, ctx.device
-    family = get_family(config.family)
-    spec = config.supernet
-    lambda_recon = spec.lambda_recon if spec.lambda_recon is not None else family.lambda_recon
-    criterion = GANLoss(config.resolved_gan_mode)
+    family, recipe = config.family_impl, config.resolved_recipe
     student.to(device).train()
     mappings.to(device).train()
     opt_g = torch.optim.Adam(list(student.parameters()) + list(mappings.parameters()), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(netD.parameters(), lr=lr, betas=(0.5, 0.999))
+    sched = [linear_decay(opt_g, steps, decay), linear_decay(opt_d, steps, decay)]
+    state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
+                         criterion=GANLoss(recipe.gan_mode), recipe=recipe)
     step = 0
 
     def make_state() -> dict[str, Any]:
         return {"step": step, "student": student.state_dict(), "mappings": mappings.state_dict(),
                 "D": netD.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                **(extra_state or {})}
+                "sched": [s.state_dict() for s in sched]}
 
     saved = ctx.load_checkpoint()
     if saved is not None:
@@ -54,34 +63,17 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
         netD.load_state_dict(saved["D"])
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
+        for s, s_state in zip(sched, saved.get("sched", [])):
+            s.load_state_dict(s_state)
     ctx.begin(steps)
     batches = training_batches(data.train, config.batch_size, config.seed + 1, step)
     while step < steps:
-        batch = next(batches)
-        real_a, real_b = batch["A"].to(device), batch["B"].to(device)
-        with torch.no_grad():
-            teacher_out, teacher_features = teacher.forward_with_features(real_a)
-        # Unpaired data becomes paired: the teacher's output is the student's target.
-        target = real_b if family.paired else teacher_out
-        arch = sample_arch(step)
-        out, features = forward(real_a, arch)
-        netD.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        fake_for_d = torch.cat([real_a, out], 1) if family.paired else out
-        loss_gan = criterion(netD(fake_for_d), True) * spec.lambda_gan
-        loss_recon = F.l1_loss(out, target) * lambda_recon
-        loss_distill = distill_loss(mappings, features, teacher_features) * spec.lambda_distill
-        (loss_gan + loss_recon + loss_distill).backward()
-        opt_g.step()
-        netD.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        real_for_d = torch.cat([real_a, target], 1) if family.paired else target
-        loss_d, parts = discriminator_loss(criterion, netD, real_for_d, fake_for_d)
-        loss_d.backward()
-        opt_d.step()
+        batch = {k: v.to(device) for k, v in next(batches).items()}
+        losses = family.distill_step(state, batch, sample_arch(step))
+        for s in sched:
+            s.step()
         step += 1
-        ctx.progress(step, steps, {"G_gan": loss_gan.item(), "G_recon": loss_recon.item(),
-                                   "G_distill": loss_distill.item(), **parts})
+        ctx.progress(step, steps, losses)
         if step < steps:
             ctx.maybe_checkpoint(make_state)
     ctx.save_checkpoint(make_state())

@@ -17,25 +17,34 @@ from engine.stages.data import RunData, real_statistics
 _EXTRACTORS: dict[tuple[str, str], tuple[str, FeatureExtractor]] = {}
 
 
+def to_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as the 8-bit files the reference scores: ``tensor2im`` scales to [0, 255],
+    clips and truncates to integers; returned in [-1, 1] again."""
+    levels = ((images.clamp(-1, 1) + 1) / 2 * 255).floor()
+    return levels / 255 * 2 - 1
+
+
 @dataclass
 class Scorer:
     metric: str
     higher_is_better: bool
-    paired: bool
+    ground_truth: bool
     targets: torch.Tensor
     extractor: FeatureExtractor | None = None
     real_mu: np.ndarray | None = None
     real_sigma: np.ndarray | None = None
+    eight_bit: bool = True
 
     def primary(self, outputs: torch.Tensor) -> float:
         if self.metric == "psnr":
             return psnr(outputs, self.targets)
-        mu, sigma = gaussian_stats(self.extractor(outputs))  # type: ignore[misc]
+        images = to_8bit(outputs) if self.eight_bit else outputs
+        mu, sigma = gaussian_stats(self.extractor(images))  # type: ignore[misc]
         return frechet_distance(mu, sigma, self.real_mu, self.real_sigma)  # type: ignore[arg-type]
 
     def all(self, outputs: torch.Tensor) -> dict[str, float]:
         values = {self.metric: self.primary(outputs)}
-        if self.paired:
+        if self.ground_truth:
             values.setdefault("psnr", psnr(outputs, self.targets))
             values["ssim"] = ssim(outputs, self.targets)
         return values
@@ -55,15 +64,17 @@ def _extractor(ctx: StageContext) -> tuple[str, FeatureExtractor]:
 def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
     """A scorer against the ``search`` (held-out training images) or ``test`` split."""
     targets = data.search_targets if split == "search" else data.test_targets
+    family = ctx.config.family_impl
+    ground_truth = "psnr" in family.metrics
     if ctx.config.metric == "psnr":
-        if not data.paired:
-            raise ConfigError("metric psnr needs ground truth, which an unpaired (CycleGAN) dataset has not; "
-                              "use metric fid")
+        if not ground_truth:
+            raise ConfigError(f"metric psnr needs ground truth, which a {family.name} dataset has not; use metric fid")
         return Scorer("psnr", True, True, targets)
     name, extractor = _extractor(ctx)
-    mu, sigma, _ = real_statistics(data.real_sets[split], ctx.config.image_size, extractor,
+    mu, sigma, _ = real_statistics(data.real_sets[split], ctx.config.size_hw, extractor,
                                    ctx.settings.workspace / "stats")
-    return Scorer(name, HIGHER_IS_BETTER[name], data.paired, targets, extractor, mu, sigma)
+    return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, mu, sigma,
+                  eight_bit=ctx.config.resolved_recipe.fid_8bit)
 
 
 @torch.no_grad()

@@ -23,18 +23,29 @@ from engine.stages.teacher import load_teacher
 GRID_ROWS = 8
 
 
-def save_grid(path, inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor) -> None:
-    """Rows of input | teacher | student | |teacher - student| (the difference amplified 4x)."""
+def _rgb(image: torch.Tensor) -> torch.Tensor:
+    return image if image.shape[0] == 3 else image[:1].repeat(3, 1, 1)
+
+
+def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor,
+              targets: torch.Tensor | None = None) -> None:
+    """Rows of the family's compare columns (input | ground truth | teacher | student | difference, the
+    difference |teacher - student| amplified 4x)."""
     rows = []
-    for x, t, s in zip(inputs[:GRID_ROWS], teacher[:GRID_ROWS], student[:GRID_ROWS]):
-        diff = ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1).repeat(3, 1, 1)
-        tiles = [x if x.shape[0] == 3 else x.repeat(3, 1, 1), t, s, diff]
-        rows.append(torch.cat(tiles, dim=2))
+    for i in range(min(GRID_ROWS, len(inputs))):
+        t, s = teacher[i], student[i]
+        tiles = {"input": _rgb(inputs[i]), "teacher": t, "student": s,
+                 "difference": ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1).repeat(3, 1, 1)}
+        if targets is not None:
+            tiles["ground truth"] = _rgb(targets[i])
+        rows.append(torch.cat([_rgb(tiles[c]) for c in columns if c in tiles], dim=2))
     to_image(torch.cat(rows, dim=1)).save(path)
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
-    config, size = ctx.config, ctx.config.image_size
+    config = ctx.config
+    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
+    size = config.size_hw
     teacher, _ = load_teacher(ctx)
     student = load_student(ctx)
     search = ctx.result("search")
@@ -47,20 +58,22 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     student_metrics = {**scorer.all(student_out), "psnr_to_teacher": psnr(student_out, teacher_out)}
 
     grid = ctx.stage_dir / "grid.png"
-    save_grid(grid, data.test_inputs, teacher_out, student_out)
+    save_grid(grid, family.compare_columns, data.test_inputs, teacher_out, student_out,
+              data.test_targets if "ground truth" in family.compare_columns else None)
     ctx.artifact(grid, "comparison_grid")
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
-    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", data.test_inputs[:8],
-                                       config.threads)
+    names = (family.input_names, family.output_names)
+    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", (data.test_inputs[:8],),
+                                       config.threads, *names)
     ctx.artifact(onnx_path, "onnx")
-    teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", data.test_inputs[:1])
+    teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", (data.test_inputs[:1],), *names)
 
-    example = data.test_inputs[:1].cpu()
-    latency = {"teacher": cpu_latency_ms(teacher_cpu, teacher_onnx, example, config.threads),
-               "student": cpu_latency_ms(student_cpu, onnx_path, example, config.threads)}
-    profiles = {"teacher": profile_model(teacher_cpu, (1, 3, size, size)),
-                "student": profile_model(student_cpu, (1, 3, size, size))}
+    example = (data.test_inputs[:1].cpu(),)
+    latency = {"teacher": cpu_latency_ms(teacher_cpu, teacher_onnx, example, config.threads, family.input_names),
+               "student": cpu_latency_ms(student_cpu, onnx_path, example, config.threads, family.input_names)}
+    profiles = {name: profile_model(net, family.example_inputs(options, size))
+                for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"
     summary = {
         "run_id": ctx.run_id,
@@ -69,7 +82,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                     "latency_ms": latency["student"]},
         "macs_ratio": profiles["teacher"].macs / profiles["student"].macs,
         "metric": scorer.metric,
-        "image_size": size,
+        "metrics_split": "test",
+        "image_size": config.image_size,
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "onnx_path": str(onnx_path),
@@ -78,15 +92,18 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "grid_path": str(grid),
         "search": {k: search[k] for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
+        "recipe": {"base": config.recipe.base, **recipe.as_dict()},
     }
     write_model_card(card_path, {
-        "family": config.family, "arch": search["arch"], "image_size": size,
+        "family": config.family, "model": options.model_dump(), "arch": search["arch"],
+        "image_size": config.image_size, "inputs": list(family.input_names), "outputs": list(family.output_names),
         "macs": profiles["student"].macs, "params": profiles["student"].params,
-        "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics,
+        "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics, "metrics_split": "test",
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics},
         "latency_ms": latency["student"], "latency_device": "cpu", "onnx": onnx_path.name,
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
+        "recipe": {"base": config.recipe.base, **recipe.as_dict()},
         "created": datetime.now(timezone.utc).isoformat(), "workbench_version": __version__,
     })
     ctx.artifact(card_path, "model_card")

@@ -1,58 +1,61 @@
-"""Stage ``finetune``: extract the chosen sub-network and train it alone for a while with the same
-losses. The paper found this helps little and sometimes hurts, so both versions are scored on the
-held-out images and the better one is kept (and both scores are reported)."""
+"""Stage ``finetune``: extract the chosen sub-network and train it alone with the same losses, as the
+reference's fine-tune scripts: the supernet's discriminator, fresh mapping layers, the decaying schedule.
+Both versions are scored on the held-out images and the better one is kept (both scores reported)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from engine import checkpoints
-from engine.models import MobileResnetGenerator, extract_subnet
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
-from engine.stages.distill import distill, make_discriminator
+from engine.stages.distill import distill
 from engine.stages.evaluate import generate, make_scorer
-from engine.stages.supernet import load_supernet
-from engine.stages.teacher import build_discriminator_for, load_teacher
+from engine.stages.supernet import build_mappings, load_supernet
+from engine.stages.teacher import load_teacher
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
-    arch = ctx.result("search")["arch"]
-    supernet, mappings, d_state = load_supernet(ctx)
-    student = extract_subnet(supernet, arch)
+    family, recipe = config.family_impl, config.resolved_recipe
+    arch = family.parse_arch(ctx.result("search")["arch"])
+    supernet, supernet_mappings, netD = load_supernet(ctx)
+    student = family.extract(supernet, arch)
+    family.recalibrate(student, None, data)
     scorer = make_scorer(ctx, data, "search")
     student.eval()
     before = scorer.primary(generate(student, data.search_inputs, ctx.device))
-    result: dict[str, Any] = {"arch": arch, "metric": scorer.metric, "before": before, "after": None,
-                              "kept": "extracted", "steps": config.finetune.steps}
+    result: dict[str, Any] = {"arch": str(arch), "metric": scorer.metric, "split": "search", "before": before,
+                              "after": None, "kept": "extracted", "steps": config.finetune.steps}
     extracted = ctx.stage_dir / "extracted.pt"
-    checkpoints.save({"G": student.state_dict(), "arch": arch}, extracted)
+    checkpoints.save({"G": student.state_dict(), "arch": str(arch)}, extracted)
     weights = extracted
     if config.finetune.steps > 0:
         teacher, _ = load_teacher(ctx)
-        netD = build_discriminator_for(config)
-        netD.load_state_dict(d_state)
-        netD = make_discriminator(ctx, netD)
+        mappings = supernet_mappings if recipe.finetune_mappings == "supernet" else build_mappings(config, arch)
         distill(ctx, data, teacher=teacher, student=student,
-                forward=lambda x, _arch: student.forward_with_features(x), mappings=mappings, netD=netD,
-                steps=config.finetune.steps, lr=config.finetune.lr, sample_arch=lambda step: None)
+                forward=lambda x, _arch: student.forward_with_features(x), mappings=mappings, netD=netD.train(),
+                steps=config.finetune.steps, lr=config.finetune.lr, decay=recipe.finetune_decay,
+                sample_arch=lambda step: None)
         student.eval()
         after = scorer.primary(generate(student, data.search_inputs, ctx.device))
         result["after"] = after
         if scorer.better(after, before) or after == before:
             weights = ctx.stage_dir / "finetuned.pt"
-            checkpoints.save({"G": student.state_dict(), "arch": arch}, weights)
+            checkpoints.save({"G": student.state_dict(), "arch": str(arch)}, weights)
             result["kept"] = "finetuned"
-        ctx.message(f"finetune: {scorer.metric} {before:.4g} before, {after:.4g} after; keeping the {result['kept']} "
-                    "sub-network")
+        ctx.message(f"finetune: {scorer.metric} on the search split {before:.4g} before, {after:.4g} after; "
+                    f"keeping the {result['kept']} sub-network")
     result["weights"] = str(weights)
     ctx.artifact(weights, "student_weights")
     return result
 
 
-def load_student(ctx: StageContext) -> MobileResnetGenerator:
+def load_student(ctx: StageContext) -> nn.Module:
     saved = checkpoints.load(ctx.result("finetune")["weights"], map_location=ctx.device)
-    student = MobileResnetGenerator(arch=saved["arch"], n_blocks=ctx.config.teacher.n_blocks)
+    family = ctx.config.family_impl
+    student = family.build_student(ctx.config.options, family.parse_arch(saved["arch"]))
     student.load_state_dict(saved["G"])
     return student.to(ctx.device).eval()

@@ -8,11 +8,12 @@ import random
 import time
 from typing import Any
 
-from engine.events import CandidateScored
-from engine.models import MobileResnetArch, MobileResnetGenerator
-from engine.profile import count_params, mobile_resnet_macs, profile_model
-from engine.search import Arch, NothingFits, SearchProblem, arch_string, evolutionary_search, exhaustive_search
+from engine.arch import Arch
+from engine.config import RunConfig
 from engine.errors import ConfigError
+from engine.events import CandidateScored
+from engine.profile import profile_model
+from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
@@ -20,29 +21,35 @@ from engine.stages.supernet import load_supernet, search_space
 from engine.stages.teacher import build_teacher
 
 
-def teacher_macs(ctx: StageContext) -> int:
-    size = ctx.config.image_size
-    return profile_model(build_teacher(ctx.config), (1, 3, size, size)).macs
+def teacher_macs(config: RunConfig) -> int:
+    family = config.family_impl
+    return profile_model(build_teacher(config), family.example_inputs(config.options, config.size_hw)).macs
 
 
-def budget_macs(ctx: StageContext, reference: int) -> float:
-    spec = ctx.config.search
+def budget_macs(config: RunConfig, reference: int) -> float:
+    spec = config.search
     if spec.macs_budget is not None:
         return spec.macs_budget
     return reference / (spec.target_ratio or 10.0)
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
-    config, size = ctx.config, ctx.config.image_size
+    config = ctx.config
+    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
     supernet, _, _ = load_supernet(ctx)
     supernet.eval()
     scorer = make_scorer(ctx, data, "search")
-    reference = teacher_macs(ctx)
-    budget = budget_macs(ctx, reference)
-    n_blocks = config.teacher.n_blocks
+    reference = teacher_macs(config)
+    budget = budget_macs(config, reference)
+    params_cache: dict[Arch, int] = {}
 
     def macs(arch: Arch) -> int:
-        return mobile_resnet_macs(MobileResnetArch(arch).channels(), size, size, n_blocks)
+        return family.macs(arch, options, config.size_hw)
+
+    def params(arch: Arch) -> int:
+        if arch not in params_cache:
+            params_cache[arch] = family.params(arch, options)
+        return params_cache[arch]
 
     # Scores already in the store (an earlier, interrupted search) are reused as they are.
     cache = {c.arch: c.metrics[scorer.metric] for c in ctx.store.candidates(ctx.run_id) if scorer.metric in c.metrics}
@@ -53,13 +60,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         if ctx.cancel_requested():
             raise Cancelled(f"search stopped; {len(cache)} scored candidates are kept in the store; "
                             f"resume with: python main.py resume {ctx.run_id}")
-        name = arch_string(arch)
-        outputs = generate(lambda x: supernet(x, name), data.search_inputs, ctx.device)
+        family.recalibrate(supernet, arch, data)
+        outputs = generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device)
         metrics = scorer.all(outputs)
-        params = count_params(MobileResnetGenerator(arch=name, n_blocks=n_blocks))
         cost = macs(arch)
-        ctx.store.add_candidate(ctx.run_id, arch=name, macs=cost, params=params, metrics=metrics)
-        ctx.events(CandidateScored(run_id=ctx.run_id, arch=name, macs=cost, params=params, metrics=metrics))
+        ctx.store.add_candidate(ctx.run_id, arch=str(arch), macs=cost, params=params(arch), metrics=metrics)
+        ctx.events(CandidateScored(run_id=ctx.run_id, arch=str(arch), macs=cost, params=params(arch), metrics=metrics))
         return metrics[scorer.metric]
 
     problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
@@ -68,7 +74,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     if method == "auto":
         method = "exhaustive" if problem.grid_size() <= config.search.exhaustive_limit else "evolution"
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {budget / 1e6:.1f}M MACs "
-                f"(teacher {reference / 1e6:.1f}M), metric {scorer.metric}; {reused} scores reused")
+                f"(teacher {reference / 1e6:.1f}M), metric {scorer.metric} on the search split; {reused} scores reused")
     try:
         if method == "exhaustive":
             ctx.begin(problem.grid_size())
@@ -77,19 +83,18 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             spec = config.search
             ctx.begin(spec.generations)
             best_arch, best_value = evolutionary_search(
-                problem, population=spec.population, generations=spec.generations, parent_ratio=spec.parent_ratio,
-                mutation_ratio=spec.mutation_ratio, mutation_prob=spec.mutation_prob, rng=random.Random(config.seed),
+                problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
+                mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
+                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed),
                 on_generation=lambda g, arch, value: ctx.progress(g + 1, spec.generations,
                                                                   {f"best_{scorer.metric}": value}))
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
     seconds = time.monotonic() - started
-    best = arch_string(best_arch)
-    result = {"arch": best, "metric": scorer.metric, "value": best_value, "macs": macs(best_arch),
-              "params": count_params(MobileResnetGenerator(arch=best, n_blocks=n_blocks)),
-              "budget_macs": budget, "teacher_macs": reference, "method": method,
-              "scored": problem.evaluated, "reused": reused, "seconds": seconds,
+    result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
+              "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
+              "method": method, "scored": problem.evaluated, "reused": reused, "seconds": seconds,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None}
-    ctx.message(f"search: best {best} with {scorer.metric} {best_value:.4g} at {result['macs'] / 1e6:.1f}M MACs; "
-                f"{problem.evaluated} scored in {seconds:.1f}s")
+    ctx.message(f"search: best {best_arch} with {scorer.metric} {best_value:.4g} (search split) at "
+                f"{result['macs'] / 1e6:.1f}M MACs; {problem.evaluated} scored in {seconds:.1f}s")
     return result

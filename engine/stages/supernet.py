@@ -1,80 +1,82 @@
-"""Stage ``supernet``: distil the teacher into the once-for-all mobile-ResNet student. Each step trains
-one sub-network of the search space: the largest and the smallest in turn every few steps (so both ends
-of the space are trained), a uniformly random one otherwise; all share the supernet's weights."""
+"""Stage ``supernet``: distil the teacher into the family's once-for-all student. Each step trains one
+sub-network of the search space, all sharing the supernet's weights: one drawn uniformly at random, as
+the reference, or (recipe ``sampling: sandwich``) the largest and the smallest in turn every few steps."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
+from torch import nn
+
 from engine import checkpoints
+from engine.arch import Arch
 from engine.config import RunConfig
-from engine.families import get_family
-from engine.losses import FeatureMappings
-from engine.models import MobileResnetArch, MobileResnetSupernet
+from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill, make_discriminator
-from engine.stages.teacher import load_teacher
+from engine.stages.teacher import build_discriminator_for, load_teacher
 
 
 def search_space(config: RunConfig) -> list[tuple[int, ...]]:
-    custom = config.supernet.search_space
-    space = custom if custom is not None else get_family(config.family).search_space
-    return [tuple(sorted(set(choices), reverse=True)) for choices in space]
+    return config.search_space()
 
 
-def max_arch(config: RunConfig) -> MobileResnetArch:
-    return MobileResnetArch(tuple(max(c) for c in search_space(config)))
+def build_supernet(config: RunConfig) -> nn.Module:
+    return config.family_impl.build_supernet(config.options, search_space(config))
 
 
-def build_supernet(config: RunConfig) -> MobileResnetSupernet:
-    return MobileResnetSupernet(max_arch=max_arch(config), n_blocks=config.teacher.n_blocks)
+def build_mappings(config: RunConfig, arch: Arch | None = None) -> nn.Module:
+    arch = arch if arch is not None else Arch.largest(search_space(config))
+    return config.family_impl.build_mappings(config.options, arch, config.resolved_recipe.init)
 
 
-def build_mappings(config: RunConfig) -> FeatureMappings:
-    student = max_arch(config).channels()[2]
-    teacher = config.teacher.ngf * 4
-    return FeatureMappings([student] * 4, [teacher] * 4)
-
-
-def arch_sampler(config: RunConfig):
+def arch_sampler(config: RunConfig) -> Callable[[int], Arch]:
+    """The sub-network of each step; a function of (seed, step) only, so a resumed stage draws the same."""
     space = search_space(config)
-    largest = "_".join(str(max(c)) for c in space)
-    smallest = "_".join(str(min(c)) for c in space)
+    largest, smallest = Arch.largest(space), Arch.smallest(space)
+    sandwich = config.resolved_recipe.sampling == "sandwich"
 
-    def sample(step: int) -> str:
-        if step % 4 == 0:
+    def sample(step: int) -> Arch:
+        if sandwich and step % 4 == 0:
             return largest
-        if step % 4 == 1:
+        if sandwich and step % 4 == 1:
             return smallest
         rng = random.Random(config.seed * 1_000_003 + step)
-        return "_".join(str(rng.choice(c)) for c in space)
+        return Arch(tuple(rng.choice(c) for c in space))
 
     return sample
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
+    recipe = config.resolved_recipe
     teacher, teacher_D = load_teacher(ctx)
-    supernet = build_supernet(config)
+    supernet = init_weights(build_supernet(config), recipe.init)
     mappings = build_mappings(config)
-    netD = make_discriminator(ctx, teacher_D)
-    ctx.message(f"supernet: widths up to {supernet.max_arch}, search space "
-                f"{' x '.join(str(len(c)) for c in search_space(config))} sub-networks")
+    netD, ndf = make_discriminator(ctx, teacher_D)
+    space = search_space(config)
+    ctx.message(f"supernet: widths up to {Arch.largest(space)}, search space "
+                f"{' x '.join(str(len(c)) for c in space)} sub-networks; {recipe.sampling} sampling, "
+                f"gan {recipe.gan_mode}, lambda_distill {recipe.lambda_distill}")
     distill(ctx, data, teacher=teacher, student=supernet, forward=supernet.forward_with_features,
             mappings=mappings, netD=netD, steps=config.supernet.steps, lr=config.supernet.lr,
-            sample_arch=arch_sampler(config))
+            decay=recipe.supernet_decay, sample_arch=arch_sampler(config))
     weights = ctx.stage_dir / "supernet.pt"
-    checkpoints.save({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict()},
-                     weights)
+    checkpoints.save({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict(),
+                      "D_ndf": ndf}, weights)
     ctx.artifact(weights, "supernet_weights")
-    return {"weights": str(weights), "max_arch": str(supernet.max_arch)}
+    return {"weights": str(weights), "max_arch": str(Arch.largest(space))}
 
 
-def load_supernet(ctx: StageContext):
+def load_supernet(ctx: StageContext) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """The trained supernet, its mapping layers and its discriminator, on the run's device."""
     saved = checkpoints.load(ctx.result("supernet")["weights"], map_location=ctx.device)
     supernet, mappings = build_supernet(ctx.config), build_mappings(ctx.config)
     supernet.load_state_dict(saved["supernet"])
     mappings.load_state_dict(saved["mappings"])
-    return supernet.to(ctx.device), mappings.to(ctx.device), saved["D"]
+    netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
+    netD.load_state_dict(saved["D"])
+    return supernet.to(ctx.device), mappings.to(ctx.device), netD.to(ctx.device)

@@ -48,7 +48,7 @@ def test_profile_accepts_width_by_height(capsys):
 
 def test_bad_arch_is_a_one_line_error_with_exit_code_2(capsys):
     code, out, err = _run(capsys, "profile", "--family", "cyclegan", "--arch", "16_16")
-    assert code == 2 and err.startswith("error: a mobile ResNet arch has 8 widths") and "Traceback" not in err
+    assert code == 2 and err.startswith("error: a cyclegan arch has 8 widths (stem, down1") and "Traceback" not in err
 
 
 def test_datasets_lists_builds_and_checks(capsys, settings):

@@ -26,11 +26,11 @@ def test_a_yaml_file_extends_a_preset_and_resolves_relative_paths(tmp_path):
 
 
 def test_invalid_values_name_the_field_and_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match=r"image_size: .*multiple of 4"):
+    with pytest.raises(ConfigError, match=r"image_size: .*multiples of 4"):
         load_config("pix2pix-sample", overrides={"image_size": 30})
     with pytest.raises(ConfigError, match=r"teacher\.steps: .*greater than or equal to 0"):
         load_config("pix2pix-sample", overrides={"teacher": {"steps": -1}})
-    with pytest.raises(ConfigError, match=r"search_space needs 8"):
+    with pytest.raises(ConfigError, match=r"search space needs 8"):
         load_config("pix2pix-sample", overrides={"supernet": {"search_space": [[8]]}})
     with pytest.raises(ConfigError, match=r"unknown preset 'horse2zebra'"):
         load_config("horse2zebra")
@@ -46,6 +46,48 @@ def test_invalid_values_name_the_field_and_the_problem(tmp_path):
         load_config()
 
 
-def test_gan_mode_defaults_follow_the_original_projects():
-    assert load_config("cyclegan-sample").resolved_gan_mode == "lsgan"
-    assert load_config("pix2pix-sample").resolved_gan_mode == "vanilla"
+def test_recipe_defaults_are_the_reference_scripts():
+    cyclegan, pix2pix = load_config("cyclegan-sample").resolved_recipe, load_config("pix2pix-sample").resolved_recipe
+    assert (cyclegan.gan_mode, cyclegan.ndf, cyclegan.lambda_recon, cyclegan.lambda_distill) == ("lsgan", 64, 10, 0.01)
+    assert (pix2pix.gan_mode, pix2pix.ndf, pix2pix.lambda_recon, pix2pix.lambda_distill) == ("hinge", 128, 100, 1)
+    for recipe in (cyclegan, pix2pix):
+        assert (recipe.sampling, recipe.student_discriminator, recipe.init, recipe.finetune_mappings) == \
+            ("uniform", "new", "normal", "fresh")
+        assert recipe.fid_8bit and recipe.discriminator_real == "real"
+        assert (recipe.parent_ratio, recipe.mutation_ratio) == (0.25, 0.5)
+    assert (cyclegan.weighted_sample, cyclegan.mutation_prob) == (2, 0.4)
+    assert (pix2pix.supernet_decay, cyclegan.supernet_decay) == (0.75, 0.5)
+
+
+def test_recipe_overrides_and_the_workbench_base():
+    config = load_config("pix2pix-sample", overrides={"recipe": {"base": "workbench", "lambda_distill": 0.5}})
+    recipe = config.resolved_recipe
+    assert (recipe.sampling, recipe.student_discriminator, recipe.gan_mode) == ("sandwich", "teacher", "vanilla")
+    assert recipe.lambda_distill == 0.5 and recipe.supernet_decay == 0
+    assert load_config("cyclegan-sample", overrides={"recipe": {"base": "workbench"}}).resolved_recipe \
+        .discriminator_real == "teacher"
+    with pytest.raises(ConfigError, match="recipe.sampling"):
+        load_config("pix2pix-sample", overrides={"recipe": {"sampling": "largest"}})
+
+
+def test_family_is_checked_against_the_registry_and_its_options():
+    with pytest.raises(ConfigError, match="unknown family 'stylegan'.*cyclegan, pix2pix"):
+        load_config("pix2pix-sample", overrides={"family": "stylegan"})
+    with pytest.raises(ConfigError, match=r"model.ngf"):
+        load_config("pix2pix-sample", overrides={"model": {"ngf": 0}})
+    with pytest.raises(ConfigError, match="psnr is not available for cyclegan"):
+        load_config("cyclegan-sample", overrides={"metric": "psnr"})
+
+
+def test_settings_of_earlier_versions_are_read_in_their_new_place():
+    config = load_config("pix2pix-sample", overrides={"teacher": {"ngf": 16, "n_blocks": 6},
+                                                       "supernet": {"lambda_distill": 0.3}, "gan_mode": "lsgan"})
+    assert (config.options.ngf, config.options.n_blocks) == (16, 6)
+    assert (config.resolved_recipe.lambda_distill, config.resolved_recipe.gan_mode) == (0.3, "lsgan")
+
+
+def test_image_sizes_may_be_non_square():
+    config = load_config("pix2pix-sample", overrides={"image_size": "96x64"})
+    assert config.size_hw == (64, 96)
+    with pytest.raises(ConfigError, match="multiples of 4"):
+        load_config("pix2pix-sample", overrides={"image_size": "96x66"})

@@ -8,14 +8,21 @@ from engine.families import get_family
 from engine.profile import count_macs, count_params, profile_model
 
 
+def _profile(family_name: str, arch: str | None = None, size=(256, 256)):
+    family = get_family(family_name)
+    options = family.options()
+    model = family.build_teacher(options) if arch is None else family.build_student(options, family.parse_arch(arch))
+    return profile_model(model, family.example_inputs(options, size))
+
+
 def test_cyclegan_teacher_matches_the_paper_at_256():
-    profile = profile_model(get_family("cyclegan").build_teacher(), (1, 3, 256, 256))
+    profile = _profile("cyclegan")
     assert profile.macs == pytest.approx(56.8e9, rel=0.01)
     assert profile.params == pytest.approx(11.4e6, rel=0.01)
 
 
 def test_released_fast_cyclegan_config_matches_the_paper():
-    profile = profile_model(get_family("cyclegan").build_student("16_16_24_16_32_64_16_24"), (1, 3, 256, 256))
+    profile = _profile("cyclegan", "16_16_24_16_32_64_16_24")
     assert profile.macs == pytest.approx(2.64e9, rel=0.03)
     assert profile.params == pytest.approx(0.355e6, rel=0.03)
 
@@ -50,9 +57,22 @@ def test_counting_leaves_the_training_mode_alone():
                                                   ("8_4_6_2_5_7_3_1", (64, 48), 4),
                                                   ("4_4_4_4_4_4_4_4", (36, 20), 3)])
 def test_closed_form_mobile_resnet_macs_equal_the_traced_count(arch, size, n_blocks):
-    from engine.models import MobileResnetArch, MobileResnetGenerator
+    from engine.arch import Arch
+    from engine.models import MobileResnetGenerator
+    from engine.models.mobile_resnet import channels
     from engine.profile import mobile_resnet_macs
 
-    parsed = MobileResnetArch.parse(arch)
+    parsed = Arch.parse(arch)
     traced = count_macs(MobileResnetGenerator(arch=parsed, n_blocks=n_blocks), torch.zeros(1, 3, *size))
-    assert mobile_resnet_macs(parsed.channels(), *size, n_blocks) == traced
+    assert mobile_resnet_macs(channels(parsed), *size, n_blocks) == traced
+
+
+def test_profile_accepts_non_square_sizes_from_the_command_line(capsys):
+    import json
+
+    import main
+
+    assert main.main(["profile", "--family", "pix2pix", "--image-size", "512x256", "--json"]) == 0
+    wide = json.loads(capsys.readouterr().out)
+    assert wide["macs"] == _profile("pix2pix", size=(256, 512)).macs
+    assert wide["macs"] == pytest.approx(2 * _profile("pix2pix").macs, rel=1e-6)

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from engine.search import NothingFits, SearchProblem, arch_string, evolutionary_search, exhaustive_search
+from engine.arch import Arch
+from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search, sample_weights
 
 SPACE = [(1, 2, 3, 4)] * 5
 
@@ -37,11 +38,16 @@ def test_exhaustive_search_finds_the_best_within_budget_and_scores_only_those():
 
 
 def test_evolutionary_search_reaches_the_known_optimum():
-    problem = _problem(budget=12_000)
-    arch, value = evolutionary_search(problem, population=30, generations=30, parent_ratio=0.25, mutation_ratio=0.5,
-                                      mutation_prob=0.3, rng=random.Random(0))
-    assert value == _brute_force_best(12_000)
-    assert problem.evaluated < 4 ** 5  # found without scoring the whole grid
+    # The reference's evolution keeps duplicates and can settle one step short on this toy (many
+    # near-optimal archs); over 20 seeds it must find the optimum in most, scoring a fraction of the grid.
+    found = 0
+    for seed in range(20):
+        problem = _problem(budget=12_000)
+        arch, value = evolutionary_search(problem, population=30, generations=30, parent_ratio=0.25,
+                                          mutation_ratio=0.5, mutation_prob=0.3, rng=random.Random(seed))
+        found += value == _brute_force_best(12_000)
+        assert sum(arch) <= 12 and problem.evaluated < 4 ** 5 / 4
+    assert found >= 15
 
 
 def test_cached_scores_are_never_recomputed():
@@ -58,7 +64,7 @@ def test_cached_scores_are_never_recomputed():
 def test_minimising_picks_the_lowest_score():
     problem = SearchProblem(space=[(1, 2), (1, 2)], macs=lambda a: 0, score=lambda a: abs(a[0] - 2) + abs(a[1] - 1),
                             budget=1)
-    assert exhaustive_search(problem) == ((2, 1), 0)
+    assert exhaustive_search(problem) == (Arch((2, 1)), 0)
 
 
 def test_a_budget_nothing_fits_says_what_the_smallest_needs():
@@ -70,4 +76,27 @@ def test_evolution_under_a_tight_budget_still_returns_a_fitting_arch():
     problem = _problem(budget=5_000)  # only the smallest arch fits
     arch, _ = evolutionary_search(problem, population=6, generations=2, parent_ratio=0.5, mutation_ratio=0.5,
                                   mutation_prob=0.5, rng=random.Random(1))
-    assert arch_string(arch) == "1_1_1_1_1"
+    assert str(arch) == "1_1_1_1_1"
+
+
+def test_each_generation_keeps_a_quarter_as_parents_and_adds_half_mutants_half_crossovers():
+    scored = []
+    problem = _problem(budget=1e9, counter=scored)
+    problem.cache = {}
+    generations = []
+
+    def on_generation(g, arch, value):
+        generations.append(g)
+
+    rng = random.Random(3)
+    evolutionary_search(problem, population=8, generations=3, parent_ratio=0.25, mutation_ratio=0.5,
+                        mutation_prob=0.0, rng=rng, on_generation=on_generation)
+    assert generations == [0, 1, 2]
+    # With mutation_prob 0 a mutant is a copy of its parent: every new arch comes from a crossover, and
+    # each generation asks for population (8) children on top of its 2 parents.
+    assert len(scored) <= 8 + 3 * 4
+
+
+def test_weighted_sampling_favours_narrow_widths_as_the_reference():
+    assert sample_weights((64, 48, 32, 24, 16), 1.0) is None
+    assert sample_weights((64, 48, 32, 24, 16), 2.0) == [4.0, 5.0, 6.0, 7.0, 8.0]

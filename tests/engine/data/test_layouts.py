@@ -192,5 +192,5 @@ def test_crop_larger_than_the_image_names_the_file(tmp_path):
     _image(tmp_path / "0.png", 12, 12)
     dataset = open_dataset(DatasetConfig(root=tmp_path, layout="single",
                                          preprocess=PreprocessOptions(preprocess="crop", crop_size=16)))
-    with pytest.raises(DatasetError, match=r"0\.png: 12x12 is smaller than crop_size 16"):
+    with pytest.raises(DatasetError, match=r"0\.png: 12x12 is smaller than crop_size 16x16"):
         dataset[0]

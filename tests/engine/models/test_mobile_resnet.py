@@ -3,20 +3,21 @@ import torch
 
 from engine.errors import ConfigError
 from engine.families import get_family
-from engine.models import MobileResnetArch, MobileResnetGenerator, MobileResnetSupernet, extract_subnet
-from engine.models.mobile_resnet import block_group
+from engine.arch import Arch
+from engine.models import MobileResnetGenerator, MobileResnetSupernet, extract_subnet
+from engine.models.mobile_resnet import block_group, channels, parse_arch
 
-TINY_MAX = MobileResnetArch.parse("8_8_8_8_8_8_8_8")
+TINY_MAX = Arch.parse("8_8_8_8_8_8_8_8")
 
 
 def test_arch_strings_parse_and_print():
-    arch = MobileResnetArch.parse("16_16_24_16_32_64_16_24")
+    arch = parse_arch("16_16_24_16_32_64_16_24")
     assert str(arch) == "16_16_24_16_32_64_16_24"
-    assert arch.channels() == (16, 32, 96, 64, 128, 256, 32, 24)
-    assert arch.fits_in(MobileResnetArch.uniform(64)) and not MobileResnetArch.uniform(65).fits_in(arch)
+    assert channels(arch) == (16, 32, 96, 64, 128, 256, 32, 24)
+    assert arch.fits_in(parse_arch(None, 64)) and not parse_arch(None, 65).fits_in(arch)
     for bad in ("16_16", "a_b_c_d_e_f_g_h", "0_16_16_16_16_16_16_16"):
         with pytest.raises(ConfigError):
-            MobileResnetArch.parse(bad)
+            parse_arch(bad)
 
 
 def test_blocks_are_grouped_by_thirds():
@@ -72,9 +73,12 @@ def test_supernet_gradients_reach_only_the_used_slices():
     assert grad[:4].abs().sum() > 0 and grad[4:].abs().sum() == 0
 
 
-def test_family_search_spaces_bound_the_supernet():
+def test_family_search_spaces_are_the_references():
     cyclegan = get_family("cyclegan")
-    assert str(cyclegan.max_arch) == "64_64_64_64_64_64_64_64" and str(cyclegan.min_arch) == "16_16_16_16_16_16_16_16"
-    assert sorted(get_family("pix2pix").search_space[0]) == [16, 24, 32, 40, 48, 56, 64]
+    space = cyclegan.search_space(cyclegan.options())
+    assert str(Arch.largest(space)) == "64_64_64_64_64_64_64_64" and str(Arch.smallest(space)) == "16_16_16_16_16_16_16_16"
+    assert space[0] == (64, 48, 32, 24, 16)  # channels-64-cycleGAN
+    pix2pix = get_family("pix2pix")
+    assert pix2pix.search_space(pix2pix.options())[0] == (64, 56, 48, 40, 32, 24, 16)  # channels-64-pix2pix
     with pytest.raises(ConfigError, match="exceeds the largest widths"):
-        cyclegan.check_arch("80_16_16_16_16_16_16_16")
+        cyclegan.check_arch("80_16_16_16_16_16_16_16", space)

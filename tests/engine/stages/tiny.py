@@ -12,7 +12,7 @@ def tiny_config(family: str = "pix2pix", **overrides) -> RunConfig:
         "dataset": {"sample": sample, "sample_size": 32, "sample_train": 12, "sample_test": 4,
                     "search_images": 4, "test_images": 4},
         "image_size": 32, "batch_size": 2,
-        "teacher": {"ngf": 8, "n_blocks": 3, "steps": 6},
+        "model": {"ngf": 8, "n_blocks": 3}, "teacher": {"steps": 6},
         "supernet": {"steps": 8, "search_space": SPACE},
         "search": {"target_ratio": 2},
         "finetune": {"steps": 4},

@@ -1,0 +1,23 @@
+"""Weight initialisation of pytorch-CycleGAN-and-pix2pix and gan-compression (``init_type='normal'``):
+convolution and linear weights from N(0, gain), biases 0, batch-norm scales from N(1, gain)."""
+
+from torch import nn
+
+INIT_TYPES = ("normal", "pytorch")
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """``normal``: the reference's; ``pytorch``: leave PyTorch's default (Kaiming-uniform) as built."""
+    if init_type not in INIT_TYPES:
+        raise ValueError(f"init must be one of {', '.join(INIT_TYPES)}, not {init_type!r}")
+    if init_type == "pytorch":
+        return net
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, gain)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d) and module.weight is not None:
+            nn.init.normal_(module.weight, 1.0, gain)
+            nn.init.zeros_(module.bias)
+    return net
