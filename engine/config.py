@@ -1,6 +1,6 @@
 """A compression run's configuration: one validated model, from a preset, a YAML file or both.
 
-``python main.py compress --preset cyclegan-sample`` or ``--config run.yaml``; a YAML file may name a
+``python main.py compress --preset NAME`` or ``--config run.yaml``; a YAML file may name a
 ``preset`` and override any of its values.
 """
 
@@ -105,6 +105,9 @@ class SearchSpec(_Model):
 class FinetuneSpec(_Model):
     steps: int = Field(500, ge=0, description="0 skips fine-tuning")
     lr: float = Field(2e-4, gt=0)
+    #: Score the student on the search split every this many steps (0: only before and after), recorded as
+    #: the series ``search_<metric>``: it shows whether fine-tuning helps and when.
+    eval_every: int = Field(0, ge=0)
 
 
 #: Settings that moved: earlier configurations (and runs in a store) are read with them in their new place.
@@ -254,14 +257,19 @@ _SAMPLE_PRESET: dict[str, Any] = {
     "finetune": {"steps": 200}, "checkpoint_interval_s": 60,
 }
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "cyclegan-sample": merge(_SAMPLE_PRESET, {
-        "name": "cyclegan-sample", "family": "cyclegan", "dataset": {"sample": "grass2gravel"},
-        "teacher": {"steps": 350}, "metric": "fid"}),
-    "pix2pix-sample": merge(_SAMPLE_PRESET, {
-        "name": "pix2pix-sample", "family": "pix2pix", "dataset": {"sample": "edges2photos"},
-        "teacher": {"steps": 600}, "metric": "psnr"}),
-}
+def _presets() -> dict[str, dict[str, Any]]:
+    from engine.families import FAMILIES
+
+    presets = {}
+    for family_name in FAMILIES.names():
+        for name, settings in FAMILIES.get(family_name).sample_presets.items():
+            presets[name] = merge(_SAMPLE_PRESET, {"name": name, "family": family_name, **settings})
+    return presets
+
+
+#: The built-in presets, each declared by its family (``Family.sample_presets``).
+PRESETS: dict[str, dict[str, Any]] = _presets()
+DEFAULT_PRESET = sorted(PRESETS)[0]
 
 
 def _without_replaced_budget(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -278,7 +286,8 @@ def _validate(data: dict[str, Any], source: str) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
         raise ConfigError(f"invalid run configuration ({source}): {problems}") from None
 
 

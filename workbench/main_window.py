@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWind
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from engine import __version__
-from engine.config import RunConfig
+from engine.config import DEFAULT_PRESET, RunConfig
 from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         return process
 
     def new_run(self) -> None:
-        dialog = NewRunDialog(self, QSettings().value("new_run/preset", "cyclegan-sample"))
+        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET))
         if dialog.exec() and dialog.config is not None:
             QSettings().setValue("new_run/preset", dialog.preset.currentText())
             self.start_config(dialog.config)

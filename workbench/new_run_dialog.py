@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from engine.config import PRESETS, RunConfig, load_config
+from engine.config import DEFAULT_PRESET, PRESETS, RunConfig, load_config
 from engine.data.layouts import detect_layout
 from engine.data.samples import SAMPLES
 from engine.errors import UserError
@@ -26,7 +26,7 @@ def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
 
 
 class NewRunDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None, preset: str = "cyclegan-sample"):
+    def __init__(self, parent: QWidget | None = None, preset: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("New compression run")
         self.config: RunConfig | None = None
@@ -135,6 +135,7 @@ class NewRunDialog(QDialog):
         for widget in (self.teacher_steps, self.ngf, self.n_blocks, self.supernet_steps, self.finetune_steps,
                        self.image_size, self.batch_size, self.ratio, self.macs):
             widget.valueChanged.connect(self.validate)
+        preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
         self.apply_preset(preset)
 
@@ -232,10 +233,6 @@ class NewRunDialog(QDialog):
         if not problems:
             try:
                 self.config = load_config(self.preset.currentText(), overrides=overrides)
-                if self.config.metric not in FAMILIES.get(self.config.family).metrics:
-                    problems.append(f"{self.config.metric} is not available for {self.config.family} "
-                                    "(no ground truth); choose fid or rfid")
-                    self.config = None
             except UserError as exc:
                 problems.append(str(exc))
         self.error.setText("\n".join(problems))

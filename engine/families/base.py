@@ -179,6 +179,8 @@ class Family(ABC):
     input_keys: ClassVar[tuple[str, ...]] = ("A",)
     target_key: ClassVar[str] = "B"
     loss_names: ClassVar[tuple[str, ...]] = ()
+    #: Built-in presets on sample data: preset name -> run settings (merged over the common sample base).
+    sample_presets: ClassVar[dict[str, dict[str, Any]]] = {}
     #: This project's earlier choices, kept as the named option ``recipe: {base: workbench}``: both ends of
     #: the space trained every few steps, the student's discriminator started from the teacher's, a
     #: constant learning rate while distilling, PyTorch's default initialisation, FID on float images.

@@ -74,6 +74,8 @@ class CycleGANFamily(MobileResnetFamily):
     default_recipe = Recipe(gan_mode="lsgan", ndf=64, lambda_recon=10.0, lambda_distill=0.01, teacher_decay=0.5,
                             supernet_decay=0.5, finetune_decay=0.75, weighted_sample=2.0, mutation_prob=0.4)
 
+    sample_presets = {"cyclegan-sample": {"dataset": {"sample": "grass2gravel"}, "teacher": {"steps": 350},
+                                          "metric": "fid"}}
     workbench_changes = {**MobileResnetFamily.workbench_changes, "gan_mode": "lsgan", "discriminator_real": "teacher"}
 
     def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> CycleGANTeacherTrainer:

@@ -21,8 +21,7 @@ from engine.families.base import DistillState, Family, FamilyOptions, SizeHW, se
 from engine.losses import FeatureMappings, distill_loss
 from engine.models import MobileResnetGenerator, MobileResnetSupernet, ResnetGenerator, build_discriminator
 from engine.models.init import init_weights
-from engine.models.mobile_resnet import POSITIONS, channels
-from engine.profile import mobile_resnet_macs
+from engine.models.mobile_resnet import POSITIONS, channels, mobile_resnet_macs
 
 
 class ResnetOptions(FamilyOptions):

@@ -52,6 +52,8 @@ class Pix2PixFamily(MobileResnetFamily):
     default_recipe = Recipe(gan_mode="hinge", ndf=128, lambda_recon=100.0, lambda_distill=1.0, teacher_decay=0.75,
                             supernet_decay=0.75, finetune_decay=0.75, weighted_sample=1.0, mutation_prob=0.3)
 
+    sample_presets = {"pix2pix-sample": {"dataset": {"sample": "edges2photos"}, "teacher": {"steps": 600},
+                                         "metric": "psnr"}}
     workbench_changes = {**MobileResnetFamily.workbench_changes, "gan_mode": "vanilla"}
 
     def discriminator_inputs(self, real_a: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

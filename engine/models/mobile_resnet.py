@@ -169,3 +169,21 @@ class MobileResnetSupernet(MobileResnetGenerator):
 
     def forward(self, x, arch: str | Arch | None = None):
         return self.forward_with_features(x, arch)[0]
+
+
+def mobile_resnet_macs(widths: tuple[int, ...], height: int, width: int, n_blocks: int,
+                       input_nc: int = 3, output_nc: int = 3) -> int:
+    """MACs of a mobile ResNet generator with these 8 position channel counts (``channels(arch)``) in
+    closed form, in the convention of ``engine.profile.count_macs`` (the tests check they are equal);
+    search uses it to reject candidates over budget without tracing each one."""
+    c0, c1, c2, i1, i2, i3, c6, c7 = widths
+    h1, w1 = -(-height // 2), -(-width // 2)
+    h2, w2 = -(-h1 // 2), -(-w1 // 2)
+    p0, p1, p2 = height * width, h1 * w1, h2 * w2
+    up1, up2 = (2 * h2) * (2 * w2), (4 * h2) * (4 * w2)
+    macs = p0 * c0 * (input_nc * 49 + 1) + p1 * c1 * (c0 * 9 + 1) + p2 * c2 * (c1 * 9 + 1)
+    for index in range(n_blocks):
+        inner = (i1, i2, i3)[block_group(index, n_blocks)]
+        macs += p2 * (c2 * 9 + c2 + inner * c2 + inner + inner * 9 + inner + c2 * inner + c2)
+    macs += up1 * c6 * (c2 * 9 + 1) + up2 * c7 * (c6 * 9 + 1) + up2 * output_nc * c7 * 49
+    return macs

@@ -38,7 +38,9 @@ def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> tuple[
 
 def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn.Module, forward: StudentForward,
             mappings: nn.Module, netD: nn.Module, steps: int, lr: float, decay: float,
-            sample_arch: Callable[[int], Arch | None]) -> None:
+            sample_arch: Callable[[int], Arch | None],
+            after_step: Callable[[int], dict[str, float]] | None = None) -> None:
+    """``after_step(step)`` may return extra values (e.g. a metric) recorded with that step's losses."""
     config, device = ctx.config, ctx.device
     family, recipe = config.family_impl, config.resolved_recipe
     student.to(device).train()
@@ -73,6 +75,8 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
         for s in sched:
             s.step()
         step += 1
+        if after_step is not None:
+            losses.update(after_step(step))
         ctx.progress(step, steps, losses)
         if step < steps:
             ctx.maybe_checkpoint(make_state)

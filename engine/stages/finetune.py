@@ -34,11 +34,24 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     weights = extracted
     if config.finetune.steps > 0:
         teacher, _ = load_teacher(ctx)
+        trace: list[tuple[int, float]] = []
+
+        def evaluate_every(step: int) -> dict[str, float]:
+            every = config.finetune.eval_every
+            if not every or step % every:
+                return {}
+            student.eval()
+            value = scorer.primary(generate(student, data.search_inputs, ctx.device))
+            student.train()
+            trace.append((step, value))
+            return {f"search_{scorer.metric}": value}
+
         mappings = supernet_mappings if recipe.finetune_mappings == "supernet" else build_mappings(config, arch)
         distill(ctx, data, teacher=teacher, student=student,
                 forward=lambda x, _arch: student.forward_with_features(x), mappings=mappings, netD=netD.train(),
                 steps=config.finetune.steps, lr=config.finetune.lr, decay=recipe.finetune_decay,
-                sample_arch=lambda step: None)
+                sample_arch=lambda step: None, after_step=evaluate_every)
+        result["trace"] = [(0, before), *trace]
         student.eval()
         after = scorer.primary(generate(student, data.search_inputs, ctx.device))
         result["after"] = after

@@ -59,8 +59,7 @@ def test_counting_leaves_the_training_mode_alone():
 def test_closed_form_mobile_resnet_macs_equal_the_traced_count(arch, size, n_blocks):
     from engine.arch import Arch
     from engine.models import MobileResnetGenerator
-    from engine.models.mobile_resnet import channels
-    from engine.profile import mobile_resnet_macs
+    from engine.models.mobile_resnet import channels, mobile_resnet_macs
 
     parsed = Arch.parse(arch)
     traced = count_macs(MobileResnetGenerator(arch=parsed, n_blocks=n_blocks), torch.zeros(1, 3, *size))

@@ -130,7 +130,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert "layout: unaligned" in dialog.layout_label.text()
     assert "pix2pix needs an aligned dataset" in dialog.error.text()
     dialog.family.setCurrentText("cyclegan")
-    assert "psnr needs ground truth" in dialog.error.text()
+    assert "metric psnr is not available for cyclegan" in dialog.error.text()
     dialog.metric_choice.setCurrentText("fid")
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
     assert dialog.config.dataset.path == tmp_path / "d"
