@@ -15,6 +15,7 @@ from engine.data.layouts import detect_layout
 from engine.data.samples import SAMPLES
 from engine.errors import UserError
 from engine.families import FAMILIES
+from workbench.options_form import OptionsForm
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
@@ -61,8 +62,10 @@ class NewRunDialog(QDialog):
         browse_teacher = QPushButton("Browse…")
         browse_teacher.clicked.connect(self._pick_teacher)
         self.teacher_steps = _spin(0, 1_000_000, 500, 50)
-        self.ngf = _spin(4, 256, 32, 4)
-        self.n_blocks = _spin(3, 30, 9)
+        # The family's model options (its own fields), rebuilt when the family changes.
+        self.model_box = QGroupBox("Model")
+        self.model_layout = QVBoxLayout(self.model_box)
+        self.model_form: OptionsForm | None = None
 
         self.by_ratio = QRadioButton("Target ratio")
         self.by_macs = QRadioButton("MACs budget (M)")
@@ -78,10 +81,11 @@ class NewRunDialog(QDialog):
         self.macs.setValue(100)
         self.supernet_steps = _spin(1, 10_000_000, 900, 100)
         self.finetune_steps = _spin(0, 10_000_000, 200, 50)
-        self.image_size = _spin(16, 2048, 64, 4)
+        self.image_size = QLineEdit("64")
+        self.image_size.setToolTip("square side in pixels (256) or width x height (512x256); multiples of 4")
         self.batch_size = _spin(1, 256, 4)
         self.metric_choice = QComboBox()
-        self.metric_choice.addItems(["fid", "rfid", "psnr"])
+        self._set_metric_choices()
         self.device = QComboBox()
         self.device.addItems(["cpu", "cuda"])
 
@@ -103,7 +107,6 @@ class NewRunDialog(QDialog):
         teacher_form = QFormLayout(teacher_box)
         teacher_form.addRow(self.train_teacher, self.teacher_steps)
         teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, browse_teacher))
-        teacher_form.addRow("ngf / residual blocks", self._pair(self.ngf, self.n_blocks))
         budget_box = QGroupBox("Compression")
         budget_form = QFormLayout(budget_box)
         budget_form.addRow(self.by_ratio, self.ratio)
@@ -119,25 +122,53 @@ class NewRunDialog(QDialog):
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for part in (form, data_box, teacher_box, budget_box, other):
+        for part in (form, data_box, teacher_box, self.model_box, budget_box, other):
             layout.addLayout(part) if isinstance(part, QFormLayout) else layout.addWidget(part)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
         self.preset.currentTextChanged.connect(self.apply_preset)
-        for widget in (self.name, self.folder, self.teacher_path):
+        for widget in (self.name, self.folder, self.teacher_path, self.image_size):
             widget.textChanged.connect(self.validate)
-        for widget in (self.family, self.sample, self.metric_choice, self.device):
+        self.family.currentTextChanged.connect(self._family_changed)
+        for widget in (self.sample, self.metric_choice, self.device):
             widget.currentTextChanged.connect(self.validate)
         for widget in (self.use_sample, self.use_folder, self.train_teacher, self.import_teacher, self.by_ratio,
                        self.by_macs):
             widget.toggled.connect(self.validate)
-        for widget in (self.teacher_steps, self.ngf, self.n_blocks, self.supernet_steps, self.finetune_steps,
-                       self.image_size, self.batch_size, self.ratio, self.macs):
+        for widget in (self.teacher_steps, self.supernet_steps, self.finetune_steps, self.batch_size, self.ratio,
+                       self.macs):
             widget.valueChanged.connect(self.validate)
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
         self.apply_preset(preset)
+
+    def _set_metric_choices(self) -> None:
+        """The metrics the current family can report (psnr only where it has ground truth)."""
+        family = FAMILIES.get(self.family.currentText())
+        current = self.metric_choice.currentText()
+        choices = [m for m in ("fid", "rfid", "psnr") if m in family.metrics]
+        self.metric_choice.blockSignals(True)
+        self.metric_choice.clear()
+        self.metric_choice.addItems(choices)
+        self.metric_choice.setCurrentText(current if current in choices else choices[0])
+        self.metric_choice.blockSignals(False)
+
+    def _set_model_form(self, values: dict[str, Any]) -> None:
+        family = FAMILIES.get(self.family.currentText())
+        if self.model_form is None or self.model_form.model is not family.options_model:
+            if self.model_form is not None:
+                self.model_form.setParent(None)
+                self.model_form.deleteLater()
+            self.model_form = OptionsForm(family.options_model)
+            self.model_form.changed.connect(self.validate)
+            self.model_layout.addWidget(self.model_form)
+        self.model_form.set_values(values)
+
+    def _family_changed(self) -> None:
+        self._set_metric_choices()
+        self._set_model_form(self.model_form.values() if self.model_form else {})
+        self.validate()
 
     @staticmethod
     def _pair(a: QWidget, b: QWidget) -> QWidget:
@@ -162,7 +193,7 @@ class NewRunDialog(QDialog):
 
     def apply_preset(self, name: str) -> None:
         config = load_config(name)
-        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ngf, self.n_blocks, self.ratio,
+        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio,
                    self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice]
         for widget in widgets:
             widget.blockSignals(True)
@@ -173,13 +204,13 @@ class NewRunDialog(QDialog):
         self.train_teacher.setChecked(config.teacher.checkpoint is None)
         self.import_teacher.setChecked(config.teacher.checkpoint is not None)
         self.teacher_steps.setValue(config.teacher.steps)
-        self.ngf.setValue(config.options.ngf)
-        self.n_blocks.setValue(config.options.n_blocks)
+        self._set_metric_choices()
+        self._set_model_form(config.model)
         self.by_ratio.setChecked(True)
         self.ratio.setValue(config.search.target_ratio or 10)
         self.supernet_steps.setValue(config.supernet.steps)
         self.finetune_steps.setValue(config.finetune.steps)
-        self.image_size.setValue(config.size_hw[1])
+        self.image_size.setText(str(config.image_size))
         self.batch_size.setValue(config.batch_size)
         self.metric_choice.setCurrentText(config.metric)
         for widget in widgets:
@@ -197,11 +228,15 @@ class NewRunDialog(QDialog):
         search = ({"target_ratio": self.ratio.value(), "macs_budget": None} if self.by_ratio.isChecked()
                   else {"macs_budget": self.macs.value() * 1e6, "target_ratio": None})
         return {"name": self.name.text().strip() or "run", "family": self.family.currentText(), "dataset": dataset,
-                "model": {"ngf": self.ngf.value(), "n_blocks": self.n_blocks.value()},
+                "model": self.model_form.values() if self.model_form else {},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
-                "finetune": {"steps": self.finetune_steps.value()}, "image_size": self.image_size.value(),
+                "finetune": {"steps": self.finetune_steps.value()}, "image_size": self._image_size(),
                 "batch_size": self.batch_size.value(), "metric": self.metric_choice.currentText(),
                 "device": self.device.currentText()}
+
+    def _image_size(self) -> int | str:
+        text = self.image_size.text().strip()
+        return int(text) if text.isdigit() else text
 
     def validate(self) -> bool:
         problems = []

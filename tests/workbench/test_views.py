@@ -130,15 +130,31 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert "layout: unaligned" in dialog.layout_label.text()
     assert "pix2pix needs an aligned dataset" in dialog.error.text()
     dialog.family.setCurrentText("cyclegan")
-    assert "metric psnr is not available for cyclegan" in dialog.error.text()
-    dialog.metric_choice.setCurrentText("fid")
+    # Only the metrics the family can report are offered (no ground truth: no psnr).
+    assert [dialog.metric_choice.itemText(i) for i in range(dialog.metric_choice.count())] == ["fid", "rfid"]
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
+    assert dialog.config.metric == "fid"
     assert dialog.config.dataset.path == tmp_path / "d"
     dialog.import_teacher.setChecked(True)
     assert "choose the teacher checkpoint" in dialog.error.text()
-    dialog.image_size.setValue(30)
+    dialog.image_size.setText("30")
     dialog.train_teacher.setChecked(True)
     assert "image_size" in dialog.error.text()
+    dialog.image_size.setText("96x64")
+    assert dialog.config is not None and dialog.config.size_hw == (64, 96)
+
+
+def test_new_run_dialog_shows_the_familys_model_options(qtbot):
+    dialog = NewRunDialog(preset="pix2pix-sample")
+    qtbot.addWidget(dialog)
+    form = dialog.model_form
+    assert set(form.widgets) == set(dialog.config.family_impl.options_model.model_fields)
+    assert form.widgets["ngf"].value() == 32 and form.widgets["ngf"].toolTip()
+    form.widgets["ngf"].setValue(16)
+    form.widgets["norm"].setCurrentText("batch")
+    assert dialog.config.options.ngf == 16 and dialog.config.options.norm == "batch"
+    form.widgets["n_blocks"].setValue(form.widgets["n_blocks"].minimum())
+    assert dialog.config.options.n_blocks == 3
 
 
 def test_settings_dialog_shows_whether_the_inception_weights_are_there(qtbot, settings, tmp_path, monkeypatch):
