@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UserError
+from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.settings import Settings
 

@@ -5,10 +5,8 @@ gan-compression's ``scripts/cycle_gan/horse2zebra_fast``."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 
 from engine.families.base import Recipe, TeacherTrainer, set_requires_grad

@@ -51,6 +51,23 @@ def test_bad_arch_is_a_one_line_error_with_exit_code_2(capsys):
     assert code == 2 and err.startswith("error: a cyclegan arch has 8 widths (stem, down1") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--model", "{not json"), "--model must be a JSON object"),
+    (("--model", "[1, 2]"), "--model must be a JSON object"),
+    (("--input-nc", "0"), "model.input_nc"),
+    (("--model", '{"ngf": 32, "typo": 1}'), "model.typo"),
+])
+def test_bad_model_options_are_one_line_errors(capsys, args, message):
+    code, _, err = _run(capsys, "profile", "--family", "pix2pix", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_profile_takes_the_familys_model_options(capsys):
+    _, out, _ = _run(capsys, "profile", "--family", "cyclegan", "--model", '{"ngf": 32}', "--image-size", "64", "--json")
+    _, full, _ = _run(capsys, "profile", "--family", "cyclegan", "--image-size", "64", "--json")
+    assert json.loads(out)["params"] < json.loads(full)["params"] / 3
+
+
 def test_datasets_lists_builds_and_checks(capsys, settings):
     code, out, _ = _run(capsys, "datasets", "--json")
     rows = {row["name"]: row for row in json.loads(out)}
