@@ -1,5 +1,6 @@
 """GAN Compression Workbench. ``python main.py`` opens the window; ``python main.py COMMAND`` runs the
-engine headless (``python main.py --help`` lists the commands)."""
+engine headless (``python main.py --help`` lists the commands). Installed, the same program is ``gcw``
+(and ``gcw-gui``)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,10 @@ import sys
 from collections.abc import Sequence
 
 
-def _run_gui(args, settings) -> int:
-    from workbench.app import run_app
-
-    return run_app(settings)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from engine import cli
+    from workbench.entry import main as entry_main
 
-    parser, commands = cli.build_parser()
-    gui = commands.add_parser("gui", help="open the workbench window (the default with no command)")
-    gui.set_defaults(handler=_run_gui)
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args.handler = _run_gui
-    elif getattr(args, "handler", None) is None:
-        parser.print_help()
-        return 1
-    return cli.run(args)
+    return entry_main(argv)
 
 
 if __name__ == "__main__":

@@ -271,13 +271,32 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- parser -----------------------------------------------------------------------------------------
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions this installation runs on and what it found (GPU, FID weights)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from engine.about import describe, environment
+
+        try:
+            print(describe(environment()))
+        except UserError as exc:  # a bad setting in the environment must not hide the versions
+            from engine import __version__
+
+            print(f"GAN Compression Workbench {__version__}\n(settings: {exc})")
+        parser.exit()
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     from engine.data.layouts import LAYOUTS
     from engine.data.samples import SAMPLES, SampleParams
     from engine.families import FAMILIES
 
-    parser = argparse.ArgumentParser(
-        prog="main.py", description="GAN Compression Workbench: compress conditional-GAN generators.")
+    parser = argparse.ArgumentParser(description="GAN Compression Workbench: compress conditional-GAN generators.")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show the version, the versions of PyTorch, ONNX Runtime and Qt, and what was found")
     parser.add_argument("--workspace", help="folder for the store, datasets, checkpoints and exports "
                                             "(default: $GCW_WORKSPACE or the user data folder)")
     parser.add_argument("--store-url", help="SQLAlchemy URL of the run store (default: $GCW_STORE_URL or "

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine.errors import UserError
 from engine.settings import Settings
 from engine.store import open_store
+from workbench.resources import app_icon
 
 ORGANIZATION = "GAN Compression Workbench"
 APPLICATION = "workbench"
@@ -20,6 +21,10 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("GAN Compression Workbench")
+    app.setDesktopFileName("gcw")  # matches resources/gcw.desktop, so desktops group the window under it
+    # Every window and dialog takes this icon.
+    app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 
@@ -31,7 +36,9 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def run_app(settings: Settings) -> int:
+def run_app(settings: Settings, check: bool = False) -> int:
+    """Open the window and run the event loop; ``check`` quits as soon as the window is up, after
+    printing its title and the store it opened (used by the install and bundle smoke tests)."""
     from workbench.main_window import MainWindow
     from workbench.settings import load_settings
 
@@ -48,6 +55,15 @@ def run_app(settings: Settings) -> int:
     window = MainWindow(settings, store)
     window.show()
     freeze_startup_heap()
+    if check:
+        from PySide6.QtCore import QTimer
+
+        def report() -> None:
+            print(f"window opened: {window.windowTitle()!r}, icon {not app.windowIcon().isNull()}, "
+                  f"store {settings.resolved_store_url}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, report)
     try:
         return app.exec()
     finally:

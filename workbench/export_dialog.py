@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment
@@ -14,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from engine.pipeline import run_dir
 from engine.settings import Settings
 from engine.store import Store
-from workbench.process import MAIN
+from workbench.entry import child_command
 
 FINAL = "final student of the run"
 
@@ -64,12 +63,12 @@ class ExportDialog(QDialog):
             self.out_dir.setText(folder)
 
     def start(self) -> None:
-        arguments = [str(MAIN), "export", str(self.run_id), "--out", self.out_dir.text(), "--json"]
+        arguments = ["export", str(self.run_id), "--out", self.out_dir.text(), "--json"]
         if self.candidate.currentData():
             arguments += ["--arch", self.candidate.currentData()]
         self.export_button.setEnabled(False)
         self.result_label.setText("exporting and checking in ONNX Runtime…")
-        self.process.start(sys.executable, arguments)
+        self.process.start(*child_command(arguments))
 
     def _finished(self, code: int, _status) -> None:
         self.export_button.setEnabled(True)

@@ -9,10 +9,9 @@ from datetime import datetime
 import yaml
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWindow, QMessageBox, QSplitter,
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWindow, QSplitter,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from engine import __version__
 from engine.config import DEFAULT_PRESET, RunConfig
 from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
@@ -110,9 +109,9 @@ class MainWindow(QMainWindow):
         help_menu.addAction(QAction("&About", self, triggered=self._about))
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About GAN Compression Workbench",
-                          f"GAN Compression Workbench {__version__}<br>Compresses conditional-GAN generators with "
-                          "the method of Li et al., <i>GAN Compression</i>, CVPR 2020.")
+        from workbench.about_dialog import AboutDialog
+
+        AboutDialog(self.settings, self).exec()
 
     def _show_status(self) -> None:
         self.statusBar().showMessage(f"Workspace: {self.settings.workspace}   Store: {self.settings.resolved_store_url}")

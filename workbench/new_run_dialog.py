@@ -16,6 +16,7 @@ from engine.data.samples import SAMPLES
 from engine.errors import UserError
 from engine.families import FAMILIES
 from workbench.options_form import OptionsForm
+from workbench.resources import preset_descriptions
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
@@ -34,6 +35,9 @@ class NewRunDialog(QDialog):
 
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
+        self.preset_description = QLabel()
+        self.preset_description.setWordWrap(True)
+        self.preset_description.setStyleSheet("color: #555")
         self.name = QLineEdit()
         self.family = QComboBox()
         self.family.addItems(FAMILIES.names())
@@ -96,6 +100,7 @@ class NewRunDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Preset", self.preset)
+        form.addRow("", self.preset_description)
         form.addRow("Name", self.name)
         form.addRow("Family", self.family)
         data_box = QGroupBox("Dataset")
@@ -193,6 +198,8 @@ class NewRunDialog(QDialog):
 
     def apply_preset(self, name: str) -> None:
         config = load_config(name)
+        self.preset_description.setText(preset_descriptions().get(name, ""))
+        self.preset.setToolTip(preset_descriptions().get(name, ""))
         widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio,
                    self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice]
         for widget in widgets:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from engine.events import event_from_dict
 from engine.settings import Settings
+from workbench.entry import child_command
 
 log = logging.getLogger(__name__)
 
-MAIN = Path(__file__).resolve().parents[1] / "main.py"
 
 
 class RunProcess(QObject):
@@ -43,8 +42,8 @@ class RunProcess(QObject):
         self.run_id: int | None = None
 
     def start(self, *arguments: str) -> None:
-        """Start ``python main.py ARGUMENTS --json-events``."""
-        self.process.start(sys.executable, [str(MAIN), *arguments, "--json-events"])
+        """Start ``gcw ARGUMENTS --json-events`` with this same installation."""
+        self.process.start(*child_command([*arguments, "--json-events"]))
 
     def compress(self, config_path: Path) -> None:
         self.start("compress", "--config", str(config_path))

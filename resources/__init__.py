@@ -1,0 +1,1 @@
+"""Static files of the workbench (icons, preset descriptions), shipped as package data."""
