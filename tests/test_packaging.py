@@ -79,3 +79,5 @@ def test_installed_commands_run_from_the_installed_package(installed):
     assert runs.returncode == 0 and runs.stdout.strip() == "[]", runs.stderr
     window = _run(installed, str(bin_dir / "gcw-gui"), "--check")
     assert window.returncode == 0 and "window opened" in window.stdout and "icon True" in window.stdout, window.stderr
+    child = next(line for line in window.stdout.splitlines() if line.startswith("child runs:"))
+    assert str(installed["venv"]) in child and "GAN Compression Workbench" in child

@@ -59,8 +59,17 @@ def run_app(settings: Settings, check: bool = False) -> int:
         from PySide6.QtCore import QTimer
 
         def report() -> None:
+            import subprocess
+
+            from workbench.entry import child_command
+
             print(f"window opened: {window.windowTitle()!r}, icon {not app.windowIcon().isNull()}, "
                   f"store {settings.resolved_store_url}", flush=True)
+            # Runs are child processes: show which program they would be and that it answers.
+            program, arguments = child_command(["--version"])
+            child = subprocess.run([program, *arguments], capture_output=True, text=True, timeout=300)
+            first = child.stdout.splitlines()[0] if child.stdout else child.stderr.strip()[-200:]
+            print(f"child runs: {program} {' '.join(arguments[:-1])} -> {first}", flush=True)
             app.quit()
 
         QTimer.singleShot(0, report)

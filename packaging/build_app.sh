@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the standalone folder application with PyInstaller: dist/gcw/gcw runs on a machine without
+# Python (same OS and CPU architecture). Run from an environment where the project is installed:
+#
+#   python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[dev]"
+#   packaging/build_app.sh            # then: packaging/smoke_test.sh dist/gcw/gcw
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet "pyinstaller>=6.10"
+started=$(date +%s)
+python -m PyInstaller --noconfirm --clean --log-level WARN \
+  --name gcw --distpath dist --workpath build/pyinstaller --specpath build/pyinstaller \
+  --icon "$PWD/resources/icons/gcw-256.png" \
+  --paths "$PWD" \
+  --add-data "$PWD/resources:gcw_resources" \
+  --add-data "$PWD/engine/store/migrations:engine/store/migrations" \
+  --collect-submodules engine --collect-submodules workbench \
+  --collect-data skimage --collect-submodules skimage.data \
+  --collect-submodules fvcore --collect-submodules onnxruntime \
+  --hidden-import pyqtgraph --collect-submodules pyqtgraph \
+  --exclude-module tkinter --exclude-module matplotlib --exclude-module IPython \
+  packaging/gcw_app.py
+echo "built dist/gcw in $(( $(date +%s) - started )) s, $(du -sh dist/gcw | cut -f1)"

@@ -1,0 +1,16 @@
+"""Which program child runs use: this interpreter with the entry module, or the bundled executable."""
+
+import sys
+
+from workbench.entry import child_command
+
+
+def test_child_runs_use_this_interpreter_and_the_entry_module():
+    program, arguments = child_command(["compress", "--config", "x.yaml"])
+    assert program == sys.executable and arguments == ["-m", "workbench.entry", "compress", "--config", "x.yaml"]
+
+
+def test_child_runs_of_a_bundled_application_are_the_bundle_itself(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/gcw/gcw")
+    assert child_command(["resume", "3"]) == ("/opt/gcw/gcw", ["resume", "3"])
