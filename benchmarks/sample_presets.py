@@ -2,6 +2,8 @@
 
     python benchmarks/sample_presets.py [--workspace DIR] [--presets cyclegan-sample pix2pix-sample]
                                         [--recipes reference workbench] [--eval-every 50]
+    # the recipe comparison of docs/recipes.md:
+    python benchmarks/sample_presets.py --recipes reference workbench --output docs/recipes.md --grids docs/recipes
 
 Every number in the table comes from the one run of each (preset, recipe) made by this script, same seeds,
 same machine: wall time of the whole ``compress`` command, MACs and parameters, metrics on the test
@@ -89,7 +91,7 @@ def render(results: list[dict]) -> str:
         lines.append(f"- {r['preset']}, {r['recipe']} recipe: {metrics}; student arch `{s['student']['arch']}`; fidelity to the teacher "
                      f"{s['student']['metrics']['psnr_to_teacher']:.2f} dB PSNR; fine-tuning: {s['finetune']['kept']} "
                      f"kept (search-set {s['metric']} {s['finetune']['before']:.4g} before, "
-                     f"{s['finetune']['after'] if s['finetune']['after'] is None else format(s['finetune']['after'], '.4g')} after); grid `docs/{r['preset']}-{r['recipe']}-grid.png`")
+                     f"{s['finetune']['after'] if s['finetune']['after'] is None else format(s['finetune']['after'], '.4g')} after); grid `{Path(r['grid']).relative_to(ROOT)}`")
     lines += ["", "Fine-tuning traces (search-split metric at fine-tuning step 0, then every few steps):", ""]
     for r in results:
         trace = r.get("finetune_trace") or []
@@ -103,9 +105,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, help="(default: a fresh temporary folder)")
     parser.add_argument("--presets", nargs="+", default=["cyclegan-sample", "pix2pix-sample"])
-    parser.add_argument("--recipes", nargs="+", default=["reference", "workbench"], choices=["reference", "workbench"])
+    parser.add_argument("--recipes", nargs="+", default=["reference"], choices=["reference", "workbench"],
+                        help="reference: the families' defaults; workbench: recipe {base: workbench}")
     parser.add_argument("--eval-every", type=int, default=50, help="fine-tuning steps between search-split scores")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--grids", type=Path, default=ROOT / "docs", help="folder for the output grids")
     args = parser.parse_args()
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="gcw-bench-"))
     results = []
@@ -113,7 +117,8 @@ def main() -> int:
         for recipe in args.recipes:
             result = run_preset(preset, recipe, workspace, args.eval_every)
             results.append(result)
-            shutil.copy(result["summary"]["grid_path"], ROOT / "docs" / f"{preset}-{recipe}-grid.png")
+            args.grids.mkdir(parents=True, exist_ok=True)
+            result["grid"] = shutil.copy(result["summary"]["grid_path"], args.grids / f"{preset}-{recipe}-grid.png")
             print(f"{preset} ({recipe}): {result['seconds'] / 60:.1f} min, {quality_check(result['summary'])[0]}",
                   flush=True)
     args.output.write_text(render(results))

@@ -202,7 +202,8 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -
     from engine.stages.context import Cancelled
 
     try:
-        summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag())
+        summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag(),
+                          stop_after=getattr(args, "stop_after", None))
     except Cancelled as exc:
         print(str(exc), file=sys.stderr)
         return 3
@@ -336,7 +337,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     profile.add_argument("--json", action="store_true", help='print {"macs": ..., "params": ...}')
     profile.set_defaults(handler=_cmd_profile)
 
-    from engine.config import PRESETS
+    from engine.config import PRESETS, STAGES
 
     compress = commands.add_parser("compress", help="run the whole pipeline: teacher, supernet, search, "
                                                     "finetune, export")
@@ -345,6 +346,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     compress.add_argument("--name", help="the run's name")
     compress.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     compress.add_argument("--json-events", action="store_true", help="progress as JSON lines on stdout")
+    compress.add_argument("--stop-after", choices=list(STAGES), metavar="STAGE",
+                          help="stop once this stage has finished (e.g. teacher: only train the teacher); "
+                               "resume continues")
     compress.set_defaults(handler=_cmd_compress)
 
     resume = commands.add_parser("resume", help="continue a stopped or failed run from its checkpoints")

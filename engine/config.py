@@ -165,6 +165,9 @@ class RunConfig(_Model):
     #: Square side (``256``) or ``WxH`` (``512x256``); both multiples of 4.
     image_size: int | str = 64
     batch_size: int = Field(1, ge=1)
+    #: Side of the square random crops that training sees (default: the image size). Generators are
+    #: fully convolutional, so a run can train on small crops and be scored and shown at full size.
+    train_crop: int | None = Field(None, ge=16)
     teacher: TeacherSpec = TeacherSpec()
     supernet: DistillSpec = DistillSpec()
     search: SearchSpec = SearchSpec(target_ratio=10)
@@ -192,6 +195,13 @@ class RunConfig(_Model):
                                  f"not {value}")
         return value
 
+    @field_validator("train_crop")
+    @classmethod
+    def _crop_multiple_of_4(cls, value: int | None) -> int | None:
+        if value is not None and value % 4:
+            raise ValueError(f"train_crop must be a multiple of 4, not {value}")
+        return value
+
     @field_validator("family")
     @classmethod
     def _registered_family(cls, value: str) -> str:
@@ -208,6 +218,8 @@ class RunConfig(_Model):
         if self.supernet.search_space is not None:
             family.search_space(family.options(self.model), self.supernet.search_space)
         self.resolved_recipe  # noqa: B018  (validates the overrides)
+        if self.train_crop is not None and self.train_crop > min(self.size_hw):
+            raise ValueError(f"train_crop ({self.train_crop}) must not exceed the image size ({self.image_size})")
         if self.metric not in family.metrics:
             raise ValueError(f"metric {self.metric} is not available for {family.name} (it has no ground truth); "
                              f"choose one of {', '.join(m for m in family.metrics if m in ('fid', 'rfid', 'psnr'))}")

@@ -86,7 +86,9 @@ def fail_dead_runs(store: Store) -> list[int]:
 
 
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
-            cancel_requested: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+            cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None) -> dict[str, Any]:
+    """Run the unfinished stages of ``run_id``; with ``stop_after``, stop (as a cancel, resumable) once
+    that stage has finished."""
     fail_dead_runs(store)
     run = store.get_run(run_id)
     if run.status is Status.running:
@@ -124,8 +126,10 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             ctx.write_result(result)
             store.update_stage(run_id, stage_name, status=Status.finished)
             events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
+            if stage_name == stop_after and position < len(STAGES) - 1:
+                raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")
     except Cancelled as exc:
-        if stage_name in STAGES:
+        if stage_name in STAGES and store.stage_status(run_id, stage_name) is not Status.finished:
             store.update_stage(run_id, stage_name, status=Status.cancelled, error=str(exc))
         store.mark_run(run_id, Status.cancelled, error=str(exc))
         events(Message(run_id=run_id, level="warning", text=str(exc)))

@@ -1,7 +1,7 @@
 """Screenshots of every view on a real run: ``python -m workbench.screenshots OUTDIR [--workspace DIR]``.
 
-Without ``--workspace`` it makes a fresh workspace and runs a tiny pix2pix compression in it first
-(about a minute on a CPU), so every view shows real data."""
+Without ``--workspace`` it makes a fresh workspace and runs the ``pix2pix-sample`` preset in it first
+(about ten minutes on 2 CPU cores), so every view shows a real sample run."""
 
 from __future__ import annotations
 
@@ -13,17 +13,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def _tiny_run(settings) -> int:
+def _sample_run(settings, preset: str) -> int:
     from engine.config import load_config
     from engine.pipeline import create_run, execute
     from engine.store import open_store
 
-    config = load_config("pix2pix-sample", overrides={
-        "name": "screenshot-run", "dataset": {"sample_size": 64, "sample_train": 40, "sample_test": 8,
-                                              "search_images": 8, "test_images": 8},
-        "model": {"ngf": 16, "n_blocks": 3}, "teacher": {"steps": 150}, "supernet": {"steps": 150,
-                                                                          "search_space": [[16, 8]] * 8},
-        "search": {"target_ratio": 3, "method": "exhaustive"}, "finetune": {"steps": 20}})
+    config = load_config(preset)
     store = open_store(settings.resolved_store_url)
     try:
         run_id = create_run(config, store, settings)
@@ -107,14 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Save a screenshot of each workbench view.")
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--workspace", type=Path, help="use the runs of this workspace (default: make a tiny run)")
+    parser.add_argument("--workspace", type=Path,
+                        help="show the latest run of this workspace (default: run --preset in a new one first)")
+    parser.add_argument("--run", type=int, help="the run to show (default: the latest)")
+    parser.add_argument("--preset", default="pix2pix-sample", help="the preset to run without --workspace")
     args = parser.parse_args(argv)
     if args.workspace:
         settings = Settings(workspace=args.workspace, device="cpu")
-        run_id = None
+        run_id = args.run
     else:
         settings = Settings(workspace=Path(tempfile.mkdtemp(prefix="gcw-screens-")), device="cpu")
-        run_id = _tiny_run(settings)
+        run_id = _sample_run(settings, args.preset)
     for path in capture(args.out_dir, settings, run_id):
         print(path)
     return 0

@@ -87,9 +87,9 @@ def _texture(name: str) -> np.ndarray:
 
 
 def _random_crop(source: np.ndarray, size: int, train: bool, rng: random.Random,
-                 augment: bool = False) -> np.ndarray:
+                 augment: bool = False, scale: tuple[float, float] = CROP_SCALE) -> np.ndarray:
     height, width = source.shape[:2]
-    side = int(rng.uniform(*CROP_SCALE) * min(height, width))
+    side = int(rng.uniform(*scale) * min(height, width))
     split = int(width * TRAIN_FRACTION)
     x_lo, x_hi = (0, split - side) if train else (split, width - side)
     x, y = rng.randint(x_lo, max(x_lo, x_hi)), rng.randint(0, height - side)
@@ -151,6 +151,56 @@ def _build_grass2gravel(out: Path, params: SampleParams, rng: random.Random, tic
                 tick(done)
 
 
+# --- noisy2clean (aligned): photo restoration ------------------------------------------------------------
+
+#: Standard deviation of the added noise, in units of the [0, 255] range.
+NOISE_SIGMA = 40.0
+#: Larger crops than the other samples: these are meant to be shown at 128 px and above.
+LARGE_CROPS = (0.3, 0.42)
+PHOTOS_LARGE = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "immunohistochemistry")
+
+
+def add_noise(photo: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Gaussian noise of ``NOISE_SIGMA`` (seeded), clipped to 8 bits."""
+    noise = np.random.default_rng(rng.randrange(2**31)).normal(0.0, NOISE_SIGMA, photo.shape)
+    return np.clip(photo.astype(np.float64) + noise, 0, 255).round().astype(np.uint8)
+
+
+def _build_noisy2clean(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
+    photos = [_photo(name) for name in PHOTOS_LARGE]
+    done = 0
+    for phase, train, count in _splits(params):
+        for i in range(count):
+            crop = _random_crop(photos[i % len(photos)], params.size, train, rng, scale=LARGE_CROPS)
+            _save(np.concatenate([add_noise(crop, rng), crop], axis=1), out / phase / f"{i:05d}.png")
+            done += 1
+            tick(done)
+
+
+# --- day2dusk (unaligned): a colour grade, learnt from unpaired photos ------------------------------------
+
+def dusk_grade(photo: np.ndarray) -> np.ndarray:
+    """A warm evening grade: darker, more contrast, red and orange up, blue down."""
+    x = photo.astype(np.float64) / 255.0
+    x = x ** 1.25
+    graded = np.stack([x[..., 0] * 1.15 + 0.08, x[..., 1] * 0.85 + 0.02, x[..., 2] * 0.5], axis=-1)
+    return np.clip(graded * 255.0, 0, 255).round().astype(np.uint8)
+
+
+def _build_day2dusk(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
+    photos = [_photo(name) for name in PHOTOS_LARGE]
+    done = 0
+    for phase, train, count in _splits(params):
+        for side in ("A", "B"):
+            for i in range(count):
+                # Independent crops for the two domains: the pairs are never seen together.
+                crop = _random_crop(photos[(i * 7 + (3 if side == "B" else 0)) % len(photos)], params.size, train,
+                                    rng, scale=LARGE_CROPS)
+                _save(crop if side == "A" else dusk_grade(crop), out / f"{phase}{side}" / f"{i:05d}.png")
+                done += 1
+                tick(done)
+
+
 # --- labels2photos (label maps, GauGAN) ---------------------------------------------------------------
 
 N_LABEL_CLASSES = 8
@@ -208,6 +258,14 @@ SAMPLES.register("grass2gravel")(SampleSpec(
     "grass2gravel", "unaligned",
     "unpaired: grass texture (A) <-> gravel and brick textures (B), grayscale", "cyclegan",
     _build_grass2gravel))
+SAMPLES.register("noisy2clean")(SampleSpec(
+    "noisy2clean", "aligned",
+    f"paired restoration: noisy photographs (A, Gaussian noise sigma {NOISE_SIGMA:g}/255) -> clean (B), crops of "
+    "scikit-image's photographs", "pix2pix", _build_noisy2clean))
+SAMPLES.register("day2dusk")(SampleSpec(
+    "day2dusk", "unaligned",
+    "unpaired: photographs (A) <-> other photographs in a warm evening colour grade (B), crops of "
+    "scikit-image's photographs", "cyclegan", _build_day2dusk))
 SAMPLES.register("labels2photos")(SampleSpec(
     "labels2photos", "labelmap",
     f"label maps ({N_LABEL_CLASSES} colour classes, A) -> photographs (B), for GauGAN", "gaugan",

@@ -74,10 +74,14 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     root, layout = resolve_dataset(config, settings, events)
     spec, (height, width) = config.dataset, config.size_hw
     family = config.family_impl
-    # As the reference: load at 286/256 of the crop, random crop, flip.
+    # As the reference: load at 286/256 of the image size, random crop, flip.
     load_size = max(width, round(width * 286 / 256 / 4) * 4)
-    train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
-                                   crop_height=None if height == width else height, flip=True)
+    if config.train_crop is not None:  # square crops of the image at its full scale
+        train_opts = PreprocessOptions(preprocess="scale_width_and_crop", load_size=load_size,
+                                       crop_size=config.train_crop, flip=True)
+    else:
+        train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
+                                       crop_height=None if height == width else height, flip=True)
     eval_opts = PreprocessOptions.for_testing((height, width))
     common = dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images)
     train = open_dataset(DatasetConfig(**common, subset="fit", preprocess=train_opts))

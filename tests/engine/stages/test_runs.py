@@ -38,3 +38,22 @@ def test_a_run_whose_process_died_is_marked_failed_not_left_running(settings):
         session.get(Run, run_id).pid = os.getppid()
     assert fail_dead_runs(store) == []
     store.close()
+
+
+def test_stop_after_a_stage_keeps_it_and_resume_continues(settings):
+    import pytest
+
+    from engine.pipeline import execute
+    from engine.stages.context import Cancelled
+
+    store = open_store(settings.resolved_store_url)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 0}), store, settings)
+    with pytest.raises(Cancelled, match="stopped after teacher as asked"):
+        execute(run_id, settings, store, lambda event: None, stop_after="teacher")
+    run = store.get_run(run_id)
+    assert run.status is Status.cancelled
+    assert [s.status for s in run.stages][:2] == [Status.finished, Status.pending]
+    assert (run_dir(settings, run_id) / "teacher" / "teacher.pt").is_file()
+    summary = execute(run_id, settings, store, lambda event: None)
+    assert summary["run_id"] == run_id and store.get_run(run_id).status is Status.finished
+    store.close()
