@@ -193,7 +193,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         row(f"latency {backend} (ms)", t, s, ".2f", f"{t / s:.1f}x faster")
     lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads",
               f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
-              f"model card: {summary['model_card_path']}", f"input | teacher | student | diff: {summary['grid_path']}"]
+              f"model card: {summary['model_card_path']}",
+              f"{' | '.join(summary.get('grid_columns') or ['input', 'teacher', 'student', 'difference'])}: "
+              f"{summary['grid_path']}"]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@
 #   python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[dev]"
 #   packaging/build_app.sh            # then: packaging/smoke_test.sh dist/gcw/gcw
 set -euo pipefail
+export QT_QPA_PLATFORM=offscreen  # hooks import Qt modules; no display is needed to build
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "pyinstaller>=6.10"
 started=$(date +%s)
@@ -17,7 +18,8 @@ python -m PyInstaller --noconfirm --clean --log-level WARN \
   --collect-submodules engine --collect-submodules workbench \
   --collect-data skimage --collect-submodules skimage.data \
   --collect-submodules fvcore --collect-submodules onnxruntime \
-  --hidden-import pyqtgraph --collect-submodules pyqtgraph \
+  --copy-metadata onnxruntime --copy-metadata PySide6-Essentials --copy-metadata torch \
+  --hidden-import pyqtgraph --exclude-module pyqtgraph.examples \
   --exclude-module tkinter --exclude-module matplotlib --exclude-module IPython \
   packaging/gcw_app.py
 echo "built dist/gcw in $(( $(date +%s) - started )) s, $(du -sh dist/gcw | cut -f1)"

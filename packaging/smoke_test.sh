@@ -23,9 +23,10 @@ preset: pix2pix-sample
 name: smoke
 dataset: {sample_size: 32, sample_train: 12, sample_test: 4, search_images: 4, test_images: 4}
 image_size: 32
+train_crop: 32
 batch_size: 2
 model: {ngf: 8, n_blocks: 3}
-teacher: {steps: 6}
+teacher: {checkpoint: null, steps: 6}
 supernet: {steps: 8, search_space: [[8, 4], [8, 4], [8, 4], [8, 4], [8, 4], [8, 4], [8, 4], [8, 4]]}
 search: {target_ratio: 2}
 finetune: {steps: 4}

@@ -69,7 +69,7 @@ def run_app(settings: Settings, check: bool = False) -> int:
             program, arguments = child_command(["--version"])
             child = subprocess.run([program, *arguments], capture_output=True, text=True, timeout=300)
             first = child.stdout.splitlines()[0] if child.stdout else child.stderr.strip()[-200:]
-            print(f"child runs: {program} {' '.join(arguments[:-1])} -> {first}", flush=True)
+            print(f"child runs: {' '.join([program, *arguments[:-1]])} -> {first}", flush=True)
             app.quit()
 
         QTimer.singleShot(0, report)

@@ -53,7 +53,7 @@ class Pix2PixFamily(MobileResnetFamily):
                             supernet_decay=0.75, finetune_decay=0.75, weighted_sample=1.0, mutation_prob=0.3)
 
     # Restoration of scikit-image's photographs with a teacher shipped in resources/teachers (trained
-    # there for 3000 steps with this recipe), so the preset's minutes go to compression.
+    # there for 2000 steps with this recipe), so the preset's minutes go to compression.
     sample_presets = {"pix2pix-sample": {
         "dataset": {"sample": "noisy2clean", "sample_size": 128}, "image_size": 128, "train_crop": 64,
         "teacher": {"checkpoint": shipped_teacher("pix2pix-noisy2clean")}, "metric": "psnr"}}

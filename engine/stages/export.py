@@ -90,6 +90,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),
+        "grid_columns": list(family.compare_columns),
         "search": {k: search[k] for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
         "recipe": {"base": config.recipe.base, **recipe.as_dict()},
