@@ -19,6 +19,18 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def _onnxruntime_version() -> str:
+    found = _version("onnxruntime")
+    if found != "not installed":
+        return found
+    try:  # a bundle without the distribution's metadata still has the module
+        import onnxruntime
+
+        return onnxruntime.__version__
+    except ImportError:
+        return "not installed"
+
+
 def environment(settings: Settings | None = None) -> dict[str, Any]:
     import torch
 
@@ -32,7 +44,7 @@ def environment(settings: Settings | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": _onnxruntime_version(),
         # The engine never imports Qt; the installed distribution says which version the window uses.
         "qt": _version("PySide6-Essentials") if _version("PySide6-Essentials") != "not installed" else _version("PySide6"),
         "gpu": gpu,

@@ -81,3 +81,18 @@ def test_installed_commands_run_from_the_installed_package(installed):
     assert window.returncode == 0 and "window opened" in window.stdout and "icon True" in window.stdout, window.stderr
     child = next(line for line in window.stdout.splitlines() if line.startswith("child runs:"))
     assert str(installed["venv"]) in child and "GAN Compression Workbench" in child
+
+
+def test_desktop_entry_installs_with_its_icons(tmp_path):
+    executable = tmp_path / "bundle" / "gcw"
+    executable.parent.mkdir()
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(0o755)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = subprocess.run([str(ROOT / "packaging" / "install_desktop_entry.sh"), str(executable)], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    entry = (tmp_path / "data" / "applications" / "gcw.desktop").read_text()
+    assert f'Exec="{executable}"' in entry and "Icon=gcw" in entry and "Type=Application" in entry
+    for size in (16, 48, 256):
+        assert (tmp_path / "data" / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "gcw.png").is_file()
