@@ -9,7 +9,7 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from engine.families.base import Recipe, TeacherTrainer, set_requires_grad, shipped_teacher
+from engine.families.base import Recipe, TeacherTrainer, set_requires_grad
 from engine.families.mobile_resnet import MobileResnetFamily, ResnetOptions, seeded_rng
 from engine.families.registry import FAMILIES
 from engine.losses import GANLoss, ImagePool
@@ -72,11 +72,8 @@ class CycleGANFamily(MobileResnetFamily):
     default_recipe = Recipe(gan_mode="lsgan", ndf=64, lambda_recon=10.0, lambda_distill=0.01, teacher_decay=0.5,
                             supernet_decay=0.5, finetune_decay=0.75, weighted_sample=2.0, mutation_prob=0.4)
 
-    # Photographs to an evening colour grade, learnt from unpaired sets, with a teacher shipped in
-    # resources/teachers (trained there for 1200 steps with this recipe).
-    sample_presets = {"cyclegan-sample": {
-        "dataset": {"sample": "day2dusk", "sample_size": 128}, "image_size": 128, "train_crop": 64,
-        "teacher": {"checkpoint": shipped_teacher("cyclegan-day2dusk")}, "metric": "fid"}}
+    sample_presets = {"cyclegan-sample": {"dataset": {"sample": "grass2gravel"}, "teacher": {"steps": 350},
+                                          "metric": "fid"}}
     workbench_changes = {**MobileResnetFamily.workbench_changes, "gan_mode": "lsgan", "discriminator_real": "teacher"}
 
     def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> CycleGANTeacherTrainer:

@@ -57,3 +57,12 @@ def test_stop_after_a_stage_keeps_it_and_resume_continues(settings):
     summary = execute(run_id, settings, store, lambda event: None)
     assert summary["run_id"] == run_id and store.get_run(run_id).status is Status.finished
     store.close()
+
+
+def test_training_sees_crops_while_scoring_sees_whole_images(settings):
+    from engine.stages.data import prepare_data
+
+    config = tiny_config("pix2pix", train_crop=16)
+    data = prepare_data(config, settings, lambda event: None)
+    assert tuple(data.train[0]["A"].shape) == (3, 16, 16) and tuple(data.train[0]["B"].shape) == (3, 16, 16)
+    assert tuple(data.test_inputs.shape[1:]) == (3, 32, 32) and tuple(data.search_inputs.shape[1:]) == (3, 32, 32)
