@@ -122,6 +122,14 @@ class TeacherTrainer(ABC):
         pass
 
 
+def shipped_teacher(name: str) -> str:
+    """Path of a teacher shipped with the program (``resources/teachers/NAME.pt``, trained by
+    ``packaging/train_sample_teachers.py``), for a sample preset."""
+    from importlib import resources
+
+    return str(resources.files("gcw_resources").joinpath("teachers", f"{name}.pt"))
+
+
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         net.requires_grad_(flag)

@@ -116,7 +116,9 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     dialog = NewRunDialog(preset="pix2pix-sample")
     qtbot.addWidget(dialog)
     assert dialog.config is not None and dialog.start_button.isEnabled()
-    assert dialog.config.family == "pix2pix" and dialog.config.dataset.sample == "edges2photos"
+    assert dialog.config.family == "pix2pix" and dialog.config.dataset.sample == "noisy2clean"
+    # The preset ships its teacher: the checkpoint is filled in.
+    assert dialog.import_teacher.isChecked() and dialog.teacher_path.text().endswith("pix2pix-noisy2clean.pt")
     dialog.use_folder.setChecked(True)
     assert not dialog.start_button.isEnabled() and "choose a dataset folder" in dialog.error.text()
     dialog.folder.setText(str(tmp_path / "missing"))
@@ -135,7 +137,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
     assert dialog.config.metric == "fid"
     assert dialog.config.dataset.path == tmp_path / "d"
-    dialog.import_teacher.setChecked(True)
+    dialog.teacher_path.setText("")
     assert "choose the teacher checkpoint" in dialog.error.text()
     dialog.image_size.setText("30")
     dialog.train_teacher.setChecked(True)

@@ -1,0 +1,36 @@
+"""The teachers shipped for the sample presets (``resources/teachers``) load strictly into the preset's
+architecture and reproduce the output stored when they were trained
+(``packaging/train_sample_teachers.py``)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import checkpoints
+from engine.config import PRESETS, load_config
+from engine.stages.teacher import build_teacher
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+SHIPPED = sorted(name for name in PRESETS if PRESETS[name]["teacher"].get("checkpoint"))
+
+
+def test_the_paired_sample_preset_ships_its_teacher():
+    assert "pix2pix-sample" in SHIPPED
+
+
+@pytest.mark.parametrize("preset", SHIPPED)
+def test_shipped_teacher_loads_strictly_and_reproduces_its_stored_output(preset):
+    config = load_config(preset)
+    path = Path(config.teacher.checkpoint)
+    assert path.is_file(), f"{preset} ships its teacher at {path}"
+    family = config.family_impl
+    teacher = build_teacher(config).eval()
+    teacher.load_state_dict(family.teacher_state(checkpoints.load(path), path, config.options), strict=True)
+    check = torch.load(FIXTURES / f"{path.stem}-teacher-check.pt", weights_only=True)
+    with torch.no_grad():
+        out = teacher(check["input"])
+    torch.testing.assert_close(out, check["output"], rtol=0, atol=1e-5)
+    assert path.stat().st_size < 15e6  # shipped in the wheel: keep it small
