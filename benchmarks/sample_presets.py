@@ -118,7 +118,7 @@ def main() -> int:
             result = run_preset(preset, recipe, workspace, args.eval_every)
             results.append(result)
             args.grids.mkdir(parents=True, exist_ok=True)
-            result["grid"] = shutil.copy(result["summary"]["grid_path"], args.grids / f"{preset}-{recipe}-grid.png")
+            result["grid"] = str(shutil.copy(result["summary"]["grid_path"], args.grids / f"{preset}-{recipe}-grid.png"))
             print(f"{preset} ({recipe}): {result['seconds'] / 60:.1f} min, {quality_check(result['summary'])[0]}",
                   flush=True)
     args.output.write_text(render(results))
