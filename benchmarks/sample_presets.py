@@ -3,7 +3,7 @@
     python benchmarks/sample_presets.py [--workspace DIR] [--presets cyclegan-sample pix2pix-sample]
                                         [--recipes reference workbench] [--eval-every 50]
     # the recipe comparison of docs/recipes.md:
-    python benchmarks/sample_presets.py --recipes reference workbench --output docs/recipes.md --grids docs/recipes
+    python benchmarks/sample_presets.py --recipes reference workbench --output docs/recipes-table.md --grids docs/recipes
 
 Every number in the table comes from the one run of each (preset, recipe) made by this script, same seeds,
 same machine: wall time of the whole ``compress`` command, MACs and parameters, metrics on the test
