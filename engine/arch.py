@@ -49,9 +49,6 @@ class Arch:
     def fits_in(self, other: Arch) -> bool:
         return len(self.values) == len(other.values) and all(a <= b for a, b in zip(self.values, other.values))
 
-    def in_space(self, space: list[tuple[int, ...]]) -> bool:
-        return len(self.values) == len(space) and all(v in choices for v, choices in zip(self.values, space))
-
     def __len__(self) -> int:
         return len(self.values)
 

@@ -24,11 +24,10 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _image_size(text: str) -> tuple[int, int]:
     """``256`` or ``WIDTHxHEIGHT`` (e.g. ``512x256``) -> (height, width)."""
+    from engine.config import parse_image_size
+
     try:
-        if "x" in text.lower():
-            width, height = (int(part) for part in text.lower().split("x"))
-        else:
-            width = height = int(text)
+        height, width = parse_image_size(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"image size is N or WIDTHxHEIGHT, not {text!r}") from None
     if width < 16 or height < 16:

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from engine.errors import ConfigError
 
@@ -61,30 +61,19 @@ class DistillSpec(_Model):
     search_space: list[list[int]] | None = None
 
 
-class RecipeSpec(_Model):
-    """Overrides of the family's training recipe (``engine.families.base.Recipe``); unset values take the
-    family's default, which is the reference's. ``base: workbench`` starts from this project's earlier
-    choices instead (sandwich sampling, the teacher's discriminator, constant learning rates...)."""
+def _recipe_spec() -> type[BaseModel]:
+    """``recipe:`` of a run: every field of ``engine.families.base.Recipe``, optional (unset: the family's
+    default, which is the reference's; its bounds are checked when the recipe is resolved), and ``base``:
+    ``workbench`` starts from this project's earlier choices (sandwich sampling, the teacher's
+    discriminator, constant learning rates...) instead of the reference's."""
+    from engine.families.base import Recipe
 
-    base: Literal["reference", "workbench"] = "reference"
-    gan_mode: Literal["lsgan", "vanilla", "hinge"] | None = None
-    ndf: int | None = Field(None, ge=1)
-    init: Literal["normal", "pytorch"] | None = None
-    lambda_recon: float | None = Field(None, ge=0)
-    lambda_distill: float | None = Field(None, ge=0)
-    lambda_gan: float | None = Field(None, ge=0)
-    sampling: Literal["uniform", "sandwich"] | None = None
-    student_discriminator: Literal["new", "teacher"] | None = None
-    discriminator_real: Literal["real", "teacher"] | None = None
-    finetune_mappings: Literal["fresh", "supernet"] | None = None
-    teacher_decay: float | None = Field(None, ge=0, le=1)
-    supernet_decay: float | None = Field(None, ge=0, le=1)
-    finetune_decay: float | None = Field(None, ge=0, le=1)
-    fid_8bit: bool | None = None
-    weighted_sample: float | None = Field(None, ge=1)
-    mutation_prob: float | None = Field(None, ge=0, le=1)
-    parent_ratio: float | None = Field(None, gt=0, le=1)
-    mutation_ratio: float | None = Field(None, ge=0, le=1)
+    fields: dict[str, Any] = {name: (Optional[info.annotation], None) for name, info in Recipe.model_fields.items()}
+    return create_model("RecipeSpec", __base__=_Model, __doc__=_recipe_spec.__doc__,
+                        base=(Literal["reference", "workbench"], "reference"), **fields)
+
+
+RecipeSpec = _recipe_spec()
 
 
 class SearchSpec(_Model):
@@ -172,7 +161,7 @@ class RunConfig(_Model):
     supernet: DistillSpec = DistillSpec()
     search: SearchSpec = SearchSpec(target_ratio=10)
     finetune: FinetuneSpec = FinetuneSpec()
-    recipe: RecipeSpec = RecipeSpec()
+    recipe: RecipeSpec = RecipeSpec()  # type: ignore[valid-type]
     metric: Literal["fid", "rfid", "psnr"] = "fid"
     seed: int = 0
     device: str = "cpu"
@@ -214,9 +203,9 @@ class RunConfig(_Model):
     @model_validator(mode="after")
     def _fits_the_family(self) -> RunConfig:
         family = self.family_impl
-        family.options(self.model)  # raises with the field to fix
+        options = family.options(self.model)  # raises with the field to fix
         if self.supernet.search_space is not None:
-            family.search_space(family.options(self.model), self.supernet.search_space)
+            family.search_space(options, self.supernet.search_space)
         self.resolved_recipe  # noqa: B018  (validates the overrides)
         if self.train_crop is not None and self.train_crop > min(self.size_hw):
             raise ValueError(f"train_crop ({self.train_crop}) must not exceed the image size ({self.image_size})")
@@ -245,6 +234,11 @@ class RunConfig(_Model):
         overrides = self.recipe.model_dump(exclude={"base"})
         base = family.default_recipe if self.recipe.base == "reference" else family.workbench_recipe
         return base.with_overrides(overrides)
+
+    @property
+    def recipe_card(self) -> dict[str, Any]:
+        """The resolved recipe as the summary and model cards record it (with the base it started from)."""
+        return {"base": self.recipe.base, **self.resolved_recipe.as_dict()}
 
     def search_space(self) -> list[tuple[int, ...]]:
         return self.family_impl.search_space(self.options, self.supernet.search_space)

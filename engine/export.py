@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.profile import measure_latency_ms, torch_latency_ms
+from engine.profile import Inputs, as_inputs, measure_latency_ms, torch_latency_ms
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
@@ -30,15 +30,8 @@ class Parity:
         return self.max_abs_diff <= PARITY_TOLERANCE
 
 
-Inputs = torch.Tensor | tuple[torch.Tensor, ...]
-
-
-def _as_tuple(inputs: Inputs) -> tuple[torch.Tensor, ...]:
-    return inputs if isinstance(inputs, tuple) else (inputs,)
-
-
 def _feed(inputs: Inputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in zip(names, _as_tuple(inputs))}
+    return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in zip(names, as_inputs(inputs))}
 
 
 def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tuple[str, ...] = ("input",),
@@ -53,7 +46,7 @@ def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tupl
         # The TorchScript-based exporter warns about its deprecation and about constant folding of
         # slices; the parity check below is what tells whether the file is right.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(t.cpu() for t in _as_tuple(example)), str(tmp),
+        torch.onnx.export(model, tuple(t.cpu() for t in as_inputs(example)), str(tmp),
                           input_names=list(input_names), output_names=list(output_names),
                           dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
                           opset_version=OPSET, dynamo=False)
@@ -74,7 +67,7 @@ def check_parity(model: nn.Module, path: Path, inputs: Inputs, threads: int | No
                  input_names: tuple[str, ...] = ("input",)) -> Parity:
     """Run the ONNX file in ONNX Runtime on real inputs and compare with PyTorch (max |difference|)."""
     session = onnx_session(path, threads)
-    inputs = _as_tuple(inputs)
+    inputs = as_inputs(inputs)
     with torch.no_grad():
         expected = model.eval().cpu()(*(t.cpu() for t in inputs)).numpy()
     got = session.run(None, _feed(inputs, input_names))[0]
@@ -86,7 +79,7 @@ def export_checked(model: nn.Module, path: Path, inputs: Inputs, threads: int | 
                    ) -> tuple[Path, Parity]:
     """Export, then run the file in ONNX Runtime on ``inputs``; above the tolerance it is an error (the file
     stays for inspection)."""
-    inputs = _as_tuple(inputs)
+    inputs = as_inputs(inputs)
     path = export_onnx(model, path, tuple(t[:1] for t in inputs), input_names, output_names)
     parity = check_parity(model, path, inputs, threads, input_names)
     if not parity.ok:

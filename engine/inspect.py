@@ -132,6 +132,6 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
         "latency_ms": latency_ms, "latency_device": "cpu", "onnx": onnx_path.name,
         "onnx_max_abs_diff": parity.max_abs_diff, "source_run": {"id": models.run_id, "name": models.config.name},
         "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
-        "recipe": {"base": models.config.recipe.base, **models.config.resolved_recipe.as_dict()}})
+        "recipe": models.config.recipe_card})
     return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
             "latency_ms": latency_ms, **profile.as_dict(), "arch": name}

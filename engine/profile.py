@@ -85,12 +85,18 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
         model.train(was_training)
 
 
-def profile_model(model: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> ModelProfile:
-    """MACs (batch of the given example inputs, usually 1) and parameters; ``Family.example_inputs``
-    gives the inputs of a family's models."""
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def as_inputs(inputs: Inputs) -> tuple[torch.Tensor, ...]:
+    """A model's inputs as a tuple (one tensor, or the family's several: ``Family.example_inputs``)."""
+    return inputs if isinstance(inputs, tuple) else (inputs,)
+
+
+def profile_model(model: nn.Module, inputs: Inputs) -> ModelProfile:
+    """MACs (batch of the given example inputs, usually 1) and parameters."""
     device = next(model.parameters()).device
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
-    return ModelProfile(macs=count_macs(model, *(t.to(device) for t in inputs)), params=count_params(model))
+    return ModelProfile(macs=count_macs(model, *(t.to(device) for t in as_inputs(inputs))), params=count_params(model))
 
 
 def _synchronize(device: torch.device) -> None:
@@ -120,9 +126,9 @@ def measure_latency_ms(run_once, *, device: torch.device | str = "cpu", warmup: 
     return statistics.median(times)
 
 
-def torch_latency_ms(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], **kwargs) -> float:
+def torch_latency_ms(model: nn.Module, example: Inputs, **kwargs) -> float:
     model.eval()
-    inputs = example if isinstance(example, tuple) else (example,)
+    inputs = as_inputs(example)
     device = inputs[0].device
 
     def run_once() -> None:

@@ -138,14 +138,12 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
         for _ in range(n_mutants):
             parent = rng.choice(parents)
             children.append(_child(problem, rng, lambda p=parent: Arch(tuple(
-                rng.choice(c) if rng.random() < mutation_prob else v for v, c in zip(p.values, problem.space))),
-                                  ))
+                rng.choice(c) if rng.random() < mutation_prob else v for v, c in zip(p.values, problem.space)))))
         for _ in range(population - n_mutants):
             a, b = rng.choice(parents), rng.choice(parents)
             children.append(_child(problem, rng, lambda a=a, b=b: Arch(tuple(
                 rng.choice(pair) for pair in zip(a.values, b.values)))))
-        for child in children:
-            problem.evaluate(child)
+        # The children are scored by the next generation's ranking (or the final pass), in this order.
         members = parents + children
     for arch in members:
         consider(arch)

@@ -1,6 +1,6 @@
 """Screenshots of every view on a real run: ``python -m workbench.screenshots OUTDIR [--workspace DIR]``.
 
-Without ``--workspace`` it makes a fresh workspace and runs the ``pix2pix-sample`` preset in it first
+Without ``--workspace`` it makes a fresh workspace and runs a sample preset (``--preset``) in it first
 (about ten minutes on 2 CPU cores), so every view shows a real sample run."""
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
+    from engine.config import DEFAULT_PRESET, PRESETS
     from engine.settings import Settings
 
     parser = argparse.ArgumentParser(description="Save a screenshot of each workbench view.")
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path,
                         help="show the latest run of this workspace (default: run --preset in a new one first)")
     parser.add_argument("--run", type=int, help="the run to show (default: the latest)")
-    parser.add_argument("--preset", default="pix2pix-sample", help="the preset to run without --workspace")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                        help="the preset to run without --workspace")
     args = parser.parse_args(argv)
     if args.workspace:
         settings = Settings(workspace=args.workspace, device="cpu")

@@ -11,12 +11,12 @@ The stages, search, profile, inspect and the GUI use only this interface and nev
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from engine.arch import Arch
@@ -34,60 +34,46 @@ class FamilyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(BaseModel):
     """How a family is trained and searched. Each family's default is the reference's (gan-compression's
-    scripts); every field can be overridden in the run's ``recipe:`` section and is written to the model
-    card, so a card says which recipe made the student."""
+    scripts); every field can be overridden in the run's ``recipe:`` section (``engine.config.RecipeSpec``
+    is derived from these fields) and is written to the model card, so a card says which recipe made
+    the student."""
 
-    gan_mode: str = "lsgan"                 # lsgan | vanilla | hinge
-    ndf: int = 64                           # width of a discriminator built here
-    init: str = "normal"                    # normal (N(0, 0.02), the reference) | pytorch
-    lambda_recon: float = 10.0
-    lambda_distill: float = 1.0
-    lambda_gan: float = 1.0
-    sampling: str = "uniform"               # uniform: one random sub-network per step | sandwich
-    student_discriminator: str = "new"      # new | teacher (start from the teacher's, when it has one)
-    discriminator_real: str = "real"        # real images | teacher outputs, as the student's D "real"
-    finetune_mappings: str = "fresh"        # fresh | supernet
-    teacher_decay: float = 0.5              # fraction of the steps over which the LR decays linearly to 0
-    supernet_decay: float = 0.5
-    finetune_decay: float = 0.75
-    fid_8bit: bool = True                   # generated images truncated to 8 bits before FID
-    weighted_sample: float = 1.0            # evolution's first generation: >1 favours narrow widths
-    mutation_prob: float = 0.2
-    parent_ratio: float = 0.25
-    mutation_ratio: float = 0.5
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "gan_mode": ("lsgan", "vanilla", "hinge"), "init": ("normal", "pytorch"),
-        "sampling": ("uniform", "sandwich"), "student_discriminator": ("new", "teacher"),
-        "discriminator_real": ("real", "teacher"), "finetune_mappings": ("fresh", "supernet")}
-
-    def __post_init__(self) -> None:
-        for name, choices in self.CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"recipe.{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
-        for name in ("teacher_decay", "supernet_decay", "finetune_decay", "mutation_prob", "parent_ratio",
-                     "mutation_ratio"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"recipe.{name} must be between 0 and 1, not {getattr(self, name)}")
-        if self.parent_ratio <= 0:
-            raise ConfigError("recipe.parent_ratio must be above 0")
-        if self.weighted_sample < 1:
-            raise ConfigError(f"recipe.weighted_sample must be at least 1, not {self.weighted_sample}")
-        if self.ndf < 1:
-            raise ConfigError(f"recipe.ndf must be positive, not {self.ndf}")
+    gan_mode: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
+    ndf: int = Field(64, ge=1, description="width of a discriminator built here")
+    init: Literal["normal", "pytorch"] = Field("normal", description="normal: N(0, 0.02), the reference")
+    lambda_recon: float = Field(10.0, ge=0)
+    lambda_distill: float = Field(1.0, ge=0)
+    lambda_gan: float = Field(1.0, ge=0)
+    sampling: Literal["uniform", "sandwich"] = Field(
+        "uniform", description="uniform: one random sub-network per step; sandwich: also the largest and smallest")
+    student_discriminator: Literal["new", "teacher"] = Field(
+        "new", description="teacher: start from the teacher's discriminator, when it has one")
+    discriminator_real: Literal["real", "teacher"] = Field(
+        "real", description="what the student's discriminator sees as real: real images or the teacher's outputs")
+    finetune_mappings: Literal["fresh", "supernet"] = "fresh"
+    teacher_decay: float = Field(0.5, ge=0, le=1, description="share of the steps over which the LR decays to 0")
+    supernet_decay: float = Field(0.5, ge=0, le=1)
+    finetune_decay: float = Field(0.75, ge=0, le=1)
+    fid_8bit: bool = Field(True, description="generated images truncated to 8 bits before FID")
+    weighted_sample: float = Field(1.0, ge=1, description="evolution's first generation: >1 favours narrow widths")
+    mutation_prob: float = Field(0.2, ge=0, le=1)
+    parent_ratio: float = Field(0.25, gt=0, le=1)
+    mutation_ratio: float = Field(0.5, ge=0, le=1)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ConfigError(f"unknown recipe setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """This recipe with the given (not None) values replaced, validated like any recipe."""
+        try:
+            return Recipe.model_validate({**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+        except ValidationError as exc:
+            problems = "; ".join(f"recipe.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid recipe: {problems}") from None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 @dataclass
@@ -183,8 +169,7 @@ class Family(ABC):
     output_names: ClassVar[tuple[str, ...]] = ("output",)
     #: Columns of the compare view and the output grid.
     compare_columns: ClassVar[tuple[str, ...]] = ("input", "teacher", "student", "difference")
-    #: Which batch keys hold the generator's inputs and the task's target.
-    input_keys: ClassVar[tuple[str, ...]] = ("A",)
+    #: Which batch key holds the task's target.
     target_key: ClassVar[str] = "B"
     loss_names: ClassVar[tuple[str, ...]] = ()
     #: Built-in presets on sample data: preset name -> run settings (merged over the common sample base).
@@ -199,7 +184,7 @@ class Family(ABC):
 
     @property
     def workbench_recipe(self) -> Recipe:
-        return replace(self.default_recipe, **self.workbench_changes)
+        return self.default_recipe.with_overrides(self.workbench_changes)
 
     # --- options and arch space ---------------------------------------------------------------------
 
@@ -243,7 +228,9 @@ class Family(ABC):
         equal to ``engine.profile.count_macs`` of ``build_student``; search uses it before scoring)."""
 
     def params(self, arch: Arch, options: FamilyOptions) -> int:
-        return sum(p.numel() for p in self.build_student(options, arch).parameters())
+        from engine.profile import count_params
+
+        return count_params(self.build_student(options, arch))
 
     # --- models -------------------------------------------------------------------------------------
 
@@ -286,9 +273,6 @@ class Family(ABC):
         (BatchNorm families, as the reference's ``calibrate``); instance-norm families need nothing."""
 
     # --- data, inputs, export -----------------------------------------------------------------------
-
-    def generator_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        return tuple(batch[key] for key in self.input_keys)
 
     @abstractmethod
     def example_inputs(self, options: FamilyOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:

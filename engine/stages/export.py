@@ -34,17 +34,17 @@ def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: tor
     rows = []
     for i in range(min(GRID_ROWS, len(inputs))):
         t, s = teacher[i], student[i]
-        tiles = {"input": _rgb(inputs[i]), "teacher": t, "student": s,
-                 "difference": ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1).repeat(3, 1, 1)}
+        tiles = {"input": inputs[i], "teacher": t, "student": s,
+                 "difference": ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1)}
         if targets is not None:
-            tiles["ground truth"] = _rgb(targets[i])
+            tiles["ground truth"] = targets[i]
         rows.append(torch.cat([_rgb(tiles[c]) for c in columns if c in tiles], dim=2))
     to_image(torch.cat(rows, dim=1)).save(path)
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
-    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
+    family, options = config.family_impl, config.options
     size = config.size_hw
     teacher, _ = load_teacher(ctx)
     student = load_student(ctx)
@@ -58,8 +58,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     student_metrics = {**scorer.all(student_out), "psnr_to_teacher": psnr(student_out, teacher_out)}
 
     grid = ctx.stage_dir / "grid.png"
-    save_grid(grid, family.compare_columns, data.test_inputs, teacher_out, student_out,
-              data.test_targets if "ground truth" in family.compare_columns else None)
+    save_grid(grid, family.compare_columns, data.test_inputs, teacher_out, student_out, data.test_targets)
     ctx.artifact(grid, "comparison_grid")
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
@@ -93,7 +92,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "grid_columns": list(family.compare_columns),
         "search": {k: search[k] for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
-        "recipe": {"base": config.recipe.base, **recipe.as_dict()},
+        "recipe": config.recipe_card,
     }
     write_model_card(card_path, {
         "family": config.family, "model": options.model_dump(), "arch": search["arch"],
@@ -104,7 +103,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "latency_ms": latency["student"], "latency_device": "cpu", "onnx": onnx_path.name,
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
-        "recipe": {"base": config.recipe.base, **recipe.as_dict()},
+        "recipe": config.recipe_card,
         "created": datetime.now(timezone.utc).isoformat(), "workbench_version": __version__,
     })
     ctx.artifact(card_path, "model_card")
