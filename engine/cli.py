@@ -141,15 +141,17 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset, "status": r.status,
              "stage": r.stage or "-",
              "progress": f"{r.step}/{r.total_steps}" if r.total_steps else "-",
+             "candidates": r.candidates,
              "best_macs": f"{r.best_macs / 1e9:.3f}G" if r.best_macs else "-",
              "created": r.created_at.strftime("%Y-%m-%d %H:%M")} for r in runs]
     if args.json:
-        print(json.dumps([{**row, "best_macs": r.best_macs, "best_metric": r.best_metric, "error": r.error,
-                           "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
+        print(json.dumps([{**row, "best_macs": r.best_macs, "best_metric": r.best_metric, "best_arch": r.best_arch,
+                           "error": r.error, "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
     elif not rows:
         print(f"no runs yet in {settings.resolved_store_url}")
     else:
-        _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "best_macs", "created"])
+        _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "candidates",
+                            "best_macs", "created"])
     return 0
 
 

@@ -16,10 +16,23 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixma
 from engine.data.images import list_images
 from engine.errors import UserError
 from engine.settings import Settings
-from engine.store import Store
+from engine.metric_names import HIGHER_IS_BETTER, primary_metric
+from engine.store import CandidateTable, Store
+from workbench.reader import StoreReader
+from workbench.state import front_rows
 from workbench.worker import Worker
 
 PANELS = ("input", "teacher", "student", "difference")
+
+
+def _front_of(table: CandidateTable) -> list[tuple[int, str, dict[str, float]]]:
+    """(MACs, arch, metrics) of the front of a run's candidates by its primary metric, fewest MACs first."""
+    metric = primary_metric(table.metrics) or next(iter(table.metrics), None)
+    if metric is None:
+        return []
+    values = table.metrics[metric]
+    rows = front_rows(table.macs.astype(float), -values if HIGHER_IS_BETTER.get(metric, False) else values)
+    return [(int(table.macs[r]), table.archs[r], table.row(int(r))["metrics"]) for r in rows]
 
 
 def to_pixmap(array: np.ndarray) -> QPixmap:
@@ -74,6 +87,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.store, self.settings = store, settings
         self.worker = Worker(self)
+        self.reader = StoreReader(self, threads=1)
         self.worker.done.connect(self._job_done)
         self.worker.failed.connect(self._job_failed)
         self._jobs: dict[int, str] = {}
@@ -191,13 +205,26 @@ class CompareView(QWidget):
         return []
 
     def reload_candidates(self) -> None:
-        self.candidates = sorted((c.macs, c.arch, c.metrics) for c in self.store.candidates(self.run_id)) \
-            if self.run_id is not None else []
+        """The run's Pareto front (read in the background): the budget slider steps along it, so each of its
+        positions is the best candidate within that many MACs."""
+        self.candidates = []
+        self.budget.setEnabled(False)
+        if self.run_id is None:
+            self.reader.forget("front")
+            return
+        store, run_id = self.store, self.run_id
+        self.reader.read("front", lambda: _front_of(store.candidate_table(run_id)),
+                         lambda front, run_id=run_id: self._front_read(run_id, front))
+
+    def _front_read(self, run_id: int, front: list[tuple[int, str, dict[str, float]]]) -> None:
+        if run_id != self.run_id:
+            return
+        self.candidates = front
         self.budget.blockSignals(True)
-        self.budget.setRange(0, max(0, len(self.candidates) - 1))
-        self.budget.setValue(max(0, len(self.candidates) - 1))
+        self.budget.setRange(0, max(0, len(front) - 1))
+        self.budget.setValue(max(0, len(front) - 1))
         self.budget.blockSignals(False)
-        self.budget.setEnabled(bool(self.candidates))
+        self.budget.setEnabled(bool(front))
 
     def select_candidate(self, run_id: int, arch: str | None) -> None:
         if run_id != self.run_id:
@@ -206,18 +233,11 @@ class CompareView(QWidget):
         self.update_preview()
 
     def _budget_moved(self, index: int) -> None:
-        """Best candidate (by the run's metric) with MACs at most the index-th smallest's."""
         if not self.candidates:
             return
-        from engine.metrics import HIGHER_IS_BETTER
-
-        limit = self.candidates[index][0]
-        within = [c for c in self.candidates if c[0] <= limit]
-        metric = next((m for m in ("fid", "rfid", "psnr") if m in within[0][2]), next(iter(within[0][2]), None))
-        sign = -1 if HIGHER_IS_BETTER.get(metric, False) else 1
-        best = min(within, key=lambda c: sign * c[2].get(metric, float("inf")))
-        self.budget_label.setText(f"budget: {limit / 1e6:.2f}M MACs")
-        self.arch = best[1]
+        macs, arch, _ = self.candidates[index]
+        self.budget_label.setText(f"budget: {macs / 1e6:.2f}M MACs")
+        self.arch = arch
         self.update_preview()
 
     # --- work -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QProcess, QProcessEnvironment
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -20,15 +21,20 @@ FINAL = "final student of the run"
 
 class ExportDialog(QDialog):
     def __init__(self, store: Store, settings: Settings, run_id: int, arch: str | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, candidates: list[dict[str, Any]] | None = None):
+        """``candidates``: the rows to offer besides the final student (the window passes the run's Pareto
+        front); ``arch``, preselected, is looked up by its index when it is not among them."""
         super().__init__(parent)
         self.setWindowTitle(f"Export from run {run_id}")
         self.settings, self.run_id = settings, run_id
         self.candidate = QComboBox()
         self.candidate.addItem(FINAL, None)
-        for c in sorted(store.candidates(run_id), key=lambda c: c.macs):
-            metrics = ", ".join(f"{k} {v:.4g}" for k, v in c.metrics.items())
-            self.candidate.addItem(f"{c.arch}  ({c.macs / 1e6:.2f}M MACs; {metrics})", c.arch)
+        offered = list(candidates or [])
+        if arch and all(row["arch"] != arch for row in offered) and (row := store.candidate(run_id, arch)):
+            offered.append(row)
+        for row in sorted(offered, key=lambda row: row["macs"]):
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
+            self.candidate.addItem(f"{row['arch']}  ({row['macs'] / 1e6:.2f}M MACs; {metrics})", row["arch"])
         if arch:
             self.candidate.setCurrentIndex(max(0, self.candidate.findData(arch)))
         self.out_dir = QLineEdit(str(run_dir(settings, run_id) / "exports"))

@@ -3,7 +3,6 @@ plot and the teacher/student comparison; runs start and resume as child processe
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 import yaml
@@ -17,18 +16,17 @@ from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
 from engine.stages.context import stage_result
-from engine.store import Store, open_store
+from engine.store import RunSummary, Store, open_store
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.monitor_view import MonitorView
 from workbench.new_run_dialog import NewRunDialog
 from workbench.pareto_view import ParetoView
 from workbench.process import RunProcess
+from workbench.reader import StoreReader
 from workbench.runs_model import RunsTableModel
 from workbench.settings import save_settings
 from workbench.settings_dialog import SettingsDialog
-
-log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 2000
 
@@ -38,6 +36,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings, self.store = settings, store
         self.processes: dict[int, RunProcess] = {}
+        self.reader = StoreReader(self, threads=1)
+        self.reader.failed.connect(self._store_unreadable)
+        self._select_when_listed: int | None = None
         self._starting: list[RunProcess] = []
         self.setWindowTitle("GAN Compression Workbench")
 
@@ -118,14 +119,26 @@ class MainWindow(QMainWindow):
 
     # --- runs list --------------------------------------------------------------------------------
     def refresh(self) -> None:
+        """Re-read the runs list in the background (its cost grows with the store); shown when it arrives."""
+        store = self.store
+
+        def read() -> list[RunSummary]:
+            fail_dead_runs(store)
+            return store.list_runs()
+
+        self.reader.read("runs", read, self._show_runs)
+
+    def idle(self) -> bool:
+        """No store read of the window or its views is pending (tests wait for this)."""
+        return not any(reader.busy() for reader in (self.reader, self.monitor.reader, self.pareto.reader,
+                                                    self.compare.reader))
+
+    def _store_unreadable(self, key: str, message: str) -> None:
+        # A store that went away must not close the window.
+        self.statusBar().showMessage(f"Cannot read the store {self.settings.resolved_store_url}: {message}")
+
+    def _show_runs(self, runs: list[RunSummary]) -> None:
         selected = self.selected_run_id()
-        try:
-            fail_dead_runs(self.store)
-            runs = self.store.list_runs()
-        except Exception as exc:  # a store that went away must not close the window
-            log.warning("cannot read the store: %s", exc)
-            self.statusBar().showMessage(f"Cannot read the store {self.settings.resolved_store_url}: {exc}")
-            return
         self.runs_model.set_runs(runs)
         self.runs_view.setVisible(bool(runs))
         self.empty_label.setVisible(not runs)
@@ -134,6 +147,9 @@ class MainWindow(QMainWindow):
             self.runs_view.selectRow(row)
         elif runs and selected is None:
             self.runs_view.selectRow(0)
+        if self._select_when_listed is not None and self.runs_model.row_of(self._select_when_listed) is not None:
+            self.runs_view.selectRow(self.runs_model.row_of(self._select_when_listed))
+            self._select_when_listed = None
         self._update_views()
 
     def selected_run_id(self) -> int | None:
@@ -217,8 +233,8 @@ class MainWindow(QMainWindow):
         if event.run_id is not None and process in self._starting:
             self._starting.remove(process)
             self.processes[event.run_id] = process
-            # After this event is handled: keep each pass of the event loop short.
-            QTimer.singleShot(0, lambda run_id=event.run_id: (self.refresh(), self.select_run(run_id)))
+            self._select_when_listed = event.run_id  # selected once the refreshed list holds it
+            self.refresh()
         self.monitor.handle_event(event)
         self.pareto.handle_event(event)
 
@@ -240,8 +256,13 @@ class MainWindow(QMainWindow):
         run_id = self.selected_run_id()
         if run_id is None:
             return
-        arch = self.pareto.selected.arch if self.pareto.selected and self.pareto.selected.run_id == run_id else None
-        ExportDialog(self.store, self.settings, run_id, arch, self).exec()
+        selected = self.pareto.selected if self.pareto.selected and self.pareto.selected["run_id"] == run_id else None
+        # The candidates worth exporting, from what the Pareto view holds: no store read of 10^5 rows here.
+        offered = self.pareto.front_points() if self.pareto.run_id == run_id else []
+        if selected is not None and all(row["arch"] != selected["arch"] for row in offered):
+            offered.append(selected)
+        ExportDialog(self.store, self.settings, run_id, selected["arch"] if selected else None, self,
+                     candidates=offered).exec()
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
@@ -270,6 +291,8 @@ class MainWindow(QMainWindow):
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         self.refresh_timer.stop()
         self.compare.worker.wait(10_000)
+        for reader in (self.reader, self.monitor.reader, self.pareto.reader, self.compare.reader):
+            reader.wait(10_000)
         for process in [*self.processes.values(), *self._starting]:
             # Stop at a checkpoint rather than orphan the process: the run resumes later from there.
             process.cancel()

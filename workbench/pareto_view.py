@@ -1,30 +1,82 @@
 """Pareto view: every scored candidate on a metric-vs-MACs scatter as its event arrives, the Pareto front
-as a line, the budget as a vertical line, hover details, click to select, overlays, PNG and CSV export."""
+as a line with its points marked, the budget as a vertical line, hover details, click to select, overlays
+of other runs, PNG and CSV export.
+
+Built for searches of 10^5 candidates: a run's candidates are read off the GUI thread into columns
+(``CandidateTable``) and drawn as scatter items of ``CHUNK`` points each, so a new candidate re-sets only
+the last chunk; arriving candidates are buffered and drawn a few times a second; the front is kept
+incrementally; hover and click find the nearest point with one vectorised pass, not per-spot objects."""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QToolTip, QVBoxLayout, QWidget)
 
 from engine.events import CandidateScored, Event
-from engine.metrics import HIGHER_IS_BETTER
-from engine.store import Store
-from workbench.state import Point, pareto_front
+from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS
+from engine.store import CandidateTable, Store
+from workbench.reader import StoreReader
+from workbench.state import ParetoFront
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
+CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
+FLUSH_INTERVAL_MS = 250  # arriving candidates are drawn at most this often
+PICK_RADIUS_PX = 12
 
 
-def _tip(x: float, y: float, data: Point) -> str:
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in data.metrics.items())
-    latency = f"\nlatency {data.latency_ms:.2f} ms" if data.latency_ms else ""
-    return (f"run {data.run_id}: {data.arch}\n{data.macs / 1e6:.2f}M MACs, {data.params / 1e6:.4f}M params\n"
+def _tip(row: dict[str, Any]) -> str:
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
+    latency = f"\nlatency {row['latency_ms']:.2f} ms" if row.get("latency_ms") else ""
+    return (f"run {row['run_id']}: {row['arch']}\n{row['macs'] / 1e6:.2f}M MACs, {row['params'] / 1e6:.4f}M params\n"
             f"{metrics}{latency}")
+
+
+def _axis_label(metric: str | None) -> str:
+    if not metric:
+        return "metric"
+    unit = "dB, " if metric.startswith("psnr") else ""
+    return f"{metric} ({unit}{'higher' if HIGHER_IS_BETTER.get(metric, False) else 'lower'} is better)"
+
+
+def _table_of_events(run_id: int, events: list[CandidateScored]) -> CandidateTable:
+    return CandidateTable.from_rows(run_id, [0] * len(events), [e.arch for e in events], [e.macs for e in events],
+                                    [e.params for e in events], [e.latency_ms for e in events],
+                                    [e.metrics for e in events])
+
+
+class _RunLayer:
+    """What the plot holds of one run: its candidates, the front for the shown metric, its scatter items."""
+
+    def __init__(self, run_id: int, colour: str):
+        self.run_id, self.colour = run_id, colour
+        self.table = CandidateTable(run_id)
+        self.loaded = False
+        self.pending: list[CandidateScored] = []
+        self.front = ParetoFront()
+        self.chunks: list[pg.ScatterPlotItem] = []
+        self.x = np.zeros(0)
+        self.y = np.zeros(0)
+        self.front_marks = pg.ScatterPlotItem(size=11, symbol="d", pen=pg.mkPen("#000", width=1),
+                                              brush=pg.mkBrush(colour))
+
+    def scores(self, metric: str | None) -> np.ndarray:
+        values = self.table.metrics.get(metric or "")
+        if values is None:
+            return np.full(len(self.table), math.nan)
+        return -values if HIGHER_IS_BETTER.get(metric or "", False) else values
+
+    def items(self) -> list[pg.GraphicsObject]:
+        return [*self.chunks, self.front_marks]
 
 
 class ParetoView(QWidget):
@@ -33,16 +85,18 @@ class ParetoView(QWidget):
     def __init__(self, store: Store, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
+        self.reader = StoreReader(self)
         self.run_id: int | None = None
-        self.points: dict[int, list[Point]] = {}
+        self.layers: dict[int, _RunLayer] = {}
         self.budgets: dict[int, float] = {}
-        self.selected: Point | None = None
+        self.selected: dict[str, Any] | None = None
+        self._overlay_runs: list[tuple[int, str]] = []
 
         self.metric_choice = QComboBox()
         self.metric_choice.currentTextChanged.connect(lambda _: self.redraw())
         self.include_dominated = QCheckBox("Show dominated points")
         self.include_dominated.setChecked(True)
-        self.include_dominated.toggled.connect(lambda _: self.redraw())
+        self.include_dominated.toggled.connect(self._show_dominated)
         self.overlays = QListWidget()
         self.overlays.setMaximumWidth(220)
         self.overlays.itemChanged.connect(lambda _: self.reload())
@@ -55,9 +109,7 @@ class ParetoView(QWidget):
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "MACs (M)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
-        self.scatters: dict[int, pg.ScatterPlotItem] = {}
-        self.front = pg.PlotDataItem(pen=pg.mkPen("#333", width=2), name="Pareto front")
+        self.front = pg.PlotDataItem(pen=pg.mkPen("#333", width=2))
         self.plot.addItem(self.front)
         self.budget_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#b00020", style=Qt.PenStyle.DashLine),
                                            label="budget", labelOpts={"position": 0.05, "color": "#b00020"})
@@ -65,6 +117,14 @@ class ParetoView(QWidget):
         self.budget_line.hide()
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")
         self.plot.addItem(self.highlight)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend.addItem(self.front, "Pareto front")
+        self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._hovered)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Metric"))
@@ -86,9 +146,12 @@ class ParetoView(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
-    # --- data -------------------------------------------------------------------------------------
+    # --- which runs -------------------------------------------------------------------------------
     def set_runs(self, runs: list[tuple[int, str]]) -> None:
         """The runs that can be overlaid (id, name)."""
+        if runs == self._overlay_runs:
+            return
+        self._overlay_runs = list(runs)
         checked = self.overlay_ids()
         self.overlays.blockSignals(True)
         self.overlays.clear()
@@ -105,62 +168,113 @@ class ParetoView(QWidget):
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
     def set_run(self, run_id: int | None, budget: float | None = None) -> None:
+        if run_id != self.run_id:
+            self.selected = None
         self.run_id = run_id
         if run_id is not None and budget is not None:
             self.budgets[run_id] = budget
         self.reload()
 
     def reload(self) -> None:
+        """Show the selected run and the checked overlays; runs not yet read are read in the background."""
         shown = ({self.run_id} if self.run_id is not None else set()) | self.overlay_ids()
-        self.points = {rid: [Point(rid, c.arch, c.macs, c.params, c.metrics, c.latency_ms)
-                             for c in self.store.candidates(rid)] for rid in shown}
+        for run_id in set(self.layers) - shown:
+            self._remove_layer(run_id)
+        for index, run_id in enumerate(sorted(shown)):
+            if run_id not in self.layers:
+                self.layers[run_id] = _RunLayer(run_id, RUN_COLOURS[len(self.layers) % len(RUN_COLOURS)])
+                self._read(run_id)
         self.redraw()
 
+    def _read(self, run_id: int) -> None:
+        store = self.store
+        self.reader.read(f"candidates:{run_id}", lambda: store.candidate_table(run_id),
+                         lambda table, run_id=run_id: self._loaded(run_id, table))
+
+    def _loaded(self, run_id: int, table: CandidateTable) -> None:
+        layer = self.layers.get(run_id)
+        if layer is None:
+            return  # no longer shown
+        layer.table, layer.loaded = table, True
+        # Events that came while the read ran: the store may hold them already (extend replaces those).
+        layer.table.extend(_table_of_events(run_id, layer.pending))
+        layer.pending = []
+        self.redraw()
+
+    def _remove_layer(self, run_id: int) -> None:
+        layer = self.layers.pop(run_id)
+        self.reader.forget(f"candidates:{run_id}")
+        for item in layer.items():
+            self.plot.removeItem(item)
+
+    def is_loading(self) -> bool:
+        return any(not layer.loaded for layer in self.layers.values())
+
+    def count(self, run_id: int) -> int:
+        layer = self.layers.get(run_id)
+        return 0 if layer is None else len(layer.table) + len(layer.pending)
+
+    # --- live candidates --------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
-        if isinstance(event, CandidateScored) and event.run_id in self.points:
-            self.points[event.run_id].append(Point(event.run_id, event.arch, event.macs, event.params, event.metrics,
-                                                   event.latency_ms))
+        """Costs the GUI thread almost nothing: the candidate is buffered and drawn with the next flush."""
+        if isinstance(event, CandidateScored) and event.run_id in self.layers:
+            self.layers[event.run_id].pending.append(event)
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+
+    def flush(self) -> None:
+        """Draw the buffered candidates: the last chunk of each run re-set, the front updated in place."""
+        metric = self.metric_name()
+        self._sync_metrics()
+        if self.metric_name() != metric:
             self.redraw()
+            return
+        for layer in self.layers.values():
+            if not layer.loaded or not layer.pending:
+                continue
+            start = len(layer.table)
+            events, layer.pending = layer.pending, []
+            if layer.table.extend(_table_of_events(layer.run_id, events)):  # rows moved: draw the run again
+                self._draw_layer(layer, metric)
+                continue
+            scores = layer.scores(metric)
+            for row in range(start, len(layer.table)):
+                layer.front.add(float(layer.table.macs[row]), float(scores[row]), row)
+            self._update_xy(layer, metric)
+            self._draw_chunks(layer, first_chunk=start // CHUNK)
+            self._draw_front_marks(layer)
+        self._draw_front_line()
+        self._draw_highlight()
+        self._update_status()
 
     # --- drawing ----------------------------------------------------------------------------------
     def metric_name(self) -> str | None:
         return self.metric_choice.currentText() or None
 
     def _sync_metrics(self) -> None:
-        names = sorted({m for pts in self.points.values() for p in pts for m in p.metrics})
+        names = sorted({m for layer in self.layers.values() for m in layer.table.metrics}
+                       | {m for layer in self.layers.values() for e in layer.pending[:1] for m in e.metrics})
         current = self.metric_choice.currentText()
         if names != [self.metric_choice.itemText(i) for i in range(self.metric_choice.count())]:
             self.metric_choice.blockSignals(True)
             self.metric_choice.clear()
             self.metric_choice.addItems(names)
-            preferred = next((n for n in ("fid", "rfid", "psnr") if n in names), names[0] if names else "")
+            preferred = next((n for n in PRIMARY_METRICS if n in names), names[0] if names else "")
             self.metric_choice.setCurrentText(current if current in names else preferred)
             self.metric_choice.blockSignals(False)
 
     def redraw(self) -> None:
+        """Everything from the runs' tables (a new metric, a loaded run); live candidates use ``flush``."""
+        for layer in self.layers.values():
+            if layer.loaded and layer.pending:
+                layer.table.extend(_table_of_events(layer.run_id, layer.pending))
+                layer.pending = []
         self._sync_metrics()
         metric = self.metric_name()
-        self.plot.setLabel("left", metric or "metric")
-        higher = HIGHER_IS_BETTER.get(metric or "", False)
-        for rid in list(self.scatters):
-            if rid not in self.points:
-                self.plot.removeItem(self.scatters.pop(rid))
-                self.legend.removeItem(f"run {rid}")
-        for index, (rid, points) in enumerate(sorted(self.points.items())):
-            usable = [p for p in points if metric in p.metrics]
-            if not self.include_dominated.isChecked():
-                usable = pareto_front(usable, metric, higher) if metric else []
-            if rid not in self.scatters:
-                colour = RUN_COLOURS[index % len(RUN_COLOURS)]
-                scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen(None), brush=pg.mkBrush(colour), hoverable=True,
-                                             hoverSize=13, tip=_tip, name=f"run {rid}")
-                scatter.sigClicked.connect(self._clicked)
-                self.scatters[rid] = scatter
-                self.plot.addItem(scatter)
-            self.scatters[rid].setData([{"pos": (p.macs / 1e6, p.metrics[metric]), "data": p} for p in usable])
-        primary = self.points.get(self.run_id, []) if self.run_id is not None else []
-        front = pareto_front(primary, metric, higher) if metric else []
-        self.front.setData([p.macs / 1e6 for p in front], [p.metrics[metric] for p in front])
+        self.plot.setLabel("left", _axis_label(metric))
+        for layer in self.layers.values():
+            self._draw_layer(layer, metric)
+        self._draw_front_line()
         budget = self.budgets.get(self.run_id) if self.run_id is not None else None
         if budget:
             self.budget_line.setValue(budget / 1e6)
@@ -168,29 +282,124 @@ class ParetoView(QWidget):
         else:
             self.budget_line.hide()
         self._draw_highlight()
-        total = sum(len(p) for p in self.points.values())
-        self.status.setText(f"{total} candidates, {len(front)} on the front of run {self.run_id}"
-                            if self.run_id is not None else "Select a run")
+        self._update_status()
+
+    def _update_xy(self, layer: _RunLayer, metric: str | None) -> None:
+        values = layer.table.metrics.get(metric or "")
+        layer.x = layer.table.macs / 1e6
+        layer.y = values if values is not None else np.full(len(layer.table), math.nan)
+
+    def _draw_layer(self, layer: _RunLayer, metric: str | None) -> None:
+        layer.front = ParetoFront(layer.table.macs.astype(float), layer.scores(metric))
+        self._update_xy(layer, metric)
+        self._draw_chunks(layer, first_chunk=0)
+        self._draw_front_marks(layer)
+
+    def _draw_chunks(self, layer: _RunLayer, first_chunk: int) -> None:
+        needed = -(-len(layer.table) // CHUNK)
+        while len(layer.chunks) > needed:
+            self.plot.removeItem(layer.chunks.pop())
+        while len(layer.chunks) < needed:
+            chunk = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(layer.colour))
+            chunk.setVisible(self.include_dominated.isChecked())
+            self.plot.addItem(chunk)
+            layer.chunks.append(chunk)
+        for index in range(first_chunk, needed):
+            x, y = layer.x[index * CHUNK:(index + 1) * CHUNK], layer.y[index * CHUNK:(index + 1) * CHUNK]
+            finite = ~np.isnan(y)
+            layer.chunks[index].setData(x=x[finite], y=y[finite])
+
+    def _draw_front_marks(self, layer: _RunLayer) -> None:
+        if layer.front_marks.scene() is None:
+            self.plot.addItem(layer.front_marks)
+        rows = layer.front.rows
+        layer.front_marks.setData(x=layer.x[rows], y=layer.y[rows])
+
+    def _draw_front_line(self) -> None:
+        layer = self.layers.get(self.run_id) if self.run_id is not None else None
+        if layer is None or not len(layer.front):
+            self.front.setData([], [])
+            return
+        self.front.setData(layer.x[layer.front.rows], layer.y[layer.front.rows])
+
+    def _show_dominated(self, shown: bool) -> None:
+        for layer in self.layers.values():
+            for chunk in layer.chunks:
+                chunk.setVisible(shown)
 
     def _draw_highlight(self) -> None:
         metric = self.metric_name()
-        if self.selected is not None and metric in self.selected.metrics:
-            self.highlight.setData([self.selected.macs / 1e6], [self.selected.metrics[metric]])
+        if self.selected is not None and metric in self.selected["metrics"]:
+            self.highlight.setData([self.selected["macs"] / 1e6], [self.selected["metrics"][metric]])
         else:
             self.highlight.setData([], [])
 
-    def _clicked(self, _scatter, spots, _event=None) -> None:
-        if len(spots):
-            self.select(spots[0].data())
+    def _update_status(self) -> None:
+        if self.run_id is None:
+            self.status.setText("Select a run")
+            return
+        layer = self.layers.get(self.run_id)
+        if layer is not None and not layer.loaded:
+            self.status.setText(f"reading the candidates of run {self.run_id}…")
+            return
+        total = sum(len(layer.table) for layer in self.layers.values())
+        front = len(layer.front) if layer is not None else 0
+        self.status.setText(f"{total} candidates, {front} on the front of run {self.run_id}")
 
-    def select(self, point: Point) -> None:
-        self.selected = point
+    # --- hover and click --------------------------------------------------------------------------
+    def nearest(self, scene_pos: QPointF, radius_px: float = PICK_RADIUS_PX) -> dict[str, Any] | None:
+        """The candidate drawn nearest to a scene position (within ``radius_px``), as a row dict."""
+        view_box = self.plot.getViewBox()
+        if not view_box.sceneBoundingRect().contains(scene_pos):
+            return None
+        at = view_box.mapSceneToView(scene_pos)
+        width, height = view_box.viewPixelSize()
+        best: tuple[float, _RunLayer, int] | None = None
+        for layer in self.layers.values():
+            if not len(layer.y):
+                continue
+            if self.include_dominated.isChecked():
+                rows = None
+                dx, dy = (layer.x - at.x()) / width, (layer.y - at.y()) / height
+            else:
+                rows = np.array(layer.front.rows, dtype=int)
+                dx, dy = (layer.x[rows] - at.x()) / width, (layer.y[rows] - at.y()) / height
+            distance = dx * dx + dy * dy
+            if np.isnan(distance).all():
+                continue
+            index = int(np.nanargmin(distance))
+            if best is None or distance[index] < best[0]:
+                best = (float(distance[index]), layer, index if rows is None else int(rows[index]))
+        if best is None or best[0] > radius_px * radius_px:
+            return None
+        return best[1].table.row(best[2])
+
+    def view_to_scene(self, macs: float, value: float) -> QPointF:
+        return self.plot.getViewBox().mapViewToScene(QPointF(macs / 1e6, value))
+
+    def _hovered(self, args: tuple) -> None:
+        row = self.nearest(args[0])
+        if row is None:
+            QToolTip.hideText()
+        else:
+            QToolTip.showText(QCursor.pos(), _tip(row), self.plot)
+
+    def _clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        row = self.nearest(event.scenePos())
+        if row is not None:
+            self.select(row)
+
+    def select(self, row: dict[str, Any]) -> None:
+        self.selected = row
         self._draw_highlight()
-        self.candidate_selected.emit(point.run_id, point.arch)
+        self.candidate_selected.emit(row["run_id"], row["arch"])
 
-    def front_points(self) -> list[Point]:
-        metric = self.metric_name()
-        return pareto_front(self.points.get(self.run_id, []), metric, HIGHER_IS_BETTER.get(metric, False)) if metric else []
+    def front_points(self) -> list[dict[str, Any]]:
+        """The selected run's front for the shown metric, fewest MACs first."""
+        layer = self.layers.get(self.run_id) if self.run_id is not None else None
+        return [] if layer is None else [layer.table.row(r) for r in layer.front.rows]
 
     # --- export -----------------------------------------------------------------------------------
     def _ask_and_export(self, export, file_filter: str) -> None:
@@ -204,12 +413,18 @@ class ParetoView(QWidget):
         exporter.export(str(path))
 
     def export_csv(self, path: Path) -> None:
-        front = {(p.run_id, p.arch) for p in self.front_points()}
-        names = sorted({m for pts in self.points.values() for p in pts for m in p.metrics})
+        self.flush()
+        names = sorted({m for layer in self.layers.values() for m in layer.table.metrics})
         with Path(path).open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["run_id", "arch", "macs", "params", *names, "latency_ms", "on_front"])
-            for points in self.points.values():
-                for p in points:
-                    writer.writerow([p.run_id, p.arch, p.macs, p.params, *[p.metrics.get(n, "") for n in names],
-                                     p.latency_ms or "", (p.run_id, p.arch) in front])
+            for layer in self.layers.values():
+                table = layer.table
+                on_front = np.zeros(len(table), dtype=bool)
+                on_front[layer.front.rows] = True
+                columns = [table.metrics[n] for n in names]
+                for i in range(len(table)):
+                    latency = table.latency_ms[i]
+                    writer.writerow([layer.run_id, table.archs[i], int(table.macs[i]), int(table.params[i]),
+                                     *["" if math.isnan(c[i]) else float(c[i]) for c in columns],
+                                     "" if math.isnan(latency) else float(latency), bool(on_front[i])])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -44,12 +45,24 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
     window.resize(1500, 900)
     window.show()
     run_id = run_id or store.list_runs()[0].id
-    window.select_run(run_id)
-    app.processEvents()
     shots = []
 
-    def grab(widget, name: str) -> None:
+    def settle(timeout_s: float = 60.0) -> None:
+        """Until the window's background reads have been shown."""
+        deadline = time.monotonic() + timeout_s
         app.processEvents()
+        while not window.idle() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        app.processEvents()
+
+    settle()
+    window.select_run(run_id)
+    settle()
+
+    def grab(widget, name: str) -> None:
+        settle()
+        window.pareto.flush()
         path = out_dir / f"{name}.png"
         widget.grab().save(str(path))
         shots.append(path)
@@ -77,7 +90,9 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
     dialog.show()
     grab(dialog, "new_run")
     dialog.close()
-    export = ExportDialog(store, settings, run_id, window.pareto.selected.arch if window.pareto.selected else None, window)
+    selected = window.pareto.selected
+    export = ExportDialog(store, settings, run_id, selected["arch"] if selected else None, window,
+                          candidates=window.pareto.front_points())
     export.resize(700, 300)
     export.show()
     export.start()

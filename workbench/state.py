@@ -3,9 +3,13 @@ callbacks, so that they are testable without a QApplication and views only subsc
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from engine.events import (CandidateScored, Event, Message, RunFinished, StageFailed, StageFinished, StageStarted,
                            StepProgress)
@@ -21,19 +25,60 @@ class Point:
     latency_ms: float | None = None
 
 
+def front_rows(macs: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats on both MACs (fewer) and score (lower is better), in
+    MACs order; NaN scores are ignored. Vectorised, O(n log n)."""
+    usable = np.flatnonzero(~np.isnan(scores))
+    if not len(usable):
+        return usable
+    order = usable[np.lexsort((scores[usable], macs[usable]))]
+    ordered = scores[order]
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], ordered[:-1]]))
+    return order[ordered < best_before]
+
+
 def pareto_front(points: list[Point], metric: str, higher_is_better: bool) -> list[Point]:
-    """The points no other point beats on both MACs (fewer) and metric, sorted by MACs; O(n log n)."""
+    """The points no other point beats on both MACs (fewer) and metric, sorted by MACs."""
     usable = [p for p in points if metric in p.metrics]
     sign = -1.0 if higher_is_better else 1.0
-    usable.sort(key=lambda p: (p.macs, sign * p.metrics[metric]))
-    front: list[Point] = []
-    best = float("inf")
-    for point in usable:
-        value = sign * point.metrics[metric]
-        if value < best:
-            front.append(point)
-            best = value
-    return front
+    rows = front_rows(np.array([p.macs for p in usable], dtype=float),
+                      np.array([sign * p.metrics[metric] for p in usable], dtype=float))
+    return [usable[i] for i in rows]
+
+
+class ParetoFront:
+    """The front of a growing set of points, kept as points arrive: each one costs a binary search plus
+    the front points it removes, never a pass over all points. ``rows`` are the points' indices in
+    MACs order; their scores (lower is better) strictly decrease along it."""
+
+    def __init__(self, macs: np.ndarray | None = None, scores: np.ndarray | None = None):
+        self.macs: list[float] = []
+        self.scores: list[float] = []
+        self.rows: list[int] = []
+        if macs is not None and scores is not None and len(macs):
+            rows = front_rows(macs, scores)
+            self.rows = [int(r) for r in rows]
+            self.macs = [float(m) for m in macs[rows]]
+            self.scores = [float(s) for s in scores[rows]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, macs: float, score: float, row: int) -> bool:
+        """Consider point ``row``; True if it joined the front."""
+        if math.isnan(score):
+            return False
+        right = bisect.bisect_right(self.macs, macs)
+        if right > 0 and self.scores[right - 1] <= score:
+            return False  # a point with no more MACs scores at least as well
+        start = bisect.bisect_left(self.macs, macs)
+        stop = start
+        while stop < len(self.scores) and self.scores[stop] >= score:
+            stop += 1  # the front points the new one dominates follow it contiguously
+        self.macs[start:stop] = [macs]
+        self.scores[start:stop] = [score]
+        self.rows[start:stop] = [row]
+        return True
 
 
 class Observable:

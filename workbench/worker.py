@@ -39,10 +39,11 @@ class Worker(QObject):
     done = Signal(int, object)
     failed = Signal(int, str)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, threads: int = 1):
         super().__init__(parent)
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # model work is CPU-bound: one job at a time keeps the UI responsive
+        # Model work is CPU-bound: one job at a time keeps the UI responsive.
+        self.pool.setMaxThreadCount(threads)
         self._ids = itertools.count(1)
         self._emitter = _Emitter()
         self._emitter.done.connect(self.done)

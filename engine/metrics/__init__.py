@@ -4,9 +4,7 @@
 from engine.metrics.features import FeatureExtractor, random_extractor, resolve_extractor
 from engine.metrics.frechet import frechet_distance, gaussian_stats, load_stats, save_stats
 from engine.metrics.image_quality import psnr, ssim
-
-#: Whether a larger value is better, per metric name.
-HIGHER_IS_BETTER = {"fid": False, "rfid": False, "psnr": True, "ssim": True, "psnr_to_teacher": True}
+from engine.metric_names import HIGHER_IS_BETTER
 
 __all__ = ["HIGHER_IS_BETTER", "FeatureExtractor", "frechet_distance", "gaussian_stats", "load_stats", "psnr",
            "random_extractor", "resolve_extractor", "save_stats", "ssim"]

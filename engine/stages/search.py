@@ -4,6 +4,7 @@ out as an event at once; a resumed search reuses what the store holds and never 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Any
@@ -19,6 +20,31 @@ from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
 from engine.stages.supernet import load_supernet, search_space
 from engine.stages.teacher import build_teacher
+from engine.store import CandidateRecord
+
+
+class CandidateRecorder:
+    """Sends each scored candidate out as an event at once and writes them to the store in batches (one
+    transaction per batch, at least every ``max_wait_s``), so a search scoring many candidates a second
+    is not slowed by one commit each; at most the last ``max_wait_s`` of scores is rescored after a kill."""
+
+    def __init__(self, ctx: StageContext, metric: str, batch: int = 64, max_wait_s: float = 2.0):
+        self.ctx, self.metric, self.batch, self.max_wait_s = ctx, metric, batch, max_wait_s
+        self.pending: list[CandidateRecord] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, record: CandidateRecord) -> None:
+        self.ctx.events(CandidateScored(run_id=self.ctx.run_id, arch=record.arch, macs=record.macs,
+                                        params=record.params, metrics=record.metrics, latency_ms=record.latency_ms))
+        self.pending.append(record)
+        if len(self.pending) >= self.batch or time.monotonic() - self.last_flush >= self.max_wait_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.ctx.store.add_candidates(self.ctx.run_id, self.pending, metric=self.metric)
+            self.pending = []
+        self.last_flush = time.monotonic()
 
 
 def teacher_macs(config: RunConfig) -> int:
@@ -52,9 +78,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         return params_cache[arch]
 
     # Scores already in the store (an earlier, interrupted search) are reused as they are.
-    cache = {c.arch: c.metrics[scorer.metric] for c in ctx.store.candidates(ctx.run_id) if scorer.metric in c.metrics}
+    stored = ctx.store.candidate_table(ctx.run_id)
+    values = stored.metrics.get(scorer.metric)
+    cache = {} if values is None else {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
     reused = len(cache)
     started = time.monotonic()
+    recorder = CandidateRecorder(ctx, scorer.metric)
 
     def score(arch: Arch) -> float:
         if ctx.cancel_requested():
@@ -63,9 +92,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         family.recalibrate(supernet, arch, data)
         outputs = generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device)
         metrics = scorer.all(outputs)
-        cost = macs(arch)
-        ctx.store.add_candidate(ctx.run_id, arch=str(arch), macs=cost, params=params(arch), metrics=metrics)
-        ctx.events(CandidateScored(run_id=ctx.run_id, arch=str(arch), macs=cost, params=params(arch), metrics=metrics))
+        recorder.add(CandidateRecord(str(arch), macs(arch), params(arch), metrics))
         return metrics[scorer.metric]
 
     problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
@@ -90,6 +117,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                                                                   {f"best_{scorer.metric}": value}))
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
+    finally:
+        recorder.flush()  # also when stopped: what was scored is kept for the resumed search
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,

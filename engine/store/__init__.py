@@ -1,7 +1,8 @@
 """The run store: the single source of truth for runs, stages, series, candidates and artifacts."""
 
-from engine.store.models import Artifact, Base, Candidate, MetricPoint, Project, Run, Stage, Status
-from engine.store.store import RunSummary, Store, make_engine, open_store
+from engine.store.models import Artifact, Base, Candidate, MetricPoint, MetricRollup, Project, Run, Stage, Status
+from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
+from engine.store.store import Store, make_engine, open_store
 
-__all__ = ["Artifact", "Base", "Candidate", "MetricPoint", "Project", "Run", "RunSummary", "Stage", "Status",
-           "Store", "make_engine", "open_store"]
+__all__ = ["Artifact", "Base", "Candidate", "CandidateRecord", "CandidateTable", "Curve", "MetricPoint",
+           "MetricRollup", "Project", "Run", "RunSummary", "Stage", "Status", "Store", "make_engine", "open_store"]

@@ -58,6 +58,10 @@ class Run(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    # Kept up to date as candidates are recorded, so that listing runs never reads their candidates.
+    candidate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    primary_metric: Mapped[str | None] = mapped_column(String(100))
+    best_candidate_id: Mapped[int | None] = mapped_column(Integer)
 
     project: Mapped[Project | None] = relationship(back_populates="runs")
     stages: Mapped[list[Stage]] = relationship(back_populates="run", order_by="Stage.position",
@@ -100,11 +104,34 @@ class MetricPoint(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MetricRollup(Base):
+    """Aggregate of a series over ``width`` consecutive steps (bucket ``step // width``), kept beside the
+    points for a few widths, so a plot of a long training reads a bounded number of rows at any zoom."""
+
+    __tablename__ = "metric_rollups"
+    #: The widths kept for every series (migration 0002 fills them for data written before).
+    WIDTHS = (16, 256, 4096)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    first_step: Mapped[int] = mapped_column(Integer)
+    last_step: Mapped[int] = mapped_column(Integer)
+
+
 class Candidate(Base):
-    """A sub-network scored during search; ``arch`` is the width string, e.g. 16_16_24_16_32_64_16_24."""
+    """A sub-network scored during search; ``arch`` is the width string, e.g. 16_16_24_16_32_64_16_24.
+    ``score`` is the run's primary metric signed so that lower is better (None without that metric)."""
 
     __tablename__ = "candidates"
-    __table_args__ = (UniqueConstraint("run_id", "arch", name="uq_candidates_run_arch"),)
+    __table_args__ = (UniqueConstraint("run_id", "arch", name="uq_candidates_run_arch"),
+                      Index("ix_candidates_run_score", "run_id", "score", "macs"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -113,6 +140,7 @@ class Candidate(Base):
     params: Mapped[int] = mapped_column(BigInteger)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     latency_ms: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="candidates")

@@ -4,51 +4,38 @@ operations the engine and the workbench use on it. One writer per run; readers p
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import Text, case, cast, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ConfigError
-from engine.store.models import Artifact, Candidate, MetricPoint, Run, Stage, Status, utcnow
+from engine.metric_names import primary_metric, score
+from engine.store.models import Artifact, Candidate, MetricPoint, MetricRollup, Run, Stage, Status, utcnow
+from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a runs list shows of one run."""
-
-    id: int
-    name: str
-    family: str
-    dataset: str
-    status: str
-    stage: str | None
-    step: int
-    total_steps: int | None
-    best_macs: int | None
-    best_metric: dict[str, Any] | None
-    created_at: datetime
-    started_at: datetime | None
-    error: str | None
+#: Rows per statement where a query names many keys (SQLite allows 32766 bound parameters).
+KEY_CHUNK = 500
 
 
 def _alembic_config(connection: Any = None) -> Config:
@@ -148,40 +135,33 @@ class Store:
                 run.heartbeat_at = utcnow()
 
     def list_runs(self) -> list[RunSummary]:
+        """Every run, newest first, with its current stage and best candidate: three indexed queries,
+        whatever the number of candidates (their count and best are kept up to date as they are written)."""
         with self.session() as session:
-            runs = session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())).all()
-            counts = dict(session.execute(
-                select(Candidate.run_id, func.count()).group_by(Candidate.run_id)).all())
-            summaries = []
-            for run in runs:
-                current = next((s for s in run.stages if s.status is Status.running), None)
-                if current is None:
-                    done = [s for s in run.stages if s.status is not Status.pending]
-                    current = done[-1] if done else (run.stages[0] if run.stages else None)
-                best = self._best_candidate(session, run.id) if counts.get(run.id) else None
-                summaries.append(RunSummary(
-                    id=run.id, name=run.name, family=run.family, dataset=run.dataset,
-                    status=run.status.value, stage=current.name if current else None,
-                    step=current.step if current else 0,
-                    total_steps=current.total_steps if current else None,
-                    best_macs=best[0] if best else None, best_metric=best[1] if best else None,
-                    created_at=run.created_at, started_at=run.started_at, error=run.error))
-            return summaries
-
-    @staticmethod
-    def _best_candidate(session: Session, run_id: int) -> tuple[int, dict[str, Any]] | None:
-        """(MACs, metrics) of the candidate with the best value of the run's primary metric (FID-like:
-        lowest; PSNR: highest)."""
-        from engine.metrics import HIGHER_IS_BETTER
-
-        rows = [(int(macs), metrics) for macs, metrics in
-                session.execute(select(Candidate.macs, Candidate.metrics).where(Candidate.run_id == run_id)).all()]
-        names = {name for _, metrics in rows for name in metrics}
-        metric = next((m for m in ("fid", "rfid", "psnr") if m in names), None)
-        if metric is None:
-            return min(rows, key=lambda row: row[0], default=None)
-        sign = -1.0 if HIGHER_IS_BETTER.get(metric, False) else 1.0
-        return min((row for row in rows if metric in row[1]), key=lambda row: (sign * row[1][metric], row[0]))
+            runs = session.execute(
+                select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
+                       Run.error, Run.candidate_count, Candidate.arch, Candidate.macs, Candidate.metrics)
+                .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
+                .order_by(Run.created_at.desc(), Run.id.desc())).all()
+            stages: dict[int, list[Any]] = {}
+            for row in session.execute(select(Stage.run_id, Stage.name, Stage.status, Stage.step, Stage.total_steps)
+                                       .order_by(Stage.run_id, Stage.position)):
+                stages.setdefault(row.run_id, []).append(row)
+        summaries = []
+        for run in runs:
+            own = stages.get(run.id, [])
+            current = next((s for s in own if s.status is Status.running), None)
+            if current is None:
+                done = [s for s in own if s.status is not Status.pending]
+                current = done[-1] if done else (own[0] if own else None)
+            summaries.append(RunSummary(
+                id=run.id, name=run.name, family=run.family, dataset=run.dataset, status=run.status.value,
+                stage=current.name if current else None, step=current.step if current else 0,
+                total_steps=current.total_steps if current else None,
+                best_macs=int(run.macs) if run.macs is not None else None, best_metric=run.metrics,
+                created_at=run.created_at, started_at=run.started_at, error=run.error,
+                candidates=run.candidate_count or 0, best_arch=run.arch))
+        return summaries
 
     def running_run_ids(self) -> list[int]:
         with self.session() as session:
@@ -221,48 +201,188 @@ class Store:
 
     # --- series, candidates, artifacts --------------------------------------------------------
     def record_metrics(self, run_id: int, stage: str, step: int, values: dict[str, float]) -> None:
+        """One point per named value at ``step``, and the rollups that plots of long series read."""
+        if not values:
+            return
         with self.session() as session:
             session.add_all(MetricPoint(run_id=run_id, stage=stage, name=name, step=step, value=float(value))
                             for name, value in values.items())
+            self._add_to_rollups(session, [
+                {"run_id": run_id, "stage": stage, "name": name, "width": width, "bucket": step // width, "count": 1,
+                 "total": float(value), "low": float(value), "high": float(value), "first_step": step,
+                 "last_step": step}
+                for name, value in values.items() for width in MetricRollup.WIDTHS])
 
-    def metric_series(self, run_id: int, stage: str, name: str, max_points: int | None = None) -> list[tuple[int, float]]:
-        """The series in step order; with ``max_points``, every k-th point (and the last) of a longer one, so a
-        plot of a long run stays cheap to read."""
-        where = (MetricPoint.run_id == run_id, MetricPoint.stage == stage, MetricPoint.name == name)
+    def _add_to_rollups(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            statement = upsert(MetricRollup)
+            new, old = statement.excluded, MetricRollup
+            statement = statement.on_conflict_do_update(
+                index_elements=["run_id", "stage", "name", "width", "bucket"],
+                set_={"count": old.count + new.count, "total": old.total + new.total,
+                      "low": case((new.low < old.low, new.low), else_=old.low),
+                      "high": case((new.high > old.high, new.high), else_=old.high),
+                      "first_step": case((new.first_step < old.first_step, new.first_step), else_=old.first_step),
+                      "last_step": case((new.last_step > old.last_step, new.last_step), else_=old.last_step)})
+            session.execute(statement, rows)
+            return
+        for row in rows:  # any other database: read, then write
+            key = (row["run_id"], row["stage"], row["name"], row["width"], row["bucket"])
+            rollup = session.get(MetricRollup, key)
+            if rollup is None:
+                session.add(MetricRollup(**row))
+            else:
+                rollup.count += row["count"]
+                rollup.total += row["total"]
+                rollup.low, rollup.high = min(rollup.low, row["low"]), max(rollup.high, row["high"])
+                rollup.first_step = min(rollup.first_step, row["first_step"])
+                rollup.last_step = max(rollup.last_step, row["last_step"])
+
+    def metric_series(self, run_id: int, stage: str, name: str) -> list[tuple[int, float]]:
+        """Every recorded point of one series, in step order (plots read ``curves``)."""
         with self.session() as session:
-            query = select(MetricPoint.step, MetricPoint.value).where(*where).order_by(MetricPoint.step)
-            if max_points:
-                count = session.scalar(select(func.count()).select_from(MetricPoint).where(*where)) or 0
-                if count > max_points:
-                    stride = -(-count // max_points)
-                    numbered = select(MetricPoint.step, MetricPoint.value,
-                                      func.row_number().over(order_by=MetricPoint.step).label("n")).where(*where).subquery()
-                    query = (select(numbered.c.step, numbered.c.value)
-                             .where((numbered.c.n % stride == 0) | (numbered.c.n == count)).order_by(numbered.c.step))
+            query = (select(MetricPoint.step, MetricPoint.value)
+                     .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage, MetricPoint.name == name)
+                     .order_by(MetricPoint.step, MetricPoint.id))
             return [(int(step), float(value)) for step, value in session.execute(query).all()]
 
     def metric_names(self, run_id: int, stage: str) -> list[str]:
+        coarsest = MetricRollup.WIDTHS[-1]
         with self.session() as session:
-            return list(session.scalars(select(MetricPoint.name).where(MetricPoint.run_id == run_id,
-                                                                        MetricPoint.stage == stage).distinct()))
+            return sorted(session.scalars(select(MetricRollup.name).where(
+                MetricRollup.run_id == run_id, MetricRollup.stage == stage, MetricRollup.width == coarsest).distinct()))
 
-    def add_candidate(self, run_id: int, *, arch: str, macs: int, params: int,
-                      metrics: dict[str, float], latency_ms: float | None = None) -> None:
-        """Record a scored sub-network; scoring the same arch again replaces its values."""
+    def curves(self, run_id: int, stage: str, *, max_points: int = 2000, start: int | None = None,
+               stop: int | None = None) -> dict[str, Curve]:
+        """The stage's series between steps ``start`` and ``stop`` (default: all), each at most about
+        ``max_points`` rows: the recorded points when the range is that short, else the finest rollup that
+        fits. The rows read are bounded by ``max_points`` whatever the length of the training."""
+        coarsest = MetricRollup.WIDTHS[-1]
+        own = (MetricRollup.run_id == run_id, MetricRollup.stage == stage)
         with self.session() as session:
-            existing = session.scalars(select(Candidate).where(Candidate.run_id == run_id,
-                                                               Candidate.arch == arch)).first()
-            if existing is None:
-                session.add(Candidate(run_id=run_id, arch=arch, macs=macs, params=params,
-                                      metrics=metrics, latency_ms=latency_ms))
+            if start is None or stop is None:
+                low, high = session.execute(select(func.min(MetricRollup.first_step), func.max(MetricRollup.last_step))
+                                            .where(*own, MetricRollup.width == coarsest)).one()
+                if low is None:
+                    return {}
+                start = low if start is None else start
+                stop = high if stop is None else stop
+            span = max(1, stop - start + 1)
+            width = 1 if span <= max_points else next(
+                (w for w in MetricRollup.WIDTHS if span / w <= max_points), coarsest)
+            rows: dict[str, list[tuple[float, float, float, float]]] = {}
+            if width == 1:
+                for name, step, value in session.execute(
+                        select(MetricPoint.name, MetricPoint.step, MetricPoint.value)
+                        .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+                               MetricPoint.step >= start, MetricPoint.step <= stop)
+                        .order_by(MetricPoint.name, MetricPoint.step, MetricPoint.id)):
+                    rows.setdefault(name, []).append((step, value, value, value))
             else:
-                existing.macs, existing.params, existing.metrics = macs, params, metrics
-                existing.latency_ms = latency_ms
+                for name, first, last, mean, low, high in session.execute(
+                        select(MetricRollup.name, MetricRollup.first_step, MetricRollup.last_step,
+                               MetricRollup.total / MetricRollup.count, MetricRollup.low, MetricRollup.high)
+                        .where(*own, MetricRollup.width == width, MetricRollup.bucket >= start // width,
+                               MetricRollup.bucket <= stop // width)
+                        .order_by(MetricRollup.name, MetricRollup.bucket)):
+                    rows.setdefault(name, []).append(((first + last) / 2, mean, low, high))
+        curves = {}
+        for name, values in rows.items():
+            array = np.array(values, dtype=float)
+            curves[name] = Curve(array[:, 0], array[:, 1], array[:, 2], array[:, 3], width)
+        return curves
+
+    def add_candidate(self, run_id: int, *, arch: str, macs: int, params: int, metrics: dict[str, float],
+                      latency_ms: float | None = None, metric: str | None = None) -> None:
+        """Record a scored sub-network; scoring the same arch again replaces its values."""
+        self.add_candidates(run_id, [CandidateRecord(arch, macs, params, metrics, latency_ms)], metric=metric)
+
+    def add_candidates(self, run_id: int, records: Sequence[CandidateRecord], metric: str | None = None) -> None:
+        """Record scored sub-networks in one transaction (an arch scored again replaces its values), and keep
+        the run's candidate count and best candidate up to date. ``metric`` names what ranks them (the
+        search's metric); the run keeps the first one it was given, else the first of fid, rfid, psnr."""
+        latest = {record.arch: record for record in records}  # the last score of an arch in the batch wins
+        if not latest:
+            return
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise ConfigError(f"there is no run {run_id} in the store")
+            if run.primary_metric is None:
+                run.primary_metric = metric or primary_metric(n for r in latest.values() for n in r.metrics)
+            ranked_by = run.primary_metric
+            archs = list(latest)
+            existing: dict[str, tuple[int, float | None]] = {}
+            for i in range(0, len(archs), KEY_CHUNK):
+                for cid, arch, old_score in session.execute(
+                        select(Candidate.id, Candidate.arch, Candidate.score)
+                        .where(Candidate.run_id == run_id, Candidate.arch.in_(archs[i:i + KEY_CHUNK]))):
+                    existing[arch] = (cid, old_score)
+            rows = [{"run_id": run_id, "arch": r.arch, "macs": int(r.macs), "params": int(r.params),
+                     "metrics": r.metrics, "latency_ms": r.latency_ms, "score": score(ranked_by, r.metrics)}
+                    for r in latest.values()]
+            fresh = [row for row in rows if row["arch"] not in existing]
+            again = [{**row, "id": existing[row["arch"]][0]} for row in rows if row["arch"] in existing]
+            if fresh:
+                session.execute(insert(Candidate), [{**row, "created_at": utcnow()} for row in fresh])
+            if again:
+                session.execute(update(Candidate), again)
+            run.candidate_count = (run.candidate_count or 0) + len(fresh)
+            best_rescored = any(row["id"] == run.best_candidate_id for row in again)
+            if best_rescored or run.best_candidate_id is None:
+                run.best_candidate_id = self._best_candidate_id(session, run_id)
+            else:
+                best = session.execute(select(Candidate.score, Candidate.macs)
+                                       .where(Candidate.id == run.best_candidate_id)).one()
+                if min(_rank((row["score"], row["macs"])) for row in rows) < _rank((best.score, best.macs)):
+                    run.best_candidate_id = self._best_candidate_id(session, run_id)
+
+    @staticmethod
+    def _best_candidate_id(session: Session, run_id: int) -> int | None:
+        """The candidate with the best score (fewest MACs among equals), by the (run, score, MACs) index;
+        without scores, the one with the fewest MACs."""
+        scored = session.scalar(select(Candidate.id).where(Candidate.run_id == run_id, Candidate.score.is_not(None))
+                                .order_by(Candidate.score, Candidate.macs).limit(1))
+        if scored is not None:
+            return scored
+        return session.scalar(select(Candidate.id).where(Candidate.run_id == run_id)
+                              .order_by(Candidate.macs).limit(1))
 
     def candidates(self, run_id: int) -> list[Candidate]:
+        """ORM rows of a run's candidates; bulk readers use ``candidate_table``."""
         with self.session() as session:
             return list(session.scalars(select(Candidate).where(Candidate.run_id == run_id)
                                         .order_by(Candidate.id)).all())
+
+    def candidate_table(self, run_id: int, after_id: int = 0) -> CandidateTable:
+        """The run's candidates recorded after the one with id ``after_id`` (default: all), as columns."""
+        with self.session() as session:
+            rows = session.execute(
+                select(Candidate.id, Candidate.arch, Candidate.macs, Candidate.params, Candidate.latency_ms,
+                       cast(Candidate.metrics, Text))
+                .where(Candidate.run_id == run_id, Candidate.id > after_id).order_by(Candidate.id)).all()
+        if not rows:
+            return CandidateTable(run_id)
+        ids, archs, macs, params, latency, metrics = zip(*rows)
+        # One decode of all the metrics at once is several times faster than one per row.
+        decoded = json.loads("[" + ",".join(metrics) + "]")
+        return CandidateTable.from_rows(run_id, list(ids), list(archs), list(macs), list(params), list(latency),
+                                        decoded)
+
+    def candidate(self, run_id: int, arch: str) -> dict[str, Any] | None:
+        """One candidate's record by its arch (the unique index), or None if the run never scored it."""
+        with self.session() as session:
+            row = session.execute(select(Candidate.arch, Candidate.macs, Candidate.params, Candidate.metrics,
+                                         Candidate.latency_ms)
+                                  .where(Candidate.run_id == run_id, Candidate.arch == arch)).first()
+        return None if row is None else {"run_id": run_id, "arch": row.arch, "macs": int(row.macs),
+                                         "params": int(row.params), "metrics": row.metrics,
+                                         "latency_ms": row.latency_ms}
 
     def add_artifact(self, run_id: int, path: Path, kind: str, stage: str | None = None) -> Artifact:
         path = Path(path)
@@ -285,3 +405,8 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         store.upgrade()
     log.debug("store %s at revision %s", url, store.schema_revision())
     return store
+
+
+def _rank(pair: tuple[float | None, int]) -> tuple[float, int]:
+    value, macs = pair
+    return (float("inf") if value is None else value, macs)

@@ -47,6 +47,7 @@ def test_runs_from_the_store_appear_with_their_stages(window, store, qtbot):
         from engine.store.models import Run
         session.get(Run, first).pid = __import__("os").getpid()
     window.refresh()
+    qtbot.waitUntil(window.idle, timeout=10_000)
     row = [window.runs_model.index(0, c).data() for c in range(window.runs_model.columnCount())]
     assert row[:6] == ["h2z", "cyclegan", "grass2gravel", "running", "supernet", "25%"]
     assert window.monitor.bars["teacher"].value() == window.monitor.bars["teacher"].maximum()
@@ -58,6 +59,7 @@ def test_runs_from_the_store_appear_with_their_stages(window, store, qtbot):
     qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2, timeout=5000)  # the window polls the store
     assert window.selected_run_id() == first  # a refresh keeps the selection
     window.select_run(second)
+    qtbot.waitUntil(window.idle, timeout=10_000)
     assert "teacher checkpoint not found" in window.monitor.error.text()
     assert window.resume_action.isEnabled() and not window.cancel_action.isEnabled()
 
@@ -73,14 +75,16 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     assert window.selected_run_id() == run_id  # the new run is selected
     qtbot.waitUntil(lambda: len(live_points) >= 3, timeout=120_000)
     # Points arrive on the Pareto plot as the events do, before the search is over.
-    assert len(window.pareto.points[run_id]) >= 3
+    qtbot.waitUntil(lambda: window.pareto.count(run_id) >= 3, timeout=10_000)
     with qtbot.waitSignal(process.finished, timeout=120_000) as finished:
         pass
     assert finished.args == [0]
     qtbot.waitUntil(lambda: store.get_run(run_id).status is Status.finished, timeout=10_000)
     window.refresh()
+    qtbot.waitUntil(window.idle, timeout=10_000)
     assert window.runs_model.run_at(window.runs_model.row_of(run_id)).status == "finished"
-    assert len(window.pareto.points[run_id]) == len(store.candidates(run_id))
+    window.pareto.flush()
+    assert window.pareto.count(run_id) == len(store.candidates(run_id))
     assert window.pareto.front.getData()[0] is not None and len(window.pareto.front.getData()[0]) >= 1
     assert "run finished" in window.monitor.log_view.toPlainText()
     assert window.export_action.isEnabled()
@@ -99,6 +103,7 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
         pass
     assert finished.args == [3]  # stopped at a checkpoint on request
     window.refresh()
+    qtbot.waitUntil(window.idle, timeout=10_000)
     run = store.get_run(run_id)
     assert run.status is Status.cancelled and run.stages[1].checkpoint_path
     assert window.resume_action.isEnabled()
@@ -147,15 +152,24 @@ def test_the_event_loop_stays_responsive_while_a_run_and_a_latency_measurement_g
 
 
 def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot, finished):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
     settings, store, run_id, _ = finished
     window = MainWindow(settings, store)
     qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1, timeout=10_000)
     window.select_run(run_id)
-    scatter = window.pareto.scatters[run_id]
-    spot = scatter.points()[-1]
-    scatter.sigClicked.emit(scatter, [spot], None)
-    assert window.compare.arch == spot.data().arch
-    qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == spot.data().arch,
+    window.tabs.setCurrentWidget(window.pareto)
+    qtbot.waitUntil(lambda: window.idle() and window.pareto.count(run_id) > 0, timeout=10_000)
+    target = store.candidates(run_id)[-1]
+    metric = window.pareto.metric_name()
+    at = window.pareto.plot.mapFromScene(window.pareto.view_to_scene(target.macs, target.metrics[metric]))
+    QTest.mouseClick(window.pareto.plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(at.x(), at.y()))
+    clicked = window.compare.arch
+    assert clicked is not None and store.candidate(run_id, clicked) is not None
+    qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == clicked,
                     timeout=60_000)
-    assert spot.data().arch in window.compare.readout.text()
+    assert clicked in window.compare.readout.text()
     window.compare.worker.wait()

@@ -38,3 +38,22 @@ def test_monitor_follows_progress_losses_log_and_candidates():
     assert list(monitor.log)[-2:] == ["WARNING: careful", "[supernet] FAILED: out of memory"]
     assert monitor.log_since(monitor.log_total - 1) == ["[supernet] FAILED: out of memory"]
     assert len(changes) == 5
+
+
+def test_the_incremental_front_equals_the_front_of_all_points_at_every_arrival():
+    import numpy as np
+
+    from workbench.state import ParetoFront, front_rows
+
+    rng = np.random.default_rng(0)
+    macs = rng.integers(1, 60, 2000).astype(float)
+    scores = np.round(rng.random(2000), 2)  # ties in both coordinates on purpose
+    scores[::97] = np.nan  # candidates without the metric
+    front = ParetoFront(macs[:500], scores[:500])
+    assert front.rows == list(front_rows(macs[:500], scores[:500]))
+    for row in range(500, 2000):
+        front.add(macs[row], scores[row], row)
+        if row % 150 == 0 or row == 1999:
+            expected = front_rows(macs[:row + 1], scores[:row + 1])
+            assert [(macs[r], scores[r]) for r in front.rows] == [(macs[r], scores[r]) for r in expected]
+    assert all(a > b for a, b in zip(front.scores, front.scores[1:]))

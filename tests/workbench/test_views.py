@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from PySide6.QtCore import Qt
+
 from engine.events import CandidateScored
 from engine.store import open_store
 from workbench.compare_view import CompareView
@@ -12,7 +14,7 @@ from workbench.export_dialog import ExportDialog
 from workbench.new_run_dialog import NewRunDialog
 from workbench.pareto_view import ParetoView, _tip
 from workbench.settings_dialog import SettingsDialog
-from workbench.state import pareto_front
+from workbench.state import Point, pareto_front
 
 
 @pytest.fixture
@@ -28,35 +30,94 @@ def _recorded_candidates(run_id):
     return [CandidateScored(run_id=run_id, arch=a, macs=m * 1000, params=m, metrics={"psnr": v}) for a, m, v in archs]
 
 
+def _drawn(view, run_id):
+    return sum(len(chunk.data) for chunk in view.layers[run_id].chunks)
+
+
+def _shown(qtbot, view):
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
+
+
+def _click(qtbot, view, macs, value):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    at = view.plot.mapFromScene(view.view_to_scene(macs, value))
+    QTest.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(at.x(), at.y()))
+
+
 def test_pareto_points_arrive_live_and_the_front_follows(qtbot, store, tmp_path):
     run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
     view = ParetoView(store)
     qtbot.addWidget(view)
     view.set_run(run_id, budget=800_000)
+    _shown(qtbot, view)
     events = _recorded_candidates(run_id)
     for count, event in enumerate(events, 1):
         view.handle_event(event)
-        assert len(view.scatters[run_id].points()) == count
-    assert view.metric_name() == "psnr"
+        assert view.count(run_id) == count
+    qtbot.waitUntil(lambda: _drawn(view, run_id) == 5, timeout=5000)  # drawn by the coalescing timer
+    assert view.metric_name() == "psnr" and "dB" in view.plot.getAxis("left").labelText
     xs, ys = view.front.getData()
-    expected = pareto_front(view.points[run_id], "psnr", True)
+    points = [Point(run_id, e.arch, e.macs, e.params, e.metrics) for e in events]
+    expected = pareto_front(points, "psnr", True)
     assert list(xs) == [p.macs / 1e6 for p in expected] and list(ys) == [p.metrics["psnr"] for p in expected]
     assert [p.arch for p in expected] == ["4_4_4_4_4_4_4_4", "8_4_8_4_8_4_8_4", "8_8_4_4_8_8_4_4", "8_8_8_8_8_8_8_8"]
+    assert len(view.layers[run_id].front_marks.data) == 4  # front points marked apart
     assert view.budget_line.isVisible() and view.budget_line.value() == pytest.approx(0.8)
-    tip = _tip(0.5, 27.0, view.points[run_id][2])
+    row = view.nearest(view.view_to_scene(500_000, 27.0))
+    tip = _tip(row)
     assert "8_4_8_4_8_4_8_4" in tip and "0.50M MACs" in tip and "psnr 27" in tip
 
     view.include_dominated.setChecked(False)
-    assert len(view.scatters[run_id].points()) == 4
+    assert not any(chunk.isVisible() for chunk in view.layers[run_id].chunks)
+    assert view.nearest(view.view_to_scene(600_000, 25.0)) is None  # a dominated point, hidden: not picked
     with qtbot.waitSignal(view.candidate_selected) as selected:
-        view._clicked(view.scatters[run_id], [view.scatters[run_id].points()[0]])
-    assert selected.args == [run_id, view.scatters[run_id].points()[0].data().arch]
+        _click(qtbot, view, 200_000, 20.0)
+    assert selected.args == [run_id, "4_4_4_4_4_4_4_4"]
+    assert list(view.highlight.data["x"]) == [0.2]
 
     view.export_png(tmp_path / "pareto.png")
     view.export_csv(tmp_path / "points.csv")
     assert (tmp_path / "pareto.png").stat().st_size > 1000
     rows = list(csv.DictReader((tmp_path / "points.csv").open()))
     assert len(rows) == 5 and sum(r["on_front"] == "True" for r in rows) == 4
+
+
+def test_a_large_run_is_read_off_the_gui_thread_and_new_points_only_touch_the_last_chunk(qtbot, store):
+    import numpy as np
+
+    from engine.store import CandidateRecord
+    from workbench.pareto_view import CHUNK
+    from workbench.state import front_rows
+
+    run_id = store.create_run(name="big", family="pix2pix", dataset="d", config={}, stages=["search"])
+    rng = np.random.default_rng(1)
+    macs, fid = rng.integers(1_000_000, 90_000_000, 3 * CHUNK + 10), rng.random(3 * CHUNK + 10) * 100
+    store.add_candidates(run_id, [CandidateRecord(f"a{i}", int(m), 1, {"fid": float(f)})
+                                  for i, (m, f) in enumerate(zip(macs, fid))])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id)
+    assert view.is_loading() and _drawn(view, run_id) == 0  # the read runs in the background
+    _shown(qtbot, view)
+    assert _drawn(view, run_id) == len(macs) and len(view.layers[run_id].chunks) == 4
+    expected = front_rows(macs.astype(float), fid)
+    assert view.layers[run_id].front.rows == list(expected)
+
+    chunks = view.layers[run_id].chunks
+    untouched = [chunk.data.copy() for chunk in chunks[:3]]
+    set_calls = []
+    for chunk in chunks[:3]:
+        chunk.setData = lambda *a, **k: set_calls.append(1)
+    view.handle_event(CandidateScored(run_id=run_id, arch="new", macs=500_000, params=1, metrics={"fid": -1.0}))
+    view.flush()
+    assert set_calls == [] and all((c.data == u).all() for c, u in zip(chunks[:3], untouched))
+    assert view.layers[run_id].front.rows == [len(macs)]  # fewest MACs and best FID: the whole front now
+    assert view.front_points()[0]["arch"] == "new"
 
 
 def test_several_runs_can_be_overlaid(qtbot, store):
@@ -68,9 +129,14 @@ def test_several_runs_can_be_overlaid(qtbot, store):
     qtbot.addWidget(view)
     view.set_runs([(first, "a"), (second, "b")])
     view.set_run(first)
-    assert set(view.points) == {first}
-    view.overlays.item(1).setCheckState(view.overlays.item(1).checkState().__class__.Checked)
-    assert set(view.points) == {first, second} and len(view.scatters[second].points()) == 5
+    _shown(qtbot, view)
+    assert set(view.layers) == {first}
+    view.overlays.item(1).setCheckState(Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
+    assert set(view.layers) == {first, second} and _drawn(view, second) == 5
+    view.set_run(second)
+    view.overlays.item(1).setCheckState(Qt.CheckState.Unchecked)
+    assert set(view.layers) == {second}
 
 
 def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):

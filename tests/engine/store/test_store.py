@@ -116,12 +116,87 @@ def test_store_url_setting_points_anywhere(tmp_path, monkeypatch):
     assert (tmp_path / "team" / "shared.sqlite").is_file()
 
 
-def test_long_series_are_thinned_for_plots_but_keep_their_ends(store):
+def test_long_series_are_read_for_plots_from_rollups_with_detail_when_zoomed_in(store):
     run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["supernet"])
     for step in range(1, 1001):
-        store.record_metrics(run_id, "supernet", step, {"G_gan": float(step)})
-    full = store.metric_series(run_id, "supernet", "G_gan")
-    thin = store.metric_series(run_id, "supernet", "G_gan", max_points=100)
-    assert len(full) == 1000 and 100 <= len(thin) <= 101
-    assert thin[-1] == (1000, 1000.0) and [s for s, _ in thin] == sorted(s for s, _ in thin)
-    assert store.metric_series(run_id, "supernet", "G_gan", max_points=5000) == full
+        store.record_metrics(run_id, "supernet", step, {"G_gan": float(step), "G_distill": float(step % 7)})
+    assert store.metric_names(run_id, "supernet") == ["G_distill", "G_gan"]
+    assert len(store.metric_series(run_id, "supernet", "G_gan")) == 1000
+
+    overview = store.curves(run_id, "supernet", max_points=100)
+    gan = overview["G_gan"]
+    assert gan.width == 16 and len(gan.steps) == 63  # buckets 0..62 of 16 steps cover steps 1..1000
+    assert (gan.low[0], gan.high[0], gan.values[0]) == (1.0, 15.0, 8.0)  # steps 1..15: extremes and mean
+    assert (gan.low[-1], gan.high[-1]) == (992.0, 1000.0)  # the last, partial bucket keeps the end
+    assert list(gan.steps) == sorted(gan.steps)
+    assert overview["G_distill"].high.max() == 6.0 and overview["G_distill"].low.min() == 0.0
+
+    detail = store.curves(run_id, "supernet", max_points=100, start=500, stop=560)
+    assert detail["G_gan"].width == 1 and list(detail["G_gan"].steps) == list(range(500, 561))
+    assert store.curves(run_id, "teacher") == {}
+
+
+def _record(store, run_id, arch, macs, metrics):
+    store.add_candidate(run_id, arch=arch, macs=macs, params=1, metrics=metrics)
+    return store.list_runs()[0]
+
+
+def test_the_best_candidate_and_the_count_are_kept_up_to_date_as_candidates_are_recorded(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    assert (store.list_runs()[0].candidates, store.list_runs()[0].best_arch) == (0, None)
+    assert _record(store, run_id, "a", 5, {"psnr": 20.0}).best_arch == "a"
+    assert _record(store, run_id, "b", 9, {"psnr": 19.0}).best_arch == "a"  # PSNR: higher is better
+    assert _record(store, run_id, "c", 9, {"psnr": 21.0}).best_arch == "c"
+    assert _record(store, run_id, "d", 3, {"psnr": 21.0}).best_arch == "d"  # equal score: fewer MACs
+    summary = _record(store, run_id, "d", 3, {"psnr": 10.0})  # the best, scored again and worse
+    assert (summary.best_arch, summary.candidates, summary.best_metric) == ("c", 4, {"psnr": 21.0})
+
+    from engine.store import CandidateRecord
+    store.add_candidates(run_id, [CandidateRecord(f"x{i}", 100 + i, 1, {"psnr": 15.0 + i / 100}) for i in range(1200)]
+                         + [CandidateRecord("x0", 1, 1, {"psnr": 30.0})])  # the last score of an arch wins
+    summary = store.list_runs()[0]
+    assert (summary.candidates, summary.best_arch, summary.best_macs) == (1204, "x0", 1)
+
+    table = store.candidate_table(run_id)
+    assert len(table) == 1204 and table.archs[:4] == ["a", "b", "c", "d"]
+    assert table.row(3) == {"run_id": run_id, "arch": "d", "macs": 3, "params": 1, "metrics": {"psnr": 10.0},
+                            "latency_ms": None}
+    later = store.candidate_table(run_id, after_id=int(table.ids[-3]))
+    assert later.archs == table.archs[-2:]
+    assert store.candidate(run_id, "x0")["metrics"] == {"psnr": 30.0} and store.candidate(run_id, "nope") is None
+
+
+def test_the_run_keeps_the_metric_it_is_searched_by(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    store.add_candidate(run_id, arch="a", macs=5, params=1, metrics={"psnr": 20.0, "ssim": 0.5}, metric="ssim")
+    store.add_candidate(run_id, arch="b", macs=5, params=1, metrics={"psnr": 19.0, "ssim": 0.6})
+    assert store.list_runs()[0].best_arch == "b"
+
+
+def test_upgrading_a_store_of_the_first_schema_fills_counts_best_candidates_and_rollups(tmp_path):
+    from alembic import command
+
+    from engine.store.store import _alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(text("INSERT INTO runs (id, name, family, dataset, config, status, created_at) "
+                                "VALUES (1, 'old', 'cyclegan', 'd', '{}', 'finished', '2026-11-30 10:00:00')"))
+        for i, (fid, macs) in enumerate([(70.0, 5), (60.0, 9), (65.0, 2)]):
+            connection.execute(text("INSERT INTO candidates (run_id, arch, macs, params, metrics, created_at) "
+                                    "VALUES (1, :arch, :macs, 1, :metrics, '2026-11-30 10:00:00')"),
+                               {"arch": f"a{i}", "macs": macs, "metrics": f'{{"fid": {fid}}}'})
+        for step in range(1, 41):
+            connection.execute(text("INSERT INTO metric_points (run_id, stage, name, step, value, recorded_at) "
+                                    "VALUES (1, 'supernet', 'G_gan', :step, :value, '2026-11-30 10:00:00')"),
+                               {"step": step, "value": float(step)})
+    engine.dispose()
+    store = open_store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    [summary] = store.list_runs()
+    assert (summary.candidates, summary.best_arch, summary.best_metric) == (3, "a1", {"fid": 60.0})
+    curve = store.curves(1, "supernet", max_points=10)["G_gan"]
+    assert curve.width == 16 and list(curve.high) == [15.0, 31.0, 40.0]
+    store.add_candidate(1, arch="a3", macs=1, params=1, metrics={"fid": 50.0})
+    assert store.list_runs()[0].best_arch == "a3"
+    store.close()

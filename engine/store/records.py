@@ -1,0 +1,137 @@
+"""Plain data that the store's bulk reads return: no ORM objects, so that a run with 10^5 candidates or a
+series of 10^5 points is read into a few arrays at once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a runs list shows of one run."""
+
+    id: int
+    name: str
+    family: str
+    dataset: str
+    status: str
+    stage: str | None
+    step: int
+    total_steps: int | None
+    best_macs: int | None
+    best_metric: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    error: str | None
+    candidates: int = 0
+    best_arch: str | None = None
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """A scored sub-network as the search writes it."""
+
+    arch: str
+    macs: int
+    params: int
+    metrics: dict[str, float]
+    latency_ms: float | None = None
+
+
+@dataclass
+class CandidateTable:
+    """The candidates of a run as columns: ``metrics[name][i]`` is NaN where candidate i lacks that metric,
+    ``latency_ms[i]`` NaN where it was not measured. Rows are in the order they were recorded."""
+
+    run_id: int
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    archs: list[str] = field(default_factory=list)
+    macs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    params: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    latency_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    @property
+    def last_id(self) -> int:
+        return int(self.ids[-1]) if len(self.ids) else 0
+
+    @classmethod
+    def from_rows(cls, run_id: int, ids: list[int], archs: list[str], macs: list[int], params: list[int],
+                  latency: list[float | None], metrics: list[dict[str, float]]) -> CandidateTable:
+        names = sorted({name for row in metrics for name in row})
+        columns = {name: np.array([row.get(name, math.nan) for row in metrics], dtype=float) for name in names}
+        return cls(run_id, np.array(ids, dtype=np.int64), list(archs), np.array(macs, dtype=np.int64),
+                   np.array(params, dtype=np.int64),
+                   np.array([math.nan if v is None else v for v in latency], dtype=float), columns)
+
+    def extend(self, other: CandidateTable) -> int:
+        """Append ``other``'s rows (later candidates of the same run); an arch already here, or repeated in
+        ``other``, keeps only its last score. Returns how many earlier rows were so replaced (then rows
+        after them moved up)."""
+        if not len(other):
+            return 0
+        index = self._arch_index()
+        n, m = len(self), len(other)
+        replaced = []
+        for offset, arch in enumerate(other.archs):
+            if arch in index:
+                replaced.append(index[arch])
+            index[arch] = n + offset
+        for name in set(self.metrics) | set(other.metrics):
+            mine = self.metrics.get(name, np.full(n, math.nan))
+            theirs = other.metrics.get(name, np.full(m, math.nan))
+            self.metrics[name] = np.concatenate([mine, theirs])
+        self.ids = np.concatenate([self.ids, other.ids])
+        self.archs = self.archs + other.archs
+        self.macs = np.concatenate([self.macs, other.macs])
+        self.params = np.concatenate([self.params, other.params])
+        self.latency_ms = np.concatenate([self.latency_ms, other.latency_ms])
+        if replaced:
+            self._drop(replaced)
+        return len(replaced)
+
+    def _arch_index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {arch: i for i, arch in enumerate(self.archs)}
+        return self._index
+
+    def row_of(self, arch: str) -> int | None:
+        return self._arch_index().get(arch)
+
+    def _drop(self, rows: list[int]) -> None:
+        keep = np.ones(len(self), dtype=bool)
+        keep[rows] = False
+        self.ids, self.macs, self.params = self.ids[keep], self.macs[keep], self.params[keep]
+        self.latency_ms = self.latency_ms[keep]
+        self.archs = [arch for arch, k in zip(self.archs, keep) if k]
+        self.metrics = {name: values[keep] for name, values in self.metrics.items()}
+        self._index = None
+
+    def row(self, index: int) -> dict[str, Any]:
+        latency = float(self.latency_ms[index])
+        return {"run_id": self.run_id, "arch": self.archs[index], "macs": int(self.macs[index]),
+                "params": int(self.params[index]),
+                "metrics": {name: float(values[index]) for name, values in self.metrics.items()
+                            if not math.isnan(values[index])},
+                "latency_ms": None if math.isnan(latency) else latency}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A series as a plot reads it: at ``width`` 1 the recorded points (``low`` = ``high`` = ``values``);
+    wider, one row per ``width`` steps with the mean, the extremes and the middle step of each bucket."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    width: int
