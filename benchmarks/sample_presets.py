@@ -28,6 +28,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sections import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MINUTES = 15
 
@@ -63,7 +66,7 @@ def quality_check(summary: dict) -> tuple[str, bool]:
 
 
 def render(results: list[dict]) -> str:
-    lines = ["# Benchmarks", "",
+    lines = ["## Sample presets", "",
              f"Measured by `python benchmarks/sample_presets.py` on {platform.platform()}, "
              f"{os.cpu_count()} CPU cores, Python {platform.python_version()}; one run per preset, all ratios "
              "from that same run. Latency: batch 1 at the preset's image size, median of timed runs after warm-up, "
@@ -121,7 +124,7 @@ def main() -> int:
             result["grid"] = str(shutil.copy(result["summary"]["grid_path"], args.grids / f"{preset}-{recipe}-grid.png"))
             print(f"{preset} ({recipe}): {result['seconds'] / 60:.1f} min, {quality_check(result['summary'])[0]}",
                   flush=True)
-    args.output.write_text(render(results))
+    write_section(args.output, "sample-presets", render(results))
     (args.output.with_suffix(".json")).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.output}")
     return 0

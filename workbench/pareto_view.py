@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
 FLUSH_INTERVAL_MS = 250  # arriving candidates are drawn at most this often
 PICK_RADIUS_PX = 12
+PASS_BUDGET_S = 0.015  # GUI-thread time one pass of the event loop may spend drawing chunks
 
 
 def _tip(row: dict[str, Any]) -> str:
@@ -64,6 +66,7 @@ class _RunLayer:
         self.pending: list[CandidateScored] = []
         self.front = ParetoFront()
         self.chunks: list[pg.ScatterPlotItem] = []
+        self.dirty_from = 0  # chunks from this index on wait to be drawn
         self.x = np.zeros(0)
         self.y = np.zeros(0)
         self.front_marks = pg.ScatterPlotItem(size=11, symbol="d", pen=pg.mkPen("#000", width=1),
@@ -108,7 +111,8 @@ class ParetoView(QWidget):
 
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "MACs (M)")
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # No grid: pyqtgraph draws it with the axes, so every redraw of the points would repaint the axes too
+        # (as costly as 10^5 points).
         self.front = pg.PlotDataItem(pen=pg.mkPen("#333", width=2))
         self.plot.addItem(self.front)
         self.budget_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#b00020", style=Qt.PenStyle.DashLine),
@@ -125,6 +129,10 @@ class ParetoView(QWidget):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
+        self._chunk_timer = QTimer(self)
+        self._chunk_timer.setSingleShot(True)
+        self._chunk_timer.setInterval(0)
+        self._chunk_timer.timeout.connect(self._draw_dirty_chunks)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Metric"))
@@ -184,7 +192,8 @@ class ParetoView(QWidget):
             if run_id not in self.layers:
                 self.layers[run_id] = _RunLayer(run_id, RUN_COLOURS[len(self.layers) % len(RUN_COLOURS)])
                 self._read(run_id)
-        self.redraw()
+        # The runs already drawn stay as they are; a new one is drawn when its read arrives.
+        self._draw_decorations()
 
     def _read(self, run_id: int) -> None:
         store = self.store
@@ -196,10 +205,17 @@ class ParetoView(QWidget):
         if layer is None:
             return  # no longer shown
         layer.table, layer.loaded = table, True
+        self.plot.setLabel("left", _axis_label(self.metric_name() or next(iter(sorted(table.metrics)), None)))
         # Events that came while the read ran: the store may hold them already (extend replaces those).
         layer.table.extend(_table_of_events(run_id, layer.pending))
         layer.pending = []
-        self.redraw()
+        metric = self.metric_name()
+        self._sync_metrics()
+        if self.metric_name() != metric:
+            self.redraw()  # the first metric, or another: every run is drawn again
+            return
+        self._draw_layer(layer, metric)  # only this run: the others are drawn already
+        self._draw_decorations()
 
     def _remove_layer(self, run_id: int) -> None:
         layer = self.layers.pop(run_id)
@@ -208,7 +224,8 @@ class ParetoView(QWidget):
             self.plot.removeItem(item)
 
     def is_loading(self) -> bool:
-        return any(not layer.loaded for layer in self.layers.values())
+        """A shown run is still being read or drawn."""
+        return any(not layer.loaded for layer in self.layers.values()) or self.drawing()
 
     def count(self, run_id: int) -> int:
         layer = self.layers.get(run_id)
@@ -243,6 +260,7 @@ class ParetoView(QWidget):
             self._update_xy(layer, metric)
             self._draw_chunks(layer, first_chunk=start // CHUNK)
             self._draw_front_marks(layer)
+        self._draw_dirty_chunks()  # the last chunks, now: one repaint per flush
         self._draw_front_line()
         self._draw_highlight()
         self._update_status()
@@ -274,6 +292,10 @@ class ParetoView(QWidget):
         self.plot.setLabel("left", _axis_label(metric))
         for layer in self.layers.values():
             self._draw_layer(layer, metric)
+        self._draw_decorations()
+
+    def _draw_decorations(self) -> None:
+        """The selected run's front line, its budget, the highlight and the status line."""
         self._draw_front_line()
         budget = self.budgets.get(self.run_id) if self.run_id is not None else None
         if budget:
@@ -296,6 +318,8 @@ class ParetoView(QWidget):
         self._draw_front_marks(layer)
 
     def _draw_chunks(self, layer: _RunLayer, first_chunk: int) -> None:
+        """Chunks from ``first_chunk`` on are drawn again, a few per pass of the event loop (one chunk takes a
+        few ms), so that drawing a run of 10^5 points never holds the loop for long."""
         needed = -(-len(layer.table) // CHUNK)
         while len(layer.chunks) > needed:
             self.plot.removeItem(layer.chunks.pop())
@@ -304,10 +328,27 @@ class ParetoView(QWidget):
             chunk.setVisible(self.include_dominated.isChecked())
             self.plot.addItem(chunk)
             layer.chunks.append(chunk)
-        for index in range(first_chunk, needed):
-            x, y = layer.x[index * CHUNK:(index + 1) * CHUNK], layer.y[index * CHUNK:(index + 1) * CHUNK]
-            finite = ~np.isnan(y)
-            layer.chunks[index].setData(x=x[finite], y=y[finite])
+        layer.dirty_from = min(layer.dirty_from, first_chunk)
+        if layer.dirty_from < needed and not self._chunk_timer.isActive():
+            self._chunk_timer.start()
+
+    def _draw_dirty_chunks(self) -> None:
+        started = time.perf_counter()
+        for layer in self.layers.values():
+            while layer.dirty_from < len(layer.chunks):
+                index = layer.dirty_from
+                rows = slice(index * CHUNK, (index + 1) * CHUNK)
+                x, y = layer.x[rows], layer.y[rows]
+                finite = ~np.isnan(y)
+                layer.chunks[index].setData(x=x[finite], y=y[finite])
+                layer.dirty_from += 1
+                if time.perf_counter() - started > PASS_BUDGET_S:
+                    self._chunk_timer.start()  # the rest in the next pass
+                    return
+        self._update_status()
+
+    def drawing(self) -> bool:
+        return any(layer.dirty_from < len(layer.chunks) for layer in self.layers.values())
 
     def _draw_front_marks(self, layer: _RunLayer) -> None:
         if layer.front_marks.scene() is None:
@@ -341,6 +382,9 @@ class ParetoView(QWidget):
         layer = self.layers.get(self.run_id)
         if layer is not None and not layer.loaded:
             self.status.setText(f"reading the candidates of run {self.run_id}…")
+            return
+        if self.drawing():
+            self.status.setText("drawing…")
             return
         total = sum(len(layer.table) for layer in self.layers.values())
         front = len(layer.front) if layer is not None else 0

@@ -61,6 +61,7 @@ class Run(Base):
     # Kept up to date as candidates are recorded, so that listing runs never reads their candidates.
     candidate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     primary_metric: Mapped[str | None] = mapped_column(String(100))
+    metric_names: Mapped[list[str] | None] = mapped_column(JSON)  # every metric name its candidates have
     best_candidate_id: Mapped[int | None] = mapped_column(Integer)
 
     project: Mapped[Project | None] = relationship(back_populates="runs")
@@ -114,8 +115,9 @@ class MetricRollup(Base):
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     stage: Mapped[str] = mapped_column(String(50), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Width before name in the key: the queries of one width (names, extent) read only that width's rows.
     width: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float)

@@ -4,7 +4,6 @@ operations the engine and the workbench use on it. One writer per run; readers p
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Text, case, cast, create_engine, event, func, insert, select, update
+from sqlalchemy import case, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -223,7 +222,7 @@ class Store:
             statement = upsert(MetricRollup)
             new, old = statement.excluded, MetricRollup
             statement = statement.on_conflict_do_update(
-                index_elements=["run_id", "stage", "name", "width", "bucket"],
+                index_elements=["run_id", "stage", "width", "name", "bucket"],
                 set_={"count": old.count + new.count, "total": old.total + new.total,
                       "low": case((new.low < old.low, new.low), else_=old.low),
                       "high": case((new.high > old.high, new.high), else_=old.high),
@@ -232,7 +231,7 @@ class Store:
             session.execute(statement, rows)
             return
         for row in rows:  # any other database: read, then write
-            key = (row["run_id"], row["stage"], row["name"], row["width"], row["bucket"])
+            key = (row["run_id"], row["stage"], row["width"], row["name"], row["bucket"])
             rollup = session.get(MetricRollup, key)
             if rollup is None:
                 session.add(MetricRollup(**row))
@@ -264,7 +263,7 @@ class Store:
         fits. The rows read are bounded by ``max_points`` whatever the length of the training."""
         coarsest = MetricRollup.WIDTHS[-1]
         own = (MetricRollup.run_id == run_id, MetricRollup.stage == stage)
-        with self.session() as session:
+        with self.engine.connect() as session:  # Core: no ORM processing per row
             if start is None or stop is None:
                 low, high = session.execute(select(func.min(MetricRollup.first_step), func.max(MetricRollup.last_step))
                                             .where(*own, MetricRollup.width == coarsest)).one()
@@ -275,24 +274,29 @@ class Store:
             span = max(1, stop - start + 1)
             width = 1 if span <= max_points else next(
                 (w for w in MetricRollup.WIDTHS if span / w <= max_points), coarsest)
-            rows: dict[str, list[tuple[float, float, float, float]]] = {}
-            if width == 1:
-                for name, step, value in session.execute(
-                        select(MetricPoint.name, MetricPoint.step, MetricPoint.value)
-                        .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+            names = session.execute(select(MetricRollup.name).where(*own, MetricRollup.width == coarsest)
+                                    .distinct()).scalars().all()
+            rows: dict[str, list[Any]] = {}
+            # One range query per series: each reads only its own rows through the primary-key index.
+            for name in names:
+                if width == 1:
+                    rows[name] = [(step, value, value, value) for step, value in session.execute(
+                        select(MetricPoint.step, MetricPoint.value)
+                        .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage, MetricPoint.name == name,
                                MetricPoint.step >= start, MetricPoint.step <= stop)
-                        .order_by(MetricPoint.name, MetricPoint.step, MetricPoint.id)):
-                    rows.setdefault(name, []).append((step, value, value, value))
-            else:
-                for name, first, last, mean, low, high in session.execute(
-                        select(MetricRollup.name, MetricRollup.first_step, MetricRollup.last_step,
-                               MetricRollup.total / MetricRollup.count, MetricRollup.low, MetricRollup.high)
-                        .where(*own, MetricRollup.width == width, MetricRollup.bucket >= start // width,
-                               MetricRollup.bucket <= stop // width)
-                        .order_by(MetricRollup.name, MetricRollup.bucket)):
-                    rows.setdefault(name, []).append(((first + last) / 2, mean, low, high))
+                        .order_by(MetricPoint.step, MetricPoint.id))]
+                else:
+                    rows[name] = [((first + last) / 2, mean, low, high)
+                                  for first, last, mean, low, high in session.execute(
+                        select(MetricRollup.first_step, MetricRollup.last_step, MetricRollup.total / MetricRollup.count,
+                               MetricRollup.low, MetricRollup.high)
+                        .where(*own, MetricRollup.name == name, MetricRollup.width == width,
+                               MetricRollup.bucket >= start // width, MetricRollup.bucket <= stop // width)
+                        .order_by(MetricRollup.bucket))]
         curves = {}
         for name, values in rows.items():
+            if not values:
+                continue
             array = np.array(values, dtype=float)
             curves[name] = Curve(array[:, 0], array[:, 1], array[:, 2], array[:, 3], width)
         return curves
@@ -316,6 +320,9 @@ class Store:
             if run.primary_metric is None:
                 run.primary_metric = metric or primary_metric(n for r in latest.values() for n in r.metrics)
             ranked_by = run.primary_metric
+            names = {name for r in latest.values() for name in r.metrics}
+            if not names <= set(run.metric_names or ()):
+                run.metric_names = sorted(names | set(run.metric_names or ()))
             archs = list(latest)
             existing: dict[str, tuple[int, float | None]] = {}
             for i in range(0, len(archs), KEY_CHUNK):
@@ -360,19 +367,22 @@ class Store:
                                         .order_by(Candidate.id)).all())
 
     def candidate_table(self, run_id: int, after_id: int = 0) -> CandidateTable:
-        """The run's candidates recorded after the one with id ``after_id`` (default: all), as columns."""
-        with self.session() as session:
-            rows = session.execute(
+        """The run's candidates recorded after the one with id ``after_id`` (default: all), as columns. The
+        database extracts each metric (the run keeps their names), so no JSON is decoded here; Core, not the
+        ORM session, so no per-row ORM processing either."""
+        with self.engine.connect() as connection:
+            names = connection.execute(select(Run.metric_names).where(Run.id == run_id)).scalar() or []
+            rows = connection.execute(
                 select(Candidate.id, Candidate.arch, Candidate.macs, Candidate.params, Candidate.latency_ms,
-                       cast(Candidate.metrics, Text))
+                       *(Candidate.metrics[name].as_float() for name in names))
                 .where(Candidate.run_id == run_id, Candidate.id > after_id).order_by(Candidate.id)).all()
         if not rows:
             return CandidateTable(run_id)
-        ids, archs, macs, params, latency, metrics = zip(*rows)
-        # One decode of all the metrics at once is several times faster than one per row.
-        decoded = json.loads("[" + ",".join(metrics) + "]")
-        return CandidateTable.from_rows(run_id, list(ids), list(archs), list(macs), list(params), list(latency),
-                                        decoded)
+        ids, archs, macs, params, latency, *values = zip(*rows)
+        # None (a candidate without that metric, or no latency) becomes NaN.
+        return CandidateTable(run_id, np.array(ids, dtype=np.int64), list(archs), np.array(macs, dtype=np.int64),
+                              np.array(params, dtype=np.int64), np.array(latency, dtype=float),
+                              {name: np.array(column, dtype=float) for name, column in zip(names, values)})
 
     def candidate(self, run_id: int, arch: str) -> dict[str, Any] | None:
         """One candidate's record by its arch (the unique index), or None if the run never scored it."""

@@ -173,3 +173,42 @@ def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot,
                     timeout=60_000)
     assert clicked in window.compare.readout.text()
     window.compare.worker.wait()
+
+
+def test_reads_that_grow_with_the_store_never_run_on_the_gui_thread(qtbot, settings, store, monkeypatch):
+    import threading
+
+    from engine.store import CandidateRecord, Store
+
+    run_id = store.create_run(name="big", family="pix2pix", dataset="d", config={},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    store.add_candidates(run_id, [CandidateRecord(f"a{i}", 1000 + i, 1, {"psnr": 20 + i / 1000}) for i in range(300)])
+    for step in range(10, 400, 10):
+        store.record_metrics(run_id, "supernet", step, {"G_gan": 1.0 / step})
+    on_gui_thread = []
+    for name in ("list_runs", "candidate_table", "candidates", "curves", "metric_series", "metric_names"):
+        original = getattr(Store, name)
+
+        def checked(self, *args, _original=original, _name=name, **kwargs):
+            if threading.current_thread() is threading.main_thread():
+                on_gui_thread.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Store, name, checked)
+    window = MainWindow(settings, store)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1, timeout=10_000)
+    window.select_run(run_id)
+    for tab in (window.pareto, window.compare, window.monitor):
+        window.tabs.setCurrentWidget(tab)
+        qtbot.waitUntil(window.idle, timeout=10_000)
+    window.monitor.loss_stage.setCurrentText("teacher")
+    window.monitor.loss_stage.setCurrentText("supernet")
+    window.pareto.handle_event(CandidateScored(run_id=run_id, arch="new", macs=1, params=1, metrics={"psnr": 30.0}))
+    window.pareto.flush()
+    window.refresh()
+    qtbot.waitUntil(lambda: window.idle() and not window.pareto.is_loading(), timeout=10_000)
+    assert window.pareto.count(run_id) == 301 and window.pareto.front_points()[0]["arch"] == "new"
+    assert set(window.monitor.curves) == {"G_gan"} and window.compare.budget.isEnabled()
+    assert on_gui_thread == []

@@ -30,14 +30,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column('candidate_count', sa.Integer(), server_default='0', nullable=False))
         batch.add_column(sa.Column('primary_metric', sa.String(length=100), nullable=True))
         batch.add_column(sa.Column('best_candidate_id', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('metric_names', sa.JSON(), nullable=True))
     with op.batch_alter_table('candidates') as batch:
         batch.add_column(sa.Column('score', sa.Float(), nullable=True))
         batch.create_index('ix_candidates_run_score', ['run_id', 'score', 'macs'], unique=False)
     op.create_table('metric_rollups',
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('stage', sa.String(length=50), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('width', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('bucket', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.Column('total', sa.Float(), nullable=False),
@@ -46,7 +47,7 @@ def upgrade() -> None:
     sa.Column('first_step', sa.Integer(), nullable=False),
     sa.Column('last_step', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('run_id', 'stage', 'name', 'width', 'bucket')
+    sa.PrimaryKeyConstraint('run_id', 'stage', 'width', 'name', 'bucket')
     )
     _fill_from_existing_data()
 
@@ -67,12 +68,14 @@ def _fill_from_existing_data() -> None:
         scored = [(cid, score(metric, metrics), macs) for cid, metrics, macs in rows]
         for cid, value, _ in scored:
             if value is not None:
-                bind.execute(sa.text("UPDATE candidates SET score = :score WHERE id = :id"), {"score": value, "id": cid})
+                bind.execute(sa.text("UPDATE candidates SET score = :score WHERE id = :id"),
+                             {"score": value, "id": cid})
         ranked = [row for row in scored if row[1] is not None] or scored
         best = min(ranked, key=lambda row: (row[1] if row[1] is not None else 0.0, row[2]))[0]
+        names = sorted({name for _, metrics, _ in rows for name in metrics})
         bind.execute(sa.text("UPDATE runs SET candidate_count = :count, primary_metric = :metric, "
-                             "best_candidate_id = :best WHERE id = :run"),
-                     {"count": len(rows), "metric": metric, "best": best, "run": run_id})
+                             "best_candidate_id = :best, metric_names = :names WHERE id = :run"),
+                     {"count": len(rows), "metric": metric, "best": best, "names": json.dumps(names), "run": run_id})
 
 
 def downgrade() -> None:
@@ -81,6 +84,7 @@ def downgrade() -> None:
         batch.drop_index('ix_candidates_run_score')
         batch.drop_column('score')
     with op.batch_alter_table('runs') as batch:
+        batch.drop_column('metric_names')
         batch.drop_column('best_candidate_id')
         batch.drop_column('primary_metric')
         batch.drop_column('candidate_count')
