@@ -325,9 +325,13 @@ class ParetoView(QWidget):
             self.plot.removeItem(layer.chunks.pop())
         while len(layer.chunks) < needed:
             chunk = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(layer.colour))
-            chunk.setVisible(self.include_dominated.isChecked())
+            chunk.setVisible(False)  # shown once drawn
             self.plot.addItem(chunk)
             layer.chunks.append(chunk)
+        if first_chunk == 0:
+            # Drawn again from the start: hidden meanwhile, so the passes in between do not paint them.
+            for chunk in layer.chunks:
+                chunk.setVisible(False)
         layer.dirty_from = min(layer.dirty_from, first_chunk)
         if layer.dirty_from < needed and not self._chunk_timer.isActive():
             self._chunk_timer.start()
@@ -342,9 +346,13 @@ class ParetoView(QWidget):
                 finite = ~np.isnan(y)
                 layer.chunks[index].setData(x=x[finite], y=y[finite])
                 layer.dirty_from += 1
-                if time.perf_counter() - started > PASS_BUDGET_S:
+                if time.perf_counter() - started > PASS_BUDGET_S and layer.dirty_from < len(layer.chunks):
                     self._chunk_timer.start()  # the rest in the next pass
                     return
+            shown = self.include_dominated.isChecked()
+            for chunk in layer.chunks:
+                if chunk.isVisible() != shown:
+                    chunk.setVisible(shown)
         self._update_status()
 
     def drawing(self) -> bool:

@@ -72,7 +72,7 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     process.event.connect(lambda e: live_points.append(e) if isinstance(e, CandidateScored) else None)
     qtbot.waitUntil(lambda: process.run_id is not None and process.run_id in window.processes, timeout=60_000)
     run_id = process.run_id
-    assert window.selected_run_id() == run_id  # the new run is selected
+    qtbot.waitUntil(lambda: window.selected_run_id() == run_id, timeout=10_000)  # the new run is selected
     qtbot.waitUntil(lambda: len(live_points) >= 3, timeout=120_000)
     # Points arrive on the Pareto plot as the events do, before the search is over.
     qtbot.waitUntil(lambda: window.pareto.count(run_id) >= 3, timeout=10_000)

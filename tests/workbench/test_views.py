@@ -246,3 +246,24 @@ def test_screenshots_script_saves_every_view(finished, tmp_path):
     shots = capture(tmp_path / "shots", settings, run_id)
     assert {p.stem for p in shots} == {"monitor", "pareto", "compare", "new_run", "export", "settings"}
     assert all(p.stat().st_size > 5000 for p in shots)
+
+
+def test_the_monitor_reads_long_curves_downsampled_and_zoomed_in_detail(qtbot, store):
+    from workbench.monitor_view import MAX_PLOT_POINTS, MonitorView
+
+    run_id = store.create_run(name="long", family="pix2pix", dataset="d", config={},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    for step in range(1, 6001):
+        store.record_metrics(run_id, "supernet", step, {"G_gan": float(step), "G_distill": 1.0})
+    view = MonitorView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: set(view.curves) == {"G_gan", "G_distill"} and not view.reader.busy(), timeout=10_000)
+    steps, _ = view.curves["G_gan"].getData()
+    assert view.curve_width == 16 and len(steps) <= MAX_PLOT_POINTS  # 6000 steps: rollups of 16 steps
+    view.plot.getViewBox().setXRange(1000, 1500, padding=0)  # the user zooms in
+    qtbot.waitUntil(lambda: view.curve_width == 1 and not view.reader.busy(), timeout=10_000)
+    steps, values = view.curves["G_gan"].getData()
+    assert steps[0] >= 999 and steps[-1] <= 1501 and list(values[:3]) == list(steps[:3])  # every recorded point
