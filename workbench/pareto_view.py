@@ -71,6 +71,7 @@ class _RunLayer:
         self.y = np.zeros(0)
         self.front_marks = pg.ScatterPlotItem(size=11, symbol="d", pen=pg.mkPen("#000", width=1),
                                               brush=pg.mkBrush(colour))
+        self.front_marks.setZValue(5)  # above every run's cloud of points
 
     def scores(self, metric: str | None) -> np.ndarray:
         values = self.table.metrics.get(metric or "")
@@ -114,12 +115,14 @@ class ParetoView(QWidget):
         # No grid: pyqtgraph draws it with the axes, so every redraw of the points would repaint the axes too
         # (as costly as 10^5 points).
         self.front = pg.PlotDataItem(pen=pg.mkPen("#333", width=2))
+        self.front.setZValue(10)
         self.plot.addItem(self.front)
         self.budget_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#b00020", style=Qt.PenStyle.DashLine),
                                            label="budget", labelOpts={"position": 0.05, "color": "#b00020"})
         self.plot.addItem(self.budget_line)
         self.budget_line.hide()
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")
+        self.highlight.setZValue(20)
         self.plot.addItem(self.highlight)
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.legend.addItem(self.front, "Pareto front")
@@ -188,9 +191,11 @@ class ParetoView(QWidget):
         shown = ({self.run_id} if self.run_id is not None else set()) | self.overlay_ids()
         for run_id in set(self.layers) - shown:
             self._remove_layer(run_id)
-        for index, run_id in enumerate(sorted(shown)):
+        for run_id in sorted(shown):
             if run_id not in self.layers:
-                self.layers[run_id] = _RunLayer(run_id, RUN_COLOURS[len(self.layers) % len(RUN_COLOURS)])
+                layer = _RunLayer(run_id, RUN_COLOURS[len(self.layers) % len(RUN_COLOURS)])
+                self.layers[run_id] = layer
+                self.legend.addItem(layer.front_marks, f"run {run_id} (front marked)")
                 self._read(run_id)
         # The runs already drawn stay as they are; a new one is drawn when its read arrives.
         self._draw_decorations()
@@ -220,6 +225,7 @@ class ParetoView(QWidget):
     def _remove_layer(self, run_id: int) -> None:
         layer = self.layers.pop(run_id)
         self.reader.forget(f"candidates:{run_id}")
+        self.legend.removeItem(layer.front_marks)
         for item in layer.items():
             self.plot.removeItem(item)
 
@@ -348,11 +354,16 @@ class ParetoView(QWidget):
                 layer.dirty_from += 1
                 if time.perf_counter() - started > PASS_BUDGET_S and layer.dirty_from < len(layer.chunks):
                     self._chunk_timer.start()  # the rest in the next pass
+                    # No repaint of what is drawn already between passes (10^5 points cost ~30 ms each time).
+                    self.plot.viewport().setUpdatesEnabled(False)
                     return
             shown = self.include_dominated.isChecked()
             for chunk in layer.chunks:
                 if chunk.isVisible() != shown:
                     chunk.setVisible(shown)
+        if not self.plot.viewport().updatesEnabled():
+            self.plot.viewport().setUpdatesEnabled(True)
+            self.plot.viewport().update()
         self._update_status()
 
     def drawing(self) -> bool:
