@@ -20,7 +20,7 @@ from engine.data.samples import SampleParams, ensure_sample
 from engine.data.transforms import PreprocessOptions
 from engine.errors import ConfigError
 from engine.events import EventSink
-from engine.metrics import FeatureExtractor, gaussian_stats, load_stats, save_stats
+from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
 from engine.settings import Settings
 
 
@@ -132,21 +132,22 @@ def _fingerprint(dataset: LayoutDataset, size: tuple[int, int], extractor: Featu
 
 
 def real_statistics(dataset: LayoutDataset, size: tuple[int, int], extractor: FeatureExtractor,
-                    cache_dir: Path) -> tuple[np.ndarray, np.ndarray, Path]:
-    """Mean and covariance of the features of the dataset's real target images ("B"), cached as an
-    ``.npz`` (pytorch-fid format plus provenance) keyed by the files, their sizes and times."""
+                    cache_dir: Path) -> tuple[RealStatistics, Path]:
+    """Mean, covariance and its square root of the features of the dataset's real target images ("B"),
+    cached as an ``.npz`` (pytorch-fid format plus the root and provenance) keyed by the files, their sizes
+    and times."""
     key, paths = _fingerprint(dataset, size, extractor)
     path = cache_dir / f"{extractor.name}-{size_label(size)}px-{key}.npz"
     if path.is_file():
-        mu, sigma = load_stats(path)
-        return mu, sigma, path
+        return load_real_statistics(path), path
     features = np.concatenate([extractor(torch.stack([dataset[i]["B"] for i in range(start, min(start + 50, len(dataset)))]))
                                for start in range(0, len(dataset), 50)])
-    mu, sigma = gaussian_stats(features)
-    save_stats(path, mu, sigma, {"extractor": extractor.description, "image_size": size_label(size), "count": len(features),
-                                 "files": len(paths), "first_file": paths[0] if paths else None,
-                                 "created": datetime.now(timezone.utc).isoformat()})
-    return mu, sigma, path
+    stats = RealStatistics(*gaussian_stats(features))
+    save_stats(path, stats.mu, stats.sigma, {"extractor": extractor.description, "image_size": size_label(size),
+                                             "count": len(features), "files": len(paths),
+                                             "first_file": paths[0] if paths else None,
+                                             "created": datetime.now(timezone.utc).isoformat()}, stats.root)
+    return stats, path
 
 
 def describe(data: RunData) -> str:

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from engine.errors import ConfigError
-from engine.metrics import HIGHER_IS_BETTER, FeatureExtractor, frechet_distance, gaussian_stats, psnr, resolve_extractor, ssim
+from engine.metrics import (HIGHER_IS_BETTER, FeatureExtractor, RealStatistics, frechet_to_real, psnr,
+                            resolve_extractor, ssim)
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, real_statistics
 
-_EXTRACTORS: dict[tuple[str, str], tuple[str, FeatureExtractor]] = {}
+_EXTRACTORS: dict[tuple[str, str, str], tuple[str, FeatureExtractor]] = {}
 
 
 def to_8bit(images: torch.Tensor) -> torch.Tensor:
@@ -31,16 +31,14 @@ class Scorer:
     ground_truth: bool
     targets: torch.Tensor
     extractor: FeatureExtractor | None = None
-    real_mu: np.ndarray | None = None
-    real_sigma: np.ndarray | None = None
+    real: RealStatistics | None = None
     eight_bit: bool = True
 
     def primary(self, outputs: torch.Tensor) -> float:
         if self.metric == "psnr":
             return psnr(outputs, self.targets)
         images = to_8bit(outputs) if self.eight_bit else outputs
-        mu, sigma = gaussian_stats(self.extractor(images))  # type: ignore[misc]
-        return frechet_distance(mu, sigma, self.real_mu, self.real_sigma)  # type: ignore[arg-type]
+        return frechet_to_real(self.extractor(images), self.real)  # type: ignore[misc,arg-type]
 
     def all(self, outputs: torch.Tensor) -> dict[str, float]:
         values = {self.metric: self.primary(outputs)}
@@ -54,9 +52,10 @@ class Scorer:
 
 
 def _extractor(ctx: StageContext) -> tuple[str, FeatureExtractor]:
-    key = (ctx.config.metric, str(ctx.settings.inception_weights))
+    # On the run's device: on a GPU, features on the CPU would make scoring CPU-bound.
+    key = (ctx.config.metric, str(ctx.settings.inception_weights), str(ctx.device))
     if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = resolve_extractor(ctx.config.metric, ctx.settings.inception_weights, "cpu",
+        _EXTRACTORS[key] = resolve_extractor(ctx.config.metric, ctx.settings.inception_weights, str(ctx.device),
                                              lambda text: ctx.message(text, level="warning"))
     return _EXTRACTORS[key]
 
@@ -71,9 +70,8 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
             raise ConfigError(f"metric psnr needs ground truth, which a {family.name} dataset has not; use metric fid")
         return Scorer("psnr", True, True, targets)
     name, extractor = _extractor(ctx)
-    mu, sigma, _ = real_statistics(data.real_sets[split], ctx.config.size_hw, extractor,
-                                   ctx.settings.workspace / "stats")
-    return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, mu, sigma,
+    real, _ = real_statistics(data.real_sets[split], ctx.config.size_hw, extractor, ctx.settings.workspace / "stats")
+    return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, real,
                   eight_bit=ctx.config.resolved_recipe.fid_8bit)
 
 

@@ -54,3 +54,32 @@ def test_random_features_are_fixed_and_tell_distributions_apart():
     same = frechet_distance(*gaussian_stats(extractor_a(smooth)), *gaussian_stats(extractor_a(smooth_2)))
     different = frechet_distance(*gaussian_stats(extractor_a(smooth)), *gaussian_stats(extractor_a(noise)))
     assert different > 5 * same
+
+
+@pytest.mark.parametrize("n, d, real_rank", [(40, 64, 64), (200, 32, 32), (30, 64, 12), (64, 64, 64)])
+def test_the_factorised_distance_equals_the_direct_formula(n, d, real_rank):
+    """Fewer samples than dimensions (a candidate's 50 images against 2048 features), more, and a
+    low-rank real covariance: the same value as ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2))."""
+    from engine.metrics import RealStatistics, frechet_to_real
+
+    rng = np.random.default_rng(n * d + real_rank)
+    mixing = rng.normal(size=(real_rank, d))
+    real_mu, real_sigma = gaussian_stats(rng.normal(size=(max(3 * d, 200), real_rank)) @ mixing + 0.5)
+    features = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, size=d) + rng.normal(size=d)
+    direct = frechet_distance(*gaussian_stats(features), real_mu, real_sigma)
+    assert frechet_to_real(features, RealStatistics(real_mu, real_sigma)) == pytest.approx(direct, rel=1e-6)
+
+
+def test_the_factorisation_is_stored_with_the_statistics_and_read_back(tmp_path):
+    from engine.metrics import RealStatistics, frechet_to_real, load_real_statistics
+
+    rng = np.random.default_rng(3)
+    mu, sigma = gaussian_stats(rng.normal(size=(100, 16)))
+    save_stats(tmp_path / "real.npz", mu, sigma, {"extractor": "test"})  # as pytorch-fid's: no root
+    stats = load_real_statistics(tmp_path / "real.npz")
+    with np.load(tmp_path / "real.npz") as data:
+        assert np.allclose(data["sqrt_sigma"] @ data["sqrt_sigma"], sigma)  # added on first use
+    again = load_real_statistics(tmp_path / "real.npz")
+    features = rng.normal(size=(20, 16))
+    assert frechet_to_real(features, again) == frechet_to_real(features, stats) \
+        == pytest.approx(frechet_to_real(features, RealStatistics(mu, sigma)))
