@@ -19,3 +19,7 @@ class UnknownNameError(ConfigError):
     def __init__(self, kind: str, name: str, known: list[str]):
         self.kind, self.name, self.known = kind, name, sorted(known)
         super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(self.known)}")
+
+
+class RunBusyError(UserError):
+    """A run that another process is running."""

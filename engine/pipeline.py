@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from engine.config import STAGES, RunConfig
-from engine.errors import ConfigError, UserError
+from engine.errors import ConfigError, RunBusyError, UserError
 from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
@@ -92,14 +92,14 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     fail_dead_runs(store)
     run = store.get_run(run_id)
     if run.status is Status.running:
-        raise UserError(f"run {run_id} is already running (pid {run.pid} on {run.host})")
+        raise RunBusyError(f"run {run_id} is already running (pid {run.pid} on {run.host})")
     try:
         config = RunConfig.model_validate(run.config)
     except Exception as exc:
         raise ConfigError(f"run {run_id} has a configuration this version cannot read: {exc}") from None
     folder = run_dir(settings, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    store.mark_run(run_id, Status.running)
+    store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
     # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.

@@ -20,11 +20,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import case, create_engine, event, func, insert, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, RunBusyError
 from engine.metric_names import primary_metric, score
 from engine.store.models import Artifact, Candidate, MetricPoint, MetricRollup, Run, Stage, Status, utcnow
 from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
@@ -53,11 +53,15 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _parse_url(url: str) -> URL:
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"store URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///path/store.sqlite): {exc}") from None
+
+
+def make_engine(url: str) -> Engine:
+    parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,9 @@ class Store:
     # --- schema -------------------------------------------------------------------------------
     def upgrade(self) -> None:
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Serialises migrations of a shared server store across machines, for this transaction.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7321440917)")
             command.upgrade(_alembic_config(connection), "head")
 
     def schema_revision(self) -> str | None:
@@ -126,6 +133,24 @@ class Store:
             elif status in (Status.finished, Status.failed, Status.cancelled):
                 run.finished_at = utcnow()
                 run.error = error
+
+    def claim_run(self, run_id: int) -> None:
+        """Mark the run running for this process, atomically: of two processes claiming it at once, one
+        gets it and the other a ``RunBusyError`` naming the holder (compare-and-set on the status)."""
+        now = utcnow()
+        with self.session() as session:
+            claimed = session.execute(
+                update(Run).where(Run.id == run_id, Run.status != Status.running)
+                .values(status=Status.running, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now,
+                        started_at=func.coalesce(Run.started_at, now), error=None)
+                .execution_options(synchronize_session=False)).rowcount
+            if claimed == 1:
+                return
+            run = session.get(Run, run_id)
+            if run is None:
+                raise ConfigError(f"there is no run {run_id} in the store")
+            raise RunBusyError(f"run {run_id} is already running (pid {run.pid} on {run.host}); wait for it to "
+                               f"finish or cancel it first")
 
     def heartbeat(self, run_id: int) -> None:
         with self.session() as session:
@@ -408,11 +433,34 @@ class Store:
             return artifact
 
 
+@contextmanager
+def _migration_lock(parsed: URL) -> Iterator[None]:
+    """Held while a process opens (and maybe creates or upgrades) an SQLite store: two processes opening a
+    fresh workspace at once would otherwise both create its tables. A lock file beside the database, so
+    it is taken before the first connection (which already switches the journal to WAL)."""
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open (and create or upgrade to the current schema) the store at a SQLAlchemy URL."""
-    store = Store(make_engine(url))
-    if migrate:
-        store.upgrade()
+    """Open (and create or upgrade to the current schema) the store at a SQLAlchemy URL. Processes opening
+    the same store at once migrate it one after the other; the later ones find it current."""
+    with _migration_lock(_parse_url(url)):
+        store = Store(make_engine(url))
+        if migrate and store.schema_revision() != Store.head_revision():
+            store.upgrade()
     log.debug("store %s at revision %s", url, store.schema_revision())
     return store
 

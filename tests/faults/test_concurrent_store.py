@@ -1,0 +1,62 @@
+"""Faults of concurrent use (issue: reliability): processes opening a fresh workspace at once, and two
+processes claiming the same run."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RunBusyError
+from engine.store import Status, Store, open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each process imports first, then waits for the same instant to open the store: the opens really overlap.
+OPEN_AND_LIST = ("import sys, time; from engine.store import open_store; time.sleep(max(0, float(sys.argv[2]) - time.time())); "
+                 "s = open_store(sys.argv[1]); s.list_runs(); s.close()")
+
+
+@pytest.mark.slow
+def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'ws{attempt}' / 'store.sqlite'}"
+        start = str(time.time() + 4)
+        processes = [subprocess.Popen([sys.executable, "-c", OPEN_AND_LIST, url, start], cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+        assert all(code == 0 for code, _ in outcomes), [err for code, err in outcomes if code]
+        store = open_store(url)
+        assert store.schema_revision() == Store.head_revision()
+        store.close()
+
+
+def test_of_two_claims_of_a_run_at_once_exactly_one_wins_and_the_other_names_the_holder(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    first, second = open_store(url), open_store(url)
+    for _ in range(10):
+        run_id = first.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+        barrier, outcomes = threading.Barrier(2), []
+
+        def claim(store):
+            barrier.wait()
+            try:
+                store.claim_run(run_id)
+                outcomes.append("claimed")
+            except RunBusyError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=claim, args=(s,)) for s in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcomes)[0] == "claimed" and outcomes.count("claimed") == 1
+        assert "already running (pid" in next(o for o in outcomes if o != "claimed")
+        run = first.get_run(run_id)
+        assert run.status is Status.running and run.pid is not None
+    first.mark_run(run_id, Status.failed, error="killed")
+    second.claim_run(run_id)  # a failed run can be claimed again (resume)
+    first.close()
+    second.close()
