@@ -125,6 +125,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             result = RUNNERS[stage_name](ctx, data)
             ctx.write_result(result)
             store.update_stage(run_id, stage_name, status=Status.finished)
+            ctx.discard_checkpoint()
             events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             if stage_name == stop_after and position < len(STAGES) - 1:
                 raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")

@@ -93,6 +93,11 @@ class StageContext:
         self.message(f"resuming {self.stage} from step {state.get('step', 0)}")
         return state
 
+    def discard_checkpoint(self) -> None:
+        """Once the stage has finished and written its weights, its training checkpoint (optimiser states
+        and all, the bulk of a run's disk use) is of no further use."""
+        self.checkpoint_path.unlink(missing_ok=True)
+
     def maybe_checkpoint(self, make_state: Callable[[], dict[str, Any]]) -> None:
         """At a step boundary: checkpoint when due, and stop (after checkpointing) when asked to."""
         cancel = self.cancel_requested()

@@ -426,9 +426,14 @@ class Store:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         with self.session() as session:
-            artifact = Artifact(run_id=run_id, stage=stage, kind=kind, path=str(path.resolve()),
-                                sha256=digest.hexdigest(), size_bytes=path.stat().st_size)
-            session.add(artifact)
+            # A stage redone (a resumed export, say) rewrites its files: the record is updated, not repeated.
+            artifact = session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == kind,
+                                                              Artifact.path == str(path.resolve()))).first()
+            if artifact is None:
+                artifact = Artifact(run_id=run_id, kind=kind, path=str(path.resolve()))
+                session.add(artifact)
+            artifact.stage, artifact.sha256, artifact.size_bytes = stage, digest.hexdigest(), path.stat().st_size
+            artifact.created_at = utcnow()
             session.flush()
             return artifact
 

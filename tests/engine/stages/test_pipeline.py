@@ -49,6 +49,9 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
     assert run.status is Status.finished and all(s.status is Status.finished for s in run.stages)
     kinds = {a.kind for a in run.artifacts}
     assert {"teacher_weights", "supernet_weights", "student_weights", "onnx", "model_card", "comparison_grid"} <= kinds
+    assert len({(a.kind, a.path) for a in run.artifacts}) == len(run.artifacts)  # each recorded once
+    run_folder = settings.runs_dir / f"{run.id:05d}"
+    assert not list(run_folder.rglob("checkpoint.pt"))  # finished stages keep their weights, not checkpoints
     assert store.metric_series(run.id, "supernet", "G_distill")
     candidates = store.candidates(run.id)
     assert len(candidates) == json.loads((settings.runs_dir / f"{run.id:05d}" / "search" / "result.json").read_text())["scored"]

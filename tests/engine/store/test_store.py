@@ -66,11 +66,15 @@ def test_run_lifecycle_with_stages_series_candidates_and_artifacts(store, tmp_pa
 
     assert artifact.sha256 == hashlib.sha256(b"model bytes").hexdigest()
     assert artifact.size_bytes == 11
+    onnx.write_bytes(b"model bytes, exported again")  # a resumed export writes the same file again
+    again = store.add_artifact(run_id, onnx, "onnx", stage="export")
+    assert again.id == artifact.id and again.size_bytes == 27
 
     [summary] = store.list_runs()
     assert (summary.status, summary.stage, summary.step, summary.total_steps) == ("running", "supernet", 5, 20)
     assert (summary.best_macs, summary.best_metric) == (9_000_000_000, {"fid": 60.0})  # best by FID, not fewest MACs
     run = store.get_run(run_id)
+    assert [a.kind for a in run.artifacts] == ["onnx"]
     assert [s.status for s in run.stages] == [Status.finished, Status.running, Status.pending]
     assert run.started_at is not None and run.pid is not None
 
