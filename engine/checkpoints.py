@@ -25,6 +25,12 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    # torch.save writes a zip archive (PK); older files start with a pickle protocol byte (0x80).
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
+        raise UserError(f"{path} is not a PyTorch checkpoint (a file written by torch.save, such as "
+                        "latest_net_G.pth); check the path")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files

@@ -318,10 +318,14 @@ def load_config(preset: str | None = None, path: Path | None = None,
         # Relative dataset and checkpoint paths are relative to the config file.
         for section, key in (("dataset", "path"), ("teacher", "checkpoint"), ("teacher", "discriminator_checkpoint")):
             value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{path}: {section}.{key} must be a path (text), not {value!r}")
             if value and not Path(value).expanduser().is_absolute():
                 data[section][key] = str((path.parent / value).resolve())
     if preset is not None:
-        if not isinstance(preset, str) or preset not in PRESETS:
+        if not isinstance(preset, str):
+            raise ConfigError(f"preset must be one name, not {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+        if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
         data = _move_settings(data)
         data = merge(_without_replaced_budget(PRESETS[preset], data), data)
