@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from engine.config import STAGES, RunConfig
-from engine.errors import ConfigError, RunBusyError, UserError
+from engine.errors import ConfigError, UserError
 from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
@@ -91,8 +91,6 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     that stage has finished."""
     fail_dead_runs(store)
     run = store.get_run(run_id)
-    if run.status is Status.running:
-        raise RunBusyError(f"run {run_id} is already running (pid {run.pid} on {run.host})")
     try:
         config = RunConfig.model_validate(run.config)
     except Exception as exc:

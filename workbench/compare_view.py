@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixma
 
 from engine.data.images import list_images
 from engine.errors import UserError
+from engine.metric_names import primary_metric
 from engine.settings import Settings
-from engine.metric_names import HIGHER_IS_BETTER, primary_metric
 from engine.store import CandidateTable, Store
 from workbench.reader import StoreReader
 from workbench.state import front_rows
@@ -30,8 +30,7 @@ def _front_of(table: CandidateTable) -> list[tuple[int, str, dict[str, float]]]:
     metric = primary_metric(table.metrics) or next(iter(table.metrics), None)
     if metric is None:
         return []
-    values = table.metrics[metric]
-    rows = front_rows(table.macs.astype(float), -values if HIGHER_IS_BETTER.get(metric, False) else values)
+    rows = front_rows(table.macs.astype(float), table.scores(metric))
     return [(int(table.macs[r]), table.archs[r], table.row(int(r))["metrics"]) for r in rows]
 
 

@@ -184,14 +184,11 @@ class MonitorView(QWidget):
             if name not in self.curves:
                 self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(COLOURS[index % len(COLOURS)], width=1.5))
             self.curves[name].setData(curves[name].steps, curves[name].values)
-        if not self._zoom_pending():
+        if not self._zoom_timer.isActive():  # a zoom's finer read comes next: keep the curves meanwhile
             for name in set(self.curves) - set(curves):
                 self.plot.removeItem(self.curves.pop(name))
         self.curve_width = max((c.width for c in curves.values()), default=1)
         self._update_buttons(run.status.value)
-
-    def _zoom_pending(self) -> bool:
-        return self._zoom_timer.isActive()
 
     def _range_changed(self, *_: object) -> None:
         """Zooming in asks the store for finer detail of the visible steps (once the view settles)."""

@@ -73,12 +73,6 @@ class _RunLayer:
                                               brush=pg.mkBrush(colour))
         self.front_marks.setZValue(5)  # above every run's cloud of points
 
-    def scores(self, metric: str | None) -> np.ndarray:
-        values = self.table.metrics.get(metric or "")
-        if values is None:
-            return np.full(len(self.table), math.nan)
-        return -values if HIGHER_IS_BETTER.get(metric or "", False) else values
-
     def items(self) -> list[pg.GraphicsObject]:
         return [*self.chunks, self.front_marks]
 
@@ -210,10 +204,8 @@ class ParetoView(QWidget):
         if layer is None:
             return  # no longer shown
         layer.table, layer.loaded = table, True
-        self.plot.setLabel("left", _axis_label(self.metric_name() or next(iter(sorted(table.metrics)), None)))
         # Events that came while the read ran: the store may hold them already (extend replaces those).
-        layer.table.extend(_table_of_events(run_id, layer.pending))
-        layer.pending = []
+        self._merge_pending(layer)
         metric = self.metric_name()
         self._sync_metrics()
         if self.metric_name() != metric:
@@ -221,6 +213,12 @@ class ParetoView(QWidget):
             return
         self._draw_layer(layer, metric)  # only this run: the others are drawn already
         self._draw_decorations()
+
+    @staticmethod
+    def _merge_pending(layer: _RunLayer) -> int:
+        """Move the buffered candidates into the run's table; how many earlier rows they replaced."""
+        events, layer.pending = layer.pending, []
+        return layer.table.extend(_table_of_events(layer.run_id, events))
 
     def _remove_layer(self, run_id: int) -> None:
         layer = self.layers.pop(run_id)
@@ -256,20 +254,17 @@ class ParetoView(QWidget):
             if not layer.loaded or not layer.pending:
                 continue
             start = len(layer.table)
-            events, layer.pending = layer.pending, []
-            if layer.table.extend(_table_of_events(layer.run_id, events)):  # rows moved: draw the run again
+            if self._merge_pending(layer):  # rows moved: draw the run again
                 self._draw_layer(layer, metric)
                 continue
-            scores = layer.scores(metric)
+            scores = layer.table.scores(metric)
             for row in range(start, len(layer.table)):
                 layer.front.add(float(layer.table.macs[row]), float(scores[row]), row)
             self._update_xy(layer, metric)
             self._draw_chunks(layer, first_chunk=start // CHUNK)
             self._draw_front_marks(layer)
         self._draw_dirty_chunks()  # the last chunks, now: one repaint per flush
-        self._draw_front_line()
-        self._draw_highlight()
-        self._update_status()
+        self._draw_decorations()
 
     # --- drawing ----------------------------------------------------------------------------------
     def metric_name(self) -> str | None:
@@ -290,9 +285,8 @@ class ParetoView(QWidget):
     def redraw(self) -> None:
         """Everything from the runs' tables (a new metric, a loaded run); live candidates use ``flush``."""
         for layer in self.layers.values():
-            if layer.loaded and layer.pending:
-                layer.table.extend(_table_of_events(layer.run_id, layer.pending))
-                layer.pending = []
+            if layer.loaded:
+                self._merge_pending(layer)
         self._sync_metrics()
         metric = self.metric_name()
         self.plot.setLabel("left", _axis_label(metric))
@@ -318,7 +312,7 @@ class ParetoView(QWidget):
         layer.y = values if values is not None else np.full(len(layer.table), math.nan)
 
     def _draw_layer(self, layer: _RunLayer, metric: str | None) -> None:
-        layer.front = ParetoFront(layer.table.macs.astype(float), layer.scores(metric))
+        layer.front = ParetoFront(layer.table.macs.astype(float), layer.table.scores(metric))
         self._update_xy(layer, metric)
         self._draw_chunks(layer, first_chunk=0)
         self._draw_front_marks(layer)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.metric_names import HIGHER_IS_BETTER
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -115,6 +117,14 @@ class CandidateTable:
         self.archs = [arch for arch, k in zip(self.archs, keep) if k]
         self.metrics = {name: values[keep] for name, values in self.metrics.items()}
         self._index = None
+
+    def scores(self, metric: str | None) -> np.ndarray:
+        """``metric`` per candidate signed so that lower is better (``metric_names.score`` as a column);
+        NaN where it was not measured."""
+        values = self.metrics.get(metric or "")
+        if values is None:
+            return np.full(len(self), math.nan)
+        return -values if HIGHER_IS_BETTER.get(metric or "", False) else values
 
     def row(self, index: int) -> dict[str, Any]:
         latency = float(self.latency_ms[index])

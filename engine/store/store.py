@@ -127,9 +127,8 @@ class Store:
             run.status = status
             if status is Status.running:
                 run.started_at = run.started_at or utcnow()
-                run.pid, run.host = os.getpid(), socket.gethostname()
-                run.heartbeat_at = utcnow()
-                run.error = None
+                for name, value in _held_by_this_process().items():
+                    setattr(run, name, value)
             elif status in (Status.finished, Status.failed, Status.cancelled):
                 run.finished_at = utcnow()
                 run.error = error
@@ -137,12 +136,11 @@ class Store:
     def claim_run(self, run_id: int) -> None:
         """Mark the run running for this process, atomically: of two processes claiming it at once, one
         gets it and the other a ``RunBusyError`` naming the holder (compare-and-set on the status)."""
-        now = utcnow()
+        held = _held_by_this_process()
         with self.session() as session:
             claimed = session.execute(
                 update(Run).where(Run.id == run_id, Run.status != Status.running)
-                .values(status=Status.running, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now,
-                        started_at=func.coalesce(Run.started_at, now), error=None)
+                .values(status=Status.running, started_at=func.coalesce(Run.started_at, held["heartbeat_at"]), **held)
                 .execution_options(synchronize_session=False)).rowcount
             if claimed == 1:
                 return
@@ -276,10 +274,8 @@ class Store:
             return [(int(step), float(value)) for step, value in session.execute(query).all()]
 
     def metric_names(self, run_id: int, stage: str) -> list[str]:
-        coarsest = MetricRollup.WIDTHS[-1]
-        with self.session() as session:
-            return sorted(session.scalars(select(MetricRollup.name).where(
-                MetricRollup.run_id == run_id, MetricRollup.stage == stage, MetricRollup.width == coarsest).distinct()))
+        with self.engine.connect() as connection:
+            return _series_names(connection, run_id, stage)
 
     def curves(self, run_id: int, stage: str, *, max_points: int = 2000, start: int | None = None,
                stop: int | None = None) -> dict[str, Curve]:
@@ -299,8 +295,7 @@ class Store:
             span = max(1, stop - start + 1)
             width = 1 if span <= max_points else next(
                 (w for w in MetricRollup.WIDTHS if span / w <= max_points), coarsest)
-            names = session.execute(select(MetricRollup.name).where(*own, MetricRollup.width == coarsest)
-                                    .distinct()).scalars().all()
+            names = _series_names(session, run_id, stage)
             rows: dict[str, list[Any]] = {}
             # One range query per series: each reads only its own rows through the primary-key index.
             for name in names:
@@ -468,6 +463,18 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             store.upgrade()
     log.debug("store %s at revision %s", url, store.schema_revision())
     return store
+
+
+def _held_by_this_process() -> dict[str, Any]:
+    """What a run records of the process that runs it."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat_at": utcnow(), "error": None}
+
+
+def _series_names(connection: Any, run_id: int, stage: str) -> list[str]:
+    """The names of a stage's series, from its coarsest rollup (a few rows per series)."""
+    return sorted(connection.execute(select(MetricRollup.name).where(
+        MetricRollup.run_id == run_id, MetricRollup.stage == stage,
+        MetricRollup.width == MetricRollup.WIDTHS[-1]).distinct()).scalars())
 
 
 def _rank(pair: tuple[float | None, int]) -> tuple[float, int]:
