@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,44 @@ import torch
 from engine.errors import UserError
 
 
-def save(state: dict[str, Any], path: Path) -> None:
+def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> None:
+    """Write ``state`` to ``path`` through a temporary file (removed again if the write fails, e.g. on a
+    full disk); with ``previous``, the file it replaces is kept there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
+    try:
+        torch.save(state, tmp)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise disk_error(exc, path) from None
+        raise
+    if previous is not None and path.is_file():
+        os.replace(path, previous)
     os.replace(tmp, path)
+
+
+def disk_error(exc: OSError, path: Path) -> UserError | OSError:
+    """A clear message for a write that the disk refused (full, read-only, over quota)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+        return UserError(f"the disk holding {path.parent} is full ({free / 1e6:.0f} MB free) while writing "
+                         f"{path.name}; free some space there (or move the workspace), then resume the run")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return UserError(f"cannot write {path}: {exc.strerror}; make the folder writable (or choose another "
+                         "workspace), then resume the run")
+    return exc
+
+
+def load_training_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A stage's training checkpoint, checked to hold what a resume needs (a step and the random state)."""
+    state = load(path, map_location)
+    rng = state.get("rng") if isinstance(state, dict) else None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or not isinstance(rng, dict) \
+            or not {"python", "torch"} <= set(rng):
+        raise UserError(f"checkpoint {path} is incomplete (no step or random state)")
+    return state
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -206,7 +206,7 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -
 
     try:
         summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag(),
-                          stop_after=getattr(args, "stop_after", None))
+                          stop_after=getattr(args, "stop_after", None), redo=getattr(args, "redo", None))
     except Cancelled as exc:
         print(str(exc), file=sys.stderr)
         return 3
@@ -358,6 +358,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     resume.add_argument("run_id", type=int)
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--json-events", action="store_true")
+    resume.add_argument("--redo", choices=list(STAGES), metavar="STAGE",
+                        help="redo this stage (and the stages after it) even if it has finished")
+    resume.add_argument("--stop-after", choices=list(STAGES), metavar="STAGE",
+                        help="stop once this stage has finished; resume continues")
     resume.set_defaults(handler=_cmd_resume)
 
     export = commands.add_parser("export", help="export any candidate of a run (or its final student) to ONNX")

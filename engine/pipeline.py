@@ -24,6 +24,7 @@ from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
 from engine.stages.data import describe, prepare_data
+from engine.stages.outputs import fingerprint, stage_problem
 from engine.store import Status, Store
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,57 @@ def fail_dead_runs(store: Store) -> list[int]:
     return failed
 
 
+def _reset(store: Store, run_id: int, folder: Path, stage: str, reason: str, *, upstream_changed: bool) -> None:
+    """Mark ``stage`` to be redone. Its candidates (a search) are forgotten only when what they were scored
+    on changed; a search whose own result was damaged reuses every score in the store."""
+    forget = stage == "search" and upstream_changed
+    store.reset_stage(run_id, stage, reason, forget_candidates=forget)
+    for name in ("checkpoint.pt", "checkpoint.previous.pt", "result.json"):
+        (folder / stage / name).unlink(missing_ok=True)
+
+
+def _invalidate_after(store: Store, run_id: int, folder: Path, stage: str, reason: str,
+                      events: EventSink) -> None:
+    """Mark every finished stage after ``stage`` to be redone: they were made from its old output."""
+    for later in STAGES[STAGES.index(stage) + 1:]:
+        if store.stage_status(run_id, later) is Status.finished:
+            _reset(store, run_id, folder, later, reason, upstream_changed=True)
+            events(Message(run_id=run_id, level="warning", text=f"[{later}] {reason}; it will be redone"))
+
+
+def _check_finished_stages(store: Store, run_id: int, folder: Path, events: EventSink) -> dict[str, dict]:
+    """Finished stages whose files are gone or damaged are marked not finished (the message names the
+    file) so that they are redone; returns their artifacts' digests before the redo, by stage."""
+    damaged: dict[str, dict] = {}
+    for stage in STAGES:
+        if store.stage_status(run_id, stage) is not Status.finished:
+            continue
+        problem = stage_problem(store, run_id, folder, stage)
+        if problem is None:
+            continue
+        damaged[stage] = fingerprint(store, run_id, stage)
+        reason = f"{stage} was finished but {problem}"
+        _reset(store, run_id, folder, stage, reason, upstream_changed=False)
+        events(Message(run_id=run_id, level="warning", text=f"[{stage}] {reason}; it is marked not finished and "
+                                                            "will be redone"))
+    return damaged
+
+
+def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events: EventSink) -> None:
+    """``resume --redo STAGE``: that stage and every stage after it are redone."""
+    folder = run_dir(settings, run_id)
+    reason = f"redo of {stage} asked"
+    _reset(store, run_id, folder, stage, reason, upstream_changed=True)
+    events(Message(run_id=run_id, level="warning", text=f"[{stage}] {reason}; it will be redone"))
+    _invalidate_after(store, run_id, folder, stage, reason, events)
+
+
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
-            cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None) -> dict[str, Any]:
+            cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
+            redo: str | None = None) -> dict[str, Any]:
     """Run the unfinished stages of ``run_id``; with ``stop_after``, stop (as a cancel, resumable) once
-    that stage has finished."""
+    that stage has finished; with ``redo``, that stage and the ones after it are redone. A finished stage
+    whose files are gone or damaged is redone, and the stages after it too if its output changed."""
     fail_dead_runs(store)
     run = store.get_run(run_id)
     try:
@@ -97,6 +145,8 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
         raise ConfigError(f"run {run_id} has a configuration this version cannot read: {exc}") from None
     folder = run_dir(settings, run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    if redo is not None and redo not in STAGES:
+        raise ConfigError(f"unknown stage {redo!r} to redo; choose one of: {', '.join(STAGES)}")
     store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
@@ -107,6 +157,9 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     device = torch.device(config.device if settings.device == "auto" else settings.device)
     stage_name = "data"
     try:
+        if redo is not None:
+            redo_stage(store, settings, run_id, redo, events)
+        damaged = _check_finished_stages(store, run_id, folder, events)
         data = prepare_data(config, settings, events)
         log.info("run %s data: %s", run_id, describe(data))
         for position, stage_name in enumerate(STAGES):
@@ -124,6 +177,9 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             ctx.write_result(result)
             store.update_stage(run_id, stage_name, status=Status.finished)
             ctx.discard_checkpoint()
+            if stage_name in damaged and fingerprint(store, run_id, stage_name) != damaged[stage_name]:
+                _invalidate_after(store, run_id, folder, stage_name,
+                                  f"{stage_name} was redone and its output differs from before", events)
             events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             if stage_name == stop_after and position < len(STAGES) - 1:
                 raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")

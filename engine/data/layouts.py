@@ -77,6 +77,11 @@ class LayoutDataset(Dataset):
         self.rng = random.Random(config.seed)
         self.skipped: set[Path] = set()
 
+    def seed_augmentation(self, key: int) -> None:
+        """Random crops, flips and unpaired partners drawn from here on depend only on ``key``, so that a
+        training stage resumed from a checkpoint sees exactly the batches of an uninterrupted one."""
+        self.rng = random.Random(key)
+
     def _load(self, path: Path, mode: str = "RGB") -> Image.Image | None:
         if path in self.skipped:
             return None

@@ -14,6 +14,7 @@ import torch
 
 from engine import checkpoints
 from engine.config import RunConfig
+from engine.errors import UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
 from engine.settings import Settings
 from engine.store import Status, Store
@@ -55,6 +56,10 @@ class StageContext:
     def checkpoint_path(self) -> Path:
         return self.stage_dir / "checkpoint.pt"
 
+    @property
+    def previous_checkpoint_path(self) -> Path:
+        return self.stage_dir / "checkpoint.previous.pt"
+
     def stage_path(self, stage: str) -> Path:
         return self.run_dir / stage
 
@@ -81,22 +86,41 @@ class StageContext:
         return time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        checkpoints.save({**state, "rng": checkpoints.rng_state()}, self.checkpoint_path)
+        """Write the checkpoint; the one before it is kept as the previous, so a checkpoint damaged on
+        disk later (a full disk, a copy cut short) still leaves one to resume from."""
+        checkpoints.save({**state, "rng": checkpoints.rng_state()}, self.checkpoint_path,
+                         previous=self.previous_checkpoint_path)
         self._last_checkpoint = time.monotonic()
         self.store.update_stage(self.run_id, self.stage, checkpoint_path=str(self.checkpoint_path))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
-        if not self.checkpoint_path.is_file():
+        """The latest good checkpoint of the stage (falling back to the previous one when the latest is
+        damaged, saying so), with the random state restored; None to start the stage from step 0. The
+        stage's series recorded after that step are forgotten: the resumed stage records them again."""
+        state = None
+        for path in (self.checkpoint_path, self.previous_checkpoint_path):
+            if not path.is_file():
+                continue
+            try:
+                state = checkpoints.load_training_state(path, map_location=self.device)
+                break
+            except UserError as exc:
+                self.message(f"{self.stage}: {exc}; trying an earlier checkpoint", level="warning")
+        if state is None:
+            if self.checkpoint_path.is_file() or self.previous_checkpoint_path.is_file():
+                self.message(f"{self.stage}: no usable checkpoint; the stage starts again from step 0", level="warning")
+            self.store.truncate_metrics(self.run_id, self.stage, after_step=0)
             return None
-        state = checkpoints.load(self.checkpoint_path, map_location=self.device)
         checkpoints.set_rng_state({"python": state["rng"]["python"], "torch": state["rng"]["torch"].cpu()})
-        self.message(f"resuming {self.stage} from step {state.get('step', 0)}")
+        self.store.truncate_metrics(self.run_id, self.stage, after_step=int(state["step"]))
+        self.message(f"resuming {self.stage} from step {state['step']}")
         return state
 
     def discard_checkpoint(self) -> None:
-        """Once the stage has finished and written its weights, its training checkpoint (optimiser states
-        and all, the bulk of a run's disk use) is of no further use."""
+        """Once the stage has finished and written its weights, its training checkpoints (optimiser states
+        and all, the bulk of a run's disk use) are of no further use."""
         self.checkpoint_path.unlink(missing_ok=True)
+        self.previous_checkpoint_path.unlink(missing_ok=True)
 
     def maybe_checkpoint(self, make_state: Callable[[], dict[str, Any]]) -> None:
         """At a step boundary: checkpoint when due, and stop (after checkpointing) when asked to."""

@@ -100,8 +100,8 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless shuffled batches; the order depends only on (seed, step), so a resumed stage continues
-    the same sequence."""
+    """Endless shuffled batches; the order and the augmentation depend only on (seed, step), so a resumed
+    stage continues the same sequence."""
     n = len(dataset)
     per_epoch = max(1, n // batch_size)
     step = start_step
@@ -111,6 +111,8 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: i
         indices = order[offset * batch_size:(offset + 1) * batch_size]
         if len(indices) < batch_size:  # fewer images than a batch: repeat them
             indices = (indices * batch_size)[:batch_size]
+        if isinstance(dataset, LayoutDataset):
+            dataset.seed_augmentation((seed * 100_003 + step) * 7 + 1)
         items = [dataset[i] for i in indices]
         yield {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
         step += 1

@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, event, func, insert, select, update
+from sqlalchemy import case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -265,6 +265,53 @@ class Store:
                 rollup.first_step = min(rollup.first_step, row["first_step"])
                 rollup.last_step = max(rollup.last_step, row["last_step"])
 
+    def truncate_metrics(self, run_id: int, stage: str, after_step: int) -> None:
+        """Forget the stage's points after ``after_step`` (a stage resumed from its checkpoint at that step
+        records them again) and rebuild the rollups they were part of from the points that remain."""
+        own = (MetricRollup.run_id == run_id, MetricRollup.stage == stage)
+        with self.session() as session:
+            session.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+                                                      MetricPoint.step > after_step))
+            for width in MetricRollup.WIDTHS:
+                first_bucket = (after_step + 1) // width
+                session.execute(delete(MetricRollup).where(*own, MetricRollup.width == width,
+                                                           MetricRollup.bucket >= first_bucket))
+                bucket = MetricPoint.step // width
+                rows = session.execute(
+                    select(MetricPoint.name, bucket, func.count(), func.sum(MetricPoint.value),
+                           func.min(MetricPoint.value), func.max(MetricPoint.value), func.min(MetricPoint.step),
+                           func.max(MetricPoint.step))
+                    .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+                           MetricPoint.step >= first_bucket * width)
+                    .group_by(MetricPoint.name, bucket)).all()
+                if rows:
+                    session.execute(insert(MetricRollup), [
+                        {"run_id": run_id, "stage": stage, "width": width, "name": name, "bucket": int(b),
+                         "count": count, "total": total, "low": low, "high": high, "first_step": first,
+                         "last_step": last} for name, b, count, total, low, high, first, last in rows])
+
+    def reset_stage(self, run_id: int, stage: str, reason: str, *, forget_candidates: bool = False) -> None:
+        """Mark a stage not finished, to be redone from its start: its series and artifact records are
+        dropped (the redone stage writes them again); with ``forget_candidates`` the run's scored
+        candidates too (a search over a supernet that has changed must not reuse them)."""
+        with self.session() as session:
+            record = self._stage(session, run_id, stage)
+            record.status, record.step, record.error = Status.pending, 0, reason
+            record.started_at = record.finished_at = None
+            record.checkpoint_path = None
+            session.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.stage == stage))
+            session.execute(delete(MetricRollup).where(MetricRollup.run_id == run_id, MetricRollup.stage == stage))
+            session.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.stage == stage))
+            if forget_candidates:
+                session.execute(delete(Candidate).where(Candidate.run_id == run_id))
+                run = session.get(Run, run_id)
+                run.candidate_count, run.best_candidate_id = 0, None
+
+    def stage_artifacts(self, run_id: int, stage: str) -> list[Artifact]:
+        with self.session() as session:
+            return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.stage == stage)
+                                        .order_by(Artifact.id)).all())
+
     def metric_series(self, run_id: int, stage: str, name: str) -> list[tuple[int, float]]:
         """Every recorded point of one series, in step order (plots read ``curves``)."""
         with self.session() as session:
@@ -416,10 +463,7 @@ class Store:
 
     def add_artifact(self, run_id: int, path: Path, kind: str, stage: str | None = None) -> Artifact:
         path = Path(path)
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest = file_sha256(path)
         with self.session() as session:
             # A stage redone (a resumed export, say) rewrites its files: the record is updated, not repeated.
             artifact = session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == kind,
@@ -427,10 +471,18 @@ class Store:
             if artifact is None:
                 artifact = Artifact(run_id=run_id, kind=kind, path=str(path.resolve()))
                 session.add(artifact)
-            artifact.stage, artifact.sha256, artifact.size_bytes = stage, digest.hexdigest(), path.stat().st_size
+            artifact.stage, artifact.sha256, artifact.size_bytes = stage, digest, path.stat().st_size
             artifact.created_at = utcnow()
             session.flush()
             return artifact
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager
