@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.errors import UserError
+from engine.files import disk_error
 
 
 def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> None:
@@ -31,18 +30,6 @@ def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> Non
     if previous is not None and path.is_file():
         os.replace(path, previous)
     os.replace(tmp, path)
-
-
-def disk_error(exc: OSError, path: Path) -> UserError | OSError:
-    """A clear message for a write that the disk refused (full, read-only, over quota)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
-        return UserError(f"the disk holding {path.parent} is full ({free / 1e6:.0f} MB free) while writing "
-                         f"{path.name}; free some space there (or move the workspace), then resume the run")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return UserError(f"cannot write {path}: {exc.strerror}; make the folder writable (or choose another "
-                         "workspace), then resume the run")
-    return exc
 
 
 def load_training_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.settings import Settings
@@ -24,14 +26,16 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _image_size(text: str) -> tuple[int, int]:
     """``256`` or ``WIDTHxHEIGHT`` (e.g. ``512x256``) -> (height, width)."""
-    from engine.config import parse_image_size
+    from engine.config import check_image_size, parse_image_size
 
     try:
         height, width = parse_image_size(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"image size is N or WIDTHxHEIGHT, not {text!r}") from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"image size must be at least 16 pixels, not {text!r}")
+    try:
+        check_image_size((height, width), text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return height, width
 
 
@@ -95,7 +99,7 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     from engine.families import get_family
-    from engine.profile import profile_model
+    from engine.profile import check_fits_in_memory, profile_model
 
     family = get_family(args.family)
     height, width = args.image_size
@@ -117,6 +121,7 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     else:
         model = family.build_teacher(options)
         what = family.describe_teacher(options)
+    check_fits_in_memory(model, lambda size: family.example_inputs(options, size), (height, width), what)
     profile = profile_model(model, family.example_inputs(options, (height, width)))
     if args.json:
         print(json.dumps(profile.as_dict()))
@@ -210,7 +215,7 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -
     except Cancelled as exc:
         print(str(exc), file=sys.stderr)
         return 3
-    except UserError:
+    except (UserError, SQLAlchemyError):
         raise
     except Exception as exc:
         log.debug("run %s failed", run_id, exc_info=True)
@@ -384,6 +389,12 @@ def run(args: argparse.Namespace) -> int:
         return args.handler(args, settings)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # the store refused a read or write after it opened (disk full, server gone)
+        from engine.store.store import store_error
+
+        log.debug("store error", exc_info=True)
+        print(f"error: {store_error(exc, settings.resolved_store_url)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

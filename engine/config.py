@@ -128,6 +128,14 @@ def _move_settings(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def check_image_size(size: tuple[int, int], given: Any) -> None:
+    """The sizes every generator here accepts (``profile`` refuses what ``compress`` would)."""
+    for side in size:
+        if side < 16 or side % 4:
+            raise ValueError(f"image sides must be multiples of 4 and at least 16 (two stride-2 downsamplings), "
+                             f"not {given}")
+
+
 def parse_image_size(value: Any) -> tuple[int, int]:
     """``256`` or ``"256"`` (square) or ``"512x256"`` (width x height) as (height, width)."""
     if isinstance(value, bool):
@@ -177,11 +185,7 @@ class RunConfig(_Model):
     @field_validator("image_size")
     @classmethod
     def _multiple_of_4(cls, value: int | str) -> int | str:
-        height, width = parse_image_size(value)
-        for side in (height, width):
-            if side < 16 or side % 4:
-                raise ValueError(f"image sides must be multiples of 4 and at least 16 (two stride-2 downsamplings), "
-                                 f"not {value}")
+        check_image_size(parse_image_size(value), value)
         return value
 
     @field_validator("train_crop")

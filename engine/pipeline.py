@@ -20,6 +20,7 @@ import torch
 from engine.config import STAGES, RunConfig
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
+from engine.files import DISK_FULL, NOT_WRITABLE, disk_error
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
@@ -42,6 +43,8 @@ def run_dir(settings: Settings, run_id: int) -> Path:
 
 
 def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
+    """A new run of ``config`` in the store; a budget that no sub-network meets is refused first."""
+    search.check_budget(config)
     dataset = config.dataset.sample or str(config.dataset.path)
     run_id = store.create_run(name=config.name, family=config.family, dataset=dataset,
                               config=config.model_dump(mode="json"), stages=list(STAGES))
@@ -190,13 +193,20 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
         events(Message(run_id=run_id, level="warning", text=str(exc)))
         raise
     except BaseException as exc:
+        if isinstance(exc, OSError) and exc.filename and exc.errno in DISK_FULL + NOT_WRITABLE:
+            exc = disk_error(exc, Path(exc.filename))  # e.g. the ONNX file or the grid on a full disk
         error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             error = f"interrupted; resume with: python main.py resume {run_id}"
-        if stage_name in STAGES:
-            store.update_stage(run_id, stage_name, status=Status.failed, error=error)
-        store.mark_run(run_id, Status.failed, error=error)
+        try:
+            if stage_name in STAGES:
+                store.update_stage(run_id, stage_name, status=Status.failed, error=error)
+            store.mark_run(run_id, Status.failed, error=error)
+        except Exception:  # a store on the disk that just filled up: the run is found dead on the next start
+            log.exception("could not record the failure of run %s in the store", run_id)
         events(StageFailed(run_id=run_id, stage=stage_name, error=error))
+        if isinstance(exc, UserError):
+            raise exc from None
         raise
     summary = stage_result(folder, "export")
     store.mark_run(run_id, Status.finished)

@@ -8,10 +8,11 @@ from datetime import datetime
 import yaml
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWindow, QSplitter,
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWindow, QMessageBox, QSplitter,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.config import DEFAULT_PRESET, RunConfig
+from engine.errors import UserError
 from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
@@ -268,12 +269,18 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() and dialog.result_settings is not None:
             new = dialog.result_settings
-            save_settings(new)
             if new.resolved_store_url != self.settings.resolved_store_url:
+                # The new store must open before it replaces the current one, which stays on failure.
+                try:
+                    store = open_store(new.resolved_store_url)
+                except UserError as exc:
+                    QMessageBox.warning(self, "Cannot open the run store", f"{exc}\n\nThe current store is kept.")
+                    return
                 self.store.close()
-                self.store = open_store(new.resolved_store_url)
+                self.store = store
                 for view in (self.monitor, self.pareto, self.compare):
                     view.store = self.store
+            save_settings(new)
             self.settings = new
             self.compare.settings = new
             self._show_status()

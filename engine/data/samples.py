@@ -21,6 +21,7 @@ from PIL import Image
 
 from engine.errors import ConfigError
 from engine.events import EventSink, StepProgress, null_sink
+from engine.locks import file_lock
 from engine.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -286,27 +287,35 @@ def is_built(name: str, datasets_dir: Path, params: SampleParams = SampleParams(
     return (sample_path(name, datasets_dir, params) / "sample.json").is_file()
 
 
+def _build(spec: SampleSpec, name: str, target: Path, params: SampleParams, events: EventSink) -> None:
+    total = _total_images(spec, params)
+    stage = f"sample:{name}"
+    log.info("building sample dataset %s in %s", name, target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
+        work = Path(tmp) / "data"
+        work.mkdir()
+        rng = random.Random(f"{name}:{params.seed}")
+        spec.build(work, params, rng, lambda done: events(StepProgress(stage=stage, step=done, total_steps=total)))
+        (work / "sample.json").write_text(json.dumps(
+            {"name": name, "layout": spec.layout, "description": spec.description, **asdict(params),
+             "format_version": SAMPLE_FORMAT_VERSION, "source": "scikit-image data"}, indent=1))
+        work.rename(target)
+
+
 def ensure_sample(name: str, datasets_dir: Path, params: SampleParams = SampleParams(),
                   events: EventSink = null_sink) -> SampleDataset:
     """The sample's folder, built now if it is not cached yet. Building writes to a temporary folder
     and renames it into place, so an interrupted build never leaves a half-made dataset behind."""
     spec: SampleSpec = SAMPLES.get(name)
     target = sample_path(name, datasets_dir, params)
-    if not is_built(name, datasets_dir, params):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        total = _total_images(spec, params)
-        stage = f"sample:{name}"
-        log.info("building sample dataset %s in %s", name, target)
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
-            work = Path(tmp) / "data"
-            work.mkdir()
-            rng = random.Random(f"{name}:{params.seed}")
-            spec.build(work, params, rng, lambda done: events(StepProgress(stage=stage, step=done, total_steps=total)))
-            (work / "sample.json").write_text(json.dumps(
-                {"name": name, "layout": spec.layout, "description": spec.description, **asdict(params),
-                 "format_version": SAMPLE_FORMAT_VERSION, "source": "scikit-image data"}, indent=1))
-            if target.exists():  # a concurrent build finished first; keep theirs
-                shutil.rmtree(work)
-            else:
-                work.rename(target)
+    if is_built(name, datasets_dir, params):
+        return SampleDataset(name=name, layout=spec.layout, path=target, params=params)
+    # One build per sample at a time; the lock holder also clears what a killed build left behind.
+    with file_lock(target.parent / f".{target.name}.lock"):
+        if not is_built(name, datasets_dir, params):
+            for stale in target.parent.glob(f".{target.name}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            if target.exists():  # a build of an older format, or one cut short before its sample.json
+                shutil.rmtree(target)
+            _build(spec, name, target, params, events)
     return SampleDataset(name=name, layout=spec.layout, path=target, params=params)

@@ -216,10 +216,14 @@ class Family(ABC):
         return arch
 
     def check_arch(self, arch: str | Arch, space: list[tuple[int, ...]]) -> Arch:
-        """``arch`` parsed and checked to lie inside ``space`` (a supernet never trained anything else)."""
+        """``arch`` parsed and checked to lie inside ``space``: each width one of its position's choices (the
+        supernet sampled only those while training; any other width is a sub-network it never trained)."""
         arch = self.parse_arch(arch)
-        if not arch.fits_in(Arch.largest(space)):
-            raise ConfigError(f"arch {arch} exceeds the largest widths of the supernet ({Arch.largest(space)})")
+        outside = [f"{position} {value} (choices {', '.join(map(str, choices))})"
+                   for position, value, choices in zip(self.positions, arch.values, space) if value not in choices]
+        if outside:
+            raise ConfigError(f"arch {arch} is outside the run's search space, so its supernet never trained it: "
+                              f"{'; '.join(outside)}")
         return arch
 
     @abstractmethod

@@ -16,6 +16,7 @@ from engine import checkpoints
 from engine.config import RunConfig
 from engine.errors import UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
+from engine.files import write_text_atomic
 from engine.settings import Settings
 from engine.store import Status, Store
 
@@ -135,10 +136,7 @@ class StageContext:
         self.events(ArtifactWritten(run_id=self.run_id, stage=self.stage, path=str(path), artifact_kind=kind))
 
     def write_result(self, result: dict[str, Any]) -> None:
-        path = self.stage_dir / "result.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1, default=str))
-        tmp.replace(path)
+        write_text_atomic(self.stage_dir / "result.json", json.dumps(result, indent=1, default=str))
 
     def result(self, stage: str) -> dict[str, Any]:
         result = stage_result(self.run_dir, stage)

@@ -59,6 +59,28 @@ def budget_macs(config: RunConfig, reference: int) -> float:
     return reference / (spec.target_ratio or 10.0)
 
 
+def check_budget(config: RunConfig) -> None:
+    """Refuse, before anything is trained, a budget that not even the smallest sub-network of the search
+    space meets (the search would find nothing after the whole supernet training)."""
+    family, options = config.family_impl, config.options
+    smallest = Arch.smallest(search_space(config))
+    needed = family.macs(smallest, options, config.size_hw)
+    if config.search.macs_budget is not None:
+        if needed > config.search.macs_budget:
+            raise ConfigError(f"search.macs_budget {config.search.macs_budget / 1e9:.4g}G MACs is below the smallest "
+                              f"sub-network of the search space ({smallest}: {needed / 1e9:.4g}G MACs at "
+                              f"{config.image_size} px); raise the budget or add narrower widths to "
+                              "supernet.search_space")
+        return
+    reference = teacher_macs(config)
+    if needed > budget_macs(config, reference):
+        raise ConfigError(f"search.target_ratio {config.search.target_ratio or 10.0:g} asks for at most "
+                          f"{budget_macs(config, reference) / 1e9:.4g}G MACs, but the smallest sub-network of the "
+                          f"search space ({smallest}) needs {needed / 1e9:.4g}G (the teacher: {reference / 1e9:.4g}G); "
+                          f"the largest ratio this space allows is {reference / needed:.1f}: lower the target ratio "
+                          "or add narrower widths to supernet.search_space")
+
+
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     family, options, recipe = config.family_impl, config.options, config.resolved_recipe

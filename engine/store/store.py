@@ -21,10 +21,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ConfigError, RunBusyError
+from engine.errors import ConfigError, RunBusyError, UserError
+from engine.locks import file_lock
 from engine.metric_names import primary_metric, score
 from engine.store.models import Artifact, Candidate, MetricPoint, MetricRollup, Run, Stage, Status, utcnow
 from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
@@ -62,6 +63,23 @@ def _parse_url(url: str) -> URL:
 
 def make_engine(url: str) -> Engine:
     parsed = _parse_url(url)
+    try:
+        return _make_engine(parsed)
+    except NoSuchModuleError:
+        raise ConfigError(f"store URL {parsed.render_as_string(hide_password=True)!r}: SQLAlchemy knows no database "
+                          f"{parsed.get_backend_name()!r}; use sqlite:///PATH/store.sqlite or "
+                          "postgresql://USER@HOST/DATABASE") from None
+    except OSError as exc:  # the folder of an SQLite store cannot be made (a file in the way, no permission)
+        raise UserError(f"cannot create the folder of the store {parsed.database}: {exc.strerror or exc}; "
+                        "choose another workspace or store URL") from None
+    except ModuleNotFoundError as exc:
+        backend = parsed.get_backend_name()
+        package = DRIVER_PACKAGES.get(backend, exc.name)
+        raise ConfigError(f"the store URL needs the {backend} driver, Python package {exc.name!r}, which is not "
+                          f"installed: pip install {package}") from None
+
+
+def _make_engine(parsed: URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -494,27 +512,53 @@ def _migration_lock(parsed: URL) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    import fcntl
-
     path = Path(database).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(path.with_name(path.name + ".lock")):
+        yield
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
     """Open (and create or upgrade to the current schema) the store at a SQLAlchemy URL. Processes opening
-    the same store at once migrate it one after the other; the later ones find it current."""
-    with _migration_lock(_parse_url(url)):
-        store = Store(make_engine(url))
-        if migrate and store.schema_revision() != Store.head_revision():
-            store.upgrade()
-    log.debug("store %s at revision %s", url, store.schema_revision())
+    the same store at once migrate it one after the other; the later ones find it current. A store that
+    cannot be opened (damaged, read-only, unreachable, no driver) is a ``UserError`` saying what to fix."""
+    parsed = _parse_url(url)
+    try:
+        with _migration_lock(parsed):
+            store = Store(make_engine(url))
+            try:
+                if migrate and store.schema_revision() != Store.head_revision():
+                    store.upgrade()
+                log.debug("store %s at revision %s", url, store.schema_revision())
+            except SQLAlchemyError as exc:
+                store.close()
+                raise store_error(exc, parsed) from None
+    except OSError as exc:  # the lock file beside an SQLite store cannot be made
+        raise UserError(f"cannot use the store {parsed.database}: {exc.strerror or exc} ({exc.filename}); make "
+                        "the workspace writable or choose another") from None
     return store
+
+
+#: Python packages that provide the drivers of the databases a store is commonly kept in.
+DRIVER_PACKAGES = {"postgresql": "psycopg[binary]", "mysql": "mysqlclient (or pymysql, with mysql+pymysql://)",
+                   "mssql": "pyodbc", "oracle": "oracledb"}
+
+
+def store_error(exc: Exception, url: URL | str) -> UserError:
+    """What to tell a user whose store cannot be opened or written, naming the store (password hidden)."""
+    parsed = _parse_url(url) if isinstance(url, str) else url
+    shown = parsed.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and "file is not a database" in reason:
+        return UserError(f"the store {database} is not an SQLite database (damaged, or another kind of file): move "
+                         "it aside to start a new store there, or point the store URL at a good one")
+    if "disk is full" in reason or "No space left" in reason:
+        return UserError(f"the disk holding the store {shown} is full ({reason}); free some space, then resume")
+    if "readonly" in reason or "read-only" in reason:
+        return UserError(f"the store {shown} is read-only ({reason}); make its folder writable or choose "
+                         "another workspace or store URL")
+    return UserError(f"cannot use the store {shown}: {reason}; check the store URL (setting store_url, "
+                     "--store-url or GCW_STORE_URL), that the database is reachable and its folder writable")
 
 
 def _held_by_this_process() -> dict[str, Any]:

@@ -50,8 +50,12 @@ def test_arch_strings_round_trip_and_are_checked_against_the_space(family_name):
     assert family.check_arch(str(arch), space) == arch
     with pytest.raises(Exception, match=f"{len(family.positions)} widths"):
         family.parse_arch("4_4")
-    with pytest.raises(Exception, match="exceeds the largest widths"):
+    with pytest.raises(Exception, match="outside the run's search space"):
         family.check_arch("_".join(["16"] * len(family.positions)), space)
+    # Narrower than the widest choice but not a choice: a width the supernet never trained.
+    between = [c[0] - 1 for c in space]
+    with pytest.raises(Exception, match=rf"{family.positions[0]} {between[0]} \(choices"):
+        family.check_arch("_".join(map(str, between)), space)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

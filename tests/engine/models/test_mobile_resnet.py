@@ -80,5 +80,5 @@ def test_family_search_spaces_are_the_references():
     assert space[0] == (64, 48, 32, 24, 16)  # channels-64-cycleGAN
     pix2pix = get_family("pix2pix")
     assert pix2pix.search_space(pix2pix.options())[0] == (64, 56, 48, 40, 32, 24, 16)  # channels-64-pix2pix
-    with pytest.raises(ConfigError, match="exceeds the largest widths"):
+    with pytest.raises(ConfigError, match="outside the run's search space"):
         cyclegan.check_arch("80_16_16_16_16_16_16_16", space)

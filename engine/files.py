@@ -1,0 +1,42 @@
+"""Writing a run's files so that a failure (a full disk, a killed process) never leaves a half-written
+file in place of a good one, and says plainly which disk and file it was."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from engine.errors import UserError
+
+#: errno values that mean "the disk refused the write", not a bug.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def disk_error(exc: OSError, path: Path) -> UserError | OSError:
+    """A clear message for a write that the disk refused (full, over quota, read-only); other errors as
+    they are."""
+    path = Path(path)
+    if exc.errno in DISK_FULL:
+        folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+        free = shutil.disk_usage(folder).free if folder.exists() else 0
+        return UserError(f"the disk holding {folder} is full ({free / 1e6:.0f} MB free) while writing {path}; "
+                         "free some space there (or move the workspace), then resume the run")
+    if exc.errno in NOT_WRITABLE:
+        return UserError(f"cannot write {path}: {exc.strerror}; make the folder writable (or choose another "
+                         "workspace), then resume the run")
+    return exc
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a temporary file, removed again if the write fails."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, path) from None
