@@ -539,7 +539,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
 
 
 #: Python packages that provide the drivers of the databases a store is commonly kept in.
-DRIVER_PACKAGES = {"postgresql": "psycopg[binary]", "mysql": "mysqlclient (or pymysql, with mysql+pymysql://)",
+DRIVER_PACKAGES = {"postgresql": "psycopg[binary]  (or: pip install -e \".[postgresql]\")", "mysql": "mysqlclient (or pymysql, with mysql+pymysql://)",
                    "mssql": "pyodbc", "oracle": "oracledb"}
 
 

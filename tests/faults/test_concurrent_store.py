@@ -19,9 +19,13 @@ OPEN_AND_LIST = ("import sys, time; from engine.store import open_store; time.sl
 
 
 @pytest.mark.slow
-def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path, request, backend):
     for attempt in range(3):
-        url = f"sqlite:///{tmp_path / f'ws{attempt}' / 'store.sqlite'}"
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'ws{attempt}' / 'store.sqlite'}"
+        else:
+            url = request.getfixturevalue("postgres_server").new_database()
         start = str(time.time() + 4)
         processes = [subprocess.Popen([sys.executable, "-c", OPEN_AND_LIST, url, start], cwd=ROOT,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
@@ -32,9 +36,8 @@ def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
         store.close()
 
 
-def test_of_two_claims_of_a_run_at_once_exactly_one_wins_and_the_other_names_the_holder(tmp_path):
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    first, second = open_store(url), open_store(url)
+def test_of_two_claims_of_a_run_at_once_exactly_one_wins_and_the_other_names_the_holder(store_url):
+    first, second = open_store(store_url), open_store(store_url)
     for _ in range(10):
         run_id = first.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["teacher"])
         barrier, outcomes = threading.Barrier(2), []

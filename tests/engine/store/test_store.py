@@ -12,13 +12,22 @@ from engine.store import Base, Status, Store, open_store
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store_url):
+    """A new store on each backend: SQLite and a real PostgreSQL server."""
+    store = open_store(store_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     yield store
     store.close()
 
 
-def test_new_store_is_migrated_to_head_in_wal_mode(store, tmp_path):
+def test_new_store_is_migrated_to_head_in_wal_mode(sqlite_store):
+    store = sqlite_store
     assert store.schema_revision() == Store.head_revision() is not None
     with store.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -96,7 +105,8 @@ def test_bad_store_url_names_the_expected_form():
         open_store("not a url")
 
 
-def test_a_reader_is_not_blocked_by_a_writer_holding_a_transaction(store, tmp_path):
+def test_a_reader_is_not_blocked_by_a_writer_holding_a_transaction(sqlite_store, tmp_path):
+    store = sqlite_store
     run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["teacher"])
     writer = sqlite3.connect(tmp_path / "store.sqlite")
     writer.execute("BEGIN IMMEDIATE")
@@ -138,6 +148,35 @@ def test_long_series_are_read_for_plots_from_rollups_with_detail_when_zoomed_in(
     detail = store.curves(run_id, "supernet", max_points=100, start=500, stop=560)
     assert detail["G_gan"].width == 1 and list(detail["G_gan"].steps) == list(range(500, 561))
     assert store.curves(run_id, "teacher") == {}
+
+
+def test_a_resumed_stage_forgets_its_points_after_the_checkpoint_and_the_rollups_follow(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["supernet"])
+    for step in range(1, 41):
+        store.record_metrics(run_id, "supernet", step, {"G_gan": float(step)})
+    store.truncate_metrics(run_id, "supernet", after_step=20)
+    for step in range(21, 41):  # recorded again by the resumed stage, other values
+        store.record_metrics(run_id, "supernet", step, {"G_gan": 100.0 + step})
+    series = store.metric_series(run_id, "supernet", "G_gan")
+    assert [s for s, _ in series] == list(range(1, 41)) and series[25] == (26, 126.0)
+    overview = store.curves(run_id, "supernet", max_points=3)["G_gan"]
+    assert overview.width == 16 and list(overview.high) == [15.0, 131.0, 140.0]
+    assert overview.low[1] == 16.0  # bucket 16..31 mixes kept and re-recorded points
+
+
+def test_a_reset_stage_is_pending_without_its_series_artifacts_or_candidates(store, tmp_path):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["supernet", "search"])
+    store.update_stage(run_id, "search", status=Status.finished, step=3)
+    store.record_metrics(run_id, "search", 1, {"best_psnr": 20.0})
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    store.add_artifact(run_id, weights, "search_result", stage="search")
+    store.add_candidate(run_id, arch="a", macs=5, params=1, metrics={"psnr": 20.0}, metric="psnr")
+    store.reset_stage(run_id, "search", "redo asked", forget_candidates=True)
+    stage = next(s for s in store.get_run(run_id).stages if s.name == "search")
+    assert (stage.status, stage.step, stage.error) == (Status.pending, 0, "redo asked")
+    assert store.metric_names(run_id, "search") == [] and store.stage_artifacts(run_id, "search") == []
+    assert store.candidates(run_id) == [] and store.list_runs()[0].candidates == 0
 
 
 def _record(store, run_id, arch, macs, metrics):
