@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
+from engine.latency import describe, speedup
 from engine.settings import Settings
 
 log = logging.getLogger("engine")
@@ -194,10 +195,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         row(name, value, student["metrics"][name], ".4g")
     if "psnr_to_teacher" in student["metrics"]:
         lines.append(f"{'psnr to teacher (dB)':24}{'':>14}{student['metrics']['psnr_to_teacher']:>14.4g}")
+    readings = summary.get("latency", {})
     for backend in ("pytorch", "onnxruntime"):
         t, s = teacher["latency_ms"][backend], student["latency_ms"][backend]
-        row(f"latency {backend} (ms)", t, s, ".2f", f"{t / s:.1f}x faster")
-    lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads",
+        ratio = speedup(readings[backend]) if backend in readings else t / s
+        row(f"latency {backend} (ms)", t, s, ".2f", f"{ratio:.1f}x faster")
+    busy = [backend for backend, reading in readings.items() if reading.get("busy")]
+    lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads "
+              "(medians of interleaved rounds; speed-ups are per-round ratios)"
+              + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
               f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
               f"model card: {summary['model_card_path']}",
               f"{' | '.join(summary.get('grid_columns') or ['input', 'teacher', 'student', 'difference'])}: "
@@ -273,8 +279,9 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{result['arch']}: {result['macs'] / 1e6:.1f}M MACs, {result['params'] / 1e6:.4f}M params; "
               f"ONNX {result['onnx_path']} (max |diff| vs PyTorch {result['max_abs_diff']:.2g}); "
-              f"latency {result['latency_ms']['pytorch']:.2f} ms PyTorch, {result['latency_ms']['onnxruntime']:.2f} ms "
-              f"ONNX Runtime; card {result['model_card_path']}")
+              f"card {result['model_card_path']}")
+        for reading in result["latency"].values():
+            print(f"latency: {describe(reading)}")
     return 0
 
 

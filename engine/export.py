@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.profile import Inputs, as_inputs, measure_latency_ms, torch_latency_ms
+from engine.latency import LatencyReading, measure
+from engine.profile import Inputs, as_inputs
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
@@ -88,18 +89,48 @@ def export_checked(model: nn.Module, path: Path, inputs: Inputs, threads: int | 
     return path, parity
 
 
-def cpu_latency_ms(model: nn.Module, onnx_path: Path, example: Inputs, threads: int | None = None,
-                   input_names: tuple[str, ...] = ("input",)) -> dict[str, float]:
-    """The model's CPU latency in PyTorch (eager) and of its ONNX file in ONNX Runtime."""
-    return {"pytorch": torch_latency_ms(model, example),
-            "onnxruntime": onnx_latency_ms(onnx_path, example, threads, input_names)}
+BACKENDS = ("pytorch", "onnxruntime")
 
 
-def onnx_latency_ms(path: Path, example: Inputs, threads: int | None = None,
-                    input_names: tuple[str, ...] = ("input",), **kwargs) -> float:
-    session = onnx_session(path, threads)
-    feed = _feed(example, input_names)
-    return measure_latency_ms(lambda: session.run(None, feed), device="cpu", **kwargs)
+def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, *,
+                   onnx_paths: dict[str, Path] | None = None, device: str | torch.device = "cpu",
+                   threads: int | None = None, input_names: tuple[str, ...] = ("input",),
+                   **protocol: Any) -> LatencyReading:
+    """Latency of ``models`` (e.g. teacher and student) with one backend, measured together with the one
+    protocol (``engine.latency``): interleaved rounds, medians with spread, per-round ratios."""
+    inputs = as_inputs(example)
+    height, width = inputs[0].shape[-2:]
+    conditions = dict(backend=backend, batch=int(inputs[0].shape[0]), size=(int(height), int(width)))
+    if backend == "pytorch":
+        device = torch.device(device)
+        on_device = tuple(t.to(device) for t in inputs)
+        nets = {name: net.eval().to(device) for name, net in models.items()}
+
+        def runner(net: nn.Module):
+            def run_once() -> None:
+                with torch.inference_mode():
+                    net(*on_device)
+            return run_once
+
+        return measure({name: runner(net) for name, net in nets.items()}, device=device, **conditions, **protocol)
+    if backend != "onnxruntime":
+        raise UserError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if str(device) != "cpu":
+        raise UserError("ONNX Runtime latency is measured on the CPU here (this install has its CPU provider only)")
+    feed = _feed(inputs, input_names)
+    sessions = {name: onnx_session(onnx_paths[name], threads) for name in models}  # type: ignore[index]
+    reading = measure({name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()},
+                      device="cpu", **conditions, **protocol)
+    threads_used = threads or sessions[next(iter(sessions))].get_session_options().intra_op_num_threads
+    return replace(reading, threads=threads_used or reading.threads)
+
+
+def measure_backends(models: dict[str, nn.Module], onnx_paths: dict[str, Path], example: Inputs, *,
+                     threads: int | None = None, input_names: tuple[str, ...] = ("input",),
+                     **protocol: Any) -> dict[str, LatencyReading]:
+    """CPU latency of ``models`` in PyTorch (eager) and of their ONNX files in ONNX Runtime."""
+    return {backend: measure_models(models, example, backend, onnx_paths=onnx_paths, threads=threads,
+                                    input_names=input_names, **protocol) for backend in BACKENDS}
 
 
 def write_model_card(path: Path, card: dict[str, Any]) -> Path:

@@ -16,9 +16,9 @@ from engine.config import RunConfig
 from engine.data.images import load_image, to_tensor
 from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
-from engine.export import cpu_latency_ms, export_checked, export_onnx, onnx_latency_ms, write_model_card
+from engine.export import export_checked, export_onnx, measure_backends, measure_models, write_model_card
 from engine.pipeline import run_dir
-from engine.profile import profile_model, torch_latency_ms
+from engine.profile import profile_model
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.supernet import build_supernet
@@ -99,20 +99,19 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None) -> dict[s
 
 
 def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: str = "pytorch",
-            work_dir: Path | None = None) -> dict[str, float]:
-    """Latency (ms, batch 1) of teacher and student on ``device`` with ``backend`` (pytorch/onnxruntime)."""
+            work_dir: Path | None = None) -> dict[str, Any]:
+    """Teacher and student latency (batch 1) on ``device`` with ``backend``, measured together with the one
+    protocol: ``LatencyReading.as_dict()`` (medians with spread, the per-round speed-up, the conditions)."""
     family = models.config.family_impl
     example = family.example_inputs(models.config.options, models.config.size_hw)
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
-    if backend == "pytorch":
-        dev = torch.device(device)
-        return {k: torch_latency_ms(n.to(dev), tuple(t.to(dev) for t in example)) for k, n in nets.items()}
-    if backend != "onnxruntime":
-        raise UserError(f"backend must be pytorch or onnxruntime, not {backend!r}")
-    work_dir = work_dir or models.run_dir / "inspect"
-    names = (family.input_names, family.output_names)
-    return {k: onnx_latency_ms(export_onnx(n, work_dir / f"{k}.onnx", example, *names), example,
-                               input_names=family.input_names) for k, n in nets.items()}
+    onnx_paths = None
+    if backend == "onnxruntime":
+        work_dir = work_dir or models.run_dir / "inspect"
+        names = (family.input_names, family.output_names)
+        onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, *names) for k, n in nets.items()}
+    return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device,
+                          input_names=family.input_names).as_dict()
 
 
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor) -> dict[str, Any]:
@@ -124,14 +123,24 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
                                        family.input_names, family.output_names)
     example = family.example_inputs(options, models.config.size_hw)
     profile = profile_model(student, example)
-    latency_ms = cpu_latency_ms(student, onnx_path, example, input_names=family.input_names)
+    # The student is timed beside its teacher, as everywhere: a ratio from one measurement holds on a
+    # busy machine where two separate timings would not.
+    teacher = models.teacher()
+    teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, family.input_names,
+                               family.output_names)
+    readings = measure_backends({"teacher": teacher, "student": student},
+                                {"teacher": teacher_onnx, "student": onnx_path}, example,
+                                input_names=family.input_names)
+    teacher_onnx.unlink(missing_ok=True)
+    latency_ms = {backend: reading.timings["student"].median_ms for backend, reading in readings.items()}
+    latency = {backend: reading.as_dict() for backend, reading in readings.items()}
     card = write_model_card(out_dir / f"student-{name}.json", {
         "family": models.config.family, "model": options.model_dump(), "arch": name,
         "image_size": models.config.image_size, "inputs": list(family.input_names),
         "outputs": list(family.output_names), **profile.as_dict(),
-        "latency_ms": latency_ms, "latency_device": "cpu", "onnx": onnx_path.name,
+        "latency_ms": latency_ms, "latency_device": "cpu", "latency": latency, "onnx": onnx_path.name,
         "onnx_max_abs_diff": parity.max_abs_diff, "source_run": {"id": models.run_id, "name": models.config.name},
         "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
         "recipe": models.config.recipe_card})
     return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
-            "latency_ms": latency_ms, **profile.as_dict(), "arch": name}
+            "latency_ms": latency_ms, "latency": latency, **profile.as_dict(), "arch": name}

@@ -103,45 +103,6 @@ def profile_model(model: nn.Module, inputs: Inputs) -> ModelProfile:
     return ModelProfile(macs=count_macs(model, *(t.to(device) for t in as_inputs(inputs))), params=count_params(model))
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def measure_latency_ms(run_once, *, device: torch.device | str = "cpu", warmup: int = 5, repeats: int = 30,
-                       min_seconds: float = 0.5) -> float:
-    """Median wall time of ``run_once()`` in milliseconds, after warm-up runs, with the device
-    synchronised around each timed run; repeats continue until ``min_seconds`` have passed."""
-    import statistics
-    import time
-
-    device = torch.device(device)
-    for _ in range(warmup):
-        run_once()
-    _synchronize(device)
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - started < min_seconds and len(times) < 10 * repeats):
-        _synchronize(device)
-        t0 = time.perf_counter()
-        run_once()
-        _synchronize(device)
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
-
-def torch_latency_ms(model: nn.Module, example: Inputs, **kwargs) -> float:
-    model.eval()
-    inputs = as_inputs(example)
-    device = inputs[0].device
-
-    def run_once() -> None:
-        with torch.inference_mode():
-            model(*inputs)
-
-    return measure_latency_ms(run_once, device=device, **kwargs)
-
-
 #: Peak memory of a traced forward pass over its largest activation (measured: the ResNet teacher at
 #: 1024x1024 peaks at 1.27 GB with a largest activation of 256 MB).
 TRACE_MEMORY_FACTOR = 5

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixma
 
 from engine.data.images import list_images
 from engine.errors import UserError
+from engine.latency import describe as describe_latency
 from engine.metric_names import primary_metric
 from engine.settings import Settings
 from engine.store import CandidateTable, Store
@@ -93,7 +94,7 @@ class CompareView(QWidget):
         self.run_id: int | None = None
         self.arch: str | None = None
         self.result: dict[str, Any] | None = None
-        self.latency: dict[str, float] | None = None
+        self.latency: dict[str, Any] | None = None  # a LatencyReading, as_dict()
         self.candidates: list[tuple[int, str, dict]] = []  # (macs, arch, metrics)
 
         self.image_choice = QComboBox()
@@ -284,8 +285,7 @@ class CompareView(QWidget):
             self.result = result
             self._show()
         elif kind.startswith("latency"):
-            _, device, backend = kind.split(":")
-            self.latency = {**result, "device": device, "backend": backend}
+            self.latency = result
             self.measure_button.setEnabled(True)
         self._update_readout()
 
@@ -312,7 +312,5 @@ class CompareView(QWidget):
                  f"than the teacher's {t['macs'] / 1e6:.2f}M), {s['params'] / 1e6:.4f}M params "
                  f"(teacher {t['params'] / 1e6:.3f}M)"]
         if self.latency:
-            lat = self.latency
-            lines.append(f"latency on {lat['device']} ({lat['backend']}): teacher {lat['teacher']:.2f} ms, "
-                         f"student {lat['student']:.2f} ms, {lat['teacher'] / lat['student']:.1f}x faster")
+            lines.append(f"latency, {describe_latency(self.latency)}")
         self.readout.setText("\n".join(lines))

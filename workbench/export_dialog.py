@@ -11,6 +11,7 @@ from PySide6.QtCore import QProcess, QProcessEnvironment
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QWidget)
 
+from engine.latency import describe as describe_latency
 from engine.pipeline import run_dir
 from engine.settings import Settings
 from engine.store import Store
@@ -90,5 +91,5 @@ class ExportDialog(QDialog):
         self.result_label.setText(
             f"<b>{r['arch']}</b>: {r['macs'] / 1e6:.2f}M MACs, {r['params'] / 1e6:.4f}M params<br>"
             f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
-            f"CPU latency: {r['latency_ms']['pytorch']:.2f} ms PyTorch, {r['latency_ms']['onnxruntime']:.2f} ms "
-            f"ONNX Runtime<br>ONNX: {r['onnx_path']}<br>card: {Path(r['model_card_path']).name}")
+            + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r["latency"].values())
+            + f"ONNX: {r['onnx_path']}<br>card: {Path(r['model_card_path']).name}")

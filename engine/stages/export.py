@@ -11,7 +11,7 @@ import torch
 
 from engine import __version__
 from engine.data.images import to_image
-from engine.export import cpu_latency_ms, export_checked, export_onnx, write_model_card
+from engine.export import export_checked, export_onnx, measure_backends, write_model_card
 from engine.metrics import psnr
 from engine.profile import profile_model
 from engine.stages.context import StageContext
@@ -69,8 +69,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", (data.test_inputs[:1],), *names)
 
     example = (data.test_inputs[:1].cpu(),)
-    latency = {"teacher": cpu_latency_ms(teacher_cpu, teacher_onnx, example, config.threads, family.input_names),
-               "student": cpu_latency_ms(student_cpu, onnx_path, example, config.threads, family.input_names)}
+    ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
+    readings = measure_backends({"teacher": teacher_cpu, "student": student_cpu},
+                                {"teacher": teacher_onnx, "student": onnx_path}, example, threads=config.threads,
+                                input_names=family.input_names)
+    latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
+               for name in ("teacher", "student")}
     profiles = {name: profile_model(net, family.example_inputs(options, size))
                 for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"
@@ -85,6 +89,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "image_size": config.image_size,
         "device": "cpu",
         "threads": torch.get_num_threads(),
+        "latency": {backend: reading.as_dict() for backend, reading in readings.items()},
         "onnx_path": str(onnx_path),
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
@@ -100,7 +105,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "macs": profiles["student"].macs, "params": profiles["student"].params,
         "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics, "metrics_split": "test",
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics},
-        "latency_ms": latency["student"], "latency_device": "cpu", "onnx": onnx_path.name,
+        "latency_ms": latency["student"], "latency_device": "cpu",
+        "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
         "recipe": config.recipe_card,

@@ -156,8 +156,11 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     qtbot.waitUntil(lambda: view.result["arch"] == cheapest.arch, timeout=60_000)
     view.measure_latency()
     qtbot.waitUntil(lambda: view.latency is not None, timeout=120_000)
-    assert view.latency["teacher"] > 0 and view.latency["student"] > 0
-    assert "faster" in view.readout.text() and "MACs" in view.readout.text()
+    timings = view.latency["timings"]
+    assert timings["teacher"]["median_ms"] > 0 and timings["student"]["median_ms"] > 0
+    assert view.latency["ratios"]["teacher/student"]["runs"] == timings["teacher"]["runs"]  # measured together
+    text = view.readout.text()
+    assert "x faster (p10-p90" in text and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
     view.wipe.setChecked(True)
     view.views["input"].scale(2, 2)
     view.views["input"]._emit()
