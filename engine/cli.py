@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.latency import describe, speedup
+from engine.onnx_variants import describe_variant
 from engine.settings import Settings
 
 log = logging.getLogger("engine")
@@ -205,6 +206,7 @@ def format_summary(summary: dict[str, Any]) -> str:
               "(medians of interleaved rounds; speed-ups are per-round ratios)"
               + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
               f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
+              *('  ' + describe_variant(name, variant) for name, variant in summary.get("onnx_variants", {}).items()),
               f"model card: {summary['model_card_path']}",
               f"{' | '.join(summary.get('grid_columns') or ['input', 'teacher', 'student', 'difference'])}: "
               f"{summary['grid_path']}"]
@@ -273,7 +275,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     data = prepare_data(models.config, settings, lambda event: None)
     out_dir = args.out or run_dir(settings, args.run_id) / "exports"
-    result = export_candidate(models, args.arch, out_dir, data.test_inputs[:8])
+    result = export_candidate(models, args.arch, out_dir, data.test_inputs[:8], calibration=data.search_inputs)
     if args.json:
         print(json.dumps(result))
     else:
@@ -282,6 +284,8 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
               f"card {result['model_card_path']}")
         for reading in result["latency"].values():
             print(f"latency: {describe(reading)}")
+        for name, variant in result["onnx_variants"].items():
+            print('  ' + describe_variant(name, variant))
     return 0
 
 

@@ -99,6 +99,13 @@ class FinetuneSpec(_Model):
     eval_every: int = Field(0, ge=0)
 
 
+class ExportSpec(_Model):
+    #: Faster forms of the ONNX student written beside it (``engine.onnx_variants``): ``optimized`` (ONNX
+    #: Runtime's graph optimisations saved, exact) and ``int8`` (static quantisation, quality measured).
+    variants: list[Literal["optimized", "int8"]] = ["optimized", "int8"]
+    calibration_images: int = Field(32, ge=1, description="search-split images that calibrate INT8 ranges")
+
+
 #: Settings that moved: earlier configurations (and runs in a store) are read with them in their new place.
 _MOVED = {("teacher", "ngf"): ("model", "ngf"), ("teacher", "n_blocks"): ("model", "n_blocks"),
           ("teacher", "norm"): ("model", "norm"), ("supernet", "lambda_recon"): ("recipe", "lambda_recon"),
@@ -169,6 +176,7 @@ class RunConfig(_Model):
     supernet: DistillSpec = DistillSpec()
     search: SearchSpec = SearchSpec(target_ratio=10)
     finetune: FinetuneSpec = FinetuneSpec()
+    export: ExportSpec = ExportSpec()
     recipe: RecipeSpec = RecipeSpec()  # type: ignore[valid-type]
     metric: Literal["fid", "rfid", "psnr"] = "fid"
     seed: int = 0

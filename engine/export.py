@@ -117,20 +117,23 @@ def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, 
         raise UserError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if str(device) != "cpu":
         raise UserError("ONNX Runtime latency is measured on the CPU here (this install has its CPU provider only)")
+    return measure_onnx({name: onnx_paths[name] for name in models}, example, threads=threads,  # type: ignore[index]
+                        input_names=input_names, **protocol)
+
+
+def measure_onnx(paths: dict[str, Path], example: Inputs, *, threads: int | None = None,
+                 input_names: tuple[str, ...] = ("input",), **protocol: Any) -> LatencyReading:
+    """Latency of ONNX files in ONNX Runtime on the CPU, measured together (e.g. a teacher, the student and
+    the student's optimised and INT8 variants)."""
+    inputs = as_inputs(example)
+    height, width = inputs[0].shape[-2:]
     feed = _feed(inputs, input_names)
-    sessions = {name: onnx_session(onnx_paths[name], threads) for name in models}  # type: ignore[index]
+    sessions = {name: onnx_session(path, threads) for name, path in paths.items()}
     reading = measure({name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()},
-                      device="cpu", **conditions, **protocol)
+                      device="cpu", backend="onnxruntime", batch=int(inputs[0].shape[0]),
+                      size=(int(height), int(width)), **protocol)
     threads_used = threads or sessions[next(iter(sessions))].get_session_options().intra_op_num_threads
     return replace(reading, threads=threads_used or reading.threads)
-
-
-def measure_backends(models: dict[str, nn.Module], onnx_paths: dict[str, Path], example: Inputs, *,
-                     threads: int | None = None, input_names: tuple[str, ...] = ("input",),
-                     **protocol: Any) -> dict[str, LatencyReading]:
-    """CPU latency of ``models`` in PyTorch (eager) and of their ONNX files in ONNX Runtime."""
-    return {backend: measure_models(models, example, backend, onnx_paths=onnx_paths, threads=threads,
-                                    input_names=input_names, **protocol) for backend in BACKENDS}
 
 
 def write_model_card(path: Path, card: dict[str, Any]) -> Path:

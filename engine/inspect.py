@@ -16,7 +16,8 @@ from engine.config import RunConfig
 from engine.data.images import load_image, to_tensor
 from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
-from engine.export import export_checked, export_onnx, measure_backends, measure_models, write_model_card
+from engine.export import export_checked, export_onnx, measure_models, measure_onnx, write_model_card
+from engine.onnx_variants import build_variants
 from engine.pipeline import run_dir
 from engine.profile import profile_model
 from engine.settings import Settings
@@ -114,33 +115,51 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
                           input_names=family.input_names).as_dict()
 
 
-def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor) -> dict[str, Any]:
-    """ONNX of any candidate (or the final student), its parity check on ``inputs`` and a model card."""
+def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor,
+                     calibration: torch.Tensor | None = None) -> dict[str, Any]:
+    """ONNX of any candidate (or the final student), its parity check on ``inputs``, the run's ONNX variants
+    (INT8 calibrated on ``calibration``, default ``inputs``) and a model card."""
     student = models.student(arch)
     name = str(student.arch)
-    family, options = models.config.family_impl, models.config.options
+    config = models.config
+    family, options = config.family_impl, config.options
     onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", (inputs,), None,
                                        family.input_names, family.output_names)
-    example = family.example_inputs(options, models.config.size_hw)
+    variants: dict[str, dict[str, Any]] = {}
+    if config.export.variants and len(family.input_names) == 1:
+        with torch.no_grad():
+            float_out = student.eval()(inputs).numpy()
+        calibration = inputs if calibration is None else calibration
+        variants = build_variants(onnx_path, tuple(config.export.variants),
+                                  calibration[:config.export.calibration_images].numpy(), inputs.numpy(), float_out,
+                                  input_name=family.input_names[0])
+    example = family.example_inputs(options, config.size_hw)
     profile = profile_model(student, example)
     # The student is timed beside its teacher, as everywhere: a ratio from one measurement holds on a
     # busy machine where two separate timings would not.
     teacher = models.teacher()
     teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, family.input_names,
                                family.output_names)
-    readings = measure_backends({"teacher": teacher, "student": student},
-                                {"teacher": teacher_onnx, "student": onnx_path}, example,
-                                input_names=family.input_names)
+    readings = {"pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch"),
+                "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": onnx_path,
+                                             **{n: Path(v["path"]) for n, v in variants.items()}}, example,
+                                            input_names=family.input_names,
+                                            pairs=[("teacher", "student"), *(("student", n) for n in variants)])}
     teacher_onnx.unlink(missing_ok=True)
+    for variant_name, variant in variants.items():
+        variant["latency_ms"] = readings["onnxruntime"].timings[variant_name].median_ms
+        variant["speedup_over_float"] = readings["onnxruntime"].ratios[f"student/{variant_name}"].median_ms
     latency_ms = {backend: reading.timings["student"].median_ms for backend, reading in readings.items()}
     latency = {backend: reading.as_dict() for backend, reading in readings.items()}
     card = write_model_card(out_dir / f"student-{name}.json", {
-        "family": models.config.family, "model": options.model_dump(), "arch": name,
-        "image_size": models.config.image_size, "inputs": list(family.input_names),
+        "family": config.family, "model": options.model_dump(), "arch": name,
+        "image_size": config.image_size, "inputs": list(family.input_names),
         "outputs": list(family.output_names), **profile.as_dict(),
         "latency_ms": latency_ms, "latency_device": "cpu", "latency": latency, "onnx": onnx_path.name,
-        "onnx_max_abs_diff": parity.max_abs_diff, "source_run": {"id": models.run_id, "name": models.config.name},
+        "onnx_max_abs_diff": parity.max_abs_diff,
+        "onnx_variants": {n: {**v, "path": Path(v["path"]).name} for n, v in variants.items()},
+        "source_run": {"id": models.run_id, "name": config.name},
         "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
-        "recipe": models.config.recipe_card})
+        "recipe": config.recipe_card})
     return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
-            "latency_ms": latency_ms, "latency": latency, **profile.as_dict(), "arch": name}
+            "latency_ms": latency_ms, "latency": latency, "onnx_variants": variants, **profile.as_dict(), "arch": name}

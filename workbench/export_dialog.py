@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLineEdit, QPushButton, QWidget)
 
 from engine.latency import describe as describe_latency
+from engine.onnx_variants import describe_variant
 from engine.pipeline import run_dir
 from engine.settings import Settings
 from engine.store import Store
@@ -92,4 +93,5 @@ class ExportDialog(QDialog):
             f"<b>{r['arch']}</b>: {r['macs'] / 1e6:.2f}M MACs, {r['params'] / 1e6:.4f}M params<br>"
             f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
             + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r["latency"].values())
+            + "".join(f"variant {describe_variant(n, v)}<br>" for n, v in r.get("onnx_variants", {}).items())
             + f"ONNX: {r['onnx_path']}<br>card: {Path(r['model_card_path']).name}")

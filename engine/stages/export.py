@@ -5,14 +5,16 @@ CPU latency per backend, a grid of input | teacher | student | |difference|, and
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine import __version__
 from engine.data.images import to_image
-from engine.export import export_checked, export_onnx, measure_backends, write_model_card
+from engine.export import export_checked, export_onnx, measure_models, measure_onnx, onnx_session, write_model_card
 from engine.metrics import psnr
+from engine.onnx_variants import build_variants
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -42,6 +44,34 @@ def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: tor
     to_image(torch.cat(rows, dim=1)).save(path)
 
 
+def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student_out: torch.Tensor,
+              scorer) -> dict[str, dict[str, Any]]:
+    """The run's ONNX variants of the student, each checked against the float student on the test split
+    (INT8 also scored with the run's metrics there), calibrated on search-split images."""
+    config, family = ctx.config, ctx.config.family_impl
+    names = tuple(config.export.variants)
+    if not names:
+        return {}
+    if len(family.input_names) != 1:
+        ctx.message(f"export: ONNX variants are made for one-input models; {family.name} has "
+                    f"{len(family.input_names)} inputs, so only the float ONNX file is written", level="warning")
+        return {}
+    ctx.message(f"export: ONNX variants {', '.join(names)}")
+    calibration = data.search_inputs[:config.export.calibration_images].cpu().numpy()
+    variants = build_variants(onnx_path, names, calibration, data.test_inputs.cpu().numpy(),
+                              student_out.cpu().numpy(), config.threads, family.input_names[0])
+    for name, variant in variants.items():
+        if not variant["exact"]:
+            session = onnx_session(Path(variant["path"]), config.threads)
+            outputs = session.run(None, {family.input_names[0]: data.test_inputs.cpu().numpy()})[0]
+            variant["metrics"], variant["metrics_split"] = scorer.all(torch.from_numpy(outputs)), "test"
+        ctx.artifact(Path(variant["path"]), f"onnx_{name}")
+        if not variant["usable"]:
+            ctx.message(f"export: the {name} variant is outside its tolerance ({variant['tolerance']}): "
+                        f"{variant['check']}; use the float student.onnx", level="warning")
+    return variants
+
+
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     family, options = config.family_impl, config.options
@@ -68,13 +98,21 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.artifact(onnx_path, "onnx")
     teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", (data.test_inputs[:1],), *names)
 
+    variants = _variants(ctx, data, onnx_path, student_out, scorer)
+
     example = (data.test_inputs[:1].cpu(),)
     ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
-    readings = measure_backends({"teacher": teacher_cpu, "student": student_cpu},
-                                {"teacher": teacher_onnx, "student": onnx_path}, example, threads=config.threads,
-                                input_names=family.input_names)
+    readings = {"pytorch": measure_models({"teacher": teacher_cpu, "student": student_cpu}, example, "pytorch",
+                                          threads=config.threads),
+                "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": onnx_path,
+                                             **{name: Path(v["path"]) for name, v in variants.items()}},
+                                            example, threads=config.threads, input_names=family.input_names,
+                                            pairs=[("teacher", "student"), *(("student", n) for n in variants)])}
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
                for name in ("teacher", "student")}
+    for name, variant in variants.items():
+        variant["latency_ms"] = readings["onnxruntime"].timings[name].median_ms
+        variant["speedup_over_float"] = readings["onnxruntime"].ratios[f"student/{name}"].median_ms
     profiles = {name: profile_model(net, family.example_inputs(options, size))
                 for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"
@@ -91,6 +129,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()},
         "onnx_path": str(onnx_path),
+        "onnx_variants": variants,
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),
@@ -107,6 +146,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics},
         "latency_ms": latency["student"], "latency_device": "cpu",
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
+        "onnx_variants": {name: {**v, "path": Path(v["path"]).name} for name, v in variants.items()},
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
         "recipe": config.recipe_card,

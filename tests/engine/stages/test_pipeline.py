@@ -34,7 +34,10 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
     config_path = tmp_path / "run.yaml"
     config_path.write_text(yaml.safe_dump(tiny_config("pix2pix").model_dump(mode="json")))
     assert main.main(["compress", "--config", str(config_path), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert "  int8: " in captured.err and "the float student's speed in ONNX Runtime" in captured.err
+    assert "speed-ups are per-round ratios" in captured.err
     assert set(summary) >= {"run_id", "teacher", "student", "macs_ratio", "onnx_path", "model_card_path"}
     for side in ("teacher", "student"):
         assert set(summary[side]) >= {"macs", "params", "metrics", "latency_ms"}
@@ -42,13 +45,21 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
         assert {"psnr", "ssim"} <= set(summary[side]["metrics"])
     assert summary["macs_ratio"] >= 2 and summary["student"]["macs"] < summary["teacher"]["macs"]
     assert summary["onnx_max_abs_diff"] <= 1e-3
+    variants = summary["onnx_variants"]
+    assert set(variants) == {"optimized", "int8"} and variants["optimized"]["usable"]
+    assert set(variants["int8"]["metrics"]) >= {"psnr", "ssim"} and variants["int8"]["metrics_split"] == "test"
+    for variant in variants.values():
+        assert Path(variant["path"]).is_file() and variant["latency_ms"] > 0 and variant["speedup_over_float"] > 0
+    assert summary["latency"]["onnxruntime"]["timings"].keys() == {"teacher", "student", "optimized", "int8"}
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["arch"] == summary["student"]["arch"] and card["source_run"]["id"] == summary["run_id"]
+    assert card["onnx_variants"]["int8"]["path"] == Path(variants["int8"]["path"]).name
 
     run = store.get_run(summary["run_id"])
     assert run.status is Status.finished and all(s.status is Status.finished for s in run.stages)
     kinds = {a.kind for a in run.artifacts}
-    assert {"teacher_weights", "supernet_weights", "student_weights", "onnx", "model_card", "comparison_grid"} <= kinds
+    assert {"teacher_weights", "supernet_weights", "student_weights", "onnx", "onnx_optimized", "onnx_int8",
+            "model_card", "comparison_grid"} <= kinds
     assert len({(a.kind, a.path) for a in run.artifacts}) == len(run.artifacts)  # each recorded once
     run_folder = settings.runs_dir / f"{run.id:05d}"
     assert not list(run_folder.rglob("checkpoint.pt"))  # finished stages keep their weights, not checkpoints

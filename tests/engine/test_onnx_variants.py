@@ -1,0 +1,57 @@
+"""Faster ONNX forms of a student: the optimised graph is exact, the INT8 one is measured against the float
+student and flagged when outside its tolerance."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from engine.export import PARITY_TOLERANCE, export_onnx, measure_onnx
+from engine.families import get_family
+from engine.onnx_variants import INT8_MIN_PSNR_DB, build_variants, compare_outputs
+
+
+@pytest.fixture
+def student(tmp_path):
+    family = get_family("cyclegan")
+    options = family.options({"ngf": 16, "n_blocks": 3})
+    torch.manual_seed(0)
+    net = family.build_student(options, family.parse_arch("16_16_16_16_16_16_16_16")).eval()
+    inputs = torch.rand(4, 3, 32, 32) * 2 - 1
+    path = export_onnx(net, tmp_path / "student.onnx", inputs[:1])
+    with torch.no_grad():
+        outputs = net(inputs).numpy()
+    return path, inputs, outputs
+
+
+def test_the_optimised_graph_is_exact_and_saved_beside_the_student(student):
+    path, inputs, outputs = student
+    variants = build_variants(path, ("optimized",), inputs.numpy(), inputs.numpy(), outputs)
+    optimized = variants["optimized"]
+    assert optimized["exact"] and optimized["usable"] and optimized["check"]["max_abs_diff"] <= PARITY_TOLERANCE
+    assert optimized["path"] == str(path.with_name("student.optimized.onnx"))
+    session = ort.InferenceSession(optimized["path"], providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {"input": inputs.numpy()})[0], outputs, atol=PARITY_TOLERANCE)
+
+
+def test_the_int8_variant_is_quantised_and_its_difference_measured(student):
+    import onnx
+
+    path, inputs, outputs = student
+    calibration = (torch.rand(8, 3, 32, 32) * 2 - 1).numpy()
+    int8 = build_variants(path, ("int8",), calibration, inputs.numpy(), outputs)["int8"]
+    model = onnx.load(int8["path"])
+    assert any(node.op_type == "QuantizeLinear" for node in model.graph.node)
+    session = ort.InferenceSession(int8["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": inputs.numpy()})[0]
+    assert int8["check"] == compare_outputs(outputs, got).as_dict() and not int8["exact"]
+    assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= INT8_MIN_PSNR_DB)
+    assert "PSNR to the float student" in int8["tolerance"]
+    reading = measure_onnx({"float": path, "int8": int8["path"]}, inputs[:1], min_rounds=3, time_cap_s=1)
+    assert set(reading.timings) == {"float", "int8"} and "float/int8" in reading.ratios
+
+
+def test_compare_outputs_on_the_shown_scale():
+    a = np.zeros((1, 3, 4, 4), dtype=np.float32)
+    assert compare_outputs(a, a).psnr_db == float("inf")
+    assert compare_outputs(a, a + 0.2).psnr_db == pytest.approx(20.0)  # 0.1 on the [0, 1] scale
