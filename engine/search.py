@@ -58,16 +58,19 @@ def _check_feasible(problem: SearchProblem) -> None:
                           "or lower the target ratio")
 
 
-def exhaustive_search(problem: SearchProblem) -> tuple[Arch, float]:
+def exhaustive_search(problem: SearchProblem,
+                      on_candidate: Callable[[int, int, Arch, float], None] | None = None) -> tuple[Arch, float]:
+    """Every sub-network within the budget, scored; ``on_candidate(done, total, best_arch, best_value)``
+    after each (``total``: how many fit, counted first from the closed-form MACs)."""
     _check_feasible(problem)
+    fitting = [arch for arch in (Arch(values) for values in itertools.product(*problem.space)) if problem.fits(arch)]
     best: tuple[Arch, float] | None = None
-    for values in itertools.product(*problem.space):
-        arch = Arch(values)
-        if not problem.fits(arch):
-            continue
+    for done, arch in enumerate(fitting, 1):
         value = problem.evaluate(arch)
         if best is None or problem.key(value) < problem.key(best[1]):
             best = (arch, value)
+        if on_candidate:
+            on_candidate(done, len(fitting), *best)
     assert best is not None
     return best
 

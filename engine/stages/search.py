@@ -126,8 +126,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                 f"(teacher {reference / 1e6:.1f}M), metric {scorer.metric} on the search split; {reused} scores reused")
     try:
         if method == "exhaustive":
-            ctx.begin(problem.grid_size())
-            best_arch, best_value = exhaustive_search(problem)
+            def on_candidate(done: int, total: int, _arch: Arch, value: float) -> None:
+                if done == 1:
+                    ctx.begin(total)  # the sub-networks within the budget, counted from their MACs
+                ctx.progress(done, total, {f"best_{scorer.metric}": value})
+
+            best_arch, best_value = exhaustive_search(problem, on_candidate=on_candidate)
         else:
             spec = config.search
             ctx.begin(spec.generations)

@@ -30,8 +30,12 @@ def _brute_force_best(budget):
 def test_exhaustive_search_finds_the_best_within_budget_and_scores_only_those():
     scored = []
     problem = _problem(budget=12_000, counter=scored)
-    arch, value = exhaustive_search(problem)
+    progress = []
+    arch, value = exhaustive_search(problem, on_candidate=lambda done, total, best, v: progress.append((done, total, v)))
     assert value == _brute_force_best(12_000)
+    fitting = sum(1 for a in itertools.product(*SPACE) if sum(a) <= 12)
+    assert [done for done, _, _ in progress] == list(range(1, fitting + 1))  # one report per scored candidate
+    assert {total for _, total, _ in progress} == {fitting} and progress[-1][2] == value
     assert sum(arch) <= 12
     assert all(sum(a) <= 12 for a in scored)  # MACs first: nothing over budget is scored
     assert len(scored) == len(set(scored)) == sum(1 for a in itertools.product(*SPACE) if sum(a) <= 12)

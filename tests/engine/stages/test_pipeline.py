@@ -68,6 +68,9 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
     assert len(candidates) == json.loads((settings.runs_dir / f"{run.id:05d}" / "search" / "result.json").read_text())["scored"]
     budget = summary["teacher"]["macs"] / 2
     assert all(c.macs <= budget for c in candidates)
+    assert summary["search"]["method"] == "exhaustive"
+    search_stage = next(s for s in run.stages if s.name == "search")
+    assert search_stage.step == search_stage.total_steps == len(candidates)  # progress per scored candidate
 
     import onnxruntime as ort
     session = ort.InferenceSession(summary["onnx_path"], providers=["CPUExecutionProvider"])
