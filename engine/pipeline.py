@@ -134,6 +134,13 @@ def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events
     _invalidate_after(store, run_id, folder, stage, reason, events)
 
 
+def run_result(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a finished run for its list: the same test-split numbers as the summary."""
+    return {"metric": summary["metric"], "split": summary.get("metrics_split", "test"),
+            "student": summary["student"]["metrics"], "teacher": summary["teacher"]["metrics"],
+            "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
+
+
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
             redo: str | None = None) -> dict[str, Any]:
@@ -209,6 +216,6 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             raise exc from None
         raise
     summary = stage_result(folder, "export")
-    store.mark_run(run_id, Status.finished)
+    store.mark_run(run_id, Status.finished, result=run_result(summary))
     events(RunFinished(run_id=run_id, summary=summary))
     return summary

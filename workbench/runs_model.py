@@ -8,7 +8,12 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from engine.store import RunSummary
 
-COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Best metric", "Started")
+COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Search best",
+           "Student (test)", "Started")
+#: What each column's figures are measured on, shown as its header's tooltip.
+TOOLTIPS = {7: "the best candidate's score so far on the search split (held-out training images)",
+            8: "the final student's metric on the test split, with the teacher's: the numbers of the summary "
+               "and the model card"}
 
 
 def _cell(run: RunSummary, column: int) -> str:
@@ -28,7 +33,14 @@ def _cell(run: RunSummary, column: int) -> str:
         return f"{run.best_macs / 1e6:.1f} M" if run.best_macs else "-"
     if column == 7:
         metric = next((m for m in ("fid", "rfid", "psnr") if m in (run.best_metric or {})), None)
-        return f"{metric} {run.best_metric[metric]:.4g}" if metric else "-"
+        return f"{metric} {run.best_metric[metric]:.4g} (search)" if metric else "-"
+    if column == 8:
+        result = run.result
+        if not result:
+            return "-"
+        metric = result["metric"]
+        return (f"{metric} {result['student'][metric]:.4g} vs teacher {result['teacher'][metric]:.4g} "
+                f"({result['split']})")
     started = run.started_at or run.created_at
     return started.astimezone().strftime("%Y-%m-%d %H:%M")
 
@@ -68,6 +80,8 @@ class RunsTableModel(QAbstractTableModel):
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return TOOLTIPS.get(section)
         return None

@@ -63,6 +63,8 @@ class Run(Base):
     primary_metric: Mapped[str | None] = mapped_column(String(100))
     metric_names: Mapped[list[str] | None] = mapped_column(JSON)  # every metric name its candidates have
     best_candidate_id: Mapped[int | None] = mapped_column(Integer)
+    #: A finished run's outcome on the test split (``Store.mark_run(..., result=)``): what the runs list shows.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     project: Mapped[Project | None] = relationship(back_populates="runs")
     stages: Mapped[list[Stage]] = relationship(back_populates="run", order_by="Stage.position",

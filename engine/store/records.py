@@ -32,6 +32,8 @@ class RunSummary:
     error: str | None
     candidates: int = 0
     best_arch: str | None = None
+    #: Finished runs: student vs teacher on the test split ({"metric", "split", "student", "teacher", ...}).
+    result: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -137,12 +137,15 @@ class Store:
             _ = run.stages, run.artifacts
             return run
 
-    def mark_run(self, run_id: int, status: Status, *, error: str | None = None) -> None:
+    def mark_run(self, run_id: int, status: Status, *, error: str | None = None,
+                 result: dict[str, Any] | None = None) -> None:
         with self.session() as session:
             run = session.get(Run, run_id)
             if run is None:
                 raise ConfigError(f"there is no run {run_id} in the store")
             run.status = status
+            if result is not None:
+                run.result = result
             if status is Status.running:
                 run.started_at = run.started_at or utcnow()
                 for name, value in _held_by_this_process().items():
@@ -180,7 +183,8 @@ class Store:
         with self.session() as session:
             runs = session.execute(
                 select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
-                       Run.error, Run.candidate_count, Candidate.arch, Candidate.macs, Candidate.metrics)
+                       Run.error, Run.candidate_count, Run.result, Candidate.arch, Candidate.macs,
+                       Candidate.metrics)
                 .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
                 .order_by(Run.created_at.desc(), Run.id.desc())).all()
             stages: dict[int, list[Any]] = {}
@@ -200,7 +204,7 @@ class Store:
                 total_steps=current.total_steps if current else None,
                 best_macs=int(run.macs) if run.macs is not None else None, best_metric=run.metrics,
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
-                candidates=run.candidate_count or 0, best_arch=run.arch))
+                candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result))
         return summaries
 
     def running_run_ids(self) -> list[int]:

@@ -2,10 +2,11 @@
 finished run with live points on the Pareto plot, cancel and resume, a responsive event loop."""
 
 import gc
+import json
 import threading
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from engine.events import CandidateScored, StepProgress
 from engine.store import Status, open_store
@@ -82,7 +83,15 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     qtbot.waitUntil(lambda: store.get_run(run_id).status is Status.finished, timeout=10_000)
     window.refresh()
     qtbot.waitUntil(window.idle, timeout=10_000)
-    assert window.runs_model.run_at(window.runs_model.row_of(run_id)).status == "finished"
+    row = window.runs_model.row_of(run_id)
+    assert window.runs_model.run_at(row).status == "finished"
+    # The runs list shows the summary's test-split numbers, labelled, beside the search's best.
+    summary = json.loads((window.settings.runs_dir / f"{run_id:05d}" / "export" / "result.json").read_text())
+    shown = window.runs_model.index(row, 8).data()
+    assert shown == (f"psnr {summary['student']['metrics']['psnr']:.4g} vs teacher "
+                     f"{summary['teacher']['metrics']['psnr']:.4g} (test)")
+    assert window.runs_model.index(row, 7).data().endswith("(search)")
+    assert "test split" in window.runs_model.headerData(8, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     window.pareto.flush()
     assert window.pareto.count(run_id) == len(store.candidates(run_id))
     assert window.pareto.front.getData()[0] is not None and len(window.pareto.front.getData()[0]) >= 1
