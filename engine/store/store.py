@@ -81,8 +81,9 @@ def make_engine(url: str) -> Engine:
 
 def _make_engine(parsed: URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_path(parsed)
+        if path is not None and not parsed.database.startswith("file:"):  # an SQLite URI is opened as it is
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
@@ -499,6 +500,14 @@ class Store:
             return artifact
 
 
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The file of an SQLite store (also of an SQLite URI, ``sqlite:///file:PATH?mode=ro&uri=true``)."""
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database.removeprefix("file:")).expanduser()
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
@@ -512,11 +521,10 @@ def _migration_lock(parsed: URL) -> Iterator[None]:
     """Held while a process opens (and maybe creates or upgrades) an SQLite store: two processes opening a
     fresh workspace at once would otherwise both create its tables. A lock file beside the database, so
     it is taken before the first connection (which already switches the journal to WAL)."""
-    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:":
+    path = _sqlite_path(parsed)
+    if path is None:
         yield
         return
-    path = Path(database).expanduser()
     with file_lock(path.with_name(path.name + ".lock")):
         yield
 
