@@ -24,6 +24,16 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+@pytest.fixture
+def store(settings):
+    """The store of the test's own workspace."""
+    from engine.store import open_store
+
+    store = open_store(settings.resolved_store_url)
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """One PostgreSQL server for the session (skipped, with the reason, where none can be started)."""

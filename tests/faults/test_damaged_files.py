@@ -10,17 +10,10 @@ import torch
 from engine.events import CandidateScored, Message, StageStarted, StepProgress
 from engine.pipeline import create_run, execute
 from engine.stages.context import Cancelled
-from engine.store import Status, open_store
+from engine.store import Status
 from tests.engine.stages.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def store(settings):
-    store = open_store(settings.resolved_store_url)
-    yield store
-    store.close()
 
 
 def _resume(run_id, settings, store, **kwargs):

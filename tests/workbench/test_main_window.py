@@ -9,17 +9,10 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from engine.events import CandidateScored, StepProgress
-from engine.store import Status, open_store
+from engine.store import Status
 from tests.engine.stages.tiny import tiny_config
 from workbench.app import freeze_startup_heap
 from workbench.main_window import MainWindow
-
-
-@pytest.fixture
-def store(settings):
-    store = open_store(settings.resolved_store_url)
-    yield store
-    store.close()
 
 
 @pytest.fixture

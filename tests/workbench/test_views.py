@@ -8,20 +8,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.events import CandidateScored
-from engine.store import open_store
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.new_run_dialog import NewRunDialog
 from workbench.pareto_view import ParetoView, _tip
 from workbench.settings_dialog import SettingsDialog
 from workbench.state import Point, pareto_front
-
-
-@pytest.fixture
-def store(settings):
-    store = open_store(settings.resolved_store_url)
-    yield store
-    store.close()
 
 
 def _recorded_candidates(run_id):

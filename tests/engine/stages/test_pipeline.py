@@ -15,19 +15,12 @@ import main
 from engine.events import CandidateScored, Message, StageStarted, StepProgress
 from engine.pipeline import create_run, execute, fail_dead_runs
 from engine.stages.context import Cancelled
-from engine.store import Status, open_store
+from engine.store import Status
 from tests.engine.models.reference_checkpoints import reference_resnet_state
 from tests.engine.stages.tiny import tiny_config
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def store(settings):
-    store = open_store(settings.resolved_store_url)
-    yield store
-    store.close()
 
 
 def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, capsys):
