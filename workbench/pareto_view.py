@@ -34,7 +34,8 @@ CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
 FLUSH_INTERVAL_MS = 250  # arriving candidates are drawn at most this often
 PICK_RADIUS_PX = 12
 PASS_BUDGET_S = 0.015  # GUI-thread time one pass of the event loop may spend drawing chunks
-
+#: Legend offsets (pyqtgraph: positive x from the left, positive y from the top) by higher-is-better.
+LEGEND_OFFSETS = {True: (10, 10), False: (10, -10)}
 
 def _tip(row: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
@@ -118,7 +119,7 @@ class ParetoView(QWidget):
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")
         self.highlight.setZValue(20)
         self.plot.addItem(self.highlight)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=LEGEND_OFFSETS[False])
         self.legend.addItem(self.front, "Pareto front")
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
@@ -290,6 +291,9 @@ class ParetoView(QWidget):
         self._sync_metrics()
         metric = self.metric_name()
         self.plot.setLabel("left", _axis_label(metric))
+        # The legend goes where no candidate can be: beyond the front on the side of few MACs and good
+        # scores (no sub-network there beats the front), i.e. top left for higher-is-better, bottom left else.
+        self.legend.setOffset(LEGEND_OFFSETS[HIGHER_IS_BETTER.get(metric or "", False)])
         for layer in self.layers.values():
             self._draw_layer(layer, metric)
         self._draw_decorations()

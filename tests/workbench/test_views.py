@@ -60,6 +60,10 @@ def test_pareto_points_arrive_live_and_the_front_follows(qtbot, store, tmp_path)
     assert [p.arch for p in expected] == ["4_4_4_4_4_4_4_4", "8_4_8_4_8_4_8_4", "8_8_4_4_8_8_4_4", "8_8_8_8_8_8_8_8"]
     assert len(view.layers[run_id].front_marks.data) == 4  # front points marked apart
     assert view.budget_line.isVisible() and view.budget_line.value() == pytest.approx(0.8)
+    # Off the front: PSNR's front rises to the right, so the legend sits top left, where no candidate can be.
+    view.grab()
+    legend, plot_area = view.legend.sceneBoundingRect(), view.plot.getViewBox().sceneBoundingRect()
+    assert legend.left() < plot_area.center().x() and legend.top() < plot_area.center().y()
     row = view.nearest(view.view_to_scene(500_000, 27.0))
     tip = _tip(row)
     assert "8_4_8_4_8_4_8_4" in tip and "0.50M MACs" in tip and "psnr 27" in tip
