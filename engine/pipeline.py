@@ -5,6 +5,7 @@ checkpoint; ``resume`` continues from there. A cancel request stops at the next 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ import torch
 from engine.config import STAGES, RunConfig
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
-from engine.files import DISK_FULL, NOT_WRITABLE, disk_error
+from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
@@ -34,6 +35,8 @@ RUNNERS: dict[str, Callable[[StageContext, Any], dict[str, Any]]] = {
     "teacher": teacher.run, "supernet": supernet.run, "search": search.run, "finetune": finetune.run,
     "export": export.run,
 }
+#: Beside a damaged stage being redone: its artifacts' digests from before (``_check_finished_stages``).
+BEFORE_REDO = "before-redo.json"
 #: A run on another host whose heartbeat is older than this is considered dead.
 STALE_AFTER = timedelta(minutes=10)
 
@@ -112,7 +115,10 @@ def _check_finished_stages(store: Store, run_id: int, folder: Path, events: Even
     file) so that they are redone; returns their artifacts' digests before the redo, by stage."""
     damaged: dict[str, dict] = {}
     for stage in STAGES:
+        before = folder / stage / BEFORE_REDO
         if store.stage_status(run_id, stage) is not Status.finished:
+            if before.is_file():  # a redo of a damaged stage that was interrupted
+                damaged[stage] = json.loads(before.read_text())
             continue
         problem = stage_problem(store, run_id, folder, stage)
         if problem is None:
@@ -120,6 +126,8 @@ def _check_finished_stages(store: Store, run_id: int, folder: Path, events: Even
         damaged[stage] = fingerprint(store, run_id, stage)
         reason = f"{stage} was finished but {problem}"
         _reset(store, run_id, folder, stage, reason, upstream_changed=False)
+        # Kept on disk until the redo has finished, so a redo that is itself interrupted still compares.
+        write_text_atomic(folder / stage / BEFORE_REDO, json.dumps(damaged[stage]))
         events(Message(run_id=run_id, level="warning", text=f"[{stage}] {reason}; it is marked not finished and "
                                                             "will be redone"))
     return damaged
@@ -187,9 +195,11 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             ctx.write_result(result)
             store.update_stage(run_id, stage_name, status=Status.finished)
             ctx.discard_checkpoint()
-            if stage_name in damaged and fingerprint(store, run_id, stage_name) != damaged[stage_name]:
-                _invalidate_after(store, run_id, folder, stage_name,
-                                  f"{stage_name} was redone and its output differs from before", events)
+            if stage_name in damaged:
+                if fingerprint(store, run_id, stage_name) != damaged[stage_name]:
+                    _invalidate_after(store, run_id, folder, stage_name,
+                                      f"{stage_name} was redone and its output differs from before", events)
+                (folder / stage_name / BEFORE_REDO).unlink(missing_ok=True)
             events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             if stage_name == stop_after and position < len(STAGES) - 1:
                 raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")

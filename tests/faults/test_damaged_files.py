@@ -73,8 +73,14 @@ def test_a_redone_stage_whose_output_changed_redoes_the_stages_after_it(settings
     with store.session() as session:
         from engine.store import Run
         session.get(Run, run_id).config = config
+    # The redo is itself interrupted: the next resume still knows what the stage held before.
+    sink, cancel = _cancel_after_supernet_steps(2)
+    with pytest.raises(Cancelled):
+        execute(run_id, settings, store, sink, cancel)
+    assert (folder / "supernet" / "before-redo.json").is_file()
     events, started, warnings = _resume(run_id, settings, store)
     assert started == ["supernet", "search", "finetune", "export"]
+    assert not (folder / "supernet" / "before-redo.json").exists()
     assert any("supernet was redone and its output differs" in w for w in warnings)
     assert [e for e in events if isinstance(e, CandidateScored)]  # scores of the old supernet are not reused
 
