@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,25 +10,13 @@ from typing import Any
 import torch
 
 from engine.errors import UserError
-from engine.files import disk_error
+from engine.files import write_atomic
 
 
 def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> None:
-    """Write ``state`` to ``path`` through a temporary file (removed again if the write fails, e.g. on a
-    full disk); with ``previous``, the file it replaces is kept there."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise disk_error(exc, path) from None
-        raise
-    if previous is not None and path.is_file():
-        os.replace(path, previous)
-    os.replace(tmp, path)
+    """Write ``state`` to ``path`` atomically (``engine.files.write_atomic``); with ``previous``, the file it
+    replaces is kept there."""
+    write_atomic(path, lambda tmp: torch.save(state, tmp), previous)
 
 
 def load_training_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
+from engine.files import write_atomic
 from engine.latency import LatencyReading, measure
 from engine.profile import Inputs, as_inputs
 
@@ -39,20 +40,19 @@ def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tupl
                 output_names: tuple[str, ...] = ("output",)) -> Path:
     """Write ``model`` as ONNX with a dynamic batch dimension on every input and output (the family's
     export signature names them)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
-        # The TorchScript-based exporter warns about its deprecation and about constant folding of
-        # slices; the parity check below is what tells whether the file is right.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(t.cpu() for t in as_inputs(example)), str(tmp),
-                          input_names=list(input_names), output_names=list(output_names),
-                          dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
-                          opset_version=OPSET, dynamo=False)
-    tmp.replace(path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            # The TorchScript-based exporter warns about its deprecation and about constant folding of
+            # slices; the parity check below is what tells whether the file is right.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, tuple(t.cpu() for t in as_inputs(example)), str(tmp),
+                              input_names=list(input_names), output_names=list(output_names),
+                              dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
+                              opset_version=OPSET, dynamo=False)
+
+    return write_atomic(path, write)
 
 
 def onnx_session(path: Path, threads: int | None = None):
@@ -99,8 +99,6 @@ def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, 
     """Latency of ``models`` (e.g. teacher and student) with one backend, measured together with the one
     protocol (``engine.latency``): interleaved rounds, medians with spread, per-round ratios."""
     inputs = as_inputs(example)
-    height, width = inputs[0].shape[-2:]
-    conditions = dict(backend=backend, batch=int(inputs[0].shape[0]), size=(int(height), int(width)))
     if backend == "pytorch":
         device = torch.device(device)
         on_device = tuple(t.to(device) for t in inputs)
@@ -112,7 +110,8 @@ def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, 
                     net(*on_device)
             return run_once
 
-        return measure({name: runner(net) for name, net in nets.items()}, device=device, **conditions, **protocol)
+        return measure({name: runner(net) for name, net in nets.items()}, device=device, backend=backend,
+                       **_conditions(inputs), **protocol)
     if backend != "onnxruntime":
         raise UserError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if str(device) != "cpu":
@@ -126,14 +125,37 @@ def measure_onnx(paths: dict[str, Path], example: Inputs, *, threads: int | None
     """Latency of ONNX files in ONNX Runtime on the CPU, measured together (e.g. a teacher, the student and
     the student's optimised and INT8 variants)."""
     inputs = as_inputs(example)
-    height, width = inputs[0].shape[-2:]
     feed = _feed(inputs, input_names)
     sessions = {name: onnx_session(path, threads) for name, path in paths.items()}
     reading = measure({name: (lambda s=session: s.run(None, feed)) for name, session in sessions.items()},
-                      device="cpu", backend="onnxruntime", batch=int(inputs[0].shape[0]),
-                      size=(int(height), int(width)), **protocol)
+                      device="cpu", backend="onnxruntime", **_conditions(inputs), **protocol)
     threads_used = threads or sessions[next(iter(sessions))].get_session_options().intra_op_num_threads
     return replace(reading, threads=threads_used or reading.threads)
+
+
+def _conditions(inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    """The batch and (height, width) a reading reports, from the first input."""
+    height, width = inputs[0].shape[-2:]
+    return {"batch": int(inputs[0].shape[0]), "size": (int(height), int(width))}
+
+
+def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_onnx: Path, student_onnx: Path,
+                                example: Inputs, *, variants: dict[str, dict[str, Any]] | None = None,
+                                threads: int | None = None, input_names: tuple[str, ...] = ("input",)
+                                ) -> dict[str, LatencyReading]:
+    """Teacher and student in PyTorch and ONNX Runtime, the student's ONNX variants timed with them in ONNX
+    Runtime; each variant gets its ``latency_ms`` and ``speedup_over_float`` (over the float student)."""
+    variants = variants or {}
+    readings = {
+        "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads),
+        "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": student_onnx,
+                                     **{name: Path(v["path"]) for name, v in variants.items()}},
+                                    example, threads=threads, input_names=input_names,
+                                    pairs=[("teacher", "student"), *(("student", name) for name in variants)])}
+    for name, variant in variants.items():
+        variant["latency_ms"] = readings["onnxruntime"].timings[name].median_ms
+        variant["speedup_over_float"] = readings["onnxruntime"].ratios[f"student/{name}"].median_ms
+    return readings
 
 
 def write_model_card(path: Path, card: dict[str, Any]) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import UserError
@@ -30,13 +31,26 @@ def disk_error(exc: OSError, path: Path) -> UserError | OSError:
     return exc
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` through a temporary file, removed again if the write fails."""
+def write_atomic(path: Path, write: Callable[[Path], None], previous: Path | None = None) -> Path:
+    """Replace ``path`` with what ``write(tmp)`` writes to a temporary file beside it, so a failed or killed
+    write never leaves a half-written file in its place; the temporary file is removed again on failure
+    (a full disk is a ``UserError`` naming the disk and file). With ``previous``, the file replaced is kept
+    there."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        write(tmp)
+        if previous is not None and path.is_file():
+            os.replace(path, previous)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise disk_error(exc, path) from None
+        if isinstance(exc, OSError):
+            raise disk_error(exc, path) from None
+        raise
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text))

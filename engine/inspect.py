@@ -16,8 +16,8 @@ from engine.config import RunConfig
 from engine.data.images import load_image, to_tensor
 from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
-from engine.export import export_checked, export_onnx, measure_models, measure_onnx, write_model_card
-from engine.onnx_variants import build_variants
+from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student, write_model_card
+from engine.onnx_variants import build_variants, card_variants
 from engine.pipeline import run_dir
 from engine.profile import profile_model
 from engine.settings import Settings
@@ -140,15 +140,9 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
     teacher = models.teacher()
     teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, family.input_names,
                                family.output_names)
-    readings = {"pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch"),
-                "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": onnx_path,
-                                             **{n: Path(v["path"]) for n, v in variants.items()}}, example,
-                                            input_names=family.input_names,
-                                            pairs=[("teacher", "student"), *(("student", n) for n in variants)])}
+    readings = measure_teacher_and_student(teacher, student, teacher_onnx, onnx_path, example, variants=variants,
+                                           input_names=family.input_names)
     teacher_onnx.unlink(missing_ok=True)
-    for variant_name, variant in variants.items():
-        variant["latency_ms"] = readings["onnxruntime"].timings[variant_name].median_ms
-        variant["speedup_over_float"] = readings["onnxruntime"].ratios[f"student/{variant_name}"].median_ms
     latency_ms = {backend: reading.timings["student"].median_ms for backend, reading in readings.items()}
     latency = {backend: reading.as_dict() for backend, reading in readings.items()}
     card = write_model_card(out_dir / f"student-{name}.json", {
@@ -157,7 +151,7 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
         "outputs": list(family.output_names), **profile.as_dict(),
         "latency_ms": latency_ms, "latency_device": "cpu", "latency": latency, "onnx": onnx_path.name,
         "onnx_max_abs_diff": parity.max_abs_diff,
-        "onnx_variants": {n: {**v, "path": Path(v["path"]).name} for n, v in variants.items()},
+        "onnx_variants": card_variants(variants),
         "source_run": {"id": models.run_id, "name": config.name},
         "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
         "recipe": config.recipe_card})

@@ -114,6 +114,11 @@ def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: np.n
     return variants
 
 
+def card_variants(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The variants as a model card lists them: their files by name, beside the card."""
+    return {name: {**variant, "path": Path(variant["path"]).name} for name, variant in variants.items()}
+
+
 def describe_variant(name: str, variant: dict[str, Any]) -> str:
     """One line for people: the file, its speed beside the float student, its quality, and a flag."""
     check = variant["check"]

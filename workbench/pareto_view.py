@@ -37,6 +37,7 @@ PASS_BUDGET_S = 0.015  # GUI-thread time one pass of the event loop may spend dr
 #: Legend offsets (pyqtgraph: positive x from the left, positive y from the top) by higher-is-better.
 LEGEND_OFFSETS = {True: (10, 10), False: (10, -10)}
 
+
 def _tip(row: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
     latency = f"\nlatency {row['latency_ms']:.2f} ms" if row.get("latency_ms") else ""

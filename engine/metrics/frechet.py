@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg
 
+from engine.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -95,11 +97,13 @@ def save_stats(path: Path, mu: np.ndarray, sigma: np.ndarray, provenance: dict,
                root: np.ndarray | None = None) -> None:
     """``mu``, ``sigma`` as pytorch-fid writes them (it ignores the other arrays), the provenance and, when
     given, ``sqrt_sigma`` (the factorisation scoring reuses)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
     extra = {} if root is None else {"sqrt_sigma": root}
-    np.savez(tmp, mu=mu, sigma=sigma, provenance=json.dumps(provenance), **extra)
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:  # a file object: savez adds no ".npz" to the temporary name
+            np.savez(handle, mu=mu, sigma=sigma, provenance=json.dumps(provenance), **extra)
+
+    write_atomic(path, write)
 
 
 def load_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:

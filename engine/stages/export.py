@@ -12,9 +12,9 @@ import torch
 
 from engine import __version__
 from engine.data.images import to_image
-from engine.export import export_checked, export_onnx, measure_models, measure_onnx, onnx_session, write_model_card
+from engine.export import export_checked, export_onnx, measure_teacher_and_student, onnx_session, write_model_card
 from engine.metrics import psnr
-from engine.onnx_variants import build_variants
+from engine.onnx_variants import build_variants, card_variants
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -102,17 +102,10 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
 
     example = (data.test_inputs[:1].cpu(),)
     ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
-    readings = {"pytorch": measure_models({"teacher": teacher_cpu, "student": student_cpu}, example, "pytorch",
-                                          threads=config.threads),
-                "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": onnx_path,
-                                             **{name: Path(v["path"]) for name, v in variants.items()}},
-                                            example, threads=config.threads, input_names=family.input_names,
-                                            pairs=[("teacher", "student"), *(("student", n) for n in variants)])}
+    readings = measure_teacher_and_student(teacher_cpu, student_cpu, teacher_onnx, onnx_path, example,
+                                           variants=variants, threads=config.threads, input_names=family.input_names)
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
                for name in ("teacher", "student")}
-    for name, variant in variants.items():
-        variant["latency_ms"] = readings["onnxruntime"].timings[name].median_ms
-        variant["speedup_over_float"] = readings["onnxruntime"].ratios[f"student/{name}"].median_ms
     profiles = {name: profile_model(net, family.example_inputs(options, size))
                 for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"
@@ -146,7 +139,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics},
         "latency_ms": latency["student"], "latency_device": "cpu",
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
-        "onnx_variants": {name: {**v, "path": Path(v["path"]).name} for name, v in variants.items()},
+        "onnx_variants": card_variants(variants),
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
         "recipe": config.recipe_card,

@@ -73,9 +73,10 @@ def check_budget(config: RunConfig) -> None:
                               "supernet.search_space")
         return
     reference = teacher_macs(config)
-    if needed > budget_macs(config, reference):
+    budget = budget_macs(config, reference)
+    if needed > budget:
         raise ConfigError(f"search.target_ratio {config.search.target_ratio or 10.0:g} asks for at most "
-                          f"{budget_macs(config, reference) / 1e9:.4g}G MACs, but the smallest sub-network of the "
+                          f"{budget / 1e9:.4g}G MACs, but the smallest sub-network of the "
                           f"search space ({smallest}) needs {needed / 1e9:.4g}G (the teacher: {reference / 1e9:.4g}G); "
                           f"the largest ratio this space allows is {reference / needed:.1f}: lower the target ratio "
                           "or add narrower widths to supernet.search_space")

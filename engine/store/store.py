@@ -291,27 +291,31 @@ class Store:
     def truncate_metrics(self, run_id: int, stage: str, after_step: int) -> None:
         """Forget the stage's points after ``after_step`` (a stage resumed from its checkpoint at that step
         records them again) and rebuild the rollups they were part of from the points that remain."""
-        own = (MetricRollup.run_id == run_id, MetricRollup.stage == stage)
         with self.session() as session:
-            session.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
-                                                      MetricPoint.step > after_step))
-            for width in MetricRollup.WIDTHS:
-                first_bucket = (after_step + 1) // width
-                session.execute(delete(MetricRollup).where(*own, MetricRollup.width == width,
-                                                           MetricRollup.bucket >= first_bucket))
-                bucket = MetricPoint.step // width
-                rows = session.execute(
-                    select(MetricPoint.name, bucket, func.count(), func.sum(MetricPoint.value),
-                           func.min(MetricPoint.value), func.max(MetricPoint.value), func.min(MetricPoint.step),
-                           func.max(MetricPoint.step))
-                    .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
-                           MetricPoint.step >= first_bucket * width)
-                    .group_by(MetricPoint.name, bucket)).all()
-                if rows:
-                    session.execute(insert(MetricRollup), [
-                        {"run_id": run_id, "stage": stage, "width": width, "name": name, "bucket": int(b),
-                         "count": count, "total": total, "low": low, "high": high, "first_step": first,
-                         "last_step": last} for name, b, count, total, low, high, first, last in rows])
+            self._truncate_metrics(session, run_id, stage, after_step)
+
+    @staticmethod
+    def _truncate_metrics(session: Session, run_id: int, stage: str, after_step: int) -> None:
+        own = (MetricRollup.run_id == run_id, MetricRollup.stage == stage)
+        session.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+                                                  MetricPoint.step > after_step))
+        for width in MetricRollup.WIDTHS:
+            first_bucket = (after_step + 1) // width
+            session.execute(delete(MetricRollup).where(*own, MetricRollup.width == width,
+                                                       MetricRollup.bucket >= first_bucket))
+            bucket = MetricPoint.step // width
+            rows = session.execute(
+                select(MetricPoint.name, bucket, func.count(), func.sum(MetricPoint.value),
+                       func.min(MetricPoint.value), func.max(MetricPoint.value), func.min(MetricPoint.step),
+                       func.max(MetricPoint.step))
+                .where(MetricPoint.run_id == run_id, MetricPoint.stage == stage,
+                       MetricPoint.step >= first_bucket * width)
+                .group_by(MetricPoint.name, bucket)).all()
+            if rows:
+                session.execute(insert(MetricRollup), [
+                    {"run_id": run_id, "stage": stage, "width": width, "name": name, "bucket": int(b),
+                     "count": count, "total": total, "low": low, "high": high, "first_step": first,
+                     "last_step": last} for name, b, count, total, low, high, first, last in rows])
 
     def reset_stage(self, run_id: int, stage: str, reason: str, *, forget_candidates: bool = False) -> None:
         """Mark a stage not finished, to be redone from its start: its series and artifact records are
@@ -322,8 +326,7 @@ class Store:
             record.status, record.step, record.error = Status.pending, 0, reason
             record.started_at = record.finished_at = None
             record.checkpoint_path = None
-            session.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.stage == stage))
-            session.execute(delete(MetricRollup).where(MetricRollup.run_id == run_id, MetricRollup.stage == stage))
+            self._truncate_metrics(session, run_id, stage, after_step=-1)  # every point and rollup
             session.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.stage == stage))
             if forget_candidates:
                 session.execute(delete(Candidate).where(Candidate.run_id == run_id))

@@ -69,3 +69,21 @@ def test_a_full_disk_while_exporting_onnx_is_named(settings, tmp_path, capsys, m
     assert "is full" in err and "student.onnx" in err and "Traceback" not in err
     monkeypatch.setattr(export_stage, "export_checked", real_export)
     assert cli.main(["resume", "1"]) == 0
+
+
+def test_every_atomic_write_removes_its_temporary_file_and_names_a_full_disk(tmp_path, monkeypatch):
+    """Checkpoints, ONNX files, statistics and results share one write path (``engine.files.write_atomic``)."""
+    from engine.errors import UserError
+    from engine.export import export_onnx
+
+    def full(model, args, f, *rest, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(f))
+
+    monkeypatch.setattr(torch.onnx, "export", full)
+    target = tmp_path / "student.onnx"
+    target.write_bytes(b"the previous, good file")
+    with pytest.raises(UserError, match=f"is full .* while writing {target}"):
+        export_onnx(torch.nn.Conv2d(3, 3, 1), target, torch.zeros(1, 3, 8, 8))
+    assert target.read_bytes() == b"the previous, good file" and not list(tmp_path.glob("*.tmp"))
