@@ -113,6 +113,28 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def log_line(event: Event) -> tuple[str, str] | None:
+    """(level, text) of the run-log line an event makes, or None for the events that make none (steps,
+    candidates, artifacts): the one wording of the log kept in the store and shown by the monitor."""
+    if isinstance(event, RunStarted):
+        return "info", f"run started: {event.name}"
+    if isinstance(event, StageStarted):
+        return "info", f"[{event.stage}] started"
+    if isinstance(event, StageFinished):
+        return "info", f"[{event.stage}] finished in {event.seconds:.1f} s"
+    if isinstance(event, StageFailed):
+        return "error", f"[{event.stage}] failed: {event.error}"
+    if isinstance(event, RunFinished):
+        return "info", "run finished"
+    if isinstance(event, Message):
+        return event.level, event.text
+    return None
+
+
+def format_log_line(level: str, text: str) -> str:
+    return text if level == "info" else f"{level.upper()}: {text}"
+
+
 def null_sink(event: Event) -> None:
     """A sink that drops events, for library use without any progress display."""
 

@@ -20,7 +20,8 @@ import torch
 
 from engine.config import STAGES, RunConfig
 from engine.errors import ConfigError, UserError
-from engine.events import EventSink, Message, RunFinished, RunStarted, StageFailed, StageFinished, StageStarted
+from engine.events import (Event, EventSink, Fanout, Message, RunFinished, RunStarted, StageFailed, StageFinished,
+                           StageStarted, log_line)
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
@@ -97,7 +98,9 @@ def _reset(store: Store, run_id: int, folder: Path, stage: str, reason: str, *, 
     on changed; a search whose own result was damaged reuses every score in the store."""
     forget = stage == "search" and upstream_changed
     store.reset_stage(run_id, stage, reason, forget_candidates=forget)
-    for name in ("checkpoint.pt", "checkpoint.previous.pt", "result.json"):
+    # The teacher's reference scores go with the candidates: both were made from what came before.
+    stale = ("checkpoint.pt", "checkpoint.previous.pt", "result.json", *((search.TEACHER_REFERENCE,) if forget else ()))
+    for name in stale:
         (folder / stage / name).unlink(missing_ok=True)
 
 
@@ -149,6 +152,26 @@ def run_result(summary: dict[str, Any]) -> dict[str, Any]:
             "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
 
 
+class StoreLog:
+    """The event consumer that keeps a run's log in the store, line by line as the events pass, so the
+    monitor shows the whole log after a restart and for runs started from the command line."""
+
+    def __init__(self, store: Store, run_id: int):
+        self.store, self.run_id = store, run_id
+        self.failed = False
+
+    def __call__(self, event: Event) -> None:
+        line = log_line(event)
+        if line is None or self.failed:
+            return
+        try:
+            self.store.add_log_line(self.run_id, *line)
+        except Exception:  # e.g. the disk of the store is full: the run's own failure handling says so
+            self.failed = True
+            log.exception("could not record a log line of run %s in the store; no further lines are recorded",
+                          self.run_id)
+
+
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
             redo: str | None = None) -> dict[str, Any]:
@@ -166,6 +189,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     if redo is not None and redo not in STAGES:
         raise ConfigError(f"unknown stage {redo!r} to redo; choose one of: {', '.join(STAGES)}")
     store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
+    events = Fanout(StoreLog(store, run_id), events)
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
     # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.

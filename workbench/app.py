@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import tempfile
+from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from engine.errors import UserError
 from engine.settings import Settings
-from engine.store import open_store
+from engine.store import Store, open_store
 from workbench.resources import app_icon
 
 ORGANIZATION = "GAN Compression Workbench"
@@ -36,6 +38,32 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def open_store_or_fallback(settings: Settings) -> tuple[Settings, Store, list[str]]:
+    """The store of these settings or, where it cannot be opened, the first of these that can: the
+    workspace's own SQLite store, the default workspace's, a temporary workspace. The window then opens on
+    it and says what was wrong, so that a bad setting never keeps the user from the Settings dialog."""
+    candidates = [settings]
+    if settings.store_url:
+        candidates.append(settings.with_(store_url=None))
+    default = Settings(device=settings.device, threads=settings.threads, inception_weights=settings.inception_weights)
+    if default.resolved_store_url != candidates[-1].resolved_store_url:
+        candidates.append(default)
+    problems = []
+    for candidate in candidates:
+        try:
+            store = open_store(candidate.resolved_store_url)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        if problems:
+            problems.append(f"showing the store {candidate.resolved_store_url} instead; fix the setting in Settings")
+        return candidate, store, problems
+    temporary = default.with_(workspace=Path(tempfile.mkdtemp(prefix="gcw-workspace-")))
+    problems.append(f"showing an empty temporary workspace {temporary.workspace} (deleted by the system in time); "
+                    "fix the workspace or store URL in Settings")
+    return temporary, open_store(temporary.resolved_store_url), problems
+
+
 def run_app(settings: Settings, check: bool = False) -> int:
     """Open the window and run the event loop; ``check`` quits as soon as the window is up, after
     printing its title and the store it opened (used by the install and bundle smoke tests)."""
@@ -44,15 +72,13 @@ def run_app(settings: Settings, check: bool = False) -> int:
 
     app = make_application()
     # Stored choices of the Settings dialog apply unless the command line or environment set them.
-    stored = load_settings()
+    stored, problems = load_settings()
     if not any(k in os.environ for k in ("GCW_WORKSPACE", "GCW_STORE_URL")) and settings == Settings.from_env():
         settings = stored
-    try:
-        store = open_store(settings.resolved_store_url)
-    except UserError as exc:
-        QMessageBox.critical(None, "Cannot open the run store", str(exc))
-        return 2
-    window = MainWindow(settings, store)
+    else:
+        problems = []
+    settings, store, store_problems = open_store_or_fallback(settings)
+    window = MainWindow(settings, store, problems=problems + store_problems)
     window.show()
     freeze_startup_heap()
     if check:

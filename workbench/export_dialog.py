@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 
 from engine.latency import describe as describe_latency
 from engine.onnx_variants import describe_variant
-from engine.pipeline import run_dir
 from engine.settings import Settings
 from engine.store import Store
 from workbench.entry import child_command
@@ -39,7 +38,9 @@ class ExportDialog(QDialog):
             self.candidate.addItem(f"{row['arch']}  ({row['macs'] / 1e6:.2f}M MACs; {metrics})", row["arch"])
         if arch:
             self.candidate.setCurrentIndex(max(0, self.candidate.findData(arch)))
-        self.out_dir = QLineEdit(str(run_dir(settings, run_id) / "exports"))
+        self.out_dir = QLineEdit(self.suggested_folder())
+        self._suggested = self.out_dir.text()
+        self.candidate.currentIndexChanged.connect(self._candidate_changed)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._pick)
         self.result_label = QLabel()
@@ -65,8 +66,19 @@ class ExportDialog(QDialog):
         self.process.setProcessEnvironment(environment)
         self.process.finished.connect(self._finished)
 
+    def suggested_folder(self) -> str:
+        """In the workspace's export folder, named after the run and what is exported."""
+        arch = self.candidate.currentData() if hasattr(self, "candidate") else None
+        return str(self.settings.exports_dir / f"run-{self.run_id}-{arch or 'student'}")
+
+    def _candidate_changed(self, _index: int) -> None:
+        if self.out_dir.text() == self._suggested:  # not edited: it follows the candidate
+            self._suggested = self.suggested_folder()
+            self.out_dir.setText(self._suggested)
+
     def _pick(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.out_dir.text())
+        self.settings.exports_dir.mkdir(parents=True, exist_ok=True)
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", str(self.settings.exports_dir))
         if folder:
             self.out_dir.setText(folder)
 

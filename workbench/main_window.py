@@ -1,15 +1,18 @@
-"""The main window: the runs list from the store, and for the selected run the monitor, the Pareto
-plot and the teacher/student comparison; runs start and resume as child processes of the engine."""
+"""The main window: the runs list from the store across the top, and below it, for the selected run, the
+monitor, the Pareto plot and the teacher/student comparison; runs start and resume as child processes of
+the engine."""
 
 from __future__ import annotations
 
+import html
+import shutil
 from datetime import datetime
 
 import yaml
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QMainWindow, QMessageBox, QSplitter,
-                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.config import DEFAULT_PRESET, RunConfig
 from engine.errors import UserError
@@ -17,7 +20,8 @@ from engine.events import Event
 from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
 from engine.stages.context import stage_result
-from engine.store import RunSummary, Store, open_store
+from engine.stages.search import teacher_reference
+from engine.store import RunSummary, Store
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.monitor_view import MonitorView
@@ -33,7 +37,7 @@ REFRESH_INTERVAL_MS = 2000
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, problems: list[str] | None = None):
         super().__init__()
         self.settings, self.store = settings, store
         self.processes: dict[int, RunProcess] = {}
@@ -52,6 +56,8 @@ class MainWindow(QMainWindow):
         self.runs_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.runs_view.horizontalHeader().setStretchLastSection(True)
         self.runs_view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.runs_view.customContextMenuRequested.connect(self._runs_menu)
         self.empty_label = QLabel("<h3>No runs yet</h3><p>Start one with <b>New run…</b> (Ctrl+N): the presets "
                                   "run the whole method on built-in sample data in minutes on a CPU.</p>")
         self.empty_label.setWordWrap(True)
@@ -66,6 +72,7 @@ class MainWindow(QMainWindow):
         self.monitor.cancel_requested.connect(self.cancel_run)
         self.monitor.resume_requested.connect(self.resume_run)
         self.pareto = ParetoView(store)
+        self.pareto.export_dir = settings.exports_dir
         self.compare = CompareView(store, settings)
         self.pareto.candidate_selected.connect(self._candidate_selected)
         self.tabs = QTabWidget()
@@ -73,13 +80,28 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.pareto, "Pareto")
         self.tabs.addTab(self.compare, "Compare")
 
-        splitter = QSplitter()
+        # The runs list across the top, the views of the selected run below: every column of the list and
+        # the side-by-side images of the compare view both get the window's whole width.
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 5)
-        splitter.setSizes([480, 1000])
-        self.setCentralWidget(splitter)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([200, 650])
+        splitter.setChildrenCollapsible(False)
+        # What was wrong with the saved settings or the store at start-up, until the user fixes it.
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setTextFormat(Qt.TextFormat.RichText)
+        self.problems.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px; border: 1px solid #e0c36a")
+        self.problems.linkActivated.connect(lambda _: self.open_settings())
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.problems)
+        central_layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+        self.show_problems(problems or [])
         self._build_actions()
         self._show_status()
 
@@ -100,20 +122,48 @@ class MainWindow(QMainWindow):
         self.export_action = QAction("Export…", self, triggered=self.export_selected)
         self.settings_action = QAction("Settings…", self, triggered=self.open_settings)
         refresh = QAction("Refresh", self, shortcut=QKeySequence.StandardKey.Refresh, triggered=self.refresh)
+        self.rename_action = QAction("Rename…", self, shortcut="F2",
+                                     triggered=lambda: self.rename_run(self.selected_run_id()))
+        self.delete_action = QAction("Delete…", self, shortcut=QKeySequence.StandardKey.Delete,
+                                     triggered=lambda: self.delete_run(self.selected_run_id()))
+        self.open_folder_action = QAction("Open run folder", self,
+                                          triggered=lambda: self.open_run_folder(self.selected_run_id()))
         for action in (self.new_action, self.cancel_action, self.resume_action, self.export_action):
             toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addAction(self.settings_action)
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.new_action, self.export_action, self.settings_action, refresh])
+        run_menu = self.menuBar().addMenu("&Run")
+        run_menu.addActions(self.run_actions())
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(QAction("&About", self, triggered=self._about))
+
+    def run_actions(self) -> list[QAction]:
+        """What can be done to the selected run (the Run menu and the runs list's context menu)."""
+        return [self.cancel_action, self.resume_action, self.export_action, self.rename_action,
+                self.open_folder_action, self.delete_action]
+
+    def _runs_menu(self, position) -> None:
+        index = self.runs_view.indexAt(position)
+        if not index.isValid():
+            return
+        self.runs_view.selectRow(index.row())
+        menu = QMenu(self)
+        menu.addActions(self.run_actions())
+        menu.exec(self.runs_view.viewport().mapToGlobal(position))
 
     def _about(self) -> None:
         from workbench.about_dialog import AboutDialog
 
         AboutDialog(self.settings, self).exec()
+
+    def show_problems(self, problems: list[str]) -> None:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        self.problems.setText(f"<b>Check the settings:</b><ul style='margin: 2px'>{items}</ul>"
+                              "<a href='settings'>Open Settings…</a>")
+        self.problems.setVisible(bool(problems))
 
     def _show_status(self) -> None:
         self.statusBar().showMessage(f"Workspace: {self.settings.workspace}   Store: {self.settings.resolved_store_url}")
@@ -135,6 +185,10 @@ class MainWindow(QMainWindow):
                                                     self.compare.reader))
 
     def _store_unreadable(self, key: str, message: str) -> None:
+        if key.startswith("delete-"):
+            QMessageBox.warning(self, "Cannot delete the run", message)
+            self.refresh()
+            return
         # A store that went away must not close the window.
         self.statusBar().showMessage(f"Cannot read the store {self.settings.resolved_store_url}: {message}")
 
@@ -143,10 +197,11 @@ class MainWindow(QMainWindow):
         self.runs_model.set_runs(runs)
         self.runs_view.setVisible(bool(runs))
         self.empty_label.setVisible(not runs)
-        self.pareto.set_runs([(r.id, r.name) for r in runs])
+        # Other runs are overlaid for comparison once they are finished (a running one's front still moves).
+        self.pareto.set_runs([(r.id, r.name) for r in runs if r.status == "finished"])
         if selected is not None and (row := self.runs_model.row_of(selected)) is not None:
             self.runs_view.selectRow(row)
-        elif runs and selected is None:
+        elif runs:  # nothing was selected, or the selected run is gone (deleted)
             self.runs_view.selectRow(0)
         if self._select_when_listed is not None and self.runs_model.row_of(self._select_when_listed) is not None:
             self.runs_view.selectRow(self.runs_model.row_of(self._select_when_listed))
@@ -174,11 +229,21 @@ class MainWindow(QMainWindow):
         summary = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
         status = summary.status if summary else None
         self.resume_action.setEnabled(run_id is not None and not running and status in ("failed", "cancelled"))
+        self.rename_action.setEnabled(run_id is not None)
+        self.open_folder_action.setEnabled(run_id is not None)
+        self.delete_action.setEnabled(run_id is not None and not running and status != "running")
         # best_macs is set as soon as the run has a scored candidate: something to export.
         self.export_action.setEnabled(status == "finished" or bool(summary and summary.best_macs is not None))
         if reload or run_id != self.pareto.run_id:
-            self.pareto.set_run(run_id, self._budget(run_id))
+            teacher = teacher_reference(run_dir(self.settings, run_id)) if run_id is not None else None
+            self.pareto.set_run(run_id, self._budget(run_id), teacher)
             self.compare.set_run(run_id)
+        elif run_id is not None and run_id not in self.pareto.teachers:
+            # The search writes its teacher reference as it starts: picked up by the next refresh.
+            teacher = teacher_reference(run_dir(self.settings, run_id))
+            if teacher is not None:
+                self.pareto.teachers[run_id] = teacher
+                self.pareto.redraw()
 
     def _budget(self, run_id: int | None) -> float | None:
         if run_id is None:
@@ -248,6 +313,61 @@ class MainWindow(QMainWindow):
         self.refresh()
         self.compare.reload_candidates()
 
+    # --- managing runs ----------------------------------------------------------------------------
+    def rename_run(self, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        current = self.runs_model.run_at(self.runs_model.row_of(run_id)).name
+        name, ok = QInputDialog.getText(self, "Rename run", f"New name of run {run_id}:", text=current)
+        if not ok or name.strip() == current:
+            return
+        try:
+            self.store.rename_run(run_id, name)
+        except UserError as exc:
+            QMessageBox.warning(self, "Cannot rename the run", str(exc))
+            return
+        self.refresh()
+
+    def open_run_folder(self, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        folder = run_dir(self.settings, run_id)
+        if not folder.is_dir():
+            self.statusBar().showMessage(f"run {run_id} has no folder yet ({folder})")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def delete_run(self, run_id: int | None) -> None:
+        """Delete the run from the store and its folder from the disk, after asking (naming both)."""
+        if run_id is None:
+            return
+        if run_id in self.processes and self.processes[run_id].is_running():
+            QMessageBox.information(self, "Run is running", f"Run {run_id} is running: cancel it before deleting it.")
+            return
+        run = self.runs_model.run_at(self.runs_model.row_of(run_id))
+        folder = run_dir(self.settings, run_id)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+        files = f"its folder {folder} ({size / 1e6:.1f} MB: checkpoints, weights, ONNX files)" if size else "no files"
+        answer = QMessageBox.question(
+            self, "Delete run", f"Delete run {run_id} ({run.name}) with its candidates, series and log from the "
+            f"store, and {files}?\n\nThis cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        store = self.store
+
+        def delete() -> None:
+            store.delete_run(run_id)
+            if folder.is_dir():
+                shutil.rmtree(folder)
+
+        def done(_result: object) -> None:
+            self.processes.pop(run_id, None)
+            self.statusBar().showMessage(f"deleted run {run_id} ({run.name})")
+            self.refresh()
+
+        self.reader.read(f"delete-{run_id}", delete, done)
+
     # --- dialogs ----------------------------------------------------------------------------------
     def _candidate_selected(self, run_id: int, arch: str) -> None:
         self.compare.select_candidate(run_id, arch)
@@ -269,20 +389,16 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() and dialog.result_settings is not None:
             new = dialog.result_settings
-            if new.resolved_store_url != self.settings.resolved_store_url:
-                # The new store must open before it replaces the current one, which stays on failure.
-                try:
-                    store = open_store(new.resolved_store_url)
-                except UserError as exc:
-                    QMessageBox.warning(self, "Cannot open the run store", f"{exc}\n\nThe current store is kept.")
-                    return
+            if dialog.result_store is not None:  # the dialog opened it: it replaces the current one
                 self.store.close()
-                self.store = store
+                self.store = dialog.result_store
                 for view in (self.monitor, self.pareto, self.compare):
                     view.store = self.store
             save_settings(new)
+            self.show_problems([])
             self.settings = new
             self.compare.settings = new
+            self.pareto.export_dir = new.exports_dir
             self._show_status()
             self.refresh()
 

@@ -1,4 +1,5 @@
-"""Monitor: per-stage progress with ETA, live loss curves, the log tail, cancel and resume."""
+"""Monitor: per-stage progress with a smoothed ETA, loss curves (following the running stage; log scale,
+smoothing, series toggles), the run's whole log from the store, cancel and resume."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
 
 from engine.config import STAGES
-from engine.events import Event
+from engine.events import Event, format_log_line, log_line
 from engine.store import Curve, Store
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
 
 MAX_PLOT_POINTS = 2000
+#: The stages that record series (losses; the search its best score so far), in the order a run goes.
+PLOTTED_STAGES = ("teacher", "supernet", "search", "finetune")
+LOG_READ_LINES = 5000  # the newest lines read when a run is first shown; later reads take what is new
 ZOOM_SETTLE_MS = 250
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -23,8 +29,22 @@ COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def _eta_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    minutes, secs = divmod(int(seconds), 60)
-    return f"ETA {minutes}:{secs:02d}"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"ETA {hours}:{minutes:02d}:{secs:02d}" if hours else f"ETA {minutes}:{secs:02d}"
+
+
+def smoothed(values: list[float], weight: float) -> list[float]:
+    """Exponential moving average (TensorBoard's smoothing), debiased so that the first points are not
+    pulled towards zero; weight 0 leaves the values as they are."""
+    if weight <= 0:
+        return list(values)
+    out, average, norm = [], 0.0, 0.0
+    for value in values:
+        average = weight * average + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out.append(average / norm)
+    return out
 
 
 class MonitorView(QWidget):
@@ -55,19 +75,36 @@ class MonitorView(QWidget):
             bar = QProgressBar()
             bar.setFormat(f"{stage}: %p%")
             self.bars[stage], self.etas[stage] = bar, QLabel()
+            self.etas[stage].setMinimumWidth(100)  # "ETA 12:34:56", "cancelled"
             grid.addWidget(QLabel(stage), row, 0)
             grid.addWidget(bar, row, 1)
             grid.addWidget(self.etas[stage], row, 2)
 
         self.loss_stage = QComboBox()
-        self.loss_stage.addItems(["teacher", "supernet", "finetune"])
+        self.loss_stage.addItems(list(PLOTTED_STAGES))
         self.loss_stage.setCurrentText("supernet")
-        self.loss_stage.currentTextChanged.connect(self._stage_changed)
+        self.loss_stage.setToolTip("The stage whose series are plotted; it follows the running stage until you "
+                                   "choose one")
+        self.loss_stage.activated.connect(self._stage_chosen)
+        self.follow_stage = True  # until the user picks a stage for this run
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.toggled.connect(self._log_scale_toggled)
+        self.smoothing = QDoubleSpinBox()
+        self.smoothing.setRange(0.0, 0.99)
+        self.smoothing.setSingleStep(0.1)
+        self.smoothing.setDecimals(2)
+        self.smoothing.setToolTip("Exponential moving average of the plotted points (0: none)")
+        self.smoothing.valueChanged.connect(lambda _: self._redraw_curves())
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
+        # The series are listed beside the plot, not in a legend over the curves; unticking one hides it.
+        self.series = QListWidget()
+        self.series.setMaximumWidth(190)
+        self.series.itemChanged.connect(lambda _: self._redraw_curves())
+        self.hidden_series: set[str] = set()
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.curve_data: dict[str, Curve] = {}
         self.curve_width = 1  # steps per plotted point of the curves shown (1: every recorded point)
         self.reader = StoreReader(self)
         self._zoom_timer = QTimer(self)
@@ -77,7 +114,9 @@ class MonitorView(QWidget):
         self.plot.getViewBox().sigXRangeChanged.connect(self._range_changed)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(500)
+        self.log_view.setMaximumBlockCount(LOG_READ_LINES)
+        self.log_after = 0  # the id of the last log line shown
+        self.log_from_store = False
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020")
@@ -89,9 +128,15 @@ class MonitorView(QWidget):
         losses_row = QHBoxLayout()
         losses_row.addWidget(QLabel("Losses of"))
         losses_row.addWidget(self.loss_stage)
+        losses_row.addWidget(self.log_scale)
+        losses_row.addWidget(QLabel("Smoothing"))
+        losses_row.addWidget(self.smoothing)
         losses_row.addStretch(1)
         layout.addLayout(losses_row)
-        layout.addWidget(self.plot, 2)
+        plot_row = QHBoxLayout()
+        plot_row.addWidget(self.plot, 1)
+        plot_row.addWidget(self.series)
+        layout.addLayout(plot_row, 2)
         layout.addWidget(self.log_view, 1)
         self.set_process_running(False)
 
@@ -100,17 +145,39 @@ class MonitorView(QWidget):
             self.run_id = run_id
             self.monitor = RunMonitor(run_id)
             self.log_view.clear()
+            self.log_after, self.log_from_store = 0, False
             self.reader.forget("monitor")
-            for curve in self.curves.values():
-                self.plot.removeItem(curve)
-            self.curves.clear()
-            self.plot.plotItem.legend.clear()
-            self.plot.getViewBox().enableAutoRange()
+            self._clear_curves()
+            self.follow_stage = True
+            for bar in self.bars.values():
+                bar.setMaximum(1)
+                bar.setValue(0)
+            for eta in self.etas.values():
+                eta.setText("")
         self.refresh()
 
-    def _stage_changed(self, _stage: str) -> None:
+    def _clear_curves(self) -> None:
+        for curve in self.curves.values():
+            self.plot.removeItem(curve)
+        self.curves.clear()
+        self.curve_data.clear()
+        self.series.clear()
         self.plot.getViewBox().enableAutoRange()
+
+    def _stage_chosen(self, _index: int) -> None:
+        self.follow_stage = False
+        self._show_stage(self.loss_stage.currentText())
+
+    def _show_stage(self, stage: str) -> None:
+        if stage != self.loss_stage.currentText():
+            self.loss_stage.setCurrentText(stage)
+        self._clear_curves()
         self.refresh()
+
+    def _log_scale_toggled(self, on: bool) -> None:
+        self.plot.setLogMode(y=on)
+        self.plot.setLabel("left", "loss (log scale)" if on else "loss")
+        self.plot.getViewBox().enableAutoRange()
 
     def set_process_running(self, running: bool) -> None:
         self._running = running
@@ -125,20 +192,36 @@ class MonitorView(QWidget):
         """A live event of the selected run's process: progress and log at once, curves from the store."""
         if self.run_id is None or event.run_id != self.run_id:
             return
-        seen = self.monitor.log_total
         self.monitor.handle(event)
-        for line in self.monitor.log_since(seen):
-            self.log_view.appendPlainText(line)
+        if log_line(event) is not None:
+            self.refresh()  # the pipeline wrote the line to the store: show it from there, in its order
         stage = self.monitor.stages.get(getattr(event, "stage", ""), None)
         if stage is not None and stage.name in self.bars:
-            bar = self.bars[stage.name]
-            bar.setMaximum(stage.total or 1)
-            bar.setValue(stage.step if stage.total else (1 if stage.status == "finished" else 0))
-            self.etas[stage.name].setText(_eta_text(stage.eta_seconds()))
+            if stage.status == "finished":
+                self._set_bar(stage.name, 1, 1)
+                self.etas[stage.name].setText("done")
+            else:
+                self._set_bar(stage.name, stage.step, stage.total)
+                self.etas[stage.name].setText(_eta_text(stage.eta_seconds()))
+            if self.follow_stage and stage.status == "running" and stage.name in PLOTTED_STAGES \
+                    and stage.name != self.loss_stage.currentText():
+                self._show_stage(stage.name)
+
+    def _set_bar(self, stage: str, step: int, total: int | None, *, reset: bool = False) -> None:
+        """Progress never goes backwards on the same total (the store's record lags the live events by up to
+        ``log_every`` steps); a new total (a stage redone, a search that counted its candidates) starts over."""
+        bar = self.bars[stage]
+        maximum = total or 1
+        value = min(step, maximum) if total else 0
+        if bar.maximum() == maximum and not reset:
+            value = max(value, bar.value())
+        bar.setMaximum(maximum)
+        bar.setValue(value)
 
     def refresh(self) -> None:
-        """Stages and loss curves from the store (the source of truth), read in the background: the curves
-        are downsampled by the store's query (whole range, or the zoomed-in range at finer detail)."""
+        """Stages, the log lines not yet shown and the loss curves from the store (the source of truth), read
+        in the background: the curves are downsampled by the store's query (whole range, or the zoomed-in
+        range at finer detail)."""
         if self.run_id is None:
             self.title.setText("Select a run")
             self._update_buttons()
@@ -147,48 +230,93 @@ class MonitorView(QWidget):
         view_box = self.plot.getViewBox()
         zoomed = bool(self.curves) and not view_box.autoRangeEnabled()[0]
         start, stop = (int(max(0, v)) for v in view_box.viewRange()[0]) if zoomed else (None, None)
+        after = self.log_after
 
-        def read() -> tuple[Any, dict[str, Curve]]:
-            return store.get_run(run_id), store.curves(run_id, stage, max_points=MAX_PLOT_POINTS, start=start,
-                                                        stop=stop)
+        def read() -> tuple[Any, dict[str, Curve], list[tuple]]:
+            lines = store.log_lines(run_id, after_id=after, limit=None if after else LOG_READ_LINES)
+            return (store.get_run(run_id), store.curves(run_id, stage, max_points=MAX_PLOT_POINTS, start=start,
+                                                         stop=stop), lines)
 
         self.reader.read("monitor", read, lambda result, run_id=run_id, stage=stage: self._show(run_id, stage, *result))
 
-    def _show(self, run_id: int, stage: str, run: Any, curves: dict[str, Curve]) -> None:
+    def _show(self, run_id: int, stage: str, run: Any, curves: dict[str, Curve], lines: list[tuple]) -> None:
         if run_id != self.run_id or stage != self.loss_stage.currentText():
             return  # another run or stage was chosen meanwhile
         self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status.value}")
         self.error.setText(run.error or "")
+        running_stage = None
         for stage_row in run.stages:
-            bar = self.bars.get(stage_row.name)
-            if bar is None:
+            if stage_row.name not in self.bars:
                 continue
-            if stage_row.status.value == "finished":
-                bar.setMaximum(1)
-                bar.setValue(1)
+            status = stage_row.status.value
+            if status == "finished":
+                self._set_bar(stage_row.name, 1, 1)
                 self.etas[stage_row.name].setText("done")
+                continue
+            self._set_bar(stage_row.name, stage_row.step, stage_row.total_steps, reset=status == "pending")
+            if status == "running":
+                running_stage = stage_row.name
+                live = self.monitor.stages.get(stage_row.name)
+                self.etas[stage_row.name].setText(_eta_text(live.eta_seconds()) if live else "")
             else:
-                bar.setMaximum(stage_row.total_steps or 1)
-                bar.setValue(min(stage_row.step, stage_row.total_steps or 0))
-                if stage_row.status.value != "running":
-                    self.etas[stage_row.name].setText(stage_row.status.value if stage_row.status.value != "pending" else "")
-        if self.log_view.document().isEmpty():
-            # Not watched live from this window: tell the run's story from the store.
+                self.etas[stage_row.name].setText(status if status != "pending" else "")
+        self._append_log(run, lines)
+        if self.follow_stage and running_stage in PLOTTED_STAGES and running_stage != stage:
+            self._show_stage(running_stage)
+            return
+        self.curve_data = curves
+        self._redraw_curves()
+        if not self._zoom_timer.isActive():  # a zoom's finer read comes next: keep the curves meanwhile
+            for name in set(self.curves) - set(curves):
+                self.plot.removeItem(self.curves.pop(name))
+        self.curve_width = max((c.width for c in curves.values()), default=1)
+        self._update_buttons(run.status.value)
+
+    def _append_log(self, run: Any, lines: list[tuple]) -> None:
+        scrollbar = self.log_view.verticalScrollBar()
+        at_end = scrollbar.value() >= scrollbar.maximum() - 2
+        lines = [line for line in lines if line[0] > self.log_after]  # a read asked for before the last one came
+        if lines:
+            if not self.log_from_store:  # the stage story below came first: the store's log replaces it
+                self.log_view.clear()
+                self.log_from_store = True
+            for _id, at, level, text in lines:
+                self.log_view.appendPlainText(f"{at.astimezone():%H:%M:%S}  {format_log_line(level, text)}")
+            self.log_after = lines[-1][0]
+        elif self.log_view.document().isEmpty():
+            # A run from before the store kept logs: tell its story from its stages and artifacts.
             for stage_row in run.stages:
                 when = f" at {stage_row.finished_at:%Y-%m-%d %H:%M}" if stage_row.finished_at else ""
                 error = f": {stage_row.error}" if stage_row.error else ""
                 self.log_view.appendPlainText(f"[{stage_row.name}] {stage_row.status.value}{when}{error}")
             for artifact in run.artifacts:
                 self.log_view.appendPlainText(f"  {artifact.kind}: {artifact.path}")
-        for index, name in enumerate(sorted(curves)):
+        if at_end or lines and len(lines) == self.log_view.blockCount():
+            scrollbar.setValue(scrollbar.maximum())  # follow the end unless the user scrolled up to read
+
+    def _redraw_curves(self) -> None:
+        """The curves of the shown stage, smoothed as asked; the series list ticks which are shown."""
+        names = sorted(self.curve_data)
+        known = {self.series.item(i).text(): self.series.item(i) for i in range(self.series.count())}
+        self.series.blockSignals(True)
+        for index, name in enumerate(names):
+            colour = COLOURS[index % len(COLOURS)]
+            if name not in known:
+                item = QListWidgetItem(name)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Unchecked if name in self.hidden_series else Qt.CheckState.Checked)
+                item.setForeground(QBrush(QColor(colour)))
+                self.series.addItem(item)
+                known[name] = item
+        self.series.blockSignals(False)
+        self.hidden_series = {name for name, item in known.items() if item.checkState() != Qt.CheckState.Checked}
+        weight = self.smoothing.value()
+        for index, name in enumerate(names):
             if name not in self.curves:
                 self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(COLOURS[index % len(COLOURS)], width=1.5))
-            self.curves[name].setData(curves[name].steps, curves[name].values)
-        if not self._zoom_timer.isActive():  # a zoom's finer read comes next: keep the curves meanwhile
-            for name in set(self.curves) - set(curves):
-                self.plot.removeItem(self.curves.pop(name))
-        self.curve_width = max((c.width for c in curves.values()), default=1)
-        self._update_buttons(run.status.value)
+            curve = self.curve_data[name]
+            self.curves[name].setData(curve.steps, smoothed(list(curve.values), weight))
+            self.curves[name].setVisible(name not in self.hidden_series)
 
     def _range_changed(self, *_: object) -> None:
         """Zooming in asks the store for finer detail of the visible steps (once the view settles)."""

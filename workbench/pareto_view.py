@@ -89,6 +89,10 @@ class ParetoView(QWidget):
         self.run_id: int | None = None
         self.layers: dict[int, _RunLayer] = {}
         self.budgets: dict[int, float] = {}
+        self.teachers: dict[int, dict[str, Any]] = {}  # run id -> {"macs", "metrics", "split"} on the search split
+        self.export_dir: Path | None = None  # where the PNG/CSV save dialogs start
+        self.auto_axes = True  # until the user zooms or pans: then the axes are theirs until "Fit"
+        self._fitted = False
         self.selected: dict[str, Any] | None = None
         self._overlay_runs: list[tuple[int, str]] = []
 
@@ -105,6 +109,10 @@ class ParetoView(QWidget):
         csv_button = QPushButton("Export CSV…")
         csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "CSV (*.csv)"))
         self.status = QLabel("Points appear here as the search scores them.")
+        fit = QPushButton("Fit")
+        fit.setToolTip("Fit the axes to every shown point, the budget and the teacher (they then grow as points "
+                       "arrive, without jumping)")
+        fit.clicked.connect(self.fit_axes)
 
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "MACs (M)")
@@ -117,6 +125,15 @@ class ParetoView(QWidget):
                                            label="budget", labelOpts={"position": 0.05, "color": "#b00020"})
         self.plot.addItem(self.budget_line)
         self.budget_line.hide()
+        # The teacher as the reference: a level line at its score (its MACs, far to the right, in the label).
+        self.teacher_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#555", width=1, style=Qt.PenStyle.DotLine),
+                                            label="teacher", labelOpts={"position": 0.8, "color": "#333",
+                                                                        "anchors": [(0.5, 1.0), (0.5, 1.0)]})
+        self.plot.addItem(self.teacher_line)
+        self.teacher_line.hide()
+        view_box = self.plot.getViewBox()
+        view_box.disableAutoRange()
+        view_box.sigRangeChangedManually.connect(self._user_moved_axes)
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")
         self.highlight.setZValue(20)
         self.plot.addItem(self.highlight)
@@ -138,6 +155,7 @@ class ParetoView(QWidget):
         controls.addWidget(self.metric_choice)
         controls.addWidget(self.include_dominated)
         controls.addStretch(1)
+        controls.addWidget(fit)
         controls.addWidget(png)
         controls.addWidget(csv_button)
         side = QWidget()
@@ -174,12 +192,16 @@ class ParetoView(QWidget):
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
-    def set_run(self, run_id: int | None, budget: float | None = None) -> None:
+    def set_run(self, run_id: int | None, budget: float | None = None, teacher: dict[str, Any] | None = None) -> None:
+        """Show ``run_id``, with its MACs budget and its teacher's scores on the search split when known."""
         if run_id != self.run_id:
             self.selected = None
+            self.auto_axes, self._fitted = True, False
         self.run_id = run_id
         if run_id is not None and budget is not None:
             self.budgets[run_id] = budget
+        if run_id is not None and teacher is not None:
+            self.teachers[run_id] = teacher
         self.reload()
 
     def reload(self) -> None:
@@ -291,6 +313,7 @@ class ParetoView(QWidget):
                 self._merge_pending(layer)
         self._sync_metrics()
         metric = self.metric_name()
+        self._fitted = False  # another metric (or everything anew): the axes fit again, unless the user's
         self.plot.setLabel("left", _axis_label(metric))
         # The legend goes where no candidate can be: beyond the front on the side of few MACs and good
         # scores (no sub-network there beats the front), i.e. top left for higher-is-better, bottom left else.
@@ -308,8 +331,65 @@ class ParetoView(QWidget):
             self.budget_line.show()
         else:
             self.budget_line.hide()
+        level = self._teacher_level()
+        if level is not None:
+            teacher = self.teachers[self.run_id]  # type: ignore[index]
+            self.teacher_line.setValue(level)
+            self.teacher_line.label.setFormat(f"teacher {self.metric_name()} {level:.4g} "
+                                              f"({teacher['macs'] / 1e9:.3g}G MACs, {teacher.get('split', 'search')} split)")
+            self.teacher_line.show()
+        else:
+            self.teacher_line.hide()
         self._draw_highlight()
+        self._grow_axes()
         self._update_status()
+
+    def _teacher_level(self) -> float | None:
+        teacher = self.teachers.get(self.run_id) if self.run_id is not None else None
+        value = (teacher or {}).get("metrics", {}).get(self.metric_name() or "")
+        return float(value) if value is not None else None
+
+    # --- axes ---------------------------------------------------------------------------------------
+    def _bounds(self) -> tuple[float, float, float, float] | None:
+        """x from 0 to the farthest point or the budget; y over the points and the teacher's level."""
+        xs, ys = [], []
+        for layer in self.layers.values():
+            if len(layer.y):
+                finite = ~np.isnan(layer.y)
+                if finite.any():
+                    xs.append(float(layer.x[finite].max()))
+                    ys += [float(layer.y[finite].min()), float(layer.y[finite].max())]
+        budget = self.budgets.get(self.run_id) if self.run_id is not None else None
+        if budget:
+            xs.append(budget / 1e6)
+        level = self._teacher_level()
+        if level is not None:
+            ys += [level, level]
+        if not xs or not ys:
+            return None
+        return 0.0, max(xs), min(ys), max(ys)
+
+    def fit_axes(self) -> None:
+        self.auto_axes = True
+        self._grow_axes(refit=True)
+
+    def _grow_axes(self, refit: bool = False) -> None:
+        """Stable axes while points arrive: the range is set with headroom, and changes only when a point
+        falls outside it (or on "Fit"), never with every new point."""
+        bounds = self._bounds()
+        if not self.auto_axes or bounds is None:
+            return
+        x0, x1, y0, y1 = bounds
+        (cx0, cx1), (cy0, cy1) = self.plot.getViewBox().viewRange()
+        if not refit and cx0 <= x0 and x1 <= cx1 and cy0 <= y0 and y1 <= cy1 and self._fitted:
+            return
+        span = (y1 - y0) or max(abs(y1), 1.0) * 0.1
+        self.plot.getViewBox().setRange(xRange=(0.0, x1 * 1.08 or 1.0), yRange=(y0 - 0.12 * span, y1 + 0.12 * span),
+                                        padding=0)
+        self._fitted = True
+
+    def _user_moved_axes(self, *_: object) -> None:
+        self.auto_axes = False
 
     def _update_xy(self, layer: _RunLayer, metric: str | None) -> None:
         values = layer.table.metrics.get(metric or "")
@@ -464,8 +544,16 @@ class ParetoView(QWidget):
         return [] if layer is None else [layer.table.row(r) for r in layer.front.rows]
 
     # --- export -----------------------------------------------------------------------------------
+    def suggested_path(self, suffix: str) -> str:
+        """The save dialogs start in the workspace's export folder with a name saying what the file holds."""
+        folder = self.export_dir or Path.home()
+        return str(folder / f"run-{self.run_id}-pareto-{self.metric_name() or 'candidates'}.{suffix}")
+
     def _ask_and_export(self, export, file_filter: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export", "", file_filter)
+        suffix = "png" if "png" in file_filter else "csv"
+        if self.export_dir is not None:
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+        path, _ = QFileDialog.getSaveFileName(self, "Export", self.suggested_path(suffix), file_filter)
         if path:
             export(Path(path))
 

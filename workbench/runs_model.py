@@ -2,47 +2,64 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from engine.store import RunSummary
 
-COLUMNS = ("Name", "Family", "Dataset", "Status", "Stage", "Progress", "Best MACs", "Search best",
-           "Student (test)", "Started")
-#: What each column's figures are measured on, shown as its header's tooltip.
-TOOLTIPS = {7: "the best candidate's score so far on the search split (held-out training images)",
-            8: "the final student's metric on the test split, with the teacher's: the numbers of the summary "
+COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Started")
+#: What each column holds, shown as its header's tooltip.
+TOOLTIPS = {1: "the model family and the dataset folder (the full path in each cell's tooltip)",
+            3: "the current (or last) stage and its progress",
+            4: "the best candidate's score so far on the search split (held-out training images) and its MACs",
+            5: "the final student's metric on the test split, with the teacher's: the numbers of the summary "
                "and the model card"}
+
+
+def _dataset_name(dataset: str) -> str:
+    return Path(dataset).name or dataset
 
 
 def _cell(run: RunSummary, column: int) -> str:
     if column == 0:
         return run.name
     if column == 1:
-        return run.family
+        return f"{run.family} · {_dataset_name(run.dataset)}"
     if column == 2:
-        return run.dataset
-    if column == 3:
         return run.status
+    if column == 3:
+        if not run.stage:
+            return "-"
+        return f"{run.stage} {100 * run.step / run.total_steps:.0f}%" if run.total_steps else run.stage
     if column == 4:
-        return run.stage or "-"
-    if column == 5:
-        return f"{100 * run.step / run.total_steps:.0f}%" if run.total_steps else "-"
-    if column == 6:
-        return f"{run.best_macs / 1e6:.1f} M" if run.best_macs else "-"
-    if column == 7:
         metric = next((m for m in ("fid", "rfid", "psnr") if m in (run.best_metric or {})), None)
-        return f"{metric} {run.best_metric[metric]:.4g} (search)" if metric else "-"
-    if column == 8:
+        if not metric:
+            return "-"
+        macs = f" · {run.best_macs / 1e6:.1f}M" if run.best_macs else ""
+        return f"{metric} {run.best_metric[metric]:.4g}{macs}"
+    if column == 5:
         result = run.result
         if not result:
             return "-"
         metric = result["metric"]
-        return (f"{metric} {result['student'][metric]:.4g} vs teacher {result['teacher'][metric]:.4g} "
-                f"({result['split']})")
+        return f"{metric} {result['student'][metric]:.4g} (teacher {result['teacher'][metric]:.4g})"
     started = run.started_at or run.created_at
-    return started.astimezone().strftime("%Y-%m-%d %H:%M")
+    return started.astimezone().strftime("%m-%d %H:%M")
+
+
+def _tooltip(run: RunSummary, column: int) -> str | None:
+    if run.error:
+        return run.error
+    if column == 1:
+        return f"{run.family} on {run.dataset}"
+    if column == 5 and run.result:
+        return f"measured on the {run.result['split']} split"
+    if column == 6:
+        started = run.started_at or run.created_at
+        return started.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return None
 
 
 class RunsTableModel(QAbstractTableModel):
@@ -75,8 +92,8 @@ class RunsTableModel(QAbstractTableModel):
         run = self._runs[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return _cell(run, index.column())
-        if role == Qt.ItemDataRole.ToolTipRole and run.error:
-            return run.error
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(run, index.column())
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

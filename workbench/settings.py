@@ -9,26 +9,34 @@ from PySide6.QtCore import QSettings
 from engine.errors import ConfigError
 from engine.settings import Settings
 
+KEYS = ("workspace", "store_url", "inception_weights", "device", "threads")
 
-def load_settings() -> Settings:
-    """Stored choices over the environment's (``GCW_*``) and the defaults."""
+
+def _typed(key: str, value: object) -> object:
+    if key in ("workspace", "inception_weights"):
+        return Path(str(value))
+    if key == "threads":
+        return int(str(value))
+    return str(value)
+
+
+def load_settings() -> tuple[Settings, list[str]]:
+    """Stored choices over the environment's (``GCW_*``) and the defaults, with what was wrong: a saved value
+    that is not valid is skipped, one by one, so that one bad setting never keeps the others (or the app) out."""
     stored = QSettings()
-    base = Settings.from_env()
-    values: dict[str, object] = {}
-    for key in ("workspace", "store_url", "inception_weights", "device", "threads"):
+    settings = Settings.from_env()
+    problems = []
+    for key in KEYS:
         value = stored.value(f"engine/{key}")
-        if value not in (None, ""):
-            values[key] = value
-    if "workspace" in values:
-        values["workspace"] = Path(str(values["workspace"]))
-    if "inception_weights" in values:
-        values["inception_weights"] = Path(str(values["inception_weights"]))
-    if "threads" in values:
-        values["threads"] = int(values["threads"])  # type: ignore[arg-type]
-    try:
-        return base.with_(**values)
-    except ConfigError:
-        return base
+        if value in (None, ""):
+            continue
+        try:
+            settings = settings.with_(**{key: _typed(key, value)})
+        except (ConfigError, ValueError) as exc:
+            default = getattr(settings, key)
+            problems.append(f"the saved setting {key} = {value!r} is not valid ({exc}); "
+                            f"{default if default is not None else 'the default'} is used until you change it in Settings")
+    return settings, problems
 
 
 def save_settings(settings: Settings) -> None:

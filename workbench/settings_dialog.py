@@ -7,9 +7,10 @@ from pathlib import Path
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSpinBox, QWidget)
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UserError
 from engine.metrics.inception import candidate_paths, find_weights
 from engine.settings import Settings
+from engine.store import Store, open_store
 
 
 def _with_browse(edit: QLineEdit, pick) -> QWidget:
@@ -27,6 +28,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.current = settings
         self.workspace = QLineEdit(str(settings.workspace))
         self.store_url = QLineEdit(settings.store_url or "")
         self.store_url.setPlaceholderText(f"default: {settings.with_(store_url=None).resolved_store_url}")
@@ -59,6 +61,8 @@ class SettingsDialog(QDialog):
         self.inception.textChanged.connect(self._update_inception_status)
         self._update_inception_status()
         self.result_settings: Settings | None = None
+        #: The store of the new settings, opened to check them, when it differs from the current one.
+        self.result_store: Store | None = None
 
     def _pick_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.workspace.text())
@@ -90,8 +94,17 @@ class SettingsDialog(QDialog):
 
     def _accept(self) -> None:
         try:
-            self.result_settings = self.values()
+            settings = self.values()
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
+        if settings.resolved_store_url != self.current.resolved_store_url:
+            # Checked before it is saved: a store that cannot be opened is said here, and the current one stays.
+            try:
+                self.result_store = open_store(settings.resolved_store_url)
+            except UserError as exc:
+                self.error.setText(f"{exc}\n(The current store is kept.)")
+                self.error.setWordWrap(True)
+                return
+        self.result_settings = settings
         self.accept()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.events import (CandidateScored, Event, Message, RunFinished, StageFailed, StageFinished, StageStarted,
-                           StepProgress)
+from engine.events import (CandidateScored, Event, RunFinished, StageFailed, StageFinished, StageStarted,
+                           StepProgress, format_log_line, log_line)
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,11 @@ class Observable:
             listener()
 
 
+#: Time constant (seconds) of the smoothing of a stage's rate: an ETA that follows a change of speed
+#: within a minute or so, and does not jump with each step's own duration.
+RATE_SMOOTHING_S = 30.0
+
+
 @dataclass
 class StageProgress:
     name: str
@@ -101,12 +106,29 @@ class StageProgress:
     started: float | None = None
     last: float | None = None
     status: str = "pending"
+    rate: float | None = None  # steps per second, smoothed over time
+
+    def advance(self, step: int, total: int | None, at: float) -> None:
+        """A step reported at time ``at``; progress never goes backwards (a late report of an earlier step,
+        as the store's, which records every ``log_every`` steps, is ignored)."""
+        if total != self.total:
+            self.total, self.rate = total, None
+        elif step < self.step:
+            return
+        if self.started is None:
+            self.started = at
+        if self.last is not None and step > self.step and at > self.last:
+            instant = (step - self.step) / (at - self.last)
+            weight = 1.0 - math.exp(-(at - self.last) / RATE_SMOOTHING_S)
+            self.rate = instant if self.rate is None else self.rate + weight * (instant - self.rate)
+        elif self.last is None and step > 0 and at > self.started:
+            self.rate = step / (at - self.started)
+        self.step, self.last, self.status = step, at, "running"
 
     def eta_seconds(self) -> float | None:
-        if not self.total or not self.step or self.started is None or self.last is None:
+        if not self.total or not self.rate or self.status != "running":
             return None
-        rate = self.step / max(self.last - self.started, 1e-9)
-        return (self.total - self.step) / rate
+        return max(self.total - self.step, 0) / self.rate
 
 
 class RunMonitor(Observable):
@@ -140,14 +162,10 @@ class RunMonitor(Observable):
         if event.run_id is not None:
             self.run_id = event.run_id
         if isinstance(event, StageStarted):
-            stage = self.stage(event.stage)
-            stage.status, stage.started, stage.total = "running", event.time, event.total_steps
-            self._log(f"[{event.stage}] started")
+            self.stages[event.stage] = StageProgress(event.stage, status="running", started=event.time,
+                                                     total=event.total_steps)
         elif isinstance(event, StepProgress):
-            stage = self.stage(event.stage)
-            if stage.started is None:
-                stage.started = event.time
-            stage.step, stage.total, stage.last, stage.status = event.step, event.total_steps, event.time, "running"
+            self.stage(event.stage).advance(event.step, event.total_steps, event.time)
             for name, value in event.losses.items():
                 self.losses[event.stage][name].append((event.step, value))
         elif isinstance(event, StageFinished):
@@ -155,17 +173,15 @@ class RunMonitor(Observable):
             stage.status = "finished"
             if stage.total:
                 stage.step = stage.total
-            self._log(f"[{event.stage}] finished in {event.seconds:.1f} s")
         elif isinstance(event, StageFailed):
             self.stage(event.stage).status = "failed"
             self.error = event.error
-            self._log(f"[{event.stage}] FAILED: {event.error}")
         elif isinstance(event, CandidateScored):
             self.points.append(Point(event.run_id or 0, event.arch, event.macs, event.params, event.metrics,
                                      event.latency_ms))
         elif isinstance(event, RunFinished):
             self.summary = event.summary
-            self._log("run finished")
-        elif isinstance(event, Message):
-            self._log(event.text if event.level == "info" else f"{event.level.upper()}: {event.text}")
+        line = log_line(event)
+        if line is not None:
+            self._log(format_log_line(*line))
         self.changed()

@@ -81,15 +81,20 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     search = ctx.result("search")
     finetune = ctx.result("finetune")
 
+    # Its parts, as progress: test-split outputs and metrics, the grid, the ONNX files, the variants, the timing.
+    parts = 5
+    ctx.begin(parts)
     scorer = make_scorer(ctx, data, "test")
     teacher_out = generate(teacher, data.test_inputs, ctx.device)
     student_out = generate(student, data.test_inputs, ctx.device)
     teacher_metrics = scorer.all(teacher_out)
     student_metrics = {**scorer.all(student_out), "psnr_to_teacher": psnr(student_out, teacher_out)}
+    ctx.progress(1, parts)
 
     grid = ctx.stage_dir / "grid.png"
     save_grid(grid, family.compare_columns, data.test_inputs, teacher_out, student_out, data.test_targets)
     ctx.artifact(grid, "comparison_grid")
+    ctx.progress(2, parts)
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
     names = (family.input_names, family.output_names)
@@ -97,8 +102,10 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                                        config.threads, *names)
     ctx.artifact(onnx_path, "onnx")
     teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", (data.test_inputs[:1],), *names)
+    ctx.progress(3, parts)
 
     variants = _variants(ctx, data, onnx_path, student_out, scorer)
+    ctx.progress(4, parts)
 
     example = (data.test_inputs[:1].cpu(),)
     ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
@@ -106,6 +113,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                                            variants=variants, threads=config.threads, input_names=family.input_names)
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
                for name in ("teacher", "student")}
+    ctx.progress(5, parts)
     profiles = {name: profile_model(net, family.example_inputs(options, size))
                 for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"

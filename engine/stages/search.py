@@ -4,23 +4,40 @@ out as an event at once; a resumed search reuses what the store holds and never 
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.events import CandidateScored
+from engine.files import write_text_atomic
 from engine.profile import profile_model
 from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
 from engine.stages.supernet import load_supernet, search_space
-from engine.stages.teacher import build_teacher
+from engine.stages.teacher import build_teacher, load_teacher
 from engine.store import CandidateRecord
+
+
+#: The teacher's scores on the search split, written as the search starts: the reference the Pareto
+#: view draws beside the candidates (which are scored on the same images).
+TEACHER_REFERENCE = "teacher_reference.json"
+
+
+def teacher_reference(run_dir: Path) -> dict[str, Any] | None:
+    """{"macs", "metrics", "split"} of the teacher of the run in ``run_dir``, once its search has started."""
+    path = run_dir / "search" / TEACHER_REFERENCE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class CandidateRecorder:
@@ -91,6 +108,13 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     reference = teacher_macs(config)
     budget = budget_macs(config, reference)
     params_cache: dict[Arch, int] = {}
+    teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics")
+    if teacher_scores is None:
+        teacher, _ = load_teacher(ctx)
+        teacher_scores = scorer.all(generate(teacher, data.search_inputs, ctx.device))
+        del teacher
+        write_text_atomic(ctx.stage_dir / TEACHER_REFERENCE,
+                          json.dumps({"macs": reference, "metrics": teacher_scores, "split": "search"}))
 
     def macs(arch: Arch) -> int:
         return family.macs(arch, options, config.size_hw)
@@ -124,7 +148,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     if method == "auto":
         method = "exhaustive" if problem.grid_size() <= config.search.exhaustive_limit else "evolution"
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {budget / 1e6:.1f}M MACs "
-                f"(teacher {reference / 1e6:.1f}M), metric {scorer.metric} on the search split; {reused} scores reused")
+                f"(teacher {reference / 1e6:.1f}M, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
+                f"{scorer.metric} on the search split; {reused} scores reused")
     try:
         if method == "exhaustive":
             def on_candidate(done: int, total: int, _arch: Arch, value: float) -> None:
@@ -149,7 +174,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
-              "method": method, "scored": problem.evaluated, "reused": reused, "seconds": seconds,
+              "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused, "seconds": seconds,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None}
     ctx.message(f"search: best {best_arch} with {scorer.metric} {best_value:.4g} (search split) at "
                 f"{result['macs'] / 1e6:.1f}M MACs; {problem.evaluated} scored in {seconds:.1f}s")

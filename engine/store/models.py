@@ -163,3 +163,16 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="artifacts")
+
+
+class LogLine(Base):
+    """One line of a run's log (what the CLI and the monitor show), in the order written."""
+
+    __tablename__ = "log_lines"
+    __table_args__ = (Index("ix_log_lines_run_id", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import ConfigError, RunBusyError, UserError
 from engine.locks import file_lock
 from engine.metric_names import primary_metric, score
-from engine.store.models import Artifact, Candidate, MetricPoint, MetricRollup, Run, Stage, Status, utcnow
+from engine.store.models import (Artifact, Candidate, LogLine, MetricPoint, MetricRollup, Run, Stage, Status,
+                                 utcnow)
 from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,44 @@ class Store:
     def running_run_ids(self) -> list[int]:
         with self.session() as session:
             return list(session.scalars(select(Run.id).where(Run.status == Status.running)))
+
+    def rename_run(self, run_id: int, name: str) -> None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ConfigError("a run's name must be 1 to 200 characters")
+        with self.session() as session:
+            if session.execute(update(Run).where(Run.id == run_id).values(name=name)).rowcount != 1:
+                raise ConfigError(f"there is no run {run_id} in the store")
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove the run and everything recorded of it (not its folder: the caller decides about files).
+        A running run is refused: its process would go on writing to rows that are gone."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise ConfigError(f"there is no run {run_id} in the store")
+            if run.status is Status.running:
+                raise RunBusyError(f"run {run_id} is running (pid {run.pid} on {run.host}); cancel it before deleting it")
+            # Table by table rather than through the ORM's cascade: one statement each, whatever the row count.
+            for table in (MetricPoint, MetricRollup, Candidate, Artifact, LogLine, Stage):
+                session.execute(delete(table).where(table.run_id == run_id))
+            session.execute(delete(Run).where(Run.id == run_id))
+
+    # --- log ----------------------------------------------------------------------------------
+    def add_log_line(self, run_id: int, level: str, text: str) -> None:
+        with self.session() as session:
+            session.add(LogLine(run_id=run_id, level=level, text=text))
+
+    def log_lines(self, run_id: int, after_id: int = 0, limit: int | None = None) -> list[tuple[int, Any, str, str]]:
+        """(id, time, level, text) of the run's log lines after ``after_id``, oldest first; with ``limit``,
+        the newest ``limit`` of them."""
+        with self.session() as session:
+            query = select(LogLine.id, LogLine.at, LogLine.level, LogLine.text).where(
+                LogLine.run_id == run_id, LogLine.id > after_id)
+            if limit is None:
+                return [tuple(row) for row in session.execute(query.order_by(LogLine.id))]
+            rows = session.execute(query.order_by(LogLine.id.desc()).limit(limit)).all()
+            return [tuple(row) for row in reversed(rows)]
 
     # --- stages -------------------------------------------------------------------------------
     def _stage(self, session: Session, run_id: int, name: str) -> Stage:

@@ -43,7 +43,7 @@ def test_runs_from_the_store_appear_with_their_stages(window, store, qtbot):
     window.refresh()
     qtbot.waitUntil(window.idle, timeout=10_000)
     row = [window.runs_model.index(0, c).data() for c in range(window.runs_model.columnCount())]
-    assert row[:6] == ["h2z", "cyclegan", "grass2gravel", "running", "supernet", "25%"]
+    assert row[:4] == ["h2z", "cyclegan · grass2gravel", "running", "supernet 25%"]
     assert window.monitor.bars["teacher"].value() == window.monitor.bars["teacher"].maximum()
     assert (window.monitor.bars["supernet"].value(), window.monitor.bars["supernet"].maximum()) == (5, 20)
     assert set(window.monitor.curves) == {"G_gan", "G_distill"}
@@ -80,11 +80,14 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     assert window.runs_model.run_at(row).status == "finished"
     # The runs list shows the summary's test-split numbers, labelled, beside the search's best.
     summary = json.loads((window.settings.runs_dir / f"{run_id:05d}" / "export" / "result.json").read_text())
-    shown = window.runs_model.index(row, 8).data()
-    assert shown == (f"psnr {summary['student']['metrics']['psnr']:.4g} vs teacher "
-                     f"{summary['teacher']['metrics']['psnr']:.4g} (test)")
-    assert window.runs_model.index(row, 7).data().endswith("(search)")
-    assert "test split" in window.runs_model.headerData(8, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    shown = window.runs_model.index(row, 5).data()
+    assert shown == (f"psnr {summary['student']['metrics']['psnr']:.4g} (teacher "
+                     f"{summary['teacher']['metrics']['psnr']:.4g})")
+    headers = [window.runs_model.headerData(c, Qt.Orientation.Horizontal) for c in range(7)]
+    assert headers[4:6] == ["Best (search)", "Student (test)"]
+    assert window.runs_model.index(row, 4).data().startswith("psnr ")
+    assert "test split" in window.runs_model.headerData(5, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "test split" in window.runs_model.index(row, 5).data(Qt.ItemDataRole.ToolTipRole)
     window.pareto.flush()
     assert window.pareto.count(run_id) == len(store.candidates(run_id))
     assert window.pareto.front.getData()[0] is not None and len(window.pareto.front.getData()[0]) >= 1
@@ -223,3 +226,81 @@ def test_reads_that_grow_with_the_store_never_run_on_the_gui_thread(qtbot, setti
     assert window.pareto.count(run_id) == 301 and window.pareto.front_points()[0]["arch"] == "new"
     assert set(window.monitor.curves) == {"G_gan"} and window.compare.budget.isEnabled()
     assert on_gui_thread == []
+
+
+def _store_run(store, name, dataset, *, status=Status.finished, result=None):
+    from engine.store import CandidateRecord
+
+    run_id = store.create_run(name=name, family="cyclegan", dataset=dataset, config={},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    store.update_stage(run_id, "supernet", status=Status.running, step=1234, total_steps=10_000)
+    store.add_candidates(run_id, [CandidateRecord("16_16_24_16_32_64_16_24", 3_123_456_789, 1, {"fid": 71.2345})],
+                         metric="fid")
+    store.mark_run(run_id, status, result=result)
+    return run_id
+
+
+def test_every_column_of_the_runs_list_is_visible_at_1280_px(qtbot, settings, store, tmp_path):
+    result = {"metric": "fid", "split": "test", "student": {"fid": 71.23456}, "teacher": {"fid": 68.9876}}
+    for index in range(3):
+        _store_run(store, f"horse2zebra-fast-{index}", "/home/someone/datasets/cyclegan/horse2zebra",
+                   result=result)
+    window = MainWindow(settings, store)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 3 and window.idle(), timeout=10_000)
+    header = window.runs_view.horizontalHeader()
+    assert header.length() <= window.runs_view.viewport().width()
+    assert not window.runs_view.horizontalScrollBar().isVisible()
+    assert window.runs_model.index(0, 1).data() == "cyclegan · horse2zebra"
+    assert "/home/someone/datasets/cyclegan/horse2zebra" in window.runs_model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole)
+    window.grab().save(str(tmp_path / "runs-1280.png"))
+
+
+def test_a_run_is_renamed_and_deleted_with_its_folder_after_asking(qtbot, window, store, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    from engine.pipeline import run_dir
+
+    kept = _store_run(store, "kept", "d")
+    doomed = _store_run(store, "doomed", "d")
+    folder = run_dir(window.settings, doomed)
+    (folder / "teacher").mkdir(parents=True)
+    (folder / "teacher" / "weights.pt").write_bytes(b"x" * 1000)
+    window.refresh()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2 and window.idle(), timeout=10_000)
+    window.select_run(doomed)
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("renamed", True))
+    window.rename_action.trigger()
+    qtbot.waitUntil(lambda: window.runs_model.run_at(window.runs_model.row_of(doomed)).name == "renamed", timeout=10_000)
+
+    asked = []
+
+    def answer(choice):
+        def question(parent, title, text, *args):
+            asked.append(text)
+            return choice
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    window.delete_action.trigger()
+    assert str(folder) in asked[0] and "cannot be undone" in asked[0]
+    assert folder.is_dir() and store.get_run(doomed)
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    window.delete_action.trigger()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
+    assert not folder.exists() and [run.id for run in store.list_runs()] == [kept]
+    assert window.selected_run_id() == kept
+
+
+def test_a_running_run_cannot_be_deleted(qtbot, window, store):
+    running = _store_run(store, "busy", "d", status=Status.running)
+    with store.session() as session:  # held by this live test process, so it is not found dead
+        from engine.store.models import Run
+        session.get(Run, running).pid = __import__("os").getpid()
+    window.refresh()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
+    window.select_run(running)
+    assert not window.delete_action.isEnabled()

@@ -35,8 +35,8 @@ def test_monitor_follows_progress_losses_log_and_candidates():
     monitor.handle(Message(run_id=4, level="warning", text="careful"))
     monitor.handle(StageFailed(run_id=4, stage="supernet", error="out of memory"))
     assert monitor.error == "out of memory" and stage.status == "failed"
-    assert list(monitor.log)[-2:] == ["WARNING: careful", "[supernet] FAILED: out of memory"]
-    assert monitor.log_since(monitor.log_total - 1) == ["[supernet] FAILED: out of memory"]
+    assert list(monitor.log)[-2:] == ["WARNING: careful", "ERROR: [supernet] failed: out of memory"]
+    assert monitor.log_since(monitor.log_total - 1) == ["ERROR: [supernet] failed: out of memory"]
     assert len(changes) == 5
 
 

@@ -243,3 +243,44 @@ def test_upgrading_a_store_of_the_first_schema_fills_counts_best_candidates_and_
     store.add_candidate(1, arch="a3", macs=1, params=1, metrics={"fid": 50.0})
     assert store.list_runs()[0].best_arch == "a3"
     store.close()
+
+
+def test_a_run_is_renamed_and_deleted_with_everything_recorded_of_it(store, tmp_path):
+    from engine.errors import RunBusyError
+    from engine.store import CandidateRecord
+
+    kept = store.create_run(name="kept", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    gone = store.create_run(name="old name", family="pix2pix", dataset="d", config={}, stages=["teacher", "search"])
+    for run_id in (kept, gone):
+        store.record_metrics(run_id, "teacher", 1, {"G": 1.0})
+        store.add_candidates(run_id, [CandidateRecord("8_8", 10, 1, {"psnr": 20.0})], metric="psnr")
+        weights = tmp_path / f"w{run_id}.pt"
+        weights.write_bytes(b"w")
+        store.add_artifact(run_id, weights, "weights", stage="teacher")
+        store.add_log_line(run_id, "info", f"line of {run_id}")
+    store.rename_run(gone, "  new name ")
+    assert store.get_run(gone).name == "new name"
+    with pytest.raises(ConfigError, match="1 to 200 characters"):
+        store.rename_run(gone, "   ")
+    store.mark_run(gone, Status.running)
+    with pytest.raises(RunBusyError, match="cancel it before deleting"):
+        store.delete_run(gone)
+    store.mark_run(gone, Status.cancelled)
+    store.delete_run(gone)
+    assert [run.id for run in store.list_runs()] == [kept]
+    with pytest.raises(ConfigError, match=f"no run {gone}"):
+        store.get_run(gone)
+    assert store.log_lines(gone) == [] and store.candidates(gone) == [] and store.metric_series(gone, "teacher", "G") == []
+    # The other run keeps all it had.
+    assert len(store.candidates(kept)) == 1 and store.metric_series(kept, "teacher", "G") == [(1, 1.0)]
+    assert [line[3] for line in store.log_lines(kept)] == [f"line of {kept}"]
+
+
+def test_log_lines_are_read_in_order_incrementally_or_the_newest_few(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    for i in range(7):
+        store.add_log_line(run_id, "warning" if i == 3 else "info", f"line {i}")
+    lines = store.log_lines(run_id)
+    assert [text for *_, text in lines] == [f"line {i}" for i in range(7)] and lines[3][2] == "warning"
+    assert [text for *_, text in store.log_lines(run_id, after_id=lines[4][0])] == ["line 5", "line 6"]
+    assert [text for *_, text in store.log_lines(run_id, limit=2)] == ["line 5", "line 6"]

@@ -1,0 +1,103 @@
+"""The monitor: the whole log from the store, progress that never goes back, the curves of the running
+stage with series toggles, smoothing and a log scale."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from engine.events import Message, StageStarted, StepProgress
+from engine.store import Status
+from workbench.monitor_view import MonitorView, smoothed
+
+
+def _view(qtbot, store):
+    view = MonitorView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    return view
+
+
+def test_a_finished_run_shows_its_whole_log_from_the_store(qtbot, finished, tmp_path):
+    settings, store, run_id, _ = finished
+    lines = store.log_lines(run_id)
+    texts = [text for *_, text in lines]
+    assert texts[0].startswith("run started") and texts[-1] == "run finished"
+    assert "[teacher] started" in texts and any(t.startswith("search: best") for t in texts)
+    view = _view(qtbot, store)  # as after a restart of the window: nothing was watched live
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: not view.reader.busy() and "run finished" in view.log_view.toPlainText(), timeout=10_000)
+    shown = view.log_view.toPlainText().splitlines()
+    assert len(shown) == len(lines) and shown[-1].endswith("run finished")
+    assert all(bar.value() == bar.maximum() for bar in view.bars.values())  # every stage done
+    assert view.etas["export"].text() == "done"
+    view.grab().save(str(tmp_path / "monitor.png"))
+
+
+def test_progress_never_goes_back_and_the_plot_follows_the_running_stage(qtbot, store):
+    run_id = store.create_run(name="live", family="pix2pix", dataset="d", config={},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    store.mark_run(run_id, Status.running)
+    for stage in ("teacher", "supernet", "search"):
+        store.update_stage(run_id, stage, status=Status.finished)
+    store.update_stage(run_id, "finetune", status=Status.running, step=40, total_steps=100)
+    for step in range(1, 41):
+        store.record_metrics(run_id, "finetune", step, {"G_gan": 1.0 + step % 3, "G_distill": 10.0 / step})
+    view = _view(qtbot, store)
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.loss_stage.currentText() == "finetune" and set(view.curves) == {"G_gan", "G_distill"},
+                    timeout=10_000)
+    bar = view.bars["finetune"]
+    assert (bar.value(), bar.maximum()) == (40, 100)
+
+    # A live step ahead of the store (which records every log_every steps): the store's lag never pulls it back.
+    view.handle_event(StageStarted(run_id=run_id, stage="finetune", total_steps=100, time=0.0))
+    view.handle_event(StepProgress(run_id=run_id, stage="finetune", step=50, total_steps=100, time=10.0))
+    assert bar.value() == 50
+    view.refresh()
+    qtbot.waitUntil(lambda: not view.reader.busy(), timeout=10_000)
+    assert bar.value() == 50 and view.etas["finetune"].text() == "ETA 0:10"
+
+    # Series toggles, smoothing, log scale.
+    item = view.series.findItems("G_gan", Qt.MatchFlag.MatchExactly)[0]
+    item.setCheckState(Qt.CheckState.Unchecked)
+    assert not view.curves["G_gan"].isVisible() and view.curves["G_distill"].isVisible()
+    raw = list(view.curves["G_distill"].getData()[1])
+    view.smoothing.setValue(0.9)
+    assert list(view.curves["G_distill"].getData()[1]) == pytest.approx(smoothed(raw, 0.9))
+    assert not view.curves["G_gan"].isVisible()  # a hidden series stays hidden
+    view.log_scale.setChecked(True)
+    assert view.plot.getPlotItem().ctrl.logYCheck.isChecked()
+
+    # Once the user picks a stage, it stays, whatever runs.
+    view.loss_stage.setCurrentText("teacher")
+    view.loss_stage.activated.emit(view.loss_stage.currentIndex())
+    view.handle_event(StageStarted(run_id=run_id, stage="finetune", total_steps=100, time=20.0))
+    assert view.loss_stage.currentText() == "teacher"
+
+    # A log line sent live is shown from the store, where the pipeline wrote it.
+    store.add_log_line(run_id, "warning", "disk almost full")
+    view.handle_event(Message(run_id=run_id, level="warning", text="disk almost full"))
+    qtbot.waitUntil(lambda: "WARNING: disk almost full" in view.log_view.toPlainText(), timeout=10_000)
+    assert view.log_view.toPlainText().count("disk almost full") == 1
+
+
+def test_the_eta_follows_a_change_of_speed_smoothly():
+    from workbench.state import StageProgress
+
+    stage = StageProgress("supernet", status="running", started=0.0, total=10_000)
+    for second in range(1, 301):  # 10 steps a second for 5 minutes
+        stage.advance(second * 10, 10_000, float(second))
+    assert stage.eta_seconds() == pytest.approx(700, rel=0.01)
+    etas = []
+    for second in range(301, 331):  # then 5 a second: the ETA rises gradually, without a jump
+        stage.advance(3000 + (second - 300) * 5, 10_000, float(second))
+        etas.append(stage.eta_seconds())
+    assert all(later > earlier for earlier, later in zip(etas, etas[1:]))
+    assert max(b - a for a, b in zip(etas, etas[1:])) < 60
+    stage.advance(100, 10_000, 331.0)  # a late report of an earlier step is ignored
+    assert stage.step == 3150
+
+
+def test_smoothing_is_debiased_and_zero_leaves_values_alone():
+    assert smoothed([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    assert smoothed([5.0, 5.0, 5.0], 0.9) == pytest.approx([5.0, 5.0, 5.0])
