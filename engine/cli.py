@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
-from engine.latency import describe, speedup
+from engine.latency import describe, faster, speedup
 from engine.onnx_variants import describe_variant
 from engine.settings import Settings
 
@@ -200,7 +200,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for backend in ("pytorch", "onnxruntime"):
         t, s = teacher["latency_ms"][backend], student["latency_ms"][backend]
         ratio = speedup(readings[backend]) if backend in readings else t / s
-        row(f"latency {backend} (ms)", t, s, ".2f", f"{ratio:.1f}x faster")
+        row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))
     busy = [backend for backend, reading in readings.items() if reading.get("busy")]
     lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads "
               "(medians of interleaved rounds; speed-ups are per-round ratios)"

@@ -137,6 +137,11 @@ def speedup(reading: dict[str, Any], slow: str = "teacher", fast: str = "student
     return ratio["median_ms"] if ratio else None
 
 
+def faster(ratio: float) -> str:
+    """A speed ratio (old time / new time) in words that stay true below 1."""
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def describe(reading: dict[str, Any], slow: str = "teacher", fast: str = "student") -> str:
     """One line for people: the conditions, each model's median and spread, and the speed-up."""
     parsed = LatencyReading.from_dict(reading)
@@ -144,5 +149,5 @@ def describe(reading: dict[str, Any], slow: str = "teacher", fast: str = "studen
     ratio = parsed.ratios.get(f"{slow}/{fast}")
     text = f"{parsed.conditions()}: {', '.join(parts)}"
     if ratio is not None:
-        text += f"; {fast} {ratio.median_ms:.2f}x faster (p10-p90 {ratio.p10_ms:.2f}-{ratio.p90_ms:.2f})"
+        text += f"; {fast} {faster(ratio.median_ms)} (ratio p10-p90 {ratio.p10_ms:.2f}-{ratio.p90_ms:.2f})"
     return text

@@ -32,6 +32,7 @@ from workbench.reader import StoreReader
 from workbench.runs_model import RunsTableModel
 from workbench.settings import save_settings
 from workbench.settings_dialog import SettingsDialog
+from workbench.summary_view import SummaryView
 
 REFRESH_INTERVAL_MS = 2000
 
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         self.reader = StoreReader(self, threads=1)
         self.reader.failed.connect(self._store_unreadable)
         self._select_when_listed: int | None = None
+        self.summary_shown: RunSummary | None = None
         self._starting: list[RunProcess] = []
         self.setWindowTitle("GAN Compression Workbench")
 
@@ -75,10 +77,15 @@ class MainWindow(QMainWindow):
         self.pareto.export_dir = settings.exports_dir
         self.compare = CompareView(store, settings)
         self.pareto.candidate_selected.connect(self._candidate_selected)
+        self.summary = SummaryView()
         self.tabs = QTabWidget()
+        self.tabs.addTab(self.summary, "Summary")
         self.tabs.addTab(self.monitor, "Monitor")
         self.tabs.addTab(self.pareto, "Pareto")
         self.tabs.addTab(self.compare, "Compare")
+        self.tabs.setCurrentWidget(self.monitor)
+        self.notifications: list[tuple[str, str]] = []  # (title, text) of each run-end notification
+        self._tray = None
 
         # The runs list across the top, the views of the selected run below: every column of the list and
         # the side-by-side images of the compare view both get the window's whole width.
@@ -226,14 +233,24 @@ class MainWindow(QMainWindow):
         self.monitor.set_process_running(running)
         self.monitor.set_run(run_id)
         self.cancel_action.setEnabled(running)
-        summary = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
-        status = summary.status if summary else None
+        listed = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
+        status = listed.status if listed else None
         self.resume_action.setEnabled(run_id is not None and not running and status in ("failed", "cancelled"))
         self.rename_action.setEnabled(run_id is not None)
         self.open_folder_action.setEnabled(run_id is not None)
         self.delete_action.setEnabled(run_id is not None and not running and status != "running")
         # best_macs is set as soon as the run has a scored candidate: something to export.
-        self.export_action.setEnabled(status == "finished" or bool(summary and summary.best_macs is not None))
+        self.export_action.setEnabled(status == "finished" or bool(listed and listed.best_macs is not None))
+        if reload or listed != self.summary_shown:
+            self.summary_shown = listed
+            folder = run_dir(self.settings, run_id) if run_id is not None else None
+            result = None
+            if folder is not None and status == "finished":
+                try:
+                    result = stage_result(folder, "export")
+                except ValueError:  # damaged: the next resume redoes the stage and says so
+                    result = None
+            self.summary.show_summary(listed, result, folder)
         if reload or run_id != self.pareto.run_id:
             teacher = teacher_reference(run_dir(self.settings, run_id)) if run_id is not None else None
             self.pareto.set_run(run_id, self._budget(run_id), teacher)
@@ -307,11 +324,41 @@ class MainWindow(QMainWindow):
     def _on_finished(self, process: RunProcess, code: int) -> None:
         if process in self._starting:  # it failed before it had a run id (bad config, missing data)
             self._starting.remove(process)
+        run_id = process.run_id
         if code not in (0, 3):
             message = process.last_error() or f"exit code {code}"
-            self.statusBar().showMessage(f"run {process.run_id or ''} failed: {message}")
+            self.statusBar().showMessage(f"run {run_id or ''} failed: {message}")
+            self.notify(f"Run {run_id or ''} failed", message)
+        elif code == 0 and run_id is not None:
+            self.notify(f"Run {run_id} finished", self._outcome(run_id))
+            # Its summary up front: the run selected, the Summary tab shown once the list has it finished.
+            self._select_when_listed = run_id
+            self.tabs.setCurrentWidget(self.summary)
         self.refresh()
         self.compare.reload_candidates()
+
+    def _outcome(self, run_id: int) -> str:
+        result = stage_result(run_dir(self.settings, run_id), "export")
+        if not result:
+            return "finished"
+        metric = result["metric"]
+        return (f"{result['macs_ratio']:.1f}x fewer MACs; {metric} {result['student']['metrics'][metric]:.4g} vs "
+                f"teacher {result['teacher']['metrics'][metric]:.4g} ({result.get('metrics_split', 'test')} split)")
+
+    def notify(self, title: str, text: str) -> None:
+        """A desktop notification where the desktop has a tray, else the taskbar entry asks for attention;
+        the status bar says it either way."""
+        from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+        self.notifications.append((title, text))
+        self.statusBar().showMessage(f"{title}: {text}")
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            if self._tray is None:
+                self._tray = QSystemTrayIcon(self.windowIcon(), self)
+                self._tray.show()
+            self._tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 10_000)
+        else:
+            QApplication.alert(self)
 
     # --- managing runs ----------------------------------------------------------------------------
     def rename_run(self, run_id: int | None) -> None:

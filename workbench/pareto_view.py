@@ -335,9 +335,10 @@ class ParetoView(QWidget):
         if level is not None:
             teacher = self.teachers[self.run_id]  # type: ignore[index]
             self.teacher_line.setValue(level)
-            self.teacher_line.label.setFormat(f"teacher {self.metric_name()} {level:.4g} "
-                                              f"({teacher['macs'] / 1e9:.3g}G MACs, {teacher.get('split', 'search')} split)")
-            self.teacher_line.show()
+            self.teacher_line.show()  # before the text: a hidden label does not take it
+            text = (f"teacher {self.metric_name()} {level:.4g} "
+                    f"({teacher['macs'] / 1e9:.3g}G MACs, {teacher.get('split', 'search')} split)")
+            self.teacher_line.label.setFormat(text.replace("{", "{{").replace("}", "}}"))
         else:
             self.teacher_line.hide()
         self._draw_highlight()

@@ -72,3 +72,17 @@ def test_fanout_sends_to_every_sink():
     event = Message(text="hello")
     sink(event)
     assert seen_a == seen_b == [event]
+
+
+def test_the_log_lines_of_events_are_worded_once_for_the_store_and_the_views():
+    from engine.events import (ArtifactWritten, Message, RunFinished, StageFailed, StageFinished, StageStarted,
+                               StepProgress, format_log_line, log_line)
+
+    assert log_line(StageStarted(run_id=1, stage="teacher")) == ("info", "[teacher] started")
+    assert log_line(StageFinished(run_id=1, stage="teacher", seconds=2.04)) == ("info", "[teacher] finished in 2.0 s")
+    assert log_line(StageFailed(run_id=1, stage="search", error="boom")) == ("error", "[search] failed: boom")
+    assert log_line(RunFinished(run_id=1)) == ("info", "run finished")
+    assert log_line(StepProgress(run_id=1, stage="teacher", step=1)) is None
+    assert log_line(ArtifactWritten(run_id=1, path="x", artifact_kind="onnx")) is None
+    assert format_log_line(*log_line(Message(run_id=1, level="warning", text="careful"))) == "WARNING: careful"
+    assert format_log_line("info", "plain") == "plain"

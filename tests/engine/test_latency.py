@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from engine.latency import LatencyReading, describe, measure, speedup
+from engine.latency import LatencyReading, describe, faster, measure, speedup
 
 
 class FakeMachine:
@@ -87,3 +87,8 @@ def test_on_cuda_every_timed_run_is_synchronised(monkeypatch):
     reading = measure({"net": lambda: net(x)}, device="cuda", warmup=2, min_rounds=10, max_rounds=10)
     assert len(synchronised) == 1 + 2 * 10 and all(d.type == "cuda" for d in synchronised)
     assert reading.device.startswith("cuda") and reading.timings["net"].median_ms > 0
+
+
+def test_a_speed_ratio_below_one_is_said_as_slower():
+    assert faster(2.5) == "2.50x faster" and faster(1.0) == "1.00x faster"
+    assert faster(0.5) == "2.00x slower"

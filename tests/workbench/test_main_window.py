@@ -93,6 +93,11 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     assert window.pareto.front.getData()[0] is not None and len(window.pareto.front.getData()[0]) >= 1
     assert "run finished" in window.monitor.log_view.toPlainText()
     assert window.export_action.isEnabled()
+    # The run's end is notified and its summary is shown up front.
+    title, text = window.notifications[-1]
+    assert title == f"Run {run_id} finished" and "fewer MACs" in text and "test split" in text
+    assert window.tabs.currentWidget() is window.summary
+    assert window.summary.summary is not None and window.summary.summary["run_id"] == run_id
 
 
 @pytest.mark.slow
@@ -304,3 +309,13 @@ def test_a_running_run_cannot_be_deleted(qtbot, window, store):
     qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
     window.select_run(running)
     assert not window.delete_action.isEnabled()
+
+
+def test_only_other_finished_runs_are_offered_as_pareto_overlays(qtbot, window, store):
+    done = _store_run(store, "done", "d")
+    failed = _store_run(store, "failed", "d", status=Status.failed)
+    window.refresh()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2 and window.idle(), timeout=10_000)
+    offered = [window.pareto.overlays.item(i).data(Qt.ItemDataRole.UserRole)
+               for i in range(window.pareto.overlays.count())]
+    assert offered == [done] and failed not in offered

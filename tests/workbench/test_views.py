@@ -156,11 +156,25 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     assert timings["teacher"]["median_ms"] > 0 and timings["student"]["median_ms"] > 0
     assert view.latency["ratios"]["teacher/student"]["runs"] == timings["teacher"]["runs"]  # measured together
     text = view.readout.text()
-    assert "x faster (p10-p90" in text and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
+    assert ("x faster (ratio p10-p90" in text or "x slower (ratio p10-p90" in text) and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
     view.wipe.setChecked(True)
     view.views["input"].scale(2, 2)
     view.views["input"]._emit()
     assert view.views["teacher"].transform().m11() == view.views["input"].transform().m11() == 2
+
+
+def test_the_export_dialog_suggests_a_folder_in_the_workspace_exports_named_after_the_candidate(qtbot, finished):
+    settings, store, run_id, _ = finished
+    arch = store.candidates(run_id)[0].arch
+    dialog = ExportDialog(store, settings, run_id)
+    qtbot.addWidget(dialog)
+    dialog.candidate.addItem(arch, arch)
+    assert dialog.out_dir.text() == str(settings.exports_dir / f"run-{run_id}-student")
+    dialog.candidate.setCurrentIndex(dialog.candidate.findData(arch))
+    assert dialog.out_dir.text() == str(settings.exports_dir / f"run-{run_id}-{arch}")
+    dialog.out_dir.setText("/somewhere/else")  # edited by the user: it stays
+    dialog.candidate.setCurrentIndex(0)
+    assert dialog.out_dir.text() == "/somewhere/else"
 
 
 def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, finished, tmp_path):
@@ -266,3 +280,37 @@ def test_the_monitor_reads_long_curves_downsampled_and_zoomed_in_detail(qtbot, s
     qtbot.waitUntil(lambda: view.curve_width == 1 and not view.reader.busy(), timeout=10_000)
     steps, values = view.curves["G_gan"].getData()
     assert steps[0] >= 999 and steps[-1] <= 1501 and list(values[:3]) == list(steps[:3])  # every recorded point
+
+
+def test_pareto_shows_the_teacher_as_reference_and_keeps_its_axes_while_points_arrive(qtbot, store, tmp_path):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.export_dir = tmp_path / "exports"
+    teacher = {"macs": 56_800_000_000, "metrics": {"psnr": 31.5}, "split": "search"}
+    view.set_run(run_id, budget=800_000, teacher=teacher)
+    _shown(qtbot, view)
+    events = _recorded_candidates(run_id)
+    for event in events[:3]:
+        view.handle_event(event)
+    view.flush()
+    assert view.teacher_line.isVisible() and view.teacher_line.value() == 31.5
+    label = view.teacher_line.label.toPlainText()
+    assert "teacher psnr 31.5" in label and "56.8G MACs" in label and "search split" in label
+    (x0, x1), (y0, y1) = view.plot.getViewBox().viewRange()
+    assert x0 == 0 and x1 >= 0.9 and y0 < 20.0 and y1 > 31.5  # every point, the budget and the teacher
+    view.handle_event(events[3])  # inside the range: the axes stay as they are
+    view.flush()
+    assert view.plot.getViewBox().viewRange() == [[x0, x1], [y0, y1]]
+    view.handle_event(CandidateScored(run_id=run_id, arch="big", macs=5_000_000, params=1, metrics={"psnr": 33.0}))
+    view.flush()
+    (_, grown_x1), (_, grown_y1) = view.plot.getViewBox().viewRange()
+    assert grown_x1 > 5.0 and grown_y1 > 33.0  # outside: it grows to hold it
+    view.plot.getViewBox().sigRangeChangedManually.emit([True, True])  # the user zoomed: the axes are theirs
+    view.plot.getViewBox().setRange(xRange=(0, 1), yRange=(20, 30), padding=0)
+    view.handle_event(CandidateScored(run_id=run_id, arch="bigger", macs=9_000_000, params=1, metrics={"psnr": 34.0}))
+    view.flush()
+    assert view.plot.getViewBox().viewRange()[0] == [0, 1]
+    view.fit_axes()
+    assert view.plot.getViewBox().viewRange()[0][1] > 9.0
+    assert view.suggested_path("png") == str(tmp_path / "exports" / f"run-{run_id}-pareto-psnr.png")

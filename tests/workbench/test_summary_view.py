@@ -1,0 +1,44 @@
+"""The summary of a finished run: teacher vs student with every number labelled, the grid, the links."""
+
+from engine.store import RunSummary
+from workbench.summary_view import SummaryView, summary_rows
+
+
+def _listed(store, run_id) -> RunSummary:
+    return next(run for run in store.list_runs() if run.id == run_id)
+
+
+def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
+    settings, store, run_id, summary = finished
+    rows = {row[0]: row[1:] for row in summary_rows(summary)}
+    assert rows["MACs"][2] == f"{summary['macs_ratio']:.1f}x fewer"
+    psnr = rows["psnr (test split, dB) (primary)"]
+    assert psnr[:2] == (f"{summary['teacher']['metrics']['psnr']:.4g}", f"{summary['student']['metrics']['psnr']:.4g}")
+    assert "than the teacher" in psnr[2]
+    assert rows["psnr_to_teacher (test split, dB)"][0] == "-"
+    latency = [label for label in rows if label.startswith("Latency, PyTorch")]
+    assert len(latency) == 1 and "cpu" in latency[0] and "batch 1" in latency[0]
+    assert rows[latency[0]][2].split(" (")[0].endswith(("x faster", "x slower"))
+    assert "p10-p90" in rows[latency[0]][0]
+    assert any(label.startswith("Latency, ONNX Runtime (") for label in rows)
+    assert any("int8 variant" in label for label in rows)
+
+
+def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_runs(qtbot, finished, tmp_path):
+    settings, store, run_id, summary = finished
+    view = SummaryView()
+    qtbot.addWidget(view)
+    view.resize(1000, 800)
+    view.show()
+    view.show_summary(_listed(store, run_id), summary, settings.runs_dir / f"{run_id:05d}")
+    assert summary["student"]["arch"] in view.details.text()
+    assert "model_card.json" in view.details.text() and "student.onnx" in view.details.text()
+    assert view.table.rowCount() == len(summary_rows(summary))
+    assert not view.grid.pixmap().isNull() and "input | ground truth | teacher | student" in view.grid_caption.text()
+    qtbot.wait(50)
+    view.grab().save(str(tmp_path / "summary.png"))
+
+    pending = store.create_run(name="later", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    view.show_summary(_listed(store, pending), None)
+    assert "when the run has finished" in view.details.text() and view.table.rowCount() == 0
+    assert view.grid.pixmap().isNull()

@@ -1,0 +1,174 @@
+"""Summary of a finished run, up front: teacher vs student (MACs, parameters, each metric on the test split,
+latency in both backends with the speed-up), the output grid, the student's arch and links to the ONNX
+file, the model card and the run folder."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QScrollArea, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from engine.latency import LatencyReading, faster
+from engine.metric_names import HIGHER_IS_BETTER
+
+BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
+UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
+
+
+def _count(value: float) -> str:
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.0f}"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(quantity, teacher, student, comparison) rows of a run's summary (the export stage's result)."""
+    teacher, student = summary["teacher"], summary["student"]
+    split = summary.get("metrics_split", "test")
+    rows = [("MACs", _count(teacher["macs"]), _count(student["macs"]), f"{summary['macs_ratio']:.1f}x fewer"),
+            ("Parameters", _count(teacher["params"]), _count(student["params"]),
+             f"{teacher['params'] / max(student['params'], 1):.1f}x fewer")]
+    names = list(dict.fromkeys([*teacher["metrics"], *student["metrics"]]))
+    for name in names:
+        unit = f", {UNITS[name]}" if name in UNITS else ""
+        label = f"{name} ({split} split{unit})" + (" (primary)" if name == summary.get("metric") else "")
+        t, s = teacher["metrics"].get(name), student["metrics"].get(name)
+        comparison = ""
+        if t is not None and s is not None:
+            better = (s > t) if HIGHER_IS_BETTER.get(name, False) else (s < t)
+            comparison = f"{s - t:+.3g} ({'better' if better else 'worse'} than the teacher)"
+        elif name == "psnr_to_teacher":
+            comparison = "student against the teacher's outputs"
+        rows.append((label, "-" if t is None else f"{t:.4g}", "-" if s is None else f"{s:.4g}", comparison))
+    for backend, reading in summary.get("latency", {}).items():
+        parsed = LatencyReading.from_dict(reading)
+        timings, ratio = parsed.timings, parsed.ratios.get("teacher/student")
+        comparison = faster(ratio.median_ms) if ratio else ""
+        if parsed.busy:
+            comparison += " (machine busy: wide spread)"
+        height, width = parsed.size
+        conditions = f"{parsed.device}, {parsed.threads} threads, batch {parsed.batch}, {height}x{width}"
+        rows.append((f"Latency, {BACKENDS.get(backend, backend)} ({conditions})",
+                     timings["teacher"].label() if "teacher" in timings else "-",
+                     timings["student"].label() if "student" in timings else "-", comparison.strip()))
+    for name, variant in (summary.get("onnx_variants") or {}).items():
+        if variant.get("latency_ms") is None:
+            continue
+        speed = variant.get("speedup_over_float")
+        rows.append((f"Latency, ONNX Runtime, {name} variant", "", f"{variant['latency_ms']:.2f} ms",
+                     (f"{speed:.2f}x the float student" if speed else "")
+                     + ("" if variant.get("usable", True) else "; outside its tolerance")))
+    return rows
+
+
+class SummaryView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.summary: dict[str, Any] | None = None
+        self.title = QLabel("Select a run")
+        self.title.setStyleSheet("font-weight: bold; font-size: 14px")
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.details.linkActivated.connect(self._open)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["", "Teacher", "Student", "Student vs teacher"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.grid = QLabel()
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.grid_pixmap = QPixmap()
+        self.grid_caption = QLabel()
+        self.grid_caption.setWordWrap(True)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addWidget(self.title)
+        layout.addWidget(self.details)
+        layout.addWidget(self.table)
+        layout.addWidget(self.grid_caption)
+        layout.addWidget(self.grid)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.show_summary(None, None)
+
+    def show_summary(self, run: Any, summary: dict[str, Any] | None, folder: Path | None = None) -> None:
+        """``run``: the store's summary of the run (name, status, stage); ``summary``: its export result."""
+        self.summary = summary
+        self.grid_pixmap = QPixmap()
+        if run is None:
+            self.title.setText("Select a run")
+            self.details.setText("")
+            self._fill([])
+            self.grid.clear()
+            self.grid_caption.setText("")
+            return
+        self.title.setText(f"Run {run.id}: {run.name} ({run.family}) - {run.status}")
+        if summary is None:
+            where = f"now in {run.stage}" if run.status == "running" and run.stage else run.status
+            self.details.setText(f"The summary appears here when the run has finished ({html.escape(where)}).")
+            self._fill([])
+            self.grid.clear()
+            self.grid_caption.setText("")
+            return
+        student = summary["student"]
+        links = [("ONNX file", summary.get("onnx_path")), ("model card", summary.get("model_card_path")),
+                 ("run folder", str(folder) if folder else None)]
+        anchors = " · ".join(f"<a href='{QUrl.fromLocalFile(path).toString()}'>{name}</a>"
+                             for name, path in links if path)
+        self.details.setText(
+            f"Student arch <code>{html.escape(student['arch'])}</code>: {summary['macs_ratio']:.1f}x fewer MACs than "
+            f"the teacher at {summary['image_size']} px. Metrics on the {summary.get('metrics_split', 'test')} split "
+            f"(images the search never saw). {anchors}")
+        self._fill(summary_rows(summary))
+        grid = summary.get("grid_path")
+        pixmap = QPixmap(grid) if grid and Path(grid).is_file() else QPixmap()
+        if pixmap.isNull():
+            self.grid.setText("(the output grid is missing from the run folder)")
+            self.grid_caption.setText("")
+        else:
+            self.grid_pixmap = pixmap
+            self._scale_grid()
+            columns = " | ".join(summary.get("grid_columns", []))
+            self.grid_caption.setText(f"Test images, one per row: {columns}")
+
+    def _fill(self, rows: list[tuple[str, str, str, str]]) -> None:
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeRowsToContents()
+        header = self.table.horizontalHeader().sizeHint().height()
+        rows_height = sum(self.table.rowHeight(r) for r in range(len(rows)))
+        scrollbar = self.table.horizontalScrollBar().sizeHint().height()
+        self.table.setFixedHeight(header + rows_height + scrollbar + 2 * self.table.frameWidth())
+
+    def _scale_grid(self) -> None:
+        """The grid fills the width: small images magnified (pixel for pixel, at most 4x), large ones reduced."""
+        if self.grid_pixmap.isNull():
+            return
+        width = max(self.width() - 40, 100)
+        scale = min(width / self.grid_pixmap.width(), 4.0)
+        mode = Qt.TransformationMode.FastTransformation if scale >= 1 else Qt.TransformationMode.SmoothTransformation
+        self.grid.setPixmap(self.grid_pixmap.scaledToWidth(int(self.grid_pixmap.width() * scale), mode))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._scale_grid()
+
+    @staticmethod
+    def _open(url: str) -> None:
+        QDesktopServices.openUrl(QUrl(url))
