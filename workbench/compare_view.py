@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixma
                                QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from engine.data.images import list_images
+from engine.devices import available_devices
 from engine.errors import UserError
 from engine.latency import describe as describe_latency
 from engine.metric_names import primary_metric
@@ -154,9 +155,7 @@ class CompareView(QWidget):
 
     @staticmethod
     def _devices() -> list[str]:
-        import torch  # only to list devices; the models run in the engine
-
-        return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+        return sorted(available_devices(), key=lambda d: d == "cpu")  # a GPU first where there is one
 
     def _sync_from(self, source: SyncedView):
         def sync(transform, h, v):

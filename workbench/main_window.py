@@ -291,7 +291,8 @@ class MainWindow(QMainWindow):
         return process
 
     def new_run(self) -> None:
-        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET))
+        taken = {self.runs_model.run_at(row).name for row in range(self.runs_model.rowCount())}
+        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET), taken_names=taken)
         if dialog.exec() and dialog.config is not None:
             QSettings().setValue("new_run/preset", dialog.preset.currentText())
             self.start_config(dialog.config)

@@ -1,8 +1,10 @@
 """New run: start from a preset (the built-in samples) and change anything; every change is validated
-through the engine's own configuration model and problems are shown before the run can start."""
+through the engine's own configuration model and problems are shown before the run can start, with the
+teacher's MACs and the budget the search will use (profiled off the GUI thread)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +15,52 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
 from engine.config import DEFAULT_PRESET, PRESETS, RunConfig, load_config
 from engine.data.layouts import detect_layout
 from engine.data.samples import SAMPLES
+from engine.devices import available_devices
 from engine.errors import UserError
 from engine.families import FAMILIES
+from engine.stages.search import BudgetPreview, budget_macs, preview_budget
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
+from workbench.worker import Worker
 
 
-def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
     box.setSingleStep(step)
     box.setValue(value)
+    box.setSuffix(suffix)
     return box
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``… the first that no run has yet."""
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}-{number}" in taken:
+        number += 1
+    return f"{name}-{number}"
+
+
+def _macs(value: float) -> str:
+    return f"{value / 1e9:.3g}G" if value >= 1e9 else f"{value / 1e6:.3g}M"
+
+
 class NewRunDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None, preset: str | None = None):
+    def __init__(self, parent: QWidget | None = None, preset: str | None = None, taken_names: set[str] | None = None):
+        """``taken_names``: the names of the runs in the store, so that a preset's name is made unique."""
         super().__init__(parent)
         self.setWindowTitle("New compression run")
         self.config: RunConfig | None = None
+        self.taken_names = set(taken_names or ())
+        self.preview: BudgetPreview | None = None
+        self._previews: dict[str, BudgetPreview | str] = {}  # by the config's teacher and search: cached
+        self._preview_key: str | None = None
+        self.worker = Worker(self)
+        self.worker.done.connect(self._preview_done)
+        self.worker.failed.connect(self._preview_failed)
+        self._jobs: dict[int, str] = {}
 
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
@@ -65,33 +94,65 @@ class NewRunDialog(QDialog):
         self.teacher_path.setPlaceholderText("latest_net_G.pth")
         browse_teacher = QPushButton("Browse…")
         browse_teacher.clicked.connect(self._pick_teacher)
-        self.teacher_steps = _spin(0, 1_000_000, 500, 50)
+        self.teacher_steps = _spin(0, 1_000_000, 500, 50, " steps")
         # The family's model options (its own fields), rebuilt when the family changes.
         self.model_box = QGroupBox("Model")
         self.model_layout = QVBoxLayout(self.model_box)
         self.model_form: OptionsForm | None = None
 
         self.by_ratio = QRadioButton("Target ratio")
-        self.by_macs = QRadioButton("MACs budget (M)")
+        self.by_macs = QRadioButton("MACs budget")
         budget_kind = QButtonGroup(self)
         budget_kind.addButton(self.by_ratio)
         budget_kind.addButton(self.by_macs)
         self.ratio = QDoubleSpinBox()
         self.ratio.setRange(1.01, 1000)
         self.ratio.setValue(10)
+        self.ratio.setSuffix("x fewer MACs")
         self.macs = QDoubleSpinBox()
         self.macs.setRange(0.001, 1e7)
         self.macs.setDecimals(3)
         self.macs.setValue(100)
-        self.supernet_steps = _spin(1, 10_000_000, 900, 100)
-        self.finetune_steps = _spin(0, 10_000_000, 200, 50)
+        self.macs.setSuffix(" M MACs")
+        self.supernet_steps = _spin(1, 10_000_000, 900, 100, " steps")
+        self.finetune_steps = _spin(0, 10_000_000, 200, 50, " steps")
         self.image_size = QLineEdit("64")
-        self.image_size.setToolTip("square side in pixels (256) or width x height (512x256); multiples of 4")
-        self.batch_size = _spin(1, 256, 4)
+        self.batch_size = _spin(1, 256, 4, suffix=" images")
         self.metric_choice = QComboBox()
         self._set_metric_choices()
         self.device = QComboBox()
-        self.device.addItems(["cpu", "cuda"])
+        self.device.addItems(available_devices())  # only what this machine has
+        self.budget_label = QLabel()
+        self.budget_label.setObjectName("budgetPreview")
+        self.budget_label.setWordWrap(True)
+        self.budget_label.setMinimumHeight(3 * self.budget_label.fontMetrics().lineSpacing())  # room to wrap
+        self.budget_label.setStyleSheet("color: #1b4f72")
+        tips = {
+            self.preset: "A complete recipe to start from; every field below can be changed",
+            self.name: "The run's name in the runs list (required; made unique when a run has it already)",
+            self.family: "The model family: CycleGAN (unpaired), pix2pix (paired), ...",
+            self.use_sample: "A small dataset made from the photographs that scikit-image ships (no download)",
+            self.sample: "Which built-in sample dataset",
+            self.use_folder: "Your own dataset, in a pytorch-CycleGAN-and-pix2pix folder layout",
+            self.folder: "The dataset folder: trainA/trainB (unaligned) or train/ with A|B side by side (aligned)",
+            self.train_teacher: "Train the teacher from scratch here (the paper compresses a pretrained one)",
+            self.teacher_steps: "Training steps (one batch each) of the teacher",
+            self.import_teacher: "Compress a generator you trained: its checkpoint (e.g. latest_net_G.pth)",
+            self.teacher_path: "The teacher generator's weights (a state dict; loaded with weights_only)",
+            self.by_ratio: "Search under the teacher's MACs divided by this ratio",
+            self.ratio: "How many times fewer MACs than the teacher the student may have",
+            self.by_macs: "Search under a fixed MACs budget",
+            self.macs: "The most MACs (multiply-accumulates, in millions) the student may have",
+            self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher)",
+            self.finetune_steps: "Fine-tuning steps of the chosen sub-network",
+            self.image_size: "Square side in pixels (256) or width x height (512x256); multiples of 4",
+            self.batch_size: "Images per training step",
+            self.metric_choice: "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "
+                                "download-free fallback; psnr needs paired data)",
+            self.device: "Where the run trains (only the devices this machine has)",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
 
         self.error = QLabel()
         self.error.setObjectName("validationError")
@@ -113,11 +174,14 @@ class NewRunDialog(QDialog):
         teacher_form.addRow(self.train_teacher, self.teacher_steps)
         teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, browse_teacher))
         budget_box = QGroupBox("Compression")
-        budget_form = QFormLayout(budget_box)
+        budget_column = QVBoxLayout(budget_box)
+        budget_form = QFormLayout()
         budget_form.addRow(self.by_ratio, self.ratio)
         budget_form.addRow(self.by_macs, self.macs)
-        budget_form.addRow("Supernet / fine-tune steps", self._pair(self.supernet_steps, self.finetune_steps))
+        budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
         budget_form.addRow("Metric", self.metric_choice)
+        budget_column.addLayout(budget_form)
+        budget_column.addWidget(self.budget_label)
         other = QFormLayout()
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         other.addRow("Device", self.device)
@@ -126,11 +190,26 @@ class NewRunDialog(QDialog):
         self.start_button.setText("Start")
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
+        # Two columns, so that the dialog fits a laptop's 800 px height: what to compress on the left,
+        # how to compress it on the right.
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(data_box)
+        left.addWidget(teacher_box)
+        left.addLayout(other)
+        left.addStretch(1)
+        right.addWidget(self.model_box)
+        right.addWidget(budget_box)
+        right.addStretch(1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
         layout = QVBoxLayout(self)
-        for part in (form, data_box, teacher_box, self.model_box, budget_box, other):
-            layout.addLayout(part) if isinstance(part, QFormLayout) else layout.addWidget(part)
+        layout.addLayout(form)
+        layout.addLayout(columns)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
+        # Wrapped labels need the width to know their height: a width that fits the longest lines.
+        self.setMinimumWidth(960)
 
         self.preset.currentTextChanged.connect(self.apply_preset)
         for widget in (self.name, self.folder, self.teacher_path, self.image_size):
@@ -204,7 +283,7 @@ class NewRunDialog(QDialog):
                    self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice]
         for widget in widgets:
             widget.blockSignals(True)
-        self.name.setText(config.name)
+        self.name.setText(unique_name(config.name, self.taken_names))
         self.family.setCurrentText(config.family)
         self.use_sample.setChecked(True)
         self.sample.setCurrentText(config.dataset.sample or "")
@@ -237,7 +316,7 @@ class NewRunDialog(QDialog):
                                    "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
         search = ({"target_ratio": self.ratio.value(), "macs_budget": None} if self.by_ratio.isChecked()
                   else {"macs_budget": self.macs.value() * 1e6, "target_ratio": None})
-        return {"name": self.name.text().strip() or "run", "family": self.family.currentText(), "dataset": dataset,
+        return {"name": self.name.text().strip(), "family": self.family.currentText(), "dataset": dataset,
                 "model": self.model_form.values() if self.model_form else {},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
                 "finetune": {"steps": self.finetune_steps.value()}, "image_size": self._image_size(),
@@ -248,9 +327,24 @@ class NewRunDialog(QDialog):
         text = self.image_size.text().strip()
         return int(text) if text.isdigit() else text
 
+    def _grey_out(self) -> None:
+        """Only the chosen option of each pair can be edited."""
+        self.sample.setEnabled(self.use_sample.isChecked())
+        self.folder.setEnabled(self.use_folder.isChecked())
+        self.teacher_steps.setEnabled(self.train_teacher.isChecked())
+        self.teacher_path.setEnabled(self.import_teacher.isChecked())
+        self.ratio.setEnabled(self.by_ratio.isChecked())
+        self.macs.setEnabled(self.by_macs.isChecked())
+
     def validate(self) -> bool:
+        self._grey_out()
         problems = []
         overrides = self.overrides()
+        if not overrides["name"]:
+            problems.append("give the run a name")
+        elif overrides["name"] in self.taken_names:
+            problems.append(f"a run is named {overrides['name']!r} already; choose another name "
+                            f"(e.g. {unique_name(overrides['name'], self.taken_names)})")
         if self.use_folder.isChecked():
             folder = overrides["dataset"]["path"]
             if not folder:
@@ -275,15 +369,76 @@ class NewRunDialog(QDialog):
             elif not Path(path).expanduser().is_file():
                 problems.append(f"teacher checkpoint not found: {path}")
         self.config = None
-        if not problems:
-            try:
-                self.config = load_config(self.preset.currentText(), overrides=overrides)
-            except UserError as exc:
-                problems.append(str(exc))
+        config = None
+        try:
+            config = load_config(self.preset.currentText(), overrides={**overrides, "name": overrides["name"] or "run"})
+        except UserError as exc:
+            problems.append(str(exc))
+        if config is not None:
+            problems += self._budget_problems(config)
+            if not problems:
+                self.config = config
         self.error.setText("\n".join(problems))
         self.start_button.setEnabled(self.config is not None)
         return self.config is not None
 
+    # --- the teacher's MACs and the budget, before Start ----------------------------------------------
+    @staticmethod
+    def _preview_key_of(config: RunConfig) -> str:
+        # What the teacher's MACs and the search space depend on; the budget follows from the ratio at once.
+        return config.model_dump_json(include={"family", "model", "image_size", "supernet"})
+
+    def _budget_problems(self, config: RunConfig) -> list[str]:
+        """Shows the budget when it is known (asking for it in the background otherwise); a ratio the search
+        space cannot meet is a problem, said here rather than after the supernet training."""
+        key = self._preview_key_of(config)
+        self._preview_key = key
+        preview = self._previews.get(key)
+        if preview is None:
+            self.preview = None
+            self.budget_label.setText("teacher: measuring its MACs…")
+            if key not in self._jobs.values():
+                self._jobs[self.worker.submit(lambda config=config: preview_budget(config))] = key
+            return []
+        if isinstance(preview, str):
+            self.preview = None
+            self.budget_label.setText(f"teacher MACs unknown: {preview}")
+            return []
+        preview = replace(preview, budget_macs=budget_macs(config, preview.teacher_macs))
+        self.preview = preview
+        self.budget_label.setText(
+            f"teacher {_macs(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
+            f"{_macs(preview.budget_macs)} ({preview.teacher_macs / preview.budget_macs:.1f}x fewer); the smallest "
+            f"sub-network has {_macs(preview.smallest_macs)} (at most {preview.largest_ratio:.1f}x)")
+        if preview.smallest_macs > preview.budget_macs:
+            fix = (f"choose a ratio of at most {preview.largest_ratio:.1f}" if self.by_ratio.isChecked()
+                   else f"choose a budget of at least {_macs(preview.smallest_macs)} MACs")
+            return [f"the budget {_macs(preview.budget_macs)} MACs is below the smallest sub-network of the search "
+                    f"space ({_macs(preview.smallest_macs)}): {fix}"]
+        return []
+
+    def _preview_done(self, job: int, preview: BudgetPreview) -> None:
+        self._previews[self._jobs.pop(job)] = preview
+        self.validate()
+
+    def _preview_failed(self, job: int, message: str) -> None:
+        self._previews[self._jobs.pop(job)] = message
+        self.validate()
+
+    def preview_pending(self) -> bool:
+        return bool(self._jobs)
+
     def _accept(self) -> None:
         if self.validate():
             self.accept()
+
+    def showEvent(self, event) -> None:
+        # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width.
+        super().showEvent(event)
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
+    def done(self, result: int) -> None:
+        self.worker.wait(30_000)  # a profile still running must not outlive the dialog's objects
+        super().done(result)

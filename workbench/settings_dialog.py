@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSpinBox, QWidget)
 
+from engine.devices import available_devices
 from engine.errors import ConfigError, UserError
 from engine.metrics.inception import candidate_paths, find_weights
 from engine.settings import Settings
@@ -37,8 +38,11 @@ class SettingsDialog(QDialog):
         self.inception_status = QLabel()
         self.inception_status.setWordWrap(True)
         self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setCurrentText(settings.device if settings.device in ("auto", "cpu", "cuda") else "auto")
+        self.device.addItems(["auto", *available_devices()])
+        self.device.setToolTip("auto: each run's own device setting; otherwise every run uses this device")
+        if self.device.findText(settings.device) < 0:  # a saved GPU that this machine lacks: said, not hidden
+            self.device.addItem(f"{settings.device} (not on this machine)", settings.device)
+        self.device.setCurrentIndex(max(self.device.findText(settings.device), self.device.findData(settings.device)))
         self.threads = QSpinBox()
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("all cores")
@@ -90,7 +94,7 @@ class SettingsDialog(QDialog):
         return Settings(workspace=Path(self.workspace.text()).expanduser(),
                         store_url=self.store_url.text().strip() or None,
                         inception_weights=Path(self.inception.text()).expanduser() if self.inception.text().strip() else None,
-                        device=self.device.currentText(), threads=self.threads.value() or None)
+                        device=self.device.currentData() or self.device.currentText(), threads=self.threads.value() or None)
 
     def _accept(self) -> None:
         try:

@@ -8,6 +8,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,27 +77,49 @@ def budget_macs(config: RunConfig, reference: int) -> float:
     return reference / (spec.target_ratio or 10.0)
 
 
+@dataclass(frozen=True)
+class BudgetPreview:
+    """What a configuration asks of the search, known before anything is trained."""
+
+    teacher_macs: int
+    budget_macs: float
+    smallest: str  # the narrowest sub-network of the search space
+    smallest_macs: int
+
+    @property
+    def largest_ratio(self) -> float:
+        return self.teacher_macs / self.smallest_macs
+
+
+def preview_budget(config: RunConfig) -> BudgetPreview:
+    """The teacher's MACs, the budget the search will use and the smallest sub-network's MACs (profiling the
+    teacher: a second or so at 256 px)."""
+    smallest = Arch.smallest(search_space(config))
+    reference = teacher_macs(config)
+    return BudgetPreview(reference, budget_macs(config, reference), str(smallest),
+                         config.family_impl.macs(smallest, config.options, config.size_hw))
+
+
 def check_budget(config: RunConfig) -> None:
     """Refuse, before anything is trained, a budget that not even the smallest sub-network of the search
     space meets (the search would find nothing after the whole supernet training)."""
-    family, options = config.family_impl, config.options
-    smallest = Arch.smallest(search_space(config))
-    needed = family.macs(smallest, options, config.size_hw)
     if config.search.macs_budget is not None:
+        smallest = Arch.smallest(search_space(config))
+        needed = config.family_impl.macs(smallest, config.options, config.size_hw)
         if needed > config.search.macs_budget:
             raise ConfigError(f"search.macs_budget {config.search.macs_budget / 1e9:.4g}G MACs is below the smallest "
                               f"sub-network of the search space ({smallest}: {needed / 1e9:.4g}G MACs at "
                               f"{config.image_size} px); raise the budget or add narrower widths to "
                               "supernet.search_space")
         return
-    reference = teacher_macs(config)
-    budget = budget_macs(config, reference)
-    if needed > budget:
+    preview = preview_budget(config)
+    if preview.smallest_macs > preview.budget_macs:
         raise ConfigError(f"search.target_ratio {config.search.target_ratio or 10.0:g} asks for at most "
-                          f"{budget / 1e9:.4g}G MACs, but the smallest sub-network of the "
-                          f"search space ({smallest}) needs {needed / 1e9:.4g}G (the teacher: {reference / 1e9:.4g}G); "
-                          f"the largest ratio this space allows is {reference / needed:.1f}: lower the target ratio "
-                          "or add narrower widths to supernet.search_space")
+                          f"{preview.budget_macs / 1e9:.4g}G MACs, but the smallest sub-network of the "
+                          f"search space ({preview.smallest}) needs {preview.smallest_macs / 1e9:.4g}G (the teacher: "
+                          f"{preview.teacher_macs / 1e9:.4g}G); the largest ratio this space allows is "
+                          f"{preview.largest_ratio:.1f}: lower the target ratio or add narrower widths to "
+                          "supernet.search_space")
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:

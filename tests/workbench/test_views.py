@@ -225,6 +225,49 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert dialog.config is not None and dialog.config.size_hw == (64, 96)
 
 
+def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(qtbot, tmp_path):
+    from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QRadioButton
+
+    from engine.config import load_config
+    from engine.devices import available_devices
+    from engine.stages.search import teacher_macs
+
+    dialog = NewRunDialog(preset="pix2pix-sample", taken_names={"pix2pix-sample", "pix2pix-sample-2"})
+    qtbot.addWidget(dialog)
+    assert dialog.name.text() == "pix2pix-sample-3"  # a unique default
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    teacher = teacher_macs(load_config("pix2pix-sample"))
+    assert dialog.preview.teacher_macs == teacher
+    text = dialog.budget_label.text()
+    assert f"teacher {teacher / 1e9:.3g}G MACs" in text and "search budget" in text and "10.0x fewer" in text
+    # A ratio the search space cannot meet is refused here, before any training.
+    dialog.ratio.setValue(dialog.preview.largest_ratio * 1.5)
+    assert not dialog.start_button.isEnabled() and "choose a ratio of at most" in dialog.error.text()
+    dialog.ratio.setValue(5)
+    assert dialog.start_button.isEnabled() and "5.0x fewer" in dialog.budget_label.text()
+    assert not dialog.preview_pending()  # a new ratio needs no new profile of the teacher
+    # Unselected options are greyed out; units are shown.
+    assert dialog.ratio.isEnabled() and not dialog.macs.isEnabled()
+    dialog.by_macs.setChecked(True)
+    assert dialog.macs.isEnabled() and not dialog.ratio.isEnabled()
+    assert not dialog.folder.isEnabled() and dialog.sample.isEnabled()
+    assert dialog.supernet_steps.suffix() == " steps" and dialog.macs.suffix() == " M MACs"
+    # A name is required, and a taken one refused.
+    dialog.name.setText("")
+    assert "give the run a name" in dialog.error.text() and not dialog.start_button.isEnabled()
+    dialog.name.setText("pix2pix-sample")
+    assert "pix2pix-sample-3" in dialog.error.text()
+    dialog.name.setText("mine")
+    # Only this machine's devices; a tooltip on every field.
+    assert [dialog.device.itemText(i) for i in range(dialog.device.count())] == available_devices()
+    fields = [w for kind in (QLineEdit, QComboBox, QAbstractSpinBox, QRadioButton) for w in dialog.findChildren(kind)
+              if not isinstance(w.parent(), QAbstractSpinBox) and not isinstance(w.parent(), QComboBox)]
+    assert fields and [w for w in fields if not w.toolTip()] == []
+    dialog.show()
+    qtbot.wait(50)
+    dialog.grab().save(str(tmp_path / "new_run.png"))
+
+
 def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     dialog = NewRunDialog(preset="pix2pix-sample")
     qtbot.addWidget(dialog)
