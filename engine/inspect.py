@@ -75,7 +75,14 @@ class RunModels:
     def load_input(self, path: Path) -> torch.Tensor:
         """An image file as the generator's input: resized to the run's size (the A half of an A|B pair
         when the run's dataset is aligned and the image is twice as wide as tall)."""
-        image = self.config.family_impl.load_input(load_image(path), self.config.options)
+        return self._prepared(self.config.family_impl.load_input(load_image(path), self.config.options))
+
+    def load_target(self, path: Path) -> torch.Tensor | None:
+        """The ground truth the same image file holds (the B half of an A|B pair), or None."""
+        target = self.config.family_impl.load_target(load_image(path), self.config.options)
+        return None if target is None else self._prepared(target)
+
+    def _prepared(self, image: Any) -> torch.Tensor:
         opts = PreprocessOptions.for_testing(self.config.size_hw)
         return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
 
@@ -86,15 +93,20 @@ def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def preview(models: RunModels, inputs: torch.Tensor, arch: str | None) -> dict[str, Any]:
-    """Input, teacher and student outputs and |difference| as HxWx3 uint8 arrays, with MACs and params."""
+def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
+            target: torch.Tensor | None = None) -> dict[str, Any]:
+    """Input, teacher and student outputs (and the ground truth when given) as HxWx3 uint8 arrays; the
+    difference teacher - student as HxW float levels (mean over channels of |difference| in 8-bit steps,
+    0-255) for a colour scale; with MACs and params."""
     teacher, student = models.teacher(), models.student(arch)
     t_out, s_out = teacher(inputs), student(inputs)
-    diff = (t_out - s_out).abs().mean(1, keepdim=True) * 2 - 1
+    levels = ((t_out.clamp(-1, 1) - s_out.clamp(-1, 1)).abs().mean(1)[0] * 127.5).numpy().astype(np.float32)
     family, options = models.config.family_impl, models.config.options
     example = family.example_inputs(options, models.config.size_hw)
-    return {"input": _to_uint8(inputs), "teacher": _to_uint8(t_out), "student": _to_uint8(s_out),
-            "difference": _to_uint8(diff), "arch": str(student.arch), "columns": list(family.compare_columns),
+    images = {"input": _to_uint8(inputs), "teacher": _to_uint8(t_out), "student": _to_uint8(s_out)}
+    if target is not None:
+        images["ground truth"] = _to_uint8(target)
+    return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
             "teacher_profile": profile_model(teacher, example).as_dict(),
             "student_profile": profile_model(student, example).as_dict()}
 

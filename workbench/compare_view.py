@@ -1,6 +1,7 @@
-"""Compare: input | teacher | student | |difference| at full resolution with synced zoom and pan, or a
-wipe between teacher and student; MACs, params and measured latency of both (background worker); a
-budget slider that previews the best sub-network under that budget at once (weights are shared)."""
+"""Compare: input | ground truth (paired data) | teacher | student | difference (on a colour scale) with
+synced zoom (fit, 100%, the zoom shown) and pan, pixels magnified as they are, or a wipe between teacher
+and student with its divider; MACs, params and measured latency of both (background worker); a budget
+slider that previews the best sub-network under that budget at once (weights are shared)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform, QWheelEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-                               QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtCore import QLineF, QRectF, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform, QWheelEvent
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineItem, QGraphicsPixmapItem,
+                               QGraphicsScene, QGraphicsView, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QVBoxLayout, QWidget)
 
 from engine.data.images import list_images
 from engine.devices import available_devices
@@ -24,7 +26,29 @@ from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
 
-PANELS = ("input", "teacher", "student", "difference")
+PANELS = ("input", "ground truth", "teacher", "student", "difference")
+#: Anchors of the difference's colour scale (black, through purple and orange, to pale yellow: "inferno"-like),
+#: interpolated into a 256-entry table.
+SCALE_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=float)
+COLOUR_TABLE = np.stack([np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(SCALE_ANCHORS)), SCALE_ANCHORS[:, c])
+                         for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+def difference_scale_top(levels: np.ndarray) -> float:
+    """The level the colour scale tops out at: the 99th percentile (a few outliers do not wash it out),
+    at least 8 steps so that an almost exact student does not show amplified noise."""
+    return max(float(np.percentile(levels, 99)), 8.0)
+
+
+def colour_map(levels: np.ndarray, top: float) -> np.ndarray:
+    """HxW difference levels as an HxWx3 image on the colour scale from 0 to ``top``."""
+    index = np.clip(levels / top * 255, 0, 255).astype(np.uint8)
+    return COLOUR_TABLE[index]
+
+
+def scale_bar(width: int = 160, height: int = 12) -> QPixmap:
+    bar = np.repeat(COLOUR_TABLE[np.linspace(0, 255, width).astype(np.uint8)][None], height, axis=0)
+    return to_pixmap(bar)
 
 
 def _front_of(table: CandidateTable) -> list[tuple[int, str, dict[str, float]]]:
@@ -47,9 +71,11 @@ class SyncedView(QGraphicsView):
     """An image view whose zoom (wheel) and pan (drag) other views follow."""
 
     view_changed = Signal(object, int, int)
+    zoom_changed = Signal()
 
     def __init__(self, title: str):
         super().__init__()
+        self.fitting = True  # the image fits the pane (again on each resize) until the user zooms
         self.setScene(QGraphicsScene(self))
         self.item = QGraphicsPixmapItem()
         self.item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # show real pixels
@@ -64,11 +90,40 @@ class SyncedView(QGraphicsView):
     def set_pixmap(self, pixmap: QPixmap) -> None:
         self.item.setPixmap(pixmap)
         self.scene().setSceneRect(QRectF(pixmap.rect()))
+        if self.fitting:
+            self.fit()
+
+    def clear(self) -> None:
+        self.item.setPixmap(QPixmap())
+
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        self.fitting = True
+        if not self.item.pixmap().isNull():
+            self._syncing = True  # every pane fits itself: no pane follows another's fit
+            self.fitInView(self.item, Qt.AspectRatioMode.KeepAspectRatio)
+            self._syncing = False
+        self.zoom_changed.emit()
+
+    def set_zoom(self, factor: float) -> None:
+        self.fitting = False
+        self.setTransform(QTransform.fromScale(factor, factor))
+        self._emit()
+        self.zoom_changed.emit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fitting:
+            self.fit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self.fitting = False
         self.scale(factor, factor)
         self._emit()
+        self.zoom_changed.emit()
 
     def _emit(self, *_: object) -> None:
         if not self._syncing:
@@ -77,6 +132,7 @@ class SyncedView(QGraphicsView):
 
     def follow(self, transform: QTransform, h: int, v: int) -> None:
         self._syncing = True
+        self.fitting = False
         self.setTransform(transform)
         self.horizontalScrollBar().setValue(h)
         self.verticalScrollBar().setValue(v)
@@ -127,17 +183,49 @@ class CompareView(QWidget):
         self.readout.setWordWrap(True)
 
         self.views = {name: SyncedView(name) for name in PANELS}
+        self.headers = {name: QLabel(name.capitalize()) for name in PANELS}
         for view in self.views.values():
             view.view_changed.connect(self._sync_from(view))
+            view.zoom_changed.connect(self._show_zoom)
+        self.headers["difference"].setToolTip("|teacher - student|, mean over the colour channels, in 8-bit steps")
         grid = QGridLayout()
         for column, name in enumerate(PANELS):
-            grid.addWidget(QLabel(name.capitalize()), 0, column, alignment=Qt.AlignmentFlag.AlignHCenter)
+            grid.addWidget(self.headers[name], 0, column, alignment=Qt.AlignmentFlag.AlignHCenter)
             grid.addWidget(self.views[name], 1, column)
+        # The wipe's divider, on the student's panel (which shows teacher | student in wipe mode).
+        self.divider = QGraphicsLineItem()
+        pen = QPen(QColor("#ff1744"))
+        pen.setCosmetic(True)  # 2 px wide at any zoom
+        pen.setWidth(2)
+        self.divider.setPen(pen)
+        self.divider.setZValue(1)
+        self.divider.hide()
+        self.views["student"].scene().addItem(self.divider)
+        self.scale_image = QLabel()
+        self.scale_image.setPixmap(scale_bar())
+        self.scale_low, self.scale_high = QLabel("0"), QLabel("")
+        scale_row = QHBoxLayout()
+        scale_row.addStretch(1)
+        scale_row.addWidget(QLabel("difference"))
+        scale_row.addWidget(self.scale_low)
+        scale_row.addWidget(self.scale_image)
+        scale_row.addWidget(self.scale_high)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit each image to its pane")
+        self.fit_button.clicked.connect(self.fit)
+        self.actual_button = QPushButton("100%")
+        self.actual_button.setToolTip("One image pixel per screen pixel")
+        self.actual_button.clicked.connect(lambda: self.set_zoom(1.0))
+        self.zoom_label = QLabel("zoom: fit")
+        self.zoom_label.setMinimumWidth(90)
 
         row1 = QHBoxLayout()
         row1.addWidget(QLabel("Image"))
         row1.addWidget(self.image_choice, 1)
         row1.addWidget(open_button)
+        row1.addWidget(self.fit_button)
+        row1.addWidget(self.actual_button)
+        row1.addWidget(self.zoom_label)
         row1.addWidget(self.wipe)
         row1.addWidget(self.wipe_slider)
         row2 = QHBoxLayout()
@@ -150,12 +238,26 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(row1)
         layout.addLayout(grid, 1)
+        layout.addLayout(scale_row)
         layout.addLayout(row2)
         layout.addWidget(self.readout)
 
     @staticmethod
     def _devices() -> list[str]:
         return sorted(available_devices(), key=lambda d: d == "cpu")  # a GPU first where there is one
+
+    # --- zoom ---------------------------------------------------------------------------------------
+    def fit(self) -> None:
+        for view in self.views.values():
+            view.fit()
+
+    def set_zoom(self, factor: float) -> None:
+        self.views["teacher"].set_zoom(factor)  # the others follow
+
+    def _show_zoom(self) -> None:
+        view = self.views["teacher"]
+        percent = f"{view.zoom() * 100:.0f}%"
+        self.zoom_label.setText(f"zoom: fit ({percent})" if view.fitting else f"zoom: {percent}")
 
     def _sync_from(self, source: SyncedView):
         def sync(transform, h, v):
@@ -169,6 +271,12 @@ class CompareView(QWidget):
         if run_id == self.run_id:
             return
         self.run_id, self.arch, self.result, self.latency = run_id, None, None, None
+        # Nothing of the run shown before stays on screen, and no preview asked for it is shown later.
+        for view in self.views.values():
+            view.clear()
+        self.divider.hide()
+        self.readout.setText("Select a run (and a candidate on the Pareto plot)." if run_id is None
+                             else "computing preview…")
         self.image_choice.blockSignals(True)
         self.image_choice.clear()
         self.image_choice.blockSignals(False)
@@ -258,7 +366,8 @@ class CompareView(QWidget):
             from engine.inspect import RunModels, preview
 
             models = RunModels.open(store, settings, run_id)
-            return preview(models, models.load_input(Path(path)), arch)
+            return {**preview(models, models.load_input(Path(path)), arch, models.load_target(Path(path))),
+                    "run_id": run_id, "path": path}
 
         self.readout.setText("computing preview…")
         self._jobs[self.worker.submit(job)] = "preview"
@@ -281,8 +390,13 @@ class CompareView(QWidget):
     def _job_done(self, job_id: int, result: Any) -> None:
         kind = self._jobs.pop(job_id, "")
         if kind == "preview":
+            if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData():
+                return  # asked for before another run or image was chosen
+            new_image = self.result is None or self.result["path"] != result["path"]
             self.result = result
             self._show()
+            if new_image:
+                self.fit()
         elif kind.startswith("latency"):
             self.latency = result
             self.measure_button.setEnabled(True)
@@ -296,12 +410,24 @@ class CompareView(QWidget):
     def _show(self) -> None:
         if not self.result:
             return
+        top = difference_scale_top(self.result["difference_levels"])
+        images = {**{name: self.result[name] for name in PANELS if name in self.result},
+                  "difference": colour_map(self.result["difference_levels"], top)}
+        wipe = self.wipe.isChecked()
+        if wipe:
+            cut = int(images["student"].shape[1] * self.wipe_slider.value() / 100)
+            images["student"] = np.concatenate([images["teacher"][:, :cut], images["student"][:, cut:]], axis=1)
+            self.divider.setLine(QLineF(cut, 0, cut, images["student"].shape[0]))
+        self.divider.setVisible(wipe)
+        self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
         for name in PANELS:
-            array = self.result[name]
-            if name == "student" and self.wipe.isChecked():
-                cut = int(array.shape[1] * self.wipe_slider.value() / 100)
-                array = np.concatenate([self.result["teacher"][:, :cut], array[:, cut:]], axis=1)
-            self.views[name].set_pixmap(to_pixmap(array))
+            shown = name in images
+            self.views[name].setVisible(shown)
+            self.headers[name].setVisible(shown)
+            if shown:
+                self.views[name].set_pixmap(to_pixmap(images[name]))
+        self.scale_high.setText(f"{top:.0f} of 255 (mean |teacher - student|; max "
+                                f"{float(self.result['difference_levels'].max()):.0f})")
 
     def _update_readout(self) -> None:
         if not self.result:

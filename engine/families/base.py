@@ -286,6 +286,10 @@ class Family(ABC):
     def load_input(self, image: Any, options: FamilyOptions) -> Any:
         """The input part of an image a user opens in the compare view (e.g. the A half of an A|B pair)."""
 
+    def load_target(self, image: Any, options: FamilyOptions) -> Any | None:
+        """The ground-truth part of such an image (the B half of a pair), or None where it holds none."""
+        return None
+
     # --- training -----------------------------------------------------------------------------------
 
     @abstractmethod

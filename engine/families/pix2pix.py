@@ -75,6 +75,11 @@ class Pix2PixFamily(MobileResnetFamily):
             return image.crop((0, 0, image.width // 2, image.height))
         return image
 
+    def load_target(self, image: Image.Image, options: ResnetOptions) -> Image.Image | None:
+        if image.width == 2 * image.height:
+            return image.crop((image.width // 2, 0, image.width, image.height))
+        return None
+
     def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> Pix2PixTeacherTrainer:
         return Pix2PixTeacherTrainer(self, options, recipe)
 

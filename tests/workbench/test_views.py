@@ -143,7 +143,10 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)  # the run's own test images
     qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
     assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
-    assert {name: view.views[name].item.pixmap().width() for name in view.views} == dict.fromkeys(view.views, 32)
+    # The run is paired (pix2pix on A|B test images): the ground truth has its column.
+    shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
+    assert shown == ["input", "ground truth", "teacher", "student", "difference"]
+    assert {name: view.views[name].item.pixmap().width() for name in shown} == dict.fromkeys(shown, 32)
     candidate = store.candidates(run_id)[0].arch
     view.select_candidate(run_id, candidate)
     qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=60_000)
@@ -158,9 +161,53 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     text = view.readout.text()
     assert ("x faster (ratio p10-p90" in text or "x slower (ratio p10-p90" in text) and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
     view.wipe.setChecked(True)
+    assert view.divider.isVisible() and view.divider.line().x1() == 16  # at the slider's 50%
+    view.wipe_slider.setValue(25)
+    assert view.divider.line().x1() == 8
     view.views["input"].scale(2, 2)
     view.views["input"]._emit()
-    assert view.views["teacher"].transform().m11() == view.views["input"].transform().m11() == 2
+    assert view.views["teacher"].transform().m11() == view.views["input"].transform().m11()
+
+
+def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_images(qtbot, finished, store, tmp_path):
+    import numpy as np
+
+    from workbench.compare_view import COLOUR_TABLE, colour_map, difference_scale_top
+
+    settings, finished_store, run_id, _ = finished
+    view = CompareView(finished_store, settings)
+    qtbot.addWidget(view)
+    view.resize(1200, 500)
+    view.show()
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    teacher = view.views["teacher"]
+    # 32 px images in panes some 200 px wide: fitted, magnified pixel for pixel.
+    assert teacher.fitting and teacher.zoom() > 3 and "fit" in view.zoom_label.text()
+    assert teacher.item.transformationMode() == Qt.TransformationMode.FastTransformation
+    view.set_zoom(1.0)
+    assert all(v.zoom() == 1.0 for v in view.views.values()) and view.zoom_label.text() == "zoom: 100%"
+    view.fit()
+    assert teacher.zoom() > 3
+    # The difference on a colour scale with its numbers.
+    levels = view.result["difference_levels"]
+    top = difference_scale_top(levels)
+    assert (colour_map(levels, top)[levels >= top] == COLOUR_TABLE[255]).all()
+    assert view.scale_high.text().startswith(f"{top:.0f} of 255")
+    assert colour_map(np.zeros((2, 2)), 8.0).tolist() == [[COLOUR_TABLE[0].tolist()] * 2] * 2
+    qtbot.wait(50)
+    view.grab().save(str(tmp_path / "compare.png"))
+    # Another run: its panes are cleared at once, and a preview asked for before is never shown.
+    other = run_id
+    while other == run_id:  # another store: a run with another id
+        other = store.create_run(name="other", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    stale = dict(view.result)
+    view.store = store
+    view.set_run(other)
+    assert view.result is None and all(v.item.pixmap().isNull() for v in view.views.values())
+    view._jobs[999] = "preview"
+    view._job_done(999, stale)
+    assert view.result is None and all(v.item.pixmap().isNull() for v in view.views.values())
 
 
 def test_the_export_dialog_suggests_a_folder_in_the_workspace_exports_named_after_the_candidate(qtbot, finished):
