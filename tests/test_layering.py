@@ -39,3 +39,36 @@ def test_the_layering_check_sees_a_qt_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("from PySide6.QtCore import QObject\nimport pyqtgraph as pg\n")
     assert _imported_modules(module) == ["PySide6.QtCore", "pyqtgraph"]
+
+
+#: What the workbench may import of the engine (../shared/design.md: one facade plus events, settings, errors).
+WORKBENCH_MAY_IMPORT = {"engine.api", "engine.events", "engine.settings", "engine.errors"}
+
+
+def _engine_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names if alias.name.split(".")[0] == "engine"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "engine":  # from engine import api
+                names += [f"engine.{alias.name}" for alias in node.names]
+            elif node.module.split(".")[0] == "engine":
+                names.append(node.module)
+    return names
+
+
+def test_the_workbench_imports_only_the_engines_facade_events_settings_and_errors():
+    offenders = [f"{path.relative_to(ROOT)} imports {name}"
+                 for path in sorted((ROOT / "workbench").rglob("*.py"))
+                 for name in _engine_imports(path) if name not in WORKBENCH_MAY_IMPORT]
+    assert offenders == []
+
+
+def test_the_facade_check_sees_every_way_of_importing_the_engine(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("import engine.store\nfrom engine import cli\nfrom engine.config import STAGES\n"
+                      "from engine.api import Store\n")
+    assert [n for n in _engine_imports(module) if n not in WORKBENCH_MAY_IMPORT] == \
+        ["engine.store", "engine.cli", "engine.config"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from engine.about import environment
+from engine.api import environment
 from engine.settings import Settings
 from workbench.resources import app_icon
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.errors import UserError
 from engine.settings import Settings
-from engine.store import Store, open_store
+from engine.api import Store, open_store
 from workbench.resources import app_icon
 
 ORGANIZATION = "GAN Compression Workbench"

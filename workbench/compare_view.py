@@ -15,13 +15,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineI
                                QGraphicsScene, QGraphicsView, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-from engine.data.images import list_images
-from engine.devices import available_devices
-from engine.errors import UserError
-from engine.latency import describe as describe_latency
-from engine.metric_names import primary_metric
+from engine import api
+from engine.api import CandidateTable, Store, available_devices, describe_latency, primary_metric
 from engine.settings import Settings
-from engine.store import CandidateTable, Store
 from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
@@ -294,22 +290,7 @@ class CompareView(QWidget):
         self.update_preview()
 
     def _sample_images(self, run_id: int) -> list[Path]:
-        """Up to 20 test inputs of the run's dataset (test/ or testA/), if its folder exists."""
-        from engine.inspect import RunModels
-        from engine.stages.data import existing_dataset_root
-
-        try:
-            models = RunModels.open(self.store, self.settings, run_id)
-        except UserError:
-            return []
-        root = existing_dataset_root(models.config, self.settings)
-        for folder in ((root / "test", root / "testA") if root else ()):
-            if folder.is_dir():
-                try:
-                    return list_images(folder)[:20]
-                except UserError:
-                    return []
-        return []
+        return api.sample_images(self.store, self.settings, run_id)
 
     def reload_candidates(self) -> None:
         """The run's Pareto front (read in the background): the budget slider steps along it, so each of its
@@ -363,11 +344,7 @@ class CompareView(QWidget):
             self.latency = None  # measured for another sub-network
 
         def job() -> dict[str, Any]:
-            from engine.inspect import RunModels, preview
-
-            models = RunModels.open(store, settings, run_id)
-            return {**preview(models, models.load_input(Path(path)), arch, models.load_target(Path(path))),
-                    "run_id": run_id, "path": path}
+            return {**api.preview(store, settings, run_id, Path(path), arch), "run_id": run_id, "path": path}
 
         self.readout.setText("computing preview…")
         self._jobs[self.worker.submit(job)] = "preview"
@@ -378,10 +355,8 @@ class CompareView(QWidget):
         run_id, arch, settings, store = self.run_id, self.arch, self.settings, self.store
         device, backend = self.device.currentText(), self.backend.currentText()
 
-        def job() -> dict[str, float]:
-            from engine.inspect import RunModels, latency
-
-            return latency(RunModels.open(store, settings, run_id), arch, device, backend)
+        def job() -> dict[str, Any]:
+            return api.measure_latency(store, settings, run_id, arch, device, backend)
 
         self.measure_button.setEnabled(False)
         self.readout.setText(self.readout.text() + f"\nmeasuring latency on {device} ({backend})…")

@@ -11,10 +11,8 @@ from PySide6.QtCore import QProcess, QProcessEnvironment
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QWidget)
 
-from engine.latency import describe as describe_latency
-from engine.onnx_variants import describe_variant
+from engine.api import Store, describe_latency, describe_variant
 from engine.settings import Settings
-from engine.store import Store
 from workbench.entry import child_command
 
 FINAL = "final student of the run"

@@ -14,14 +14,11 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
                                QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from engine.config import DEFAULT_PRESET, RunConfig
+from engine.api import (DEFAULT_PRESET, RunConfig, RunSummary, Store, fail_dead_runs, run_dir, run_summary,
+                        search_budget, teacher_reference)
 from engine.errors import UserError
 from engine.events import Event
-from engine.pipeline import fail_dead_runs, run_dir
 from engine.settings import Settings
-from engine.stages.context import stage_result
-from engine.stages.search import teacher_reference
-from engine.store import RunSummary, Store
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.monitor_view import MonitorView
@@ -244,16 +241,12 @@ class MainWindow(QMainWindow):
         if reload or listed != self.summary_shown:
             self.summary_shown = listed
             folder = run_dir(self.settings, run_id) if run_id is not None else None
-            result = None
-            if folder is not None and status == "finished":
-                try:
-                    result = stage_result(folder, "export")
-                except ValueError:  # damaged: the next resume redoes the stage and says so
-                    result = None
+            result = run_summary(self.settings, run_id) if run_id is not None and status == "finished" else None
             self.summary.show_summary(listed, result, folder)
         if reload or run_id != self.pareto.run_id:
             teacher = teacher_reference(run_dir(self.settings, run_id)) if run_id is not None else None
-            self.pareto.set_run(run_id, self._budget(run_id), teacher)
+            budget = search_budget(self.store, self.settings, run_id) if run_id is not None else None
+            self.pareto.set_run(run_id, budget, teacher)
             self.compare.set_run(run_id)
         elif run_id is not None and run_id not in self.pareto.teachers:
             # The search writes its teacher reference as it starts: picked up by the next refresh.
@@ -261,18 +254,6 @@ class MainWindow(QMainWindow):
             if teacher is not None:
                 self.pareto.teachers[run_id] = teacher
                 self.pareto.redraw()
-
-    def _budget(self, run_id: int | None) -> float | None:
-        if run_id is None:
-            return None
-        search = stage_result(run_dir(self.settings, run_id), "search")
-        if search is not None:
-            return search["budget_macs"]
-        try:
-            config = RunConfig.model_validate(self.store.get_run(run_id).config)
-        except ValueError:  # a run this version cannot read: show it without a budget line
-            return None
-        return config.search.macs_budget
 
     # --- processes --------------------------------------------------------------------------------
     def _watch(self, process: RunProcess) -> None:
@@ -339,7 +320,7 @@ class MainWindow(QMainWindow):
         self.compare.reload_candidates()
 
     def _outcome(self, run_id: int) -> str:
-        result = stage_result(run_dir(self.settings, run_id), "export")
+        result = run_summary(self.settings, run_id)
         if not result:
             return "finished"
         metric = result["metric"]

@@ -12,9 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
-from engine.config import STAGES
 from engine.events import Event, format_log_line, log_line
-from engine.store import Curve, Store
+from engine.api import STAGES, Curve, Store
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
 

@@ -12,13 +12,9 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from engine.config import DEFAULT_PRESET, PRESETS, RunConfig, load_config
-from engine.data.layouts import detect_layout
-from engine.data.samples import SAMPLES
-from engine.devices import available_devices
+from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, RunConfig, available_devices,
+                        budget_macs, detect_layout, load_config, preview_budget)
 from engine.errors import UserError
-from engine.families import FAMILIES
-from engine.stages.search import BudgetPreview, budget_macs, preview_budget
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
 from workbench.worker import Worker

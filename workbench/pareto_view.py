@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QPushButton, QSplitter, QToolTip, QVBoxLayout, QWidget)
 
 from engine.events import CandidateScored, Event
-from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS
-from engine.store import CandidateTable, Store
+from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store
 from workbench.reader import StoreReader
 from workbench.state import ParetoFront
 

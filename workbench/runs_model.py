@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from engine.store import RunSummary
+from engine.api import RunSummary
 
 COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Started")
 #: What each column holds, shown as its header's tooltip.

@@ -15,9 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _sample_run(settings, preset: str) -> int:
-    from engine.config import load_config
-    from engine.pipeline import create_run, execute
-    from engine.store import open_store
+    from engine.api import create_run, execute, load_config, open_store
 
     config = load_config(preset)
     store = open_store(settings.resolved_store_url)
@@ -31,7 +29,7 @@ def _sample_run(settings, preset: str) -> int:
 
 def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
 
-    from engine.store import open_store
+    from engine.api import open_store
     from workbench.app import make_application
     from workbench.export_dialog import ExportDialog
     from workbench.main_window import MainWindow
@@ -113,7 +111,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from engine.config import DEFAULT_PRESET, PRESETS
+    from engine.api import DEFAULT_PRESET, PRESETS
     from engine.settings import Settings
 
     parser = argparse.ArgumentParser(description="Save a screenshot of each workbench view.")

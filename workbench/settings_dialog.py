@@ -7,11 +7,9 @@ from pathlib import Path
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSpinBox, QWidget)
 
-from engine.devices import available_devices
+from engine.api import Store, available_devices, find_inception_weights, inception_candidate_paths, open_store
 from engine.errors import ConfigError, UserError
-from engine.metrics.inception import candidate_paths, find_weights
 from engine.settings import Settings
-from engine.store import Store, open_store
 
 
 def _with_browse(edit: QLineEdit, pick) -> QWidget:
@@ -80,12 +78,12 @@ class SettingsDialog(QDialog):
 
     def _update_inception_status(self) -> None:
         setting = Path(self.inception.text()).expanduser() if self.inception.text().strip() else None
-        found = find_weights(setting)
+        found = find_inception_weights(setting)
         if found:
             self.inception_status.setText(f"found: {found} (FID available)")
             self.inception_status.setStyleSheet("color: #1b5e20")
         else:
-            looked = ", ".join(str(p) for p in candidate_paths(setting))
+            looked = ", ".join(str(p) for p in inception_candidate_paths(setting))
             self.inception_status.setText(f"not found (looked at {looked}); runs asking for FID use rfid, "
                                           "a labelled download-free fallback")
             self.inception_status.setStyleSheet("color: #8a6d00")

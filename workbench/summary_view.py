@@ -13,8 +13,7 @@ from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QScrollArea, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from engine.latency import LatencyReading, faster
-from engine.metric_names import HIGHER_IS_BETTER
+from engine.api import HIGHER_IS_BETTER, LatencyReading, faster
 
 BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}

@@ -1,0 +1,116 @@
+"""The engine as the workbench sees it: the one module (beside ``events``, ``settings`` and ``errors``) that
+the GUI may import, so that what the GUI relies on is named in one place and the rest of the engine can
+change freely. An import-linter contract and ``tests/test_layering.py`` hold the workbench to it.
+
+Runs themselves are started by running the engine's command line in a child process; what is here reads
+the store and the run folders, checks configurations, and previews or measures models of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.about import environment
+from engine.config import DEFAULT_PRESET, PRESETS, STAGES, RunConfig, load_config
+from engine.data.images import list_images
+from engine.data.layouts import detect_layout
+from engine.data.samples import SAMPLES
+from engine.devices import available_devices
+from engine.errors import UserError
+from engine.families import FAMILIES
+from engine.latency import LatencyReading, faster
+from engine.latency import describe as describe_latency
+from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metric
+from engine.metrics.inception import candidate_paths as inception_candidate_paths
+from engine.metrics.inception import find_weights as find_inception_weights
+from engine.onnx_variants import describe_variant
+from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
+from engine.settings import Settings
+from engine.stages.context import stage_result
+from engine.stages.data import existing_dataset_root
+from engine.stages.search import BudgetPreview, budget_macs, preview_budget, teacher_reference
+from engine.store import CandidateTable, Curve, RunSummary, Store, open_store
+
+__all__ = [
+    "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LatencyReading",
+    "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "Store", "available_devices",
+    "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_variant", "detect_layout", "environment",
+    "execute", "fail_dead_runs", "faster", "find_inception_weights", "inception_candidate_paths", "list_images",
+    "load_config", "measure_latency", "open_store", "preview", "preview_budget", "primary_metric", "run_dir",
+    "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
+]
+
+
+def build_cli_parser() -> tuple[Any, Any]:
+    """The command line's parser and its sub-command group (the program adds its ``gui`` command)."""
+    from engine import cli
+
+    return cli.build_parser()
+
+
+def run_cli(args: Any) -> int:
+    """Run a parsed command line in this process (a bundled application runs its child runs so)."""
+    from engine import cli
+
+    return cli.run(args)
+
+
+def run_summary(settings: Settings, run_id: int) -> dict[str, Any] | None:
+    """A finished run's summary (its export stage's result), or None: not finished, or the file damaged
+    (the next resume redoes the stage and says so)."""
+    try:
+        return stage_result(run_dir(settings, run_id), "export")
+    except (OSError, ValueError):
+        return None
+
+
+def search_budget(store: Store, settings: Settings, run_id: int) -> float | None:
+    """The MACs budget of a run's search: the one it used, else the one its configuration names."""
+    try:
+        search = stage_result(run_dir(settings, run_id), "search")
+    except (OSError, json.JSONDecodeError):
+        search = None
+    if search is not None:
+        return search["budget_macs"]
+    try:
+        config = RunConfig.model_validate(store.get_run(run_id).config)
+    except ValueError:  # a run this version cannot read: shown without a budget line
+        return None
+    return config.search.macs_budget
+
+
+def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:
+    """Up to ``limit`` test inputs of the run's dataset (test/ or testA/), where its folder exists."""
+    from engine.inspect import RunModels
+
+    try:
+        models = RunModels.open(store, settings, run_id)
+    except UserError:
+        return []
+    root = existing_dataset_root(models.config, settings)
+    for folder in ((root / "test", root / "testA") if root else ()):
+        if folder.is_dir():
+            try:
+                return list_images(folder)[:limit]
+            except UserError:
+                return []
+    return []
+
+
+def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: str | None) -> dict[str, Any]:
+    """Input, ground truth (where the image holds one), teacher and student outputs of one image file,
+    with the difference levels and both models' MACs and parameters (``engine.inspect.preview``)."""
+    from engine.inspect import RunModels
+    from engine.inspect import preview as inspect_preview
+
+    models = RunModels.open(store, settings, run_id)
+    return inspect_preview(models, models.load_input(image), arch, models.load_target(image))
+
+
+def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,
+                    backend: str) -> dict[str, Any]:
+    """Teacher and student of a run timed together with the one latency protocol (``LatencyReading`` dict)."""
+    from engine.inspect import RunModels, latency
+
+    return latency(RunModels.open(store, settings, run_id), arch, device, backend)
