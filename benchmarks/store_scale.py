@@ -5,7 +5,7 @@ path, then measure what a user waits for, and write the figures into docs/benchm
                                      [--workspace DIR] [--output docs/benchmarks.md]
 
 The store gets ``--runs`` runs of ``--candidates`` scored candidates each (written as the search writes them:
-``Store.add_candidates`` in batches of the search's ``CandidateRecorder``), and one run whose supernet trained
+``Store.add_candidates`` in the batches of ``engine.recorder.StoreRecorder``), and one run whose supernet trained
 ``--steps`` steps with 6 loss series recorded every ``--log-every`` steps (``Store.record_metrics``, as a
 stage does). Then, on this machine, in one process:
 
@@ -75,9 +75,9 @@ def _records(rng: random.Random, archs: list[str]):
 
 
 def fill(store, runs: int, candidates: int, steps: int, log_every: int) -> dict:
-    from engine.stages.search import CandidateRecorder
+    from engine.recorder import StoreRecorder
 
-    batch = CandidateRecorder.__init__.__defaults__[0]  # the search's batch size
+    batch = StoreRecorder.__init__.__kwdefaults__["batch"]  # the batch the store records candidates in
     rng = random.Random(0)
     run_ids, written, seconds = [], 0, 0.0
     for index in range(runs):

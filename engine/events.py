@@ -57,6 +57,7 @@ class CandidateScored(Event):
     params: int
     metrics: dict[str, float] = field(default_factory=dict)
     latency_ms: float | None = None
+    metric: str | None = None  # the metric the search ranks candidates by
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +83,15 @@ class StageFailed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StageCancelled(Event):
+    """The run stopped in this stage at a checkpoint, as asked (cancel, ``--stop-after``); it resumes."""
+
+    kind: ClassVar[str] = "stage_cancelled"
+    stage: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     summary: dict[str, Any] = field(default_factory=dict)
@@ -99,7 +109,7 @@ EventSink = Callable[[Event], None]
 _EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunStarted, StageStarted, StepProgress, CandidateScored, ArtifactWritten,
-                StageFinished, StageFailed, RunFinished, Message)
+                StageFinished, StageFailed, StageCancelled, RunFinished, Message)
 }
 
 
@@ -124,6 +134,8 @@ def log_line(event: Event) -> tuple[str, str] | None:
         return "info", f"[{event.stage}] finished in {event.seconds:.1f} s"
     if isinstance(event, StageFailed):
         return "error", f"[{event.stage}] failed: {event.error}"
+    if isinstance(event, StageCancelled):
+        return "warning", event.reason
     if isinstance(event, RunFinished):
         return "info", "run finished"
     if isinstance(event, Message):
@@ -197,8 +209,6 @@ class TerminalRenderer:
             self._line(f"[{event.stage}] started")
         elif isinstance(event, StageFinished):
             self._line(f"[{event.stage}] finished in {_format_duration(event.seconds)}")
-        elif isinstance(event, StageFailed):
-            self._line(f"[{event.stage}] FAILED: {event.error}")
         elif isinstance(event, CandidateScored):
             metrics = " ".join(f"{k}={v:.4g}" for k, v in event.metrics.items())
             self._line(f"  candidate {event.arch}: {event.macs / 1e9:.3f}G MACs "
@@ -207,9 +217,8 @@ class TerminalRenderer:
             self._line(f"  wrote {event.artifact_kind}: {event.path}")
         elif isinstance(event, RunFinished):
             self._line(f"run {event.run_id} finished")
-        elif isinstance(event, Message):
-            prefix = "" if event.level == "info" else f"{event.level.upper()}: "
-            self._line(prefix + event.text)
+        elif (line := log_line(event)) is not None:  # failures, cancels, messages: the log's own wording
+            self._line(format_log_line(*line))
 
     def _progress(self, event: StepProgress) -> None:
         start = self._stage_start.setdefault(event.stage, event.time)

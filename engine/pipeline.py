@@ -20,9 +20,10 @@ import torch
 
 from engine.config import STAGES, RunConfig
 from engine.errors import ConfigError, UserError
-from engine.events import (Event, EventSink, Fanout, Message, RunFinished, RunStarted, StageFailed, StageFinished,
-                           StageStarted, log_line)
+from engine.events import (EventSink, Fanout, Message, RunFinished, RunStarted, StageCancelled, StageFailed,
+                           StageFinished, StageStarted)
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
+from engine.recorder import StoreRecorder
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
@@ -145,33 +146,6 @@ def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events
     _invalidate_after(store, run_id, folder, stage, reason, events)
 
 
-def run_result(summary: dict[str, Any]) -> dict[str, Any]:
-    """What the store keeps of a finished run for its list: the same test-split numbers as the summary."""
-    return {"metric": summary["metric"], "split": summary.get("metrics_split", "test"),
-            "student": summary["student"]["metrics"], "teacher": summary["teacher"]["metrics"],
-            "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
-
-
-class StoreLog:
-    """The event consumer that keeps a run's log in the store, line by line as the events pass, so the
-    monitor shows the whole log after a restart and for runs started from the command line."""
-
-    def __init__(self, store: Store, run_id: int):
-        self.store, self.run_id = store, run_id
-        self.failed = False
-
-    def __call__(self, event: Event) -> None:
-        line = log_line(event)
-        if line is None or self.failed:
-            return
-        try:
-            self.store.add_log_line(self.run_id, *line)
-        except Exception:  # e.g. the disk of the store is full: the run's own failure handling says so
-            self.failed = True
-            log.exception("could not record a log line of run %s in the store; no further lines are recorded",
-                          self.run_id)
-
-
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
             redo: str | None = None) -> dict[str, Any]:
@@ -189,7 +163,9 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     if redo is not None and redo not in STAGES:
         raise ConfigError(f"unknown stage {redo!r} to redo; choose one of: {', '.join(STAGES)}")
     store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
-    events = Fanout(StoreLog(store, run_id), events)
+    # The store records the run from the same events the caller renders (engine.recorder).
+    recorder = StoreRecorder(store, run_id, list(STAGES), config.log_every)
+    events = Fanout(recorder, events)
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
     # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.
@@ -212,26 +188,21 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             torch.manual_seed(config.seed + position)
             ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=store,
                                run_dir=folder, events=events, cancel_requested=cancel_requested, device=device)
-            store.update_stage(run_id, stage_name, status=Status.running)
             events(StageStarted(run_id=run_id, stage=stage_name))
             started = time.monotonic()
             result = RUNNERS[stage_name](ctx, data)
             ctx.write_result(result)
-            store.update_stage(run_id, stage_name, status=Status.finished)
+            events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             ctx.discard_checkpoint()
             if stage_name in damaged:
                 if fingerprint(store, run_id, stage_name) != damaged[stage_name]:
                     _invalidate_after(store, run_id, folder, stage_name,
                                       f"{stage_name} was redone and its output differs from before", events)
                 (folder / stage_name / BEFORE_REDO).unlink(missing_ok=True)
-            events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             if stage_name == stop_after and position < len(STAGES) - 1:
                 raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")
     except Cancelled as exc:
-        if stage_name in STAGES and store.stage_status(run_id, stage_name) is not Status.finished:
-            store.update_stage(run_id, stage_name, status=Status.cancelled, error=str(exc))
-        store.mark_run(run_id, Status.cancelled, error=str(exc))
-        events(Message(run_id=run_id, level="warning", text=str(exc)))
+        events(StageCancelled(run_id=run_id, stage=stage_name, reason=str(exc)))
         raise
     except BaseException as exc:
         if isinstance(exc, OSError) and exc.filename and exc.errno in DISK_FULL + NOT_WRITABLE:
@@ -239,17 +210,10 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
         error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             error = f"interrupted; resume with: python main.py resume {run_id}"
-        try:
-            if stage_name in STAGES:
-                store.update_stage(run_id, stage_name, status=Status.failed, error=error)
-            store.mark_run(run_id, Status.failed, error=error)
-        except Exception:  # a store on the disk that just filled up: the run is found dead on the next start
-            log.exception("could not record the failure of run %s in the store", run_id)
         events(StageFailed(run_id=run_id, stage=stage_name, error=error))
         if isinstance(exc, UserError):
             raise exc from None
         raise
     summary = stage_result(folder, "export")
-    store.mark_run(run_id, Status.finished, result=run_result(summary))
     events(RunFinished(run_id=run_id, summary=summary))
     return summary

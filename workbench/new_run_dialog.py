@@ -126,7 +126,7 @@ class NewRunDialog(QDialog):
         tips = {
             self.preset: "A complete recipe to start from; every field below can be changed",
             self.name: "The run's name in the runs list (required; made unique when a run has it already)",
-            self.family: "The model family: CycleGAN (unpaired), pix2pix (paired), ...",
+            self.family: "The model family (each is a plug-in: its generators, losses and dataset layout)",
             self.use_sample: "A small dataset made from the photographs that scikit-image ships (no download)",
             self.sample: "Which built-in sample dataset",
             self.use_folder: "Your own dataset, in a pytorch-CycleGAN-and-pix2pix folder layout",

@@ -20,8 +20,6 @@ from engine.files import write_text_atomic
 from engine.settings import Settings
 from engine.store import Status, Store
 
-HEARTBEAT_INTERVAL_S = 10.0
-
 
 def stage_result(run_dir: Path, stage: str) -> dict[str, Any] | None:
     """What a finished stage of the run in ``run_dir`` returned, or None before it has finished."""
@@ -45,7 +43,6 @@ class StageContext:
     cancel_requested: Callable[[], bool]
     device: torch.device
     _last_checkpoint: float = field(default_factory=time.monotonic)
-    _last_heartbeat: float = 0.0
 
     @property
     def stage_dir(self) -> Path:
@@ -67,21 +64,14 @@ class StageContext:
     def message(self, text: str, level: str = "info") -> None:
         self.events(Message(run_id=self.run_id, level=level, text=text))
 
-    def begin(self, total_steps: int) -> None:
-        self.store.update_stage(self.run_id, self.stage, total_steps=total_steps)
+    def begin(self, total_steps: int, step: int = 0) -> None:
+        """The stage's length in steps, and where it starts (a resumed stage: its checkpoint's step)."""
+        self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total_steps))
 
     def progress(self, step: int, total: int, losses: dict[str, float] | None = None) -> None:
-        """Report a finished step; every ``log_every`` steps (and at the end) the store gets it too."""
-        losses = losses or {}
-        self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total, losses=losses))
-        if step % self.config.log_every == 0 or step == total:
-            self.store.update_stage(self.run_id, self.stage, step=step)
-            if losses:
-                self.store.record_metrics(self.run_id, self.stage, step, losses)
-        now = time.monotonic()
-        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
-            self._last_heartbeat = now
-            self.store.heartbeat(self.run_id)
+        """Report a finished step (the store records it from the event: ``engine.recorder``)."""
+        self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total,
+                                 losses=losses or {}))
 
     def checkpoint_due(self) -> bool:
         return time.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval_s
@@ -132,7 +122,6 @@ class StageContext:
             raise Cancelled(f"{self.stage} stopped at a checkpoint; resume with: python main.py resume {self.run_id}")
 
     def artifact(self, path: Path, kind: str) -> None:
-        self.store.add_artifact(self.run_id, path, kind, stage=self.stage)
         self.events(ArtifactWritten(run_id=self.run_id, stage=self.stage, path=str(path), artifact_kind=kind))
 
     def write_result(self, result: dict[str, Any]) -> None:

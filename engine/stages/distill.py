@@ -67,7 +67,7 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
         opt_d.load_state_dict(saved["opt_d"])
         for s, s_state in zip(sched, saved.get("sched", [])):
             s.load_state_dict(s_state)
-    ctx.begin(steps)
+    ctx.begin(steps, step)
     batches = training_batches(data.train, config.batch_size, config.seed + 1, step)
     while step < steps:
         batch = {k: v.to(device) for k, v in next(batches).items()}

@@ -41,28 +41,10 @@ def teacher_reference(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-class CandidateRecorder:
-    """Sends each scored candidate out as an event at once and writes them to the store in batches (one
-    transaction per batch, at least every ``max_wait_s``), so a search scoring many candidates a second
-    is not slowed by one commit each; at most the last ``max_wait_s`` of scores is rescored after a kill."""
-
-    def __init__(self, ctx: StageContext, metric: str, batch: int = 64, max_wait_s: float = 2.0):
-        self.ctx, self.metric, self.batch, self.max_wait_s = ctx, metric, batch, max_wait_s
-        self.pending: list[CandidateRecord] = []
-        self.last_flush = time.monotonic()
-
-    def add(self, record: CandidateRecord) -> None:
-        self.ctx.events(CandidateScored(run_id=self.ctx.run_id, arch=record.arch, macs=record.macs,
-                                        params=record.params, metrics=record.metrics, latency_ms=record.latency_ms))
-        self.pending.append(record)
-        if len(self.pending) >= self.batch or time.monotonic() - self.last_flush >= self.max_wait_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.ctx.store.add_candidates(self.ctx.run_id, self.pending, metric=self.metric)
-            self.pending = []
-        self.last_flush = time.monotonic()
+def report_candidate(ctx: StageContext, record: CandidateRecord, metric: str) -> None:
+    """Send a scored candidate out at once (the store records it from the event, in batches)."""
+    ctx.events(CandidateScored(run_id=ctx.run_id, arch=record.arch, macs=record.macs, params=record.params,
+                               metrics=record.metrics, latency_ms=record.latency_ms, metric=metric))
 
 
 def teacher_macs(config: RunConfig) -> int:
@@ -153,7 +135,6 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     cache = {} if values is None else {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
     reused = len(cache)
     started = time.monotonic()
-    recorder = CandidateRecorder(ctx, scorer.metric)
 
     def score(arch: Arch) -> float:
         if ctx.cancel_requested():
@@ -162,7 +143,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         family.recalibrate(supernet, arch, data)
         outputs = generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device)
         metrics = scorer.all(outputs)
-        recorder.add(CandidateRecord(str(arch), macs(arch), params(arch), metrics))
+        report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics), scorer.metric)
         return metrics[scorer.metric]
 
     problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
@@ -192,8 +173,6 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                                                                   {f"best_{scorer.metric}": value}))
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
-    finally:
-        recorder.flush()  # also when stopped: what was scored is kept for the resumed search
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,

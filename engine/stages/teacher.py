@@ -76,7 +76,7 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
         for s, state in zip(sched, saved["sched"]):
             s.load_state_dict(state)
         trainer.load_state_dict(saved["trainer"])
-    ctx.begin(total)
+    ctx.begin(total, step)
     batches = training_batches(data.train, config.batch_size, config.seed, step)
     while step < total:
         batch = {k: v.to(device) for k, v in next(batches).items()}

@@ -14,8 +14,8 @@ import os
 import signal
 import sys
 
+from engine.stages import search
 from engine.stages.context import StageContext
-from engine.stages.search import CandidateRecorder
 
 
 def install(stage: str, point: int) -> None:
@@ -36,7 +36,7 @@ def install(stage: str, point: int) -> None:
 
     StageContext.progress = wrap(StageContext.progress, lambda ctx: ctx)
     StageContext.artifact = wrap(StageContext.artifact, lambda ctx: ctx)
-    CandidateRecorder.add = wrap(CandidateRecorder.add, lambda recorder: recorder.ctx)
+    search.report_candidate = wrap(search.report_candidate, lambda ctx: ctx)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""The store's consumer of a run's event stream. Stages report progress only as events; what the store keeps
+of it (stage status and step, loss series, scored candidates, artifacts, the log, the run's outcome) is
+written here from those same events, so the store, the command line and the workbench, which render the
+same stream, cannot disagree.
+
+Operations that are not reports of progress stay direct calls on the store: claiming a run, resetting a
+stage to redo it, forgetting a resumed stage's series after its checkpoint, recording a checkpoint's path."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.events import (ArtifactWritten, CandidateScored, Event, RunFinished, StageCancelled, StageFailed,
+                           StageFinished, StageStarted, StepProgress, log_line)
+from engine.store import CandidateRecord, Status, Store
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 10.0
+
+
+def run_result(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the store keeps of a finished run for its list: the same test-split numbers as the summary."""
+    return {"metric": summary["metric"], "split": summary.get("metrics_split", "test"),
+            "student": summary["student"]["metrics"], "teacher": summary["teacher"]["metrics"],
+            "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
+
+
+class StoreRecorder:
+    """Records one run's events in the store. A stage's step and losses are written every ``log_every``
+    steps (and at its last step); scored candidates in batches (one transaction per ``batch``, at least every
+    ``max_wait_s``, and whenever a stage ends, fails or stops), so a search scoring many a second is not
+    slowed by a commit each and at most the last ``max_wait_s`` of scores is scored again after a kill."""
+
+    def __init__(self, store: Store, run_id: int, stages: list[str], log_every: int, *, batch: int = 64,
+                 max_wait_s: float = 2.0):
+        self.store, self.run_id, self.stages, self.log_every = store, run_id, list(stages), log_every
+        self.batch, self.max_wait_s = batch, max_wait_s
+        self.pending: list[CandidateRecord] = []
+        self.metric: str | None = None
+        self.totals: dict[str, int | None] = {}
+        self._last_flush = time.monotonic()
+        self._last_heartbeat = 0.0
+        self._log_failed = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (StepProgress, ArtifactWritten)) and event.stage not in self.stages:
+            return  # work outside the run's stages (building a sample dataset): shown, not the run's record
+        if isinstance(event, StepProgress):
+            self._step(event)
+        elif isinstance(event, CandidateScored):
+            self.metric = self.metric or event.metric
+            self.pending.append(CandidateRecord(event.arch, event.macs, event.params, event.metrics,
+                                                event.latency_ms))
+            if len(self.pending) >= self.batch or time.monotonic() - self._last_flush >= self.max_wait_s:
+                self.flush()
+        elif isinstance(event, ArtifactWritten):
+            self.store.add_artifact(self.run_id, Path(event.path), event.artifact_kind, stage=event.stage)
+        elif isinstance(event, StageStarted):
+            self.store.update_stage(self.run_id, event.stage, status=Status.running)
+        elif isinstance(event, StageFinished):
+            self.flush()
+            self.store.update_stage(self.run_id, event.stage, status=Status.finished)
+        elif isinstance(event, StageCancelled):
+            self.flush()
+            if event.stage in self.stages and self.store.stage_status(self.run_id, event.stage) is not Status.finished:
+                self.store.update_stage(self.run_id, event.stage, status=Status.cancelled, error=event.reason)
+            self.store.mark_run(self.run_id, Status.cancelled, error=event.reason)
+        elif isinstance(event, StageFailed):
+            self._failed(event)
+        elif isinstance(event, RunFinished):
+            self.store.mark_run(self.run_id, Status.finished, result=run_result(event.summary))
+        self._log(event)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.add_candidates(self.run_id, self.pending, metric=self.metric)
+            self.pending = []
+        self._last_flush = time.monotonic()
+
+    def _step(self, event: StepProgress) -> None:
+        if event.total_steps != self.totals.get(event.stage, -1):
+            self.totals[event.stage] = event.total_steps
+            self.store.update_stage(self.run_id, event.stage, total_steps=event.total_steps)
+        if event.step % self.log_every == 0 or event.step == event.total_steps:
+            self.store.update_stage(self.run_id, event.stage, step=event.step)
+            if event.losses:
+                self.store.record_metrics(self.run_id, event.stage, event.step, event.losses)
+        now = time.monotonic()
+        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
+            self._last_heartbeat = now
+            self.store.heartbeat(self.run_id)
+
+    def _failed(self, event: StageFailed) -> None:
+        # The store may be what failed (a full disk): the failure is still reported on; a run left
+        # "running" is found dead by its heartbeat on the next start.
+        try:
+            self.flush()
+        except Exception:
+            log.exception("could not record the last scored candidates of run %s", self.run_id)
+        try:
+            if event.stage in self.stages:
+                self.store.update_stage(self.run_id, event.stage, status=Status.failed, error=event.error)
+            self.store.mark_run(self.run_id, Status.failed, error=event.error)
+        except Exception:
+            log.exception("could not record the failure of run %s in the store", self.run_id)
+
+    def _log(self, event: Event) -> None:
+        line = log_line(event)
+        if line is None or self._log_failed:
+            return
+        try:
+            self.store.add_log_line(self.run_id, *line)
+        except Exception:  # e.g. the store's disk is full: the run's own failure handling says so
+            self._log_failed = True
+            log.exception("could not record a log line of run %s in the store; no further lines are recorded",
+                          self.run_id)
