@@ -1,20 +1,11 @@
 """The store's consumer of the event stream: what a run records, recorded from the events it sends."""
 
-import pytest
-
 from engine.events import (ArtifactWritten, CandidateScored, Message, RunFinished, StageCancelled, StageFailed,
                            StageFinished, StageStarted, StepProgress)
 from engine.recorder import StoreRecorder
-from engine.store import Status, open_store
+from engine.store import Status
 
 STAGES = ["teacher", "supernet", "search", "finetune", "export"]
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    yield store
-    store.close()
 
 
 def _run(store):
