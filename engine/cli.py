@@ -192,10 +192,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     row("MACs (G)", teacher["macs"] / 1e9, student["macs"] / 1e9, ".4f", f"{summary['macs_ratio']:.1f}x fewer")
     row("params (M)", teacher["params"] / 1e6, student["params"] / 1e6, ".4f",
         f"{teacher['params'] / student['params']:.1f}x fewer")
+    split = summary.get("metrics_split", "test")
     for name, value in teacher["metrics"].items():
-        row(name, value, student["metrics"][name], ".4g")
+        row(f"{name} ({split} split)", value, student["metrics"][name], ".4g")
     if "psnr_to_teacher" in student["metrics"]:
-        lines.append(f"{'psnr to teacher (dB)':24}{'':>14}{student['metrics']['psnr_to_teacher']:>14.4g}")
+        lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student['metrics']['psnr_to_teacher']:>14.4g}")
     readings = summary.get("latency", {})
     for backend in ("pytorch", "onnxruntime"):
         t, s = teacher["latency_ms"][backend], student["latency_ms"][backend]

@@ -313,6 +313,7 @@ class CompareView(QWidget):
         self.budget.setValue(max(0, len(front) - 1))
         self.budget.blockSignals(False)
         self.budget.setEnabled(bool(front))
+        self.budget_label.setText(f"budget: {front[-1][0] / 1e6:.2f}M MACs" if front else "budget: -")
 
     def select_candidate(self, run_id: int, arch: str | None) -> None:
         if run_id != self.run_id:

@@ -40,7 +40,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_store_url)
     window = MainWindow(settings, store)
-    window.resize(1500, 900)
+    window.resize(1400, 900)
     window.show()
     run_id = run_id or store.list_runs()[0].id
     shots = []
@@ -65,6 +65,8 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
         widget.grab().save(str(path))
         shots.append(path)
 
+    window.tabs.setCurrentWidget(window.summary)
+    grab(window, "summary")
     window.tabs.setCurrentWidget(window.monitor)
     grab(window, "monitor")
     window.tabs.setCurrentWidget(window.pareto)
@@ -79,13 +81,15 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
         window.compare.worker.wait(100)
         if window.compare.result is not None and window.compare.latency is not None and not window.compare._jobs:
             break
-    for view in window.compare.views.values():
-        view.resetTransform()
-        view.scale(3, 3)
+    window.compare.fit()
     grab(window, "compare")
     dialog = NewRunDialog(window)
-    dialog.resize(620, 760)
     dialog.show()
+    for _ in range(300):  # the teacher's MACs and the budget, measured in the background
+        app.processEvents()
+        if not dialog.preview_pending():
+            break
+        time.sleep(0.05)
     grab(dialog, "new_run")
     dialog.close()
     selected = window.pareto.selected

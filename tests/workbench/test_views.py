@@ -347,7 +347,7 @@ def test_screenshots_script_saves_every_view(finished, tmp_path):
 
     settings, _, run_id, _ = finished
     shots = capture(tmp_path / "shots", settings, run_id)
-    assert {p.stem for p in shots} == {"monitor", "pareto", "compare", "new_run", "export", "settings"}
+    assert {p.stem for p in shots} == {"summary", "monitor", "pareto", "compare", "new_run", "export", "settings"}
     assert all(p.stat().st_size > 5000 for p in shots)
 
 
