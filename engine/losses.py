@@ -41,13 +41,6 @@ class GANLoss(nn.Module):
         return F.binary_cross_entropy_with_logits(prediction, target)
 
 
-def discriminator_loss(criterion: GANLoss, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Half the sum of the real and fake terms, as pytorch-CycleGAN-and-pix2pix weighs them."""
-    loss_real = criterion(netD(real), True)
-    loss_fake = criterion(netD(fake.detach()), False)
-    return 0.5 * (loss_real + loss_fake), {"D_real": loss_real.item(), "D_fake": loss_fake.item()}
-
-
 class ImagePool:
     """A buffer of earlier generated images; the discriminator sees a mix of old and new (Shrivastava et al.)."""
 

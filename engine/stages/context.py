@@ -18,7 +18,7 @@ from engine.errors import UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
 from engine.files import write_text_atomic
 from engine.settings import Settings
-from engine.store import Status, Store
+from engine.store import Store
 
 
 def stage_result(run_dir: Path, stage: str) -> dict[str, Any] | None:
@@ -57,9 +57,6 @@ class StageContext:
     @property
     def previous_checkpoint_path(self) -> Path:
         return self.stage_dir / "checkpoint.previous.pt"
-
-    def stage_path(self, stage: str) -> Path:
-        return self.run_dir / stage
 
     def message(self, text: str, level: str = "info") -> None:
         self.events(Message(run_id=self.run_id, level=level, text=text))
@@ -132,6 +129,3 @@ class StageContext:
         if result is None:
             raise RuntimeError(f"stage {stage} has no result in {self.run_dir}; it must finish first")
         return result
-
-    def stage_finished(self, stage: str) -> bool:
-        return self.store.stage_status(self.run_id, stage) is Status.finished

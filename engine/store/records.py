@@ -64,10 +64,6 @@ class CandidateTable:
     def __len__(self) -> int:
         return len(self.archs)
 
-    @property
-    def last_id(self) -> int:
-        return int(self.ids[-1]) if len(self.ids) else 0
-
     @classmethod
     def from_rows(cls, run_id: int, ids: list[int], archs: list[str], macs: list[int], params: list[int],
                   latency: list[float | None], metrics: list[dict[str, float]]) -> CandidateTable:
