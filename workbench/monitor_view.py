@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
-from PySide6.QtCore import Qt
 
-from engine.events import Event, format_log_line, log_line
 from engine.api import STAGES, Curve, Store
+from engine.events import Event, format_log_line, log_line
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
 

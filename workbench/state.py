@@ -112,8 +112,12 @@ class StageProgress:
         """A step reported at time ``at``; progress never goes backwards (a late report of an earlier step,
         as the store's, which records every ``log_every`` steps, is ignored)."""
         if total != self.total:
-            self.total, self.rate = total, None
-        elif step < self.step:
+            # The stage's start report (at its checkpoint's step when resumed): a baseline, not a rate, since
+            # the steps before it were made by another process.
+            self.total, self.rate, self.step, self.last, self.status = total, None, step, at, "running"
+            self.started = self.started if self.started is not None else at
+            return
+        if step < self.step:
             return
         if self.started is None:
             self.started = at

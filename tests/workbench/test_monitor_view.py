@@ -97,6 +97,12 @@ def test_the_eta_follows_a_change_of_speed_smoothly():
     stage.advance(100, 10_000, 331.0)  # a late report of an earlier step is ignored
     assert stage.step == 3150
 
+    resumed = StageProgress("supernet", status="running", started=1000.0)
+    resumed.advance(5000, 10_000, 1000.5)  # its start at the checkpoint's step, steps made by another process
+    assert resumed.eta_seconds() is None
+    resumed.advance(5010, 10_000, 1001.5)
+    assert resumed.eta_seconds() == pytest.approx(499.0)  # 10 steps a second from here, not 5000 in 0.5 s
+
 
 def test_smoothing_is_debiased_and_zero_leaves_values_alone():
     assert smoothed([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
