@@ -114,7 +114,8 @@ def _child(problem: SearchProblem, rng: random.Random, make, tries: int = 1000) 
 
 def evolutionary_search(problem: SearchProblem, *, population: int, generations: int, parent_ratio: float,
                         mutation_ratio: float, mutation_prob: float, rng: random.Random, weighted_sample: float = 1.0,
-                        on_generation: Callable[[int, Arch, float], None] | None = None) -> tuple[Arch, float]:
+                        on_generation: Callable[[int, Arch, float], None] | None = None,
+                        on_member: Callable[[int, int, float], None] | None = None) -> tuple[Arch, float]:
     """The reference's evolution: a first generation of ``population`` random sub-networks within the
     budget; then each generation keeps the best ``parent_ratio`` of it as parents and adds
     ``mutation_ratio * population`` mutants (each position resampled with ``mutation_prob``) and
@@ -131,6 +132,23 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
         if best is None or problem.key(value) < problem.key(best[1]):
             best = (arch, value)
 
+    # Progress by member: the first generation, then each generation's ``population`` children (the final
+    # pass only ranks the last ones); a member scored before (a duplicate, a resumed search) counts too.
+    total = population * (generations + 1)
+    visited = 0
+    best_seen: float | None = None
+
+    def visit(archs: list[Arch]) -> None:
+        nonlocal visited, best_seen
+        for arch in archs:
+            value = problem.evaluate(arch)
+            visited += 1
+            if best_seen is None or problem.key(value) < problem.key(best_seen):
+                best_seen = value
+            if on_member:
+                on_member(visited, total, best_seen)
+
+    visit(members)
     for generation in range(generations):
         ranked = sorted(members, key=lambda a: problem.key(problem.evaluate(a)))
         consider(ranked[0])
@@ -146,7 +164,8 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
             a, b = rng.choice(parents), rng.choice(parents)
             children.append(_child(problem, rng, lambda a=a, b=b: Arch(tuple(
                 rng.choice(pair) for pair in zip(a.values, b.values)))))
-        # The children are scored by the next generation's ranking (or the final pass), in this order.
+        # The children are scored in this order, before the next generation's ranking (or the final pass).
+        visit(children)
         members = parents + children
     for arch in members:
         consider(arch)

@@ -164,13 +164,15 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             best_arch, best_value = exhaustive_search(problem, on_candidate=on_candidate)
         else:
             spec = config.search
-            ctx.begin(spec.generations)
+            ctx.begin(spec.population * (spec.generations + 1))  # the members the evolution visits
+
+            def on_member(done: int, total: int, value: float) -> None:
+                ctx.progress(done, total, {f"best_{scorer.metric}": value})
+
             best_arch, best_value = evolutionary_search(
                 problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
                 mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
-                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed),
-                on_generation=lambda g, arch, value: ctx.progress(g + 1, spec.generations,
-                                                                  {f"best_{scorer.metric}": value}))
+                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed), on_member=on_member)
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
     seconds = time.monotonic() - started

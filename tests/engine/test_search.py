@@ -104,3 +104,15 @@ def test_each_generation_keeps_a_quarter_as_parents_and_adds_half_mutants_half_c
 def test_weighted_sampling_favours_narrow_widths_as_the_reference():
     assert sample_weights((64, 48, 32, 24, 16), 1.0) is None
     assert sample_weights((64, 48, 32, 24, 16), 2.0) == [4.0, 5.0, 6.0, 7.0, 8.0]
+
+
+def test_evolution_reports_progress_per_member_up_to_a_total_known_ahead():
+    problem = _problem(budget=1e9, counter=[])
+    problem.cache = {}
+    reports = []
+    evolutionary_search(problem, population=8, generations=3, parent_ratio=0.25, mutation_ratio=0.5,
+                        mutation_prob=0.3, rng=random.Random(3), on_member=lambda *r: reports.append(r))
+    assert [done for done, _, _ in reports] == list(range(1, 8 * 4 + 1))  # the first 8, then 8 children x 3
+    assert {total for _, total, _ in reports} == {8 * 4}
+    best = [problem.key(value) for _, _, value in reports]
+    assert best == sorted(best, reverse=True)  # the best so far never gets worse
