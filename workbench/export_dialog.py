@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess, QProcessEnvironment
+from PySide6.QtCore import QProcess
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QWidget)
 
 from engine.api import Store, describe_latency, describe_variant
 from engine.settings import Settings
+from workbench.process import child_environment
 from workbench.entry import child_command
 
 FINAL = "final student of the run"
@@ -58,10 +59,7 @@ class ExportDialog(QDialog):
         form.addRow(self.result_label)
         form.addRow(self.buttons)
         self.process = QProcess(self)
-        environment = QProcessEnvironment.systemEnvironment()
-        for key, value in settings.as_env().items():
-            environment.insert(key, value)
-        self.process.setProcessEnvironment(environment)
+        self.process.setProcessEnvironment(child_environment(settings))
         self.process.finished.connect(self._finished)
 
     def suggested_folder(self) -> str:

@@ -20,6 +20,19 @@ log = logging.getLogger(__name__)
 
 
 
+def child_environment(settings: Settings) -> QProcessEnvironment:
+    """This process's environment with exactly these settings for the engine: every ``GCW_*`` variable the
+    window was started with is replaced, so that a setting changed (or found bad and replaced) in the window
+    is the one the child uses, not the one from the command line's environment."""
+    environment = QProcessEnvironment.systemEnvironment()
+    for key in environment.keys():
+        if key.startswith("GCW_"):
+            environment.remove(key)
+    for key, value in {**settings.as_env(), "PYTHONUNBUFFERED": "1"}.items():
+        environment.insert(key, value)
+    return environment
+
+
 class RunProcess(QObject):
     event = Signal(object)  # an engine Event
     finished = Signal(int)  # exit code
@@ -29,10 +42,7 @@ class RunProcess(QObject):
         super().__init__(parent)
         self.settings = settings
         self.process = QProcess(self)
-        environment = QProcessEnvironment.systemEnvironment()
-        for key, value in {**settings.as_env(), "PYTHONUNBUFFERED": "1"}.items():
-            environment.insert(key, value)
-        self.process.setProcessEnvironment(environment)
+        self.process.setProcessEnvironment(child_environment(settings))
         self.process.readyReadStandardOutput.connect(self._read_stdout)
         self.process.readyReadStandardError.connect(self._read_stderr)
         self.process.finished.connect(self._finished)

@@ -73,3 +73,13 @@ def test_the_settings_dialog_checks_a_new_store_url_before_accepting_it(qtbot, t
     assert dialog.result_settings is not None and dialog.result_store is not None
     assert dialog.result_store.list_runs() == []
     dialog.result_store.close()
+
+
+def test_child_runs_get_the_windows_settings_not_the_ones_it_was_started_with(monkeypatch, tmp_path):
+    from workbench.process import child_environment
+
+    monkeypatch.setenv("GCW_STORE_URL", "sqlite:////nowhere/store.sqlite")  # bad, replaced by the fallback
+    monkeypatch.setenv("GCW_THREADS", "3")
+    environment = child_environment(Settings(workspace=tmp_path / "ws"))
+    assert not environment.contains("GCW_STORE_URL") and not environment.contains("GCW_THREADS")
+    assert environment.value("GCW_WORKSPACE") == str(tmp_path / "ws") and environment.value("PYTHONUNBUFFERED") == "1"
