@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sections import write_section  # noqa: E402
+from sections import parse_timing_args, write_section  # noqa: E402
 
 
 def main() -> int:
@@ -39,12 +39,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="16_16_24_16_32_64_16_24")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per backend at most")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_timing_args(parser)
     family = get_family("cyclegan")
     options = family.options({})
     torch.manual_seed(0)

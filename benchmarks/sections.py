@@ -5,6 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 TITLE = "# Benchmarks\n"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def parse_timing_args(parser):
+    """The options every timing benchmark takes (``--threads``, ``--output``), parsed, the threads set."""
+    import torch
+
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--output", type=Path, default=DOCS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def write_section(path: Path, name: str, text: str) -> None:

@@ -1,0 +1,108 @@
+"""How well the latency table (``engine/latency_table.py``) predicts sub-network latency: built on a few
+sub-networks of the CycleGAN supernet (ngf 64, the reference's search space), then checked against
+sub-networks it was not fitted on, each measured end to end with the product's one protocol
+(``engine/latency.py``), and the table written into docs/benchmarks.md.
+
+    python benchmarks/latency_table.py [--size 256] [--calibration 24] [--checks 20] [--threads N]
+
+Every figure comes from this one run on this machine; weights are freshly initialised (speed does not
+depend on them). Errors are (predicted - measured) / measured, in percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sections import parse_timing_args, write_section  # noqa: E402
+
+
+def main() -> int:
+    from engine.families import get_family
+    from engine.latency_table import build_on_meta, cached_table, measured_ms, random_archs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--calibration", type=int, default=24, help="sub-networks the mapping is fitted on")
+    parser.add_argument("--checks", type=int, default=20, help="other sub-networks the predictions are checked on")
+    args = parse_timing_args(parser)
+    family = get_family("cyclegan")
+    options = family.options({})
+    space = family.search_space(options)
+    example = (torch.rand(1, options.input_nc, args.size, args.size) * 2 - 1,)
+    torch.manual_seed(0)
+
+    def build(arch):
+        return family.build_student(options, arch).eval()
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        table, _ = cached_table(Path(folder), "cyclegan", options.model_dump_json(), build, example, space,
+                                calibration_nets=args.calibration)
+    built_s = time.perf_counter() - started
+    fitted = {entry["arch"] for entry in table.calibration}
+    checks = [arch for arch in random_archs(space, args.calibration + 4 * args.checks, random.Random(1))
+              if str(arch) not in fitted][:args.checks]
+    rows, errors, predict_s, measured_all, predicted_all, macs_all = [], [], [], [], [], []
+    for arch in checks:
+        t0 = time.perf_counter()
+        predicted = table.predict(build_on_meta(build, arch), example)
+        predict_s.append(time.perf_counter() - t0)
+        measured = measured_ms(build(arch), example, torch.device("cpu"))
+        error = 100 * (predicted - measured) / measured
+        errors.append(error)
+        macs = family.macs(arch, options, (args.size, args.size))
+        measured_all.append(measured)
+        predicted_all.append(predicted)
+        macs_all.append(macs)
+        rows.append(f"| `{arch}` | {macs / 1e9:.2f}G | {measured:.2f} | {predicted:.2f} | {error:+.1f}% |")
+        print(rows[-1], flush=True)
+    absolute = np.abs(errors)
+    # Once every layer is in the table (as after the first few hundred candidates of a search).
+    warm_s = []
+    for arch in checks:
+        t0 = time.perf_counter()
+        table.predict(build_on_meta(build, arch), example)
+        warm_s.append(time.perf_counter() - t0)
+    # How well MACs alone would rank them, for comparison: Spearman correlation with the measured times.
+    def spearman(a, b):
+        ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+        return float(np.corrcoef(ra, rb)[0, 1])
+
+    text = "\n".join([
+        "## Latency table: predicted vs measured sub-network latency",
+        "",
+        f"Measured by `python benchmarks/latency_table.py --size {args.size}` on {platform.platform()}, "
+        f"{torch.get_num_threads()} threads, PyTorch {torch.__version__}, CPU, batch 1, {args.size}x{args.size}. "
+        f"CycleGAN supernet (ngf 64, the reference's search space); the table timed {len(table.layers)} distinct "
+        f"layers and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "
+        f"{len(table.calibration)} sub-networks ({built_s:.0f} s in all); checked on {len(checks)} others.",
+        "",
+        f"Mean absolute error {absolute.mean():.1f}%, largest {absolute.max():.1f}%, within 10%: "
+        f"{int((absolute <= 10).sum())} of {len(checks)}. A prediction takes {1000 * np.median(warm_s):.1f} ms "
+        f"(median) once its layers are in the table, {1000 * np.median(predict_s):.0f} ms when some are timed "
+        f"first; measuring a sub-network end to end takes about a second. Rank correlation with the measured times (Spearman): predicted {spearman(predicted_all, measured_all):.3f}, "
+        f"MACs {spearman(macs_all, measured_all):.3f}.",
+        "",
+        "| sub-network | MACs | measured (ms) | predicted (ms) | error |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])
+    write_section(args.output, "latency-table", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
