@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.events import (CandidateScored, Event, RunFinished, StageFailed, StageFinished, StageStarted,
-                           StepProgress, format_log_line, log_line)
+from engine.events import Event, StageFailed, StageFinished, StageStarted, StepProgress
 
 
 @dataclass(frozen=True)
@@ -136,28 +134,15 @@ class StageProgress:
 
 
 class RunMonitor(Observable):
-    """What the monitor view shows of one run, built from its events."""
-
-    LOG_LINES = 200
+    """The live progress of one run's stages, built from its events (the monitor view's bars and ETAs). Only
+    what the view shows is kept: the loss series, candidates and log are read from the store, so a training
+    of 10^5 steps does not pile up in the window's memory."""
 
     def __init__(self, run_id: int | None = None):
         super().__init__()
         self.run_id = run_id
         self.stages: dict[str, StageProgress] = {}
-        self.losses: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
-        self.log: deque[str] = deque(maxlen=self.LOG_LINES)
-        self.points: list[Point] = []
-        self.summary: dict | None = None
         self.error: str | None = None
-        self.log_total = 0  # lines ever logged, so views can append only what is new
-
-    def _log(self, line: str) -> None:
-        self.log.append(line)
-        self.log_total += 1
-
-    def log_since(self, total: int) -> list[str]:
-        new = min(self.log_total - total, len(self.log))
-        return list(self.log)[len(self.log) - new:] if new > 0 else []
 
     def stage(self, name: str) -> StageProgress:
         return self.stages.setdefault(name, StageProgress(name))
@@ -170,8 +155,6 @@ class RunMonitor(Observable):
                                                      total=event.total_steps)
         elif isinstance(event, StepProgress):
             self.stage(event.stage).advance(event.step, event.total_steps, event.time)
-            for name, value in event.losses.items():
-                self.losses[event.stage][name].append((event.step, value))
         elif isinstance(event, StageFinished):
             stage = self.stage(event.stage)
             stage.status = "finished"
@@ -180,12 +163,4 @@ class RunMonitor(Observable):
         elif isinstance(event, StageFailed):
             self.stage(event.stage).status = "failed"
             self.error = event.error
-        elif isinstance(event, CandidateScored):
-            self.points.append(Point(event.run_id or 0, event.arch, event.macs, event.params, event.metrics,
-                                     event.latency_ms))
-        elif isinstance(event, RunFinished):
-            self.summary = event.summary
-        line = log_line(event)
-        if line is not None:
-            self._log(format_log_line(*line))
         self.changed()
