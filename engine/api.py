@@ -7,7 +7,6 @@ the store and the run folders, checks configurations, and previews or measures m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +55,23 @@ def run_cli(args: Any) -> int:
     return cli.run(args)
 
 
-def run_summary(settings: Settings, run_id: int) -> dict[str, Any] | None:
-    """A finished run's summary (its export stage's result), or None: not finished, or the file damaged
-    (the next resume redoes the stage and says so)."""
+def _readable_result(settings: Settings, run_id: int, stage: str) -> dict[str, Any] | None:
+    """A stage's result, or None: not finished, or its file damaged (the next resume redoes the stage and
+    says so); a view shows what it can meanwhile."""
     try:
-        return stage_result(run_dir(settings, run_id), "export")
+        return stage_result(run_dir(settings, run_id), stage)
     except (OSError, ValueError):
         return None
 
 
+def run_summary(settings: Settings, run_id: int) -> dict[str, Any] | None:
+    """A finished run's summary (its export stage's result), or None."""
+    return _readable_result(settings, run_id, "export")
+
+
 def search_budget(store: Store, settings: Settings, run_id: int) -> float | None:
     """The MACs budget of a run's search: the one it used, else the one its configuration names."""
-    try:
-        search = stage_result(run_dir(settings, run_id), "search")
-    except (OSError, json.JSONDecodeError):
-        search = None
+    search = _readable_result(settings, run_id, "search")
     if search is not None:
         return search["budget_macs"]
     try:

@@ -50,14 +50,15 @@ def layer_shapes(net: nn.Module, example: tuple[torch.Tensor, ...]) -> list[tupl
     net is copied to ``meta`` first, and its own modules are returned."""
     on_meta = all(p.device.type == "meta" for p in net.parameters())
     meta = net if on_meta else copy.deepcopy(net).to("meta")
-    originals = dict(zip(map(id, _leaves(meta)), _leaves(net)))
+    meta_leaves = _leaves(meta)
+    originals = dict(zip(map(id, meta_leaves), _leaves(net)))
     calls: list[tuple[nn.Module, tuple[int, ...]]] = []
 
     def record(module: nn.Module, inputs: tuple[Any, ...]) -> None:
         if inputs and isinstance(inputs[0], torch.Tensor):
             calls.append((originals[id(module)], tuple(inputs[0].shape)))
 
-    hooks = [leaf.register_forward_pre_hook(record) for leaf in _leaves(meta)]
+    hooks = [leaf.register_forward_pre_hook(record) for leaf in meta_leaves]
     try:
         with torch.no_grad():
             meta(*(x.to("meta") for x in example))

@@ -17,6 +17,7 @@ from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPrevie
 from engine.errors import UserError
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
+from workbench.summary_view import format_count
 from workbench.worker import Worker
 
 
@@ -37,10 +38,6 @@ def unique_name(name: str, taken: set[str]) -> str:
     while f"{name}-{number}" in taken:
         number += 1
     return f"{name}-{number}"
-
-
-def _macs(value: float) -> str:
-    return f"{value / 1e9:.3g}G" if value >= 1e9 else f"{value / 1e6:.3g}M"
 
 
 class NewRunDialog(QDialog):
@@ -403,14 +400,15 @@ class NewRunDialog(QDialog):
         preview = replace(preview, budget_macs=budget_macs(config, preview.teacher_macs))
         self.preview = preview
         self.budget_label.setText(
-            f"teacher {_macs(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
-            f"{_macs(preview.budget_macs)} ({preview.teacher_macs / preview.budget_macs:.1f}x fewer); the smallest "
-            f"sub-network has {_macs(preview.smallest_macs)} (at most {preview.largest_ratio:.1f}x)")
+            f"teacher {format_count(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
+            f"{format_count(preview.budget_macs)} ({preview.teacher_macs / preview.budget_macs:.1f}x fewer); "
+            f"the smallest sub-network has {format_count(preview.smallest_macs)} "
+            f"(at most {preview.largest_ratio:.1f}x)")
         if preview.smallest_macs > preview.budget_macs:
             fix = (f"choose a ratio of at most {preview.largest_ratio:.1f}" if self.by_ratio.isChecked()
-                   else f"choose a budget of at least {_macs(preview.smallest_macs)} MACs")
-            return [f"the budget {_macs(preview.budget_macs)} MACs is below the smallest sub-network of the search "
-                    f"space ({_macs(preview.smallest_macs)}): {fix}"]
+                   else f"choose a budget of at least {format_count(preview.smallest_macs)} MACs")
+            return [f"the budget {format_count(preview.budget_macs)} MACs is below the smallest sub-network of "
+                    f"the search space ({format_count(preview.smallest_macs)}): {fix}"]
         return []
 
     def _preview_done(self, job: int, preview: BudgetPreview) -> None:

@@ -19,7 +19,8 @@ BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 
 
-def _count(value: float) -> str:
+def format_count(value: float) -> str:
+    """3.63G, 345M, 12k: MACs and parameter counts as the views show them."""
     for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if value >= scale:
             return f"{value / scale:.3g}{unit}"
@@ -30,8 +31,9 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(quantity, teacher, student, comparison) rows of a run's summary (the export stage's result)."""
     teacher, student = summary["teacher"], summary["student"]
     split = summary.get("metrics_split", "test")
-    rows = [("MACs", _count(teacher["macs"]), _count(student["macs"]), f"{summary['macs_ratio']:.1f}x fewer"),
-            ("Parameters", _count(teacher["params"]), _count(student["params"]),
+    rows = [("MACs", format_count(teacher["macs"]), format_count(student["macs"]),
+             f"{summary['macs_ratio']:.1f}x fewer"),
+            ("Parameters", format_count(teacher["params"]), format_count(student["params"]),
              f"{teacher['params'] / max(student['params'], 1):.1f}x fewer")]
     names = list(dict.fromkeys([*teacher["metrics"], *student["metrics"]]))
     for name in names:

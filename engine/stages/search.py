@@ -154,31 +154,30 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {budget / 1e6:.1f}M MACs "
                 f"(teacher {reference / 1e6:.1f}M, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
                 f"{scorer.metric} on the search split; {reused} scores reused")
+    def report(done: int, total: int, best_value: float) -> None:
+        """Progress per candidate, with the best score so far; the total comes with the first (exhaustive:
+        the sub-networks within the budget; evolution: the members it visits)."""
+        if done == 1:
+            ctx.begin(total)
+        ctx.progress(done, total, {f"best_{scorer.metric}": best_value})
+
     try:
         if method == "exhaustive":
-            def on_candidate(done: int, total: int, _arch: Arch, value: float) -> None:
-                if done == 1:
-                    ctx.begin(total)  # the sub-networks within the budget, counted from their MACs
-                ctx.progress(done, total, {f"best_{scorer.metric}": value})
-
-            best_arch, best_value = exhaustive_search(problem, on_candidate=on_candidate)
+            best_arch, best_value = exhaustive_search(
+                problem, on_candidate=lambda done, total, _arch, value: report(done, total, value))
         else:
             spec = config.search
-            ctx.begin(spec.population * (spec.generations + 1))  # the members the evolution visits
-
-            def on_member(done: int, total: int, value: float) -> None:
-                ctx.progress(done, total, {f"best_{scorer.metric}": value})
-
             best_arch, best_value = evolutionary_search(
                 problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
                 mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
-                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed), on_member=on_member)
+                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed), on_member=report)
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
-              "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused, "seconds": seconds,
+              "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused,
+              "seconds": seconds,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None}
     ctx.message(f"search: best {best_arch} with {scorer.metric} {best_value:.4g} (search split) at "
                 f"{result['macs'] / 1e6:.1f}M MACs; {problem.evaluated} scored in {seconds:.1f}s")
