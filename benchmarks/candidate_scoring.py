@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sections import write_section  # noqa: E402
+from sections import publish  # noqa: E402
 
 
 def _timed(function) -> tuple[float, object]:
@@ -105,9 +105,7 @@ def main() -> int:
     info = {"images": args.images, "repeats": args.repeats, "platform": platform.platform(),
             "cores": os.cpu_count(), "torch": torch.__version__}
     text = render(info, splits, features)
-    print(text)
-    write_section(args.output, "candidate-scoring", text)
-    print(f"wrote {args.output}")
+    publish(args.output, "candidate-scoring", text)
     return 0
 
 

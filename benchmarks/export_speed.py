@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sections import parse_timing_args, write_section  # noqa: E402
+from sections import parse_timing_args, publish  # noqa: E402
 
 
 def main() -> int:
@@ -95,9 +95,7 @@ def main() -> int:
                  f"({'meets' if exact[best] >= 12 else 'below'} the goal of 12x; "
                  f"{macs['teacher'] / macs['student']:.1f}x fewer MACs).")
     text = "\n".join(lines)
-    print(text)
-    write_section(args.output, "export-speed", text)
-    print(f"wrote {args.output}")
+    publish(args.output, "export-speed", text)
     return 0
 
 

@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sections import parse_timing_args, write_section  # noqa: E402
+from sections import parse_timing_args, publish  # noqa: E402
 
 
 def main() -> int:
@@ -99,8 +99,7 @@ def main() -> int:
         "|---|---|---|---|---|",
         *rows,
     ])
-    write_section(args.output, "latency-table", text)
-    print(text)
+    publish(args.output, "latency-table", text)
     return 0
 
 

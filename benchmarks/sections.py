@@ -32,3 +32,10 @@ def write_section(path: Path, name: str, text: str) -> None:
     else:
         updated = current.rstrip() + "\n\n" + block + "\n"
     path.write_text(updated)
+
+
+def publish(path: Path, name: str, text: str) -> None:
+    """Print a benchmark's section and write it into the Markdown file at ``path``."""
+    print(text)
+    write_section(path, name, text)
+    print(f"wrote {path}")
