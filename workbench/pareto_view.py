@@ -104,9 +104,9 @@ class ParetoView(QWidget):
         self.overlays.setMaximumWidth(220)
         self.overlays.itemChanged.connect(lambda _: self.reload())
         png = QPushButton("Export PNG…")
-        png.clicked.connect(lambda: self._ask_and_export(self.export_png, "PNG image (*.png)"))
+        png.clicked.connect(lambda: self._ask_and_export(self.export_png, "png", "PNG image (*.png)"))
         csv_button = QPushButton("Export CSV…")
-        csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "CSV (*.csv)"))
+        csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "csv", "CSV (*.csv)"))
         self.status = QLabel("Points appear here as the search scores them.")
         fit = QPushButton("Fit")
         fit.setToolTip("Fit the axes to every shown point, the budget and the teacher (they then grow as points "
@@ -549,8 +549,7 @@ class ParetoView(QWidget):
         folder = self.export_dir or Path.home()
         return str(folder / f"run-{self.run_id}-pareto-{self.metric_name() or 'candidates'}.{suffix}")
 
-    def _ask_and_export(self, export, file_filter: str) -> None:
-        suffix = "png" if "png" in file_filter else "csv"
+    def _ask_and_export(self, export, suffix: str, file_filter: str) -> None:
         if self.export_dir is not None:
             self.export_dir.mkdir(parents=True, exist_ok=True)
         path, _ = QFileDialog.getSaveFileName(self, "Export", self.suggested_path(suffix), file_filter)
