@@ -7,6 +7,7 @@ the store and the run folders, checks configurations, and previews or measures m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,23 @@ from engine.latency import describe as describe_latency
 from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metric
 from engine.metrics.inception import candidate_paths as inception_candidate_paths
 from engine.metrics.inception import find_weights as find_inception_weights
+from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
 from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
+from engine.stages.latency_budget import measured_extremes
 from engine.stages.search import BudgetPreview, budget_macs, preview_budget, teacher_reference
 from engine.store import CandidateTable, Curve, RunSummary, Store, open_store
 
 __all__ = [
     "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LatencyReading",
-    "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "Store", "available_devices",
-    "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_variant", "detect_layout", "environment",
-    "execute", "fail_dead_runs", "faster", "find_inception_weights", "inception_candidate_paths", "list_images",
-    "load_config", "measure_latency", "open_store", "preview", "preview_budget", "primary_metric", "run_dir",
+    "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
+    "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
+    "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
+    "inception_candidate_paths", "list_images", "load_config", "measure_latency", "measured_extremes", "open_store",
+    "preview", "preview_budget", "primary_metric", "run_dir",
     "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
 ]
 
@@ -69,16 +73,27 @@ def run_summary(settings: Settings, run_id: int) -> dict[str, Any] | None:
     return _readable_result(settings, run_id, "export")
 
 
-def search_budget(store: Store, settings: Settings, run_id: int) -> float | None:
-    """The MACs budget of a run's search: the one it used, else the one its configuration names."""
-    search = _readable_result(settings, run_id, "search")
-    if search is not None:
-        return search["budget_macs"]
+@dataclass(frozen=True)
+class SearchBudget:
+    """A run's search budget: MACs, predicted latency, or both (None where not limited)."""
+
+    macs: float | None
+    latency_ms: float | None = None
+    latency_on: str = ""  # the conditions of the prediction, e.g. "cpu, pytorch"
+
+
+def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget | None:
+    """The budget of a run's search: the one it used, else the one its configuration names."""
     try:
         config = RunConfig.model_validate(store.get_run(run_id).config)
     except ValueError:  # a run this version cannot read: shown without a budget line
         return None
-    return config.search.macs_budget
+    spec = config.search
+    on = f"{spec.latency_device}, {spec.latency_backend}"
+    search = _readable_result(settings, run_id, "search")
+    if search is not None:
+        return SearchBudget(search["budget_macs"], search.get("latency_budget_ms"), on)
+    return SearchBudget(spec.macs_budget, spec.latency_budget_ms, on)
 
 
 def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.latency import describe, faster, speedup
+from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
 from engine.settings import Settings
 
@@ -208,6 +209,7 @@ def format_summary(summary: dict[str, Any]) -> str:
               + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
               f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
               *('  ' + describe_variant(name, variant) for name, variant in summary.get("onnx_variants", {}).items()),
+              *([describe_prediction(summary["predicted_latency"])] if summary.get("predicted_latency") else []),
               f"model card: {summary['model_card_path']}",
               f"{' | '.join(summary.get('grid_columns') or ['input', 'teacher', 'student', 'difference'])}: "
               f"{summary['grid_path']}"]

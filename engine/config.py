@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -80,6 +81,18 @@ class SearchSpec(_Model):
     method: Literal["auto", "evolution", "exhaustive"] = "auto"
     macs_budget: float | None = Field(None, gt=0, description="MACs at the run's image size")
     target_ratio: float | None = Field(None, gt=1, description="teacher MACs / student MACs at least this")
+    #: Predicted milliseconds of one image at the run's size (batch 1) on ``latency_device`` with
+    #: ``latency_backend``, from a per-layer latency table measured once on this machine and cached in the
+    #: workspace (``engine.latency_table``). Alone it replaces the MACs budget; with ``macs_budget`` or
+    #: ``target_ratio`` a candidate must meet both.
+    latency_budget_ms: float | None = Field(None, gt=0, description="predicted ms per image at the run's size")
+    #: Predict every candidate's latency even without a latency budget (the Pareto view then plots the
+    #: metric against it too); implied by ``latency_budget_ms``.
+    predict_latency: bool = False
+    latency_device: str = Field("cpu", description="cpu, cuda or cuda:N: where the latency table is measured")
+    latency_backend: Literal["pytorch", "onnxruntime"] = "pytorch"
+    #: Sub-networks measured end to end to map the table's layer sums to whole-network latency.
+    latency_calibration_nets: int = Field(24, ge=2)
     exhaustive_limit: int = Field(2000, ge=1)
     population: int = Field(100, ge=2)
     generations: int = Field(500, ge=1)
@@ -88,7 +101,25 @@ class SearchSpec(_Model):
     def _one_budget(self) -> SearchSpec:
         if self.macs_budget is not None and self.target_ratio is not None:
             raise ValueError("give search.macs_budget or search.target_ratio, not both")
+        if self.latency_backend == "onnxruntime" and self.latency_device != "cpu":
+            raise ValueError("search.latency_backend onnxruntime is measured on the CPU (latency_device: cpu)")
         return self
+
+    @field_validator("latency_device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+            raise ValueError(f"latency_device must be cpu, cuda or cuda:N, not {value!r}")
+        return value
+
+    @property
+    def predicts_latency(self) -> bool:
+        return self.predict_latency or self.latency_budget_ms is not None
+
+    @property
+    def limits_macs(self) -> bool:
+        """Whether candidates are held to a MACs budget (with a latency budget alone, they are not)."""
+        return self.latency_budget_ms is None or self.macs_budget is not None or self.target_ratio is not None
 
 
 class FinetuneSpec(_Model):
@@ -292,12 +323,15 @@ DEFAULT_PRESET = sorted(PRESETS)[0]
 
 
 def _without_replaced_budget(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A budget given as MACs replaces a base's target ratio, and the other way round."""
+    """A budget given as MACs replaces a base's target ratio, and the other way round; a latency budget replaces
+    both (unless given with it)."""
     given = override.get("search") if isinstance(override.get("search"), dict) else {}
     search = dict(base.get("search", {}))
-    for key, other in (("macs_budget", "target_ratio"), ("target_ratio", "macs_budget")):
-        if given.get(key) is not None and other not in given:
-            search.pop(other, None)
+    for key, others in (("macs_budget", ("target_ratio",)), ("target_ratio", ("macs_budget",)),
+                        ("latency_budget_ms", ("target_ratio", "macs_budget"))):
+        for other in others:
+            if given.get(key) is not None and other not in given:
+                search.pop(other, None)
     return {**base, "search": search} if "search" in base else base
 
 

@@ -10,17 +10,27 @@ timing misses (the residual additions, memory traffic between layers, the call o
 
 The layers of a candidate are found by building it and running it once on the ``meta`` device (shapes only,
 no weights, no arithmetic), so a prediction costs milliseconds. A layer the table has not seen is timed when first met and kept. The
-table is cached as JSON in the workspace with its provenance. Only the PyTorch backend is tabled: ONNX
-Runtime fuses layers, so its time is not a sum of theirs."""
+table is cached as JSON in the workspace with its provenance.
+
+For ONNX Runtime the layers are still timed in PyTorch, and the fit maps their sum to sub-networks timed end
+to end in ONNX Runtime: it fuses layers (normalisation with activation, padding into convolution), so its
+time is not a sum of its own layers', but it grows with the same ones.
+
+A search asks for the latency of 10^5 or more sub-networks, many times each (every random draw is checked
+against the budget): ``SpacePredictor`` splits the sum by which positions of the arch each layer depends on,
+so that a prediction is a handful of table look-ups (microseconds) instead of a build on ``meta``."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import math
 import platform
 import random
 import statistics
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -148,10 +158,13 @@ class LatencyTable:
         return cls(**{**data, "size": tuple(data["size"])})
 
 
+BACKENDS = ("pytorch", "onnxruntime")
+
+
 def table_path(folder: Path, family: str, options_json: str, device: str, threads: int,
-               size: tuple[int, int]) -> Path:
+               size: tuple[int, int], backend: str = "pytorch") -> Path:
     digest = hashlib.sha256(options_json.encode()).hexdigest()[:10]
-    return folder / f"{family}-{digest}-{device.replace(':', '')}-pytorch-{threads}t-{size[0]}x{size[1]}.json"
+    return folder / f"{family}-{digest}-{device.replace(':', '')}-{backend}-{threads}t-{size[0]}x{size[1]}.json"
 
 
 def random_archs(space: list[tuple[int, ...]], count: int, rng: random.Random) -> list[Arch]:
@@ -169,8 +182,18 @@ def random_archs(space: list[tuple[int, ...]], count: int, rng: random.Random) -
 
 
 def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch.device,
-                time_cap_s: float = 10.0) -> float:
-    """A whole network's median latency with the one protocol (engine.latency.measure)."""
+                time_cap_s: float = 10.0, backend: str = "pytorch") -> float:
+    """A whole network's median latency with the one protocol (engine.latency.measure); for ONNX Runtime
+    the net is exported to a temporary file and run there (on the CPU)."""
+    if backend == "onnxruntime":
+        from engine.export import export_onnx, measure_onnx
+
+        names = tuple(f"input{i}" if i else "input" for i in range(len(example)))
+        with tempfile.TemporaryDirectory() as folder:
+            path = export_onnx(net, Path(folder) / "net.onnx", example, names)
+            reading = measure_onnx({"net": path}, example, threads=torch.get_num_threads(), input_names=names,
+                                   time_cap_s=time_cap_s)
+        return reading.timings["net"].median_ms
     net = net.to(device).eval()
     inputs = tuple(x.to(device) for x in example)
 
@@ -183,20 +206,29 @@ def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch
 
 def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Module],
                 example: tuple[torch.Tensor, ...], space: list[tuple[int, ...]], device: str = "cpu", *,
-                calibration_nets: int = 24, seed: int = 0) -> LatencyTable:
+                backend: str = "pytorch", calibration_nets: int = 24, seed: int = 0,
+                progress: Callable[[int, int], None] | None = None, time_cap_s: float = 5.0) -> LatencyTable:
     """Time every layer of ``calibration_nets`` sub-networks (``build(arch)`` makes one) and fit the
-    whole-network mapping on those same nets measured end to end."""
+    whole-network mapping on those same nets measured end to end with ``backend``; ``progress(done,
+    total)`` after each net (it may raise to stop)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "onnxruntime" and device != "cpu":
+        raise ValueError("ONNX Runtime latency is measured on the CPU here (this install has its CPU provider only)")
     torch_device = torch.device(device)
     size = tuple(example[0].shape[-2:])
-    table = LatencyTable(family=family, options=options_json, device=device, backend="pytorch",
+    table = LatencyTable(family=family, options=options_json, device=device, backend=backend,
                          threads=torch.get_num_threads(), size=size)  # type: ignore[arg-type]
     started = time.perf_counter()
     sums, measured = [], []
-    for arch in random_archs(space, calibration_nets, random.Random(seed)):
+    archs = random_archs(space, calibration_nets, random.Random(seed))
+    for done, arch in enumerate(archs, 1):
         net = build(arch)
         sums.append(table.layer_sum(net, example, torch_device))
-        measured.append(measured_ms(net, example, torch_device))
+        measured.append(measured_ms(net, example, torch_device, time_cap_s, backend))
         table.calibration.append({"arch": str(arch), "layer_sum_ms": sums[-1], "measured_ms": measured[-1]})
+        if progress:
+            progress(done, len(archs))
     if len(sums) >= 2 and np.ptp(sums) > 0:
         table.scale, table.offset_ms = (float(v) for v in np.polyfit(sums, measured, 1))
     else:
@@ -209,15 +241,122 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
 
 def cached_table(folder: Path, family: str, options_json: str, build: Callable[[Arch], nn.Module],
                  example: tuple[torch.Tensor, ...], space: list[tuple[int, ...]], device: str = "cpu",
-                 **kwargs: Any) -> tuple[LatencyTable, Path]:
+                 backend: str = "pytorch", **kwargs: Any) -> tuple[LatencyTable, Path]:
     """The table for these conditions from ``folder`` (the workspace's ``latency/``), built and saved the
     first time."""
-    path = table_path(folder, family, options_json, device, torch.get_num_threads(), tuple(example[0].shape[-2:]))
+    path = table_path(folder, family, options_json, device, torch.get_num_threads(), tuple(example[0].shape[-2:]),
+                      backend)
     if path.is_file():
         try:
             return LatencyTable.load(path), path
         except (ValueError, TypeError, KeyError):
             pass  # damaged or from another version: measured again
-    table = build_table(family, options_json, build, example, space, device, **kwargs)
+    table = build_table(family, options_json, build, example, space, device, backend=backend, **kwargs)
+    folder.mkdir(parents=True, exist_ok=True)
     table.save(path)
     return table, path
+
+
+#: A group of layers depending on more positions than this many combinations is not split out: the
+#: predictor then falls back to building each sub-network on ``meta``.
+MAX_GROUP_COMBINATIONS = 4096
+
+
+class SpacePredictor:
+    """Predicted latency of any sub-network of one search space, in microseconds per prediction.
+
+    Each layer's key (settings and input shape) depends on a few positions of the arch only (a convolution
+    on the widths before and after it). Changing one position at a time from the smallest arch shows which;
+    the layers are then grouped by the positions they depend on, and each group's time is tabled over the
+    combinations of those positions' choices. A prediction sums one entry per group. Checked, as it is
+    built, against the whole-network path (``LatencyTable.predict``) on random sub-networks; where the
+    split does not hold (the layers change in number, or a key depends on positions in a way one-at-a-time
+    changes do not show) every prediction takes the whole-network path."""
+
+    def __init__(self, table: LatencyTable, build: Callable[[Arch], nn.Module], space: list[tuple[int, ...]],
+                 example: tuple[torch.Tensor, ...], checks: int = 8, seed: int = 0):
+        self.table, self.build, self.space, self.example = table, build, space, example
+        self.device = torch.device(table.device)
+        self.groups: list[tuple[tuple[int, ...], dict[tuple[int, ...], float]]] | None = self._split()
+        self.constant = 0.0
+        if self.groups is not None:
+            self.constant = sum(group.get((), 0.0) for positions, group in self.groups if not positions)
+            self.groups = [(positions, group) for positions, group in self.groups if positions]
+            for arch in random_archs(space, checks, random.Random(seed)):
+                if not math.isclose(self._layer_sum_split(arch), self._layer_sum_meta(arch), rel_tol=1e-9,
+                                    abs_tol=1e-9):
+                    self.groups = None
+                    break
+
+    @property
+    def split(self) -> bool:
+        """Whether predictions take the fast path."""
+        return self.groups is not None
+
+    def _keys(self, arch: Arch) -> list[tuple[nn.Module, tuple[int, ...], str]]:
+        return [(module, shape, layer_key(module, shape))
+                for module, shape in layer_shapes(build_on_meta(self.build, arch), self.example)]
+
+    def _ms(self, module: nn.Module, shape: tuple[int, ...], key: str) -> float:
+        if key not in self.table.layers:
+            self.table.layers[key] = time_layer(module, shape, self.device)
+        return self.table.layers[key]
+
+    def _split(self) -> list[tuple[tuple[int, ...], dict[tuple[int, ...], float]]] | None:
+        base = Arch.smallest(self.space)
+        base_keys = [key for _, _, key in self._keys(base)]
+        depends: list[set[int]] = [set() for _ in base_keys]
+        for position, choices in enumerate(self.space):
+            for choice in choices:
+                if choice == base[position]:
+                    continue
+                values = list(base.values)
+                values[position] = choice
+                keys = [key for _, _, key in self._keys(Arch(tuple(values)))]
+                if len(keys) != len(base_keys):
+                    return None
+                for index, (key, base_key) in enumerate(zip(keys, base_keys)):
+                    if key != base_key:
+                        depends[index].add(position)
+        grouped: dict[tuple[int, ...], list[int]] = {}
+        for index, positions in enumerate(depends):
+            grouped.setdefault(tuple(sorted(positions)), []).append(index)
+        if any(math.prod(len(self.space[p]) for p in positions) > MAX_GROUP_COMBINATIONS for positions in grouped):
+            return None
+        groups = []
+        for positions, layers in grouped.items():
+            table: dict[tuple[int, ...], float] = {}
+            for combination in itertools.product(*(self.space[p] for p in positions)):
+                values = list(base.values)
+                for p, v in zip(positions, combination):
+                    values[p] = v
+                calls = self._keys(Arch(tuple(values)))
+                if len(calls) != len(base_keys):
+                    return None
+                table[combination] = sum(self._ms(*calls[i]) for i in layers)
+            groups.append((positions, table))
+        return groups
+
+    def _layer_sum_split(self, arch: Arch) -> float:
+        values = arch.values
+        return self.constant + sum(group[tuple(values[p] for p in positions)]
+                                   for positions, group in self.groups)  # type: ignore[union-attr]
+
+    def _layer_sum_meta(self, arch: Arch) -> float:
+        return sum(self._ms(*call) for call in self._keys(arch))
+
+    def __call__(self, arch: Arch) -> float:
+        """Predicted milliseconds of one forward pass of ``arch`` (the table's batch, size, device, backend)."""
+        layer_sum = self._layer_sum_split(arch) if self.groups is not None else self._layer_sum_meta(arch)
+        return self.table.scale * layer_sum + self.table.offset_ms
+
+
+def describe_prediction(predicted: dict[str, Any]) -> str:
+    """One line for a run's summary: the table's prediction for the student, its conditions, and the time
+    measured in the same conditions where there is one (``predicted_latency`` of a summary or card)."""
+    height, width = predicted["size"]
+    text = (f"predicted latency {predicted['ms']:.3g} ms ({predicted['device']}, {predicted['backend']}, "
+            f"{predicted['threads']} threads, {width}x{height}, from the latency table)")
+    if predicted.get("measured_ms") is not None:
+        text += f"; measured {predicted['measured_ms']:.3g} ms ({100 * predicted['error']:+.1f}%)"
+    return text

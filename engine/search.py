@@ -1,6 +1,8 @@
-"""Architecture search over a grid of width choices under a MACs budget: exhaustive or evolutionary.
+"""Architecture search over a grid of width choices under a budget of MACs, of predicted latency, or both:
+exhaustive or evolutionary.
 
-Both compute MACs first and score only candidates within the budget; scores are cached by arch string,
+Both check the budget first (closed-form MACs, table-predicted latency: microseconds) and score only
+candidates within it; scores are cached by arch string,
 so a candidate is never scored twice (and a resumed search starts from what the store already holds).
 """
 
@@ -20,16 +22,26 @@ class SearchProblem:
     space: list[tuple[int, ...]]
     macs: Callable[[Arch], int]
     score: Callable[[Arch], float]
-    budget: float
+    budget: float | None  # MACs; None: no MACs limit (a latency budget alone)
     higher_is_better: bool = False
     cache: dict[str, float] = field(default_factory=dict)
     evaluated: int = 0  # scores computed in this process (cache misses)
+    latency: Callable[[Arch], float] | None = None  # predicted ms
+    latency_budget_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is None and self.latency_budget_ms is None:
+            raise ValueError("a search needs a MACs budget, a latency budget or both")
+        if self.latency_budget_ms is not None and self.latency is None:
+            raise ValueError("a latency budget needs a latency predictor")
 
     def grid_size(self) -> int:
         return math.prod(len(choices) for choices in self.space)
 
     def fits(self, arch: Arch) -> bool:
-        return self.macs(arch) <= self.budget
+        if self.budget is not None and self.macs(arch) > self.budget:
+            return False
+        return self.latency_budget_ms is None or self.latency(arch) <= self.latency_budget_ms  # type: ignore[misc]
 
     def evaluate(self, arch: Arch) -> float:
         key = str(arch)
@@ -52,10 +64,14 @@ class NothingFits(ValueError):
 
 def _check_feasible(problem: SearchProblem) -> None:
     smallest = problem.smallest()
-    if not problem.fits(smallest):
+    if problem.budget is not None and problem.macs(smallest) > problem.budget:
         raise NothingFits(f"no sub-network fits in the budget of {problem.budget / 1e9:.4g}G MACs: the smallest, "
                           f"{smallest}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "
                           "or lower the target ratio")
+    if not problem.fits(smallest):
+        raise NothingFits(f"no sub-network fits in the latency budget of {problem.latency_budget_ms:.4g} ms: the "
+                          f"smallest, {smallest}, is predicted to take {problem.latency(smallest):.4g} ms; raise "  # type: ignore[misc]
+                          "search.latency_budget_ms")
 
 
 def exhaustive_search(problem: SearchProblem,

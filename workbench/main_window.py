@@ -246,7 +246,8 @@ class MainWindow(QMainWindow):
         if reload or run_id != self.pareto.run_id:
             teacher = teacher_reference(run_dir(self.settings, run_id)) if run_id is not None else None
             budget = search_budget(self.store, self.settings, run_id) if run_id is not None else None
-            self.pareto.set_run(run_id, budget, teacher)
+            latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
+            self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency)
             self.compare.set_run(run_id)
         elif run_id is not None and run_id not in self.pareto.teachers:
             # The search writes its teacher reference as it starts: picked up by the next refresh.
@@ -273,7 +274,8 @@ class MainWindow(QMainWindow):
 
     def new_run(self) -> None:
         taken = {self.runs_model.run_at(row).name for row in range(self.runs_model.rowCount())}
-        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET), taken_names=taken)
+        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET), taken_names=taken,
+                              settings=self.settings)
         if dialog.exec() and dialog.config is not None:
             QSettings().setValue("new_run/preset", dialog.preset.currentText())
             self.start_config(dialog.config)

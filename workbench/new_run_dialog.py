@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QSpinBox, QVBoxLayout, QWidget)
 
 from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, RunConfig, available_devices,
-                        budget_macs, detect_layout, load_config, preview_budget)
+                        budget_macs, detect_layout, load_config, measured_extremes, preview_budget)
 from engine.errors import UserError
+from engine.settings import Settings
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
 from workbench.summary_view import format_count
@@ -41,9 +42,12 @@ def unique_name(name: str, taken: set[str]) -> str:
 
 
 class NewRunDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None, preset: str | None = None, taken_names: set[str] | None = None):
-        """``taken_names``: the names of the runs in the store, so that a preset's name is made unique."""
+    def __init__(self, parent: QWidget | None = None, preset: str | None = None, taken_names: set[str] | None = None,
+                 settings: Settings | None = None):
+        """``taken_names``: the names of the runs in the store, so that a preset's name is made unique;
+        ``settings``: where the workspace's latency tables are (what a latency budget can be is shown)."""
         super().__init__(parent)
+        self.settings = settings
         self.setWindowTitle("New compression run")
         self.config: RunConfig | None = None
         self.taken_names = set(taken_names or ())
@@ -95,9 +99,20 @@ class NewRunDialog(QDialog):
 
         self.by_ratio = QRadioButton("Target ratio")
         self.by_macs = QRadioButton("MACs budget")
+        self.by_latency = QRadioButton("Latency budget")
         budget_kind = QButtonGroup(self)
         budget_kind.addButton(self.by_ratio)
         budget_kind.addButton(self.by_macs)
+        budget_kind.addButton(self.by_latency)
+        self.latency = QDoubleSpinBox()
+        self.latency.setRange(0.01, 1e6)
+        self.latency.setDecimals(2)
+        self.latency.setValue(50)
+        self.latency.setSuffix(" ms")
+        self.latency_device = QComboBox()
+        self.latency_device.addItems(available_devices())
+        self.latency_backend = QComboBox()
+        self.latency_backend.addItems(["pytorch", "onnxruntime"])
         self.ratio = QDoubleSpinBox()
         self.ratio.setRange(1.01, 1000)
         self.ratio.setValue(10)
@@ -136,6 +151,11 @@ class NewRunDialog(QDialog):
             self.ratio: "How many times fewer MACs than the teacher the student may have",
             self.by_macs: "Search under a fixed MACs budget",
             self.macs: "The most MACs (multiply-accumulates, in millions) the student may have",
+            self.by_latency: "Search under a time per image, predicted from a per-layer latency table measured "
+                             "on this machine (once per device, backend and size; cached in the workspace)",
+            self.latency: "The most milliseconds one image at the run's size (batch 1) may take",
+            self.latency_device: "Where the latency is measured and predicted (only the devices this machine has)",
+            self.latency_backend: "The runtime the latency is for: PyTorch, or ONNX Runtime (CPU)",
             self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher)",
             self.finetune_steps: "Fine-tuning steps of the chosen sub-network",
             self.image_size: "Square side in pixels (256) or width x height (512x256); multiples of 4",
@@ -171,6 +191,7 @@ class NewRunDialog(QDialog):
         budget_form = QFormLayout()
         budget_form.addRow(self.by_ratio, self.ratio)
         budget_form.addRow(self.by_macs, self.macs)
+        budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
         budget_form.addRow("Metric", self.metric_choice)
         budget_column.addLayout(budget_form)
@@ -208,13 +229,13 @@ class NewRunDialog(QDialog):
         for widget in (self.name, self.folder, self.teacher_path, self.image_size):
             widget.textChanged.connect(self.validate)
         self.family.currentTextChanged.connect(self._family_changed)
-        for widget in (self.sample, self.metric_choice, self.device):
+        for widget in (self.sample, self.metric_choice, self.device, self.latency_device, self.latency_backend):
             widget.currentTextChanged.connect(self.validate)
         for widget in (self.use_sample, self.use_folder, self.train_teacher, self.import_teacher, self.by_ratio,
-                       self.by_macs):
+                       self.by_macs, self.by_latency):
             widget.toggled.connect(self.validate)
         for widget in (self.teacher_steps, self.supernet_steps, self.finetune_steps, self.batch_size, self.ratio,
-                       self.macs):
+                       self.macs, self.latency):
             widget.valueChanged.connect(self.validate)
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
@@ -248,12 +269,12 @@ class NewRunDialog(QDialog):
         self.validate()
 
     @staticmethod
-    def _pair(a: QWidget, b: QWidget) -> QWidget:
+    def _pair(*widgets: QWidget) -> QWidget:
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(a)
-        row.addWidget(b)
+        for widget in widgets:
+            row.addWidget(widget)
         return box
 
     def _pick_folder(self) -> None:
@@ -307,8 +328,14 @@ class NewRunDialog(QDialog):
             dataset = {"sample": None, "path": self.folder.text().strip() or None, "layout": "auto"}
         teacher: dict[str, Any] = {"steps": self.teacher_steps.value(),
                                    "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
-        search = ({"target_ratio": self.ratio.value(), "macs_budget": None} if self.by_ratio.isChecked()
-                  else {"macs_budget": self.macs.value() * 1e6, "target_ratio": None})
+        search: dict[str, Any] = {"target_ratio": None, "macs_budget": None, "latency_budget_ms": None}
+        if self.by_ratio.isChecked():
+            search["target_ratio"] = self.ratio.value()
+        elif self.by_macs.isChecked():
+            search["macs_budget"] = self.macs.value() * 1e6
+        else:
+            search.update(latency_budget_ms=self.latency.value(), latency_device=self.latency_device.currentText(),
+                          latency_backend=self.latency_backend.currentText())
         return {"name": self.name.text().strip(), "family": self.family.currentText(), "dataset": dataset,
                 "model": self.model_form.values() if self.model_form else {},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
@@ -328,6 +355,10 @@ class NewRunDialog(QDialog):
         self.teacher_path.setEnabled(self.import_teacher.isChecked())
         self.ratio.setEnabled(self.by_ratio.isChecked())
         self.macs.setEnabled(self.by_macs.isChecked())
+        for widget in (self.latency, self.latency_device, self.latency_backend):
+            widget.setEnabled(self.by_latency.isChecked())
+        if self.by_latency.isChecked() and self.latency_device.currentText() != "cpu":
+            self.latency_backend.setCurrentText("pytorch")  # ONNX Runtime is measured on the CPU here
 
     def validate(self) -> bool:
         self._grey_out()
@@ -399,6 +430,8 @@ class NewRunDialog(QDialog):
             return []
         preview = replace(preview, budget_macs=budget_macs(config, preview.teacher_macs))
         self.preview = preview
+        if preview.budget_macs is None:
+            return self._latency_problems(config, preview)
         self.budget_label.setText(
             f"teacher {format_count(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
             f"{format_count(preview.budget_macs)} ({preview.teacher_macs / preview.budget_macs:.1f}x fewer); "
@@ -409,6 +442,27 @@ class NewRunDialog(QDialog):
                    else f"choose a budget of at least {format_count(preview.smallest_macs)} MACs")
             return [f"the budget {format_count(preview.budget_macs)} MACs is below the smallest sub-network of "
                     f"the search space ({format_count(preview.smallest_macs)}): {fix}"]
+        return []
+
+    def _latency_problems(self, config: RunConfig, preview: BudgetPreview) -> list[str]:
+        """A latency budget: what is known of this machine's times for the search space (from a latency table
+        measured by an earlier run in the same conditions), and a budget below the smallest one's."""
+        spec = config.search
+        on = f"{spec.latency_device}, {spec.latency_backend}"
+        text = (f"teacher {format_count(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
+                f"{spec.latency_budget_ms:g} ms per image, predicted on {on}; ")
+        extremes = measured_extremes(self.settings, config) if self.settings is not None else None
+        if extremes is None:
+            self.budget_label.setText(text + "the latency table for these conditions is measured before the supernet "
+                                      "trains (minutes at 256 px; then cached), and a budget no sub-network meets is "
+                                      "refused then")
+            return []
+        smallest, largest = extremes
+        self.budget_label.setText(text + f"measured here: the smallest sub-network {smallest:.3g} ms, the largest "
+                                  f"{largest:.3g} ms")
+        if spec.latency_budget_ms < smallest:  # type: ignore[operator]
+            return [f"the budget {spec.latency_budget_ms:g} ms is below the smallest sub-network's "
+                    f"{smallest:.3g} ms on {on}: raise it, or add narrower widths to the search space"]
         return []
 
     def _preview_done(self, job: int, preview: BudgetPreview) -> None:

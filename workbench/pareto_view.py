@@ -1,6 +1,6 @@
-"""Pareto view: every scored candidate on a metric-vs-MACs scatter as its event arrives, the Pareto front
-as a line with its points marked, the budget as a vertical line, hover details, click to select, overlays
-of other runs, PNG and CSV export.
+"""Pareto view: every scored candidate on a metric-vs-MACs scatter (or metric vs predicted latency, for
+searches that predict it) as its event arrives, the Pareto front as a line with its points marked, the budget
+as a vertical line, hover details, click to select, overlays of other runs, PNG and CSV export.
 
 Built for searches of 10^5 candidates: a run's candidates are read off the GUI thread into columns
 (``CandidateTable``) and drawn as scatter items of ``CHUNK`` points each, so a new candidate re-sets only
@@ -35,11 +35,13 @@ PICK_RADIUS_PX = 12
 PASS_BUDGET_S = 0.015  # GUI-thread time one pass of the event loop may spend drawing chunks
 #: Legend offsets (pyqtgraph: positive x from the left, positive y from the top) by higher-is-better.
 LEGEND_OFFSETS = {True: (10, 10), False: (10, -10)}
+#: The x axes: a candidate's column, its value per plotted unit, the axis label.
+X_AXES = {"MACs": ("macs", 1e6, "MACs (M)"), "Predicted latency": ("latency_ms", 1.0, "predicted latency (ms)")}
 
 
 def _tip(row: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
-    latency = f"\nlatency {row['latency_ms']:.2f} ms" if row.get("latency_ms") else ""
+    latency = f"\npredicted latency {row['latency_ms']:.3g} ms" if row.get("latency_ms") else ""
     return (f"run {row['run_id']}: {row['arch']}\n{row['macs'] / 1e6:.2f}M MACs, {row['params'] / 1e6:.4f}M params\n"
             f"{metrics}{latency}")
 
@@ -87,7 +89,8 @@ class ParetoView(QWidget):
         self.reader = StoreReader(self)
         self.run_id: int | None = None
         self.layers: dict[int, _RunLayer] = {}
-        self.budgets: dict[int, float] = {}
+        self.budgets: dict[int, float] = {}  # MACs
+        self.latency_budgets: dict[int, tuple[float, str]] = {}  # ms, the conditions of the prediction
         self.teachers: dict[int, dict[str, Any]] = {}  # run id -> {"macs", "metrics", "split"} on the search split
         self.export_dir: Path | None = None  # where the PNG/CSV save dialogs start
         self.auto_axes = True  # until the user zooms or pans: then the axes are theirs until "Fit"
@@ -97,6 +100,11 @@ class ParetoView(QWidget):
 
         self.metric_choice = QComboBox()
         self.metric_choice.currentTextChanged.connect(lambda _: self.redraw())
+        self.x_choice = QComboBox()
+        self.x_choice.addItems(list(X_AXES))
+        self.x_choice.setToolTip("Plot the metric against MACs, or against the latency the search predicted from "
+                                 "its latency table (runs with a latency budget or search.predict_latency)")
+        self.x_choice.currentTextChanged.connect(lambda _: self._x_changed())
         self.include_dominated = QCheckBox("Show dominated points")
         self.include_dominated.setChecked(True)
         self.include_dominated.toggled.connect(self._show_dominated)
@@ -152,6 +160,8 @@ class ParetoView(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Metric"))
         controls.addWidget(self.metric_choice)
+        controls.addWidget(QLabel("against"))
+        controls.addWidget(self.x_choice)
         controls.addWidget(self.include_dominated)
         controls.addStretch(1)
         controls.addWidget(fit)
@@ -191,14 +201,23 @@ class ParetoView(QWidget):
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
-    def set_run(self, run_id: int | None, budget: float | None = None, teacher: dict[str, Any] | None = None) -> None:
-        """Show ``run_id``, with its MACs budget and its teacher's scores on the search split when known."""
+    def set_run(self, run_id: int | None, budget: float | None = None, teacher: dict[str, Any] | None = None,
+                latency_budget: tuple[float, str] | None = None) -> None:
+        """Show ``run_id``, with its MACs budget, its latency budget (ms, the conditions of the prediction) and
+        its teacher's scores on the search split when known."""
         if run_id != self.run_id:
             self.selected = None
             self.auto_axes, self._fitted = True, False
         self.run_id = run_id
         if run_id is not None and budget is not None:
             self.budgets[run_id] = budget
+        if run_id is not None and latency_budget is not None:
+            self.latency_budgets[run_id] = latency_budget
+            if budget is None and self.selected is None:  # searched by latency alone: shown against it
+                self.x_choice.blockSignals(True)
+                self.x_choice.setCurrentText("Predicted latency")
+                self.x_choice.blockSignals(False)
+                self.plot.setLabel("bottom", X_AXES["Predicted latency"][2])
         if run_id is not None and teacher is not None:
             self.teachers[run_id] = teacher
         self.reload()
@@ -280,9 +299,10 @@ class ParetoView(QWidget):
             if self._merge_pending(layer):  # rows moved: draw the run again
                 self._draw_layer(layer, metric)
                 continue
-            scores = layer.table.scores(metric)
+            scores = self._front_scores(layer, metric)
+            x = self._x_column(layer)
             for row in range(start, len(layer.table)):
-                layer.front.add(float(layer.table.macs[row]), float(scores[row]), row)
+                layer.front.add(float(x[row]), float(scores[row]), row)
             self._update_xy(layer, metric)
             self._draw_chunks(layer, first_chunk=start // CHUNK)
             self._draw_front_marks(layer)
@@ -321,12 +341,24 @@ class ParetoView(QWidget):
             self._draw_layer(layer, metric)
         self._draw_decorations()
 
+    def _budget_x(self) -> float | None:
+        """The shown run's budget on the x axis shown (MACs in M, or ms), if it has one."""
+        if self.run_id is None:
+            return None
+        if self.x_column() == "macs":
+            budget = self.budgets.get(self.run_id)
+            return budget / 1e6 if budget else None
+        latency = self.latency_budgets.get(self.run_id)
+        return latency[0] if latency else None
+
     def _draw_decorations(self) -> None:
         """The selected run's front line, its budget, the highlight and the status line."""
         self._draw_front_line()
-        budget = self.budgets.get(self.run_id) if self.run_id is not None else None
+        budget = self._budget_x()
         if budget:
-            self.budget_line.setValue(budget / 1e6)
+            self.budget_line.setValue(budget)
+            latency = self.latency_budgets.get(self.run_id) if self.x_column() != "macs" else None  # type: ignore[arg-type]
+            self.budget_line.label.setFormat(f"budget ({latency[1]})" if latency else "budget")
             self.budget_line.show()
         else:
             self.budget_line.hide()
@@ -355,13 +387,13 @@ class ParetoView(QWidget):
         xs, ys = [], []
         for layer in self.layers.values():
             if len(layer.y):
-                finite = ~np.isnan(layer.y)
+                finite = ~np.isnan(layer.y) & ~np.isnan(layer.x)
                 if finite.any():
                     xs.append(float(layer.x[finite].max()))
                     ys += [float(layer.y[finite].min()), float(layer.y[finite].max())]
-        budget = self.budgets.get(self.run_id) if self.run_id is not None else None
+        budget = self._budget_x()
         if budget:
-            xs.append(budget / 1e6)
+            xs.append(budget)
         level = self._teacher_level()
         if level is not None:
             ys += [level, level]
@@ -391,13 +423,35 @@ class ParetoView(QWidget):
     def _user_moved_axes(self, *_: object) -> None:
         self.auto_axes = False
 
+    # --- the x axis -----------------------------------------------------------------------------------
+    def x_column(self) -> str:
+        """``macs`` or ``latency_ms``: what the x axis shows."""
+        return X_AXES[self.x_choice.currentText()][0]
+
+    def _x_column(self, layer: _RunLayer) -> np.ndarray:
+        return (layer.table.macs if self.x_column() == "macs" else layer.table.latency_ms).astype(float)
+
+    def _front_scores(self, layer: _RunLayer, metric: str | None) -> np.ndarray:
+        """The scores the front is made of: none for candidates without the x value (no prediction)."""
+        scores = layer.table.scores(metric).astype(float)
+        return np.where(np.isnan(self._x_column(layer)), math.nan, scores)
+
+    def plot_x(self, value: float) -> float:
+        """A candidate's x value (MACs, or ms) in the plotted unit."""
+        return value / X_AXES[self.x_choice.currentText()][1]
+
+    def _x_changed(self) -> None:
+        self.plot.setLabel("bottom", X_AXES[self.x_choice.currentText()][2])
+        self.auto_axes, self._fitted = True, False
+        self.redraw()
+
     def _update_xy(self, layer: _RunLayer, metric: str | None) -> None:
         values = layer.table.metrics.get(metric or "")
-        layer.x = layer.table.macs / 1e6
+        layer.x = self.plot_x(self._x_column(layer))
         layer.y = values if values is not None else np.full(len(layer.table), math.nan)
 
     def _draw_layer(self, layer: _RunLayer, metric: str | None) -> None:
-        layer.front = ParetoFront(layer.table.macs.astype(float), layer.table.scores(metric))
+        layer.front = ParetoFront(self._x_column(layer), self._front_scores(layer, metric))
         self._update_xy(layer, metric)
         self._draw_chunks(layer, first_chunk=0)
         self._draw_front_marks(layer)
@@ -428,7 +482,7 @@ class ParetoView(QWidget):
                 index = layer.dirty_from
                 rows = slice(index * CHUNK, (index + 1) * CHUNK)
                 x, y = layer.x[rows], layer.y[rows]
-                finite = ~np.isnan(y)
+                finite = ~np.isnan(y) & ~np.isnan(x)
                 layer.chunks[index].setData(x=x[finite], y=y[finite])
                 layer.dirty_from += 1
                 if time.perf_counter() - started > PASS_BUDGET_S and layer.dirty_from < len(layer.chunks):
@@ -468,8 +522,9 @@ class ParetoView(QWidget):
 
     def _draw_highlight(self) -> None:
         metric = self.metric_name()
-        if self.selected is not None and metric in self.selected["metrics"]:
-            self.highlight.setData([self.selected["macs"] / 1e6], [self.selected["metrics"][metric]])
+        x = self.selected.get(self.x_column()) if self.selected is not None else None
+        if self.selected is not None and metric in self.selected["metrics"] and x is not None:
+            self.highlight.setData([self.plot_x(x)], [self.selected["metrics"][metric]])
         else:
             self.highlight.setData([], [])
 
@@ -486,7 +541,13 @@ class ParetoView(QWidget):
             return
         total = sum(len(layer.table) for layer in self.layers.values())
         front = len(layer.front) if layer is not None else 0
-        self.status.setText(f"{total} candidates, {front} on the front of run {self.run_id}")
+        text = f"{total} candidates, {front} on the front of run {self.run_id}"
+        if self.x_column() == "latency_ms":
+            predicted = sum(int((~np.isnan(layer.table.latency_ms)).sum()) for layer in self.layers.values())
+            if predicted < total:
+                text += (f"; {total - predicted} without a predicted latency (not drawn: their search had no "
+                         "latency budget and no search.predict_latency)")
+        self.status.setText(text)
 
     # --- hover and click --------------------------------------------------------------------------
     def nearest(self, scene_pos: QPointF, radius_px: float = PICK_RADIUS_PX) -> dict[str, Any] | None:
@@ -516,8 +577,9 @@ class ParetoView(QWidget):
             return None
         return best[1].table.row(best[2])
 
-    def view_to_scene(self, macs: float, value: float) -> QPointF:
-        return self.plot.getViewBox().mapViewToScene(QPointF(macs / 1e6, value))
+    def view_to_scene(self, x: float, value: float) -> QPointF:
+        """Where a candidate with x value ``x`` (MACs, or ms, as the axis shows) and ``value`` is drawn."""
+        return self.plot.getViewBox().mapViewToScene(QPointF(self.plot_x(x), value))
 
     def _hovered(self, args: tuple) -> None:
         row = self.nearest(args[0])
@@ -539,7 +601,7 @@ class ParetoView(QWidget):
         self.candidate_selected.emit(row["run_id"], row["arch"])
 
     def front_points(self) -> list[dict[str, Any]]:
-        """The selected run's front for the shown metric, fewest MACs first."""
+        """The selected run's front for the shown metric, fewest MACs (or least predicted latency) first."""
         layer = self.layers.get(self.run_id) if self.run_id is not None else None
         return [] if layer is None else [layer.table.row(r) for r in layer.front.rows]
 

@@ -83,7 +83,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
             break
     window.compare.fit()
     grab(window, "compare")
-    dialog = NewRunDialog(window)
+    dialog = NewRunDialog(window, settings=window.settings)
     dialog.show()
     for _ in range(300):  # the teacher's MACs and the budget, measured in the background
         app.processEvents()

@@ -54,7 +54,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if parsed.busy:
             comparison += " (machine busy: wide spread)"
         height, width = parsed.size
-        conditions = f"{parsed.device}, {parsed.threads} threads, batch {parsed.batch}, {height}x{width}"
+        conditions = f"{parsed.device}, {parsed.threads} threads, batch {parsed.batch}, {width}x{height}"
         rows.append((f"Latency, {BACKENDS.get(backend, backend)} ({conditions})",
                      timings["teacher"].label() if "teacher" in timings else "-",
                      timings["student"].label() if "student" in timings else "-", comparison.strip()))
@@ -65,6 +65,15 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append((f"Latency, ONNX Runtime, {name} variant", "", f"{variant['latency_ms']:.2f} ms",
                      (f"{speed:.2f}x the float student" if speed else "")
                      + ("" if variant.get("usable", True) else "; outside its tolerance")))
+    predicted = summary.get("predicted_latency")
+    if predicted:
+        height, width = predicted["size"]
+        comparison = "no measurement in these conditions here"
+        if predicted.get("measured_ms") is not None:
+            comparison = f"measured {predicted['measured_ms']:.3g} ms ({100 * predicted['error']:+.1f}%)"
+        rows.append((f"Predicted latency, {BACKENDS.get(predicted['backend'], predicted['backend'])} "
+                     f"({predicted['device']}, {predicted['threads']} threads, batch 1, {width}x{height}; latency table)",
+                     "", f"{predicted['ms']:.3g} ms", comparison))
     return rows
 
 

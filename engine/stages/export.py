@@ -44,6 +44,21 @@ def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: tor
     to_image(torch.cat(rows, dim=1)).save(path)
 
 
+def _predicted_latency(search: dict[str, Any], measured: dict[str, float]) -> dict[str, Any] | None:
+    """The latency table's prediction for the chosen student (searches that predicted latency), beside the
+    time measured here where the conditions are the same (the CPU, the backend, the thread count)."""
+    if search.get("latency_ms") is None or not search.get("latency"):
+        return None
+    conditions = search["latency"]
+    predicted = {"ms": search["latency_ms"], **conditions}
+    if conditions["device"] == "cpu" and conditions["threads"] == torch.get_num_threads() \
+            and conditions["backend"] in measured:
+        actual = measured[conditions["backend"]]
+        predicted["measured_ms"] = actual
+        predicted["error"] = (search["latency_ms"] - actual) / actual
+    return predicted
+
+
 def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student_out: torch.Tensor,
               scorer) -> dict[str, dict[str, Any]]:
     """The run's ONNX variants of the student, each checked against the float student on the test split
@@ -117,6 +132,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     profiles = {name: profile_model(net, family.example_inputs(options, size))
                 for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
     card_path = ctx.stage_dir / "model_card.json"
+    predicted = _predicted_latency(search, latency["student"])
     summary = {
         "run_id": ctx.run_id,
         "teacher": {**profiles["teacher"].as_dict(), "metrics": teacher_metrics, "latency_ms": latency["teacher"]},
@@ -135,7 +151,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "model_card_path": str(card_path),
         "grid_path": str(grid),
         "grid_columns": list(family.compare_columns),
-        "search": {k: search[k] for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs")},
+        "predicted_latency": predicted,
+        "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
+                                              "latency_budget_ms")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
         "recipe": config.recipe_card,
     }
@@ -147,7 +165,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics},
         "latency_ms": latency["student"], "latency_device": "cpu",
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
-        "onnx_variants": card_variants(variants),
+        "onnx_variants": card_variants(variants), "predicted_latency": predicted,
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
         "recipe": config.recipe_card,

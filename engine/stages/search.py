@@ -1,5 +1,5 @@
 """Stage ``search``: score sub-networks of the supernet (shared weights, no retraining) on held-out
-training images and keep the best under the MACs budget. Every scored candidate goes to the store and
+training images and keep the best under the budget (MACs, predicted latency or both). Every scored candidate goes to the store and
 out as an event at once; a resumed search reuses what the store holds and never scores an arch twice."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from engine.search import NothingFits, SearchProblem, evolutionary_search, exhau
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
+from engine.stages.latency_budget import run_latency
 from engine.stages.supernet import load_supernet, search_space
 from engine.stages.teacher import build_teacher, load_teacher
 from engine.store import CandidateRecord
@@ -52,10 +53,13 @@ def teacher_macs(config: RunConfig) -> int:
     return profile_model(build_teacher(config), family.example_inputs(config.options, config.size_hw)).macs
 
 
-def budget_macs(config: RunConfig, reference: int) -> float:
+def budget_macs(config: RunConfig, reference: int) -> float | None:
+    """The MACs budget (None: a latency budget alone)."""
     spec = config.search
     if spec.macs_budget is not None:
         return spec.macs_budget
+    if not spec.limits_macs:
+        return None
     return reference / (spec.target_ratio or 10.0)
 
 
@@ -64,7 +68,7 @@ class BudgetPreview:
     """What a configuration asks of the search, known before anything is trained."""
 
     teacher_macs: int
-    budget_macs: float
+    budget_macs: float | None  # None: no MACs limit (a latency budget alone)
     smallest: str  # the narrowest sub-network of the search space
     smallest_macs: int
 
@@ -94,8 +98,10 @@ def check_budget(config: RunConfig) -> None:
                               f"{config.image_size} px); raise the budget or add narrower widths to "
                               "supernet.search_space")
         return
+    if not config.search.limits_macs:
+        return  # a latency budget alone: checked against the latency table before the supernet trains
     preview = preview_budget(config)
-    if preview.smallest_macs > preview.budget_macs:
+    if preview.budget_macs is not None and preview.smallest_macs > preview.budget_macs:
         raise ConfigError(f"search.target_ratio {config.search.target_ratio or 10.0:g} asks for at most "
                           f"{preview.budget_macs / 1e9:.4g}G MACs, but the smallest sub-network of the "
                           f"search space ({preview.smallest}) needs {preview.smallest_macs / 1e9:.4g}G (the teacher: "
@@ -113,6 +119,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     reference = teacher_macs(config)
     budget = budget_macs(config, reference)
     params_cache: dict[Arch, int] = {}
+    latency = run_latency(ctx) if config.search.predicts_latency else None
+    latency_budget = config.search.latency_budget_ms
     teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics")
     if teacher_scores is None:
         teacher, _ = load_teacher(ctx)
@@ -143,16 +151,20 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         family.recalibrate(supernet, arch, data)
         outputs = generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device)
         metrics = scorer.all(outputs)
-        report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics), scorer.metric)
+        report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics,
+                                              latency(arch) if latency else None), scorer.metric)
         return metrics[scorer.metric]
 
     problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
-                            higher_is_better=scorer.higher_is_better, cache=cache)
+                            higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
+                            latency_budget_ms=latency_budget)
     method = config.search.method
     if method == "auto":
         method = "exhaustive" if problem.grid_size() <= config.search.exhaustive_limit else "evolution"
-    ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {budget / 1e6:.1f}M MACs "
-                f"(teacher {reference / 1e6:.1f}M, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
+    limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
+        ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"])  # type: ignore[union-attr]
+    ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "
+                f"(teacher {reference / 1e6:.1f}M MACs, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
                 f"{scorer.metric} on the search split; {reused} scores reused")
     def report(done: int, total: int, best_value: float) -> None:
         """Progress per candidate, with the best score so far; the total comes with the first (exhaustive:
@@ -178,7 +190,11 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
               "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused,
               "seconds": seconds,
-              "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None}
+              "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
+              "latency_budget_ms": latency_budget,
+              "latency_ms": latency(best_arch) if latency else None,  # predicted
+              "latency": latency.card() if latency else None}
+    predicted = f", predicted {result['latency_ms']:.3g} ms" if latency else ""
     ctx.message(f"search: best {best_arch} with {scorer.metric} {best_value:.4g} (search split) at "
-                f"{result['macs'] / 1e6:.1f}M MACs; {problem.evaluated} scored in {seconds:.1f}s")
+                f"{result['macs'] / 1e6:.1f}M MACs{predicted}; {problem.evaluated} scored in {seconds:.1f}s")
     return result

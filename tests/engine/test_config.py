@@ -91,3 +91,17 @@ def test_image_sizes_may_be_non_square():
     assert config.size_hw == (64, 96)
     with pytest.raises(ConfigError, match="multiples of 4"):
         load_config("pix2pix-sample", overrides={"image_size": "96x66"})
+
+
+def test_a_latency_budget_replaces_the_presets_macs_budget_unless_given_with_one():
+    config = load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 40}})
+    assert config.search.target_ratio is None and not config.search.limits_macs and config.search.predicts_latency
+    both = load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 40, "target_ratio": 5}})
+    assert both.search.target_ratio == 5 and both.search.limits_macs
+    assert load_config("pix2pix-sample").search.limits_macs and not load_config("pix2pix-sample").search.predicts_latency
+    with pytest.raises(ConfigError, match=r"search.latency_device: .*cpu, cuda or cuda:N, not 'gpu'"):
+        load_config("pix2pix-sample", overrides={"search": {"latency_device": "gpu"}})
+    with pytest.raises(ConfigError, match=r"onnxruntime is measured on the CPU"):
+        load_config("pix2pix-sample", overrides={"search": {"latency_backend": "onnxruntime", "latency_device": "cuda"}})
+    with pytest.raises(ConfigError, match=r"latency_budget_ms: .*greater than 0"):
+        load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 0}})

@@ -1,7 +1,9 @@
 """The latency table's mechanics (its accuracy is measured by benchmarks/latency_table.py, not here)."""
 
+import itertools
 import random
 
+import pytest
 import torch
 
 from engine import latency_table
@@ -10,6 +12,19 @@ from engine.families import FAMILIES
 from engine.latency_table import LatencyTable, cached_table, layer_key, layer_shapes, random_archs
 
 SPACE = [(4, 8)] * 8
+
+
+def _fake_measured_ms(net, example, device, *args):
+    """A stand-in for the timing protocol: the nets' times in a test need not be real, only distinct."""
+    return 1.0 + sum(p.numel() for p in net.parameters()) / 1e6
+
+
+@pytest.fixture
+def quick_timing(monkeypatch):
+    """Layers timed once, whole networks not timed at all: the mechanics, not the numbers."""
+    monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
+    monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
+    monkeypatch.setattr(latency_table, "measured_ms", _fake_measured_ms)
 
 
 def _family():
@@ -34,11 +49,7 @@ def test_the_layers_are_found_on_the_meta_device_with_the_shapes_a_real_pass_see
     assert "Conv2d(" in layer_key(*found[1]) and "@ 1x" in layer_key(*found[1])
 
 
-def test_a_table_is_built_cached_and_predicts_any_sub_network(tmp_path, monkeypatch):
-    monkeypatch.setattr(latency_table, "LAYER_RUNS", 2)
-    monkeypatch.setattr(latency_table, "LAYER_WARMUP", 1)
-    monkeypatch.setattr(latency_table, "measured_ms", lambda net, example, device: 1.0 + sum(
-        p.numel() for p in net.parameters()) / 1e6)  # a stand-in for the timing protocol
+def test_a_table_is_built_cached_and_predicts_any_sub_network(tmp_path, quick_timing):
     family, options = _family()
     example = family.example_inputs(options, (32, 32))
 
@@ -78,3 +89,43 @@ def test_a_net_built_on_meta_has_the_same_layers_and_its_unseen_layers_are_timed
     assert [layer_key(m, s) for m, s in meta_layers] == real_keys
     conv, shape = next((m, s) for m, s in meta_layers if isinstance(m, torch.nn.Conv2d))
     assert time_layer(conv, shape, torch.device("cpu")) > 0
+
+
+def test_the_fast_predictor_equals_the_whole_network_path_on_every_sub_network(tmp_path, quick_timing):
+    family, options = _family()
+    example = family.example_inputs(options, (16, 16))
+    space = [(4, 8, 12)] + [(4, 8)] * 7
+
+    def build(arch):
+        return family.build_student(options, arch)
+
+    table, _ = cached_table(tmp_path, "cyclegan", options.model_dump_json(), build, example, space, calibration_nets=3)
+    predictor = latency_table.SpacePredictor(table, build, space, example)
+    assert predictor.split  # the ResNet student's layers each depend on one or two positions
+    assert all(positions and len(positions) <= 2 for positions, _ in predictor.groups)
+    for values in itertools.islice(itertools.product(*space), 0, None, 7):
+        arch = Arch(values)
+        assert abs(predictor(arch) - table.predict(latency_table.build_on_meta(build, arch), example)) < 1e-9
+
+
+class _Growing(torch.nn.Module):
+    """A net whose number of layers depends on the arch: the split cannot hold."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.layers = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 1) for _ in range(arch[0])],
+                                          torch.nn.Conv2d(3, arch[1], 1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_the_predictor_falls_back_to_whole_networks_where_the_layers_change_in_number(quick_timing):
+    space = [(1, 2, 3), (2, 4)]
+    table = LatencyTable("test", "{}", "cpu", "pytorch", 1, (8, 8), scale=2.0, offset_ms=1.0)
+    example = (torch.zeros(1, 3, 8, 8),)
+    predictor = latency_table.SpacePredictor(table, _Growing, space, example)
+    assert not predictor.split
+    for arch in (Arch((1, 2)), Arch((3, 4))):
+        assert predictor(arch) == table.predict(latency_table.build_on_meta(_Growing, arch), example)
+    assert predictor(Arch((3, 4))) > predictor(Arch((1, 2)))

@@ -11,7 +11,7 @@ from engine.search import NothingFits, SearchProblem, evolutionary_search, exhau
 SPACE = [(1, 2, 3, 4)] * 5
 
 
-def _problem(budget, counter=None):
+def _problem(budget, counter=None, **latency):
     def score(arch):
         if counter is not None:
             counter.append(arch)
@@ -19,7 +19,7 @@ def _problem(budget, counter=None):
         return sum(v * (5 - i) for i, v in enumerate(arch))
 
     return SearchProblem(space=SPACE, macs=lambda arch: sum(arch) * 1000, score=score, budget=budget,
-                         higher_is_better=True)
+                         higher_is_better=True, **latency)
 
 
 def _brute_force_best(budget):
@@ -116,3 +116,30 @@ def test_evolution_reports_progress_per_member_up_to_a_total_known_ahead():
     assert {total for _, total, _ in reports} == {8 * 4}
     best = [problem.key(value) for _, _, value in reports]
     assert best == sorted(best, reverse=True)  # the best so far never gets worse
+
+
+def test_a_latency_budget_alone_or_with_macs_holds_every_scored_candidate_to_it():
+    def latency(arch):
+        return 2.0 * arch[0] + sum(arch[1:])  # the first position is costly in time, not in MACs
+
+    for macs_budget in (None, 12_000):
+        scored = []
+        problem = _problem(macs_budget, scored, latency=latency, latency_budget_ms=10.0)
+        _, value = exhaustive_search(problem)
+        feasible = [a for a in itertools.product(*SPACE)
+                    if latency(a) <= 10 and (macs_budget is None or sum(a) * 1000 <= macs_budget)]
+        assert len(scored) == len(feasible) and all(latency(a) <= 10 for a in scored)
+        assert value == max(sum(v * (5 - i) for i, v in enumerate(a)) for a in feasible)
+        evolved = _problem(macs_budget, latency=latency, latency_budget_ms=10.0)
+        arch, _ = evolutionary_search(evolved, population=10, generations=3, parent_ratio=0.25, mutation_ratio=0.5,
+                                      mutation_prob=0.3, rng=random.Random(0))
+        assert latency(arch) <= 10 and set(evolved.cache) <= {str(Arch(a)) for a in feasible}
+
+
+def test_a_latency_budget_nothing_fits_says_what_the_smallest_is_predicted_to_take():
+    problem = SearchProblem(space=SPACE, macs=lambda a: 0, score=lambda a: 0.0, budget=None,
+                            latency=lambda a: 3.5 + sum(a), latency_budget_ms=4.0)
+    with pytest.raises(NothingFits, match=r"latency budget of 4 ms: the smallest, 1_1_1_1_1, is predicted to take 8.5 ms"):
+        exhaustive_search(problem)
+    with pytest.raises(ValueError, match="needs a MACs budget, a latency budget or both"):
+        SearchProblem(space=SPACE, macs=lambda a: 0, score=lambda a: 0.0, budget=None)

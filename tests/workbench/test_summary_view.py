@@ -22,6 +22,12 @@ def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
     assert "p10-p90" in rows[latency[0]][0]
     assert any(label.startswith("Latency, ONNX Runtime (") for label in rows)
     assert any("int8 variant" in label for label in rows)
+    assert not any(label.startswith("Predicted latency") for label in rows)  # its search predicted none
+    predicted = {"ms": 1.9, "device": "cpu", "backend": "pytorch", "threads": 2, "size": [32, 48],
+                 "measured_ms": 2.0, "error": -0.05}
+    rows = {row[0]: row[1:] for row in summary_rows({**summary, "predicted_latency": predicted})}
+    assert rows["Predicted latency, PyTorch (cpu, 2 threads, batch 1, 48x32; latency table)"] == \
+        ("", "1.9 ms", "measured 2 ms (-5.0%)")
 
 
 def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_runs(qtbot, finished, tmp_path):

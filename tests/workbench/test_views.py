@@ -1,6 +1,7 @@
 """Pareto, compare, new-run, export and settings views, against recorded events and a real finished run."""
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -404,3 +405,65 @@ def test_pareto_shows_the_teacher_as_reference_and_keeps_its_axes_while_points_a
     view.fit_axes()
     assert view.plot.getViewBox().viewRange()[0][1] > 9.0
     assert view.suggested_path("png") == str(tmp_path / "exports" / f"run-{run_id}-pareto-psnr.png")
+
+
+def test_pareto_plots_the_metric_against_predicted_latency_with_its_budget(qtbot, store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id, budget=None, latency_budget=(4.0, "cpu, pytorch"))
+    _shown(qtbot, view)
+    assert view.x_column() == "latency_ms" and "latency (ms)" in view.plot.getAxis("bottom").labelText
+    # Latency ranks these otherwise than MACs do: the widest-first arch is the slow one.
+    latencies = {"8_8_8_8_8_8_8_8": 3.9, "4_4_4_4_4_4_4_4": 1.0, "8_4_8_4_8_4_8_4": 2.0, "4_8_4_8_4_8_4_8": 1.5,
+                 "8_8_4_4_8_8_4_4": None}
+    events = _recorded_candidates(run_id)
+    for event in events:
+        view.handle_event(dataclasses.replace(event, latency_ms=latencies[event.arch]))
+    qtbot.waitUntil(lambda: _drawn(view, run_id) == 4, timeout=5000)  # the one without a prediction is not drawn
+    assert [row["arch"] for row in view.front_points()] == ["4_4_4_4_4_4_4_4", "4_8_4_8_4_8_4_8", "8_4_8_4_8_4_8_4",
+                                                           "8_8_8_8_8_8_8_8"]
+    xs, _ = view.front.getData()
+    assert list(xs) == [1.0, 1.5, 2.0, 3.9]
+    assert view.budget_line.isVisible() and view.budget_line.value() == 4.0
+    assert "1 without a predicted latency" in view.status.text()
+    row = view.nearest(view.view_to_scene(1.5, 25.0))
+    assert row["arch"] == "4_8_4_8_4_8_4_8" and "predicted latency 1.5 ms" in _tip(row)
+    view.x_choice.setCurrentText("MACs")
+    qtbot.waitUntil(lambda: _drawn(view, run_id) == 5, timeout=5000)
+    assert not view.budget_line.isVisible()  # this run has no MACs budget
+    assert len(view.front_points()) == 4 and "without a predicted latency" not in view.status.text()
+
+
+def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_measured(qtbot, settings):
+    import torch
+
+    from engine.arch import Arch
+    from engine.config import load_config
+    from engine.latency_table import LatencyTable, table_path
+    from engine.stages.latency_budget import table_folder
+
+    dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    assert not dialog.latency.isEnabled()
+    dialog.by_latency.setChecked(True)
+    assert dialog.latency.isEnabled() and dialog.latency_device.isEnabled() and not dialog.ratio.isEnabled()
+    dialog.latency.setValue(3)
+    search = dialog.config.search
+    assert search.latency_budget_ms == 3 and search.target_ratio is None and not search.limits_macs
+    assert "measured before the supernet trains" in dialog.budget_label.text() and dialog.start_button.isEnabled()
+    # Once a run has measured the table for these conditions, its smallest and largest sub-network's times show.
+    config = load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 3}})
+    space = config.search_space()
+    path = table_path(table_folder(settings), "pix2pix", config.options.model_dump_json(), "cpu",
+                      torch.get_num_threads(), config.size_hw)
+    path.parent.mkdir(parents=True)
+    LatencyTable("pix2pix", config.options.model_dump_json(), "cpu", "pytorch", torch.get_num_threads(),
+                 config.size_hw, calibration=[{"arch": str(Arch.smallest(space)), "measured_ms": 2.5},
+                                              {"arch": str(Arch.largest(space)), "measured_ms": 9.0}]).save(path)
+    dialog.latency.setValue(2)
+    assert "smallest sub-network 2.5 ms, the largest 9 ms" in dialog.budget_label.text()
+    assert "below the smallest sub-network's 2.5 ms" in dialog.error.text() and not dialog.start_button.isEnabled()
+    dialog.latency.setValue(5)
+    assert dialog.start_button.isEnabled()

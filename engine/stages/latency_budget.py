@@ -1,0 +1,138 @@
+"""The run's latency predictor, for a search by latency (``search.latency_budget_ms``) or with predicted
+latency recorded (``search.predict_latency``): the workspace's latency table for the run's family, model
+options and image size on the chosen device and backend (measured the first time, a few minutes at 256 px on
+a CPU; read back afterwards, by every run that shares those conditions), and the fast predictor over the
+run's search space.
+
+The supernet stage asks for it before training, so that a latency budget no sub-network can meet is refused
+before hours of training rather than after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.arch import Arch
+from engine.config import RunConfig
+from engine.errors import ConfigError
+from engine.latency_table import LatencyTable, SpacePredictor, cached_table, table_path
+from engine.settings import Settings
+from engine.stages.context import Cancelled, StageContext
+
+
+def table_folder(settings: Settings) -> Path:
+    return settings.workspace / "latency"
+
+
+@dataclass
+class RunLatency:
+    """Predicted milliseconds per image of any sub-network of the run's search space."""
+
+    predictor: SpacePredictor
+    path: Path  # the cached table
+
+    @property
+    def table(self) -> LatencyTable:
+        return self.predictor.table
+
+    def __call__(self, arch: Arch) -> float:
+        return self.predictor(arch)
+
+    def conditions(self) -> str:
+        table = self.table
+        return (f"{table.device}, {table.backend}, {table.threads} threads, batch 1, "
+                f"{table.size[1]}x{table.size[0]}")
+
+    def card(self) -> dict[str, Any]:
+        """What a result or a model card says of the prediction: its conditions and where the table is."""
+        table = self.table
+        return {"device": table.device, "backend": table.backend, "threads": table.threads,
+                "size": list(table.size), "table": str(self.path), "fit_scale": table.scale,
+                "fit_offset_ms": table.offset_ms, "calibration_nets": len(table.calibration),
+                "created": table.provenance.get("created")}
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"search.latency_device is {device}, but this machine has no usable CUDA GPU; measure "
+                          "the latency table where the model will run, or set search.latency_device: cpu")
+    if device.startswith("cuda:") and int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise ConfigError(f"search.latency_device {device} does not exist: this machine has "
+                          f"{torch.cuda.device_count()} GPU(s)")
+
+
+def run_latency(ctx: StageContext) -> RunLatency:
+    """The predictor for the run's conditions (the table built and cached on first use)."""
+    config = ctx.config
+    spec, family, options = config.search, config.family_impl, config.options
+    _check_device(spec.latency_device)
+    space = config.search_space()
+    example = family.example_inputs(options, config.size_hw)
+
+    def build(arch: Arch) -> torch.nn.Module:
+        return family.build_student(options, arch).eval()
+
+    def progress(done: int, total: int) -> None:
+        if ctx.cancel_requested():
+            raise Cancelled("stopped while measuring the latency table (it is measured again on resume)")
+        if done == 1 or done == total or done % max(1, total // 4) == 0:
+            ctx.message(f"latency table: {done}/{total} sub-networks measured end to end")
+
+    folder = table_folder(ctx.settings)
+    height, width = config.size_hw
+    ctx.message(f"latency table for {spec.latency_device}/{spec.latency_backend} at {width}x{height}: read from, "
+                f"or measured once into, {folder}")
+    table, path = cached_table(folder, family.name, options.model_dump_json(), build, example, space,
+                               spec.latency_device, spec.latency_backend,
+                               calibration_nets=spec.latency_calibration_nets, progress=progress)
+    predictor = SpacePredictor(table, build, space, example)
+    try:
+        table.save(path)  # with the layers the predictor timed, for the next search
+    except OSError as exc:
+        ctx.message(f"latency table: could not save {path}: {exc}", level="warning")
+    latency = RunLatency(predictor, path)
+    ctx.message(f"latency table: {len(table.layers)} layers, fit measured = {table.scale:.3f} x layer sum "
+                f"{table.offset_ms:+.2f} ms on {len(table.calibration)} sub-networks ({latency.conditions()}); "
+                f"{'fast' if predictor.split else 'whole-network'} prediction")
+    return latency
+
+
+def check_latency_budget(ctx: StageContext) -> RunLatency | None:
+    """Before training: the predictor, and a refusal when not even the smallest sub-network meets the
+    latency budget. None when the run predicts no latency."""
+    spec = ctx.config.search
+    if not spec.predicts_latency:
+        return None
+    latency = run_latency(ctx)
+    if spec.latency_budget_ms is not None:
+        smallest = Arch.smallest(ctx.config.search_space())
+        needed = latency(smallest)
+        if needed > spec.latency_budget_ms:
+            raise ConfigError(f"search.latency_budget_ms {spec.latency_budget_ms:g} is below the smallest sub-network "
+                              f"of the search space ({smallest}: predicted {needed:.3g} ms on "
+                              f"{latency.conditions()}); raise the budget or add narrower widths to "
+                              "supernet.search_space")
+    return latency
+
+
+def measured_extremes(settings: Settings, config: RunConfig) -> tuple[float, float] | None:
+    """The measured milliseconds of the smallest and the largest sub-network of the run's search space, where
+    the workspace holds a latency table for its conditions already (a table is fitted on both); None
+    before one is measured. Cheap: one small file read, for a dialog to show what budgets are possible."""
+    spec, family, options = config.search, config.family_impl, config.options
+    threads = config.threads or settings.threads or torch.get_num_threads()
+    path = table_path(table_folder(settings), family.name, options.model_dump_json(), spec.latency_device, threads,
+                      config.size_hw, spec.latency_backend)
+    try:
+        table = LatencyTable.load(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    space = config.search_space()
+    measured = {entry["arch"]: entry["measured_ms"] for entry in table.calibration}
+    smallest, largest = str(Arch.smallest(space)), str(Arch.largest(space))
+    if smallest not in measured or largest not in measured:
+        return None
+    return measured[smallest], measured[largest]

@@ -1,0 +1,54 @@
+"""A search by predicted latency, end to end on tiny models: a budget nothing meets is refused before the
+supernet trains; one that some sub-networks meet holds every scored candidate to it, and the student's
+predicted latency reaches the search result and the model card beside the measured one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.arch import Arch
+from engine.errors import ConfigError
+from engine.events import CandidateScored
+from engine.pipeline import create_run, execute, run_dir
+from engine.stages.latency_budget import table_folder
+from engine.store import Status
+from tests.engine.stages.tiny import SPACE, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_latency_budget_is_checked_before_training_and_holds_the_search(settings, store):
+    search = {"latency_budget_ms": 1e-6, "target_ratio": None, "latency_calibration_nets": 4, "method": "exhaustive"}
+    run_id = create_run(tiny_config("pix2pix", search=search), store, settings)
+    with pytest.raises(ConfigError, match=r"latency_budget_ms 1e-06 is below the smallest sub-network .* predicted"):
+        execute(run_id, settings, store, lambda event: None)
+    run = store.get_run(run_id)
+    assert {s.name: s.status for s in run.stages}["supernet"] is Status.failed
+    assert not (run_dir(settings, run_id) / "supernet" / "checkpoint.pt").exists()  # refused before any step
+    [table_file] = table_folder(settings).glob("pix2pix-*-cpu-pytorch-*.json")
+    table = json.loads(table_file.read_text())
+    assert len(table["calibration"]) == 4 and table["provenance"]["calibration_nets"] == 4
+
+    # A budget between the smallest and the largest sub-network's measured latency.
+    measured = sorted(entry["measured_ms"] for entry in table["calibration"])
+    budget = float(np.median(measured))
+    search = {**search, "latency_budget_ms": budget}
+    run_id = create_run(tiny_config("pix2pix", search=search), store, settings)
+    scored = []
+    execute(run_id, settings, store, lambda e: scored.append(e) if isinstance(e, CandidateScored) else None)
+    assert table_file.stat().st_size > 0 and len(list(table_folder(settings).glob("*.json"))) == 1  # reused
+    candidates = store.candidates(run_id)
+    assert candidates and len(candidates) < 2 ** len(SPACE)  # the budget left some sub-networks out
+    assert all(c.latency_ms is not None and c.latency_ms <= budget for c in candidates)
+    assert all(e.latency_ms is not None for e in scored)
+    result = json.loads((run_dir(settings, run_id) / "search" / "result.json").read_text())
+    assert result["latency_budget_ms"] == budget and result["budget_macs"] is None
+    assert result["latency_ms"] <= budget and result["latency"]["backend"] == "pytorch"
+    best = min(candidates, key=lambda c: -c.metrics["psnr"])
+    assert Arch.parse(result["arch"]) == Arch.parse(best.arch)
+    card = json.loads((run_dir(settings, run_id) / "export" / "model_card.json").read_text())
+    predicted = card["predicted_latency"]
+    assert predicted["ms"] == result["latency_ms"] and predicted["device"] == "cpu"
+    assert predicted["measured_ms"] == card["latency_ms"]["pytorch"] and "error" in predicted
+    assert card["macs"] > 0  # the card reports both
