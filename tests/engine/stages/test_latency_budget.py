@@ -52,3 +52,16 @@ def test_a_latency_budget_is_checked_before_training_and_holds_the_search(settin
     assert predicted["ms"] == result["latency_ms"] and predicted["device"] == "cpu"
     assert predicted["measured_ms"] == card["latency_ms"]["pytorch"] and "error" in predicted
     assert card["macs"] > 0  # the card reports both
+
+
+def test_a_latency_device_this_machine_lacks_is_named(settings, store, monkeypatch):
+    from engine.stages import latency_budget
+    from engine.stages.context import StageContext
+
+    monkeypatch.setattr(latency_budget.torch.cuda, "is_available", lambda: False)
+    config = tiny_config("pix2pix", search={"latency_budget_ms": 5, "latency_device": "cuda"})
+    ctx = StageContext(run_id=1, stage="supernet", config=config, settings=settings, store=store,
+                       run_dir=settings.runs_dir / "00001", events=lambda e: None, cancel_requested=lambda: False,
+                       device=latency_budget.torch.device("cpu"))
+    with pytest.raises(ConfigError, match="latency_device is cuda, but this machine has no usable CUDA GPU"):
+        latency_budget.check_latency_budget(ctx)
