@@ -21,6 +21,7 @@ from engine.errors import UserError
 from engine.families import FAMILIES
 from engine.latency import LatencyReading, faster
 from engine.latency import describe as describe_latency
+from engine.launch import Launch, write_launch_files
 from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metric
 from engine.metrics.inception import candidate_paths as inception_candidate_paths
 from engine.metrics.inception import find_weights as find_inception_weights
@@ -35,12 +36,13 @@ from engine.stages.search import BudgetPreview, budget_macs, preview_budget, tea
 from engine.store import CandidateTable, Curve, RunSummary, Store, open_store
 
 __all__ = [
-    "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LatencyReading",
+    "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
+    "LatencyReading",
     "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
     "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
     "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
     "inception_candidate_paths", "list_images", "load_config", "measure_latency", "measured_extremes", "open_store",
-    "preview", "preview_budget", "primary_metric", "run_dir",
+    "preview", "preview_budget", "primary_metric", "run_dir", "write_launch_files",
     "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
 ]
 

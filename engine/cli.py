@@ -216,13 +216,13 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -> int:
+def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, world) -> int:
     from engine.pipeline import execute
     from engine.stages.context import Cancelled
 
     try:
         summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag(),
-                          stop_after=getattr(args, "stop_after", None), redo=getattr(args, "redo", None))
+                          stop_after=getattr(args, "stop_after", None), redo=getattr(args, "redo", None), world=world)
     except Cancelled as exc:
         print(str(exc), file=sys.stderr)
         return 3
@@ -240,29 +240,62 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store) -
     return 0
 
 
+def _worker(settings: Settings, world) -> int:
+    """Ranks 1 and up of a torchrun launch: no store, no output of their own; rank 0 reports for all."""
+    from engine.pipeline import execute_worker
+    from engine.stages.context import Cancelled
+
+    try:
+        execute_worker(settings, world, _cancel_flag())
+    except Cancelled:
+        return 3
+    return 0
+
+
+def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[[Any], int]) -> int:
+    """``start(store)`` gives the run to execute (creating it, for ``compress``), on rank 0 only; under
+    torchrun the other ranks join it (``engine.distributed``)."""
+    from engine.distributed import join, leave
+    from engine.store import open_store
+
+    world = join(settings.device)
+    try:
+        if not world.is_main:
+            return _worker(settings, world)
+        store = open_store(settings.resolved_store_url)
+        try:
+            return _execute(start(store), args, settings, store, world)
+        finally:
+            store.close()
+    finally:
+        leave(world)
+
+
 def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
     from engine.pipeline import create_run
-    from engine.store import open_store
 
     overrides = {"name": args.name} if args.name else None
-    config = load_config(args.preset, args.config, overrides)
-    store = open_store(settings.resolved_store_url)
-    try:
-        run_id = create_run(config, store, settings)
-        return _execute(run_id, args, settings, store)
-    finally:
-        store.close()
+    config = load_config(args.preset, args.config, overrides)  # every rank checks it: a bad one fails them all
+    return _run_in_group(args, settings, lambda store: create_run(config, store, settings))
+
+
+def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from engine.config import load_config
+    from engine.launch import Launch, write_launch_files
+
+    config = load_config(args.preset, args.config, {"name": args.name} if args.name else None)
+    launch = Launch(args.processes_per_node, args.nodes)
+    paths = write_launch_files(config, args.out, launch, settings,
+                               yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    print(f"{config.name}: {launch.processes} processes on {launch.nodes} machine(s); wrote " + ", ".join(map(str, paths)))
+    return 0
 
 
 def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.store import open_store
-
-    store = open_store(settings.resolved_store_url)
-    try:
-        return _execute(args.run_id, args, settings, store)
-    finally:
-        store.close()
+    return _run_in_group(args, settings, lambda store: args.run_id)
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -372,6 +405,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                           help="stop once this stage has finished (e.g. teacher: only train the teacher); "
                                "resume continues")
     compress.set_defaults(handler=_cmd_compress)
+
+    launch = commands.add_parser(
+        "launch-script", help="write a run's configuration with a torchrun script and a Slurm batch file for "
+                              "several processes or machines (torchrun --nproc_per_node N main.py compress ... "
+                              "runs the same by hand)")
+    launch.add_argument("--preset", choices=sorted(PRESETS))
+    launch.add_argument("--config", type=Path)
+    launch.add_argument("--name", help="the run's name")
+    launch.add_argument("--processes-per-node", type=int, default=2, help="one per GPU on GPU machines")
+    launch.add_argument("--nodes", type=int, default=1)
+    launch.add_argument("--out", type=Path, default=Path("."), help="the folder to write the files to")
+    launch.set_defaults(handler=_cmd_launch_script)
 
     resume = commands.add_parser("resume", help="continue a stopped or failed run from its checkpoints")
     resume.add_argument("run_id", type=int)

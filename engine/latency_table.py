@@ -149,13 +149,19 @@ class LatencyTable:
         best built with ``build_on_meta`` (no weights)."""
         return self.scale * self.layer_sum(net, example, torch.device(self.device)) + self.offset_ms
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "size": list(self.size)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyTable:
+        return cls(**{**data, "size": tuple(data["size"])})
+
     def save(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps({**asdict(self), "size": list(self.size)}, indent=1))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> LatencyTable:
-        data = json.loads(path.read_text())
-        return cls(**{**data, "size": tuple(data["size"])})
+        return cls.from_dict(json.loads(path.read_text()))
 
 
 BACKENDS = ("pytorch", "onnxruntime")

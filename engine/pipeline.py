@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.config import STAGES, RunConfig
+from engine.distributed import SINGLE, World, hosts, rank_device
 from engine.errors import ConfigError, UserError
 from engine.events import (EventSink, Fanout, Message, RunFinished, RunStarted, StageCancelled, StageFailed,
                            StageFinished, StageStarted)
@@ -37,6 +38,8 @@ RUNNERS: dict[str, Callable[[StageContext, Any], dict[str, Any]]] = {
     "teacher": teacher.run, "supernet": supernet.run, "search": search.run, "finetune": finetune.run,
     "export": export.run,
 }
+#: Stages rank 0 runs alone in a multi-process run (the others wait for the next one).
+MAIN_ONLY_STAGES = ("export",)
 #: Beside a damaged stage being redone: its artifacts' digests from before (``_check_finished_stages``).
 BEFORE_REDO = "before-redo.json"
 #: A run on another host whose heartbeat is older than this is considered dead.
@@ -146,12 +149,35 @@ def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events
     _invalidate_after(store, run_id, folder, stage, reason, events)
 
 
+def _prepare_process(config: RunConfig, settings: Settings, world: World) -> torch.device:
+    """What every process of a run sets up alike: threads, denormals, its device; a global batch that the
+    ranks cannot share evenly is refused."""
+    if config.batch_size % world.size:
+        raise ConfigError(f"batch_size {config.batch_size} is the global batch of the {world.size} processes and "
+                          f"must be a multiple of their number; set batch_size to "
+                          f"{max(world.size, config.batch_size // world.size * world.size)} or start "
+                          f"{config.batch_size if config.batch_size < world.size else 'fewer'} processes")
+    # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
+    # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.
+    torch.set_flush_denormal(True)
+    if config.threads or settings.threads:
+        torch.set_num_threads(config.threads or settings.threads)  # type: ignore[arg-type]
+    return rank_device(world, torch.device(config.device if settings.device == "auto" else settings.device))
+
+
+def _seed_stage(config: RunConfig, stage_name: str) -> None:
+    position = STAGES.index(stage_name)
+    random.seed(config.seed + position)
+    torch.manual_seed(config.seed + position)
+
+
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
-            redo: str | None = None) -> dict[str, Any]:
+            redo: str | None = None, world: World = SINGLE) -> dict[str, Any]:
     """Run the unfinished stages of ``run_id``; with ``stop_after``, stop (as a cancel, resumable) once
     that stage has finished; with ``redo``, that stage and the ones after it are redone. A finished stage
-    whose files are gone or damaged is redone, and the stages after it too if its output changed."""
+    whose files are gone or damaged is redone, and the stages after it too if its output changed. In a
+    multi-process run this is rank 0, telling the others (``execute_worker``) each stage to run."""
     fail_dead_runs(store)
     run = store.get_run(run_id)
     try:
@@ -167,27 +193,31 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     recorder = StoreRecorder(store, run_id, list(STAGES), config.log_every)
     events = Fanout(recorder, events)
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
-    # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
-    # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.
-    torch.set_flush_denormal(True)
-    if config.threads or settings.threads:
-        torch.set_num_threads(config.threads or settings.threads)  # type: ignore[arg-type]
-    device = torch.device(config.device if settings.device == "auto" else settings.device)
+    world.broadcast((run_id, run.config))
+    group = hosts(world)
     stage_name = "data"
     try:
+        device = _prepare_process(config, settings, world)
+        if world.active:
+            events(Message(run_id=run_id, text=f"{world.size} processes on {len(group)} machine(s): "
+                                               f"{', '.join(group)}; each takes {config.batch_size // world.size} "
+                                               "image(s) of every batch"))
+        store.set_run_processes(run_id, world.size, group)
         if redo is not None:
             redo_stage(store, settings, run_id, redo, events)
         damaged = _check_finished_stages(store, run_id, folder, events)
         data = prepare_data(config, settings, events)
         log.info("run %s data: %s", run_id, describe(data))
         for position, stage_name in enumerate(STAGES):
-            if store.stage_status(run_id, stage_name) is Status.finished:
+            finished = store.stage_status(run_id, stage_name) is Status.finished
+            world.broadcast(("skip" if finished else "run", stage_name))
+            if finished:
                 events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
                 continue
-            random.seed(config.seed + position)
-            torch.manual_seed(config.seed + position)
+            _seed_stage(config, stage_name)
             ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=store,
-                               run_dir=folder, events=events, cancel_requested=cancel_requested, device=device)
+                               run_dir=folder, events=events, cancel_requested=cancel_requested, device=device,
+                               world=world)
             events(StageStarted(run_id=run_id, stage=stage_name))
             started = time.monotonic()
             result = RUNNERS[stage_name](ctx, data)
@@ -200,7 +230,9 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
                                       f"{stage_name} was redone and its output differs from before", events)
                 (folder / stage_name / BEFORE_REDO).unlink(missing_ok=True)
             if stage_name == stop_after and position < len(STAGES) - 1:
+                world.broadcast(("stop", stage_name))
                 raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")
+        world.broadcast(("done", None))
     except Cancelled as exc:
         events(StageCancelled(run_id=run_id, stage=stage_name, reason=str(exc)))
         raise
@@ -217,3 +249,28 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     summary = stage_result(folder, "export")
     events(RunFinished(run_id=run_id, summary=summary))
     return summary
+
+
+def execute_worker(settings: Settings, world: World, cancel_requested: Callable[[], bool] = lambda: False) -> None:
+    """Rank 1 and up of a multi-process run: the stages rank 0 (``execute``) names, in step with it (the
+    same collective operations in the same order), with no store and no writes of their own."""
+    run_id, config_data = world.broadcast(None)
+    config = RunConfig.model_validate(config_data)
+    hosts(world)
+    device = _prepare_process(config, settings, world)
+
+    def drop(event: Any) -> None:
+        pass
+
+    data = prepare_data(config, settings, drop)
+    folder = run_dir(settings, run_id)
+    while True:
+        kind, stage_name = world.broadcast(None)
+        if kind in ("done", "stop"):
+            return
+        if kind == "skip" or stage_name in MAIN_ONLY_STAGES:
+            continue
+        _seed_stage(config, stage_name)
+        ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=None,  # type: ignore[arg-type]
+                           run_dir=folder, events=drop, cancel_requested=cancel_requested, device=device, world=world)
+        RUNNERS[stage_name](ctx, data)

@@ -28,6 +28,10 @@ class SearchProblem:
     evaluated: int = 0  # scores computed in this process (cache misses)
     latency: Callable[[Arch], float] | None = None  # predicted ms
     latency_budget_ms: float | None = None
+    #: Scores of several sub-networks at once (a multi-process search shards them over its ranks); by
+    #: default ``score`` one after the other.
+    score_many: Callable[[list[Arch]], list[float]] | None = None
+    chunk: int = 1  # sub-networks the exhaustive search hands to ``score_many`` at a time
 
     def __post_init__(self) -> None:
         if self.budget is None and self.latency_budget_ms is None:
@@ -46,9 +50,18 @@ class SearchProblem:
     def evaluate(self, arch: Arch) -> float:
         key = str(arch)
         if key not in self.cache:
-            self.cache[key] = self.score(arch)
-            self.evaluated += 1
+            self.prefetch([arch])
         return self.cache[key]
+
+    def prefetch(self, archs: list[Arch]) -> None:
+        """Score the sub-networks of ``archs`` not scored yet (each once, in their order)."""
+        missing = list(dict.fromkeys(a for a in archs if str(a) not in self.cache))
+        if not missing:
+            return
+        values = self.score_many(missing) if self.score_many else [self.score(a) for a in missing]
+        for arch, value in zip(missing, values):
+            self.cache[str(arch)] = value
+        self.evaluated += len(missing)
 
     def key(self, value: float) -> float:
         """Sort key: smaller is better."""
@@ -82,6 +95,8 @@ def exhaustive_search(problem: SearchProblem,
     fitting = [arch for arch in (Arch(values) for values in itertools.product(*problem.space)) if problem.fits(arch)]
     best: tuple[Arch, float] | None = None
     for done, arch in enumerate(fitting, 1):
+        if (done - 1) % problem.chunk == 0:
+            problem.prefetch(fitting[done - 1:done - 1 + problem.chunk])
         value = problem.evaluate(arch)
         if best is None or problem.key(value) < problem.key(best[1]):
             best = (arch, value)
@@ -156,6 +171,7 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
 
     def visit(archs: list[Arch]) -> None:
         nonlocal visited, best_seen
+        problem.prefetch(archs)  # a generation at once: a multi-process search shares it out
         for arch in archs:
             value = problem.evaluate(arch)
             visited += 1

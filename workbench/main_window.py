@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
         process.event.connect(lambda event, p=process: self._on_event(p, event))
         process.finished.connect(lambda code, p=process: self._on_finished(p, code))
 
-    def start_config(self, config: RunConfig) -> RunProcess:
+    def start_config(self, config: RunConfig, processes: int = 1) -> RunProcess:
         folder = self.settings.workspace / "configs"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{config.name}.yaml"
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         process = RunProcess(self.settings, self)
         self._watch(process)
         self._starting.append(process)
-        process.compress(path)
+        process.compress(path, processes)
         return process
 
     def new_run(self) -> None:
@@ -278,8 +278,10 @@ class MainWindow(QMainWindow):
                               settings=self.settings)
         if dialog.exec() and dialog.config is not None:
             QSettings().setValue("new_run/preset", dialog.preset.currentText())
-            self.start_config(dialog.config)
-            self.statusBar().showMessage(f"started {dialog.config.name}")
+            processes = dialog.processes.value()
+            self.start_config(dialog.config, processes)
+            self.statusBar().showMessage(f"started {dialog.config.name}"
+                                         + (f" on {processes} processes" if processes > 1 else ""))
 
     def resume_run(self, run_id: int | None) -> None:
         if run_id is None or (run_id in self.processes and self.processes[run_id].is_running()):

@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, RunConfig, available_devices,
-                        budget_macs, detect_layout, load_config, measured_extremes, preview_budget)
+from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, Launch, RunConfig,
+                        available_devices, budget_macs, detect_layout, load_config, measured_extremes, preview_budget,
+                        write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
+from workbench.entry import can_start_processes
 from workbench.summary_view import format_count
 from workbench.worker import Worker
 
@@ -130,6 +132,13 @@ class NewRunDialog(QDialog):
         self._set_metric_choices()
         self.device = QComboBox()
         self.device.addItems(available_devices())  # only what this machine has
+        self.processes = _spin(1, 1024, 1, suffix=" processes")
+        self.processes.setEnabled(can_start_processes())
+        self.machines = _spin(1, 1024, 1, suffix=" machines")
+        self.launch_button = QPushButton("Write launch files…")
+        self.launch_button.clicked.connect(self._write_launch_files)
+        self.launch_label = QLabel()
+        self.launch_label.setWordWrap(True)
         self.budget_label = QLabel()
         self.budget_label.setObjectName("budgetPreview")
         self.budget_label.setWordWrap(True)
@@ -163,6 +172,11 @@ class NewRunDialog(QDialog):
             self.metric_choice: "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "
                                 "download-free fallback; psnr needs paired data)",
             self.device: "Where the run trains (only the devices this machine has)",
+            self.processes: "Processes per machine (torchrun): each trains on its share of every batch and scores "
+                            "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
+            self.machines: "Machines for the launch files (Start runs on this machine only)",
+            self.launch_button: "Write the configuration with a torchrun script and a Slurm batch file for "
+                                "these processes and machines, to submit on a cluster",
         }
         for widget, tip in tips.items():
             widget.setToolTip(tip)
@@ -199,6 +213,8 @@ class NewRunDialog(QDialog):
         other = QFormLayout()
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         other.addRow("Device", self.device)
+        other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
+        other.addRow("", self.launch_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.start_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.start_button.setText("Start")
@@ -235,7 +251,7 @@ class NewRunDialog(QDialog):
                        self.by_macs, self.by_latency):
             widget.toggled.connect(self.validate)
         for widget in (self.teacher_steps, self.supernet_steps, self.finetune_steps, self.batch_size, self.ratio,
-                       self.macs, self.latency):
+                       self.macs, self.latency, self.processes, self.machines):
             widget.valueChanged.connect(self.validate)
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
@@ -399,11 +415,12 @@ class NewRunDialog(QDialog):
         except UserError as exc:
             problems.append(str(exc))
         if config is not None:
-            problems += self._budget_problems(config)
+            problems += self._budget_problems(config) + self._process_problems(config)
             if not problems:
                 self.config = config
         self.error.setText("\n".join(problems))
         self.start_button.setEnabled(self.config is not None)
+        self.launch_button.setEnabled(self.config is not None and self.settings is not None)
         return self.config is not None
 
     # --- the teacher's MACs and the budget, before Start ----------------------------------------------
@@ -443,6 +460,42 @@ class NewRunDialog(QDialog):
             return [f"the budget {format_count(preview.budget_macs)} MACs is below the smallest sub-network of "
                     f"the search space ({format_count(preview.smallest_macs)}): {fix}"]
         return []
+
+    def _process_problems(self, config: RunConfig) -> list[str]:
+        """The global batch must split evenly over the processes; a GPU run takes one GPU per process."""
+        processes = self.processes.value()
+        problems = []
+        if config.batch_size % processes:
+            problems.append(f"the batch size ({config.batch_size}) is the global batch and must be a multiple of "
+                            f"the {processes} processes")
+        gpus = sum(1 for d in available_devices() if d.startswith("cuda:")) or int("cuda" in available_devices())
+        if config.device.startswith("cuda") and processes > gpus:
+            problems.append(f"{processes} processes on a GPU run need {processes} GPUs; this machine has {gpus}")
+        return problems
+
+    def launch(self) -> Launch:
+        return Launch(self.processes.value(), self.machines.value())
+
+    def _write_launch_files(self) -> None:
+        if self.config is None or self.settings is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the launch files", str(self.settings.workspace))
+        if folder:
+            self.write_launch_files(Path(folder))
+
+    def write_launch_files(self, folder: Path) -> list[Path]:
+        import yaml
+
+        assert self.config is not None and self.settings is not None
+        try:
+            paths = write_launch_files(self.config, folder, self.launch(), self.settings,
+                                       yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False))
+        except (UserError, OSError) as exc:
+            self.launch_label.setText(f"not written: {exc}")
+            return []
+        self.launch_label.setText("wrote " + ", ".join(p.name for p in paths) + f" in {folder} (submit the .slurm "
+                                  "file with sbatch, or run the .sh on each machine)")
+        return paths
 
     def _latency_problems(self, config: RunConfig, preview: BudgetPreview) -> list[str]:
         """A latency budget: what is known of this machine's times for the search space (from a latency table

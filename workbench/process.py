@@ -51,12 +51,13 @@ class RunProcess(QObject):
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self.run_id: int | None = None
 
-    def start(self, *arguments: str) -> None:
-        """Start ``gcw ARGUMENTS --json-events`` with this same installation."""
-        self.process.start(*child_command([*arguments, "--json-events"]))
+    def start(self, *arguments: str, processes: int = 1) -> None:
+        """Start ``gcw ARGUMENTS --json-events`` with this same installation (under torchrun with
+        ``processes`` > 1: rank 0 reports the events; a cancel reaches every process through torchrun)."""
+        self.process.start(*child_command([*arguments, "--json-events"], processes))
 
-    def compress(self, config_path: Path) -> None:
-        self.start("compress", "--config", str(config_path))
+    def compress(self, config_path: Path, processes: int = 1) -> None:
+        self.start("compress", "--config", str(config_path), processes=processes)
 
     def resume(self, run_id: int) -> None:
         self.run_id = run_id

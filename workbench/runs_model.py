@@ -12,6 +12,7 @@ from engine.api import RunSummary
 COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Started")
 #: What each column holds, shown as its header's tooltip.
 TOOLTIPS = {1: "the model family and the dataset folder (the full path in each cell's tooltip)",
+            2: "the run's status, with its number of processes when it runs on several (torchrun)",
             3: "the current (or last) stage and its progress",
             4: "the best candidate's score so far on the search split (held-out training images) and its MACs",
             5: "the final student's metric on the test split, with the teacher's: the numbers of the summary "
@@ -28,6 +29,9 @@ def _cell(run: RunSummary, column: int) -> str:
     if column == 1:
         return f"{run.family} · {_dataset_name(run.dataset)}"
     if column == 2:
+        if run.processes > 1:
+            machines = len(run.hosts or []) or 1
+            return f"{run.status} · {run.processes} processes" + (f", {machines} machines" if machines > 1 else "")
         return run.status
     if column == 3:
         if not run.stage:
@@ -54,6 +58,8 @@ def _tooltip(run: RunSummary, column: int) -> str | None:
         return run.error
     if column == 1:
         return f"{run.family} on {run.dataset}"
+    if column == 2 and run.processes > 1:
+        return f"{run.processes} processes (torchrun) on {', '.join(run.hosts or ['?'])}"
     if column == 5 and run.result:
         return f"measured on the {run.result['split']} split"
     if column == 6:

@@ -14,6 +14,7 @@ import torch
 
 from engine import checkpoints
 from engine.config import RunConfig
+from engine.distributed import SINGLE, World
 from engine.errors import UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
 from engine.files import write_text_atomic
@@ -42,6 +43,9 @@ class StageContext:
     events: EventSink
     cancel_requested: Callable[[], bool]
     device: torch.device
+    #: This process's place in a multi-process run (``engine.distributed``): only rank 0 writes (the store,
+    #: checkpoints, results); the other ranks have no store (None) and a sink that drops events.
+    world: World = SINGLE
     _last_checkpoint: float = field(default_factory=time.monotonic)
 
     @property
@@ -76,9 +80,11 @@ class StageContext:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Write the checkpoint; the one before it is kept as the previous, so a checkpoint damaged on
         disk later (a full disk, a copy cut short) still leaves one to resume from."""
+        self._last_checkpoint = time.monotonic()
+        if not self.world.is_main:
+            return
         checkpoints.save({**state, "rng": checkpoints.rng_state()}, self.checkpoint_path,
                          previous=self.previous_checkpoint_path)
-        self._last_checkpoint = time.monotonic()
         self.store.update_stage(self.run_id, self.stage, checkpoint_path=str(self.checkpoint_path))
 
     def load_checkpoint(self) -> dict[str, Any] | None:
@@ -97,10 +103,12 @@ class StageContext:
         if state is None:
             if self.checkpoint_path.is_file() or self.previous_checkpoint_path.is_file():
                 self.message(f"{self.stage}: no usable checkpoint; the stage starts again from step 0", level="warning")
-            self.store.truncate_metrics(self.run_id, self.stage, after_step=0)
+            if self.world.is_main:
+                self.store.truncate_metrics(self.run_id, self.stage, after_step=0)
             return None
         checkpoints.set_rng_state({"python": state["rng"]["python"], "torch": state["rng"]["torch"].cpu()})
-        self.store.truncate_metrics(self.run_id, self.stage, after_step=int(state["step"]))
+        if self.world.is_main:
+            self.store.truncate_metrics(self.run_id, self.stage, after_step=int(state["step"]))
         self.message(f"resuming {self.stage} from step {state['step']}")
         return state
 
@@ -112,8 +120,8 @@ class StageContext:
 
     def maybe_checkpoint(self, make_state: Callable[[], dict[str, Any]]) -> None:
         """At a step boundary: checkpoint when due, and stop (after checkpointing) when asked to."""
-        cancel = self.cancel_requested()
-        if cancel or self.checkpoint_due():
+        cancel = self.world.any(self.cancel_requested())  # every rank stops at the same step
+        if cancel or (self.world.is_main and self.checkpoint_due()):
             self.save_checkpoint(make_state())
         if cancel:
             raise Cancelled(f"{self.stage} stopped at a checkpoint; resume with: python main.py resume {self.run_id}")
@@ -121,7 +129,15 @@ class StageContext:
     def artifact(self, path: Path, kind: str) -> None:
         self.events(ArtifactWritten(run_id=self.run_id, stage=self.stage, path=str(path), artifact_kind=kind))
 
+    def save_weights(self, state: dict[str, Any], path: Path) -> Path:
+        """A stage's output weights (rank 0 writes them; every rank reads them once the stage has finished)."""
+        if self.world.is_main:
+            checkpoints.save(state, path)
+        return path
+
     def write_result(self, result: dict[str, Any]) -> None:
+        if not self.world.is_main:
+            return
         write_text_atomic(self.stage_dir / "result.json", json.dumps(result, indent=1, default=str))
 
     def result(self, stage: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from engine.config import RunConfig
 from engine.data.layouts import DatasetConfig, LayoutDataset, detect_layout, open_dataset
 from engine.data.samples import SampleParams, ensure_sample
 from engine.data.transforms import PreprocessOptions
+from engine.distributed import SINGLE, World
 from engine.errors import ConfigError
 from engine.events import EventSink
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
@@ -99,9 +100,11 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
                    test_inputs=_stack(test, "A"), test_targets=_stack(test, "B"), real_sets=real_sets)
 
 
-def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int) -> Iterator[dict[str, torch.Tensor]]:
+def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int,
+                     world: World = SINGLE) -> Iterator[dict[str, torch.Tensor]]:
     """Endless shuffled batches; the order and the augmentation depend only on (seed, step), so a resumed
-    stage continues the same sequence."""
+    stage continues the same sequence. In a multi-process run ``batch_size`` is the global batch and each
+    rank gets its slice of it (the same sequence whatever the number of ranks)."""
     n = len(dataset)
     per_epoch = max(1, n // batch_size)
     step = start_step
@@ -111,9 +114,12 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: i
         indices = order[offset * batch_size:(offset + 1) * batch_size]
         if len(indices) < batch_size:  # fewer images than a batch: repeat them
             indices = (indices * batch_size)[:batch_size]
-        if isinstance(dataset, LayoutDataset):
-            dataset.seed_augmentation((seed * 100_003 + step) * 7 + 1)
-        items = [dataset[i] for i in indices]
+        items = []
+        for position, index in world.shard(list(enumerate(indices))):
+            if isinstance(dataset, LayoutDataset):
+                # Per image of the global batch: the same crops and flips on whichever rank draws it.
+                dataset.seed_augmentation(((seed * 100_003 + step) * 7 + 1) * 1_009 + position)
+            items.append(dataset[index])
         yield {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
         step += 1
 

@@ -45,8 +45,11 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     family, recipe = config.family_impl, config.resolved_recipe
     student.to(device).train()
     mappings.to(device).train()
-    opt_g = torch.optim.Adam(list(student.parameters()) + list(mappings.parameters()), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(netD.parameters(), lr=lr, betas=(0.5, 0.999))
+    world = ctx.world
+    world.batchnorm_over_ranks(student, mappings, netD)
+    opt_g = world.synchronise(torch.optim.Adam(list(student.parameters()) + list(mappings.parameters()), lr=lr,
+                                               betas=(0.5, 0.999)))
+    opt_d = world.synchronise(torch.optim.Adam(netD.parameters(), lr=lr, betas=(0.5, 0.999)))
     sched = [linear_decay(opt_g, steps, decay), linear_decay(opt_d, steps, decay)]
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
                          criterion=GANLoss(recipe.gan_mode), recipe=recipe)
@@ -67,11 +70,12 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
         opt_d.load_state_dict(saved["opt_d"])
         for s, s_state in zip(sched, saved.get("sched", [])):
             s.load_state_dict(s_state)
+    world.same_weights(student, mappings, netD)
     ctx.begin(steps, step)
-    batches = training_batches(data.train, config.batch_size, config.seed + 1, step)
+    batches = training_batches(data.train, config.batch_size, config.seed + 1, step, world)
     while step < steps:
         batch = {k: v.to(device) for k, v in next(batches).items()}
-        losses = family.distill_step(state, batch, sample_arch(step))
+        losses = world.mean(family.distill_step(state, batch, sample_arch(step)))
         for s in sched:
             s.step()
         step += 1

@@ -30,7 +30,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     result: dict[str, Any] = {"arch": str(arch), "metric": scorer.metric, "split": "search", "before": before,
                               "after": None, "kept": "extracted", "steps": config.finetune.steps}
     extracted = ctx.stage_dir / "extracted.pt"
-    checkpoints.save({"G": student.state_dict(), "arch": str(arch)}, extracted)
+    ctx.save_weights({"G": student.state_dict(), "arch": str(arch)}, extracted)
     weights = extracted
     if config.finetune.steps > 0:
         teacher, _ = load_teacher(ctx)
@@ -57,7 +57,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         result["after"] = after
         if scorer.better(after, before) or after == before:
             weights = ctx.stage_dir / "finetuned.pt"
-            checkpoints.save({"G": student.state_dict(), "arch": str(arch)}, weights)
+            ctx.save_weights({"G": student.state_dict(), "arch": str(arch)}, weights)
             result["kept"] = "finetuned"
         ctx.message(f"finetune: {scorer.metric} on the search split {before:.4g} before, {after:.4g} after; "
                     f"keeping the {result['kept']} sub-network")

@@ -83,16 +83,22 @@ def run_latency(ctx: StageContext) -> RunLatency:
 
     folder = table_folder(ctx.settings)
     height, width = config.size_hw
-    ctx.message(f"latency table for {spec.latency_device}/{spec.latency_backend} at {width}x{height}: read from, "
-                f"or measured once into, {folder}")
-    table, path = cached_table(folder, family.name, options.model_dump_json(), build, example, space,
-                               spec.latency_device, spec.latency_backend,
-                               calibration_nets=spec.latency_calibration_nets, progress=progress)
-    predictor = SpacePredictor(table, build, space, example)
-    try:
-        table.save(path)  # with the layers the predictor timed, for the next search
-    except OSError as exc:
-        ctx.message(f"latency table: could not save {path}: {exc}", level="warning")
+    world = ctx.world
+    if world.is_main:  # measured by one process: ranks timing layers side by side would slow each other
+        ctx.message(f"latency table for {spec.latency_device}/{spec.latency_backend} at {width}x{height}: read "
+                    f"from, or measured once into, {folder}")
+        table, path = cached_table(folder, family.name, options.model_dump_json(), build, example, space,
+                                   spec.latency_device, spec.latency_backend,
+                                   calibration_nets=spec.latency_calibration_nets, progress=progress)
+        predictor = SpacePredictor(table, build, space, example)
+        try:
+            table.save(path)  # with the layers the predictor timed, for the next search
+        except OSError as exc:
+            ctx.message(f"latency table: could not save {path}: {exc}", level="warning")
+    shared = world.broadcast((table.to_dict(), str(path)) if world.is_main else None)
+    if not world.is_main:  # every layer is in rank 0's table now: nothing is timed here
+        table, path = LatencyTable.from_dict(shared[0]), Path(shared[1])
+        predictor = SpacePredictor(table, build, space, example)
     latency = RunLatency(predictor, path)
     ctx.message(f"latency table: {len(table.layers)} layers, fit measured = {table.scale:.3f} x layer sum "
                 f"{table.offset_ms:+.2f} ms on {len(table.calibration)} sub-networks ({latency.conditions()}); "

@@ -121,13 +121,15 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     params_cache: dict[Arch, int] = {}
     latency = run_latency(ctx) if config.search.predicts_latency else None
     latency_budget = config.search.latency_budget_ms
-    teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics")
+    world = ctx.world
+    teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics") if world.is_main else {}
     if teacher_scores is None:
         teacher, _ = load_teacher(ctx)
         teacher_scores = scorer.all(generate(teacher, data.search_inputs, ctx.device))
         del teacher
         write_text_atomic(ctx.stage_dir / TEACHER_REFERENCE,
                           json.dumps({"macs": reference, "metrics": teacher_scores, "split": "search"}))
+    teacher_scores = world.broadcast(teacher_scores)
 
     def macs(arch: Arch) -> int:
         return family.macs(arch, options, config.size_hw)
@@ -138,26 +140,41 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         return params_cache[arch]
 
     # Scores already in the store (an earlier, interrupted search) are reused as they are.
-    stored = ctx.store.candidate_table(ctx.run_id)
-    values = stored.metrics.get(scorer.metric)
-    cache = {} if values is None else {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
+    cache: dict[str, float] = {}
+    if world.is_main:
+        stored = ctx.store.candidate_table(ctx.run_id)
+        values = stored.metrics.get(scorer.metric)
+        if values is not None:
+            cache = {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
+    cache = world.broadcast(cache)
     reused = len(cache)
     started = time.monotonic()
 
-    def score(arch: Arch) -> float:
-        if ctx.cancel_requested():
-            raise Cancelled(f"search stopped; {len(cache)} scored candidates are kept in the store; "
-                            f"resume with: python main.py resume {ctx.run_id}")
+    def metrics_of(arch: Arch) -> dict[str, float]:
         family.recalibrate(supernet, arch, data)
-        outputs = generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device)
-        metrics = scorer.all(outputs)
-        report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics,
-                                              latency(arch) if latency else None), scorer.metric)
-        return metrics[scorer.metric]
+        return scorer.all(generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device))
 
-    problem = SearchProblem(space=search_space(config), macs=macs, score=score, budget=budget,
-                            higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
-                            latency_budget_ms=latency_budget)
+    def score_many(archs: list[Arch]) -> list[float]:
+        """Rounds of one sub-network per rank, the scores gathered on every rank; rank 0 reports them all
+        in order (the store gets each once); a stop asked on any rank ends the search between rounds."""
+        values = []
+        for start in range(0, len(archs), world.size):
+            if world.any(ctx.cancel_requested()):
+                raise Cancelled(f"search stopped; {len(cache)} scored candidates are kept in the store; "
+                                f"resume with: python main.py resume {ctx.run_id}")
+            round_ = archs[start:start + world.size]
+            mine = world.shard(round_)
+            gathered = world.gather([metrics_of(arch) for arch in mine])
+            for position, arch in enumerate(round_):
+                metrics = gathered[position % world.size][position // world.size]
+                report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics,
+                                                      latency(arch) if latency else None), scorer.metric)
+                values.append(metrics[scorer.metric])
+        return values
+
+    problem = SearchProblem(space=search_space(config), macs=macs, score=lambda arch: score_many([arch])[0],
+                            budget=budget, higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
+                            latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size)
     method = config.search.method
     if method == "auto":
         method = "exhaustive" if problem.grid_size() <= config.search.exhaustive_limit else "evolution"

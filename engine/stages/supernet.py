@@ -67,7 +67,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             mappings=mappings, netD=netD, steps=config.supernet.steps, lr=config.supernet.lr,
             decay=recipe.supernet_decay, sample_arch=arch_sampler(config))
     weights = ctx.stage_dir / "supernet.pt"
-    checkpoints.save({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict(),
+    ctx.save_weights({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict(),
                       "D_ndf": ndf}, weights)
     ctx.artifact(weights, "supernet_weights")
     return {"weights": str(weights), "max_arch": str(Arch.largest(space))}

@@ -56,8 +56,10 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
         net.to(device).train()
     g_params = itertools.chain(*(n.parameters() for k, n in trainer.nets.items() if k.startswith("G")))
     d_params = itertools.chain(*(n.parameters() for k, n in trainer.nets.items() if k.startswith("D")))
-    opt_g = torch.optim.Adam(g_params, lr=config.teacher.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d_params, lr=config.teacher.lr, betas=(0.5, 0.999))
+    world = ctx.world
+    world.batchnorm_over_ranks(*trainer.nets.values())
+    opt_g = world.synchronise(torch.optim.Adam(g_params, lr=config.teacher.lr, betas=(0.5, 0.999)))
+    opt_d = world.synchronise(torch.optim.Adam(d_params, lr=config.teacher.lr, betas=(0.5, 0.999)))
     sched = [linear_decay(opt_g, total, recipe.teacher_decay), linear_decay(opt_d, total, recipe.teacher_decay)]
     step = 0
 
@@ -76,11 +78,12 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
         for s, state in zip(sched, saved["sched"]):
             s.load_state_dict(state)
         trainer.load_state_dict(saved["trainer"])
+    world.same_weights(*trainer.nets.values())
     ctx.begin(total, step)
-    batches = training_batches(data.train, config.batch_size, config.seed, step)
+    batches = training_batches(data.train, config.batch_size, config.seed, step, world)
     while step < total:
         batch = {k: v.to(device) for k, v in next(batches).items()}
-        losses = trainer.step(batch, opt_g, opt_d)
+        losses = world.mean(trainer.step(batch, opt_g, opt_d))
         for s in sched:
             s.step()
         step += 1
@@ -95,7 +98,7 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     state = _import(ctx) if ctx.config.teacher.checkpoint else _train(ctx, data)
     weights = ctx.stage_dir / "teacher.pt"
-    checkpoints.save({"G": state["G"], "D": state["D"], "D_ndf": state["D_ndf"]}, weights)
+    ctx.save_weights({"G": state["G"], "D": state["D"], "D_ndf": state["D_ndf"]}, weights)
     ctx.artifact(weights, "teacher_weights")
     return {"weights": str(weights), "source": state["source"], "has_discriminator": state["D"] is not None}
 

@@ -65,6 +65,9 @@ class Run(Base):
     best_candidate_id: Mapped[int | None] = mapped_column(Integer)
     #: A finished run's outcome on the test split (``Store.mark_run(..., result=)``): what the runs list shows.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The processes (torchrun ranks) of its latest start, and the machines they ran on.
+    processes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    hosts: Mapped[list[str] | None] = mapped_column(JSON)
 
     project: Mapped[Project | None] = relationship(back_populates="runs")
     stages: Mapped[list[Stage]] = relationship(back_populates="run", order_by="Stage.position",

@@ -34,6 +34,8 @@ class RunSummary:
     best_arch: str | None = None
     #: Finished runs: student vs teacher on the test split ({"metric", "split", "student", "teacher", ...}).
     result: dict[str, Any] | None = None
+    processes: int = 1
+    hosts: list[str] | None = None
 
 
 @dataclass(frozen=True)

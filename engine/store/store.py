@@ -185,8 +185,8 @@ class Store:
         with self.session() as session:
             runs = session.execute(
                 select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
-                       Run.error, Run.candidate_count, Run.result, Candidate.arch, Candidate.macs,
-                       Candidate.metrics)
+                       Run.error, Run.candidate_count, Run.result, Run.processes, Run.hosts, Candidate.arch,
+                       Candidate.macs, Candidate.metrics)
                 .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
                 .order_by(Run.created_at.desc(), Run.id.desc())).all()
             stages: dict[int, list[Any]] = {}
@@ -206,8 +206,14 @@ class Store:
                 total_steps=current.total_steps if current else None,
                 best_macs=int(run.macs) if run.macs is not None else None, best_metric=run.metrics,
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
-                candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result))
+                candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result,
+                processes=run.processes or 1, hosts=run.hosts))
         return summaries
+
+    def set_run_processes(self, run_id: int, processes: int, hosts: list[str]) -> None:
+        """The processes a run (re)started with and their machines (a resume may use another number)."""
+        with self.session() as session:
+            session.execute(update(Run).where(Run.id == run_id).values(processes=processes, hosts=list(hosts)))
 
     def running_run_ids(self) -> list[int]:
         with self.session() as session:

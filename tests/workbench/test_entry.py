@@ -14,3 +14,15 @@ def test_child_runs_of_a_bundled_application_are_the_bundle_itself(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", "/opt/gcw/gcw")
     assert child_command(["resume", "3"]) == ("/opt/gcw/gcw", ["resume", "3"])
+
+
+def test_a_run_on_several_processes_starts_under_torchrun_on_this_machine(monkeypatch):
+    import pytest
+
+    program, arguments = child_command(["compress", "--config", "x.yaml"], processes=3)
+    assert program == sys.executable
+    assert arguments == ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "3",
+                         "-m", "workbench.entry", "compress", "--config", "x.yaml"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(RuntimeError, match="runs one process"):
+        child_command(["compress"], processes=2)

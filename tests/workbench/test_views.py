@@ -467,3 +467,38 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
     assert "below the smallest sub-network's 2.5 ms" in dialog.error.text() and not dialog.start_button.isEnabled()
     dialog.latency.setValue(5)
     assert dialog.start_button.isEnabled()
+
+
+def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot, settings, tmp_path):
+    import subprocess
+    from datetime import datetime, timezone
+
+    from engine.store import RunSummary
+    from workbench.runs_model import RunsTableModel
+
+    dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
+    qtbot.addWidget(dialog)
+    dialog.batch_size.setValue(4)
+    dialog.processes.setValue(3)
+    assert "must be a multiple of the 3 processes" in dialog.error.text() and not dialog.start_button.isEnabled()
+    dialog.processes.setValue(2)
+    dialog.machines.setValue(2)
+    assert dialog.start_button.isEnabled() and dialog.launch().processes == 4
+    paths = dialog.write_launch_files(tmp_path / "launch")
+    assert [p.suffix for p in paths] == [".yaml", ".sh", ".slurm"] and "wrote" in dialog.launch_label.text()
+    slurm = paths[2].read_text()
+    assert "#SBATCH --nodes=2" in slurm and "--nproc_per_node 2" in slurm and "--rdzv_endpoint \"$HEAD:29500\"" in slurm
+    assert f"--config {paths[0]}" in slurm and f"GCW_WORKSPACE={settings.workspace}" in slurm
+    if Path("/bin/bash").is_file():
+        for path in paths[1:]:
+            assert subprocess.run(["/bin/bash", "-n", str(path)]).returncode == 0  # bash reads them
+    dialog.machines.setValue(3)  # 6 processes for a global batch of 4
+    assert dialog.write_launch_files(tmp_path / "bad") == [] and "multiple" in dialog.launch_label.text()
+
+    model = RunsTableModel()
+    run = RunSummary(id=1, name="r", family="pix2pix", dataset="d", status="running", stage="supernet", step=1,
+                     total_steps=2, best_macs=None, best_metric=None, created_at=datetime.now(timezone.utc),
+                     started_at=None, error=None, processes=8, hosts=["gpu1", "gpu2"])
+    model.set_runs([run])
+    assert model.index(0, 2).data() == "running · 8 processes, 2 machines"
+    assert model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole) == "8 processes (torchrun) on gpu1, gpu2"
