@@ -211,6 +211,10 @@ class MainWindow(QMainWindow):
             self.runs_view.selectRow(self.runs_model.row_of(self._select_when_listed))
             self._select_when_listed = None
         self._update_views()
+        shown = self.selected_run_id()
+        listed = self.runs_model.run_at(self.runs_model.row_of(shown)) if shown is not None else None
+        if listed is not None and listed.status == "running" and shown not in self.processes:
+            self.pareto.catch_up(shown, listed.candidates)  # a run elsewhere: its candidates from the store
 
     def selected_run_id(self) -> int | None:
         rows = self.runs_view.selectionModel().selectedRows()

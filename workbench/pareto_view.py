@@ -296,17 +296,50 @@ class ParetoView(QWidget):
             if not layer.loaded or not layer.pending:
                 continue
             start = len(layer.table)
-            if self._merge_pending(layer):  # rows moved: draw the run again
-                self._draw_layer(layer, metric)
-                continue
-            scores = self._front_scores(layer, metric)
-            x = self._x_column(layer)
-            for row in range(start, len(layer.table)):
-                layer.front.add(float(x[row]), float(scores[row]), row)
-            self._update_xy(layer, metric)
-            self._draw_chunks(layer, first_chunk=start // CHUNK)
-            self._draw_front_marks(layer)
+            self._draw_new_rows(layer, start, self._merge_pending(layer), metric)
         self._draw_dirty_chunks()  # the last chunks, now: one repaint per flush
+        self._draw_decorations()
+
+    def _draw_new_rows(self, layer: _RunLayer, start: int, replaced: int, metric: str | None) -> None:
+        """Rows from ``start`` on are new: the front takes them in place (the run is drawn again when some
+        replaced earlier rows, which moves the rows after them)."""
+        if replaced:
+            self._draw_layer(layer, metric)
+            return
+        scores = self._front_scores(layer, metric)
+        x = self._x_column(layer)
+        for row in range(start, len(layer.table)):
+            layer.front.add(float(x[row]), float(scores[row]), row)
+        self._update_xy(layer, metric)
+        self._draw_chunks(layer, first_chunk=start // CHUNK)
+        self._draw_front_marks(layer)
+
+    def catch_up(self, run_id: int, stored: int) -> None:
+        """A run that sends this window no events (it runs elsewhere: another machine, a cluster, a shell):
+        when the store holds more candidates than are drawn, the new ones are read (only those, by id) and
+        drawn as live ones are."""
+        layer = self.layers.get(run_id)
+        key = f"more:{run_id}"
+        if layer is None or not layer.loaded or stored <= len(layer.table) or self.reader.busy(key):
+            return
+        last = int(layer.table.ids.max()) if len(layer.table) else 0
+        store = self.store
+        self.reader.read(key, lambda: store.candidate_table(run_id, after_id=last),
+                         lambda table, run_id=run_id: self._caught_up(run_id, table))
+
+    def _caught_up(self, run_id: int, table: CandidateTable) -> None:
+        layer = self.layers.get(run_id)
+        if layer is None or not len(table):
+            return
+        metric = self.metric_name()
+        start = len(layer.table)
+        replaced = layer.table.extend(table)
+        self._sync_metrics()
+        if self.metric_name() != metric:
+            self.redraw()
+            return
+        self._draw_new_rows(layer, start, replaced, metric)
+        self._draw_dirty_chunks()
         self._draw_decorations()
 
     # --- drawing ----------------------------------------------------------------------------------

@@ -93,6 +93,16 @@ def _candidates(workspace: Path) -> list[tuple[str, dict]]:
         return [(arch, json.loads(metrics)) for arch, metrics in db.execute("select arch, metrics from candidates order by id")]
 
 
+def _series(workspace: Path, stage: str) -> dict[str, list[tuple[int, float]]]:
+    from engine.store import open_store
+
+    store = open_store(f"sqlite:///{workspace / 'store.sqlite'}")
+    try:
+        return {name: store.metric_series(1, stage, name) for name in store.metric_names(1, stage)}
+    finally:
+        store.close()
+
+
 def _supernet_outputs(workspace: Path, config, archs: list[str], x: torch.Tensor) -> list[torch.Tensor]:
     family = config.family_impl
     saved = torch.load(workspace / "runs" / "00001" / "supernet" / "supernet.pt", weights_only=True)
@@ -134,6 +144,12 @@ def test_two_processes_train_and_search_as_one_and_a_resume_on_one_finishes(tmp_
     x = torch.rand(2, 3, *config.size_hw) * 2 - 1
     for a, b in zip(_supernet_outputs(alone, config, archs, x), _supernet_outputs(together, config, archs, x)):
         assert (a - b).abs().max() < 1e-4
+    # The losses each step records (averaged over the processes) are those of one process.
+    for stage in ("teacher", "supernet"):
+        for name in _series(alone, stage):
+            a, b = _series(alone, stage)[name], _series(together, stage)[name]
+            assert [step for step, _ in a] == [step for step, _ in b] and a
+            assert all(abs(x - y) <= 1e-4 * max(1.0, abs(x)) for (_, x), (_, y) in zip(a, b)), (stage, name)
     summary = json.loads((together / "runs" / "00001" / "export" / "result.json").read_text())
     assert summary["student"]["arch"] == json.loads((alone / "runs" / "00001" / "search" / "result.json")
                                                     .read_text())["arch"]

@@ -502,3 +502,28 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     model.set_runs([run])
     assert model.index(0, 2).data() == "running · 8 processes, 2 machines"
     assert model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole) == "8 processes (torchrun) on gpu1, gpu2"
+
+
+def test_pareto_catches_up_with_a_run_that_reports_only_to_the_store(qtbot, store):
+    from engine.store import CandidateRecord
+
+    run_id = store.create_run(name="elsewhere", family="pix2pix", dataset="d", config={}, stages=["search"])
+    events = _recorded_candidates(run_id)
+
+    def record(chosen):
+        store.add_candidates(run_id, [CandidateRecord(e.arch, e.macs, e.params, e.metrics) for e in chosen],
+                             metric="psnr")
+
+    record(events[:2])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id)
+    _shown(qtbot, view)
+    assert view.count(run_id) == 2
+    record(events[2:])  # scored by processes on another machine: no events reach this window
+    view.catch_up(run_id, stored=5)
+    qtbot.waitUntil(lambda: _drawn(view, run_id) == 5, timeout=5000)
+    assert [row["arch"] for row in view.front_points()] == ["4_4_4_4_4_4_4_4", "8_4_8_4_8_4_8_4", "8_8_4_4_8_8_4_4",
+                                                           "8_8_8_8_8_8_8_8"]
+    view.catch_up(run_id, stored=5)  # nothing new: nothing read
+    assert not view.reader.busy() and view.count(run_id) == 5
