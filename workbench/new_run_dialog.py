@@ -132,9 +132,9 @@ class NewRunDialog(QDialog):
         self._set_metric_choices()
         self.device = QComboBox()
         self.device.addItems(available_devices())  # only what this machine has
-        self.processes = _spin(1, 1024, 1, suffix=" processes")
+        self.processes = _spin(1, 1024, 1, suffix=" per machine")
         self.processes.setEnabled(can_start_processes())
-        self.machines = _spin(1, 1024, 1, suffix=" machines")
+        self.machines = _spin(1, 1024, 1, suffix=" machine(s)")
         self.launch_button = QPushButton("Write launch files…")
         self.launch_button.clicked.connect(self._write_launch_files)
         self.launch_label = QLabel()

@@ -1,6 +1,8 @@
 """Stage ``search``: score sub-networks of the supernet (shared weights, no retraining) on held-out
-training images and keep the best under the budget (MACs, predicted latency or both). Every scored candidate goes to the store and
-out as an event at once; a resumed search reuses what the store holds and never scores an arch twice."""
+training images and keep the best under the budget (MACs, predicted latency or both). Every scored
+candidate goes to the store and out as an event at once; a resumed search reuses what the store holds and
+never scores an arch twice. On several processes each scores its share of every round of candidates and
+the scores are gathered, so every process takes the same decisions."""
 
 from __future__ import annotations
 
