@@ -4,9 +4,10 @@ place in the group (``World``) and the few collective operations the stages use.
 What every rank does: the same sub-network at each step (the arch sampler is a function of seed and step),
 its own slice of each global batch (``config.batch_size`` is the global batch; the order of the images is
 a function of seed and step, so a run resumed with another number of ranks continues the same sequence),
-gradients averaged over the ranks before every optimiser step, losses averaged for the log. Rank 0 alone
-writes: the store, checkpoints, results, artifacts, the log. A search shards the scoring of each
-generation over the ranks and gathers the scores, so every rank takes the same decisions.
+gradients averaged over the ranks before every optimiser step, BatchNorm statistics over the global batch
+(``SyncedBatchNorm``), losses averaged for the log. Rank 0 alone writes: the store, checkpoints, results,
+artifacts, the log. A search scores its candidates in rounds of one per rank and gathers the scores, so
+every rank takes the same decisions.
 
 Gradients are averaged at the optimiser (a step pre-hook) rather than by wrapping the models in
 ``DistributedDataParallel``: the families' steps call their sub-modules directly (teacher features,
