@@ -1,0 +1,52 @@
+"""The GauGAN (SPADE) generator and its compressed student against the paper's figures (../shared/paper.md:
+Cityscapes, 512x256, 36 label channels, ngf 64)."""
+
+import pytest
+import torch
+
+from engine.models import build_generator
+from engine.models.spade import MobileSPADEGenerator, SPADEGenerator
+from engine.profile import profile_model
+
+CITYSCAPES = (256, 512)  # height, width
+
+
+@pytest.mark.parametrize("upsampling, macs", [("more", 281.3e9), ("normal", 292.7e9)])
+def test_the_teacher_has_the_papers_macs_and_parameters(upsampling, macs):
+    teacher = SPADEGenerator(36, 64, CITYSCAPES, upsampling).eval()
+    profile = profile_model(teacher, (torch.zeros(1, 36, *CITYSCAPES),))
+    assert profile.macs == pytest.approx(macs, rel=1e-3)
+    assert profile.params == pytest.approx(93.05e6, rel=1e-3)
+
+
+def test_the_fast_cityscapes_student_is_about_nine_times_smaller():
+    student = build_generator("mobile_spade", label_channels=36, widths=(32, 32, 32, 48, 32, 24, 24, 32),
+                              size=CITYSCAPES).eval()
+    profile = profile_model(student, (torch.zeros(1, 36, *CITYSCAPES),))
+    # The paper's compressed model: 31.7G MACs, 20.4M parameters (its table); this config gives 31.2G / 20.2M.
+    assert profile.macs == pytest.approx(31.7e9, rel=0.02)
+    assert profile.params == pytest.approx(20.4e6, rel=0.02)
+
+
+def test_the_distilled_blocks_have_the_reference_names_widths_and_resolutions():
+    teacher = SPADEGenerator(36, 8, (64, 128)).eval()
+    with torch.no_grad():
+        image, features = teacher.forward_with_features(torch.zeros(2, 36, 64, 128))
+    assert image.shape == (2, 3, 64, 128) and image.abs().max() <= 1
+    assert {name: tuple(f.shape[1:]) for name, f in features.items()} == {
+        "fc": (128, 1, 2), "head_0": (128, 1, 2), "G_middle_0": (128, 2, 4), "G_middle_1": (128, 4, 8),
+        "up_0": (64, 8, 16), "up_1": (32, 16, 32), "up_2": (16, 32, 64), "up_3": (8, 64, 128)}
+    names = set(teacher.state_dict())
+    assert {"fc.weight", "head_0.norm_0.mlp_shared.0.weight", "up_0.conv_s.weight", "up_0.norm_s.mlp_gamma.weight",
+            "head_0.norm_0.param_free_norm.running_mean", "conv_img.weight"} <= names  # NVlabs/SPADE's names
+    student = MobileSPADEGenerator(36, (8,) * 8, (64, 128)).eval()
+    with torch.no_grad():
+        assert student(torch.zeros(1, 36, 64, 128)).shape == (1, 3, 64, 128)
+    assert "head_0.norm_0.mlp_gamma.conv.0.weight" in student.state_dict()  # separable, as the reference's
+
+
+def test_sizes_the_upsampling_cannot_reach_are_refused():
+    with pytest.raises(ValueError, match="multiple of 64 on both sides, not 64x32"):
+        SPADEGenerator(36, 8, (32, 64), "more")
+    with pytest.raises(ValueError, match="8 widths"):
+        MobileSPADEGenerator(36, (8,) * 7)
