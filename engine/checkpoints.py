@@ -55,3 +55,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     torch.set_rng_state(state["torch"])
+
+
+def fold_spectral_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict saved with ``torch.nn.utils.spectral_norm`` layers (``NAME_orig``, ``NAME_u``, ``NAME_v``:
+    NVlabs/SPADE and gan-compression GauGAN checkpoints) as plain weights: the weight the layer used in eval
+    mode, ``W_orig / sigma`` with ``sigma = u . (W_orig v)`` from its last power iteration. Other entries pass
+    through unchanged."""
+    folded: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith("_orig") and f"{key[:-5]}_u" in state and f"{key[:-5]}_v" in state:
+            base = key[:-5]
+            u, v = state[f"{base}_u"].float(), state[f"{base}_v"].float()
+            matrix = value.float().reshape(value.shape[0], -1)
+            sigma = torch.dot(u, matrix @ v)
+            folded[base] = (value.float() / sigma).to(value.dtype)
+        elif key.endswith(("_u", "_v")) and f"{key[:-2]}_orig" in state:
+            continue
+        else:
+            folded[key] = value
+    return folded

@@ -50,3 +50,23 @@ def test_sizes_the_upsampling_cannot_reach_are_refused():
         SPADEGenerator(36, 8, (32, 64), "more")
     with pytest.raises(ValueError, match="8 widths"):
         MobileSPADEGenerator(36, (8,) * 7)
+
+
+def test_spectral_norm_checkpoints_load_as_the_weights_they_ran_with():
+    from torch.nn.utils import spectral_norm
+
+    from engine.checkpoints import fold_spectral_norm
+
+    torch.manual_seed(0)
+    normed = torch.nn.Sequential(spectral_norm(torch.nn.Conv2d(4, 6, 3, padding=1)), torch.nn.ReLU(),
+                                 spectral_norm(torch.nn.Conv2d(6, 2, 1, bias=False)))
+    x = torch.randn(2, 4, 8, 8)
+    for _ in range(3):  # training passes move the power iteration's u and v
+        normed(x)
+    normed.eval()
+    state = normed.state_dict()
+    assert {"0.weight_orig", "0.weight_u", "0.weight_v"} <= set(state)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(6, 2, 1, bias=False))
+    plain.load_state_dict(fold_spectral_norm(state))  # strict: nothing left over, nothing missing
+    with torch.no_grad():
+        assert torch.allclose(plain(x), normed(x), atol=1e-6)
