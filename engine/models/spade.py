@@ -24,6 +24,18 @@ Upsampling = Literal["normal", "more", "most"]
 UPSAMPLINGS: dict[str, int] = {"normal": 5, "more": 6, "most": 7}
 
 
+def start_size(size: tuple[int, int], upsampling: str) -> tuple[int, int]:
+    """The (height, width) of the label map the generator starts from, for an output of ``size``."""
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, not {upsampling!r}")
+    factor = 2 ** UPSAMPLINGS[upsampling]
+    height, width = size
+    if height % factor or width % factor:
+        raise ValueError(f"with upsampling {upsampling!r} the image size must be a multiple of {factor} on both "
+                         f"sides, not {width}x{height}")
+    return height // factor, width // factor
+
+
 class SPADE(nn.Module):
     """Normalise ``x`` without parameters, then scale and shift it by maps computed from the label map."""
 
@@ -70,15 +82,8 @@ class SPADEGenerator(nn.Module):
     def __init__(self, label_channels: int, ngf: int = 64, size: tuple[int, int] = (256, 512),
                  upsampling: Upsampling = "more", hidden: int | None = None):
         super().__init__()
-        if upsampling not in UPSAMPLINGS:
-            raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, not {upsampling!r}")
-        steps = UPSAMPLINGS[upsampling]
-        height, width = size
-        if height % 2 ** steps or width % 2 ** steps:
-            raise ValueError(f"with upsampling {upsampling!r} the image size must be a multiple of {2 ** steps} "
-                             f"on both sides, not {width}x{height}")
         self.upsampling = upsampling
-        self.start = (height // 2 ** steps, width // 2 ** steps)
+        self.start = start_size(size, upsampling)
         hidden = hidden or 2 * ngf  # the reference: nhidden = 2 x ngf (128 at ngf 64, as NVlabs/SPADE)
         self.fc = nn.Conv2d(label_channels, 16 * ngf, 3, padding=1)
         self.head_0 = SPADEResBlock(16 * ngf, 16 * ngf, label_channels, hidden)
@@ -175,13 +180,8 @@ class MobileSPADEGenerator(SPADEGenerator):
             raise ValueError("the compressed GauGAN student is defined for upsampling 'normal' or 'more' (as the "
                              "reference's)")
         nn.Module.__init__(self)
-        steps = UPSAMPLINGS[upsampling]
-        height, width = size
-        if height % 2 ** steps or width % 2 ** steps:
-            raise ValueError(f"with upsampling {upsampling!r} the image size must be a multiple of {2 ** steps} "
-                             f"on both sides, not {width}x{height}")
         self.upsampling = upsampling
-        self.start = (height // 2 ** steps, width // 2 ** steps)
+        self.start = start_size(size, upsampling)
         inner = [w * m for w, m in zip(widths, self.MULTIPLIERS)]
         stem = inner[0]
         self.fc = nn.Conv2d(label_channels, stem, 3, padding=1)
