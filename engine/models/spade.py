@@ -7,7 +7,7 @@ their spectral norms are folded into plain weights.
 
 Every normalisation is SPADE: a parameter-free BatchNorm (synchronised over the processes of a
 multi-process run, ``engine.distributed``) whose scale and shift are convolutions of the label map resized
-to the activation."""
+to the activation. Beside them: GauGAN's multi-scale discriminator and its feature matching loss."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engine.models.registry import GENERATORS
+from engine.models.registry import DISCRIMINATORS, GENERATORS
 
 Upsampling = Literal["normal", "more", "most"]
 #: How many times the generator doubles its resolution, per ``num_upsampling_layers`` setting.
@@ -194,3 +194,63 @@ class MobileSPADEGenerator(SPADEGenerator):
                                                     learned_shortcut=True))
             fin = inner[position]
         self.conv_img = nn.Conv2d(fin, 3, 3, padding=1)
+
+
+class PatchDiscriminator(nn.Module):
+    """One scale of GauGAN's discriminator: ``n_layers`` 4x4 convolutions (the first without a norm, the
+    others spectral-normalised with an instance norm, the last of them at stride 1), then a 1-channel map;
+    each stage a ``model{i}`` (the names of NVlabs/SPADE), each stage's output returned for feature
+    matching."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 4):
+        super().__init__()
+        pad = 2  # ceil((4 - 1) / 2), as the reference
+        stages: list[list[nn.Module]] = [[nn.Conv2d(input_nc, ndf, 4, stride=2, padding=pad), nn.LeakyReLU(0.2)]]
+        width = ndf
+        for n in range(1, n_layers):
+            previous, width = width, min(width * 2, 512)
+            stride = 1 if n == n_layers - 1 else 2
+            conv = nn.utils.spectral_norm(nn.Conv2d(previous, width, 4, stride=stride, padding=pad, bias=False))
+            stages.append([conv, nn.InstanceNorm2d(width), nn.LeakyReLU(0.2)])
+        stages.append([nn.Conv2d(width, 1, 4, stride=1, padding=pad)])
+        for index, stage in enumerate(stages):
+            self.add_module(f"model{index}", nn.Sequential(*stage))
+        self.stages = len(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for index in range(self.stages):
+            x = getattr(self, f"model{index}")(x)
+            outputs.append(x)
+        return outputs
+
+
+@DISCRIMINATORS.register("multiscale")
+class MultiscaleDiscriminator(nn.Module):
+    """``num_d`` patch discriminators on the label map and the image concatenated, each on the input halved
+    once more (3x3 average pooling, stride 2) than the one before: ``discriminator_{i}``."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 4, num_d: int = 2):
+        super().__init__()
+        for index in range(num_d):
+            self.add_module(f"discriminator_{index}", PatchDiscriminator(input_nc, ndf, n_layers))
+        self.num_d = num_d
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Per scale, every stage's output (the last one is the real/fake map)."""
+        results = []
+        for index in range(self.num_d):
+            results.append(getattr(self, f"discriminator_{index}")(x))
+            x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
+        return results
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
+    """GauGAN's feature matching: the L1 distance between the discriminator's intermediate outputs for the
+    fake and the (detached) real image, averaged over the scales, summed over the stages (the final map
+    left out)."""
+    total = torch.zeros((), device=fake[0][0].device)
+    for fake_scale, real_scale in zip(fake, real):
+        for f, r in zip(fake_scale[:-1], real_scale[:-1]):
+            total = total + F.l1_loss(f, r.detach()) / len(fake)
+    return total

@@ -70,3 +70,26 @@ def test_spectral_norm_checkpoints_load_as_the_weights_they_ran_with():
     plain.load_state_dict(fold_spectral_norm(state))  # strict: nothing left over, nothing missing
     with torch.no_grad():
         assert torch.allclose(plain(x), normed(x), atol=1e-6)
+
+
+def test_the_multiscale_discriminator_gives_each_scales_stages_and_feature_matching_compares_them():
+    from engine.models.spade import MultiscaleDiscriminator, feature_matching_loss
+
+    from engine.models import build_discriminator
+
+    netD = build_discriminator("multiscale", input_nc=36 + 3, ndf=8, n_layers=4, num_d=2)
+    assert isinstance(netD, MultiscaleDiscriminator)
+    x = torch.randn(2, 39, 64, 128)
+    outputs = netD(x)
+    assert len(outputs) == 2 and [len(scale) for scale in outputs] == [5, 5]
+    assert [tuple(o.shape[1:]) for o in outputs[0]] == [(8, 33, 65), (16, 17, 33), (32, 9, 17), (64, 10, 18),
+                                                      (1, 11, 19)]
+    assert outputs[1][0].shape[2:] == (17, 33)  # the second scale sees the input halved
+    names = set(netD.state_dict())
+    assert {"discriminator_0.model0.0.weight", "discriminator_1.model1.0.weight_orig",
+            "discriminator_1.model4.0.bias"} <= names  # NVlabs/SPADE's names, spectral norms
+    assert feature_matching_loss(outputs, outputs).item() == 0
+    other = netD(torch.randn(2, 39, 64, 128))
+    loss = feature_matching_loss(other, outputs)
+    expected = sum(torch.nn.functional.l1_loss(a, b) for s, t in zip(other, outputs) for a, b in zip(s[:-1], t[:-1])) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6) and loss.item() > 0
