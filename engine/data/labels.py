@@ -1,0 +1,41 @@
+"""Label maps as GauGAN's generator takes them: one channel per class (one-hot) and, where the dataset has
+instance maps, one channel marking the edges between instances (as the reference's ``get_edges``: a pixel
+whose right or lower neighbour belongs to another instance, and that neighbour, are edges)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """(N, H, W) class ids -> (N, classes, H, W) floats; an id outside [0, classes) is a ValueError naming
+    the ids found (the caller names the file)."""
+    if labels.dtype not in (torch.int64, torch.int32, torch.uint8, torch.int16):
+        raise ValueError(f"label maps hold integer class ids, not {labels.dtype}")
+    labels = labels.long()
+    if labels.numel() and (labels.min() < 0 or labels.max() >= classes):
+        bad = sorted({int(v) for v in labels.unique() if v < 0 or v >= classes})
+        raise ValueError(f"class ids {bad[:10]} outside 0..{classes - 1}; set the number of classes to at least "
+                         f"{max(bad) + 1}" if max(bad) >= classes else f"negative class ids {bad[:10]}")
+    out = torch.zeros(labels.shape[0], classes, *labels.shape[1:], dtype=torch.float32, device=labels.device)
+    return out.scatter_(1, labels.unsqueeze(1), 1.0)
+
+
+def instance_edges(instances: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) instance ids -> (N, 1, H, W): 1 where a pixel and its right or lower neighbour differ."""
+    edges = torch.zeros_like(instances, dtype=torch.bool)
+    horizontal = instances[:, :, 1:] != instances[:, :, :-1]
+    vertical = instances[:, 1:, :] != instances[:, :-1, :]
+    edges[:, :, 1:] |= horizontal
+    edges[:, :, :-1] |= horizontal
+    edges[:, 1:, :] |= vertical
+    edges[:, :-1, :] |= vertical
+    return edges.unsqueeze(1).float()
+
+
+def generator_input(labels: torch.Tensor, classes: int, instances: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's input: the one-hot label map, with the instance edges as one more channel when given."""
+    semantics = one_hot(labels, classes)
+    if instances is None:
+        return semantics
+    return torch.cat([semantics, instance_edges(instances)], dim=1)
