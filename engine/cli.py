@@ -281,15 +281,12 @@ def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
-    import yaml
-
     from engine.config import load_config
     from engine.launch import Launch, write_launch_files
 
     config = load_config(args.preset, args.config, {"name": args.name} if args.name else None)
     launch = Launch(args.processes_per_node, args.nodes)
-    paths = write_launch_files(config, args.out, launch, settings,
-                               yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    paths = write_launch_files(config, args.out, launch, settings)
     print(f"{config.name}: {launch.processes} processes on {launch.nodes} machine(s); wrote " + ", ".join(map(str, paths)))
     return 0
 

@@ -134,15 +134,20 @@ class LatencyTable:
     calibration: list[dict[str, Any]] = field(default_factory=list)  # arch, layer sum, measured, per net
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def layer_ms(self, module: nn.Module, shape: tuple[int, ...], key: str, device: torch.device) -> float:
+        """One layer's median time, timed (and kept) when the table has not seen it yet."""
+        if key not in self.layers:
+            self.layers[key] = time_layer(module, shape, device)
+        return self.layers[key]
+
     def layer_sum(self, net: nn.Module, example: tuple[torch.Tensor, ...], device: torch.device) -> float:
         """The sum of the net's layer times, timing (and keeping) the layers not in the table yet."""
-        total = 0.0
-        for module, shape in layer_shapes(net, example):
-            key = layer_key(module, shape)
-            if key not in self.layers:
-                self.layers[key] = time_layer(module, shape, device)
-            total += self.layers[key]
-        return total
+        return sum(self.layer_ms(module, shape, layer_key(module, shape), device)
+                   for module, shape in layer_shapes(net, example))
+
+    def conditions(self) -> str:
+        """What the predictions are for, in words."""
+        return f"{self.device}, {self.backend}, {self.threads} threads, batch 1, {self.size[1]}x{self.size[0]}"
 
     def predict(self, net: nn.Module, example: tuple[torch.Tensor, ...]) -> float:
         """Predicted milliseconds of one forward pass of ``net`` (batch and size of ``example``); ``net`` is
@@ -304,9 +309,7 @@ class SpacePredictor:
                 for module, shape in layer_shapes(build_on_meta(self.build, arch), self.example)]
 
     def _ms(self, module: nn.Module, shape: tuple[int, ...], key: str) -> float:
-        if key not in self.table.layers:
-            self.table.layers[key] = time_layer(module, shape, self.device)
-        return self.table.layers[key]
+        return self.table.layer_ms(module, shape, key, self.device)
 
     def _split(self) -> list[tuple[tuple[int, ...], dict[tuple[int, ...], float]]] | None:
         base = Arch.smallest(self.space)

@@ -119,13 +119,14 @@ def shell_script(config: RunConfig, config_path: Path, launch: Launch, settings:
     return "\n".join(lines)
 
 
-def write_launch_files(config: RunConfig, folder: Path, launch: Launch, settings: Settings,
-                       config_yaml: str) -> list[Path]:
+def write_launch_files(config: RunConfig, folder: Path, launch: Launch, settings: Settings) -> list[Path]:
     """The run's configuration, its torchrun script and its Slurm batch file in ``folder``."""
+    import yaml
+
+    _check(config, launch)
     folder.mkdir(parents=True, exist_ok=True)
     config_path = (folder / f"{config.name}.yaml").resolve()
-    _check(config, launch)
-    write_text_atomic(config_path, config_yaml)
+    write_text_atomic(config_path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     shell = folder / f"{config.name}.torchrun.sh"
     write_text_atomic(shell, shell_script(config, config_path, launch, settings))
     shell.chmod(0o755)

@@ -484,12 +484,9 @@ class NewRunDialog(QDialog):
             self.write_launch_files(Path(folder))
 
     def write_launch_files(self, folder: Path) -> list[Path]:
-        import yaml
-
         assert self.config is not None and self.settings is not None
         try:
-            paths = write_launch_files(self.config, folder, self.launch(), self.settings,
-                                       yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False))
+            paths = write_launch_files(self.config, folder, self.launch(), self.settings)
         except (UserError, OSError) as exc:
             self.launch_label.setText(f"not written: {exc}")
             return []

@@ -18,7 +18,7 @@ import torch
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.latency_table import LatencyTable, SpacePredictor, cached_table, table_path
+from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table, table_path
 from engine.settings import Settings
 from engine.stages.context import Cancelled, StageContext
 
@@ -42,9 +42,7 @@ class RunLatency:
         return self.predictor(arch)
 
     def conditions(self) -> str:
-        table = self.table
-        return (f"{table.device}, {table.backend}, {table.threads} threads, batch 1, "
-                f"{table.size[1]}x{table.size[0]}")
+        return self.table.conditions()
 
     def card(self) -> dict[str, Any]:
         """What a result or a model card says of the prediction: its conditions and where the table is."""
@@ -64,16 +62,21 @@ def _check_device(device: str) -> None:
                           f"{torch.cuda.device_count()} GPU(s)")
 
 
-def run_latency(ctx: StageContext) -> RunLatency:
-    """The predictor for the run's conditions (the table built and cached on first use)."""
-    config = ctx.config
-    spec, family, options = config.search, config.family_impl, config.options
-    _check_device(spec.latency_device)
-    space = config.search_space()
-    example = family.example_inputs(options, config.size_hw)
+def _student_builder(config: RunConfig):
+    """(build, space, example): a sub-network of the run's space from its arch, the space, an input."""
+    family, options = config.family_impl, config.options
 
     def build(arch: Arch) -> torch.nn.Module:
         return family.build_student(options, arch).eval()
+
+    return build, config.search_space(), family.example_inputs(options, config.size_hw)
+
+
+def _read_or_measure(ctx: StageContext) -> tuple[LatencyTable, Path]:
+    """Rank 0's table for the run's conditions: read from the workspace, or measured and saved there."""
+    config = ctx.config
+    spec = config.search
+    build, space, example = _student_builder(config)
 
     def progress(done: int, total: int) -> None:
         if ctx.cancel_requested():
@@ -83,13 +86,20 @@ def run_latency(ctx: StageContext) -> RunLatency:
 
     folder = table_folder(ctx.settings)
     height, width = config.size_hw
+    ctx.message(f"latency table for {spec.latency_device}/{spec.latency_backend} at {width}x{height}: read "
+                f"from, or measured once into, {folder}")
+    return cached_table(folder, config.family_impl.name, config.options.model_dump_json(), build, example, space,
+                        spec.latency_device, spec.latency_backend, calibration_nets=spec.latency_calibration_nets,
+                        progress=progress)
+
+
+def run_latency(ctx: StageContext) -> RunLatency:
+    """The predictor for the run's conditions (the table built and cached on first use)."""
+    _check_device(ctx.config.search.latency_device)
+    build, space, example = _student_builder(ctx.config)
     world = ctx.world
     if world.is_main:  # measured by one process: ranks timing layers side by side would slow each other
-        ctx.message(f"latency table for {spec.latency_device}/{spec.latency_backend} at {width}x{height}: read "
-                    f"from, or measured once into, {folder}")
-        table, path = cached_table(folder, family.name, options.model_dump_json(), build, example, space,
-                                   spec.latency_device, spec.latency_backend,
-                                   calibration_nets=spec.latency_calibration_nets, progress=progress)
+        table, path = _read_or_measure(ctx)
         predictor = SpacePredictor(table, build, space, example)
         try:
             table.save(path)  # with the layers the predictor timed, for the next search
@@ -106,22 +116,25 @@ def run_latency(ctx: StageContext) -> RunLatency:
     return latency
 
 
-def check_latency_budget(ctx: StageContext) -> RunLatency | None:
-    """Before training: the predictor, and a refusal when not even the smallest sub-network meets the
-    latency budget. None when the run predicts no latency."""
+def check_latency_budget(ctx: StageContext) -> None:
+    """Before training: the table read (or measured, once), and a refusal when not even the smallest
+    sub-network meets the latency budget. Only the smallest is predicted here; the search builds the fast
+    predictor itself."""
     spec = ctx.config.search
     if not spec.predicts_latency:
-        return None
-    latency = run_latency(ctx)
-    if spec.latency_budget_ms is not None:
-        smallest = Arch.smallest(ctx.config.search_space())
-        needed = latency(smallest)
-        if needed > spec.latency_budget_ms:
-            raise ConfigError(f"search.latency_budget_ms {spec.latency_budget_ms:g} is below the smallest sub-network "
-                              f"of the search space ({smallest}: predicted {needed:.3g} ms on "
-                              f"{latency.conditions()}); raise the budget or add narrower widths to "
-                              "supernet.search_space")
-    return latency
+        return
+    _check_device(spec.latency_device)
+    build, space, example = _student_builder(ctx.config)
+    smallest = Arch.smallest(space)
+    found = None
+    if ctx.world.is_main:
+        table, _ = _read_or_measure(ctx)
+        found = (table.predict(build_on_meta(build, smallest), example), table.conditions())
+    needed, conditions = ctx.world.broadcast(found)
+    if spec.latency_budget_ms is not None and needed > spec.latency_budget_ms:
+        raise ConfigError(f"search.latency_budget_ms {spec.latency_budget_ms:g} is below the smallest sub-network "
+                          f"of the search space ({smallest}: predicted {needed:.3g} ms on {conditions}); raise the "
+                          "budget or add narrower widths to supernet.search_space")
 
 
 def measured_extremes(settings: Settings, config: RunConfig) -> tuple[float, float] | None:
