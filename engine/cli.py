@@ -124,7 +124,12 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     else:
         model = family.build_teacher(options)
         what = family.describe_teacher(options)
-    check_fits_in_memory(model, lambda size: family.example_inputs(options, size), (height, width), what)
+    try:
+        family.check_image_size(options, (height, width))
+    except ValueError as exc:
+        raise ConfigError(f"--image-size: {exc}") from None
+    check_fits_in_memory(model, lambda size: family.example_inputs(options, size), (height, width), what,
+                         multiple=family.size_multiple(options))
     profile = profile_model(model, family.example_inputs(options, (height, width)))
     if args.json:
         print(json.dumps(profile.as_dict()))

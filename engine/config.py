@@ -250,6 +250,7 @@ class RunConfig(_Model):
         if self.supernet.search_space is not None:
             family.search_space(options, self.supernet.search_space)
         self.resolved_recipe  # noqa: B018  (validates the overrides)
+        family.check_image_size(options, self.size_hw)
         if self.train_crop is not None and self.train_crop > min(self.size_hw):
             raise ValueError(f"train_crop ({self.train_crop}) must not exceed the image size ({self.image_size})")
         if self.metric not in family.metrics:
@@ -313,7 +314,9 @@ def _presets() -> dict[str, dict[str, Any]]:
     presets = {}
     for family_name in FAMILIES.names():
         for name, settings in FAMILIES.get(family_name).sample_presets.items():
-            presets[name] = merge(_SAMPLE_PRESET, {"name": name, "family": family_name, **settings})
+            # A family with other model options than the common base's replaces them whole.
+            base = {k: v for k, v in _SAMPLE_PRESET.items() if k != "model" or "model" not in settings}
+            presets[name] = merge(base, {"name": name, "family": family_name, **settings})
     return presets
 
 

@@ -134,32 +134,50 @@ class World:
 SINGLE = World()
 
 
+def ranks_active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def batch_norm_over_ranks(x: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
+                          num_batches_tracked: torch.Tensor | None, momentum: float | None, eps: float,
+                          weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Training-mode batch norm whose statistics are those of the global batch: the sums over every rank's
+    slice (one differentiable all-reduce, so the gradient flows through the shared mean and variance as it
+    does in one process); the running statistics (any view of them, e.g. an elastic layer's first channels)
+    are updated in place."""
+    from torch.distributed.nn.functional import all_reduce
+
+    channels = x.shape[1]
+    count = torch.tensor([x.numel() / channels], dtype=x.dtype, device=x.device)
+    sums = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
+    n = sums[-1]
+    mean = sums[:channels] / n
+    var = sums[channels:2 * channels] / n - mean * mean
+    if running_mean is not None and running_var is not None:
+        with torch.no_grad():
+            if momentum is None:
+                momentum = 1.0 / float(num_batches_tracked + 1) if num_batches_tracked is not None else 0.1
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * var * n / max(float(n) - 1, 1.0))
+            if num_batches_tracked is not None:
+                num_batches_tracked.add_(1)
+    y = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + eps)
+    if weight is not None:
+        y = y * weight[None, :, None, None] + bias[None, :, None, None]
+    return y
+
+
 class SyncedBatchNorm(torch.nn.BatchNorm2d):
-    """BatchNorm whose training statistics are those of the global batch: the sums over every rank's slice
-    (one differentiable all-reduce, so the gradient flows through the shared mean and variance as it does
-    in one process). ``nn.SyncBatchNorm`` does the same on GPUs only; this one runs on gloo as well."""
+    """BatchNorm whose training statistics are those of the global batch (``batch_norm_over_ranks``).
+    ``nn.SyncBatchNorm`` does the same on GPUs only; this one runs on gloo as well."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and ranks_active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
-        channels = x.shape[1]
-        count = torch.tensor([x.numel() / channels], dtype=x.dtype, device=x.device)
-        sums = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
-        n = sums[-1]
-        mean = sums[:channels] / n
-        var = sums[channels:2 * channels] / n - mean * mean
-        if self.track_running_stats:
-            with torch.no_grad():
-                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
-                self.running_mean.mul_(1 - momentum).add_(momentum * mean)
-                self.running_var.mul_(1 - momentum).add_(momentum * var * n / max(float(n) - 1, 1.0))
-                self.num_batches_tracked.add_(1)
-        y = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + self.eps)
-        if self.affine:
-            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
-        return y
+        tracked = self.track_running_stats
+        return batch_norm_over_ranks(x, self.running_mean if tracked else None, self.running_var if tracked else None,
+                                     self.num_batches_tracked if tracked else None, self.momentum, self.eps,
+                                     self.weight if self.affine else None, self.bias if self.affine else None)
 
 
 def synced_batchnorm(module: torch.nn.Module) -> torch.nn.Module:

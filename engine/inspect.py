@@ -3,8 +3,8 @@ candidate: sub-networks of the supernet need no training, so any point can be sh
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,6 @@ import torch
 
 from engine import checkpoints
 from engine.config import RunConfig
-from engine.data.images import load_image, to_tensor
-from engine.data.transforms import PreprocessOptions, apply, sample_params
 from engine.errors import UserError
 from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student, write_model_card
 from engine.onnx_variants import build_variants, card_variants
@@ -22,6 +20,7 @@ from engine.pipeline import run_dir
 from engine.profile import profile_model
 from engine.settings import Settings
 from engine.stages.context import stage_result
+from engine.stages.data import open_training_set
 from engine.stages.supernet import build_supernet
 from engine.stages.teacher import build_teacher
 from engine.store import Store
@@ -32,6 +31,7 @@ class RunModels:
     run_id: int
     config: RunConfig
     run_dir: Path
+    settings: Settings
 
     @classmethod
     def open(cls, store: Store, settings: Settings, run_id: int) -> RunModels:
@@ -40,7 +40,7 @@ class RunModels:
             config = RunConfig.model_validate(run.config)
         except ValueError as exc:
             raise UserError(f"run {run_id} has a configuration this version cannot read: {exc}") from None
-        return cls(run_id, config, run_dir(settings, run_id))
+        return cls(run_id, config, run_dir(settings, run_id), settings)
 
     def _result(self, stage: str) -> dict[str, Any]:
         result = stage_result(self.run_dir, stage)
@@ -66,25 +66,25 @@ class RunModels:
         checked = family.check_arch(arch, self.config.search_space())
         supernet = build_supernet(self.config)
         supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
-        return family.extract(supernet, checked).eval()
+        student = family.extract(supernet, checked)
+        if family.needs_calibration:
+            # As the search scored it: its own BatchNorm statistics, re-estimated on training batches.
+            family.recalibrate(student, None, SimpleNamespace(train=open_training_set(self.config, self.settings)),
+                               options)
+        return student.eval()
 
     def best_arch(self) -> str | None:
         result = stage_result(self.run_dir, "search")
         return result["arch"] if result else None
 
     def load_input(self, path: Path) -> torch.Tensor:
-        """An image file as the generator's input: resized to the run's size (the A half of an A|B pair
-        when the run's dataset is aligned and the image is twice as wide as tall)."""
-        return self._prepared(self.config.family_impl.load_input(load_image(path), self.config.options))
+        """A file as the generator's input at the run's size (the A half of an A|B pair when the run's dataset
+        is aligned and the image is twice as wide as tall; a label map's class ids)."""
+        return self.config.family_impl.input_from_file(path, self.config.options, self.config.size_hw)
 
     def load_target(self, path: Path) -> torch.Tensor | None:
-        """The ground truth the same image file holds (the B half of an A|B pair), or None."""
-        target = self.config.family_impl.load_target(load_image(path), self.config.options)
-        return None if target is None else self._prepared(target)
-
-    def _prepared(self, image: Any) -> torch.Tensor:
-        opts = PreprocessOptions.for_testing(self.config.size_hw)
-        return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
+        """The ground truth that belongs with the file (the B half of an A|B pair), or None."""
+        return self.config.family_impl.target_from_file(path, self.config.options, self.config.size_hw)
 
 
 def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
@@ -103,10 +103,12 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
     levels = ((t_out.clamp(-1, 1) - s_out.clamp(-1, 1)).abs().mean(1)[0] * 127.5).numpy().astype(np.float32)
     family, options = models.config.family_impl, models.config.options
     example = family.example_inputs(options, models.config.size_hw)
-    images = {"input": _to_uint8(inputs), "teacher": _to_uint8(t_out), "student": _to_uint8(s_out)}
+    images = {"input": _to_uint8(family.display_input(inputs, options)), "teacher": _to_uint8(t_out),
+              "student": _to_uint8(s_out)}
     if target is not None:
         images["ground truth"] = _to_uint8(target)
     return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
+            "input_title": family.input_title,
             "teacher_profile": profile_model(teacher, example).as_dict(),
             "student_profile": profile_model(student, example).as_dict()}
 

@@ -139,16 +139,16 @@ def physical_memory_bytes() -> int | None:
 
 
 def check_fits_in_memory(model: nn.Module, example_inputs: Callable[[tuple[int, int]], Inputs],
-                         size: tuple[int, int], what: str, share: float = 0.5) -> None:
+                         size: tuple[int, int], what: str, share: float = 0.5, multiple: int = 4) -> None:
     """Refuse, before allocating anything of that size, to profile at a size whose tracing would take more
     than ``share`` of this machine's memory. Activations grow with the image area, so they are measured
-    at a small size of the same shape and scaled."""
+    at a small size of the same shape (sides multiples of ``multiple``, as the model needs) and scaled."""
     memory = physical_memory_bytes()
     if memory is None:
         return
     height, width = size
     scale = min(1.0, 64 / max(height, width))
-    probe = tuple(max(16, int(round(side * scale / 4)) * 4) for side in size)
+    probe = tuple(max(16, 2 * multiple, int(round(side * scale / multiple)) * multiple) for side in size)
     area = (height * width) / (probe[0] * probe[1])
     needed = TRACE_MEMORY_FACTOR * largest_activation_bytes(model, example_inputs(probe)) * area
     if needed > share * memory:

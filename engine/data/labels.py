@@ -39,3 +39,25 @@ def generator_input(labels: torch.Tensor, classes: int, instances: torch.Tensor 
     if instances is None:
         return semantics
     return torch.cat([semantics, instance_edges(instances)], dim=1)
+
+
+def palette(classes: int) -> torch.Tensor:
+    """(classes, 3) uint8 colours, the same for the same number of classes: hues a golden angle apart, in
+    three lightness bands so that neighbouring ids differ in lightness too."""
+    import colorsys
+
+    colours = []
+    for index in range(classes):
+        hue = (index * 0.618033988749895) % 1.0
+        lightness = (0.45, 0.65, 0.3)[index % 3]
+        colours.append([round(255 * c) for c in colorsys.hls_to_rgb(hue, lightness, 0.75)])
+    return torch.tensor(colours, dtype=torch.uint8)
+
+
+def colourise(ids: torch.Tensor, classes: int) -> torch.Tensor:
+    """(N, C>=1, H, W) class ids (the first channel) -> (N, 3, H, W) colours in [-1, 1], for grids and views;
+    ids outside the classes are black."""
+    colours = torch.cat([palette(classes).float() / 127.5 - 1, torch.full((1, 3), -1.0)])
+    index = ids[:, 0].round().long()
+    index = torch.where((index >= 0) & (index < classes), index, torch.full_like(index, classes))
+    return colours[index].permute(0, 3, 1, 2).contiguous()

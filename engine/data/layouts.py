@@ -48,6 +48,10 @@ class DatasetConfig(BaseModel):
     #: subset ``fit`` is the rest (for training), ``all`` is everything.
     holdout: int = Field(0, ge=0)
     subset: Literal["all", "fit", "holdout"] = "all"
+    #: Label maps only: ids must lie in 0..label_classes-1 (None: unchecked); ``instance_maps`` reads
+    #: ``<phase>_inst/NAME.png`` beside each label map as a second channel of instance ids.
+    label_classes: int | None = Field(None, ge=1)
+    instance_maps: bool = False
 
     def select(self, paths: list[Path], folder: Path) -> list[Path]:
         """Apply ``subset`` and ``max_size`` to a folder's sorted list of usable images."""
@@ -200,20 +204,32 @@ class SingleDataset(LayoutDataset):
 
 @LAYOUTS.register("labelmap")
 class LabelMapDataset(LayoutDataset):
-    """``root/<phase>_label/NAME.png`` (one class id per pixel) beside ``root/<phase>_img/NAME.*`` (GauGAN).
+    """``root/<phase>_label/NAME.png`` (one class id per pixel) beside ``root/<phase>_img/NAME.*`` (GauGAN),
+    and with ``instance_maps`` ``root/<phase>_inst/NAME.png`` (one instance id per pixel, Cityscapes'
+    ``*_instanceIds``).
 
-    ``A`` is the label map as a long tensor (H, W); ``B`` the photograph in [-1, 1].
+    ``A`` is the label map as float32 (1, H, W) class ids, or (2, H, W) with the instance ids as the second
+    channel (the generator one-hot encodes them itself); ``B`` the photograph in [-1, 1]. A class id outside
+    ``label_classes`` is an error naming the file and the fix.
     """
 
     def __init__(self, config: DatasetConfig):
         super().__init__(config)
         label_dir, image_dir = config.root / f"{config.phase}_label", config.root / f"{config.phase}_img"
+        instance_dir = config.root / f"{config.phase}_inst"
         labels = [p for p in list_images(label_dir, what="label maps (one class id per pixel, PNG)")
                   if p.suffix.lower() in LABEL_EXTENSIONS]
         if not labels:
             raise DatasetError(f"no lossless label maps in {label_dir}: label maps must be PNG, BMP or TIFF "
                                "(JPEG would change the class ids)")
         images = {p.stem: p for p in list_images(image_dir, what="photographs matching the label maps")}
+        instances: dict[str, Path] = {}
+        if config.instance_maps:
+            if not instance_dir.is_dir():
+                raise DatasetError(f"instance edges are on but {instance_dir} does not exist: add the instance maps "
+                                   "(one instance id per pixel, PNG) or turn model.instance_edges off")
+            instances = {p.stem: p for p in list_images(instance_dir, what="instance maps")
+                         if p.suffix.lower() in LABEL_EXTENSIONS}
         pairs = []
         for info in _usable(labels, label_dir, "label maps"):
             if info.mode not in ("L", "P", "I", "I;16"):
@@ -221,24 +237,50 @@ class LabelMapDataset(LayoutDataset):
                                    "(mode L or P)")
             if info.path.stem not in images:
                 raise DatasetError(f"label map {info.path} has no photograph named {info.path.stem}.* in {image_dir}")
+            if config.instance_maps and info.path.stem not in instances:
+                raise DatasetError(f"label map {info.path} has no instance map named {info.path.stem}.png in "
+                                   f"{instance_dir}")
             pairs.append((info.path, images[info.path.stem]))
         kept = set(config.select([label for label, _ in pairs], label_dir))
         self.pairs = [pair for pair in pairs if pair[0] in kept]
+        self.instances = instances
 
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def _ids(self, image: Image.Image, params: Any, path: Path, size: tuple[int, int]) -> torch.Tensor:
+        resized = transforms.apply(image.resize(size, Image.NEAREST), params, self.config.preprocess, nearest=True,
+                                   source=path)
+        return torch.from_numpy(np.array(resized, dtype=np.int64))
+
     def _item(self, index: int) -> dict[str, Any] | None:
         label_path, image_path = self.pairs[index]
         label, image = self._load(label_path, mode=""), self._load(image_path)
-        if label is None or image is None:
+        instance_path = self.instances.get(label_path.stem)
+        instance = self._load(instance_path, mode="") if instance_path is not None else None
+        if label is None or image is None or (self.config.instance_maps and instance is None):
             return None
         opts = self.config.preprocess
         params = transforms.sample_params(image.size, opts, self.rng)
-        label = transforms.apply(label.resize(image.size, Image.NEAREST), params, opts, nearest=True, source=label_path)
-        a = torch.from_numpy(np.array(label, dtype=np.int64))
+        ids = self._ids(label, params, label_path, image.size)
+        check_class_ids(ids, self.config.label_classes, label_path)
+        channels = [ids]
+        if instance is not None:
+            channels.append(self._ids(instance, params, instance_path, image.size))  # type: ignore[arg-type]
+        a = torch.stack(channels).to(torch.float32)
         b = to_tensor(transforms.apply(image, params, opts, source=image_path))
         return {"A": a, "B": b, "A_path": str(label_path), "B_path": str(image_path)}
+
+
+def check_class_ids(ids: torch.Tensor, classes: int | None, path: Path) -> None:
+    """A DatasetError naming ``path`` when a class id lies outside 0..classes-1."""
+    if classes is None or not ids.numel():
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= classes:
+        bad = sorted(int(v) for v in ids.unique() if v < 0 or v >= classes)
+        raise DatasetError(f"label map {path} holds class ids {bad[:8]} outside 0..{classes - 1}: set the number of "
+                           f"classes (model.classes) to at least {high + 1}, or fix the label map")
 
 
 def open_dataset(config: DatasetConfig) -> LayoutDataset:

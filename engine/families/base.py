@@ -11,7 +11,7 @@ The stages, search, profile, inspect and the GUI use only this interface and nev
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -44,10 +44,16 @@ class Recipe(BaseModel):
 
     gan_mode: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     ndf: int = Field(64, ge=1, description="width of a discriminator built here")
-    init: Literal["normal", "pytorch"] = Field("normal", description="normal: N(0, 0.02), the reference")
+    init: Literal["normal", "pytorch", "xavier"] = Field(
+        "normal", description="normal: N(0, 0.02), the reference's CycleGAN/pix2pix; xavier: its GauGAN")
     lambda_recon: float = Field(10.0, ge=0)
     lambda_distill: float = Field(1.0, ge=0)
     lambda_gan: float = Field(1.0, ge=0)
+    lambda_feat: float = Field(10.0, ge=0, description="discriminator feature matching (GauGAN)")
+    lambda_vgg: float = Field(10.0, ge=0, description="VGG-19 perceptual loss, when its weights are found (GauGAN)")
+    adam_beta1: float = Field(0.5, ge=0, lt=1)
+    adam_beta2: float = Field(0.999, ge=0, lt=1)
+    ttur: bool = Field(False, description="generator at half the learning rate, discriminator at twice (SPADE's)")
     sampling: Literal["uniform", "sandwich"] = Field(
         "uniform", description="uniform: one random sub-network per step; sandwich: also the largest and smallest")
     student_discriminator: Literal["new", "teacher"] = Field(
@@ -88,6 +94,8 @@ class DistillState:
     opt_d: torch.optim.Optimizer
     criterion: nn.Module
     recipe: Recipe
+    #: What the family's step needs beside (``Family.distill_extras``), built once per training.
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class TeacherTrainer(ABC):
@@ -106,6 +114,16 @@ class TeacherTrainer(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+def _prepared(image: Any, size: SizeHW) -> torch.Tensor:
+    import random
+
+    from engine.data.images import to_tensor
+    from engine.data.transforms import PreprocessOptions, apply, sample_params
+
+    opts = PreprocessOptions.for_testing(size)
+    return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
 
 
 def shipped_teacher(name: str) -> str:
@@ -169,6 +187,10 @@ class Family(ABC):
     output_names: ClassVar[tuple[str, ...]] = ("output",)
     #: Columns of the compare view and the output grid.
     compare_columns: ClassVar[tuple[str, ...]] = ("input", "teacher", "student", "difference")
+    #: What the compare view and the output grid call the input column ("label map" for label-map families).
+    input_title: ClassVar[str] = "input"
+    #: Whether sub-networks need ``recalibrate`` before they are scored or exported (BatchNorm families).
+    needs_calibration: ClassVar[bool] = False
     #: Which batch key holds the task's target.
     target_key: ClassVar[str] = "B"
     loss_names: ClassVar[tuple[str, ...]] = ()
@@ -271,12 +293,44 @@ class Family(ABC):
     def build_discriminator(self, options: FamilyOptions, ndf: int) -> nn.Module:
         ...
 
-    def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any) -> None:
+    def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any, options: FamilyOptions) -> None:
         """Re-estimate normalisation statistics of ``model`` (a supernet run at ``arch``, or a plain
         sub-network when ``arch`` is None) on training batches of ``data`` before it is scored or exported
         (BatchNorm families, as the reference's ``calibrate``); instance-norm families need nothing."""
 
     # --- data, inputs, export -----------------------------------------------------------------------
+
+    def size_multiple(self, options: FamilyOptions) -> int:
+        """What both image sides must be a multiple of for the family's models."""
+        return 4
+
+    def check_image_size(self, options: FamilyOptions, size: SizeHW) -> None:
+        """Raise a ValueError naming the fix when the family's models cannot produce images of ``size``."""
+        multiple = self.size_multiple(options)
+        if size[0] % multiple or size[1] % multiple:
+            raise ValueError(f"{self.name} needs image sides that are multiples of {multiple}, not "
+                             f"{size[1]}x{size[0]}")
+
+    def dataset_settings(self, options: FamilyOptions) -> dict[str, Any]:
+        """Extra ``engine.data.layouts.DatasetConfig`` fields the family's data needs (e.g. label classes)."""
+        return {}
+
+    def display_input(self, inputs: torch.Tensor, options: FamilyOptions) -> torch.Tensor:
+        """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""
+        return inputs
+
+    def input_from_file(self, path: Path, options: FamilyOptions, size: SizeHW) -> torch.Tensor:
+        """A file a user opens in the compare view as the generator's (1, C, H, W) input at ``size``."""
+        from engine.data.images import load_image
+
+        return _prepared(self.load_input(load_image(path), options), size)
+
+    def target_from_file(self, path: Path, options: FamilyOptions, size: SizeHW) -> torch.Tensor | None:
+        """The ground truth that belongs with such a file (the B half of an A|B pair), or None."""
+        from engine.data.images import load_image
+
+        target = self.load_target(load_image(path), options)
+        return None if target is None else _prepared(target, size)
 
     @abstractmethod
     def example_inputs(self, options: FamilyOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
@@ -295,6 +349,10 @@ class Family(ABC):
     @abstractmethod
     def teacher_trainer(self, options: FamilyOptions, recipe: Recipe, seed: int) -> TeacherTrainer:
         ...
+
+    def distill_extras(self) -> dict[str, Any]:
+        """Networks the family's distillation step uses beside the generic ones (e.g. a perceptual loss)."""
+        return {}
 
     @abstractmethod
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:

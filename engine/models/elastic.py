@@ -16,8 +16,11 @@ from torch import nn
 
 def conv2d(conv: nn.Conv2d, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
     """A convolution on the first ``x.shape[1]`` inputs producing the first ``out_channels`` outputs.
-    A depthwise convolution (groups == its channels) keeps one filter per input channel."""
-    c_in = x.shape[1]
+    A depthwise convolution (groups == its channels) keeps one filter per input channel. At the layer's own
+    widths it is the layer itself (so a plain network traces and exports without slices)."""
+    c_in = int(x.shape[1])
+    if c_in == conv.in_channels and out_channels in (None, conv.out_channels):
+        return conv(x)
     if conv.groups == conv.in_channels and conv.groups > 1:
         weight, groups, c_out = conv.weight[:c_in], c_in, c_in
     else:
@@ -44,10 +47,38 @@ def conv_transpose2d(conv: nn.ConvTranspose2d, x: torch.Tensor, out_channels: in
 def instance_norm(norm: nn.InstanceNorm2d, x: torch.Tensor) -> torch.Tensor:
     if norm.track_running_stats:
         raise ValueError("elastic instance norms must not track running statistics")
-    c = x.shape[1]
+    c = int(x.shape[1])
+    if c == norm.num_features:
+        return norm(x)
     weight = norm.weight[:c] if norm.affine else None
     bias = norm.bias[:c] if norm.affine else None
     return F.instance_norm(x, weight=weight, bias=bias, eps=norm.eps)
+
+
+def batch_norm(norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """A batch norm on the first ``x.shape[1]`` channels. In training its running statistics' first channels
+    move with this sub-network's batches (in place), so they fit whichever sub-network ran last: a
+    sub-network's statistics are re-estimated (``calibrate_batchnorm``) before it is scored or exported."""
+    from engine.distributed import SyncedBatchNorm, batch_norm_over_ranks, ranks_active
+
+    c = int(x.shape[1])
+    if c == norm.num_features:
+        return norm(x)
+    weight = norm.weight[:c] if norm.affine else None
+    bias = norm.bias[:c] if norm.affine else None
+    tracked = norm.track_running_stats and norm.running_mean is not None
+    running_mean = norm.running_mean[:c] if tracked else None
+    running_var = norm.running_var[:c] if tracked else None
+    if isinstance(norm, SyncedBatchNorm) and norm.training and ranks_active():
+        return batch_norm_over_ranks(x, running_mean, running_var, norm.num_batches_tracked if tracked else None,
+                                     norm.momentum, norm.eps, weight, bias)
+    momentum = norm.momentum
+    if norm.training and tracked:
+        norm.num_batches_tracked.add_(1)
+        if momentum is None:  # a cumulative average, as nn.BatchNorm2d
+            momentum = 1.0 / float(norm.num_batches_tracked)
+    use_batch_statistics = norm.training or not tracked
+    return F.batch_norm(x, running_mean, running_var, weight, bias, use_batch_statistics, momentum or 0.0, norm.eps)
 
 
 def run(layer: nn.Module, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
@@ -59,7 +90,7 @@ def run(layer: nn.Module, x: torch.Tensor, out_channels: int | None = None) -> t
     if isinstance(layer, nn.InstanceNorm2d):
         return instance_norm(layer, x)
     if isinstance(layer, nn.BatchNorm2d):
-        raise ValueError("BatchNorm supernets need re-calibrated statistics per sub-network; use instance norm")
+        return batch_norm(layer, x)
     if isinstance(layer, nn.Sequential):
         for child in layer:
             x = run(child, x, out_channels)
@@ -90,3 +121,25 @@ def extract_subnet(supernet: Supernet, arch) -> nn.Module:
     if reference is not None:
         subnet.to(reference.device)
     return subnet.train(supernet.training)  # type: ignore[attr-defined]
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, forward, batches) -> int:
+    """Re-estimate the running statistics of every BatchNorm in ``model`` by running ``forward`` on each
+    batch in training mode, as the reference's ``calibrate``: the first batch replaces the statistics
+    (momentum 1), the others move them with the layer's own momentum. Returns the number of batches."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    model.train()
+    count = 0
+    try:
+        for count, batch in enumerate(batches, start=1):
+            for norm, momentum in zip(norms, momenta):
+                norm.momentum = 1.0 if count == 1 else momentum
+            forward(batch)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.train(was_training)
+    return count

@@ -3,18 +3,25 @@ convolution and linear weights from N(0, gain), biases 0, batch-norm scales from
 
 from torch import nn
 
-INIT_TYPES = ("normal", "pytorch")
+INIT_TYPES = ("normal", "pytorch", "xavier")
 
 
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
-    """``normal``: the reference's; ``pytorch``: leave PyTorch's default (Kaiming-uniform) as built."""
+    """``normal``: the reference's; ``xavier``: Xavier-normal with ``gain`` (its GauGAN's, as NVlabs/SPADE);
+    ``pytorch``: leave PyTorch's default (Kaiming-uniform) as built. Spectral-normalised layers keep their
+    own initialisation (their weight is recomputed from ``weight_orig`` at each call, as in the reference)."""
     if init_type not in INIT_TYPES:
         raise ValueError(f"init must be one of {', '.join(INIT_TYPES)}, not {init_type!r}")
     if init_type == "pytorch":
         return net
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(module.weight, 0.0, gain)
+            if not isinstance(module.weight, nn.Parameter):
+                continue
+            if init_type == "xavier":
+                nn.init.xavier_normal_(module.weight, gain=gain)
+            else:
+                nn.init.normal_(module.weight, 0.0, gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d) and module.weight is not None:

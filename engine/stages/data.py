@@ -71,20 +71,40 @@ def _stack(dataset: Dataset, key: str) -> torch.Tensor:
     return torch.stack([dataset[i][key] for i in range(len(dataset))])
 
 
+def _training_preprocess(config: RunConfig) -> PreprocessOptions:
+    height, width = config.size_hw
+    # As the reference: load at 286/256 of the image size, random crop, flip.
+    load_size = max(width, round(width * 286 / 256 / 4) * 4)
+    if config.train_crop is not None:  # square crops of the image at its full scale
+        return PreprocessOptions(preprocess="scale_width_and_crop", load_size=load_size, crop_size=config.train_crop,
+                                 flip=True)
+    return PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
+                             crop_height=None if height == width else height, flip=True)
+
+
+def _common(config: RunConfig, root: Path, layout: str) -> dict:
+    spec = config.dataset
+    return dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images,
+                **config.family_impl.dataset_settings(config.options))
+
+
+def open_training_set(config: RunConfig, settings: Settings) -> LayoutDataset:
+    """The run's training subset alone (e.g. to re-calibrate a sub-network's statistics outside a stage)."""
+    root = existing_dataset_root(config, settings)
+    if root is None:
+        raise ConfigError(f"the dataset of run {config.name!r} is no longer on disk")
+    layout = config.family_impl.dataset_layout
+    return open_dataset(DatasetConfig(**_common(config, root, layout), subset="fit",
+                                      preprocess=_training_preprocess(config)))
+
+
 def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> RunData:
     root, layout = resolve_dataset(config, settings, events)
     spec, (height, width) = config.dataset, config.size_hw
     family = config.family_impl
-    # As the reference: load at 286/256 of the image size, random crop, flip.
-    load_size = max(width, round(width * 286 / 256 / 4) * 4)
-    if config.train_crop is not None:  # square crops of the image at its full scale
-        train_opts = PreprocessOptions(preprocess="scale_width_and_crop", load_size=load_size,
-                                       crop_size=config.train_crop, flip=True)
-    else:
-        train_opts = PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
-                                       crop_height=None if height == width else height, flip=True)
+    train_opts = _training_preprocess(config)
     eval_opts = PreprocessOptions.for_testing((height, width))
-    common = dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images)
+    common = _common(config, root, layout)
     train = open_dataset(DatasetConfig(**common, subset="fit", preprocess=train_opts))
     search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,

@@ -18,7 +18,7 @@ from engine.losses import GANLoss
 from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
-from engine.stages.schedule import linear_decay
+from engine.stages.schedule import adam_pair, linear_decay
 from engine.stages.teacher import build_discriminator_for
 
 StudentForward = Callable[[torch.Tensor, Arch | None], tuple[torch.Tensor, list[torch.Tensor]]]
@@ -47,12 +47,12 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     mappings.to(device).train()
     world = ctx.world
     world.batchnorm_over_ranks(student, mappings, netD)
-    opt_g = world.synchronise(torch.optim.Adam(list(student.parameters()) + list(mappings.parameters()), lr=lr,
-                                               betas=(0.5, 0.999)))
-    opt_d = world.synchronise(torch.optim.Adam(netD.parameters(), lr=lr, betas=(0.5, 0.999)))
+    opt_g, opt_d = (world.synchronise(o) for o in adam_pair(list(student.parameters()) + list(mappings.parameters()),
+                                                            netD.parameters(), lr, recipe))
     sched = [linear_decay(opt_g, steps, decay), linear_decay(opt_d, steps, decay)]
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
-                         criterion=GANLoss(recipe.gan_mode), recipe=recipe)
+                         criterion=GANLoss(recipe.gan_mode), recipe=recipe,
+                         extras=family.distill_extras())
     step = 0
 
     def make_state() -> dict[str, Any]:

@@ -107,7 +107,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.progress(1, parts)
 
     grid = ctx.stage_dir / "grid.png"
-    save_grid(grid, family.compare_columns, data.test_inputs, teacher_out, student_out, data.test_targets)
+    save_grid(grid, family.compare_columns, family.display_input(data.test_inputs, options), teacher_out, student_out,
+              data.test_targets)
     ctx.artifact(grid, "comparison_grid")
     ctx.progress(2, parts)
 
@@ -150,7 +151,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),
-        "grid_columns": list(family.compare_columns),
+        "grid_columns": [family.input_title if c == "input" else c for c in family.compare_columns],
         "predicted_latency": predicted,
         "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
                                               "latency_budget_ms")},

@@ -23,7 +23,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     arch = family.parse_arch(ctx.result("search")["arch"])
     supernet, supernet_mappings, netD = load_supernet(ctx)
     student = family.extract(supernet, arch)
-    family.recalibrate(student, None, data)
+    family.recalibrate(student, None, data, config.options)
     scorer = make_scorer(ctx, data, "search")
     student.eval()
     before = scorer.primary(generate(student, data.search_inputs, ctx.device))

@@ -18,3 +18,11 @@ def linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, decay_fract
         return max(0.0, 1.0 - (step - constant + 1) / (decay + 1))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def adam_pair(g_params, d_params, lr: float, recipe) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """The generator's and the discriminator's Adam with the recipe's betas; with ``ttur`` the generator at
+    half ``lr`` and the discriminator at twice it (SPADE's two time-scale update rule)."""
+    betas = (recipe.adam_beta1, recipe.adam_beta2)
+    g_lr, d_lr = (lr / 2, lr * 2) if recipe.ttur else (lr, lr)
+    return torch.optim.Adam(g_params, lr=g_lr, betas=betas), torch.optim.Adam(d_params, lr=d_lr, betas=betas)

@@ -153,7 +153,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     started = time.monotonic()
 
     def metrics_of(arch: Arch) -> dict[str, float]:
-        family.recalibrate(supernet, arch, data)
+        family.recalibrate(supernet, arch, data, config.options)
         return scorer.all(generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device))
 
     def score_many(archs: list[Arch]) -> list[float]:

@@ -7,7 +7,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from engine import checkpoints
@@ -15,7 +14,7 @@ from engine.config import RunConfig
 from engine.families.base import load_strict
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
-from engine.stages.schedule import linear_decay
+from engine.stages.schedule import adam_pair, linear_decay
 
 
 def build_teacher(config: RunConfig) -> nn.Module:
@@ -58,8 +57,7 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
     d_params = itertools.chain(*(n.parameters() for k, n in trainer.nets.items() if k.startswith("D")))
     world = ctx.world
     world.batchnorm_over_ranks(*trainer.nets.values())
-    opt_g = world.synchronise(torch.optim.Adam(g_params, lr=config.teacher.lr, betas=(0.5, 0.999)))
-    opt_d = world.synchronise(torch.optim.Adam(d_params, lr=config.teacher.lr, betas=(0.5, 0.999)))
+    opt_g, opt_d = (world.synchronise(o) for o in adam_pair(g_params, d_params, config.teacher.lr, recipe))
     sched = [linear_decay(opt_g, total, recipe.teacher_decay), linear_decay(opt_d, total, recipe.teacher_decay)]
     step = 0
 

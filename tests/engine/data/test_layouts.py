@@ -154,11 +154,32 @@ def test_labelmap_layout_keeps_class_ids_and_matches_names(tmp_path):
     _image(tmp_path / "train_img" / "x.jpg", 32, 32)
     dataset = open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", preprocess=PreprocessOptions.for_testing(16)))
     item = dataset[0]
-    assert item["A"].dtype == torch.int64 and set(item["A"].unique().tolist()) == {0, 5}
+    assert item["A"].shape == (1, 16, 16) and set(item["A"].unique().tolist()) == {0, 5}
     assert item["B"].shape == (3, 16, 16)
     Image.fromarray(labels).save(tmp_path / "train_label" / "y.png")
     with pytest.raises(DatasetError, match=r"y\.png has no photograph named y\.\*"):
         open_dataset(DatasetConfig(root=tmp_path, layout="labelmap"))
+
+
+def test_labelmap_ids_outside_the_classes_name_the_file_and_instance_maps_come_as_a_second_channel(tmp_path):
+    labels = np.full((16, 16), 2, np.uint8)
+    labels[:4] = 9
+    _image(tmp_path / "train_img" / "x.png", 16, 16)
+    (tmp_path / "train_label").mkdir()
+    Image.fromarray(labels).save(tmp_path / "train_label" / "x.png")
+    opts = PreprocessOptions.for_testing(16)
+    with pytest.raises(DatasetError, match=r"x\.png holds class ids \[9\] outside 0\.\.7: set the number of classes "
+                                           r"\(model\.classes\) to at least 10"):
+        open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", preprocess=opts, label_classes=8))[0]
+    with pytest.raises(DatasetError, match="train_inst does not exist"):
+        open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", instance_maps=True))
+    instances = np.zeros((16, 16), np.uint16)
+    instances[:, 8:] = 26001  # Cityscapes-style ids beyond 8 bits
+    (tmp_path / "train_inst").mkdir()
+    Image.fromarray(instances).save(tmp_path / "train_inst" / "x.png")
+    item = open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", preprocess=opts, label_classes=10,
+                                      instance_maps=True))[0]
+    assert item["A"].shape == (2, 16, 16) and set(item["A"][1].unique().tolist()) == {0, 26001}
 
 
 def test_labelmap_in_colour_is_rejected(tmp_path):
