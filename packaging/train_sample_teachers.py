@@ -27,8 +27,9 @@ TEACHERS = ROOT / "resources" / "teachers"
 sys.path.insert(0, str(ROOT))
 
 
-def check_input(channels: int = 3) -> torch.Tensor:
-    return torch.rand(1, channels, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+def check_input(config) -> torch.Tensor:
+    """A seeded input of the family's kind at 64 px (an image, or a label map)."""
+    return config.family_impl.random_inputs(config.options, (64, 64), torch.Generator().manual_seed(0))
 
 
 def train(name: str, workspace: Path) -> dict:
@@ -53,7 +54,7 @@ def train(name: str, workspace: Path) -> dict:
     teacher = build_teacher(config)
     shipped = torch.load(TEACHERS / f"{name}.pt", map_location="cpu", weights_only=True)["G"]
     teacher.load_state_dict(shipped, strict=True)
-    x = check_input(config.options.input_nc)
+    x = check_input(config)
     with torch.no_grad():
         y = teacher.eval()(x)
     fixtures = ROOT / "tests" / "fixtures"

@@ -315,6 +315,11 @@ class Family(ABC):
         """Extra ``engine.data.layouts.DatasetConfig`` fields the family's data needs (e.g. label classes)."""
         return {}
 
+    def random_inputs(self, options: FamilyOptions, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
+        """A seeded (1, C, H, W) input of the family's kind (for stored input/output checks)."""
+        shape = self.example_inputs(options, size)[0].shape
+        return torch.rand(shape, generator=generator) * 2 - 1
+
     def display_input(self, inputs: torch.Tensor, options: FamilyOptions) -> torch.Tensor:
         """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""
         return inputs

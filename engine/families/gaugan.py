@@ -219,6 +219,13 @@ class GauGANFamily(Family):
     def example_inputs(self, options: GauGANOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(batch, 1 + int(options.instance_edges), *size),)
 
+    def random_inputs(self, options: GauGANOptions, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
+        # Regions of 8x8 pixels, so that every resolution of the generator sees more than one class.
+        height, width = size
+        ids = torch.randint(0, options.classes, (1, 1, -(-height // 8), -(-width // 8)), generator=generator)
+        ids = ids.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :height, :width].float()
+        return torch.cat([ids, ids], 1) if options.instance_edges else ids
+
     def display_input(self, inputs: torch.Tensor, options: GauGANOptions) -> torch.Tensor:
         return label_maps.colourise(inputs, options.classes)
 

@@ -38,6 +38,10 @@ def check_size(size: tuple[int, int], upsampling: str) -> None:
     if height % factor or width % factor:
         raise ValueError(f"with upsampling {upsampling!r} the image size must be a multiple of {factor} on both "
                          f"sides, not {width}x{height}")
+    if height * width <= factor * factor:
+        # The student's separable convolutions normalise each channel over the starting map's pixels.
+        raise ValueError(f"with upsampling {upsampling!r} the image must be at least {2 * factor} pixels on one side "
+                         f"(it starts from 1/{factor} of each side), not {width}x{height}")
 
 
 def start_size(size: tuple[int, int], upsampling: str) -> tuple[int, int]:

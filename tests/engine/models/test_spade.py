@@ -13,15 +13,14 @@ CITYSCAPES = (256, 512)  # height, width
 
 @pytest.mark.parametrize("upsampling, macs", [("more", 281.3e9), ("normal", 292.7e9)])
 def test_the_teacher_has_the_papers_macs_and_parameters(upsampling, macs):
-    teacher = SPADEGenerator(36, 64, CITYSCAPES, upsampling).eval()
+    teacher = SPADEGenerator(36, 64, upsampling).eval()
     profile = profile_model(teacher, (torch.zeros(1, 36, *CITYSCAPES),))
     assert profile.macs == pytest.approx(macs, rel=1e-3)
     assert profile.params == pytest.approx(93.05e6, rel=1e-3)
 
 
 def test_the_fast_cityscapes_student_is_about_nine_times_smaller():
-    student = build_generator("mobile_spade", label_channels=36, widths=(32, 32, 32, 48, 32, 24, 24, 32),
-                              size=CITYSCAPES).eval()
+    student = build_generator("mobile_spade", label_channels=36, widths=(32, 32, 32, 48, 32, 24, 24, 32)).eval()
     profile = profile_model(student, (torch.zeros(1, 36, *CITYSCAPES),))
     # The paper's compressed model: 31.7G MACs, 20.4M parameters (its table); this config gives 31.2G / 20.2M.
     assert profile.macs == pytest.approx(31.7e9, rel=0.02)
@@ -29,7 +28,7 @@ def test_the_fast_cityscapes_student_is_about_nine_times_smaller():
 
 
 def test_the_distilled_blocks_have_the_reference_names_widths_and_resolutions():
-    teacher = SPADEGenerator(36, 8, (64, 128)).eval()
+    teacher = SPADEGenerator(36, 8).eval()
     with torch.no_grad():
         image, features = teacher.forward_with_features(torch.zeros(2, 36, 64, 128))
     assert image.shape == (2, 3, 64, 128) and image.abs().max() <= 1
@@ -39,7 +38,7 @@ def test_the_distilled_blocks_have_the_reference_names_widths_and_resolutions():
     names = set(teacher.state_dict())
     assert {"fc.weight", "head_0.norm_0.mlp_shared.0.weight", "up_0.conv_s.weight", "up_0.norm_s.mlp_gamma.weight",
             "head_0.norm_0.param_free_norm.running_mean", "conv_img.weight"} <= names  # NVlabs/SPADE's names
-    student = MobileSPADEGenerator(36, (8,) * 8, (64, 128)).eval()
+    student = MobileSPADEGenerator(36, (8,) * 8).eval()
     with torch.no_grad():
         assert student(torch.zeros(1, 36, 64, 128)).shape == (1, 3, 64, 128)
     assert "head_0.norm_0.mlp_gamma.conv.0.weight" in student.state_dict()  # separable, as the reference's
@@ -47,7 +46,7 @@ def test_the_distilled_blocks_have_the_reference_names_widths_and_resolutions():
 
 def test_sizes_the_upsampling_cannot_reach_are_refused():
     with pytest.raises(ValueError, match="multiple of 64 on both sides, not 64x32"):
-        SPADEGenerator(36, 8, (32, 64), "more")
+        SPADEGenerator(36, 8, "more")(torch.zeros(1, 36, 32, 64))
     with pytest.raises(ValueError, match="8 widths"):
         MobileSPADEGenerator(36, (8,) * 7)
 

@@ -1,0 +1,220 @@
+"""GauGAN through the plug-in interface: the paper's figures, label maps in, BatchNorm re-calibration of
+sub-networks, the checkpoint layouts of NVlabs/SPADE and gan-compression, and a whole tiny run."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+from torch.nn.utils import spectral_norm
+
+import main
+from engine.arch import Arch
+from engine.data.labels import generator_input
+from engine.data.layouts import DatasetConfig, open_dataset
+from engine.data.transforms import PreprocessOptions
+from engine.errors import DatasetError
+from engine.export import export_checked
+from engine.families import get_family
+from engine.models.elastic import calibrate_batchnorm
+from engine.models.spade import LabelEncoder
+
+FAMILY = get_family("gaugan")
+TINY = FAMILY.options({"classes": 6, "instance_edges": False, "ngf": 4, "upsampling": "normal",
+                       "calibration_images": 8})
+SPACE = FAMILY.search_space(TINY, [[8, 4]] * 5 + [[8, 6, 4]] * 3)
+SIZE = (64, 32)
+
+
+def _labels(batch=4, seed=0, options=TINY, size=SIZE):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([FAMILY.random_inputs(options, size, generator) for _ in range(batch)])
+
+
+def test_profile_gives_the_papers_original_and_a_released_config(capsys):
+    assert main.main(["profile", "--family", "gaugan", "--image-size", "512x256", "--json"]) == 0
+    teacher = json.loads(capsys.readouterr().out)
+    # ../shared/paper.md: GauGAN on Cityscapes 281G MACs, 93.0M parameters.
+    assert teacher["macs"] == pytest.approx(281e9, rel=0.01) and teacher["params"] == pytest.approx(93.0e6, rel=0.01)
+    assert main.main(["profile", "--family", "gaugan", "--image-size", "512x256", "--arch",
+                      "32_32_32_48_32_24_24_32", "--json"]) == 0
+    student = json.loads(capsys.readouterr().out)
+    assert student["macs"] == pytest.approx(31.7e9, rel=0.02)  # the paper's compressed GauGAN: 31.7G
+    assert main.main(["profile", "--family", "gaugan", "--image-size", "96"]) == 2
+    assert "multiple of 64" in capsys.readouterr().err
+
+
+def test_the_reference_space_and_options_are_cityscapes():
+    options = FAMILY.options({})
+    assert options.label_channels == 36 and options.upsampling == "more"
+    space = FAMILY.default_search_space(options)
+    assert space == [(64, 48, 40, 32)] * 5 + [(64, 48, 40, 32, 24)] * 3  # configs/spade_configs.py channels-64
+    assert FAMILY.check_arch("32_32_32_48_32_24_24_32", space)
+
+
+def test_the_generators_label_encoder_is_the_one_hot_map_with_instance_edges():
+    ids = torch.randint(0, 7, (2, 12, 16))
+    instances = torch.randint(0, 3, (2, 12, 16)) * 1000 + 26
+    encoder = LabelEncoder(7, instance_edges=True)
+    got = encoder(torch.stack([ids, instances], 1).float())
+    torch.testing.assert_close(got, generator_input(ids, 7, instances), rtol=0, atol=0)
+
+
+def _trained_statistics_of_another_arch(supernet, labels):
+    """The supernet's running statistics as training leaves them: those of the largest sub-network."""
+    supernet.train()
+    with torch.no_grad():
+        for _ in range(3):
+            supernet(labels, Arch.largest(SPACE))
+
+
+def test_calibration_gives_a_sub_network_its_own_statistics_and_extraction_keeps_them():
+    torch.manual_seed(0)
+    supernet = FAMILY.build_supernet(TINY, SPACE)
+    labels = _labels(8, seed=1)
+    _trained_statistics_of_another_arch(supernet, labels)
+    arch = Arch.smallest(SPACE)
+    with torch.no_grad():
+        supernet.train()
+        own_statistics = supernet(labels, arch)  # what the sub-network makes with its own batch statistics
+        supernet.eval()
+        uncalibrated = supernet(labels, arch)
+        calibrate_batchnorm(supernet, lambda x: supernet(x, arch), [labels])
+        supernet.eval()
+        calibrated = supernet(labels, arch)
+        subnet = FAMILY.extract(supernet, arch).eval()
+        extracted = subnet(labels)
+    error_before = (uncalibrated - own_statistics).abs().mean().item()
+    error_after = (calibrated - own_statistics).abs().mean().item()
+    # One batch at momentum 1: its statistics, up to BatchNorm keeping the unbiased variance (n / (n - 1),
+    # noticeable on the few pixels of the first blocks here).
+    assert error_after < error_before / 5, (error_before, error_after)
+    torch.testing.assert_close(extracted, calibrated, rtol=0, atol=1e-5)  # extraction = the calibrated slice
+
+
+def test_recalibrated_sub_networks_score_better_as_the_search_scores_them(tmp_path):
+    """The family's ``recalibrate`` on training batches, as the search calls it before scoring: the score
+    (here PSNR to the sub-network's batch-statistics outputs on held-out label maps) with and without it."""
+    torch.manual_seed(0)
+    supernet = FAMILY.build_supernet(TINY, SPACE)
+    train = [{"A": t, "B": torch.zeros(3, *SIZE)} for t in _labels(16, seed=2)]
+    _trained_statistics_of_another_arch(supernet, _labels(8, seed=3))
+    held_out = _labels(8, seed=4)
+    arch = Arch(tuple(c[-1] for c in SPACE))
+
+    def psnr_to_own_statistics() -> float:
+        with torch.no_grad():
+            supernet.eval()
+            out = supernet(held_out, arch)
+            supernet.train()
+            reference = supernet(held_out, arch)
+        mse = ((out - reference) ** 2).mean().item()
+        return 10 * np.log10(4 / mse)
+
+    without = psnr_to_own_statistics()
+    FAMILY.recalibrate(supernet, arch, SimpleNamespace(train=train), TINY)
+    assert not supernet.training
+    with_calibration = psnr_to_own_statistics()
+    assert with_calibration > without + 6, (without, with_calibration)
+
+
+def test_spectral_norm_checkpoints_of_nvlabs_and_gan_compression_load_strictly(tmp_path):
+    """NVlabs/SPADE trains its generator with spectral norms on the residual blocks' convolutions
+    (``spectralspadesyncbatch3x3``) and saves ``weight_orig/u/v``, without ``num_batches_tracked`` in its
+    synchronised BatchNorms; gan-compression nests it in a full-model dict. Both load as the network that
+    ran in eval mode."""
+    options = FAMILY.options({"classes": 6, "instance_edges": True, "ngf": 4, "upsampling": "normal"})
+    torch.manual_seed(0)
+    trained = FAMILY.build_teacher(options)
+    for name, module in list(trained.named_modules()):
+        if name.endswith(("conv_0", "conv_1", "conv_s")):
+            spectral_norm(module)
+    labels = _labels(2, seed=5, options=options)
+    with torch.no_grad():
+        trained.train()(labels)  # moves the power iteration and the running statistics
+        expected = trained.eval()(labels)
+    state = {k: v for k, v in trained.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert any(k.endswith("conv_0.weight_orig") for k in state)
+    for raw in (state, {"netG": state, "optimizer": {}}):
+        teacher = FAMILY.build_teacher(options)
+        teacher.load_state_dict(FAMILY.teacher_state(raw, tmp_path / "latest_net_G.pth", options), strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(teacher.eval()(labels), expected, rtol=0, atol=1e-5)
+
+
+def _label_folder(root: Path, ids: np.ndarray) -> Path:
+    (root / "test_label").mkdir(parents=True)
+    (root / "test_img").mkdir()
+    Image.fromarray(ids.astype(np.uint8)).save(root / "test_label" / "a.png")
+    Image.fromarray(np.full((*ids.shape, 3), 200, np.uint8)).save(root / "test_img" / "a.jpg")
+    return root / "test_label" / "a.png"
+
+
+def test_a_label_map_opened_in_the_compare_view_is_class_ids_with_its_photograph(tmp_path):
+    ids = np.zeros((40, 40), np.uint8)
+    ids[:, 20:] = 5
+    path = _label_folder(tmp_path, ids)
+    inputs = FAMILY.input_from_file(path, TINY, SIZE)
+    assert inputs.shape == (1, 1, *SIZE) and set(inputs.unique().tolist()) == {0.0, 5.0}
+    target = FAMILY.target_from_file(path, TINY, SIZE)
+    assert target is not None and target.shape == (1, 3, *SIZE)
+    shown = FAMILY.display_input(inputs, TINY)
+    assert shown.shape == (1, 3, *SIZE) and not torch.equal(shown[0, :, 0, 0], shown[0, :, 0, -1])
+    with pytest.raises(DatasetError, match=r"a\.png holds class ids \[5\] outside 0\.\.3"):
+        FAMILY.input_from_file(path, FAMILY.options({"classes": 4, "instance_edges": False}), SIZE)
+
+
+def test_the_exported_student_takes_label_maps_in_onnx_runtime(tmp_path):
+    options = FAMILY.options({"classes": 6, "instance_edges": True, "ngf": 4, "upsampling": "normal"})
+    student = FAMILY.build_student(options, Arch.smallest(FAMILY.search_space(options, [[8, 4]] * 8))).eval()
+    labels = _labels(2, seed=6, options=options)
+    path, parity = export_checked(student, tmp_path / "student.onnx", (labels,), None, FAMILY.input_names,
+                                  FAMILY.output_names)
+    assert parity.ok
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["label"] and session.get_inputs()[0].shape[1] == 2
+    out = session.run(None, {"label": labels[:1].numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(out, student(labels[:1]).numpy(), atol=1e-4)
+
+
+def test_the_labelmap_dataset_feeds_the_generator(tmp_path):
+    ids = np.zeros((40, 40), np.uint8)
+    ids[10:] = 3
+    _label_folder(tmp_path, ids)
+    dataset = open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", phase="test",
+                                         preprocess=PreprocessOptions.for_testing(SIZE),
+                                         **FAMILY.dataset_settings(TINY)))
+    batch = dataset[0]["A"][None]
+    with torch.no_grad():
+        assert FAMILY.build_teacher(TINY).eval()(batch).shape == (1, 3, *SIZE)
+
+
+@pytest.mark.slow
+def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
+    import yaml
+
+    config = {
+        "name": "tiny-gaugan", "family": "gaugan",
+        "dataset": {"sample": "labels2photos", "sample_size": 64, "sample_train": 12, "sample_test": 4,
+                    "search_images": 4, "test_images": 4},
+        "image_size": 64, "batch_size": 2,
+        "model": {"classes": 8, "instance_edges": False, "ngf": 4, "upsampling": "normal", "calibration_images": 4},
+        "teacher": {"steps": 4}, "supernet": {"steps": 4, "search_space": [[8, 4]] * 8},
+        "search": {"macs_budget": 0.03e9}, "finetune": {"steps": 2}, "metric": "rfid", "log_every": 1}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main.main(["compress", "--config", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["student"]["macs"] <= 0.03e9 < summary["teacher"]["macs"]
+    assert summary["onnx_max_abs_diff"] <= 1e-3
+    card = json.loads(Path(summary["model_card_path"]).read_text())
+    assert card["inputs"] == ["label"] and card["model"]["classes"] == 8
+    grid = Image.open(Path(summary["onnx_path"]).parent / "grid.png")
+    assert grid.size == (5 * 64, 4 * 64)  # label map | ground truth | teacher | student | difference
+    run = store.get_run(summary["run_id"])
+    assert store.metric_series(run.id, "supernet", "G_feat") and store.metric_series(run.id, "supernet", "G_distill")
