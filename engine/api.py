@@ -99,7 +99,7 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
 
 
 def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:
-    """Up to ``limit`` test inputs of the run's dataset (test/ or testA/), where its folder exists."""
+    """Up to ``limit`` test inputs of the run's dataset (test/, testA/ or test_label/), where its folder exists."""
     from engine.inspect import RunModels
 
     try:
@@ -107,7 +107,8 @@ def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20
     except UserError:
         return []
     root = existing_dataset_root(models.config, settings)
-    for folder in ((root / "test", root / "testA") if root else ()):
+    # The test inputs of each layout: aligned pairs, unaligned domain A, label maps.
+    for folder in ((root / "test", root / "testA", root / "test_label") if root else ()):
         if folder.is_dir():
             try:
                 return list_images(folder)[:limit]

@@ -122,6 +122,15 @@ class SearchSpec(_Model):
         return self.latency_budget_ms is None or self.macs_budget is not None or self.target_ratio is not None
 
 
+class SegmentationSpec(_Model):
+    """A segmentation network for the mIoU metric (label-map families): an ONNX file taking (N, 3, H, W)
+    images in [-1, 1] and giving per-pixel class scores, and its class list (the dataset's label id of each
+    output class; a list or a JSON file; default: output k is label id k)."""
+
+    onnx: str
+    classes: list[int] | str | None = None
+
+
 class FinetuneSpec(_Model):
     steps: int = Field(500, ge=0, description="0 skips fine-tuning")
     lr: float = Field(2e-4, gt=0)
@@ -209,7 +218,9 @@ class RunConfig(_Model):
     finetune: FinetuneSpec = FinetuneSpec()
     export: ExportSpec = ExportSpec()
     recipe: RecipeSpec = RecipeSpec()  # type: ignore[valid-type]
-    metric: Literal["fid", "rfid", "psnr"] = "fid"
+    metric: Literal["fid", "rfid", "psnr", "miou"] = "fid"
+    #: The segmentation network behind ``miou`` (also reported beside FID when given).
+    segmentation: SegmentationSpec | None = None
     seed: int = 0
     device: str = "cpu"
     checkpoint_interval_s: float = Field(120.0, gt=0)
@@ -254,8 +265,15 @@ class RunConfig(_Model):
         if self.train_crop is not None and self.train_crop > min(self.size_hw):
             raise ValueError(f"train_crop ({self.train_crop}) must not exceed the image size ({self.image_size})")
         if self.metric not in family.metrics:
-            raise ValueError(f"metric {self.metric} is not available for {family.name} (it has no ground truth); "
-                             f"choose one of {', '.join(m for m in family.metrics if m in ('fid', 'rfid', 'psnr'))}")
+            reason = "it has no label maps to segment" if self.metric == "miou" else "it has no ground truth"
+            raise ValueError(f"metric {self.metric} is not available for {family.name} ({reason}); "
+                             f"choose one of {', '.join(family.metrics)}")
+        if self.metric == "miou" and self.segmentation is None:
+            raise ValueError("metric miou needs a segmentation network: set segmentation.onnx to an ONNX file taking "
+                             "(N, 3, H, W) images in [-1, 1] and giving per-pixel class scores, and "
+                             "segmentation.classes to its class list (the label id of each output class)")
+        if self.segmentation is not None and "miou" not in family.metrics:
+            raise ValueError(f"segmentation is set, but {family.name} has no label maps to score it against")
         return self
 
     @property

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 #: Whether a larger value is better, per metric name.
-HIGHER_IS_BETTER = {"fid": False, "rfid": False, "psnr": True, "ssim": True, "psnr_to_teacher": True}
+HIGHER_IS_BETTER = {"fid": False, "rfid": False, "psnr": True, "ssim": True, "psnr_to_teacher": True, "miou": True}
 
 #: The metric that ranks a run's candidates when the run does not name one: the first of these it has.
-PRIMARY_METRICS = ("fid", "rfid", "psnr")
+PRIMARY_METRICS = ("fid", "rfid", "psnr", "miou")
 
 
 def primary_metric(names: Iterable[str]) -> str | None:

@@ -396,6 +396,7 @@ class CompareView(QWidget):
             self.divider.setLine(QLineF(cut, 0, cut, images["student"].shape[0]))
         self.divider.setVisible(wipe)
         self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
+        self.headers["input"].setText(str(self.result.get("input_title", "input")).capitalize())
         for name in PANELS:
             shown = name in images
             self.views[name].setVisible(shown)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QSpinBox, QVBoxLayout, QWidget)
@@ -73,7 +74,7 @@ class NewRunDialog(QDialog):
         self.use_sample = QRadioButton("Built-in sample")
         self.use_folder = QRadioButton("Folder")
         self.sample = QComboBox()
-        self.sample.addItems([n for n in SAMPLES.names() if SAMPLES.get(n).layout in ("aligned", "unaligned")])
+        self._set_sample_choices()
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("a dataset in the pytorch-CycleGAN-and-pix2pix layout")
         browse_folder = QPushButton("Browse…")
@@ -128,6 +129,12 @@ class NewRunDialog(QDialog):
         self.finetune_steps = _spin(0, 10_000_000, 200, 50, " steps")
         self.image_size = QLineEdit("64")
         self.batch_size = _spin(1, 256, 4, suffix=" images")
+        self.segmentation = QLineEdit()
+        self.segmentation.setPlaceholderText("segmentation network (.onnx) for mIoU")
+        self.segmentation_classes = QLineEdit()
+        self.segmentation_classes.setPlaceholderText("its class list (.json; default: output k is class k)")
+        browse_segmentation = QPushButton("Browse…")
+        browse_segmentation.clicked.connect(self._pick_segmentation)
         self.metric_choice = QComboBox()
         self._set_metric_choices()
         self.device = QComboBox()
@@ -171,6 +178,11 @@ class NewRunDialog(QDialog):
             self.batch_size: "Images per training step",
             self.metric_choice: "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "
                                 "download-free fallback; psnr needs paired data)",
+            self.segmentation: "An ONNX network taking (N, 3, H, W) images in [-1, 1] and giving per-pixel class "
+                               "scores (e.g. DRN-D-105 for Cityscapes, as the paper): it segments the generated "
+                               "images, and mIoU compares that with the input label maps",
+            self.segmentation_classes: "A JSON list of the dataset's label id of each output class of the network "
+                                       "(or {\"label_ids\": [...]}); empty: output k is label id k",
             self.device: "Where the run trains (only the devices this machine has)",
             self.processes: "Processes per machine (torchrun): each trains on its share of every batch and scores "
                             "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
@@ -208,6 +220,9 @@ class NewRunDialog(QDialog):
         budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
         budget_form.addRow("Metric", self.metric_choice)
+        self.segmentation_row = self._pair(self.segmentation, self.segmentation_classes, browse_segmentation)
+        budget_form.addRow("Segmentation", self.segmentation_row)
+        self.segmentation_form = budget_form
         budget_column.addLayout(budget_form)
         budget_column.addWidget(self.budget_label)
         other = QFormLayout()
@@ -242,8 +257,9 @@ class NewRunDialog(QDialog):
         self.setMinimumWidth(960)
 
         self.preset.currentTextChanged.connect(self.apply_preset)
-        for widget in (self.name, self.folder, self.teacher_path, self.image_size):
+        for widget in (self.name, self.folder, self.teacher_path, self.image_size, self.segmentation_classes):
             widget.textChanged.connect(self.validate)
+        self.segmentation.textChanged.connect(self._segmentation_changed)
         self.family.currentTextChanged.connect(self._family_changed)
         for widget in (self.sample, self.metric_choice, self.device, self.latency_device, self.latency_backend):
             widget.currentTextChanged.connect(self.validate)
@@ -258,15 +274,47 @@ class NewRunDialog(QDialog):
         self.apply_preset(preset)
 
     def _set_metric_choices(self) -> None:
-        """The metrics the current family can report (psnr only where it has ground truth)."""
+        """The metrics the current family can report (psnr only where it has ground truth; miou only for
+        label maps, and only once a segmentation network is given, which the item's tooltip says)."""
         family = FAMILIES.get(self.family.currentText())
         current = self.metric_choice.currentText()
-        choices = [m for m in ("fid", "rfid", "psnr") if m in family.metrics]
+        choices = [m for m in ("fid", "rfid", "psnr", "miou") if m in family.metrics]
         self.metric_choice.blockSignals(True)
         self.metric_choice.clear()
         self.metric_choice.addItems(choices)
+        if "miou" in choices and not self.segmentation.text().strip():
+            index = choices.index("miou")
+            self.metric_choice.model().item(index).setEnabled(False)
+            self.metric_choice.setItemData(index, "unavailable: mIoU needs a segmentation network (an ONNX file); "
+                                                  "set Segmentation below", Qt.ItemDataRole.ToolTipRole)
+            self.metric_choice.setItemText(index, "miou (needs a segmentation network)")
+            if current == "miou":
+                current = choices[0]
         self.metric_choice.setCurrentText(current if current in choices else choices[0])
         self.metric_choice.blockSignals(False)
+        if hasattr(self, "segmentation_form"):
+            self.segmentation_form.setRowVisible(self.segmentation_row, "miou" in family.metrics)
+
+    def _set_sample_choices(self) -> None:
+        """The built-in samples in the current family's dataset layout."""
+        layout = FAMILIES.get(self.family.currentText()).dataset_layout
+        current = self.sample.currentText()
+        names = [n for n in SAMPLES.names() if SAMPLES.get(n).layout == layout]
+        self.sample.blockSignals(True)
+        self.sample.clear()
+        self.sample.addItems(names)
+        self.sample.setCurrentText(current if current in names else (names[0] if names else ""))
+        self.sample.blockSignals(False)
+        self.use_sample.setEnabled(bool(names))
+
+    def _segmentation_changed(self) -> None:
+        self._set_metric_choices()
+        self.validate()
+
+    def _pick_segmentation(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Segmentation network", "", "ONNX models (*.onnx)")
+        if path:
+            self.segmentation.setText(path)
 
     def _set_model_form(self, values: dict[str, Any]) -> None:
         family = FAMILIES.get(self.family.currentText())
@@ -280,6 +328,7 @@ class NewRunDialog(QDialog):
         self.model_form.set_values(values)
 
     def _family_changed(self) -> None:
+        self._set_sample_choices()
         self._set_metric_choices()
         self._set_model_form(self.model_form.values() if self.model_form else {})
         self.validate()
@@ -323,6 +372,11 @@ class NewRunDialog(QDialog):
         self.teacher_path.setText(str(config.teacher.checkpoint or ""))
         self.teacher_path.blockSignals(False)
         self.teacher_steps.setValue(config.teacher.steps)
+        self._set_sample_choices()
+        self.sample.setCurrentText(config.dataset.sample or "")
+        self.segmentation.blockSignals(True)
+        self.segmentation.setText(config.segmentation.onnx if config.segmentation else "")
+        self.segmentation.blockSignals(False)
         self._set_metric_choices()
         self._set_model_form(config.model)
         self.by_ratio.setChecked(True)
@@ -356,8 +410,17 @@ class NewRunDialog(QDialog):
                 "model": self.model_form.values() if self.model_form else {},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
                 "finetune": {"steps": self.finetune_steps.value()}, "image_size": self._image_size(),
-                "batch_size": self.batch_size.value(), "metric": self.metric_choice.currentText(),
-                "device": self.device.currentText()}
+                "batch_size": self.batch_size.value(), "metric": self._metric(),
+                "segmentation": self._segmentation_spec(), "device": self.device.currentText()}
+
+    def _metric(self) -> str:
+        return self.metric_choice.currentText().split(" ")[0]
+
+    def _segmentation_spec(self) -> dict[str, Any] | None:
+        onnx = self.segmentation.text().strip()
+        if not onnx or "miou" not in FAMILIES.get(self.family.currentText()).metrics:
+            return None
+        return {"onnx": onnx, "classes": self.segmentation_classes.text().strip() or None}
 
     def _image_size(self) -> int | str:
         text = self.image_size.text().strip()

@@ -320,6 +320,10 @@ class Family(ABC):
         shape = self.example_inputs(options, size)[0].shape
         return torch.rand(shape, generator=generator) * 2 - 1
 
+    def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The (N, H, W) class ids of label-map inputs, which mIoU compares a segmentation of the output with."""
+        raise ConfigError(f"{self.name} takes no label maps, so mIoU does not apply to it")
+
     def display_input(self, inputs: torch.Tensor, options: FamilyOptions) -> torch.Tensor:
         """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""
         return inputs

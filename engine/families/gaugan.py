@@ -112,7 +112,7 @@ class GauGANFamily(Family):
     dataset_layout = "labelmap"
     positions = tuple(name for name, _ in STUDENT_POSITIONS)
     options_model = GauGANOptions
-    metrics = ("fid", "rfid")
+    metrics = ("fid", "rfid", "miou")
     input_names = ("label",)
     compare_columns = ("input", "ground truth", "teacher", "student", "difference")
     input_title = "label map"
@@ -225,6 +225,9 @@ class GauGANFamily(Family):
         ids = torch.randint(0, options.classes, (1, 1, -(-height // 8), -(-width // 8)), generator=generator)
         ids = ids.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :height, :width].float()
         return torch.cat([ids, ids], 1) if options.instance_edges else ids
+
+    def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs[:, 0].round().long()
 
     def display_input(self, inputs: torch.Tensor, options: GauGANOptions) -> torch.Tensor:
         return label_maps.colourise(inputs, options.classes)

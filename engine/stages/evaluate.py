@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from engine.errors import ConfigError
 from engine.metrics import (HIGHER_IS_BETTER, FeatureExtractor, RealStatistics, frechet_to_real, psnr,
                             resolve_extractor, ssim)
+from engine.metrics.segmentation import SegmentationNetwork, miou
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, real_statistics
 
@@ -33,15 +35,23 @@ class Scorer:
     extractor: FeatureExtractor | None = None
     real: RealStatistics | None = None
     eight_bit: bool = True
+    #: mIoU: the segmentation network and the split's label ids (N, H, W) it should recover.
+    segmentation: SegmentationNetwork | None = None
+    label_truth: torch.Tensor | None = None
 
     def primary(self, outputs: torch.Tensor) -> float:
         if self.metric == "psnr":
             return psnr(outputs, self.targets)
         images = to_8bit(outputs) if self.eight_bit else outputs
+        if self.metric == "miou":
+            return miou(self.segmentation, images, self.label_truth)  # type: ignore[arg-type]
         return frechet_to_real(self.extractor(images), self.real)  # type: ignore[misc,arg-type]
 
     def all(self, outputs: torch.Tensor) -> dict[str, float]:
         values = {self.metric: self.primary(outputs)}
+        if self.segmentation is not None and self.metric != "miou":
+            values["miou"] = miou(self.segmentation, to_8bit(outputs) if self.eight_bit else outputs,
+                                  self.label_truth)  # type: ignore[arg-type]
         if self.ground_truth:
             values.setdefault("psnr", psnr(outputs, self.targets))
             values["ssim"] = ssim(outputs, self.targets)
@@ -69,10 +79,23 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
         if not ground_truth:
             raise ConfigError(f"metric psnr needs ground truth, which a {family.name} dataset has not; use metric fid")
         return Scorer("psnr", True, True, targets)
+    eight_bit = ctx.config.resolved_recipe.fid_8bit
+    segmentation, truth = None, None
+    if ctx.config.segmentation is not None:
+        segmentation = _segmentation(ctx)
+        truth = family.label_ids(data.search_inputs if split == "search" else data.test_inputs)
+    if ctx.config.metric == "miou":
+        return Scorer("miou", True, ground_truth, targets, eight_bit=eight_bit, segmentation=segmentation,
+                      label_truth=truth)
     name, extractor = _extractor(ctx)
     real, _ = real_statistics(data.real_sets[split], ctx.config.size_hw, extractor, ctx.settings.workspace / "stats")
-    return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, real,
-                  eight_bit=ctx.config.resolved_recipe.fid_8bit)
+    return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, real, eight_bit=eight_bit,
+                  segmentation=segmentation, label_truth=truth)
+
+
+def _segmentation(ctx: StageContext) -> SegmentationNetwork:
+    spec = ctx.config.segmentation
+    return SegmentationNetwork(Path(spec.onnx), spec.classes, ctx.config.threads)  # type: ignore[union-attr]
 
 
 @torch.no_grad()

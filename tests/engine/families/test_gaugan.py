@@ -22,6 +22,7 @@ from engine.export import export_checked
 from engine.families import get_family
 from engine.models.elastic import calibrate_batchnorm
 from engine.models.spade import LabelEncoder
+from tests.engine.metrics.segmenter import write_segmenter
 
 FAMILY = get_family("gaugan")
 TINY = FAMILY.options({"classes": 6, "instance_edges": False, "ngf": 4, "upsampling": "normal",
@@ -205,13 +206,19 @@ def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
         "image_size": 64, "batch_size": 2,
         "model": {"classes": 8, "instance_edges": False, "ngf": 4, "upsampling": "normal", "calibration_images": 4},
         "teacher": {"steps": 4}, "supernet": {"steps": 4, "search_space": [[8, 4]] * 8},
-        "search": {"macs_budget": 0.03e9}, "finetune": {"steps": 2}, "metric": "rfid", "log_every": 1}
+        "search": {"macs_budget": 0.03e9}, "finetune": {"steps": 2}, "log_every": 1,
+        # Scored by mIoU, with a segmentation network the user brings as ONNX.
+        "metric": "miou", "segmentation": {"onnx": str(write_segmenter(tmp_path / "seg.onnx", 8, size=64))}}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main.main(["compress", "--config", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["student"]["macs"] <= 0.03e9 < summary["teacher"]["macs"]
     assert summary["onnx_max_abs_diff"] <= 1e-3
+    for side in ("teacher", "student"):
+        assert 0 <= summary[side]["metrics"]["miou"] <= 1
+    candidates = store.candidates(summary["run_id"])
+    assert candidates and all(0 <= c.metrics["miou"] <= 1 for c in candidates)
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["inputs"] == ["label"] and card["model"]["classes"] == 8
     grid = Image.open(Path(summary["onnx_path"]).parent / "grid.png")

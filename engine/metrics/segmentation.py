@@ -1,0 +1,109 @@
+"""mIoU: how well a segmentation network recovers the input label map from the generated image (the paper
+scores Cityscapes this way, with DRN-D-105). The user brings the network as an ONNX file: it takes images
+as the generators make them, (N, 3, H, W) in [-1, 1] (any normalisation of its own inside), and gives
+per-pixel class scores (N, K, H', W'); its class list says which label id of the dataset each of the K
+outputs is (Cityscapes: the 19 train ids' label ids). Pixels whose label id is not in the list are not
+counted, as the reference's ignore label."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from engine.errors import ConfigError
+
+
+def read_class_list(value: list[int] | str | None, outputs: int) -> list[int]:
+    """The label id of each of the network's ``outputs`` classes: a list, a JSON file holding one, or None
+    (output k is label id k)."""
+    if value is None:
+        return list(range(outputs))
+    if isinstance(value, str):
+        path = Path(value).expanduser()
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"segmentation.classes: cannot read the class list {path}: {exc}") from None
+        if isinstance(value, dict):
+            value = value.get("label_ids")
+    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+        raise ConfigError("segmentation.classes must be a list of label ids (one per output class of the network), "
+                          "or a JSON file holding one (or {\"label_ids\": [...]})")
+    if len(value) != outputs:
+        raise ConfigError(f"segmentation.classes lists {len(value)} label ids, but the network gives {outputs} "
+                          "class scores per pixel")
+    return list(value)
+
+
+class SegmentationNetwork:
+    """An ONNX segmentation network in ONNX Runtime, on the CPU."""
+
+    def __init__(self, path: Path, classes: list[int] | str | None, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"segmentation model not found: {path} (segmentation.onnx: an ONNX file taking "
+                              "(N, 3, H, W) images in [-1, 1] and giving per-pixel class scores)")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
+            raise ConfigError(f"segmentation model {path} cannot be loaded by ONNX Runtime: {exc}") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ConfigError(f"segmentation model {path} takes {len(inputs)} inputs; it must take one image batch")
+        self.input_name = inputs[0].name
+        self.path = path
+        self._classes_setting = classes
+        self.label_ids: list[int] | None = None
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images in [-1, 1] -> (N, H, W) label ids (the network's best class, resized nearest)."""
+        scores = self.session.run(None, {self.input_name: images.float().cpu().numpy()})[0]
+        if scores.ndim != 4:
+            raise ConfigError(f"segmentation model {self.path} gives an output of shape {scores.shape}; expected "
+                              "(N, classes, H, W) class scores")
+        if self.label_ids is None:
+            self.label_ids = read_class_list(self._classes_setting, scores.shape[1])
+        best = torch.from_numpy(scores.argmax(1)).long()
+        if best.shape[1:] != images.shape[2:]:
+            best = F.interpolate(best[:, None].float(), size=images.shape[2:], mode="nearest")[:, 0].long()
+        return torch.tensor(self.label_ids, dtype=torch.long)[best]
+
+
+def confusion(predicted: torch.Tensor, truth: torch.Tensor, label_ids: list[int]) -> np.ndarray:
+    """(K, K) counts of (true class, predicted class) over the pixels whose true label id is listed."""
+    lookup = torch.full((max(max(label_ids), int(truth.max()), int(predicted.max())) + 1,), -1, dtype=torch.long)
+    lookup[torch.tensor(label_ids)] = torch.arange(len(label_ids))
+    t, p = lookup[truth.clamp(min=0).flatten()], lookup[predicted.clamp(min=0).flatten()]
+    counted = t >= 0
+    # A prediction of an unlisted id cannot happen (the network's outputs are the list); kept for safety.
+    p = torch.where(p >= 0, p, torch.zeros_like(p))
+    k = len(label_ids)
+    return torch.bincount(t[counted] * k + p[counted], minlength=k * k).reshape(k, k).numpy()
+
+
+def mean_iou(matrix: np.ndarray) -> float:
+    """Mean over the classes that occur (in the truth or the prediction) of intersection / union, as the
+    reference's nanmean of per-class IoU."""
+    intersection = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(0) + matrix.sum(1) - intersection
+    present = union > 0
+    return float((intersection[present] / union[present]).mean()) if present.any() else float("nan")
+
+
+def miou(network: SegmentationNetwork, images: torch.Tensor, truth: torch.Tensor, batch_size: int = 16) -> float:
+    """mIoU of ``network`` on generated ``images`` against the label ids ``truth`` (N, H, W), over the split."""
+    total = None
+    for start in range(0, len(images), batch_size):
+        predicted = network.predict(images[start:start + batch_size])
+        part = confusion(predicted, truth[start:start + batch_size], network.label_ids)  # type: ignore[arg-type]
+        total = part if total is None else total + part
+    return mean_iou(total) if total is not None else float("nan")

@@ -1,0 +1,65 @@
+"""mIoU with a user's ONNX segmentation network: a network that recovers the label map scores 1, errors
+lower it as per-class intersection over union says, unlisted label ids are not counted, and a run asking
+for mIoU without a network is told what to set."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import load_config
+from engine.data.labels import colourise
+from engine.errors import ConfigError
+from engine.metrics.segmentation import SegmentationNetwork, confusion, mean_iou, miou
+from tests.engine.metrics.segmenter import write_segmenter
+
+
+def _labels(classes=5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, classes, (3, 4, 4), generator=generator).repeat_interleave(4, 1).repeat_interleave(4, 2)
+
+
+def test_a_network_that_recovers_the_label_map_scores_one_and_errors_lower_it(tmp_path):
+    network = SegmentationNetwork(write_segmenter(tmp_path / "seg.onnx", 5), None)
+    labels = _labels()
+    images = colourise(labels[:, None].float(), 5)
+    assert miou(network, images, labels, batch_size=2) == pytest.approx(1.0)
+    wrong = labels.clone()
+    wrong[0, :8] = (wrong[0, :8] + 1) % 5
+    score = miou(network, colourise(wrong[:, None].float(), 5), labels)
+    matrix = np.zeros((5, 5), np.int64)
+    np.add.at(matrix, (labels.flatten().numpy(), wrong.flatten().numpy()), 1)
+    iou = np.diag(matrix) / (matrix.sum(0) + matrix.sum(1) - np.diag(matrix))
+    assert score == pytest.approx(iou[~np.isnan(iou)].mean()) and score < 1
+
+
+def test_the_class_list_maps_outputs_to_label_ids_and_unlisted_ids_are_not_counted(tmp_path):
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps({"label_ids": [10, 11, 12, 13, 14]}))
+    network = SegmentationNetwork(write_segmenter(tmp_path / "seg.onnx", 5), str(classes))
+    outputs = _labels()
+    truth = outputs + 10
+    truth[1] = 3  # an id the network does not know (an ignore label): those pixels do not count
+    assert miou(network, colourise(outputs[:, None].float(), 5), truth) == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="lists 2 label ids, but the network gives 5"):
+        SegmentationNetwork(tmp_path / "seg.onnx", [1, 2]).predict(colourise(outputs[:1, None].float(), 5))
+
+
+def test_mean_iou_counts_only_classes_that_occur():
+    matrix = confusion(torch.tensor([[0, 0, 1]]), torch.tensor([[0, 1, 1]]), [0, 1, 2])
+    assert mean_iou(matrix) == pytest.approx((1 / 2 + 1 / 2) / 2)
+
+
+def test_a_run_asking_for_miou_is_told_what_it_needs(tmp_path):
+    base = {"family": "gaugan", "dataset": {"sample": "labels2photos"}, "image_size": 64,
+            "model": {"classes": 8, "instance_edges": False, "upsampling": "normal", "ngf": 8},
+            "search": {"target_ratio": 2}}
+    with pytest.raises(ConfigError, match="metric miou needs a segmentation network: set segmentation.onnx"):
+        load_config(overrides={**base, "metric": "miou"})
+    config = load_config(overrides={**base, "metric": "miou", "segmentation": {"onnx": str(tmp_path / "x.onnx")}})
+    assert config.segmentation.onnx.endswith("x.onnx")
+    with pytest.raises(ConfigError, match="metric miou is not available for pix2pix"):
+        load_config(overrides={"family": "pix2pix", "dataset": {"sample": "edges2photos"}, "metric": "miou"})
+    with pytest.raises(ConfigError, match="segmentation model not found"):
+        SegmentationNetwork(tmp_path / "x.onnx", None)
