@@ -198,18 +198,28 @@ class GauGANFamily(Family):
 
     @torch.no_grad()
     def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any, options: GauGANOptions) -> None:
+        device = next(model.parameters()).device
+        forward = (lambda x: model(x)) if arch is None else (lambda x: model(x, arch))
+        calibrate_batchnorm(model, forward, (batch.to(device) for batch in self._calibration_batches(data, options)))
+        model.eval()
+
+    def _calibration_batches(self, data: Any, options: GauGANOptions) -> list[torch.Tensor]:
+        """The same training label maps (seed 0, their training crops) for every sub-network, so that scores
+        compare sub-networks, not calibration draws; read once per dataset (a search calibrates each of
+        its many candidates)."""
         from engine.stages.data import training_batches
 
-        device = next(model.parameters()).device
-        batch = min(CALIBRATION_BATCH, len(data.train))
-        count = max(1, -(-min(options.calibration_images, len(data.train)) // batch))
-        # The same training images (seed 0, their training crops) for every sub-network, so that their scores
-        # compare sub-networks, not calibration draws.
-        batches = training_batches(data.train, batch, seed=0, start_step=0)
-        inputs = (next(batches)["A"].to(device) for _ in range(count))
-        forward = (lambda x: model(x)) if arch is None else (lambda x: model(x, arch))
-        calibrate_batchnorm(model, forward, inputs)
-        model.eval()
+        cache = self._calibration_cache
+        if cache.get("train") is not data.train or cache.get("images") != options.calibration_images:
+            batch = min(CALIBRATION_BATCH, len(data.train))
+            count = max(1, -(-min(options.calibration_images, len(data.train)) // batch))
+            batches = training_batches(data.train, batch, seed=0, start_step=0)
+            # The dataset itself is kept (not its id, which a later dataset could reuse).
+            self._calibration_cache = {"train": data.train, "images": options.calibration_images,
+                                       "batches": [next(batches)["A"] for _ in range(count)]}
+        return self._calibration_cache["batches"]
+
+    _calibration_cache: dict[str, Any] = {}
 
     # --- data, inputs, export -----------------------------------------------------------------------
 

@@ -329,6 +329,30 @@ def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     assert dialog.config.options.n_blocks == 3
 
 
+def test_new_run_dialog_offers_gaugan_with_its_fields_samples_and_the_miou_condition(qtbot, tmp_path):
+    dialog = NewRunDialog(preset="gaugan-sample")
+    qtbot.addWidget(dialog)
+    assert dialog.family.currentText() == "gaugan"
+    assert [dialog.sample.itemText(i) for i in range(dialog.sample.count())] == ["labels2photos"]
+    assert {"classes", "instance_edges", "upsampling"} <= set(dialog.model_form.widgets)
+    assert dialog.model_form.widgets["classes"].value() == 8
+    assert dialog.segmentation_form.isRowVisible(dialog.segmentation_row)
+    items = [dialog.metric_choice.itemText(i) for i in range(dialog.metric_choice.count())]
+    assert items == ["fid", "rfid", "miou (needs a segmentation network)"]
+    miou = dialog.metric_choice.model().item(2)
+    assert not miou.isEnabled() and "segmentation network" in dialog.metric_choice.itemData(2, Qt.ItemDataRole.ToolTipRole)
+    dialog.segmentation.setText(str(tmp_path / "drn.onnx"))
+    assert dialog.metric_choice.model().item(2).isEnabled() and dialog.metric_choice.itemText(2) == "miou"
+    dialog.metric_choice.setCurrentText("miou")
+    assert dialog.config.metric == "miou" and dialog.config.segmentation.onnx.endswith("drn.onnx")
+    dialog.model_form.widgets["instance_edges"].setChecked(True)
+    assert dialog.config.options.label_channels == 9
+    dialog.grab().save(str(tmp_path / "new_run_gaugan.png"))
+    dialog.family.setCurrentText("pix2pix")  # another family: its own samples, no segmentation row
+    assert "labels2photos" not in [dialog.sample.itemText(i) for i in range(dialog.sample.count())]
+    assert not dialog.segmentation_form.isRowVisible(dialog.segmentation_row)
+
+
 def test_settings_dialog_shows_whether_the_inception_weights_are_there(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     dialog = SettingsDialog(settings)
