@@ -30,7 +30,8 @@ def _import(ctx: StageContext) -> dict[str, Any]:
     family, options = config.family_impl, config.options
     path = Path(config.teacher.checkpoint).expanduser()  # type: ignore[arg-type]
     netG = build_teacher(config)
-    hint = "Set the run's model options (model.ngf, model.n_blocks, model.norm...) to the checkpoint's architecture"
+    fields = ", ".join(f"model.{name}" for name in family.options_model.model_fields)
+    hint = f"Set the run's model options ({fields}) to the checkpoint's architecture"
     load_strict(netG, family.teacher_state(checkpoints.load(path), path, options), path,
                 family.describe_teacher(options), hint)
     state: dict[str, Any] = {"G": netG.state_dict(), "D": None, "D_ndf": None, "source": str(path)}

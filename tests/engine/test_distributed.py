@@ -43,6 +43,13 @@ def _collectives(rank: int, size: int, init: str, out: str) -> None:
     (output * _loss_weights()[2 * rank:2 * rank + 2]).sum().backward()
     results.update(norm_output=output.tolist(), norm_input_grad=part.grad.tolist(),
                    running=[norm.running_mean.tolist(), norm.running_var.tolist()])
+    # An elastic supernet's BatchNorm (5 channels wide, run on its first 3) over the global batch too.
+    from engine.models import elastic
+
+    wide = synced_batchnorm(torch.nn.BatchNorm2d(5, affine=False)).train()
+    elastic_output = elastic.batch_norm(wide, _global_batch()[2 * rank:2 * rank + 2])
+    results.update(elastic_output=elastic_output.tolist(),
+                   elastic_running=[wide.running_mean.tolist(), wide.running_var.tolist()])
     Path(out, f"{rank}.json").write_text(json.dumps(results))
     dist.destroy_process_group()
 
@@ -83,6 +90,10 @@ def test_the_collectives_average_gradients_and_agree_across_ranks(tmp_path, monk
         assert torch.allclose(torch.tensor(ranks[rank]["norm_input_grad"]), whole.grad[rows], atol=1e-5)
         assert torch.allclose(torch.tensor(ranks[rank]["running"]),
                               torch.stack([norm.running_mean, norm.running_var]), atol=1e-5)
+        assert torch.allclose(torch.tensor(ranks[rank]["elastic_output"]), output[rows].detach(), atol=1e-5)
+        running = torch.tensor(ranks[rank]["elastic_running"])
+        assert torch.allclose(running[:, :3], torch.stack([norm.running_mean, norm.running_var]), atol=1e-5)
+        assert torch.equal(running[:, 3:], torch.tensor([[0.0, 0.0], [1.0, 1.0]]))  # the unused channels untouched
 
 
 def _launch(workspace: Path, processes: int, *args: str) -> subprocess.CompletedProcess:
