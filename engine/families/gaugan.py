@@ -130,10 +130,10 @@ class GauGANFamily(Family):
                             student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
     workbench_changes = {**Family.workbench_changes, "init": "xavier", "gan_mode": "hinge", "lambda_distill": 10.0}
 
-    # Label maps of scikit-image's photographs (8 colour classes) at 64 px, with a teacher shipped in
-    # resources/teachers (trained by packaging/train_sample_teachers.py with this recipe).
+    # Label maps of scikit-image's photographs (8 colour classes) at 128 px, trained on 64 px crops, with a
+    # teacher shipped in resources/teachers (trained by packaging/train_sample_teachers.py with this recipe).
     sample_presets = {"gaugan-sample": {
-        "dataset": {"sample": "labels2photos", "sample_size": 64}, "image_size": 64,
+        "dataset": {"sample": "labels2photos", "sample_size": 128}, "image_size": 128, "train_crop": 64,
         "model": {"classes": 8, "instance_edges": False, "ngf": 16, "upsampling": "normal", "calibration_images": 64},
         "teacher": {"checkpoint": shipped_teacher("gaugan-labels2photos")},
         "supernet": {"steps": 500, "search_space": [[16, 12, 8]] * 5 + [[16, 12, 8, 6]] * 3},

@@ -1,6 +1,6 @@
 """Generator and discriminator families, registered by name (see ``engine.models.registry``)."""
 
-from engine.models import discriminators, mobile_resnet, resnet, spade, unet  # noqa: F401  (registration)
+from engine.models import discriminators, mobile_resnet, munit, resnet, spade, unet  # noqa: F401  (registration)
 from engine.models.elastic import extract_subnet
 from engine.models.init import init_weights
 from engine.models.mobile_resnet import MobileResnetGenerator, MobileResnetSupernet

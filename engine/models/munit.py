@@ -1,0 +1,261 @@
+"""MUNIT's generator (Huang et al.) as gan-compression compresses it: a content encoder, a style encoder and a
+decoder whose residual blocks are normalised by AdaIN, with the AdaIN scales and shifts made from the style
+code by an MLP. Layers carry NVlabs/MUNIT's parameter names (``enc_style``, ``enc_content``, ``dec``, ``mlp``;
+``model.N`` inside each, ``conv``/``norm`` in each block), so its ``gen_a``/``gen_b`` state dicts load.
+
+The AdaIN parameters are passed to the decoder as a tensor (not assigned to the layers as NVlabs does), so
+a generator is a pure function of (image, style code) and exports to ONNX with both as inputs.
+
+The compressed student of a 10-position config string (``16_16_16_24_56_16_40_40_32_24``): [0] style encoder
+base width d; [1] content stem c; [2] first downsampling 2c; [3] second 4c (the content code's width, the
+residual stream of encoder and decoder); [4], [5] inner width 4c of the content residual blocks 1-2 and
+3-4; [6], [7] of the decoder's AdaIN blocks 1-2 and 3-4; [8] decoder upsampling 1, 2c; [9] upsampling 2, c.
+Its residual blocks and upsampling convolutions are separable (depthwise, instance norm, pointwise)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from engine.models.registry import GENERATORS
+
+#: What each of the student's 10 config positions sets, and the multiple of its value that is the width.
+STUDENT_POSITIONS: tuple[tuple[str, int], ...] = (
+    ("style", 1), ("content_stem", 1), ("content_down1", 2), ("content_down2", 4), ("content_res12", 4),
+    ("content_res34", 4), ("decoder_res12", 4), ("decoder_res34", 4), ("decoder_up1", 2), ("decoder_up2", 1))
+
+
+class LayerNorm(nn.Module):
+    """MUNIT's layer norm: over all of a sample's channels and pixels (unbiased std), then a per-channel
+    scale ``gamma`` and shift ``beta``."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        mean = flat.mean(1).view(-1, 1, 1, 1)
+        std = flat.std(1).view(-1, 1, 1, 1)
+        return (x - mean) / (std + self.eps) * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+
+
+class Separable(nn.Module):
+    """Depthwise k x k, instance norm, pointwise 1x1 (gan-compression's ``SeparableConv2d``: ``conv.0``/``conv.2``)."""
+
+    def __init__(self, fin: int, fout: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(fin, fin, kernel, stride, groups=fin), nn.InstanceNorm2d(fin),
+                                  nn.Conv2d(fin, fout, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class ConvBlock(nn.Module):
+    """Padding, a convolution (plain or separable), a norm (``in``, ``ln``, ``adain`` or none), an activation."""
+
+    def __init__(self, fin: int, fout: int, kernel: int, stride: int, padding: int, norm: str = "none",
+                 activation: str = "relu", pad: str = "reflect", separable: bool = False):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(padding) if pad == "reflect" else nn.ZeroPad2d(padding)
+        self.conv = Separable(fin, fout, kernel, stride) if separable else nn.Conv2d(fin, fout, kernel, stride)
+        self.norm_kind = norm
+        self.channels = fout
+        if norm == "in":
+            self.norm = nn.InstanceNorm2d(fout)
+        elif norm == "ln":
+            self.norm = LayerNorm(fout)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor, adain: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        if self.norm_kind == "adain":
+            shift, scale = adain  # type: ignore[misc]
+            x = F.instance_norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
+        elif self.norm_kind != "none":
+            x = self.norm(x)
+        if self.activation == "relu":
+            return F.relu(x)
+        if self.activation == "tanh":
+            return torch.tanh(x)
+        return x
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dim: int, inner: int, norm: str, pad: str, separable: bool):
+        super().__init__()
+        self.model = nn.Sequential(ConvBlock(dim, inner, 3, 1, 1, norm, "relu", pad, separable),
+                                   ConvBlock(inner, dim, 3, 1, 1, norm, "none", pad, separable))
+
+    def forward(self, x: torch.Tensor, adain: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        first, second = (adain[0], adain[1]) if adain is not None else (None, None)
+        return x + self.model[1](self.model[0](x, first), second)
+
+
+class ResBlocks(nn.Module):
+    def __init__(self, dim: int, inners: list[int], norm: str, pad: str, separable: bool):
+        super().__init__()
+        self.model = nn.Sequential(*(ResBlock(dim, inner, norm, pad, separable) for inner in inners))
+
+    def forward(self, x, adain=None):
+        for index, block in enumerate(self.model):
+            x = block(x, adain[2 * index:2 * index + 2] if adain is not None else None)
+        return x
+
+
+class StyleEncoder(nn.Module):
+    def __init__(self, input_nc: int, dim: int, style_dim: int, pad: str, n_down: int = 4):
+        super().__init__()
+        layers: list[nn.Module] = [ConvBlock(input_nc, dim, 7, 1, 3, "none", "relu", pad)]
+        for _ in range(2):
+            layers.append(ConvBlock(dim, 2 * dim, 4, 2, 1, "none", "relu", pad))
+            dim *= 2
+        for _ in range(n_down - 2):
+            layers.append(ConvBlock(dim, dim, 4, 2, 1, "none", "relu", pad))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, style_dim, 1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class ContentEncoder(nn.Module):
+    def __init__(self, input_nc: int, widths: list[int], inners: list[int], pad: str, separable: bool):
+        super().__init__()
+        layers: list[nn.Module] = [ConvBlock(input_nc, widths[0], 7, 1, 3, "in", "relu", pad)]
+        for fin, fout in zip(widths, widths[1:]):
+            layers.append(ConvBlock(fin, fout, 4, 2, 1, "in", "relu", pad))
+        layers.append(ResBlocks(widths[-1], inners, "in", pad, separable))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, dim: int, inners: list[int], ups: list[int], output_nc: int, pad: str, separable: bool):
+        super().__init__()
+        layers: list[nn.Module] = [ResBlocks(dim, inners, "adain", pad, separable)]
+        for fout in ups:
+            layers += [nn.Upsample(scale_factor=2), ConvBlock(dim, fout, 5, 1, 2, "ln", "relu", pad, separable)]
+            dim = fout
+        layers.append(ConvBlock(dim, output_nc, 7, 1, 3, "none", "tanh", pad))
+        self.model = nn.Sequential(*layers)
+
+    def adain_channels(self) -> list[int]:
+        """The width of each AdaIN layer, in the order the MLP's output holds their parameters."""
+        return [block.channels for res in self.model[0].model for block in res.model]
+
+    def forward(self, content: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
+        # Per AdaIN layer: its shift (mean) then its scale (std), as NVlabs' assign_adain_params reads them.
+        adain, offset = [], 0
+        for channels in self.adain_channels():
+            adain.append((adain_params[:, offset:offset + channels],
+                          adain_params[:, offset + channels:offset + 2 * channels]))
+            offset += 2 * channels
+        x = self.model[0](content, adain)
+        for layer in list(self.model)[1:]:
+            x = layer(x)
+        return x
+
+
+class MLP(nn.Module):
+    """Style code -> AdaIN parameters: three linear layers (``model.N.fc``), ReLU between them."""
+
+    def __init__(self, style_dim: int, output: int, dim: int = 256):
+        super().__init__()
+        self.model = nn.Sequential(_Linear(style_dim, dim, True), _Linear(dim, dim, True), _Linear(dim, output, False))
+
+    def forward(self, style: torch.Tensor) -> torch.Tensor:
+        return self.model(style.flatten(1))
+
+
+class _Linear(nn.Module):
+    def __init__(self, fin: int, fout: int, relu: bool):
+        super().__init__()
+        self.fc = nn.Linear(fin, fout)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x)
+        return F.relu(x) if self.relu else x
+
+
+class _AdaINGenerator(nn.Module):
+    enc_style: StyleEncoder | None
+    enc_content: ContentEncoder
+    dec: Decoder
+    mlp: MLP
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The content code and the style code of ``images`` (the style encoder must be there)."""
+        if self.enc_style is None:
+            raise ValueError("this generator has no style encoder: give a style code")
+        return self.enc_content(images), self.enc_style(images)
+
+    def decode(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.dec(content, self.mlp(style))
+
+    def forward_with_features(self, images: torch.Tensor, style: torch.Tensor):
+        """The image of ``images``' content in the style code ``style`` (N, style_dim, 1, 1), and the content
+        code (the point the reference distils)."""
+        content = self.enc_content(images)
+        return self.decode(content, style), {"content": content}
+
+    def forward(self, images: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """With a style code: that style; without: the image's own (its style encoder's), as NVlabs' forward."""
+        if style is None:
+            content, style = self.encode(images)
+            return self.decode(content, style)
+        return self.forward_with_features(images, style)[0]
+
+    def _build(self, input_nc: int, style_width: int | None, content_widths: list[int], content_inners: list[int],
+               decoder_inners: list[int], ups: list[int], style_dim: int, mlp_dim: int, pad: str,
+               separable: bool) -> None:
+        self.style_dim = style_dim
+        self.enc_style = StyleEncoder(input_nc, style_width, style_dim, pad) if style_width is not None else None
+        self.enc_content = ContentEncoder(input_nc, content_widths, content_inners, pad, separable)
+        self.dec = Decoder(content_widths[-1], decoder_inners, ups, input_nc, pad, separable)
+        self.mlp = MLP(style_dim, 2 * sum(self.dec.adain_channels()), mlp_dim)
+
+
+@GENERATORS.register("munit")
+class MUNITGenerator(_AdaINGenerator):
+    """NVlabs/MUNIT's ``AdaINGen`` (edges2shoes: ngf 64, 2 downsamplings, 4 residual blocks, style dim 8, MLP
+    dim 256, reflect padding)."""
+
+    def __init__(self, input_nc: int = 3, ngf: int = 64, n_downsample: int = 2, n_res: int = 4, style_dim: int = 8,
+                 mlp_dim: int = 256, pad: str = "reflect", style_encoder: bool = True):
+        super().__init__()
+        widths = [ngf * 2 ** i for i in range(n_downsample + 1)]
+        dim = widths[-1]
+        ups = [dim // 2 ** (i + 1) for i in range(n_downsample)]
+        self._build(input_nc, ngf if style_encoder else None, widths, [dim] * n_res, [dim] * n_res, ups, style_dim,
+                    mlp_dim, pad, separable=False)
+
+
+def student_layout(arch: tuple[int, ...]) -> dict[str, list[int] | int]:
+    """The student's widths for a 10-value arch (2 downsamplings, 4 residual blocks, as the reference)."""
+    if len(arch) != len(STUDENT_POSITIONS):
+        raise ValueError(f"a MUNIT student has {len(STUDENT_POSITIONS)} widths, got {len(arch)}")
+    w = [value * multiple for (_, multiple), value in zip(STUDENT_POSITIONS, arch)]
+    return {"style": w[0], "content": w[1:4], "content_inners": [w[4], w[4], w[5], w[5]],
+            "decoder_inners": [w[6], w[6], w[7], w[7]], "ups": w[8:10]}
+
+
+@GENERATORS.register("mobile_munit")
+class MobileMUNITGenerator(_AdaINGenerator):
+    """The compressed MUNIT student of a 10-position config string (gan-compression's ``SubMobileAdaINGenerator``)."""
+
+    def __init__(self, arch: tuple[int, ...], input_nc: int = 3, style_dim: int = 8, mlp_dim: int = 256,
+                 pad: str = "reflect", style_encoder: bool = True):
+        super().__init__()
+        layout = student_layout(tuple(int(v) for v in arch))
+        self.widths = tuple(int(v) for v in arch)
+        self._build(input_nc, layout["style"] if style_encoder else None, layout["content"],  # type: ignore[arg-type]
+                    layout["content_inners"], layout["decoder_inners"], layout["ups"], style_dim,  # type: ignore[arg-type]
+                    mlp_dim, pad, separable=True)
