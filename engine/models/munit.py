@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.models import elastic
 from engine.models.registry import GENERATORS
 
 #: What each of the student's 10 config positions sets, and the multiple of its value that is the width.
@@ -40,7 +41,8 @@ class LayerNorm(nn.Module):
         flat = x.flatten(1)
         mean = flat.mean(1).view(-1, 1, 1, 1)
         std = flat.std(1).view(-1, 1, 1, 1)
-        return (x - mean) / (std + self.eps) * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        c = x.shape[1]  # an elastic supernet's first channels
+        return (x - mean) / (std + self.eps) * self.gamma[:c].view(1, -1, 1, 1) + self.beta[:c].view(1, -1, 1, 1)
 
 
 class Separable(nn.Module):
@@ -71,13 +73,18 @@ class ConvBlock(nn.Module):
             self.norm = LayerNorm(fout)
         self.activation = activation
 
-    def forward(self, x: torch.Tensor, adain: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        x = self.conv(self.pad(x))
+    def forward(self, x: torch.Tensor, adain: tuple[torch.Tensor, torch.Tensor] | None = None,
+                width: int | None = None) -> torch.Tensor:
+        """``width``: the outputs an elastic supernet uses (None: all)."""
+        layer = self.conv.conv if isinstance(self.conv, Separable) else self.conv
+        x = elastic.run(layer, self.pad(x), width)
         if self.norm_kind == "adain":
             shift, scale = adain  # type: ignore[misc]
             x = F.instance_norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
-        elif self.norm_kind != "none":
+        elif self.norm_kind == "ln":
             x = self.norm(x)
+        elif self.norm_kind == "in":
+            x = elastic.run(self.norm, x)
         if self.activation == "relu":
             return F.relu(x)
         if self.activation == "tanh":
@@ -91,9 +98,10 @@ class ResBlock(nn.Module):
         self.model = nn.Sequential(ConvBlock(dim, inner, 3, 1, 1, norm, "relu", pad, separable),
                                    ConvBlock(inner, dim, 3, 1, 1, norm, "none", pad, separable))
 
-    def forward(self, x: torch.Tensor, adain: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adain: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                inner: int | None = None) -> torch.Tensor:
         first, second = (adain[0], adain[1]) if adain is not None else (None, None)
-        return x + self.model[1](self.model[0](x, first), second)
+        return x + self.model[1](self.model[0](x, first, inner), second, x.shape[1])
 
 
 class ResBlocks(nn.Module):
@@ -101,9 +109,10 @@ class ResBlocks(nn.Module):
         super().__init__()
         self.model = nn.Sequential(*(ResBlock(dim, inner, norm, pad, separable) for inner in inners))
 
-    def forward(self, x, adain=None):
+    def forward(self, x, adain=None, inners: list[int] | None = None):
         for index, block in enumerate(self.model):
-            x = block(x, adain[2 * index:2 * index + 2] if adain is not None else None)
+            x = block(x, adain[2 * index:2 * index + 2] if adain is not None else None,
+                      inners[index] if inners is not None else None)
         return x
 
 
@@ -150,18 +159,6 @@ class Decoder(nn.Module):
         """The width of each AdaIN layer, in the order the MLP's output holds their parameters."""
         return [block.channels for res in self.model[0].model for block in res.model]
 
-    def forward(self, content: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
-        # Per AdaIN layer: its shift (mean) then its scale (std), as NVlabs' assign_adain_params reads them.
-        adain, offset = [], 0
-        for channels in self.adain_channels():
-            adain.append((adain_params[:, offset:offset + channels],
-                          adain_params[:, offset + channels:offset + 2 * channels]))
-            offset += 2 * channels
-        x = self.model[0](content, adain)
-        for layer in list(self.model)[1:]:
-            x = layer(x)
-        return x
-
 
 class MLP(nn.Module):
     """Style code -> AdaIN parameters: three linear layers (``model.N.fc``), ReLU between them."""
@@ -191,32 +188,67 @@ class _AdaINGenerator(nn.Module):
     dec: Decoder
     mlp: MLP
 
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The content code and the style code of ``images`` (the style encoder must be there)."""
+    # Each part runs at ``layout``'s widths (``student_layout``; None: as built), so that one code serves the
+    # plain networks and the elastic supernet.
+
+    def _content(self, images: torch.Tensor, layout: dict | None) -> torch.Tensor:
+        widths = layout["content"] if layout else [None] * 3
+        x = images
+        for block, width in zip(list(self.enc_content.model)[:3], widths):
+            x = block(x, None, width)
+        return self.enc_content.model[3](x, None, layout["content_inners"] if layout else None)
+
+    def _style(self, images: torch.Tensor, layout: dict | None) -> torch.Tensor:
         if self.enc_style is None:
             raise ValueError("this generator has no style encoder: give a style code")
-        return self.enc_content(images), self.enc_style(images)
+        base = layout["style"] if layout else None
+        x = images
+        blocks = list(self.enc_style.model)
+        for index, block in enumerate(blocks[:-2]):
+            x = block(x, None, None if base is None else base * 2 ** min(index, 2))
+        return elastic.conv2d(blocks[-1], blocks[-2](x), self.style_dim)
 
-    def decode(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.dec(content, self.mlp(style))
+    def _decode(self, content: torch.Tensor, style: torch.Tensor, layout: dict | None) -> torch.Tensor:
+        params = self.mlp(style)
+        # Per AdaIN layer, as NVlabs' assign_adain_params reads them: its shift (mean) then its scale (std),
+        # each as wide as the layer is built; a narrower sub-network uses the first of each.
+        used = [c for inner in layout["decoder_inners"] for c in (inner, content.shape[1])] if layout else None
+        adain, offset = [], 0
+        for index, built in enumerate(self.dec.adain_channels()):
+            width = used[index] if used else built
+            adain.append((params[:, offset:offset + width], params[:, offset + built:offset + built + width]))
+            offset += 2 * built
+        layers = list(self.dec.model)
+        x = layers[0](content, adain, layout["decoder_inners"] if layout else None)
+        ups = iter(layout["ups"] if layout else [None] * len(layers))
+        for layer in layers[1:-1]:
+            x = layer(x) if isinstance(layer, nn.Upsample) else layer(x, None, next(ups))
+        return layers[-1](x, None, self.output_nc)
 
-    def forward_with_features(self, images: torch.Tensor, style: torch.Tensor):
-        """The image of ``images``' content in the style code ``style`` (N, style_dim, 1, 1), and the content
-        code (the point the reference distils)."""
-        content = self.enc_content(images)
-        return self.decode(content, style), {"content": content}
+    def _layout(self, arch) -> dict | None:
+        return None
 
-    def forward(self, images: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        """With a style code: that style; without: the image's own (its style encoder's), as NVlabs' forward."""
+    def encode(self, images: torch.Tensor, arch=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The content code and the style code of ``images`` (the style encoder must be there)."""
+        layout = self._layout(arch)
+        return self._content(images, layout), self._style(images, layout)
+
+    def forward_with_features(self, images: torch.Tensor, style: torch.Tensor | None = None, arch=None):
+        """The image of ``images``' content in the style code ``style`` (N, style_dim, 1, 1; None: the image's
+        own, from the style encoder), and the content code (the point the reference distils)."""
+        layout = self._layout(arch)
+        content = self._content(images, layout)
         if style is None:
-            content, style = self.encode(images)
-            return self.decode(content, style)
-        return self.forward_with_features(images, style)[0]
+            style = self._style(images, layout)
+        return self._decode(content, style, layout), {"content": content}
+
+    def forward(self, images: torch.Tensor, style: torch.Tensor | None = None, arch=None) -> torch.Tensor:
+        return self.forward_with_features(images, style, arch)[0]
 
     def _build(self, input_nc: int, style_width: int | None, content_widths: list[int], content_inners: list[int],
                decoder_inners: list[int], ups: list[int], style_dim: int, mlp_dim: int, pad: str,
                separable: bool) -> None:
-        self.style_dim = style_dim
+        self.style_dim, self.output_nc, self.input_nc, self.mlp_dim, self.pad = style_dim, input_nc, input_nc, mlp_dim, pad
         self.enc_style = StyleEncoder(input_nc, style_width, style_dim, pad) if style_width is not None else None
         self.enc_content = ContentEncoder(input_nc, content_widths, content_inners, pad, separable)
         self.dec = Decoder(content_widths[-1], decoder_inners, ups, input_nc, pad, separable)
@@ -259,3 +291,39 @@ class MobileMUNITGenerator(_AdaINGenerator):
         self._build(input_nc, layout["style"] if style_encoder else None, layout["content"],  # type: ignore[arg-type]
                     layout["content_inners"], layout["decoder_inners"], layout["ups"], style_dim,  # type: ignore[arg-type]
                     mlp_dim, pad, separable=True)
+
+
+@GENERATORS.register("mobile_munit_supernet")
+class MobileMUNITSupernet(MobileMUNITGenerator):
+    """Once-for-all mobile MUNIT: the weights of a ``MobileMUNITGenerator`` at the largest widths, run at any
+    arch that fits (first channels of each layer, as the reference's super modules; the AdaIN parameters the
+    first of each layer's shift and scale)."""
+
+    def check_arch(self, arch) -> tuple[int, ...]:
+        values = tuple(self.widths if arch is None else getattr(arch, "values", arch))
+        if len(values) != len(self.widths) or any(v > m for v, m in zip(values, self.widths)):
+            raise ValueError(f"arch {'_'.join(map(str, values))} does not fit in this supernet (largest widths "
+                             f"{'_'.join(map(str, self.widths))})")
+        return values
+
+    def _layout(self, arch) -> dict | None:
+        return student_layout(self.check_arch(arch))
+
+    def make_subnet(self, arch) -> MobileMUNITGenerator:
+        return MobileMUNITGenerator(self.check_arch(arch), self.input_nc, self.style_dim, self.mlp_dim, self.pad,
+                                    style_encoder=self.enc_style is not None)
+
+    @torch.no_grad()
+    def extract(self, arch) -> MobileMUNITGenerator:
+        """The plain sub-network: first-k slices everywhere, except the MLP's last layer, whose rows for each
+        AdaIN layer's shift and scale are gathered from where the supernet keeps them."""
+        subnet = elastic.extract_subnet(self, arch)
+        rows, offset = [], 0
+        used = subnet.dec.adain_channels()
+        for built, width in zip(self.dec.adain_channels(), used):
+            rows += list(range(offset, offset + width)) + list(range(offset + built, offset + built + width))
+            offset += 2 * built
+        index = torch.tensor(rows, device=self.mlp.model[2].fc.weight.device)
+        subnet.mlp.model[2].fc.weight.copy_(self.mlp.model[2].fc.weight.index_select(0, index))
+        subnet.mlp.model[2].fc.bias.copy_(self.mlp.model[2].fc.bias.index_select(0, index))
+        return subnet

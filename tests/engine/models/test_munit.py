@@ -51,3 +51,22 @@ def test_a_style_code_changes_the_image_and_the_names_are_nvlabs():
         student(x)
     with pytest.raises(ValueError, match="10 widths"):
         MobileMUNITGenerator((8,) * 9)
+
+
+@pytest.mark.parametrize("arch", [(8, 8, 8, 8, 8, 8, 8, 8, 8, 8), (4, 8, 6, 4, 2, 8, 6, 2, 8, 4)])
+def test_an_extracted_sub_network_is_the_supernet_at_that_arch(arch):
+    from engine.models.munit import MobileMUNITSupernet
+
+    torch.manual_seed(1)
+    supernet = MobileMUNITSupernet((8,) * 10, mlp_dim=16).eval()
+    with torch.no_grad():
+        for p in supernet.parameters():
+            p.normal_(0, 0.3)
+    subnet = supernet.extract(arch).eval()
+    x, z = torch.rand(2, 3, 32, 32) * 2 - 1, torch.randn(2, 8, 1, 1)
+    with torch.no_grad():
+        expected, expected_features = supernet.forward_with_features(x, z, arch=arch)
+        got, got_features = subnet.forward_with_features(x, z)
+        torch.testing.assert_close(subnet(x), supernet(x, arch=arch), rtol=0, atol=1e-5)  # own style too
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got_features["content"], expected_features["content"], rtol=0, atol=1e-5)
