@@ -64,6 +64,12 @@ def run_preset(preset: str, recipe: str, workspace: Path, eval_every: int) -> di
             "finetune_trace": finetune.get("trace")}
 
 
+def _shown(grid: str) -> str:
+    """The grid's path in the repository (rows measured in another checkout keep their docs/ name)."""
+    path = Path(grid)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"docs/{path.name}"
+
+
 def quality_check(summary: dict) -> tuple[str, bool]:
     metric = summary["metric"]
     teacher, student = summary["teacher"]["metrics"][metric], summary["student"]["metrics"][metric]
@@ -102,7 +108,7 @@ def render(results: list[dict]) -> str:
         lines.append(f"- {r['preset']}, {r['recipe']} recipe: {metrics}; student arch `{s['student']['arch']}`; fidelity to the teacher "
                      f"{s['student']['metrics']['psnr_to_teacher']:.2f} dB PSNR; fine-tuning: {s['finetune']['kept']} "
                      f"kept (search-set {s['metric']} {s['finetune']['before']:.4g} before, "
-                     f"{s['finetune']['after'] if s['finetune']['after'] is None else format(s['finetune']['after'], '.4g')} after); grid `{Path(r['grid']).relative_to(ROOT)}`")
+                     f"{s['finetune']['after'] if s['finetune']['after'] is None else format(s['finetune']['after'], '.4g')} after); grid `{_shown(r['grid'])}`")
     lines += ["", "Fine-tuning traces (search-split metric at fine-tuning step 0, then every few steps):", ""]
     for r in results:
         trace = r.get("finetune_trace") or []

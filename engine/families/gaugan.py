@@ -117,6 +117,7 @@ class GauGANFamily(Family):
     compare_columns = ("input", "ground truth", "teacher", "student", "difference")
     input_title = "label map"
     needs_calibration = True
+    #: G_vgg only when the VGG-19 weights are found.
     loss_names = ("G_gan", "G_feat", "G_vgg", "G_distill", "D_real", "D_fake")
     #: The reference's ``channels-64`` space for the ngf-64 teacher.
     choices = ((64, 48, 40, 32),) * 5 + ((64, 48, 40, 32, 24),) * 3
@@ -324,9 +325,7 @@ class GauGANFamily(Family):
         d_losses = self.discriminator_losses(netD, encoded, fake, real, criterion)
         sum(d_losses.values()).backward()
         state.opt_d.step()
-        values = {k: v.item() for k, v in {**losses, **d_losses}.items()}
-        values.setdefault("G_vgg", 0.0)
-        return values
+        return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
     def distill_extras(self) -> dict[str, Any]:
         return {"vgg": self.perceptual_loss()}

@@ -32,5 +32,7 @@ def test_shipped_teacher_loads_strictly_and_reproduces_its_stored_output(preset)
     check = torch.load(FIXTURES / f"{path.stem}-teacher-check.pt", weights_only=True)
     with torch.no_grad():
         out = teacher(check["input"])
-    torch.testing.assert_close(out, check["output"], rtol=0, atol=1e-5)
+    # 2e-4: the float order of deep networks' reductions differs between CPUs and thread counts (SPADE's
+    # batch norms over 8 blocks move its last digits by ~5e-5); a wrong weight moves outputs by far more.
+    torch.testing.assert_close(out, check["output"], rtol=0, atol=2e-4)
     assert path.stat().st_size < 15e6  # shipped in the wheel: keep it small
