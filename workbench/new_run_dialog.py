@@ -293,7 +293,11 @@ class NewRunDialog(QDialog):
         self.metric_choice.setCurrentText(current if current in choices else choices[0])
         self.metric_choice.blockSignals(False)
         if hasattr(self, "segmentation_form"):
-            self.segmentation_form.setRowVisible(self.segmentation_row, "miou" in family.metrics)
+            visible = "miou" in family.metrics
+            if visible != self.segmentation_form.isRowVisible(self.segmentation_row):
+                self.segmentation_form.setRowVisible(self.segmentation_row, visible)
+                # One more row: grow to fit it rather than squeeze the others (never shrink what a user sized).
+                self.resize(self.size().expandedTo(self.sizeHint()))
 
     def _set_sample_choices(self) -> None:
         """The built-in samples in the current family's dataset layout."""

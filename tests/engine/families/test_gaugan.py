@@ -225,3 +225,26 @@ def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
     assert grid.size == (5 * 64, 4 * 64)  # label map | ground truth | teacher | student | difference
     run = store.get_run(summary["run_id"])
     assert store.metric_series(run.id, "supernet", "G_feat") and store.metric_series(run.id, "supernet", "G_distill")
+
+
+def test_with_vgg_weights_on_disk_the_distillation_adds_the_perceptual_loss(tmp_path, monkeypatch):
+    from engine import perceptual
+    from engine.families import DistillState
+    from engine.losses import GANLoss
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19-test.pth"
+    torch.save(perceptual.VGG19Features().state_dict(), path)
+    monkeypatch.setenv("GCW_VGG_WEIGHTS", str(path))
+    recipe = FAMILY.default_recipe
+    teacher = FAMILY.build_teacher(TINY).eval().requires_grad_(False)
+    supernet = FAMILY.build_supernet(TINY, SPACE)
+    mappings = FAMILY.build_mappings(TINY, Arch.largest(SPACE), recipe.init)
+    netD = FAMILY.build_discriminator(TINY, 8)
+    state = DistillState(teacher=teacher, forward=supernet.forward_with_features, mappings=mappings, netD=netD,
+                         opt_g=torch.optim.Adam(list(supernet.parameters()) + list(mappings.parameters())),
+                         opt_d=torch.optim.Adam(netD.parameters()), criterion=GANLoss("hinge"), recipe=recipe,
+                         extras=FAMILY.distill_extras())
+    batch = {"A": _labels(2, seed=7), "B": torch.rand(2, 3, *SIZE) * 2 - 1}
+    losses = FAMILY.distill_step(state, batch, Arch.smallest(SPACE))
+    assert losses["G_vgg"] > 0 and set(losses) == set(FAMILY.loss_names)
