@@ -11,7 +11,8 @@ from engine.profile import profile_model
 CITYSCAPES = (256, 512)  # height, width
 
 
-@pytest.mark.parametrize("upsampling, macs", [("more", 281.3e9), ("normal", 292.7e9)])
+# upsampling 'more' (281.3G, the paper's setting) is checked through the CLI in tests/engine/families/test_gaugan.py.
+@pytest.mark.parametrize("upsampling, macs", [("normal", 292.7e9)])
 def test_the_teacher_has_the_papers_macs_and_parameters(upsampling, macs):
     teacher = SPADEGenerator(36, 64, upsampling).eval()
     profile = profile_model(teacher, (torch.zeros(1, 36, *CITYSCAPES),))
