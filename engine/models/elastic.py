@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.arch import Arch
+from engine.errors import ConfigError
+
 
 def conv2d(conv: nn.Conv2d, x: torch.Tensor, out_channels: int | None = None) -> torch.Tensor:
     """A convolution on the first ``x.shape[1]`` inputs producing the first ``out_channels`` outputs.
@@ -96,6 +99,15 @@ def run(layer: nn.Module, x: torch.Tensor, out_channels: int | None = None) -> t
             x = run(child, x, out_channels)
         return x
     return layer(x)
+
+
+def fitting_arch(arch, largest: Arch) -> Arch:
+    """``arch`` (an Arch, its string or values; None: ``largest``) checked to fit in a supernet built at the
+    widths ``largest``: as many positions, none wider."""
+    arch = largest if arch is None else Arch.parse(arch, len(largest))
+    if not arch.fits_in(largest):
+        raise ConfigError(f"arch {arch} does not fit in this supernet (largest widths {largest})")
+    return arch
 
 
 class Supernet(Protocol):

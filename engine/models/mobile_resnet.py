@@ -133,10 +133,7 @@ class MobileResnetSupernet(MobileResnetGenerator):
         self.max_arch = self.arch
 
     def check_arch(self, arch: str | Arch | None) -> Arch:
-        arch = self.max_arch if arch is None else parse_arch(arch)
-        if not arch.fits_in(self.max_arch):
-            raise ConfigError(f"arch {arch} does not fit in this supernet (largest widths {self.max_arch})")
-        return arch
+        return elastic.fitting_arch(arch, self.max_arch)
 
     def make_subnet(self, arch: str | Arch) -> MobileResnetGenerator:
         return MobileResnetGenerator(self.input_nc, self.output_nc, arch=self.check_arch(arch),

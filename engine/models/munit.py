@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.arch import Arch
 from engine.models import elastic
 from engine.models.registry import GENERATORS
 
@@ -300,11 +301,8 @@ class MobileMUNITSupernet(MobileMUNITGenerator):
     first of each layer's shift and scale)."""
 
     def check_arch(self, arch) -> tuple[int, ...]:
-        values = tuple(self.widths if arch is None else getattr(arch, "values", arch))
-        if len(values) != len(self.widths) or any(v > m for v, m in zip(values, self.widths)):
-            raise ValueError(f"arch {'_'.join(map(str, values))} does not fit in this supernet (largest widths "
-                             f"{'_'.join(map(str, self.widths))})")
-        return values
+        """The widths of ``arch`` (None: the largest), checked to fit (``elastic.fitting_arch``)."""
+        return elastic.fitting_arch(arch, Arch(self.widths)).values
 
     def _layout(self, arch) -> dict | None:
         return student_layout(self.check_arch(arch))

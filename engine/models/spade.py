@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.arch import Arch
 from engine.models import elastic
 from engine.models.registry import DISCRIMINATORS, GENERATORS
 
@@ -295,9 +296,7 @@ class MobileSPADEGenerator(_LabelMapGenerator):
         self.conv_img = nn.Conv2d(fin, 3, 3, padding=1)
 
     @property
-    def arch(self):
-        from engine.arch import Arch
-
+    def arch(self) -> Arch:
         return Arch(self.widths)
 
 
@@ -309,11 +308,8 @@ class MobileSPADESupernet(MobileSPADEGenerator):
     whichever sub-network ran last; ``calibrate`` re-estimates them for one."""
 
     def check_arch(self, arch) -> tuple[int, ...]:
-        values = tuple(self.widths if arch is None else getattr(arch, "values", arch))
-        if len(values) != len(self.widths) or any(v > m for v, m in zip(values, self.widths)):
-            raise ValueError(f"arch {'_'.join(map(str, values))} does not fit in this supernet (largest widths "
-                             f"{'_'.join(map(str, self.widths))})")
-        return values
+        """The widths of ``arch`` (None: the largest), checked to fit (``elastic.fitting_arch``)."""
+        return elastic.fitting_arch(arch, Arch(self.widths)).values
 
     def make_subnet(self, arch) -> MobileSPADEGenerator:
         encoder = LabelEncoder(self.encoder.classes, self.encoder.instance_edges) if self.encoder is not None else None
