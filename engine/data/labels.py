@@ -5,6 +5,22 @@ whose right or lower neighbour belongs to another instance, and that neighbour, 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
+
+
+def one_hot_map(ids: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) class ids (any number type) -> (N, C, H, W) floats, one channel per entry of ``class_ids``
+    (shaped (1, C, 1, 1)). Comparisons only, so that a generator doing it exports to ONNX."""
+    return (ids == class_ids).to(torch.float32)
+
+
+def edge_map(instances: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) instance ids -> (N, 1, H, W): 1 where a pixel and its right or lower neighbour differ, on
+    both sides of the boundary (exportable: comparisons and padding)."""
+    horizontal = (instances[:, :, :, 1:] != instances[:, :, :, :-1]).to(torch.float32)
+    vertical = (instances[:, :, 1:, :] != instances[:, :, :-1, :]).to(torch.float32)
+    edges = torch.maximum(F.pad(horizontal, (1, 0)), F.pad(horizontal, (0, 1)))
+    return torch.maximum(edges, torch.maximum(F.pad(vertical, (0, 0, 1, 0)), F.pad(vertical, (0, 0, 0, 1))))
 
 
 def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
@@ -17,20 +33,13 @@ def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
         bad = sorted({int(v) for v in labels.unique() if v < 0 or v >= classes})
         raise ValueError(f"class ids {bad[:10]} outside 0..{classes - 1}; set the number of classes to at least "
                          f"{max(bad) + 1}" if max(bad) >= classes else f"negative class ids {bad[:10]}")
-    out = torch.zeros(labels.shape[0], classes, *labels.shape[1:], dtype=torch.float32, device=labels.device)
-    return out.scatter_(1, labels.unsqueeze(1), 1.0)
+    class_ids = torch.arange(classes, device=labels.device).view(1, classes, 1, 1)
+    return one_hot_map(labels.unsqueeze(1), class_ids)
 
 
 def instance_edges(instances: torch.Tensor) -> torch.Tensor:
     """(N, H, W) instance ids -> (N, 1, H, W): 1 where a pixel and its right or lower neighbour differ."""
-    edges = torch.zeros_like(instances, dtype=torch.bool)
-    horizontal = instances[:, :, 1:] != instances[:, :, :-1]
-    vertical = instances[:, 1:, :] != instances[:, :-1, :]
-    edges[:, :, 1:] |= horizontal
-    edges[:, :, :-1] |= horizontal
-    edges[:, 1:, :] |= vertical
-    edges[:, :-1, :] |= vertical
-    return edges.unsqueeze(1).float()
+    return edge_map(instances.unsqueeze(1))
 
 
 def generator_input(labels: torch.Tensor, classes: int, instances: torch.Tensor | None = None) -> torch.Tensor:

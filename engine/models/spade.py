@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.arch import Arch
+from engine.data.labels import edge_map, one_hot_map
 from engine.models import elastic
 from engine.models.registry import DISCRIMINATORS, GENERATORS
 
@@ -55,8 +56,8 @@ def start_size(size: tuple[int, int], upsampling: str) -> tuple[int, int]:
 class LabelEncoder(nn.Module):
     """The generator's own first step, so that it (and its ONNX export) takes label maps as datasets hold
     them: (N, 1, H, W) class ids, with instance ids as a second channel when instance edges are on, as
-    float32. Out: one channel per class (one-hot) and, with instances, their edges (``engine.data.labels``:
-    a pixel whose right or lower neighbour belongs to another instance, and that neighbour)."""
+    float32. Out: one channel per class (one-hot) and, with instances, their edges
+    (``engine.data.labels.one_hot_map`` and ``edge_map``, which the checked ``generator_input`` uses too)."""
 
     def __init__(self, classes: int, instance_edges: bool):
         super().__init__()
@@ -73,15 +74,10 @@ class LabelEncoder(nn.Module):
         return self.classes + int(self.instance_edges)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        semantics = (x[:, :1].round() == self.ids).to(torch.float32)
+        semantics = one_hot_map(x[:, :1].round(), self.ids)
         if not self.instance_edges:
             return semantics
-        instances = x[:, 1:2]
-        horizontal = (instances[:, :, :, 1:] != instances[:, :, :, :-1]).to(torch.float32)
-        vertical = (instances[:, :, 1:, :] != instances[:, :, :-1, :]).to(torch.float32)
-        edges = torch.maximum(F.pad(horizontal, (1, 0)), F.pad(horizontal, (0, 1)))
-        edges = torch.maximum(edges, torch.maximum(F.pad(vertical, (0, 0, 1, 0)), F.pad(vertical, (0, 0, 0, 1))))
-        return torch.cat([semantics, edges], dim=1)
+        return torch.cat([semantics, edge_map(x[:, 1:2])], dim=1)
 
 
 def _layers(module: nn.Module) -> nn.Module:
