@@ -39,10 +39,14 @@ class Scorer:
     segmentation: SegmentationNetwork | None = None
     label_truth: torch.Tensor | None = None
 
+    def _scored_images(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What the networks behind FID and mIoU see: the 8-bit images the reference scores, or the floats."""
+        return to_8bit(outputs) if self.eight_bit else outputs
+
     def primary(self, outputs: torch.Tensor) -> float:
         if self.metric == "psnr":
             return psnr(outputs, self.targets)
-        images = to_8bit(outputs) if self.eight_bit else outputs
+        images = self._scored_images(outputs)
         if self.metric == "miou":
             return miou(self.segmentation, images, self.label_truth)  # type: ignore[arg-type]
         return frechet_to_real(self.extractor(images), self.real)  # type: ignore[misc,arg-type]
@@ -50,7 +54,7 @@ class Scorer:
     def all(self, outputs: torch.Tensor) -> dict[str, float]:
         values = {self.metric: self.primary(outputs)}
         if self.segmentation is not None and self.metric != "miou":
-            values["miou"] = miou(self.segmentation, to_8bit(outputs) if self.eight_bit else outputs,
+            values["miou"] = miou(self.segmentation, self._scored_images(outputs),
                                   self.label_truth)  # type: ignore[arg-type]
         if self.ground_truth:
             values.setdefault("psnr", psnr(outputs, self.targets))
