@@ -69,7 +69,7 @@ class RunModels:
         student = family.extract(supernet, checked)
         if family.needs_calibration:
             # As the search scored it: its own BatchNorm statistics, re-estimated on training batches.
-            family.recalibrate(student, None, SimpleNamespace(train=open_training_set(self.config, self.settings)),
+            family.recalibrate(student, None, SimpleNamespace(train=_training_set(self.config, self.settings)),
                                options)
         return student.eval()
 
@@ -85,6 +85,21 @@ class RunModels:
     def load_target(self, path: Path) -> torch.Tensor | None:
         """The ground truth that belongs with the file (the B half of an A|B pair), or None."""
         return self.config.family_impl.target_from_file(path, self.config.options, self.config.size_hw)
+
+
+#: Training sets opened for calibration, by run configuration: a compare view previews one candidate after
+#: another, and opening a large folder (every header read) and decoding its calibration images each time
+#: would make every preview wait; the family keeps the decoded batches of the last dataset it saw.
+_TRAINING_SETS: dict[str, Any] = {}
+
+
+def _training_set(config: RunConfig, settings: Settings) -> Any:
+    key = f"{settings.datasets_dir}|{config.model_dump_json()}"
+    if key not in _TRAINING_SETS:
+        if len(_TRAINING_SETS) >= 4:
+            _TRAINING_SETS.pop(next(iter(_TRAINING_SETS)))
+        _TRAINING_SETS[key] = open_training_set(config, settings)
+    return _TRAINING_SETS[key]
 
 
 def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
