@@ -117,14 +117,16 @@ def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20
     return []
 
 
-def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: str | None) -> dict[str, Any]:
+def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: str | None,
+            conditioning_seed: int = 0) -> dict[str, Any]:
     """Input, ground truth (where the image holds one), teacher and student outputs of one image file,
-    with the difference levels and both models' MACs and parameters (``engine.inspect.preview``)."""
+    with the difference levels and both models' MACs and parameters (``engine.inspect.preview``); families
+    with conditioning (MUNIT's style code) run both with the one drawn from ``conditioning_seed``."""
     from engine.inspect import RunModels
     from engine.inspect import preview as inspect_preview
 
     models = RunModels.open(store, settings, run_id)
-    return inspect_preview(models, models.load_input(image), arch, models.load_target(image))
+    return inspect_preview(models, models.load_input(image), arch, models.load_target(image), conditioning_seed)
 
 
 def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,

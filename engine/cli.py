@@ -313,7 +313,9 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     data = prepare_data(models.config, settings, lambda event: None)
     out_dir = args.out or run_dir(settings, args.run_id) / "exports"
-    result = export_candidate(models, args.arch, out_dir, data.test_inputs[:8], calibration=data.search_inputs)
+    family, options = models.config.family_impl, models.config.options
+    result = export_candidate(models, args.arch, out_dir, data.feed(family, options, "test", 8),
+                              calibration=data.feed(family, options, "search"))
     if args.json:
         print(json.dumps(result))
     else:

@@ -109,21 +109,26 @@ def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
-            target: torch.Tensor | None = None) -> dict[str, Any]:
+            target: torch.Tensor | None = None, conditioning_seed: int = 0) -> dict[str, Any]:
     """Input, teacher and student outputs (and the ground truth when given) as HxWx3 uint8 arrays; the
     difference teacher - student as HxW float levels (mean over channels of |difference| in 8-bit steps,
-    0-255) for a colour scale; with MACs and params."""
-    teacher, student = models.teacher(), models.student(arch)
-    t_out, s_out = teacher(inputs), student(inputs)
-    levels = ((t_out.clamp(-1, 1) - s_out.clamp(-1, 1)).abs().mean(1)[0] * 127.5).numpy().astype(np.float32)
+    0-255) for a colour scale; with MACs and params. A family with conditioning (style codes) runs both
+    models with the same one, drawn from ``conditioning_seed``, and shows it as the "style" image."""
     family, options = models.config.family_impl, models.config.options
+    teacher, student = models.teacher(), models.student(arch)
+    conditioning = family.conditioning(options, len(inputs), conditioning_seed)
+    t_out, s_out = teacher(inputs, *conditioning), student(inputs, *conditioning)
+    levels = ((t_out.clamp(-1, 1) - s_out.clamp(-1, 1)).abs().mean(1)[0] * 127.5).numpy().astype(np.float32)
     example = family.example_inputs(options, models.config.size_hw)
     images = {"input": _to_uint8(family.display_input(inputs, options)), "teacher": _to_uint8(t_out),
               "student": _to_uint8(s_out)}
     if target is not None:
         images["ground truth"] = _to_uint8(target)
+    shown = family.display_conditioning(conditioning, options, models.config.size_hw) if conditioning else None
+    if shown is not None:
+        images["style"] = _to_uint8(shown)
     return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
-            "input_title": family.input_title,
+            "input_title": family.input_title, "conditioning_seed": conditioning_seed if conditioning else None,
             "teacher_profile": profile_model(teacher, example).as_dict(),
             "student_profile": profile_model(student, example).as_dict()}
 
@@ -138,45 +143,48 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
     onnx_paths = None
     if backend == "onnxruntime":
         work_dir = work_dir or models.run_dir / "inspect"
-        names = (family.input_names, family.output_names)
+        names = (family.export_input_names(models.config.options), family.output_names)
         onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, *names) for k, n in nets.items()}
     return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device,
-                          input_names=family.input_names).as_dict()
+                          input_names=family.export_input_names(models.config.options)).as_dict()
 
 
-def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: torch.Tensor,
-                     calibration: torch.Tensor | None = None) -> dict[str, Any]:
-    """ONNX of any candidate (or the final student), its parity check on ``inputs``, the run's ONNX variants
-    (INT8 calibrated on ``calibration``, default ``inputs``) and a model card."""
+def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: tuple[torch.Tensor, ...],
+                     calibration: tuple[torch.Tensor, ...] | None = None) -> dict[str, Any]:
+    """ONNX of any candidate (or the final student), its parity check on ``inputs`` (one tensor per model
+    input: ``RunData.feed``), the run's ONNX variants (INT8 calibrated on ``calibration``, default ``inputs``)
+    and a model card."""
     student = models.student(arch)
     name = str(student.arch)
     config = models.config
     family, options = config.family_impl, config.options
-    onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", (inputs,), None,
-                                       family.input_names, family.output_names)
+    input_names = family.export_input_names(options)
+    onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", inputs, None,
+                                       input_names, family.output_names)
     variants: dict[str, dict[str, Any]] = {}
-    if config.export.variants and len(family.input_names) == 1:
+    if config.export.variants:
         with torch.no_grad():
-            float_out = student.eval()(inputs).numpy()
+            float_out = student.eval()(*inputs).numpy()
         calibration = inputs if calibration is None else calibration
+        count = config.export.calibration_images
         variants = build_variants(onnx_path, tuple(config.export.variants),
-                                  calibration[:config.export.calibration_images].numpy(), inputs.numpy(), float_out,
-                                  input_name=family.input_names[0])
+                                  tuple(t[:count].numpy() for t in calibration), tuple(t.numpy() for t in inputs),
+                                  float_out, input_name=input_names)
     example = family.example_inputs(options, config.size_hw)
     profile = profile_model(student, example)
     # The student is timed beside its teacher, as everywhere: a ratio from one measurement holds on a
     # busy machine where two separate timings would not.
     teacher = models.teacher()
-    teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, family.input_names,
+    teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, input_names,
                                family.output_names)
     readings = measure_teacher_and_student(teacher, student, teacher_onnx, onnx_path, example, variants=variants,
-                                           input_names=family.input_names)
+                                           input_names=input_names)
     teacher_onnx.unlink(missing_ok=True)
     latency_ms = {backend: reading.timings["student"].median_ms for backend, reading in readings.items()}
     latency = {backend: reading.as_dict() for backend, reading in readings.items()}
     card = write_model_card(out_dir / f"student-{name}.json", {
         "family": config.family, "model": options.model_dump(), "arch": name,
-        "image_size": config.image_size, "inputs": list(family.input_names),
+        "image_size": config.image_size, "inputs": list(input_names),
         "outputs": list(family.output_names), **profile.as_dict(),
         "latency_ms": latency_ms, "latency_device": "cpu", "latency": latency, "onnx": onnx_path.name,
         "onnx_max_abs_diff": parity.max_abs_diff,

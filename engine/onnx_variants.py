@@ -49,7 +49,19 @@ def optimize(source: Path, target: Path, threads: int | None = None) -> Path:
     return target
 
 
-def quantize_int8(source: Path, target: Path, calibration: np.ndarray, input_name: str) -> Path:
+Arrays = np.ndarray | tuple[np.ndarray, ...]
+
+
+def _feeds(arrays: Arrays, names: str | tuple[str, ...]) -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+    """One array per model input (a single array for a one-input model), with their names."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    arrays = (arrays,) if isinstance(arrays, np.ndarray) else tuple(arrays)
+    if len(arrays) != len(names):
+        raise ValueError(f"{len(arrays)} input arrays for {len(names)} inputs ({', '.join(names)})")
+    return tuple(a.astype(np.float32) for a in arrays), names
+
+
+def quantize_int8(source: Path, target: Path, calibration: Arrays, input_name: str | tuple[str, ...]) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -57,7 +69,9 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray, input_nam
         """Feeds the calibration images one at a time, as ONNX Runtime's calibrator asks for them."""
 
         def __init__(self) -> None:
-            self.batches = iter([{input_name: image[None].astype(np.float32)} for image in calibration])
+            arrays, names = _feeds(calibration, input_name)
+            self.batches = iter([{name: array[i:i + 1] for name, array in zip(names, arrays)}
+                                 for i in range(len(arrays[0]))])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
@@ -85,11 +99,14 @@ def compare_outputs(reference: np.ndarray, other: np.ndarray) -> VariantCheck:
     return VariantCheck(float(np.abs(reference - other).max()), float(psnr))
 
 
-def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: np.ndarray, test_inputs: np.ndarray,
+def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arrays, test_inputs: Arrays,
                    float_outputs: np.ndarray, threads: int | None = None,
-                   input_name: str = "input") -> dict[str, dict[str, Any]]:
+                   input_name: str | tuple[str, ...] = "input") -> dict[str, dict[str, Any]]:
     """Each variant of ``student_onnx`` (of ``names``) written beside it and checked on ``test_inputs``
-    against the float student's ``float_outputs``: ``{name: {"path", "exact", "check", "usable"}}``."""
+    against the float student's ``float_outputs``: ``{name: {"path", "exact", "check", "usable"}}``. A model
+    of several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both."""
+    test_arrays, input_names = _feeds(test_inputs, input_name)
+    test_feed = dict(zip(input_names, test_arrays))
     from engine.export import PARITY_TOLERANCE, onnx_session
 
     variants: dict[str, dict[str, Any]] = {}
@@ -101,7 +118,7 @@ def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: np.n
             quantize_int8(student_onnx, target, calibration, input_name)
         else:
             raise ValueError(f"unknown ONNX variant {name!r}; choose from {', '.join(VARIANTS)}")
-        outputs = onnx_session(target, threads).run(None, {input_name: test_inputs.astype(np.float32)})[0]
+        outputs = onnx_session(target, threads).run(None, test_feed)[0]
         check = compare_outputs(float_outputs, outputs)
         exact = name == "optimized"
         usable = bool(check.max_abs_diff <= PARITY_TOLERANCE if exact else check.psnr_db >= INT8_MIN_PSNR_DB)

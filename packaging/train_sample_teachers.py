@@ -55,10 +55,11 @@ def train(name: str, workspace: Path) -> dict:
     shipped = torch.load(TEACHERS / f"{name}.pt", map_location="cpu", weights_only=True)["G"]
     teacher.load_state_dict(shipped, strict=True)
     x = check_input(config)
+    conditioning = config.family_impl.conditioning(config.options, 1, 0)  # e.g. a style code
     with torch.no_grad():
-        y = teacher.eval()(x)
+        y = teacher.eval()(x, *conditioning)
     fixtures = ROOT / "tests" / "fixtures"
-    torch.save({"input": x, "output": y}, fixtures / f"{name}-teacher-check.pt")
+    torch.save({"input": x, "conditioning": list(conditioning), "output": y}, fixtures / f"{name}-teacher-check.pt")
     return {"name": name, "seconds": round(seconds), "steps": config.teacher.steps,
             "size_mb": round((TEACHERS / f"{name}.pt").stat().st_size / 1e6, 2)}
 

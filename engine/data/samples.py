@@ -202,6 +202,38 @@ def _build_day2dusk(out: Path, params: SampleParams, rng: random.Random, tick: C
                 tick(done)
 
 
+# --- gray2tints (unaligned, multimodal: MUNIT) --------------------------------------------------------
+
+#: Colour grades of the B domain (RGB gains on the luminance, and a lift): a photograph in B has one of them,
+#: so one grayscale image has several right translations and the style code picks one.
+TINTS = ((1.25, 0.85, 0.45, 0.04), (0.55, 0.85, 1.3, 0.02), (0.6, 1.2, 0.65, 0.02), (1.2, 0.6, 1.15, 0.03),
+         (1.1, 0.95, 0.7, 0.08))
+
+
+def tinted(photo: np.ndarray, tint: int) -> np.ndarray:
+    """The photograph's luminance in colour grade ``tint`` of ``TINTS``."""
+    gray = photo.astype(np.float64).mean(-1, keepdims=True) / 255.0
+    red, green, blue, lift = TINTS[tint]
+    graded = gray * np.array([red, green, blue]) + lift
+    return np.clip(graded * 255.0, 0, 255).round().astype(np.uint8)
+
+
+def _build_gray2tints(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
+    photos = [_photo(name) for name in PHOTOS_LARGE]
+    done = 0
+    for phase, train, count in _splits(params):
+        for side in ("A", "B"):
+            for i in range(count):
+                # Independent crops for the two domains: the pairs are never seen together.
+                crop = _random_crop(photos[(i * 7 + (3 if side == "B" else 0)) % len(photos)], params.size, train,
+                                    rng, scale=LARGE_CROPS)
+                image = tinted(crop, rng.randrange(len(TINTS))) if side == "B" else \
+                    np.repeat(crop.mean(-1, keepdims=True).round().astype(np.uint8), 3, axis=2)
+                _save(image, out / f"{phase}{side}" / f"{i:05d}.png")
+                done += 1
+                tick(done)
+
+
 # --- labels2photos (label maps, GauGAN) ---------------------------------------------------------------
 
 N_LABEL_CLASSES = 8
@@ -267,6 +299,10 @@ SAMPLES.register("day2dusk")(SampleSpec(
     "day2dusk", "unaligned",
     "unpaired: photographs (A) <-> other photographs in a warm evening colour grade (B), crops of "
     "scikit-image's photographs", "cyclegan", _build_day2dusk))
+SAMPLES.register("gray2tints")(SampleSpec(
+    "gray2tints", "unaligned",
+    f"unpaired, multimodal: grayscale photographs (A) <-> other photographs in one of {len(TINTS)} colour grades "
+    "(B), crops of scikit-image's photographs; the style code picks the grade", "munit", _build_gray2tints))
 SAMPLES.register("labels2photos")(SampleSpec(
     "labels2photos", "labelmap",
     f"label maps ({N_LABEL_CLASSES} colour classes, A) -> photographs (B), for GauGAN", "gaugan",

@@ -44,13 +44,18 @@ class Recipe(BaseModel):
 
     gan_mode: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     ndf: int = Field(64, ge=1, description="width of a discriminator built here")
-    init: Literal["normal", "pytorch", "xavier"] = Field(
-        "normal", description="normal: N(0, 0.02), the reference's CycleGAN/pix2pix; xavier: its GauGAN")
+    init: Literal["normal", "pytorch", "xavier", "kaiming"] = Field(
+        "normal", description="normal: N(0, 0.02), the reference's CycleGAN/pix2pix; xavier: its GauGAN; "
+                              "kaiming: its MUNIT")
+    discriminator_init: Literal["normal", "pytorch", "xavier", "kaiming"] | None = Field(
+        None, description="a new discriminator's initialisation (None: as init; the reference's MUNIT: normal)")
     lambda_recon: float = Field(10.0, ge=0)
     lambda_distill: float = Field(1.0, ge=0)
     lambda_gan: float = Field(1.0, ge=0)
     lambda_feat: float = Field(10.0, ge=0, description="discriminator feature matching (GauGAN)")
     lambda_vgg: float = Field(10.0, ge=0, description="VGG-19 perceptual loss, when its weights are found (GauGAN)")
+    lambda_style: float = Field(1.0, ge=0, description="style-code reconstruction (MUNIT)")
+    weight_decay: float = Field(0.0, ge=0, description="Adam's weight decay (the reference's MUNIT: 1e-4)")
     adam_beta1: float = Field(0.5, ge=0, lt=1)
     adam_beta2: float = Field(0.999, ge=0, lt=1)
     ttur: bool = Field(False, description="generator at half the learning rate, discriminator at twice (SPADE's)")
@@ -81,13 +86,17 @@ class Recipe(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
 
+    @property
+    def discriminator_init_type(self) -> str:
+        return self.discriminator_init or self.init
+
 
 @dataclass
 class DistillState:
     """What one distillation step works with; built by the generic loop."""
 
     teacher: nn.Module
-    forward: Any                     # (inputs, arch) -> (output, features)
+    forward: Any                     # (inputs, arch, *conditioning) -> (output, features)
     mappings: nn.Module
     netD: nn.Module
     opt_g: torch.optim.Optimizer
@@ -320,6 +329,28 @@ class Family(ABC):
         shape = self.example_inputs(options, size)[0].shape
         return torch.rand(shape, generator=generator) * 2 - 1
 
+    def conditioning(self, options: FamilyOptions, count: int, seed: int) -> tuple[torch.Tensor, ...]:
+        """Inputs the generator takes beside each of ``count`` images when it is scored, compared and
+        exported (MUNIT: a style code per image), drawn from ``seed`` so that the teacher, every candidate
+        and the student see the same ones; none for one-input families."""
+        return ()
+
+    def export_input_names(self, options: FamilyOptions) -> tuple[str, ...]:
+        """Names of the exported model's inputs (as the model card lists them)."""
+        return self.input_names
+
+    def export_feed(self, options: FamilyOptions, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...],
+                    references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """What the exported model is run on for its checks: the images and their conditioning; a family
+        whose model takes reference images instead uses ``references`` (real target-domain images)."""
+        return (inputs, *conditioning)
+
+    def display_conditioning(self, conditioning: tuple[torch.Tensor, ...], options: FamilyOptions,
+                             size: SizeHW) -> torch.Tensor | None:
+        """The conditioning of one image as a (1, 3, H, W) picture in [-1, 1] for the compare view and the
+        grid's conditioning column, or None."""
+        return None
+
     def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
         """The (N, H, W) class ids of label-map inputs, which mIoU compares a segmentation of the output with."""
         raise ConfigError(f"{self.name} takes no label maps, so mIoU does not apply to it")
@@ -359,7 +390,7 @@ class Family(ABC):
     def teacher_trainer(self, options: FamilyOptions, recipe: Recipe, seed: int) -> TeacherTrainer:
         ...
 
-    def distill_extras(self) -> dict[str, Any]:
+    def distill_extras(self, options: FamilyOptions) -> dict[str, Any]:
         """Networks the family's distillation step uses beside the generic ones (e.g. a perceptual loss)."""
         return {}
 

@@ -327,7 +327,7 @@ class GauGANFamily(Family):
         state.opt_d.step()
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
-    def distill_extras(self) -> dict[str, Any]:
+    def distill_extras(self, options: GauGANOptions) -> dict[str, Any]:
         return {"vgg": self.perceptual_loss()}
 
 

@@ -3,11 +3,12 @@ convolution and linear weights from N(0, gain), biases 0, batch-norm scales from
 
 from torch import nn
 
-INIT_TYPES = ("normal", "pytorch", "xavier")
+INIT_TYPES = ("normal", "pytorch", "xavier", "kaiming")
 
 
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """``normal``: the reference's; ``xavier``: Xavier-normal with ``gain`` (its GauGAN's, as NVlabs/SPADE);
+    ``kaiming``: Kaiming-normal, fan in (its MUNIT's);
     ``pytorch``: leave PyTorch's default (Kaiming-uniform) as built. Spectral-normalised layers keep their
     own initialisation (their weight is recomputed from ``weight_orig`` at each call, as in the reference)."""
     if init_type not in INIT_TYPES:
@@ -20,6 +21,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
                 continue
             if init_type == "xavier":
                 nn.init.xavier_normal_(module.weight, gain=gain)
+            elif init_type == "kaiming":
+                nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in")
             else:
                 nn.init.normal_(module.weight, 0.0, gain)
             if module.bias is not None:

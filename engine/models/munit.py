@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from engine.arch import Arch
 from engine.models import elastic
-from engine.models.registry import GENERATORS
+from engine.models.registry import DISCRIMINATORS, GENERATORS
 
 #: What each of the student's 10 config positions sets, and the multiple of its value that is the width.
 STUDENT_POSITIONS: tuple[tuple[str, int], ...] = (
@@ -90,6 +90,8 @@ class ConvBlock(nn.Module):
             return F.relu(x)
         if self.activation == "tanh":
             return torch.tanh(x)
+        if self.activation == "lrelu":
+            return F.leaky_relu(x, 0.2)
         return x
 
 
@@ -234,14 +236,24 @@ class _AdaINGenerator(nn.Module):
         layout = self._layout(arch)
         return self._content(images, layout), self._style(images, layout)
 
+    def content_code(self, images: torch.Tensor, arch=None) -> torch.Tensor:
+        return self._content(images, self._layout(arch))
+
+    def style_of(self, images: torch.Tensor, arch=None) -> torch.Tensor:
+        return self._style(images, self._layout(arch))
+
+    def decode(self, content: torch.Tensor, style: torch.Tensor, arch=None) -> torch.Tensor:
+        return self._decode(content, style, self._layout(arch))
+
     def forward_with_features(self, images: torch.Tensor, style: torch.Tensor | None = None, arch=None):
-        """The image of ``images``' content in the style code ``style`` (N, style_dim, 1, 1; None: the image's
-        own, from the style encoder), and the content code (the point the reference distils)."""
+        """The image of ``images``' content in the style ``style`` (a code, N x style_dim x 1 x 1; a reference
+        image, whose style the style encoder reads; None: the image's own), and the content and style codes
+        (the points the reference distils)."""
         layout = self._layout(arch)
         content = self._content(images, layout)
-        if style is None:
-            style = self._style(images, layout)
-        return self._decode(content, style, layout), {"content": content}
+        code = style if style is not None and style.shape[-2:] == (1, 1) else \
+            self._style(images if style is None else style, layout)
+        return self._decode(content, code, layout), {"content": content, "style": code}
 
     def forward(self, images: torch.Tensor, style: torch.Tensor | None = None, arch=None) -> torch.Tensor:
         return self.forward_with_features(images, style, arch)[0]
@@ -325,3 +337,69 @@ class MobileMUNITSupernet(MobileMUNITGenerator):
         subnet.mlp.model[2].fc.weight.copy_(self.mlp.model[2].fc.weight.index_select(0, index))
         subnet.mlp.model[2].fc.bias.copy_(self.mlp.model[2].fc.bias.index_select(0, index))
         return subnet
+
+
+def mobile_munit_macs(arch: tuple[int, ...], size: tuple[int, int], input_nc: int = 3, style_dim: int = 8,
+                      mlp_dim: int = 256, style_encoder: bool = True) -> int:
+    """MACs of the student of ``arch`` at ``size`` in closed form, in the convention of
+    ``engine.profile.count_macs`` (convolutions and linear layers; instance norms, nearest-neighbour resizes
+    and the style encoder's average pool: 1 per element; MUNIT's layer norm, activations: 0), with the
+    style encoder reading a reference image when it is kept (the paper's count) and a code given otherwise;
+    the tests check it equals the traced count. Search uses it to reject candidates over budget."""
+    layout = student_layout(tuple(int(v) for v in arch))
+    height, width = size
+    c0, c1, c2 = layout["content"]  # type: ignore[misc]
+    full, half, quarter = height * width, (height // 2) * (width // 2), (height // 4) * (width // 4)
+
+    def separable(pixels: int, fin: int, fout: int, kernel: int) -> int:
+        return pixels * fin * kernel * kernel + pixels * fin + pixels * fout * fin
+
+    def res_blocks(inners: list[int]) -> int:
+        # Two separable 3x3 convolutions per block, each followed by an (adaptive) instance norm.
+        return sum(separable(quarter, c2, inner, 3) + quarter * inner + separable(quarter, inner, c2, 3) + quarter * c2
+                   for inner in inners)
+
+    macs = full * c0 * input_nc * 49 + full * c0 + half * c1 * c0 * 16 + half * c1 + quarter * c2 * c1 * 16 + quarter * c2
+    macs += res_blocks(layout["content_inners"]) + res_blocks(layout["decoder_inners"])  # type: ignore[arg-type]
+    up1, up2 = layout["ups"]  # type: ignore[misc]
+    macs += half * c2 + separable(half, c2, up1, 5) + full * up1 + separable(full, up1, up2, 5)
+    macs += full * input_nc * up2 * 49
+    adain = 2 * (sum(layout["decoder_inners"]) + len(layout["decoder_inners"]) * c2)  # type: ignore[arg-type]
+    macs += style_dim * mlp_dim + mlp_dim * mlp_dim + mlp_dim * adain
+    if style_encoder:
+        d = layout["style"]
+        sizes = [(height, width)]
+        for _ in range(4):
+            sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
+        pixels = [h * w for h, w in sizes]
+        widths = [d, 2 * d, 4 * d, 4 * d, 4 * d]  # type: ignore[operator]
+        macs += pixels[0] * widths[0] * input_nc * 49
+        macs += sum(pixels[i] * widths[i] * widths[i - 1] * 16 for i in range(1, 5))
+        macs += pixels[4] * widths[4] + style_dim * widths[4]
+    return int(macs)
+
+
+@DISCRIMINATORS.register("ms_image")
+class MsImageDiscriminator(nn.Module):
+    """NVlabs/MUNIT's multi-scale image discriminator (``MsImageDis``: edges2shoes' 4 layers, dim 64, no norm,
+    leaky ReLU, reflect padding, 3 scales): per scale 4x4 stride-2 convolutions doubling the width, then a
+    1x1 map; each scale sees the image halved once more (3x3 average pool). Returns one map per scale."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 4, num_scales: int = 3):
+        super().__init__()
+        self.cnns = nn.ModuleList()
+        for _ in range(num_scales):
+            layers: list[nn.Module] = [ConvBlock(input_nc, ndf, 4, 2, 1, "none", "lrelu", "reflect")]
+            dim = ndf
+            for _ in range(n_layers - 1):
+                layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, "none", "lrelu", "reflect"))
+                dim *= 2
+            layers.append(nn.Conv2d(dim, 1, 1))
+            self.cnns.append(nn.Sequential(*layers))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for cnn in self.cnns:
+            outputs.append(cnn(x))
+            x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+        return outputs

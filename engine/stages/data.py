@@ -36,6 +36,16 @@ class RunData:
     test_targets: torch.Tensor
     #: The images whose statistics distribution metrics compare with, per split.
     real_sets: dict[str, LayoutDataset]
+    #: Inputs beside each image of the split (``Family.conditioning``, e.g. style codes); empty for most.
+    search_conditioning: tuple[torch.Tensor, ...] = ()
+    test_conditioning: tuple[torch.Tensor, ...] = ()
+
+    def feed(self, family, options, split: str = "test", count: int | None = None) -> tuple[torch.Tensor, ...]:
+        """The first ``count`` (None: all) images of a split as the exported model is run on them
+        (``Family.export_feed``: the images and their conditioning, or the reference images it takes)."""
+        inputs, targets, conditioning = ((self.test_inputs, self.test_targets, self.test_conditioning) if split == "test"
+                                         else (self.search_inputs, self.search_targets, self.search_conditioning))
+        return family.export_feed(options, inputs[:count], tuple(c[:count] for c in conditioning), targets[:count])
 
 
 def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) -> tuple[Path, str]:
@@ -115,9 +125,13 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
         # As the paper scores CycleGAN: against all real images of the target domain.
         everything = open_dataset(DatasetConfig(**{**common, "holdout": 0}, preprocess=eval_opts, serial_batches=True))
         real_sets = {"search": everything, "test": everything}
+    search_inputs, test_inputs = _stack(search, "A"), _stack(test, "A")
+    # Fixed per split, so that every candidate and both ends of a comparison see the same conditioning.
     return RunData(root=root, layout=layout, train=train,
-                   search_inputs=_stack(search, "A"), search_targets=_stack(search, "B"),
-                   test_inputs=_stack(test, "A"), test_targets=_stack(test, "B"), real_sets=real_sets)
+                   search_inputs=search_inputs, search_targets=_stack(search, "B"),
+                   test_inputs=test_inputs, test_targets=_stack(test, "B"), real_sets=real_sets,
+                   search_conditioning=family.conditioning(config.options, len(search_inputs), config.seed * 2 + 1),
+                   test_conditioning=family.conditioning(config.options, len(test_inputs), config.seed * 2 + 2))
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int,

@@ -21,7 +21,9 @@ from engine.stages.data import RunData, training_batches
 from engine.stages.schedule import adam_pair, linear_decay
 from engine.stages.teacher import build_discriminator_for
 
-StudentForward = Callable[[torch.Tensor, Arch | None], tuple[torch.Tensor, list[torch.Tensor]]]
+#: (images, arch, *conditioning) -> (output, features): the student at a sub-network (the family's step passes
+#: any inputs beside the images, e.g. a style code).
+StudentForward = Callable[..., tuple[torch.Tensor, Any]]
 
 
 def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> tuple[nn.Module, int]:
@@ -32,7 +34,8 @@ def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> tuple[
         netD = copy.deepcopy(teacher_D)
         ndf = int(next(p for p in netD.parameters() if p.dim() == 4).shape[0])
     else:
-        netD, ndf = init_weights(build_discriminator_for(ctx.config, recipe.ndf), recipe.init), recipe.ndf
+        netD = init_weights(build_discriminator_for(ctx.config, recipe.ndf), recipe.discriminator_init_type)
+        ndf = recipe.ndf
     return netD.to(ctx.device).train().requires_grad_(True), ndf
 
 
@@ -52,7 +55,7 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     sched = [linear_decay(opt_g, steps, decay), linear_decay(opt_d, steps, decay)]
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
                          criterion=GANLoss(recipe.gan_mode), recipe=recipe,
-                         extras=family.distill_extras())
+                         extras=family.distill_extras(config.options))
     step = 0
 
     def make_state() -> dict[str, Any]:

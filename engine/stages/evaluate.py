@@ -103,6 +103,8 @@ def _segmentation(ctx: StageContext) -> SegmentationNetwork:
 
 
 @torch.no_grad()
-def generate(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, device: torch.device,
-             batch_size: int = 64) -> torch.Tensor:
-    return torch.cat([model(inputs[i:i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)])
+def generate(model: Callable[..., torch.Tensor], inputs: torch.Tensor, device: torch.device,
+             conditioning: tuple[torch.Tensor, ...] = (), batch_size: int = 64) -> torch.Tensor:
+    """``model(images, *conditioning)`` over ``inputs`` in batches (``RunData.*_conditioning``)."""
+    return torch.cat([model(inputs[i:i + batch_size].to(device), *(c[i:i + batch_size].to(device) for c in conditioning)
+                            ).cpu() for i in range(0, len(inputs), batch_size)])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from engine import __version__
 from engine.data.images import to_image
@@ -30,9 +31,9 @@ def _rgb(image: torch.Tensor) -> torch.Tensor:
 
 
 def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor,
-              targets: torch.Tensor | None = None) -> None:
-    """Rows of the family's compare columns (input | ground truth | teacher | student | difference, the
-    difference |teacher - student| amplified 4x)."""
+              targets: torch.Tensor | None = None, conditioning: list[torch.Tensor] | None = None) -> None:
+    """Rows of the family's compare columns (input | ground truth or style | teacher | student | difference,
+    the difference |teacher - student| amplified 4x)."""
     rows = []
     for i in range(min(GRID_ROWS, len(inputs))):
         t, s = teacher[i], student[i]
@@ -40,8 +41,19 @@ def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: tor
                  "difference": ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1)}
         if targets is not None:
             tiles["ground truth"] = targets[i]
+        if conditioning:
+            tiles["style"] = conditioning[i]
         rows.append(torch.cat([_rgb(tiles[c]) for c in columns if c in tiles], dim=2))
     to_image(torch.cat(rows, dim=1)).save(path)
+
+
+def _conditioning_tiles(family, options, conditioning: tuple[torch.Tensor, ...], size) -> list[torch.Tensor] | None:
+    """The first grid rows' conditioning as pictures (``Family.display_conditioning``), or None."""
+    if not conditioning:
+        return None
+    tiles = [family.display_conditioning(tuple(c[i:i + 1] for c in conditioning), options, size)
+             for i in range(min(GRID_ROWS, len(conditioning[0])))]
+    return None if any(t is None for t in tiles) else [t[0] for t in tiles]
 
 
 def _predicted_latency(search: dict[str, Any], measured: dict[str, float]) -> dict[str, Any] | None:
@@ -59,7 +71,7 @@ def _predicted_latency(search: dict[str, Any], measured: dict[str, float]) -> di
     return predicted
 
 
-def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student_out: torch.Tensor,
+def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Module,
               scorer) -> dict[str, dict[str, Any]]:
     """The run's ONNX variants of the student, each checked against the float student on the test split
     (INT8 also scored with the run's metrics there), calibrated on search-split images."""
@@ -67,18 +79,20 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student_out: to
     names = tuple(config.export.variants)
     if not names:
         return {}
-    if len(family.input_names) != 1:
-        ctx.message(f"export: ONNX variants are made for one-input models; {family.name} has "
-                    f"{len(family.input_names)} inputs, so only the float ONNX file is written", level="warning")
-        return {}
     ctx.message(f"export: ONNX variants {', '.join(names)}")
-    calibration = data.search_inputs[:config.export.calibration_images].cpu().numpy()
-    variants = build_variants(onnx_path, names, calibration, data.test_inputs.cpu().numpy(),
-                              student_out.cpu().numpy(), config.threads, family.input_names[0])
+    options, count = config.options, config.export.calibration_images
+    input_names = family.export_input_names(options)
+    # INT8 ranges from search-split inputs (with their conditioning), checked on the test split's.
+    calibration = data.feed(family, options, "search", count)
+    test_feed = data.feed(family, options, "test")
+    float_out = generate(student, test_feed[0], torch.device("cpu"), test_feed[1:])
+    variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
+                              tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
+                              input_names)
     for name, variant in variants.items():
         if not variant["exact"]:
             session = onnx_session(Path(variant["path"]), config.threads)
-            outputs = session.run(None, {family.input_names[0]: data.test_inputs.cpu().numpy()})[0]
+            outputs = session.run(None, {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)})[0]
             variant["metrics"], variant["metrics_split"] = scorer.all(torch.from_numpy(outputs)), "test"
         ctx.artifact(Path(variant["path"]), f"onnx_{name}")
         if not variant["usable"]:
@@ -100,33 +114,33 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     parts = 5
     ctx.begin(parts)
     scorer = make_scorer(ctx, data, "test")
-    teacher_out = generate(teacher, data.test_inputs, ctx.device)
-    student_out = generate(student, data.test_inputs, ctx.device)
+    teacher_out = generate(teacher, data.test_inputs, ctx.device, data.test_conditioning)
+    student_out = generate(student, data.test_inputs, ctx.device, data.test_conditioning)
     teacher_metrics = scorer.all(teacher_out)
     student_metrics = {**scorer.all(student_out), "psnr_to_teacher": psnr(student_out, teacher_out)}
     ctx.progress(1, parts)
 
     grid = ctx.stage_dir / "grid.png"
     save_grid(grid, family.compare_columns, family.display_input(data.test_inputs, options), teacher_out, student_out,
-              data.test_targets)
+              data.test_targets, _conditioning_tiles(family, options, data.test_conditioning, size))
     ctx.artifact(grid, "comparison_grid")
     ctx.progress(2, parts)
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
-    names = (family.input_names, family.output_names)
-    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", (data.test_inputs[:8],),
-                                       config.threads, *names)
+    names = (family.export_input_names(options), family.output_names)
+    feed = data.feed(family, options, "test", 8)
+    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", feed, config.threads, *names)
     ctx.artifact(onnx_path, "onnx")
-    teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", (data.test_inputs[:1],), *names)
+    teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", tuple(t[:1] for t in feed), *names)
     ctx.progress(3, parts)
 
-    variants = _variants(ctx, data, onnx_path, student_out, scorer)
+    variants = _variants(ctx, data, onnx_path, student_cpu, scorer)
     ctx.progress(4, parts)
 
-    example = (data.test_inputs[:1].cpu(),)
+    example = tuple(t[:1].cpu() for t in feed)
     ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
     readings = measure_teacher_and_student(teacher_cpu, student_cpu, teacher_onnx, onnx_path, example,
-                                           variants=variants, threads=config.threads, input_names=family.input_names)
+                                           variants=variants, threads=config.threads, input_names=names[0])
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
                for name in ("teacher", "student")}
     ctx.progress(5, parts)
@@ -160,7 +174,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     }
     write_model_card(card_path, {
         "family": config.family, "model": options.model_dump(), "arch": search["arch"],
-        "image_size": config.image_size, "inputs": list(family.input_names), "outputs": list(family.output_names),
+        "image_size": config.image_size, "inputs": list(family.export_input_names(options)), "outputs": list(family.output_names),
         "macs": profiles["student"].macs, "params": profiles["student"].params,
         "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics, "metrics_split": "test",
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics,

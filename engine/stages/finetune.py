@@ -26,7 +26,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     family.recalibrate(student, None, data, config.options)
     scorer = make_scorer(ctx, data, "search")
     student.eval()
-    before = scorer.primary(generate(student, data.search_inputs, ctx.device))
+    before = scorer.primary(generate(student, data.search_inputs, ctx.device, data.search_conditioning))
     result: dict[str, Any] = {"arch": str(arch), "metric": scorer.metric, "split": "search", "before": before,
                               "after": None, "kept": "extracted", "steps": config.finetune.steps}
     extracted = ctx.stage_dir / "extracted.pt"
@@ -41,19 +41,19 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             if not every or step % every:
                 return {}
             student.eval()
-            value = scorer.primary(generate(student, data.search_inputs, ctx.device))
+            value = scorer.primary(generate(student, data.search_inputs, ctx.device, data.search_conditioning))
             student.train()
             trace.append((step, value))
             return {f"search_{scorer.metric}": value}
 
         mappings = supernet_mappings if recipe.finetune_mappings == "supernet" else build_mappings(config, arch)
         distill(ctx, data, teacher=teacher, student=student,
-                forward=lambda x, _arch: student.forward_with_features(x), mappings=mappings, netD=netD.train(),
+                forward=lambda x, _arch, *c: student.forward_with_features(x, *c), mappings=mappings, netD=netD.train(),
                 steps=config.finetune.steps, lr=config.finetune.lr, decay=recipe.finetune_decay,
                 sample_arch=lambda step: None, after_step=evaluate_every)
         result["trace"] = [(0, before), *trace]
         student.eval()
-        after = scorer.primary(generate(student, data.search_inputs, ctx.device))
+        after = scorer.primary(generate(student, data.search_inputs, ctx.device, data.search_conditioning))
         result["after"] = after
         if scorer.better(after, before) or after == before:
             weights = ctx.stage_dir / "finetuned.pt"

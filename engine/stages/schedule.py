@@ -25,4 +25,6 @@ def adam_pair(g_params, d_params, lr: float, recipe) -> tuple[torch.optim.Adam, 
     half ``lr`` and the discriminator at twice it (SPADE's two time-scale update rule)."""
     betas = (recipe.adam_beta1, recipe.adam_beta2)
     g_lr, d_lr = (lr / 2, lr * 2) if recipe.ttur else (lr, lr)
-    return torch.optim.Adam(g_params, lr=g_lr, betas=betas), torch.optim.Adam(d_params, lr=d_lr, betas=betas)
+    decay = recipe.weight_decay
+    return (torch.optim.Adam(g_params, lr=g_lr, betas=betas, weight_decay=decay),
+            torch.optim.Adam(d_params, lr=d_lr, betas=betas, weight_decay=decay))

@@ -127,7 +127,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics") if world.is_main else {}
     if teacher_scores is None:
         teacher, _ = load_teacher(ctx)
-        teacher_scores = scorer.all(generate(teacher, data.search_inputs, ctx.device))
+        teacher_scores = scorer.all(generate(teacher, data.search_inputs, ctx.device, data.search_conditioning))
         del teacher
         write_text_atomic(ctx.stage_dir / TEACHER_REFERENCE,
                           json.dumps({"macs": reference, "metrics": teacher_scores, "split": "search"}))
@@ -154,7 +154,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
 
     def metrics_of(arch: Arch) -> dict[str, float]:
         family.recalibrate(supernet, arch, data, config.options)
-        return scorer.all(generate(lambda x: supernet(x, arch), data.search_inputs, ctx.device))
+        return scorer.all(generate(lambda x, *c: supernet(x, *c, arch=arch), data.search_inputs, ctx.device,
+                                     data.search_conditioning))
 
     def score_many(archs: list[Arch]) -> list[float]:
         """Rounds of one sub-network per rank, the scores gathered on every rank; rank 0 reports them all

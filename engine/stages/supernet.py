@@ -63,7 +63,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.message(f"supernet: widths up to {Arch.largest(space)}, search space "
                 f"{' x '.join(str(len(c)) for c in space)} sub-networks; {recipe.sampling} sampling, "
                 f"gan {recipe.gan_mode}, lambda_distill {recipe.lambda_distill}")
-    distill(ctx, data, teacher=teacher, student=supernet, forward=supernet.forward_with_features,
+    distill(ctx, data, teacher=teacher, student=supernet,
+            forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
             mappings=mappings, netD=netD, steps=config.supernet.steps, lr=config.supernet.lr,
             decay=recipe.supernet_decay, sample_arch=arch_sampler(config))
     weights = ctx.stage_dir / "supernet.pt"

@@ -20,15 +20,15 @@ RESNET_TINY = {"ngf": 8, "n_blocks": 3}
 #: Each family's tiny model options and a size its models can make (non-square on purpose).
 TINY = {"cyclegan": (RESNET_TINY, (24, 32)), "pix2pix": (RESNET_TINY, (24, 32)),
         "gaugan": ({"classes": 5, "instance_edges": True, "ngf": 4, "upsampling": "normal", "calibration_images": 4},
-                   (32, 64))}
-SPACE = [[8, 4]] * 8
+                   (32, 64)),
+        "munit": ({"ngf": 8, "mlp_dim": 16, "student_mlp_dim": 16}, (64, 80))}
 RESNET_FAMILIES = [name for name in FAMILIES.names() if TINY.get(name, (None,))[0] is RESNET_TINY]
 
 
 def _tiny(name):
     family = get_family(name)
     options = family.options(TINY[name][0])
-    return family, options, family.search_space(options, SPACE)
+    return family, options, family.search_space(options, [[8, 4]] * len(family.positions))
 
 
 def _size(name):
@@ -40,6 +40,11 @@ def _inputs(family, options, size, batch=2, seed=0):
     return torch.cat([family.random_inputs(options, size, generator) for _ in range(batch)])
 
 
+def _model_inputs(family, options, size, batch=2, seed=0):
+    """Images and their conditioning (a style code per image where the family takes one)."""
+    return (_inputs(family, options, size, batch, seed), *family.conditioning(options, batch, seed))
+
+
 def _random_arch(space, seed):
     rng = random.Random(seed)
     return Arch(tuple(rng.choice(c) for c in space))
@@ -48,7 +53,7 @@ def _random_arch(space, seed):
 def _batch(family, options, size, seed=0):
     generator = torch.Generator().manual_seed(seed + 1)
     a = _inputs(family, options, size, seed=seed)
-    out_channels = family.build_teacher(options).eval()(a[:1]).shape[1]
+    out_channels = family.build_teacher(options).eval()(a[:1], *family.conditioning(options, 1, seed)).shape[1]
     return {"A": a, "B": torch.rand(2, out_channels, *size, generator=generator) * 2 - 1}
 
 
@@ -96,7 +101,7 @@ def test_extracted_sub_network_equals_the_supernet_at_that_arch(family_name, see
             p.normal_(0, 0.3)
     arch = _random_arch(space, seed + 10)
     subnet = family.extract(supernet, arch).eval()
-    inputs = (_inputs(family, options, _size(family_name), seed=seed),)
+    inputs = _model_inputs(family, options, _size(family_name), seed=seed)
     with torch.no_grad():
         expected, expected_features = supernet.forward_with_features(*inputs, arch=arch)
         got, got_features = subnet.forward_with_features(*inputs)
@@ -130,9 +135,10 @@ def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discrimina
     netD = family.build_discriminator(options, recipe.ndf)
     opt_g = torch.optim.Adam(list(supernet.parameters()) + list(mappings.parameters()), lr=1e-3)
     opt_d = torch.optim.Adam(netD.parameters(), lr=1e-3)
-    state = DistillState(teacher=teacher, forward=supernet.forward_with_features, mappings=mappings, netD=netD,
+    state = DistillState(teacher=teacher, mappings=mappings, netD=netD,
+                         forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
                          opt_g=opt_g, opt_d=opt_d, criterion=GANLoss(recipe.gan_mode), recipe=recipe,
-                         extras=family.distill_extras())
+                         extras=family.distill_extras(options))
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     d_before = [p.detach().clone() for p in netD.parameters()]
     losses = family.distill_step(state, _batch(family, options, _size(family_name)), Arch.smallest(space))
@@ -149,9 +155,13 @@ def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discrimina
 def test_exported_student_matches_pytorch_in_onnx_runtime(family_name, tmp_path):
     family, options, space = _tiny(family_name)
     student = family.build_student(options, _random_arch(space, 3)).eval()
-    inputs = (_inputs(family, options, _size(family_name)),)
-    path, parity = export_checked(student, tmp_path / "student.onnx", inputs, None, family.input_names,
-                                  family.output_names)
+    size = _size(family_name)
+    images = _inputs(family, options, size)
+    # As the export stage feeds it: the images with their conditioning, or the reference images it takes.
+    inputs = family.export_feed(options, images, family.conditioning(options, 2, 0), _inputs(family, options, size, seed=5))
+    names = family.export_input_names(options)
+    assert len(names) == len(inputs) == len(family.example_inputs(options, size))
+    path, parity = export_checked(student, tmp_path / "student.onnx", inputs, None, names, family.output_names)
     assert path.is_file() and parity.ok and parity.images == 2
 
 

@@ -244,7 +244,7 @@ def test_with_vgg_weights_on_disk_the_distillation_adds_the_perceptual_loss(tmp_
     state = DistillState(teacher=teacher, forward=supernet.forward_with_features, mappings=mappings, netD=netD,
                          opt_g=torch.optim.Adam(list(supernet.parameters()) + list(mappings.parameters())),
                          opt_d=torch.optim.Adam(netD.parameters()), criterion=GANLoss("hinge"), recipe=recipe,
-                         extras=FAMILY.distill_extras())
+                         extras=FAMILY.distill_extras(TINY))
     batch = {"A": _labels(2, seed=7), "B": torch.rand(2, 3, *SIZE) * 2 - 1}
     losses = FAMILY.distill_step(state, batch, Arch.smallest(SPACE))
     assert losses["G_vgg"] > 0 and set(losses) == set(FAMILY.loss_names)

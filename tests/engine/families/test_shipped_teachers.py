@@ -31,7 +31,7 @@ def test_shipped_teacher_loads_strictly_and_reproduces_its_stored_output(preset)
     teacher.load_state_dict(family.teacher_state(checkpoints.load(path), path, config.options), strict=True)
     check = torch.load(FIXTURES / f"{path.stem}-teacher-check.pt", weights_only=True)
     with torch.no_grad():
-        out = teacher(check["input"])
+        out = teacher(check["input"], *check.get("conditioning", ()))
     # 2e-4: the float order of deep networks' reductions differs between CPUs and thread counts (SPADE's
     # batch norms over 8 blocks move its last digits by ~5e-5); a wrong weight moves outputs by far more.
     torch.testing.assert_close(out, check["output"], rtol=0, atol=2e-4)
