@@ -13,6 +13,7 @@ from PySide6.QtCore import QLineF, QRectF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform, QWheelEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineItem, QGraphicsPixmapItem,
                                QGraphicsScene, QGraphicsView, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSpinBox,
                                QVBoxLayout, QWidget)
 
 from engine import api
@@ -22,7 +23,7 @@ from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
 
-PANELS = ("input", "ground truth", "teacher", "student", "difference")
+PANELS = ("input", "ground truth", "style", "teacher", "student", "difference")
 #: Anchors of the difference's colour scale (black, through purple and orange, to pale yellow: "inferno"-like),
 #: interpolated into a 256-entry table.
 SCALE_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=float)
@@ -154,6 +155,15 @@ class CompareView(QWidget):
         self.image_choice.currentIndexChanged.connect(lambda _: self.update_preview())
         open_button = QPushButton("Open image…")
         open_button.clicked.connect(self._open_image)
+        # Families whose generator takes a style code beside the image: teacher and student are re-drawn with
+        # the one code of this seed (shown in the style panel), so a difference is the student's, not the code's.
+        self.style_seed_label = QLabel("Style seed")
+        self.style_seed = QSpinBox()
+        self.style_seed.setRange(0, 999_999)
+        self.style_seed.setToolTip("Draws the style code both teacher and student get (same seed, same code)")
+        self.style_seed.valueChanged.connect(lambda _: self.update_preview())
+        self.style_seed_label.hide()
+        self.style_seed.hide()
         self.device = QComboBox()
         self.device.addItems(self._devices())
         self.backend = QComboBox()
@@ -219,6 +229,8 @@ class CompareView(QWidget):
         row1.addWidget(QLabel("Image"))
         row1.addWidget(self.image_choice, 1)
         row1.addWidget(open_button)
+        row1.addWidget(self.style_seed_label)
+        row1.addWidget(self.style_seed)
         row1.addWidget(self.fit_button)
         row1.addWidget(self.actual_button)
         row1.addWidget(self.zoom_label)
@@ -341,11 +353,13 @@ class CompareView(QWidget):
         if self.run_id is None or not path:
             return
         run_id, arch, settings, store = self.run_id, self.arch, self.settings, self.store
+        seed = self.style_seed.value()
         if self.result is not None and self.result.get("arch") != arch:
             self.latency = None  # measured for another sub-network
 
         def job() -> dict[str, Any]:
-            return {**api.preview(store, settings, run_id, Path(path), arch), "run_id": run_id, "path": path}
+            return {**api.preview(store, settings, run_id, Path(path), arch, seed), "run_id": run_id, "path": path,
+                    "seed": seed}
 
         self.readout.setText("computing preview…")
         self._jobs[self.worker.submit(job)] = "preview"
@@ -366,8 +380,9 @@ class CompareView(QWidget):
     def _job_done(self, job_id: int, result: Any) -> None:
         kind = self._jobs.pop(job_id, "")
         if kind == "preview":
-            if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData():
-                return  # asked for before another run or image was chosen
+            if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData() \
+                    or result["seed"] != self.style_seed.value():
+                return  # asked for before another run, image or style seed was chosen
             new_image = self.result is None or self.result["path"] != result["path"]
             self.result = result
             self._show()
@@ -397,6 +412,11 @@ class CompareView(QWidget):
         self.divider.setVisible(wipe)
         self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
         self.headers["input"].setText(str(self.result.get("input_title", "input")).capitalize())
+        conditioned = self.result.get("conditioning_seed") is not None
+        self.style_seed_label.setVisible(conditioned)
+        self.style_seed.setVisible(conditioned)
+        self.headers["style"].setText(f"Style (seed {self.result['conditioning_seed']})" if conditioned else "Style")
+        self.headers["style"].setToolTip("The style code teacher and student both get: one bar per dimension")
         for name in PANELS:
             shown = name in images
             self.views[name].setVisible(shown)

@@ -301,6 +301,7 @@ class MobileMUNITGenerator(_AdaINGenerator):
         super().__init__()
         layout = student_layout(tuple(int(v) for v in arch))
         self.widths = tuple(int(v) for v in arch)
+        self.arch = Arch(self.widths)
         self._build(input_nc, layout["style"] if style_encoder else None, layout["content"],  # type: ignore[arg-type]
                     layout["content_inners"], layout["decoder_inners"], layout["ups"], style_dim,  # type: ignore[arg-type]
                     mlp_dim, pad, separable=True)

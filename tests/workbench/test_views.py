@@ -170,6 +170,28 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     assert view.views["teacher"].transform().m11() == view.views["input"].transform().m11()
 
 
+@pytest.mark.slow
+def test_compare_redraws_teacher_and_student_with_one_style_code_per_seed(qtbot, finished_munit, tmp_path):
+    settings, store, run_id, summary = finished_munit
+    view = CompareView(store, settings)
+    qtbot.addWidget(view)
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
+    assert shown == ["input", "style", "teacher", "student", "difference"]
+    assert view.style_seed.isVisibleTo(view) and view.headers["style"].text() == "Style (seed 0)"
+    assert view.headers["input"].text() == "Content"
+    first = {name: view.result[name].copy() for name in ("style", "teacher", "student")}
+    view.style_seed.setValue(7)
+    qtbot.waitUntil(lambda: view.result.get("conditioning_seed") == 7, timeout=60_000)
+    assert view.headers["style"].text() == "Style (seed 7)"
+    for name in ("style", "teacher", "student"):  # another code: both models re-drawn with it
+        assert (view.result[name] != first[name]).any(), name
+    view.resize(1100, 420)
+    view.grab().save(str(tmp_path / "compare_munit.png"))
+
+
 def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_images(qtbot, finished, store, tmp_path):
     import numpy as np
 

@@ -12,6 +12,7 @@ import main
 from engine.arch import Arch
 from engine.families import get_family
 from engine.models.munit import MUNITGenerator
+from tests.engine.stages.tiny import TINY_MUNIT
 
 FAMILY = get_family("munit")
 TINY = FAMILY.options({"ngf": 8, "mlp_dim": 16, "student_mlp_dim": 16})
@@ -81,17 +82,7 @@ def test_without_its_style_encoder_the_student_takes_a_code_and_its_macs_leave_t
 def test_a_tiny_munit_run_end_to_end(settings, store, tmp_path, capsys):
     import yaml
 
-    config = {
-        "name": "tiny-munit", "family": "munit",
-        "dataset": {"sample": "gray2tints", "sample_size": 64, "sample_train": 8, "sample_test": 4,
-                    "search_images": 4, "test_images": 4},
-        "image_size": 64, "batch_size": 2,
-        "model": {"ngf": 4, "mlp_dim": 8, "student_mlp_dim": 8},
-        "recipe": {"ndf": 8},
-        "teacher": {"steps": 3}, "supernet": {"steps": 4, "search_space": [[4, 2]] * 10},
-        "search": {"method": "evolution", "target_ratio": 1.5, "population": 4, "generations": 2},
-        "finetune": {"steps": 2},
-        "log_every": 1, "metric": "rfid"}
+    config = TINY_MUNIT
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main.main(["compress", "--config", str(path), "--json"]) == 0
