@@ -375,6 +375,21 @@ def test_new_run_dialog_offers_gaugan_with_its_fields_samples_and_the_miou_condi
     assert not dialog.segmentation_form.isRowVisible(dialog.segmentation_row)
 
 
+def test_new_run_dialog_offers_munit_with_its_style_fields_and_unpaired_samples(qtbot, tmp_path):
+    dialog = NewRunDialog(preset="munit-sample")
+    qtbot.addWidget(dialog)
+    assert dialog.family.currentText() == "munit"
+    samples = [dialog.sample.itemText(i) for i in range(dialog.sample.count())]
+    assert "gray2tints" in samples and "edges2photos" not in samples  # unpaired data only
+    assert {"ngf", "style_dim", "mlp_dim", "student_mlp_dim", "style_encoder"} <= set(dialog.model_form.widgets)
+    assert dialog.model_form.widgets["ngf"].value() == 16
+    dialog.model_form.widgets["style_encoder"].setChecked(False)
+    config = dialog.config
+    assert config.family == "munit" and config.options.style_encoder is False
+    assert config.family_impl.export_input_names(config.options) == ("input", "style")
+    dialog.grab().save(str(tmp_path / "new_run_munit.png"))
+
+
 def test_settings_dialog_shows_whether_the_inception_weights_are_there(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     dialog = SettingsDialog(settings)
