@@ -1,6 +1,6 @@
 """Run the sample presets end to end and write the measured table to docs/benchmarks.md.
 
-    python benchmarks/sample_presets.py [--workspace DIR] [--presets cyclegan-sample pix2pix-sample gaugan-sample]
+    python benchmarks/sample_presets.py [--workspace DIR] [--presets cyclegan-sample pix2pix-sample gaugan-sample munit-sample]
                                         [--recipes reference workbench] [--eval-every 50]
     # the recipe comparison of docs/recipes.md:
     python benchmarks/sample_presets.py --recipes reference workbench --output docs/recipes-table.md --grids docs/recipes
@@ -121,7 +121,8 @@ def render(results: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, help="(default: a fresh temporary folder)")
-    parser.add_argument("--presets", nargs="+", default=["cyclegan-sample", "pix2pix-sample", "gaugan-sample"])
+    parser.add_argument("--presets", nargs="+", default=["cyclegan-sample", "pix2pix-sample", "gaugan-sample",
+                                                           "munit-sample"])
     parser.add_argument("--recipes", nargs="+", default=["reference"], choices=["reference", "workbench"],
                         help="reference: the families' defaults; workbench: recipe {base: workbench}")
     parser.add_argument("--eval-every", type=int, default=50, help="fine-tuning steps between search-split scores")

@@ -3,8 +3,9 @@
 A family owns everything that differs between families, as gan-compression gives each its own distiller,
 supernet, channel configs and options: its model options, teacher (build, checkpoint layouts), student
 supernet and arch space (config string, MACs in the paper's convention, extraction), distillation points
-and mappings, training steps (losses; what the discriminator sees as real), input spec, optional
-normalisation re-calibration, export signature, compare-view columns and its default training recipe.
+and mappings, training steps (losses; what the discriminator sees as real), input spec and any inputs
+beside the image (``conditioning``: MUNIT's style codes), optional normalisation re-calibration, export
+signature, compare-view columns and its default training recipe.
 The stages, search, profile, inspect and the GUI use only this interface and never name a family.
 """
 
