@@ -71,7 +71,7 @@ def test_recipe_overrides_and_the_workbench_base():
 
 
 def test_family_is_checked_against_the_registry_and_its_options():
-    with pytest.raises(ConfigError, match="unknown family 'stylegan'.*cyclegan, gaugan, pix2pix"):
+    with pytest.raises(ConfigError, match="unknown family 'stylegan'.*cyclegan, gaugan, munit, pix2pix"):
         load_config("pix2pix-sample", overrides={"family": "stylegan"})
     with pytest.raises(ConfigError, match=r"model.ngf"):
         load_config("pix2pix-sample", overrides={"model": {"ngf": 0}})
