@@ -238,7 +238,8 @@ class MUNITFamily(Family):
         picture[:, middle, :] = -0.2
         bar = width / len(code)
         for index, value in enumerate(code.clamp(-3, 3).tolist()):
-            left, right = int(index * bar + bar * 0.15), max(int(index * bar + bar * 0.15) + 1, int((index + 1) * bar - bar * 0.15))
+            left = int(index * bar + bar * 0.15)
+            right = max(left + 1, int((index + 1) * bar - bar * 0.15))
             reach = int(abs(value) / 3 * (middle - 1))
             top, bottom = (middle - reach, middle) if value >= 0 else (middle + 1, middle + 1 + reach)
             colour = torch.tensor([0.9, -0.4, -0.5] if value >= 0 else [-0.6, -0.1, 0.9])
@@ -246,7 +247,7 @@ class MUNITFamily(Family):
         return picture[None]
 
     def load_input(self, image: Image.Image, options: MUNITOptions) -> Image.Image:
-        return image.convert("L").convert("RGB") if options.input_nc == 3 and image.mode == "L" else image
+        return image.convert("RGB" if options.input_nc == 3 else "L")
 
     def teacher_trainer(self, options: MUNITOptions, recipe: Recipe, seed: int) -> MUNITTeacherTrainer:
         return MUNITTeacherTrainer(self, options, recipe)
