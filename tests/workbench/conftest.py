@@ -4,7 +4,7 @@ from PySide6.QtCore import QSettings
 from engine.pipeline import create_run, execute
 from engine.settings import Settings
 from engine.store import open_store
-from tests.engine.stages.tiny import tiny_config, tiny_munit_config
+from tests.engine.stages.tiny import tiny_config
 from workbench.app import make_application
 
 
@@ -26,13 +26,3 @@ def finished(tmp_path_factory):
     yield settings, store, run_id, summary
     store.close()
 
-
-@pytest.fixture(scope="module")
-def finished_munit(tmp_path_factory):
-    """A real, finished tiny MUNIT run: a generator that takes a style code beside the image."""
-    settings = Settings(workspace=tmp_path_factory.mktemp("munit-workspace"), device="cpu")
-    store = open_store(settings.resolved_store_url)
-    run_id = create_run(tiny_munit_config(), store, settings)
-    summary = execute(run_id, settings, store, lambda event: None)
-    yield settings, store, run_id, summary
-    store.close()

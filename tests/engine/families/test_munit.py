@@ -8,11 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-import main
 from engine.arch import Arch
 from engine.families import get_family
 from engine.models.munit import MUNITGenerator
-from tests.engine.stages.tiny import TINY_MUNIT
 
 FAMILY = get_family("munit")
 TINY = FAMILY.options({"ngf": 8, "mlp_dim": 16, "student_mlp_dim": 16})
@@ -79,20 +77,13 @@ def test_without_its_style_encoder_the_student_takes_a_code_and_its_macs_leave_t
 
 
 @pytest.mark.slow
-def test_a_tiny_munit_run_end_to_end(settings, store, tmp_path, capsys):
-    import yaml
-
-    config = TINY_MUNIT
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
-    assert main.main(["compress", "--config", str(path), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_a_tiny_munit_run_end_to_end(finished_munit):
+    _, store, run_id, summary = finished_munit
     assert summary["student"]["macs"] * 1.5 <= summary["teacher"]["macs"]
     assert summary["onnx_max_abs_diff"] <= 1e-3
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["inputs"] == ["input", "style_image"]
     grid = Image.open(Path(summary["onnx_path"]).parent / "grid.png")
     assert grid.size == (5 * 64, 4 * 64)  # content | style | teacher | student | difference
-    run = store.get_run(summary["run_id"])
     for loss in ("G_recon", "G_distill", "G_style", "D_real"):
-        assert store.metric_series(run.id, "supernet", loss), loss
+        assert store.metric_series(run_id, "supernet", loss), loss
