@@ -140,13 +140,14 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
     family = models.config.family_impl
     example = family.example_inputs(models.config.options, models.config.size_hw)
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
+    input_names = family.export_input_names(models.config.options)
     onnx_paths = None
     if backend == "onnxruntime":
         work_dir = work_dir or models.run_dir / "inspect"
-        names = (family.export_input_names(models.config.options), family.output_names)
-        onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, *names) for k, n in nets.items()}
+        onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, input_names, family.output_names)
+                      for k, n in nets.items()}
     return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device,
-                          input_names=family.export_input_names(models.config.options)).as_dict()
+                          input_names=input_names).as_dict()
 
 
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: tuple[torch.Tensor, ...],

@@ -188,18 +188,24 @@ def dusk_grade(photo: np.ndarray) -> np.ndarray:
     return np.clip(graded * 255.0, 0, 255).round().astype(np.uint8)
 
 
-def _build_day2dusk(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
+def _build_unpaired_photos(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None],
+                           domain_image: Callable[[str, np.ndarray, random.Random], np.ndarray]) -> None:
+    """Crops of the large photographs in both domains, independent per side (the pairs are never seen
+    together); ``domain_image(side, crop, rng)`` is what a crop becomes in side A or B."""
     photos = [_photo(name) for name in PHOTOS_LARGE]
     done = 0
     for phase, train, count in _splits(params):
         for side in ("A", "B"):
             for i in range(count):
-                # Independent crops for the two domains: the pairs are never seen together.
                 crop = _random_crop(photos[(i * 7 + (3 if side == "B" else 0)) % len(photos)], params.size, train,
                                     rng, scale=LARGE_CROPS)
-                _save(crop if side == "A" else dusk_grade(crop), out / f"{phase}{side}" / f"{i:05d}.png")
+                _save(domain_image(side, crop, rng), out / f"{phase}{side}" / f"{i:05d}.png")
                 done += 1
                 tick(done)
+
+
+def _build_day2dusk(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
+    _build_unpaired_photos(out, params, rng, tick, lambda side, crop, _: crop if side == "A" else dusk_grade(crop))
 
 
 # --- gray2tints (unaligned, multimodal: MUNIT) --------------------------------------------------------
@@ -219,19 +225,12 @@ def tinted(photo: np.ndarray, tint: int) -> np.ndarray:
 
 
 def _build_gray2tints(out: Path, params: SampleParams, rng: random.Random, tick: Callable[[int], None]) -> None:
-    photos = [_photo(name) for name in PHOTOS_LARGE]
-    done = 0
-    for phase, train, count in _splits(params):
-        for side in ("A", "B"):
-            for i in range(count):
-                # Independent crops for the two domains: the pairs are never seen together.
-                crop = _random_crop(photos[(i * 7 + (3 if side == "B" else 0)) % len(photos)], params.size, train,
-                                    rng, scale=LARGE_CROPS)
-                image = tinted(crop, rng.randrange(len(TINTS))) if side == "B" else \
-                    np.repeat(crop.mean(-1, keepdims=True).round().astype(np.uint8), 3, axis=2)
-                _save(image, out / f"{phase}{side}" / f"{i:05d}.png")
-                done += 1
-                tick(done)
+    def domain_image(side: str, crop: np.ndarray, rng: random.Random) -> np.ndarray:
+        if side == "B":
+            return tinted(crop, rng.randrange(len(TINTS)))
+        return np.repeat(crop.mean(-1, keepdims=True).round().astype(np.uint8), 3, axis=2)
+
+    _build_unpaired_photos(out, params, rng, tick, domain_image)
 
 
 # --- labels2photos (label maps, GauGAN) ---------------------------------------------------------------

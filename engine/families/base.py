@@ -162,6 +162,17 @@ def unwrap_state_dict(raw: dict[str, Any], path: Path) -> dict[str, torch.Tensor
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
+def without_unused_norm_statistics(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` without the running statistics of normalisation layers that have no weights of their own:
+    older PyTorch saved them for InstanceNorm (pytorch-CycleGAN-and-pix2pix drops them the same way), and
+    NVlabs/MUNIT's AdaIN layers keep ones they never use (they normalise per instance)."""
+    def unused(key: str) -> bool:
+        return (key.endswith(("running_mean", "running_var", "num_batches_tracked"))
+                and f"{key.rsplit('.', 1)[0]}.weight" not in state)
+
+    return {k: v for k, v in state.items() if not unused(k)}
+
+
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:
     """Load ``state`` strictly, or raise an error that lists what does not fit and says what to set."""
     expected = model.state_dict()

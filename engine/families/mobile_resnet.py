@@ -17,7 +17,8 @@ from pydantic import Field
 from torch import nn
 
 from engine.arch import Arch
-from engine.families.base import DistillState, Family, FamilyOptions, SizeHW, set_requires_grad, unwrap_state_dict
+from engine.families.base import (DistillState, Family, FamilyOptions, SizeHW, set_requires_grad, unwrap_state_dict,
+                                  without_unused_norm_statistics)
 from engine.losses import FeatureMappings, distill_loss
 from engine.models import MobileResnetGenerator, MobileResnetSupernet, ResnetGenerator, build_discriminator
 from engine.models.init import init_weights
@@ -54,16 +55,6 @@ def _gan_compression_blocks(state: dict[str, torch.Tensor], model: nn.Module) ->
     return remapped
 
 
-def _without_instance_norm_statistics(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # Checkpoints from older PyTorch kept running statistics of InstanceNorm layers that have none
-    # (pytorch-CycleGAN-and-pix2pix drops them the same way).
-    def instance_norm_stat(key: str) -> bool:
-        return (key.endswith(("running_mean", "running_var", "num_batches_tracked"))
-                and f"{key.rsplit('.', 1)[0]}.weight" not in state)
-
-    return {k: v for k, v in state.items() if not instance_norm_stat(k)}
-
-
 class MobileResnetFamily(Family):
     positions = POSITIONS
     options_model = ResnetOptions
@@ -89,7 +80,7 @@ class MobileResnetFamily(Family):
                                norm=options.norm)
 
     def teacher_state(self, raw: dict[str, Any], path: Path, options: ResnetOptions) -> dict[str, torch.Tensor]:
-        state = _without_instance_norm_statistics(unwrap_state_dict(raw, path))
+        state = without_unused_norm_statistics(unwrap_state_dict(raw, path))
         return _gan_compression_blocks(state, self.build_teacher(options))
 
     def build_supernet(self, options: ResnetOptions, space: list[tuple[int, ...]]) -> MobileResnetSupernet:

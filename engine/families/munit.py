@@ -28,7 +28,8 @@ from torch import nn
 from engine.arch import Arch
 from engine.errors import UserError
 from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer,
-                                  set_requires_grad, shipped_teacher, unwrap_state_dict)
+                                  set_requires_grad, shipped_teacher, unwrap_state_dict,
+                                  without_unused_norm_statistics)
 from engine.families.registry import FAMILIES
 from engine.losses import FeatureMappings, GANLoss
 from engine.models.init import init_weights
@@ -57,6 +58,11 @@ def _codes(count: int, style_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(count, style_dim, 1, 1, generator=torch.Generator().manual_seed(seed))
 
 
+def _random_codes(count: int, style_dim: int, device: torch.device) -> torch.Tensor:
+    """Style codes N(0, 1) from the training's random stream, as the reference draws them at every step."""
+    return torch.randn(count, style_dim, 1, 1, device=device)
+
+
 class MUNITTeacherTrainer(TeacherTrainer):
     """MUNIT's own training (gan-compression's ``munit_model``, NVlabs' trainer): both domains' generators;
     within-domain image reconstruction (lambda 10), style and content reconstruction of the cross-domain
@@ -78,7 +84,7 @@ class MUNITTeacherTrainer(TeacherTrainer):
         n, dim = real_a.shape[0], self.options.style_dim
         set_requires_grad([d_a, d_b], False)
         opt_g.zero_grad(set_to_none=True)
-        s_a, s_b = (torch.randn(n, dim, 1, 1, device=real_a.device) for _ in range(2))
+        s_a, s_b = (_random_codes(n, dim, real_a.device) for _ in range(2))
         c_a, c_b = g_ab.content_code(real_a), g_ba.content_code(real_b)
         s_a_own, s_b_own = g_ba.style_of(real_a), g_ab.style_of(real_b)
         rec_a, rec_b = g_ba.decode(c_a, s_a_own), g_ab.decode(c_b, s_b_own)
@@ -95,7 +101,7 @@ class MUNITTeacherTrainer(TeacherTrainer):
         set_requires_grad([d_a, d_b], True)
         opt_d.zero_grad(set_to_none=True)
         with torch.no_grad():  # new codes and the updated generators, as the reference's backward_D
-            s_a, s_b = (torch.randn(n, dim, 1, 1, device=real_a.device) for _ in range(2))
+            s_a, s_b = (_random_codes(n, dim, real_a.device) for _ in range(2))
             fake_a = g_ba.decode(g_ba.content_code(real_b), s_a)
             fake_b = g_ab.decode(g_ab.content_code(real_a), s_b)
         d_losses = {"D_fake": (self.criterion(d_a(fake_a), False) + self.criterion(d_b(fake_b), False)) * recipe.lambda_gan,
@@ -114,7 +120,6 @@ class MUNITFamily(Family):
     metrics = ("fid", "rfid")
     # As the reference's evaluation: against the real images of the target domain.
     real_statistics_from = "domain"
-    output_names = ("output",)
     compare_columns = ("input", "style", "teacher", "student", "difference")
     input_title = "content"
     loss_names = ("G_recon", "G_distill", "G_style", "G_gan", "D_real", "D_fake")
@@ -173,9 +178,7 @@ class MUNITFamily(Family):
                      **{k: v for k, v in gen_a.items() if k.startswith("enc_content.")}}
         else:
             state = unwrap_state_dict(raw, path)
-        # NVlabs' AdaIN layers keep running statistics they never use (they normalise per instance).
-        state = {k: v for k, v in state.items() if not k.endswith(("running_mean", "running_var",
-                                                                    "num_batches_tracked"))}
+        state = without_unused_norm_statistics(state)
         if not any(k.startswith("enc_style.") for k in state):
             raise UserError(f"{path} has no style encoder (enc_style.*); a MUNIT teacher needs its content encoder, "
                             "style encoder, decoder and MLP (NVlabs' gen checkpoint with 'a' and 'b', or one "
@@ -260,13 +263,12 @@ class MUNITFamily(Family):
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
         recipe, netD, criterion, teacher = state.recipe, state.netD, state.criterion, state.teacher
         real_a, real_b = batch["A"], batch["B"]
-        state.extras["steps"] = step = state.extras.get("steps", 0) + 1
-        style_dim = teacher.style_dim
+        state.extras["steps"] = step = state.extras["steps"] + 1
         # Every other step the style encoders read a real B image (the student's is trained to the teacher's).
         with_encoder = state.extras["style_encoder"] and step % 2 == 0
         with torch.no_grad():
             teacher_code = teacher.style_of(real_b) if with_encoder else \
-                torch.randn(real_a.shape[0], style_dim, 1, 1, device=real_a.device)
+                _random_codes(real_a.shape[0], teacher.style_dim, real_a.device)
             teacher_out, teacher_features = teacher.forward_with_features(real_a, teacher_code)
         out, features = state.forward(real_a, arch, real_b if with_encoder else teacher_code)
 
