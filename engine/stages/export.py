@@ -178,7 +178,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "macs": profiles["student"].macs, "params": profiles["student"].params,
         "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics, "metrics_split": "test",
         "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics,
-                    "source": ctx.result("teacher").get("source")},
+                    "source": ctx.result("teacher").get("source"), "shipped": ctx.result("teacher").get("shipped")},
         "latency_ms": latency["student"], "latency_device": "cpu",
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
         "onnx_variants": card_variants(variants), "predicted_latency": predicted,

@@ -11,7 +11,7 @@ from torch import nn
 
 from engine import checkpoints
 from engine.config import RunConfig
-from engine.families.base import load_strict
+from engine.families.base import load_strict, shipped_teacher_provenance
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
 from engine.stages.schedule import adam_pair, linear_decay
@@ -34,7 +34,8 @@ def _import(ctx: StageContext) -> dict[str, Any]:
     hint = f"Set the run's model options ({fields}) to the checkpoint's architecture"
     load_strict(netG, family.teacher_state(checkpoints.load(path), path, options), path,
                 family.describe_teacher(options), hint)
-    state: dict[str, Any] = {"G": netG.state_dict(), "D": None, "D_ndf": None, "source": str(path)}
+    state: dict[str, Any] = {"G": netG.state_dict(), "D": None, "D_ndf": None, "source": str(path),
+                             "shipped": shipped_teacher_provenance(path)}
     if config.teacher.discriminator_checkpoint:
         d_path = Path(config.teacher.discriminator_checkpoint).expanduser()
         raw = family.teacher_state(checkpoints.load(d_path), d_path, options)
@@ -43,7 +44,8 @@ def _import(ctx: StageContext) -> dict[str, Any]:
         netD = build_discriminator_for(config, ndf)
         load_strict(netD, raw, d_path, f"{family.name} discriminator (ndf {ndf})", hint)
         state["D"], state["D_ndf"] = netD.state_dict(), ndf
-    ctx.message(f"imported teacher from {path}")
+    ctx.message(f"imported teacher from {path}" + (" (shipped with the program; re-train it with "
+                                                  f"{state['shipped']['retrain']})" if state["shipped"] else ""))
     return state
 
 
@@ -99,7 +101,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     weights = ctx.stage_dir / "teacher.pt"
     ctx.save_weights({"G": state["G"], "D": state["D"], "D_ndf": state["D_ndf"]}, weights)
     ctx.artifact(weights, "teacher_weights")
-    return {"weights": str(weights), "source": state["source"], "has_discriminator": state["D"] is not None}
+    return {"weights": str(weights), "source": state["source"], "shipped": state.get("shipped"),
+            "has_discriminator": state["D"] is not None}
 
 
 def load_teacher(ctx: StageContext) -> tuple[nn.Module, nn.Module | None]:

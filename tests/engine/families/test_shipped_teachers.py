@@ -9,6 +9,7 @@ import torch
 
 from engine import checkpoints
 from engine.config import PRESETS, load_config
+from engine.families.base import shipped_teacher_provenance
 from engine.stages.teacher import build_teacher
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -36,3 +37,15 @@ def test_shipped_teacher_loads_strictly_and_reproduces_its_stored_output(preset)
     # batch norms over 8 blocks move its last digits by ~5e-5); a wrong weight moves outputs by far more.
     torch.testing.assert_close(out, check["output"], rtol=0, atol=2e-4)
     assert path.stat().st_size < 15e6  # shipped in the wheel: keep it small
+
+
+@pytest.mark.parametrize("preset", SHIPPED)
+def test_a_shipped_teacher_names_its_training_config_and_command(preset, tmp_path):
+    path = Path(load_config(preset).teacher.checkpoint)
+    provenance = shipped_teacher_provenance(path)
+    assert provenance == {"training_config": f"resources/teachers/{path.stem}.yaml",
+                          "retrain": f"python packaging/train_sample_teachers.py {path.stem}"}
+    # A user's checkpoint of the same name elsewhere is not the shipped one.
+    elsewhere = tmp_path / path.name
+    elsewhere.write_bytes(path.read_bytes())
+    assert shipped_teacher_provenance(elsewhere) is None
