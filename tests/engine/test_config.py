@@ -23,7 +23,7 @@ def test_a_yaml_file_extends_a_preset_and_resolves_relative_paths(tmp_path):
     assert config.name == "mine" and config.dataset.path == tmp_path / "data"
     assert config.teacher.checkpoint == tmp_path / "ckpt" / "latest_net_G.pth"
     assert config.search.macs_budget == 1e8 and config.search.target_ratio is None
-    assert config.teacher.steps == PRESETS["cyclegan-sample"]["teacher"]["steps"]  # the rest is the preset's
+    assert config.supernet.steps == PRESETS["cyclegan-sample"]["supernet"]["steps"]  # the rest is the preset's
 
 
 def test_invalid_values_name_the_field_and_the_problem(tmp_path):
