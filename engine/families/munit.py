@@ -143,7 +143,7 @@ class MUNITFamily(Family):
         "teacher": {"checkpoint": shipped_teacher("munit-gray2tints")},
         # 5e-4, not the reference's 1e-4: a student at 1e-4 or 2e-4 first learns to ignore the style code and
         # takes ~1000 steps to learn it back (one colour for every code); 1e-3 diverges (docs/benchmarks.md).
-        "supernet": {"steps": 1500, "lr": 5e-4, "search_space": [[16, 12, 8, 4]] * 10},
+        "supernet": {"steps": 1900, "lr": 5e-4, "search_space": [[16, 12, 8, 4]] * 10},
         "search": {"method": "auto", "target_ratio": 5, "population": 12, "generations": 3},
         "finetune": {"steps": 150, "lr": 2e-4}, "metric": "fid"}}
 
