@@ -121,7 +121,7 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
             conditioning_seed: int = 0) -> dict[str, Any]:
     """Input, ground truth (where the image holds one), teacher and student outputs of one image file,
     with the difference levels and both models' MACs and parameters (``engine.inspect.preview``); families
-    with conditioning (MUNIT's style code) run both with the one drawn from ``conditioning_seed``."""
+    with conditioning (a style code, say) run both with the one drawn from ``conditioning_seed``."""
     from engine.inspect import RunModels
     from engine.inspect import preview as inspect_preview
 

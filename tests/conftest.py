@@ -59,13 +59,6 @@ def store_url(request, tmp_path) -> str:
 def finished_munit(tmp_path_factory):
     """A real, finished tiny MUNIT run (a generator that takes a style code beside the image), made once for the
     engine's end-to-end checks and the views that inspect it."""
-    from engine.pipeline import create_run, execute
-    from engine.store import open_store
-    from tests.engine.stages.tiny import tiny_munit_config
+    from tests.engine.stages.tiny import finished_run, tiny_munit_config
 
-    settings = Settings(workspace=tmp_path_factory.mktemp("munit-workspace"), device="cpu")
-    store = open_store(settings.resolved_store_url)
-    run_id = create_run(tiny_munit_config(), store, settings)
-    summary = execute(run_id, settings, store, lambda event: None)
-    yield settings, store, run_id, summary
-    store.close()
+    yield from finished_run(tmp_path_factory, tiny_munit_config(), "munit-workspace")

@@ -1,10 +1,7 @@
 import pytest
 from PySide6.QtCore import QSettings
 
-from engine.pipeline import create_run, execute
-from engine.settings import Settings
-from engine.store import open_store
-from tests.engine.stages.tiny import tiny_config
+from tests.engine.stages.tiny import finished_run, tiny_config
 from workbench.app import make_application
 
 
@@ -19,10 +16,5 @@ def _isolated_qsettings(tmp_path):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A real, finished tiny pix2pix run (in its own workspace) that views can inspect."""
-    settings = Settings(workspace=tmp_path_factory.mktemp("finished-workspace"), device="cpu")
-    store = open_store(settings.resolved_store_url)
-    run_id = create_run(tiny_config("pix2pix"), store, settings)
-    summary = execute(run_id, settings, store, lambda event: None)
-    yield settings, store, run_id, summary
-    store.close()
+    yield from finished_run(tmp_path_factory, tiny_config("pix2pix"), "finished-workspace")
 

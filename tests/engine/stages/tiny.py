@@ -1,5 +1,7 @@
 """A run configuration small enough for a whole pipeline in seconds on a CPU."""
 
+from collections.abc import Iterator
+
 from engine.config import RunConfig, load_config, merge
 
 SPACE = [[8, 4]] * 8
@@ -37,3 +39,19 @@ TINY_MUNIT = {
 
 def tiny_munit_config(**overrides) -> RunConfig:
     return load_config(overrides=merge(TINY_MUNIT, overrides))
+
+
+def finished_run(tmp_path_factory, config: RunConfig, workspace: str) -> Iterator[tuple]:
+    """For a fixture: ``config`` run to the end in a workspace of its own, as (settings, store, run_id,
+    summary); the store is closed when the fixture ends."""
+    from engine.pipeline import create_run, execute
+    from engine.settings import Settings
+    from engine.store import open_store
+
+    settings = Settings(workspace=tmp_path_factory.mktemp(workspace), device="cpu")
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(config, store, settings)
+        yield settings, store, run_id, execute(run_id, settings, store, lambda event: None)
+    finally:
+        store.close()
