@@ -417,7 +417,13 @@ class Family(ABC):
         """Networks the family's distillation step uses beside the generic ones (e.g. a perceptual loss)."""
         return {}
 
+    def uses_discriminator(self, recipe: Recipe) -> bool:
+        """Whether the student's losses need its discriminator; without it a step neither runs nor trains it
+        (a run with ``lambda_gan: 0`` is distillation alone, at the cost of the generator's passes)."""
+        return recipe.lambda_gan > 0
+
     @abstractmethod
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
         """One step of distillation (discriminator, then generator and mappings) on a batch on the device;
-        ``arch`` is the sub-network to train (None: the student as it is)."""
+        ``arch`` is the sub-network to train (None: the student as it is). Where ``uses_discriminator`` is
+        false the step leaves the discriminator alone and reports no D losses."""

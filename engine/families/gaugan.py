@@ -283,13 +283,18 @@ class GauGANFamily(Family):
 
     # --- losses and distillation (base_spade_distiller's compute_G_loss / compute_D_loss) ---------------
 
+    def uses_discriminator(self, recipe: Recipe) -> bool:
+        return recipe.lambda_gan > 0 or recipe.lambda_feat > 0  # feature matching reads the discriminator too
+
     def generator_losses(self, netD: nn.Module, encoded: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                          criterion: GANLoss, recipe: Recipe, vgg: nn.Module | None) -> dict[str, torch.Tensor]:
-        pred_fake = netD(torch.cat([encoded, fake], 1))
-        with torch.no_grad():
-            pred_real = netD(torch.cat([encoded, real], 1))
-        losses = {"G_gan": criterion([p[-1] for p in pred_fake], True, for_discriminator=False) * recipe.lambda_gan,
-                  "G_feat": feature_matching_loss(pred_fake, pred_real) * recipe.lambda_feat}
+        losses = {}
+        if self.uses_discriminator(recipe):
+            pred_fake = netD(torch.cat([encoded, fake], 1))
+            with torch.no_grad():
+                pred_real = netD(torch.cat([encoded, real], 1))
+            losses = {"G_gan": criterion([p[-1] for p in pred_fake], True, for_discriminator=False) * recipe.lambda_gan,
+                      "G_feat": feature_matching_loss(pred_fake, pred_real) * recipe.lambda_feat}
         if vgg is not None:
             losses["G_vgg"] = vgg.to(fake.device)(fake, real) * recipe.lambda_vgg
         return losses
@@ -318,13 +323,15 @@ class GauGANFamily(Family):
         sum(losses.values()).backward()
         state.opt_g.step()
 
-        set_requires_grad([netD], True)
-        state.opt_d.zero_grad(set_to_none=True)
-        with torch.no_grad():  # the student after its step, as the reference's compute_D_loss
-            fake = state.forward(labels, arch)[0]
-        d_losses = self.discriminator_losses(netD, encoded, fake, real, criterion)
-        sum(d_losses.values()).backward()
-        state.opt_d.step()
+        d_losses = {}
+        if self.uses_discriminator(recipe):
+            set_requires_grad([netD], True)
+            state.opt_d.zero_grad(set_to_none=True)
+            with torch.no_grad():  # the student after its step, as the reference's compute_D_loss
+                fake = state.forward(labels, arch)[0]
+            d_losses = self.discriminator_losses(netD, encoded, fake, real, criterion)
+            sum(d_losses.values()).backward()
+            state.opt_d.step()
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
     def distill_extras(self, options: GauGANOptions) -> dict[str, Any]:

@@ -122,23 +122,26 @@ class MobileResnetFamily(Family):
             teacher_out, teacher_features = state.teacher.forward_with_features(real_a)
         out, features = state.forward(real_a, arch)
         fake = self.discriminator_inputs(real_a, out)
+        losses, d_losses = {}, {}
 
-        set_requires_grad([netD], True)
-        state.opt_d.zero_grad(set_to_none=True)
-        loss_d_fake = criterion(netD(fake.detach()), False)
-        loss_d_real = criterion(netD(self.real_for_discriminator(batch, teacher_out, state)), True)
-        (0.5 * (loss_d_fake + loss_d_real)).backward()
+        with_d = self.uses_discriminator(recipe)
+        if with_d:
+            set_requires_grad([netD], True)
+            state.opt_d.zero_grad(set_to_none=True)
+            d_losses = {"D_fake": criterion(netD(fake.detach()), False),
+                        "D_real": criterion(netD(self.real_for_discriminator(batch, teacher_out, state)), True)}
+            (0.5 * sum(d_losses.values())).backward()
+            set_requires_grad([netD], False)
+            losses["G_gan"] = criterion(netD(fake), True, for_discriminator=False) * recipe.lambda_gan
 
-        set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
-        loss_gan = criterion(netD(fake), True, for_discriminator=False) * recipe.lambda_gan
-        loss_recon = F.l1_loss(out, self.recon_target(batch, teacher_out)) * recipe.lambda_recon
-        loss_distill = distill_loss(state.mappings, features, teacher_features) * recipe.lambda_distill
-        (loss_gan + loss_recon + loss_distill).backward()
-        state.opt_d.step()
+        losses["G_recon"] = F.l1_loss(out, self.recon_target(batch, teacher_out)) * recipe.lambda_recon
+        losses["G_distill"] = distill_loss(state.mappings, features, teacher_features) * recipe.lambda_distill
+        sum(losses.values()).backward()
+        if with_d:
+            state.opt_d.step()
         state.opt_g.step()
-        return {"G_gan": loss_gan.item(), "G_recon": loss_recon.item(), "G_distill": loss_distill.item(),
-                "D_real": loss_d_real.item(), "D_fake": loss_d_fake.item()}
+        return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
     # --- helpers for the teacher trainers ----------------------------------------------------------
 

@@ -136,14 +136,16 @@ class MUNITFamily(Family):
     workbench_changes = {**Family.workbench_changes, "init": "kaiming", "gan_mode": "lsgan"}
 
     # Grayscale photographs -> photographs in one of five colour grades (the style), 128 px, trained on 64 px
-    # crops, with a teacher shipped in resources/teachers (packaging/train_sample_teachers.py).
+    # crops, with a teacher shipped in resources/teachers (packaging/train_sample_teachers.py). The
+    # discriminator is ndf 32, not the reference's 64 (for 256 px images): at 64 px ndf 32 makes a step 40% cheaper
+    # and fits 2900 supernet steps where 1900 did (benchmarks/sample_step_cost.py, docs/benchmarks.md).
     sample_presets = {"munit-sample": {
         "dataset": {"sample": "gray2tints", "sample_size": 128}, "image_size": 128, "train_crop": 64,
         "model": {"ngf": 16, "mlp_dim": 64, "student_mlp_dim": 64},
-        "teacher": {"checkpoint": shipped_teacher("munit-gray2tints")},
+        "teacher": {"checkpoint": shipped_teacher("munit-gray2tints")}, "recipe": {"ndf": 32},
         # 5e-4, not the reference's 1e-4: a student at 1e-4 or 2e-4 first learns to ignore the style code and
         # takes ~1000 steps to learn it back (one colour for every code); 1e-3 diverges (docs/benchmarks.md).
-        "supernet": {"steps": 1900, "lr": 5e-4, "search_space": [[16, 12, 8, 4]] * 10},
+        "supernet": {"steps": 2900, "lr": 5e-4, "search_space": [[16, 12, 8, 4]] * 10},
         "search": {"method": "auto", "target_ratio": 5, "population": 12, "generations": 3},
         "finetune": {"steps": 150, "lr": 2e-4}, "metric": "fid"}}
 
@@ -272,23 +274,27 @@ class MUNITFamily(Family):
             teacher_out, teacher_features = teacher.forward_with_features(real_a, teacher_code)
         out, features = state.forward(real_a, arch, real_b if with_encoder else teacher_code)
 
+        with_d = self.uses_discriminator(recipe)
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
         mapped = state.mappings([features["content"]])[0]
         losses = {"G_recon": F.l1_loss(out, teacher_out) * recipe.lambda_recon,
-                  "G_distill": F.l1_loss(mapped, teacher_features["content"]) * recipe.lambda_distill,
-                  "G_gan": criterion(netD(out), True, for_discriminator=False) * recipe.lambda_gan}
+                  "G_distill": F.l1_loss(mapped, teacher_features["content"]) * recipe.lambda_distill}
+        if with_d:
+            losses["G_gan"] = criterion(netD(out), True, for_discriminator=False) * recipe.lambda_gan
         if with_encoder:
             losses["G_style"] = F.l1_loss(features["style"], teacher_code) * recipe.lambda_style
         sum(losses.values()).backward()
         state.opt_g.step()
 
-        set_requires_grad([netD], True)
-        state.opt_d.zero_grad(set_to_none=True)
-        d_losses = {"D_fake": criterion(netD(out.detach()), False) * recipe.lambda_gan,
-                    "D_real": criterion(netD(real_b), True) * recipe.lambda_gan}
-        sum(d_losses.values()).backward()
-        state.opt_d.step()
+        d_losses = {}
+        if with_d:
+            set_requires_grad([netD], True)
+            state.opt_d.zero_grad(set_to_none=True)
+            d_losses = {"D_fake": criterion(netD(out.detach()), False) * recipe.lambda_gan,
+                        "D_real": criterion(netD(real_b), True) * recipe.lambda_gan}
+            sum(d_losses.values()).backward()
+            state.opt_d.step()
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
 

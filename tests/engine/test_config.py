@@ -49,10 +49,14 @@ def test_invalid_values_name_the_field_and_the_problem(tmp_path):
 
 def test_recipe_defaults_are_the_reference_scripts():
     cyclegan, pix2pix = load_config("cyclegan-sample").resolved_recipe, load_config("pix2pix-sample").resolved_recipe
-    assert (cyclegan.gan_mode, cyclegan.ndf, cyclegan.lambda_recon, cyclegan.lambda_distill) == ("lsgan", 64, 10, 0.01)
+    assert (cyclegan.gan_mode, cyclegan.lambda_recon, cyclegan.lambda_distill) == ("lsgan", 10, 0.01)
     assert (pix2pix.gan_mode, pix2pix.lambda_recon, pix2pix.lambda_distill) == ("hinge", 100, 1)
-    # The reference's ndf 128 is for 256 px images; the sample's 64 px crops take half (docs/benchmarks.md).
+    # The reference's discriminators are for 256 px images; the samples' 64 px crops take half their width
+    # (docs/benchmarks.md), and the families keep the reference's for users' data.
+    munit = load_config("munit-sample").resolved_recipe
     assert get_family("pix2pix").default_recipe.ndf == 128 and pix2pix.ndf == 64
+    assert get_family("cyclegan").default_recipe.ndf == 64 and cyclegan.ndf == 32
+    assert get_family("munit").default_recipe.ndf == 64 and munit.ndf == 32
     for recipe in (cyclegan, pix2pix):
         assert (recipe.sampling, recipe.student_discriminator, recipe.init, recipe.finetune_mappings) == \
             ("uniform", "new", "normal", "fresh")

@@ -126,9 +126,7 @@ def test_one_teacher_training_step_moves_the_generator_and_the_discriminator(fam
     trainer.load_state_dict(trainer.state_dict())  # its own state (image pools...) round-trips
 
 
-def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discriminator(family_name):
-    family, options, space = _tiny(family_name)
-    recipe = family.default_recipe
+def _distill_state(family, options, space, recipe):
     teacher = family.build_teacher(options).eval().requires_grad_(False)
     supernet = family.build_supernet(options, space)
     mappings = family.build_mappings(options, Arch.largest(space), recipe.init)
@@ -139,6 +137,13 @@ def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discrimina
                          forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
                          opt_g=opt_g, opt_d=opt_d, criterion=GANLoss(recipe.gan_mode), recipe=recipe,
                          extras=family.distill_extras(options))
+    return state, supernet
+
+
+def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discriminator(family_name):
+    family, options, space = _tiny(family_name)
+    state, supernet = _distill_state(family, options, space, family.default_recipe)
+    netD = state.netD
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     d_before = [p.detach().clone() for p in netD.parameters()]
     losses = family.distill_step(state, _batch(family, options, _size(family_name)), Arch.smallest(space))
@@ -150,6 +155,22 @@ def test_one_distillation_step_trains_the_sampled_sub_network_and_the_discrimina
     # Only the smallest sub-network ran: the widest filter of the first layer got no update.
     stem = next(k for k in changed if k.endswith("weight"))
     assert torch.equal(supernet.state_dict()[stem][-1], before[stem][-1])
+
+
+def test_without_adversarial_losses_a_distillation_step_neither_runs_nor_trains_the_discriminator(family_name):
+    family, options, space = _tiny(family_name)
+    # Every loss that reads the discriminator at 0 (GauGAN's feature matching reads it too).
+    recipe = family.default_recipe.model_copy(update={"lambda_gan": 0.0, "lambda_feat": 0.0})
+    state, supernet = _distill_state(family, options, space, recipe)
+    calls = []
+    state.netD.register_forward_hook(lambda *_: calls.append(1))
+    d_before = [p.detach().clone() for p in state.netD.parameters()]
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    losses = family.distill_step(state, _batch(family, options, _size(family_name)), Arch.largest(space))
+    assert not calls and all(torch.equal(a, b) for a, b in zip(d_before, state.netD.parameters()))
+    assert not any(name.startswith("D_") or name in ("G_gan", "G_feat") for name in losses)
+    assert "G_distill" in losses and any(not torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
+    assert family.uses_discriminator(family.default_recipe) and not family.uses_discriminator(recipe)
 
 
 def test_exported_student_matches_pytorch_in_onnx_runtime(family_name, tmp_path):

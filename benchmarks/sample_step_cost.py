@@ -1,0 +1,122 @@
+"""What one distillation step of each sample preset costs with its discriminator at the family's reference
+width and at the preset's, and write the table into docs/benchmarks.md.
+
+    python benchmarks/sample_step_cost.py [--presets NAME ...] [--widths 64 32 16] [--rounds 8] [--threads N]
+                                          [--output docs/benchmarks.md]
+
+A step is the family's own ``distill_step`` on the largest sub-network of the preset's supernet, at the
+preset's batch size and training crop, on random inputs (the cost does not depend on the pixels). The
+widths are timed in interleaved rounds of a few steps each, and each one's share is the median of its
+per-round ratio to the reference width, so a machine that is busy for a moment shifts every width alike.
+It is why the 64 px sample presets take a narrower discriminator than the reference's (built for 256 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sections import parse_timing_args, publish  # noqa: E402
+
+STEPS_PER_ROUND = 3
+
+
+def step_runner(preset: str, ndf: int):
+    """A function that runs ``STEPS_PER_ROUND`` distillation steps of ``preset`` with a discriminator ``ndf`` wide."""
+    from engine.arch import Arch
+    from engine.config import load_config
+    from engine.families import DistillState
+    from engine.losses import GANLoss
+    from engine.models import init_weights
+    from engine.stages.schedule import adam_pair
+
+    config = load_config(preset)
+    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
+    teacher = family.build_teacher(options).eval().requires_grad_(False)
+    space = config.search_space()
+    supernet = init_weights(family.build_supernet(options, space), recipe.init)
+    mappings = family.build_mappings(options, Arch.largest(space), recipe.init)
+    netD = init_weights(family.build_discriminator(options, ndf), recipe.discriminator_init_type)
+    opt_g, opt_d = adam_pair(list(supernet.parameters()) + list(mappings.parameters()), netD.parameters(),
+                             config.supernet.lr, recipe)
+    state = DistillState(teacher=teacher, forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
+                         mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d, criterion=GANLoss(recipe.gan_mode),
+                         recipe=recipe, extras=family.distill_extras(options))
+    batch = sample_batch(config)
+    largest = Arch.largest(space)
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(STEPS_PER_ROUND):
+            family.distill_step(state, batch, largest)
+        return (time.perf_counter() - started) / STEPS_PER_ROUND
+
+    run()  # first steps allocate
+    return run, recipe.ndf, family.default_recipe.ndf, config
+
+
+def sample_batch(config) -> dict[str, torch.Tensor]:
+    """Random inputs as the family draws them (label maps for a label-map family) and random target images, at
+    the preset's batch size and training crop."""
+    family, options = config.family_impl, config.options
+    side = config.train_crop or config.image_size
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.cat([family.random_inputs(options, (side, side), generator) for _ in range(config.batch_size)])
+    targets = torch.rand(config.batch_size, 3, side, side, generator=generator) * 2 - 1
+    return {"A": inputs, "B": targets}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["cyclegan-sample", "pix2pix-sample", "munit-sample"])
+    parser.add_argument("--widths", nargs="+", type=int, default=[64, 32, 16],
+                        help="discriminator widths beside the reference's and the preset's")
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parse_timing_args(parser)
+    torch.manual_seed(0)
+    rows = []
+    for preset in args.presets:
+        runners, reference, chosen, config = {}, None, None, None
+        for ndf in args.widths:
+            runners[ndf], chosen, reference, config = step_runner(preset, ndf)
+        for ndf in {reference, chosen} - set(runners):
+            runners[ndf] = step_runner(preset, ndf)[0]
+        times: dict[int, list[float]] = {ndf: [] for ndf in runners}
+        for _ in range(args.rounds):
+            for ndf, run in runners.items():
+                times[ndf].append(run())
+        for ndf in sorted(times, reverse=True):
+            share = statistics.median(t / r for t, r in zip(times[ndf], times[reference]))
+            note = " ".join(n for n, w in (("reference", reference), ("preset", chosen)) if w == ndf)
+            rows.append(f"| {preset} | {f'{ndf} {note}'.strip()} | {statistics.median(times[ndf]):.3f} | {share:.2f} |")
+        crop = config.train_crop or config.image_size
+        rows[-len(times)] = rows[-len(times)].replace(f"| {preset} |", f"| {preset} ({crop} px, batch {config.batch_size}) |")
+    lines = [
+        "## Sample presets: cost of a distillation step by discriminator width",
+        "",
+        f"Measured by `python benchmarks/sample_step_cost.py` on {platform.platform()}, {os.cpu_count()} CPU cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads: one `distill_step` of the largest "
+        f"sub-network at the preset's batch and crop, {args.rounds} interleaved rounds of {STEPS_PER_ROUND} steps; "
+        "share = median per-round ratio to the reference width.",
+        "",
+        "| preset | discriminator ndf | s / step (median) | share of the reference's step |",
+        "|---|---|---|---|",
+        *rows,
+    ]
+    publish(args.output, "sample-step-cost", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
