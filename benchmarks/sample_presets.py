@@ -3,7 +3,8 @@
     python benchmarks/sample_presets.py [--workspace DIR] [--presets cyclegan-sample pix2pix-sample gaugan-sample munit-sample]
                                         [--recipes reference workbench] [--eval-every 50]
     # the recipe comparison of docs/recipes.md:
-    python benchmarks/sample_presets.py --recipes reference workbench --output docs/recipes-table.md --grids docs/recipes
+    python benchmarks/sample_presets.py --presets cyclegan-sample pix2pix-sample --recipes reference workbench \
+        --output docs/recipes-table.md --grids docs/recipes
 
 Every number in the table comes from the one run of each (preset, recipe) made by this script, same seeds,
 same machine: wall time of the whole ``compress`` command, MACs and parameters, metrics on the test
@@ -65,8 +66,11 @@ def run_preset(preset: str, recipe: str, workspace: Path, eval_every: int) -> di
 
 
 def _shown(grid: str) -> str:
-    """The grid's path in the repository (rows measured in another checkout keep their docs/ name)."""
+    """The grid's path in the repository: a relative path as it is, an absolute one inside the checkout
+    relative to it (rows measured in another checkout keep their docs/ name)."""
     path = Path(grid)
+    if not path.is_absolute():
+        return str(path)
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else f"docs/{path.name}"
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from engine.arch import Arch
 from engine.checkpoints import fold_spectral_norm
 from engine.data import labels as label_maps
-from engine.errors import DatasetError, UserError
+from engine.errors import ConfigError, DatasetError, UserError
 from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer,
                                   _prepared, set_requires_grad, shipped_teacher, unwrap_state_dict)
 from engine.families.registry import FAMILIES
@@ -94,6 +94,9 @@ class GauGANTeacherTrainer(TeacherTrainer):
         opt_g.zero_grad(set_to_none=True)
         fake = netG(batch["A"])
         losses = self.family.generator_losses(netD, encoded, fake, real, self.criterion, self.recipe, self.vgg)
+        if not losses:
+            raise ConfigError("the recipe leaves the GauGAN teacher no loss to train on (lambda_gan and lambda_feat "
+                              "are 0 and there are no VGG weights): set lambda_gan or lambda_feat above 0")
         sum(losses.values()).backward()
         opt_g.step()
         set_requires_grad([netD], True)

@@ -52,7 +52,9 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     world.batchnorm_over_ranks(student, mappings, netD)
     opt_g, opt_d = (world.synchronise(o) for o in adam_pair(list(student.parameters()) + list(mappings.parameters()),
                                                             netD.parameters(), lr, recipe))
-    sched = [linear_decay(opt_g, steps, decay), linear_decay(opt_d, steps, decay)]
+    sched = [linear_decay(opt_g, steps, decay)]
+    if family.uses_discriminator(recipe):  # otherwise no step trains it (and a schedule would warn of that)
+        sched.append(linear_decay(opt_d, steps, decay))
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
                          criterion=GANLoss(recipe.gan_mode), recipe=recipe,
                          extras=family.distill_extras(config.options))

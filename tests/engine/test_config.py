@@ -60,8 +60,10 @@ def test_recipe_defaults_are_the_reference_scripts():
     for recipe in (cyclegan, pix2pix):
         assert (recipe.sampling, recipe.student_discriminator, recipe.init, recipe.finetune_mappings) == \
             ("uniform", "new", "normal", "fresh")
-        assert recipe.fid_8bit and recipe.discriminator_real == "real"
+        assert recipe.fid_8bit
         assert (recipe.parent_ratio, recipe.mutation_ratio) == (0.25, 0.5)
+    assert pix2pix.discriminator_real == "real" and get_family("cyclegan").default_recipe.discriminator_real == "real"
+    assert cyclegan.discriminator_real == "teacher"  # the sample's student keeps the teacher's reds so
     assert (cyclegan.weighted_sample, cyclegan.mutation_prob) == (2, 0.4)
     assert (pix2pix.supernet_decay, cyclegan.supernet_decay) == (0.75, 0.5)
 

@@ -17,7 +17,7 @@ from engine.arch import Arch
 from engine.data.labels import generator_input
 from engine.data.layouts import DatasetConfig, open_dataset
 from engine.data.transforms import PreprocessOptions
-from engine.errors import DatasetError
+from engine.errors import ConfigError, DatasetError
 from engine.export import export_checked
 from engine.families import get_family
 from engine.models.elastic import calibrate_batchnorm
@@ -248,3 +248,14 @@ def test_with_vgg_weights_on_disk_the_distillation_adds_the_perceptual_loss(tmp_
     batch = {"A": _labels(2, seed=7), "B": torch.rand(2, 3, *SIZE) * 2 - 1}
     losses = FAMILY.distill_step(state, batch, Arch.smallest(SPACE))
     assert losses["G_vgg"] > 0 and set(losses) == set(FAMILY.loss_names)
+
+
+def test_a_teacher_recipe_without_any_generator_loss_is_refused_by_name(monkeypatch, tmp_path):
+    monkeypatch.setenv("GCW_VGG_WEIGHTS", str(tmp_path / "absent.pth"))  # no perceptual loss either
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    recipe = FAMILY.default_recipe.model_copy(update={"lambda_gan": 0.0, "lambda_feat": 0.0})
+    trainer = FAMILY.teacher_trainer(TINY, recipe, seed=0)
+    params = lambda prefix: [p for k, n in trainer.nets.items() if k.startswith(prefix) for p in n.parameters()]
+    batch = {"A": _labels(2, seed=3), "B": torch.rand(2, 3, *SIZE) * 2 - 1}
+    with pytest.raises(ConfigError, match="lambda_gan or lambda_feat"):
+        trainer.step(batch, torch.optim.Adam(params("G")), torch.optim.Adam(params("D")))

@@ -151,3 +151,12 @@ def test_cancelled_search_keeps_its_candidates_and_a_resume_scores_only_the_rest
     result = json.loads((settings.runs_dir / f"{run_id:05d}" / "search" / "result.json").read_text())
     assert result["reused"] == 5 and result["scored"] == len(scored_again)
     assert len(store.candidates(run_id)) == 5 + len(scored_again)
+
+
+def test_without_the_adversarial_loss_a_run_neither_runs_nor_schedules_a_discriminator(settings, store, recwarn):
+    config = tiny_config("pix2pix", recipe={"lambda_gan": 0})
+    summary = execute(create_run(config, store, settings), settings, store, lambda event: None)
+    for stage in ("supernet", "finetune"):
+        assert store.metric_series(summary["run_id"], stage, "G_distill")
+        assert not any(store.metric_series(summary["run_id"], stage, name) for name in ("G_gan", "D_real", "D_fake"))
+    assert not [w for w in recwarn if "lr_scheduler" in str(w.message)]
