@@ -82,8 +82,8 @@ class CycleGANFamily(MobileResnetFamily):
     sample_presets = {"cyclegan-sample": {
         "dataset": {"sample": "day2dusk", "sample_size": 128}, "image_size": 128, "train_crop": 64,
         "model": {"ngf": 16}, "teacher": {"checkpoint": shipped_teacher("cyclegan-day2dusk")},
-        "recipe": {"ndf": 32, "discriminator_real": "teacher"}, "supernet": {"steps": 4000, "search_space": [[16, 12, 8, 4]] * 8}, "finetune": {"steps": 500},
-        "metric": "fid"}}
+        "recipe": {"ndf": 32, "discriminator_real": "teacher"},
+        "supernet": {"steps": 4000, "search_space": [[16, 12, 8, 4]] * 8}, "finetune": {"steps": 500}, "metric": "fid"}}
     workbench_changes = {**MobileResnetFamily.workbench_changes, "gan_mode": "lsgan", "discriminator_real": "teacher"}
 
     def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> CycleGANTeacherTrainer:
