@@ -32,16 +32,15 @@ from sections import parse_timing_args, publish  # noqa: E402
 STEPS_PER_ROUND = 3
 
 
-def step_runner(preset: str, ndf: int):
-    """A function that runs ``STEPS_PER_ROUND`` distillation steps of ``preset`` with a discriminator ``ndf`` wide."""
+def step_runner(config, ndf: int):
+    """A function that runs ``STEPS_PER_ROUND`` distillation steps of the preset ``config`` with a
+    discriminator ``ndf`` wide, and returns the seconds per step."""
     from engine.arch import Arch
-    from engine.config import load_config
     from engine.families import DistillState
     from engine.losses import GANLoss
     from engine.models import init_weights
     from engine.stages.schedule import adam_pair
 
-    config = load_config(preset)
     family, options, recipe = config.family_impl, config.options, config.resolved_recipe
     teacher = family.build_teacher(options).eval().requires_grad_(False)
     space = config.search_space()
@@ -63,7 +62,7 @@ def step_runner(preset: str, ndf: int):
         return (time.perf_counter() - started) / STEPS_PER_ROUND
 
     run()  # first steps allocate
-    return run, recipe.ndf, family.default_recipe.ndf, config
+    return run
 
 
 def sample_batch(config) -> dict[str, torch.Tensor]:
@@ -78,6 +77,8 @@ def sample_batch(config) -> dict[str, torch.Tensor]:
 
 
 def main() -> int:
+    from engine.config import load_config
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["cyclegan-sample", "pix2pix-sample", "munit-sample"])
     parser.add_argument("--widths", nargs="+", type=int, default=[64, 32, 16],
@@ -87,21 +88,20 @@ def main() -> int:
     torch.manual_seed(0)
     rows = []
     for preset in args.presets:
-        runners, reference, chosen, config = {}, None, None, None
-        for ndf in args.widths:
-            runners[ndf], chosen, reference, config = step_runner(preset, ndf)
-        for ndf in {reference, chosen} - set(runners):
-            runners[ndf] = step_runner(preset, ndf)[0]
-        times: dict[int, list[float]] = {ndf: [] for ndf in runners}
+        config = load_config(preset)
+        reference, chosen = config.family_impl.default_recipe.ndf, config.resolved_recipe.ndf
+        widths = sorted(set(args.widths) | {reference, chosen}, reverse=True)
+        runners = {ndf: step_runner(config, ndf) for ndf in widths}
+        times: dict[int, list[float]] = {ndf: [] for ndf in widths}
         for _ in range(args.rounds):
             for ndf, run in runners.items():
                 times[ndf].append(run())
-        for ndf in sorted(times, reverse=True):
+        crop = config.train_crop or config.image_size
+        for ndf in widths:
             share = statistics.median(t / r for t, r in zip(times[ndf], times[reference]))
             note = " ".join(n for n, w in (("reference", reference), ("preset", chosen)) if w == ndf)
-            rows.append(f"| {preset} | {f'{ndf} {note}'.strip()} | {statistics.median(times[ndf]):.3f} | {share:.2f} |")
-        crop = config.train_crop or config.image_size
-        rows[-len(times)] = rows[-len(times)].replace(f"| {preset} |", f"| {preset} ({crop} px, batch {config.batch_size}) |")
+            label = f"{preset} ({crop} px, batch {config.batch_size})" if ndf == widths[0] else preset
+            rows.append(f"| {label} | {f'{ndf} {note}'.strip()} | {statistics.median(times[ndf]):.3f} | {share:.2f} |")
     lines = [
         "## Sample presets: cost of a distillation step by discriminator width",
         "",
