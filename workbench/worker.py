@@ -10,6 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from workbench.gui_gc import collect_on_gui_thread
+
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,7 @@ class Worker(QObject):
 
     def __init__(self, parent: QObject | None = None, threads: int = 1):
         super().__init__(parent)
+        collect_on_gui_thread()  # from now on Python runs off the GUI thread too
         self.pool = QThreadPool(self)
         # Model work is CPU-bound: one job at a time keeps the UI responsive.
         self.pool.setMaxThreadCount(threads)
