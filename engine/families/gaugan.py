@@ -290,12 +290,15 @@ class GauGANFamily(Family):
         return recipe.lambda_gan > 0 or recipe.lambda_feat > 0  # feature matching reads the discriminator too
 
     def generator_losses(self, netD: nn.Module, encoded: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                         criterion: GANLoss, recipe: Recipe, vgg: nn.Module | None) -> dict[str, torch.Tensor]:
+                         criterion: GANLoss, recipe: Recipe, vgg: nn.Module | None,
+                         d_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``d_real``: what feature matching reads the discriminator on as real, where not ``real`` (the
+        perceptual loss always compares with the photograph)."""
         losses = {}
         if self.uses_discriminator(recipe):
             pred_fake = netD(torch.cat([encoded, fake], 1))
             with torch.no_grad():
-                pred_real = netD(torch.cat([encoded, real], 1))
+                pred_real = netD(torch.cat([encoded, real if d_real is None else d_real], 1))
             losses = {"G_gan": criterion([p[-1] for p in pred_fake], True, for_discriminator=False) * recipe.lambda_gan,
                       "G_feat": feature_matching_loss(pred_fake, pred_real) * recipe.lambda_feat}
         if vgg is not None:
@@ -313,13 +316,15 @@ class GauGANFamily(Family):
         recipe, netD, criterion = state.recipe, state.netD, state.criterion
         labels, real = batch["A"], batch["B"]
         with torch.no_grad():
-            _, teacher_features = state.teacher.forward_with_features(labels)
+            teacher_out, teacher_features = state.teacher.forward_with_features(labels)
             encoded = state.teacher.encoder(labels)
         out, features = state.forward(labels, arch)
+        real_for_d = teacher_out if recipe.discriminator_real == "teacher" else real
 
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
-        losses = self.generator_losses(netD, encoded, out, real, criterion, recipe, state.extras.get("vgg"))
+        losses = self.generator_losses(netD, encoded, out, real, criterion, recipe, state.extras.get("vgg"),
+                                       d_real=real_for_d)
         mapped = state.mappings([features[name] for name in DISTILLED])
         losses["G_distill"] = sum(torch.nn.functional.mse_loss(m, teacher_features[name])
                                   for m, name in zip(mapped, DISTILLED)) * recipe.lambda_distill
@@ -332,7 +337,7 @@ class GauGANFamily(Family):
             state.opt_d.zero_grad(set_to_none=True)
             with torch.no_grad():  # the student after its step, as the reference's compute_D_loss
                 fake = state.forward(labels, arch)[0]
-            d_losses = self.discriminator_losses(netD, encoded, fake, real, criterion)
+            d_losses = self.discriminator_losses(netD, encoded, fake, real_for_d, criterion)
             sum(d_losses.values()).backward()
             state.opt_d.step()
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}

@@ -5,7 +5,8 @@ load); the student gan-compression's mobile MUNIT over the reference's ``channel
 
 Distillation as ``distillers/base_munit_distiller.py``: for the same content image and style code, the
 student's image to the teacher's (L1, lambda 10), its content code through a 1x1 mapping to the teacher's
-(L1, lambda 1), LSGAN on NVlabs' multi-scale image discriminator against real domain-B images; every other
+(L1, lambda 1), LSGAN on NVlabs' multi-scale image discriminator against real domain-B images (or the teacher's
+outputs, ``discriminator_real: teacher``); every other
 step the style codes come from the style encoders reading a real B image, and the student's code is drawn
 to the teacher's (L1, lambda 1); otherwise a random code N(0, 1) for both. Adam lr 1e-4, weight decay 1e-4,
 Kaiming initialisation (the discriminator's normal).
@@ -275,6 +276,7 @@ class MUNITFamily(Family):
         out, features = state.forward(real_a, arch, real_b if with_encoder else teacher_code)
 
         with_d = self.uses_discriminator(recipe)
+        real_for_d = teacher_out if recipe.discriminator_real == "teacher" else real_b
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
         mapped = state.mappings([features["content"]])[0]
@@ -292,7 +294,7 @@ class MUNITFamily(Family):
             set_requires_grad([netD], True)
             state.opt_d.zero_grad(set_to_none=True)
             d_losses = {"D_fake": criterion(netD(out.detach()), False) * recipe.lambda_gan,
-                        "D_real": criterion(netD(real_b), True) * recipe.lambda_gan}
+                        "D_real": criterion(netD(real_for_d), True) * recipe.lambda_gan}
             sum(d_losses.values()).backward()
             state.opt_d.step()
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}

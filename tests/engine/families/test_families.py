@@ -173,6 +173,29 @@ def test_without_adversarial_losses_a_distillation_step_neither_runs_nor_trains_
     assert family.uses_discriminator(family.default_recipe) and not family.uses_discriminator(recipe)
 
 
+@pytest.mark.parametrize("discriminator_real", ["real", "teacher"])
+def test_the_discriminator_sees_as_real_what_the_recipe_says(family_name, discriminator_real):
+    family, options, space = _tiny(family_name)
+    recipe = family.default_recipe.model_copy(update={"discriminator_real": discriminator_real})
+    state, _ = _distill_state(family, options, space, recipe)
+    batch = _batch(family, options, _size(family_name))
+    seen, teacher_outputs = [], []
+    state.netD.register_forward_hook(lambda module, args, output: seen.append(args[0].detach().clone()))
+    teacher_forward = state.teacher.forward_with_features
+
+    def recording_teacher(*args, **kwargs):
+        out, features = teacher_forward(*args, **kwargs)
+        teacher_outputs.append(out.detach().clone())
+        return out, features
+
+    state.teacher.forward_with_features = recording_teacher
+    family.distill_step(state, batch, Arch.largest(space))
+    # The image is the input's last channels (a conditional discriminator sees the condition first).
+    images = [x[:, -batch["B"].shape[1]:] for x in seen]
+    shows = [any(torch.equal(image, target) for image in images) for target in (batch["B"], teacher_outputs[0])]
+    assert shows == ([True, False] if discriminator_real == "real" else [False, True])
+
+
 def test_exported_student_matches_pytorch_in_onnx_runtime(family_name, tmp_path):
     family, options, space = _tiny(family_name)
     student = family.build_student(options, _random_arch(space, 3)).eval()
