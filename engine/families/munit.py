@@ -136,7 +136,7 @@ class MUNITFamily(Family):
                             student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
     workbench_changes = {**Family.workbench_changes, "init": "kaiming", "gan_mode": "lsgan"}
 
-    # Grayscale photographs -> photographs in one of three colour grades (the style), 128 px, trained on 64 px
+    # Grayscale photographs -> photographs in one of five colour grades (the style), 128 px, trained on 64 px
     # crops, with a teacher shipped in resources/teachers (packaging/train_sample_teachers.py). The
     # discriminator is ndf 32, not the reference's 64 (for 256 px images): at 64 px ndf 32 makes a step 40% cheaper
     # and fits 2900 supernet steps where 1900 did (benchmarks/sample_step_cost.py, docs/benchmarks.md).
