@@ -57,6 +57,8 @@ def test_recipe_defaults_are_the_reference_scripts():
     assert get_family("pix2pix").default_recipe.ndf == 128 and pix2pix.ndf == 64
     assert get_family("cyclegan").default_recipe.ndf == 64 and cyclegan.ndf == 32
     assert get_family("munit").default_recipe.ndf == 64 and munit.ndf == 32
+    # The MUNIT sample's student learns from the teacher alone; the family keeps the reference's GAN term.
+    assert get_family("munit").default_recipe.lambda_gan == 1 and munit.lambda_gan == 0
     for recipe in (cyclegan, pix2pix):
         assert (recipe.sampling, recipe.student_discriminator, recipe.init, recipe.finetune_mappings) == \
             ("uniform", "new", "normal", "fresh")
