@@ -422,6 +422,12 @@ class Family(ABC):
         (a run with ``lambda_gan: 0`` is distillation alone, at the cost of the generator's passes)."""
         return recipe.lambda_gan > 0
 
+    @staticmethod
+    def real_images_for_discriminator(recipe: Recipe, real: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
+        """What the student's discriminator learns as real (``recipe.discriminator_real``): the real images of
+        the target domain, or the teacher's outputs for the same inputs."""
+        return teacher_out if recipe.discriminator_real == "teacher" else real
+
     @abstractmethod
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
         """One step of distillation (discriminator, then generator and mappings) on a batch on the device;

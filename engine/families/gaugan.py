@@ -319,7 +319,7 @@ class GauGANFamily(Family):
             teacher_out, teacher_features = state.teacher.forward_with_features(labels)
             encoded = state.teacher.encoder(labels)
         out, features = state.forward(labels, arch)
-        real_for_d = teacher_out if recipe.discriminator_real == "teacher" else real
+        real_for_d = self.real_images_for_discriminator(recipe, real, teacher_out)
 
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)

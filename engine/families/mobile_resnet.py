@@ -112,7 +112,7 @@ class MobileResnetFamily(Family):
 
     def real_for_discriminator(self, batch: dict[str, torch.Tensor], teacher_out: torch.Tensor,
                                state: DistillState) -> torch.Tensor:
-        real = teacher_out if state.recipe.discriminator_real == "teacher" else batch[self.target_key]
+        real = self.real_images_for_discriminator(state.recipe, batch[self.target_key], teacher_out)
         return self.discriminator_inputs(batch["A"], real)
 
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:

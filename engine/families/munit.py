@@ -278,7 +278,7 @@ class MUNITFamily(Family):
         out, features = state.forward(real_a, arch, real_b if with_encoder else teacher_code)
 
         with_d = self.uses_discriminator(recipe)
-        real_for_d = teacher_out if recipe.discriminator_real == "teacher" else real_b
+        real_for_d = self.real_images_for_discriminator(recipe, real_b, teacher_out)
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
         mapped = state.mappings([features["content"]])[0]
