@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
                                QSpinBox, QVBoxLayout, QWidget)
@@ -296,8 +296,7 @@ class NewRunDialog(QDialog):
             visible = "miou" in family.metrics
             if visible != self.segmentation_form.isRowVisible(self.segmentation_row):
                 self.segmentation_form.setRowVisible(self.segmentation_row, visible)
-                # One more row: grow to fit it rather than squeeze the others (never shrink what a user sized).
-                self.resize(self.size().expandedTo(self.sizeHint()))
+                self._fit_height()
 
     def _set_sample_choices(self) -> None:
         """The built-in samples in the current family's dataset layout."""
@@ -488,6 +487,8 @@ class NewRunDialog(QDialog):
         self.error.setText("\n".join(problems))
         self.start_button.setEnabled(self.config is not None)
         self.launch_button.setEnabled(self.config is not None and self.settings is not None)
+        if self.isVisible():  # new texts (the budget, an error) may wrap onto more lines: after Qt re-lays them out
+            QTimer.singleShot(0, self._fit_height)
         return self.config is not None
 
     # --- the teacher's MACs and the budget, before Start ----------------------------------------------
@@ -597,12 +598,17 @@ class NewRunDialog(QDialog):
         if self.validate():
             self.accept()
 
-    def showEvent(self, event) -> None:
-        # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width.
-        super().showEvent(event)
+    def _fit_height(self) -> None:
+        # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width, so
+        # without this a longer text squeezes the rows of the groups beside it. Grows only: never shrinks what a
+        # user sized.
         needed = self.layout().totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_height()
 
     def done(self, result: int) -> None:
         self.worker.wait(30_000)  # a profile still running must not outlive the dialog's objects

@@ -338,6 +338,20 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
     dialog.grab().save(str(tmp_path / "new_run.png"))
 
 
+def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
+    from PySide6.QtWidgets import QGroupBox
+
+    dialog = NewRunDialog(preset="cyclegan-sample")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # The budget's text arrives from a background profile, after the window took its size.
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
+    squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
+                if box.height() < box.minimumSizeHint().height()]
+    assert squeezed == []
+
+
 def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     dialog = NewRunDialog(preset="pix2pix-sample")
     qtbot.addWidget(dialog)
