@@ -11,6 +11,9 @@ from engine.families import get_family
 from engine.losses import GANLoss
 
 ORACLE = torch.load(Path(__file__).resolve().parents[2] / "fixtures" / "gan_compression_oracle.pt", weights_only=True)
+#: float32 sums taken in another order (another thread count, another CPU) move these outputs by up to ~3e-5;
+#: a different layer or norm moves them by tenths.
+ATOL = 1e-4
 
 
 def test_our_teacher_computes_the_reference_resnet_generator(tmp_path):
@@ -20,7 +23,7 @@ def test_our_teacher_computes_the_reference_resnet_generator(tmp_path):
     teacher.load_state_dict(family.teacher_state(ORACLE["teacher"], tmp_path / "oracle.pth", options), strict=True)
     with torch.no_grad():
         out = teacher(ORACLE["input"])  # inputs beyond [-1, 1]: both clamp
-    torch.testing.assert_close(out, ORACLE["teacher_output"], rtol=0, atol=1e-5)
+    torch.testing.assert_close(out, ORACLE["teacher_output"], rtol=0, atol=ATOL)
 
 
 def test_our_supernet_computes_the_reference_supernet_at_a_config_string():
@@ -35,8 +38,8 @@ def test_our_supernet_computes_the_reference_supernet_at_a_config_string():
     with torch.no_grad():
         out = supernet(ORACLE["input"], arch)
         extracted = family.extract(supernet, arch).eval()(ORACLE["input"])
-    torch.testing.assert_close(out, ORACLE["supernet_output"], rtol=0, atol=1e-5)
-    torch.testing.assert_close(extracted, ORACLE["supernet_output"], rtol=0, atol=1e-5)
+    torch.testing.assert_close(out, ORACLE["supernet_output"], rtol=0, atol=ATOL)
+    torch.testing.assert_close(extracted, ORACLE["supernet_output"], rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("mode", ["lsgan", "vanilla", "hinge"])
