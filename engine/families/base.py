@@ -308,6 +308,11 @@ class Family(ABC):
     def build_supernet(self, options: FamilyOptions, space: list[tuple[int, ...]]) -> nn.Module:
         """The once-for-all student: ``forward_with_features(*inputs, arch=...)`` and ``make_subnet``."""
 
+    def inherit_from_teacher(self, supernet: nn.Module, teacher: nn.Module, options: FamilyOptions) -> str | None:
+        """Copy into a freshly initialised supernet what the family's options say it takes from the teacher
+        (by default nothing); returns a line for the run's log, or None."""
+        return None
+
     @abstractmethod
     def build_student(self, options: FamilyOptions, arch: Arch) -> nn.Module:
         """A plain sub-network of ``arch`` (exportable; ``forward_with_features(*inputs)``)."""

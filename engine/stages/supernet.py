@@ -57,6 +57,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     check_latency_budget(ctx)  # a latency budget nothing can meet is refused before the training, not after
     teacher, teacher_D = load_teacher(ctx)
     supernet = init_weights(build_supernet(config), recipe.init)
+    inherited = config.family_impl.inherit_from_teacher(supernet, teacher, config.options)
+    if inherited:
+        ctx.message(inherited)
     mappings = build_mappings(config)
     netD, ndf = make_discriminator(ctx, teacher_D)
     space = search_space(config)

@@ -59,6 +59,9 @@ def test_recipe_defaults_are_the_reference_scripts():
     assert get_family("munit").default_recipe.ndf == 64 and munit.ndf == 32
     # The MUNIT sample's student learns from the teacher alone; the family keeps the reference's GAN term.
     assert get_family("munit").default_recipe.lambda_gan == 1 and munit.lambda_gan == 0
+    # ... and starts its style MLP from the teacher's; users' runs start it fresh, as the reference.
+    assert load_config("munit-sample").options.student_style_mlp == "teacher"
+    assert get_family("munit").options({}).student_style_mlp == "fresh"
     for recipe in (cyclegan, pix2pix):
         assert (recipe.sampling, recipe.student_discriminator, recipe.init, recipe.finetune_mappings) == \
             ("uniform", "new", "normal", "fresh")

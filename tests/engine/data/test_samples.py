@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from engine.data.layouts import DatasetConfig, detect_layout, open_dataset
-from engine.data.samples import SAMPLES, SampleParams, edge_map, ensure_sample, is_built
+from engine.data.samples import SAMPLES, TINTS, SampleParams, edge_map, ensure_sample, is_built, tinted
 from engine.data.transforms import PreprocessOptions
 from engine.errors import ConfigError
 from engine.events import StepProgress
@@ -49,6 +49,31 @@ def test_test_images_are_not_training_images(tmp_path):
     train = {p.read_bytes() for p in (sample.path / "trainA").iterdir()}
     test = {p.read_bytes() for p in (sample.path / "testA").iterdir()}
     assert not train & test
+
+
+def test_gray2tints_grades_are_far_apart_and_each_b_photograph_has_one(tmp_path):
+    import colorsys
+
+    # A style code picks the grade, so a person (and a short-trained teacher) must be able to tell them apart.
+    hues = [colorsys.rgb_to_hsv(*(tinted(np.full((1, 1, 3), 128, np.uint8), g)[0, 0] / 255))[0] * 360
+            for g in range(len(TINTS))]
+    gaps = [min(abs(a - b), 360 - abs(a - b)) for i, a in enumerate(hues) for b in hues[i + 1:]]
+    assert len(TINTS) >= 2 and min(gaps) >= 90
+    sample = ensure_sample("gray2tints", tmp_path, SampleParams(size=32, n_train=24, n_test=3, seed=1))
+    seen = set()
+    for path in sorted((sample.path / "trainB").iterdir()):
+        image = np.asarray(Image.open(path).convert("RGB"))
+        errors = []
+        for red, green, blue, lift in TINTS:  # how well one grey image, in this grade, explains it
+            gains = np.array([red, green, blue])
+            gray = ((image / 255.0 - lift) @ gains / (gains @ gains)).clip(0, 1)
+            errors.append(np.abs((gray[..., None] * gains + lift).clip(0, 1) * 255 - image).mean())
+        assert sorted(errors)[0] < 6 < 20 < sorted(errors)[1], (path.name, errors)
+        seen.add(int(np.argmin(errors)))
+    for path in sorted((sample.path / "trainA").iterdir()):
+        image = np.asarray(Image.open(path).convert("RGB"))
+        assert (image == image[..., :1]).all()  # A is grayscale
+    assert seen == set(range(len(TINTS)))
 
 
 def test_edges2photos_pairs_an_edge_drawing_with_its_photo(tmp_path):

@@ -27,6 +27,27 @@ def _nvlabs_generator(seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def test_the_supernet_can_start_from_the_teachers_reading_of_a_style_code():
+    from engine.errors import ConfigError
+
+    teacher = FAMILY.build_teacher(TINY)
+    space = FAMILY.default_search_space(TINY)
+    fresh = FAMILY.build_supernet(TINY, space)
+    before = [p.clone() for p in fresh.mlp.parameters()]
+    assert FAMILY.inherit_from_teacher(fresh, teacher, TINY) is None  # the reference's start: untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, fresh.mlp.parameters()))
+    options = FAMILY.options({**TINY.model_dump(), "student_style_mlp": "teacher"})
+    supernet = FAMILY.build_supernet(options, space)
+    last = supernet.mlp.model[2].fc.weight.clone()
+    assert "teacher" in FAMILY.inherit_from_teacher(supernet, teacher, options)
+    for index in (0, 1):
+        assert torch.equal(supernet.mlp.model[index].fc.weight, teacher.mlp.model[index].fc.weight)
+        assert torch.equal(supernet.mlp.model[index].fc.bias, teacher.mlp.model[index].fc.bias)
+    assert torch.equal(supernet.mlp.model[2].fc.weight, last)  # the AdaIN layer is at the student's widths
+    with pytest.raises((ConfigError, ValueError), match="student_mlp_dim"):
+        FAMILY.options({**TINY.model_dump(), "student_style_mlp": "teacher", "student_mlp_dim": 32})
+
+
 def test_nvlabs_pair_of_generators_becomes_the_a_to_b_teacher(tmp_path):
     gen_a, gen_b = _nvlabs_generator(1), _nvlabs_generator(2)
     state = FAMILY.teacher_state({"a": gen_a, "b": gen_b}, tmp_path / "gen_00100000.pt", TINY)
