@@ -295,8 +295,7 @@ class NewRunDialog(QDialog):
         if hasattr(self, "segmentation_form"):
             visible = "miou" in family.metrics
             if visible != self.segmentation_form.isRowVisible(self.segmentation_row):
-                self.segmentation_form.setRowVisible(self.segmentation_row, visible)
-                self._fit_height()
+                self.segmentation_form.setRowVisible(self.segmentation_row, visible)  # validate() then fits it
 
     def _set_sample_choices(self) -> None:
         """The built-in samples in the current family's dataset layout."""
