@@ -91,10 +91,20 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
     from engine.data.layouts import DatasetConfig, detect_layout, open_dataset
 
     layout = args.layout or detect_layout(args.path)
-    dataset = open_dataset(DatasetConfig(root=args.path, layout=layout, phase=args.phase))
-    report = {"path": str(args.path), "layout": layout, "phase": args.phase, "items": len(dataset)}
-    print(json.dumps(report) if args.json else
-          f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items; it can be used as it is")
+    # Every file decoded, as a run reads it: what a run would skip or refuse is reported here first.
+    dataset = open_dataset(DatasetConfig(root=args.path, layout=layout, phase=args.phase, decode_check=True))
+    skipped = [{"path": str(path), "reason": reason} for path, reason in dataset.unreadable]
+    report = {"path": str(args.path), "layout": layout, "phase": args.phase, "items": len(dataset), "skipped": skipped}
+    if args.json:
+        print(json.dumps(report))
+    elif skipped:
+        print(f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items; a run skips these "
+              f"{len(skipped)} file(s) (replace or remove them):")
+        for item in skipped:
+            print(f"  {item['reason']}")
+    else:
+        print(f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items, every image decoded; it can be "
+              "used as it is")
     return 0
 
 
@@ -102,7 +112,7 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     from engine.families import get_family
-    from engine.profile import check_fits_in_memory, profile_model
+    from engine.profile import check_fits_in_memory, check_parameters_fit, profile_model
 
     family = get_family(args.family)
     height, width = args.image_size
@@ -119,11 +129,11 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     options = family.options(raw)
     if args.arch:
         arch = family.parse_arch(args.arch)
-        model = family.build_student(options, arch)
-        what = f"{family.name} sub-network {arch}"
+        build, what = (lambda: family.build_student(options, arch)), f"{family.name} sub-network {arch}"
     else:
-        model = family.build_teacher(options)
-        what = family.describe_teacher(options)
+        build, what = (lambda: family.build_teacher(options)), family.describe_teacher(options)
+    check_parameters_fit(build, what, "choose smaller model options (--model) or a narrower --arch", training=False)
+    model = build()
     try:
         family.check_image_size(options, (height, width))
     except ValueError as exc:
@@ -301,18 +311,19 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.files import output_folder
     from engine.inspect import RunModels, export_candidate
     from engine.pipeline import run_dir
     from engine.stages.data import prepare_data
     from engine.store import open_store
 
+    out_dir = output_folder(args.out, "--out") if args.out else run_dir(settings, args.run_id) / "exports"
     store = open_store(settings.resolved_store_url)
     try:
         models = RunModels.open(store, settings, args.run_id)
     finally:
         store.close()
     data = prepare_data(models.config, settings, lambda event: None)
-    out_dir = args.out or run_dir(settings, args.run_id) / "exports"
     family, options = models.config.family_impl, models.config.options
     result = export_candidate(models, args.arch, out_dir, data.feed(family, options, "test", 8),
                               calibration=data.feed(family, options, "search"))

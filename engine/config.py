@@ -18,8 +18,15 @@ from engine.errors import ConfigError
 STAGES = ("teacher", "supernet", "search", "finetune", "export")
 
 
+def device_name(value: str) -> str:
+    """A device a run can name: cpu, cuda or cuda:N (whether this machine has it is checked before a run)."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise ValueError(f"must be cpu, cuda or cuda:N (N: the GPU's index), not {value!r}")
+    return value
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatasetSpec(_Model):
@@ -105,12 +112,7 @@ class SearchSpec(_Model):
             raise ValueError("search.latency_backend onnxruntime is measured on the CPU (latency_device: cpu)")
         return self
 
-    @field_validator("latency_device")
-    @classmethod
-    def _device_name(cls, value: str) -> str:
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
-            raise ValueError(f"latency_device must be cpu, cuda or cuda:N, not {value!r}")
-        return value
+    _device_name = field_validator("latency_device")(classmethod(lambda cls, value: device_name(value)))
 
     @property
     def predicts_latency(self) -> bool:
@@ -231,6 +233,8 @@ class RunConfig(_Model):
     @classmethod
     def _moved_settings(cls, data: Any) -> Any:
         return _move_settings(data) if isinstance(data, dict) else data
+
+    _device_name = field_validator("device")(classmethod(lambda cls, value: device_name(value)))
 
     @field_validator("image_size")
     @classmethod

@@ -14,3 +14,20 @@ def available_devices() -> list[str]:
         if count > 1:
             devices += [f"cuda:{index}" for index in range(count)]
     return devices
+
+
+def check_device(name: str, field: str) -> None:
+    """Refuse, naming ``field``, a device this machine cannot run on (a CUDA device without a GPU, or without
+    a CUDA build of PyTorch, or an index past the last GPU), before anything is built on it."""
+    if not name.startswith("cuda"):
+        return
+    from engine.errors import ConfigError
+
+    if not torch.cuda.is_available():
+        build = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no usable GPU"
+        raise ConfigError(f"{field} is {name}, but this machine has {build} (torch {torch.__version__}); set {field} "
+                          "to cpu, or run where a GPU and a CUDA build of PyTorch are installed")
+    index = int(name.split(":")[1]) if ":" in name else 0
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"{field} is {name}, but this machine has {torch.cuda.device_count()} GPU(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}); set {field} to one of them")

@@ -21,5 +21,9 @@ class UnknownNameError(ConfigError):
         super().__init__(f"unknown {kind} {name!r}; choose one of: {', '.join(self.known)}")
 
 
+class TrainingDiverged(UserError):
+    """A loss that became nan or inf: the step's weights are unusable; the checkpoint before it is kept."""
+
+
 class RunBusyError(UserError):
     """A run that another process is running."""

@@ -54,3 +54,24 @@ def write_atomic(path: Path, write: Callable[[Path], None], previous: Path | Non
 
 def write_text_atomic(path: Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """A folder the user named for output (``option``: where it was named), made if needed and checked writable
+    before any work is done: an existing file or an unwritable place is refused with what to give instead."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; give a folder (it will hold the exported files), e.g. "
+                        f"{path.with_suffix('')}-export")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".gcw-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise disk_error(exc, path) from None
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file" if blocker is not None else (exc.strerror or str(exc))
+        raise UserError(f"{option} {path} cannot be written ({reason}); give a folder you can write to") from None
+    return path

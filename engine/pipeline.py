@@ -12,18 +12,29 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.config import STAGES, RunConfig
+from engine.devices import check_device
 from engine.distributed import SINGLE, World, hosts, rank_device
 from engine.errors import ConfigError, UserError
-from engine.events import (EventSink, Fanout, Message, RunFinished, RunStarted, StageCancelled, StageFailed,
-                           StageFinished, StageStarted)
+from engine.events import (
+    EventSink,
+    Fanout,
+    Message,
+    RunFinished,
+    RunStarted,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
+from engine.profile import check_parameters_fit
 from engine.recorder import StoreRecorder
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
@@ -50,8 +61,23 @@ def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.runs_dir / f"{run_id:05d}"
 
 
+def _checked_device(config: RunConfig, settings: Settings) -> str:
+    """The device a run uses (the setting, unless it is ``auto``: then the run's own), refused where this
+    machine cannot run on it, naming where it was set."""
+    if settings.device == "auto":
+        check_device(config.device, "device")
+        return config.device
+    check_device(settings.device, "the device setting (GCW_DEVICE or the workbench's Settings)")
+    return settings.device
+
+
 def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
     """A new run of ``config`` in the store; a budget that no sub-network meets is refused first."""
+    _checked_device(config, settings)
+    family = config.family_impl
+    fields = ", ".join(f"model.{name}" for name in family.options_model.model_fields)
+    check_parameters_fit(lambda: family.build_teacher(config.options), family.describe_teacher(config.options),
+                         f"set smaller model options ({fields})")
     search.check_budget(config)
     dataset = config.dataset.sample or str(config.dataset.path)
     run_id = store.create_run(name=config.name, family=config.family, dataset=dataset,
@@ -162,7 +188,7 @@ def _prepare_process(config: RunConfig, settings: Settings, world: World) -> tor
     torch.set_flush_denormal(True)
     if config.threads or settings.threads:
         torch.set_num_threads(config.threads or settings.threads)  # type: ignore[arg-type]
-    return rank_device(world, torch.device(config.device if settings.device == "auto" else settings.device))
+    return rank_device(world, torch.device(_checked_device(config, settings)))
 
 
 def _seed_stage(config: RunConfig, stage_name: str) -> None:

@@ -155,3 +155,24 @@ def check_fits_in_memory(model: nn.Module, example_inputs: Callable[[tuple[int, 
         raise ConfigError(f"profiling {what} at {width}x{height} would need about {needed / 2**30:.0f} GiB of memory "
                           f"(this machine has {memory / 2**30:.0f} GiB); choose a smaller --image-size: MACs grow "
                           "with the image area, so four times the pixels is four times the MACs")
+
+
+#: Bytes per parameter of a training: the float32 weight, its gradient and Adam's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def check_parameters_fit(build: Callable[[], nn.Module], what: str, fix: str, training: bool = True,
+                         share: float = 0.5) -> None:
+    """Refuse, before a single weight is allocated, a network whose weights (with their gradients and
+    optimiser state when ``training``) would take more than ``share`` of this machine's memory: it is built on
+    the meta device, where parameters have shapes and no storage. ``fix`` names the options to change."""
+    memory = physical_memory_bytes()
+    if memory is None:
+        return
+    with torch.device("meta"):
+        model = build()
+    needed = count_params(model) * (TRAINING_BYTES_PER_PARAMETER if training else 4)
+    if needed > share * memory:
+        raise ConfigError(f"{what} has {count_params(model) / 1e9:,.1f} billion parameters: "
+                          f"{'training it' if training else 'its weights'} would need about {needed / 2**30:,.0f} GiB "
+                          f"of memory (this machine has {memory / 2**30:.0f} GiB); {fix}")

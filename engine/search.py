@@ -152,6 +152,7 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     ``mutation_ratio * population`` mutants (each position resampled with ``mutation_prob``) and
     ``population - mutants`` crossovers of two parents, children over the budget being redrawn."""
     _check_feasible(problem)
+    population = min(population, problem.grid_size())  # never more members than there are sub-networks
     members = [_random_fitting(problem, rng, weighted_sample) for _ in range(population)]
     n_parents = max(1, int(round(population * parent_ratio)))
     n_mutants = int(round(population * mutation_ratio))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.patience import REAL_WORK_S
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +49,7 @@ def installed(tmp_path_factory):
 
 def _run(installed, *command):
     return subprocess.run(command, cwd=installed["cwd"], env=installed["env"], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=REAL_WORK_S)
 
 
 @pytest.mark.slow

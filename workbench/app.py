@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from engine.errors import UserError
 from engine.settings import Settings
 from engine.api import Store, open_store
+from workbench.platform_check import platform_failure_explained
 from workbench.resources import app_icon
 
 ORGANIZATION = "GAN Compression Workbench"
@@ -20,7 +21,10 @@ APPLICATION = "workbench"
 
 
 def make_application(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        with platform_failure_explained():
+            app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("GAN Compression Workbench")

@@ -57,22 +57,51 @@ def read_info(path: Path) -> ImageInfo:
         raise DatasetError(f"cannot read image {path}: {_describe(exc)}; replace or remove the file") from None
 
 
+#: Integer modes of more than 8 bits per sample (16-bit PNGs and TIFFs) and their full scale. PIL's
+#: convert("RGB") clips them at 255, which turns a 16-bit photograph all white: they are scaled instead.
+WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
+
+
+def _eight_bit(image: Image.Image, path: Path) -> Image.Image:
+    """A grayscale image of more than 8 bits per sample at 8 bits, its full scale kept (65535 -> 255)."""
+    if image.mode == "F":
+        raise DatasetError(f"cannot read image {path}: 32-bit floating-point samples, whose range is unknown; "
+                           "save it as an 8- or 16-bit image")
+    if image.mode not in WIDE_MODES:
+        return image
+    array = np.asarray(image).astype(np.int64)
+    if array.min() < 0 or array.max() > WIDE_MODES[image.mode]:
+        raise DatasetError(f"cannot read image {path}: 32-bit integer samples outside 0-65535; save it as an 8- or "
+                           "16-bit image")
+    return Image.fromarray(np.round(array / 257.0).astype(np.uint8), mode="L")
+
+
 def load_image(path: Path, mode: str = "RGB") -> Image.Image:
-    """Decode an image fully (so a truncated file fails here, not later) and convert it to ``mode``."""
+    """Decode an image fully (so a truncated file fails here, not later) and convert it to ``mode`` (a photograph
+    of 16 bits per sample is scaled to 8; ``mode`` "" keeps the file's own mode, e.g. for label and instance maps)."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert(mode) if mode else image.copy()
+            if not mode:
+                return image.copy()
+            return _eight_bit(image, Path(path)).convert(mode)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DatasetError(f"cannot read image {path}: {_describe(exc)}; replace or remove the file") from None
 
 
-def scan_images(paths: list[Path]) -> tuple[list[ImageInfo], list[tuple[Path, str]]]:
-    """Headers of all ``paths``: the readable ones, and (path, reason) for those that are not."""
+def scan_images(paths: list[Path], decode: bool = False) -> tuple[list[ImageInfo], list[tuple[Path, str]]]:
+    """Headers of all ``paths``: the readable ones, and (path, reason) for those that are not. A run reads the
+    headers when it starts and skips, with a warning, a file that fails to decode later; ``decode`` (what
+    ``datasets check`` does) decodes each file as a run would, so the check reports every file a run skips."""
     good, bad = [], []
     for path in paths:
         try:
-            good.append(read_info(path))
+            info = read_info(path)
+            if decode:
+                load_image(path, "")
+                if info.mode == "F" or info.mode in WIDE_MODES:
+                    load_image(path)  # a photograph of wide samples must scale (label maps are read as they are)
+            good.append(info)
         except DatasetError as exc:
             bad.append((path, str(exc)))
     return good, bad

@@ -52,6 +52,9 @@ class DatasetConfig(BaseModel):
     #: ``<phase>_inst/NAME.png`` beside each label map as a second channel of instance ids.
     label_classes: int | None = Field(None, ge=1)
     instance_maps: bool = False
+    #: Decode every image when the dataset opens (``datasets check``), not only the headers (a run's start):
+    #: reports up front each file a run would skip while training.
+    decode_check: bool = False
 
     def select(self, paths: list[Path], folder: Path) -> list[Path]:
         """Apply ``subset`` and ``max_size`` to a folder's sorted list of usable images."""
@@ -63,14 +66,6 @@ class DatasetConfig(BaseModel):
         return paths[: self.max_size]
 
 
-def _usable(paths: list[Path], folder: Path, what: str) -> list[ImageInfo]:
-    good, bad = scan_images(paths)
-    for path, reason in bad:
-        log.warning("skipping %s", reason)
-    if not good:
-        raise DatasetError(f"none of the {len(paths)} files in {folder} could be read as images "
-                           f"(expected {what}); first problem: {bad[0][1]}")
-    return good
 
 
 class LayoutDataset(Dataset):
@@ -80,6 +75,20 @@ class LayoutDataset(Dataset):
         self.config = config
         self.rng = random.Random(config.seed)
         self.skipped: set[Path] = set()
+        #: (path, reason) of each file left out when the dataset opened (what ``datasets check`` reports).
+        self.unreadable: list[tuple[Path, str]] = []
+
+    def _usable(self, paths: list[Path], folder: Path, what: str) -> list[ImageInfo]:
+        """The readable images of ``paths`` (headers; every pixel too with ``config.decode_check``), the others
+        left out with a warning; none readable is an error."""
+        good, bad = scan_images(paths, decode=self.config.decode_check)
+        for path, reason in bad:
+            log.warning("skipping %s", reason)
+        self.unreadable += bad
+        if not good:
+            raise DatasetError(f"none of the {len(paths)} files in {folder} could be read as images "
+                               f"(expected {what}); first problem: {bad[0][1]}")
+        return good
 
     def seed_augmentation(self, key: int) -> None:
         """Random crops, flips and unpaired partners drawn from here on depend only on ``key``, so that a
@@ -118,7 +127,7 @@ class AlignedDataset(LayoutDataset):
     def __init__(self, config: DatasetConfig):
         super().__init__(config)
         folder = config.root / config.phase
-        infos = _usable(list_images(folder, what=self.WHAT), folder, self.WHAT)
+        infos = self._usable(list_images(folder, what=self.WHAT), folder, self.WHAT)
         sizes = Counter((info.width, info.height) for info in infos)
         common, _ = sizes.most_common(1)[0]
         for info in infos:
@@ -159,7 +168,7 @@ class UnalignedDataset(LayoutDataset):
         folders = [config.root / f"{config.phase}{side}" for side in sides]
         self.paths_a, self.paths_b = (
             config.select([info.path for info in
-                           _usable(list_images(f, what=f"images of domain {s}"), f, f"domain {s} images")], f)
+                           self._usable(list_images(f, what=f"images of domain {s}"), f, f"domain {s} images")], f)
             for f, s in zip(folders, sides))
 
     def __len__(self) -> int:
@@ -187,7 +196,7 @@ class SingleDataset(LayoutDataset):
     def __init__(self, config: DatasetConfig):
         super().__init__(config)
         folder = config.root / config.phase if (config.root / config.phase).is_dir() else config.root
-        self.paths = config.select([info.path for info in _usable(list_images(folder), folder, "images")], folder)
+        self.paths = config.select([info.path for info in self._usable(list_images(folder), folder, "images")], folder)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -231,7 +240,7 @@ class LabelMapDataset(LayoutDataset):
             instances = {p.stem: p for p in list_images(instance_dir, what="instance maps")
                          if p.suffix.lower() in LABEL_EXTENSIONS}
         pairs = []
-        for info in _usable(labels, label_dir, "label maps"):
+        for info in self._usable(labels, label_dir, "label maps"):
             if info.mode not in ("L", "P", "I", "I;16"):
                 raise DatasetError(f"label map {info.path} has mode {info.mode}; expected one channel of class ids "
                                    "(mode L or P)")

@@ -32,7 +32,7 @@ NESTED_KEYS = ("G", "netG", "G_A", "netG_A", "state_dict", "model", "generator")
 class FamilyOptions(BaseModel):
     """A family's model options (the ``model:`` section of a run); each family extends it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Recipe(BaseModel):
@@ -41,7 +41,7 @@ class Recipe(BaseModel):
     is derived from these fields) and is written to the model card, so a card says which recipe made
     the student."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gan_mode: Literal["lsgan", "vanilla", "hinge"] = "lsgan"
     ndf: int = Field(64, ge=1, description="width of a discriminator built here")
@@ -195,6 +195,13 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, wh
         details = [f"{label} {', '.join(keys[:3])}" for label, keys in
                    (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
         raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {hint}")
+    # A checkpoint saved from a training that diverged loads without complaint and then yields nan everywhere:
+    # refused here, where the file is named, and not later as a loss or store error.
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise UserError(f"{path} holds non-finite weights (nan or inf in {len(broken)} tensor(s): "
+                        f"{', '.join(broken[:3])}): it was saved from a training that diverged; use a checkpoint "
+                        "from before the divergence, or train the teacher here (teacher: {checkpoint: null})")
     model.load_state_dict(state, strict=True)
 
 

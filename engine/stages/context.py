@@ -4,6 +4,7 @@ with helpers for progress, checkpoints, artifacts and results."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import torch
 from engine import checkpoints
 from engine.config import RunConfig
 from engine.distributed import SINGLE, World
-from engine.errors import UserError
+from engine.errors import TrainingDiverged, UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
 from engine.files import write_text_atomic
 from engine.settings import Settings
@@ -70,7 +71,16 @@ class StageContext:
         self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total_steps))
 
     def progress(self, step: int, total: int, losses: dict[str, float] | None = None) -> None:
-        """Report a finished step (the store records it from the event: ``engine.recorder``)."""
+        """Report a finished step (the store records it from the event: ``engine.recorder``). A loss that is
+        not finite ends the stage here, before the step's weights can reach a checkpoint."""
+        bad = {name: value for name, value in (losses or {}).items() if not math.isfinite(value)}
+        if bad:
+            spec = getattr(self.config, self.stage, None)
+            lr = f"{self.stage}.lr, now {spec.lr:g}" if spec is not None and hasattr(spec, "lr") else "its learning rate"
+            raise TrainingDiverged(
+                f"the {self.stage} stage diverged at step {step}: {', '.join(f'{k} is {v}' for k, v in bad.items())}; "
+                f"lower the learning rate ({lr}) or the recipe's loss weights and start a new run (its weights up "
+                "to the last checkpoint are kept in the run folder; resuming this run would diverge again)")
         self.events(StepProgress(run_id=self.run_id, stage=self.stage, step=step, total_steps=total,
                                  losses=losses or {}))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.arch import Arch
-from engine.config import RunConfig
+from engine.config import RunConfig, SearchSpec
 from engine.errors import ConfigError
 from engine.events import CandidateScored
 from engine.files import write_text_atomic
@@ -86,6 +86,17 @@ def preview_budget(config: RunConfig) -> BudgetPreview:
     reference = teacher_macs(config)
     return BudgetPreview(reference, budget_macs(config, reference), str(smallest),
                          config.family_impl.macs(smallest, config.options, config.size_hw))
+
+
+def choose_method(spec: SearchSpec, grid_size: int) -> str:
+    """The search a run does: ``auto`` is exhaustive up to ``exhaustive_limit`` sub-networks; an evolution that
+    would visit at least as many members as the space holds (a population of 10^9 on 256 sub-networks) is
+    exhaustive too: cheaper, exact, and bounded by the space instead of by the population."""
+    if spec.method == "auto":
+        return "exhaustive" if grid_size <= spec.exhaustive_limit else "evolution"
+    if spec.method == "evolution" and spec.population * (spec.generations + 1) >= grid_size:
+        return "exhaustive"
+    return spec.method
 
 
 def check_budget(config: RunConfig) -> None:
@@ -178,9 +189,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     problem = SearchProblem(space=search_space(config), macs=macs, score=lambda arch: score_many([arch])[0],
                             budget=budget, higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
                             latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size)
-    method = config.search.method
-    if method == "auto":
-        method = "exhaustive" if problem.grid_size() <= config.search.exhaustive_limit else "evolution"
+    method = choose_method(config.search, problem.grid_size())
+    if config.search.method == "evolution" and method == "exhaustive":
+        spec = config.search
+        ctx.message(f"search: an evolution of {spec.population} x {spec.generations + 1} members would visit more than "
+                    f"the {problem.grid_size()} sub-networks of the space; every one within the budget is scored "
+                    "once instead (exhaustive)", level="warning")
     limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
         ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"])  # type: ignore[union-attr]
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "

@@ -9,6 +9,7 @@ import pytest
 import main
 from engine.settings import Settings
 from engine.store import Status, open_store
+from tests.patience import REAL_WORK_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,8 @@ def test_datasets_lists_builds_and_checks(capsys, settings):
     built = json.loads(out)
     assert Path(built["path"]).is_relative_to(settings.datasets_dir)
     code, out, _ = _run(capsys, "datasets", "check", built["path"], "--json")
-    assert code == 0 and json.loads(out) == {"path": built["path"], "layout": "unaligned", "phase": "train", "items": 4}
+    assert code == 0 and json.loads(out) == {"path": built["path"], "layout": "unaligned", "phase": "train", "items": 4,
+                                             "skipped": []}
     code, out, err = _run(capsys, "datasets", "check", str(settings.workspace / "missing"))
     assert code == 2 and "dataset folder not found" in err
 
@@ -109,6 +111,6 @@ def test_main_py_runs_as_a_program(tmp_path):
     env = {**os.environ, **Settings(workspace=tmp_path).as_env()}
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "profile", "--family", "cyclegan",
                              "--arch", "16_16_24_16_32_64_16_24", "--json"],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=REAL_WORK_S)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["params"] == 355_235

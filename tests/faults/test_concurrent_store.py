@@ -13,9 +13,36 @@ from engine.errors import RunBusyError
 from engine.store import Status, Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
-# Each process imports first, then waits for the same instant to open the store: the opens really overlap.
-OPEN_AND_LIST = ("import sys, time; from engine.store import open_store; time.sleep(max(0, float(sys.argv[2]) - time.time())); "
-                 "s = open_store(sys.argv[1]); s.list_runs(); s.close()")
+# Each process imports first, says it is ready, then waits for the word to go: the opens really overlap however
+# long the imports take (a loaded machine took longer than any fixed head start).
+OPEN_AND_LIST = """
+import pathlib, sys, time
+from engine.store import open_store
+folder = pathlib.Path(sys.argv[2])
+(folder / f"ready-{sys.argv[3]}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+store = open_store(sys.argv[1])
+store.list_runs()
+store.close()
+"""
+
+
+def _all_at_once(url: str, folder: Path, count: int = 4) -> list[tuple[int, str]]:
+    folder.mkdir(parents=True)
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_AND_LIST, url, str(folder), str(i)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(count)]
+    try:
+        deadline = time.monotonic() + 600  # a guard against a hang, not a speed limit
+        while len(list(folder.glob("ready-*"))) < count:
+            assert all(p.poll() is None for p in processes), [p.stderr.read() for p in processes if p.poll() is not None]
+            assert time.monotonic() < deadline, "the processes never became ready"
+            time.sleep(0.01)
+        (folder / "go").touch()
+        return [(p.wait(timeout=600), p.stderr.read()) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
 
 
 @pytest.mark.slow
@@ -26,10 +53,7 @@ def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path, request, 
             url = f"sqlite:///{tmp_path / f'ws{attempt}' / 'store.sqlite'}"
         else:
             url = request.getfixturevalue("postgres_server").new_database()
-        start = str(time.time() + 4)
-        processes = [subprocess.Popen([sys.executable, "-c", OPEN_AND_LIST, url, start], cwd=ROOT,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-        outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+        outcomes = _all_at_once(url, tmp_path / f"barrier{attempt}")
         assert all(code == 0 for code, _ in outcomes), [err for code, err in outcomes if code]
         store = open_store(url)
         assert store.schema_revision() == Store.head_revision()

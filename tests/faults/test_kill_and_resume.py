@@ -14,6 +14,7 @@ import yaml
 from engine.settings import Settings
 from engine.store import Status, open_store
 from tests.engine.stages.tiny import tiny_config
+from tests.patience import REAL_WORK_S
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ def _cli(settings, *args: str, kill: tuple[str, int] | None = None) -> int:
         [sys.executable, str(ROOT / "main.py")]
     env = {**os.environ, **settings.as_env()}
     return subprocess.run([*command, *args, "--json"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, timeout=300).returncode
+                          stderr=subprocess.PIPE, text=True, timeout=REAL_WORK_S).returncode
 
 
 def _outcome(store, settings, run_id: int) -> dict:

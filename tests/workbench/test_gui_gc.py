@@ -4,6 +4,7 @@ import weakref
 
 from PySide6.QtCore import QObject
 
+from tests.patience import REAL_WORK_MS
 from workbench.worker import Worker
 
 
@@ -29,7 +30,7 @@ def test_qt_garbage_is_collected_on_the_gui_thread_even_when_a_background_job_al
     done = []
     worker.done.connect(lambda job_id, result: done.append(len(result)))
     worker.submit(lambda: _allocate(many))
-    qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(done), timeout=REAL_WORK_MS)
     assert collected_on == []
 
     kept = _allocate(many)  # the GUI thread's own allocations pass the threshold; its timer collects

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from engine.events import CandidateScored, StepProgress
 from engine.store import Status
 from tests.engine.stages.tiny import tiny_config
+from tests.patience import REAL_WORK_MS, REAL_WORK_S
 from workbench.app import freeze_startup_heap
 from workbench.main_window import MainWindow
 
@@ -64,13 +65,13 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     window.pareto.candidate_selected.connect(lambda *a: None)
     process = window.start_config(tiny_config("pix2pix"))
     process.event.connect(lambda e: live_points.append(e) if isinstance(e, CandidateScored) else None)
-    qtbot.waitUntil(lambda: process.run_id is not None and process.run_id in window.processes, timeout=60_000)
+    qtbot.waitUntil(lambda: process.run_id is not None and process.run_id in window.processes, timeout=REAL_WORK_MS)
     run_id = process.run_id
     qtbot.waitUntil(lambda: window.selected_run_id() == run_id, timeout=10_000)  # the new run is selected
-    qtbot.waitUntil(lambda: len(live_points) >= 3, timeout=120_000)
+    qtbot.waitUntil(lambda: len(live_points) >= 3, timeout=REAL_WORK_MS)
     # Points arrive on the Pareto plot as the events do, before the search is over.
     qtbot.waitUntil(lambda: window.pareto.count(run_id) >= 3, timeout=10_000)
-    with qtbot.waitSignal(process.finished, timeout=120_000) as finished:
+    with qtbot.waitSignal(process.finished, timeout=REAL_WORK_MS) as finished:
         pass
     assert finished.args == [0]
     qtbot.waitUntil(lambda: store.get_run(run_id).status is Status.finished, timeout=10_000)
@@ -101,15 +102,29 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
 
 
 @pytest.mark.slow
-def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
+def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot, monkeypatch):
+    import sys
+
+    import workbench.process
+
+    real_command = workbench.process.child_command
+
+    def held_at_the_third_supernet_step(arguments, processes=1):
+        """The new run waits at its third supernet step until the cancel reaches it, so the cancel lands in the
+        supernet stage however loaded the machine is (the resume runs as it is)."""
+        if arguments[0] != "compress":
+            return real_command(arguments, processes)
+        return sys.executable, ["-m", "tests.faults.hold_at", "supernet", "3", *arguments]
+
+    monkeypatch.setattr(workbench.process, "child_command", held_at_the_third_supernet_step)
     steps = []
-    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 120}, checkpoint_interval_s=0.01))
+    process = window.start_config(tiny_config("pix2pix", supernet={"steps": 12}))
     process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
-    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=120_000)
+    qtbot.waitUntil(lambda: any(e.step == 3 for e in steps), timeout=REAL_WORK_MS)
     run_id = process.run_id
     window.select_run(run_id)
     window.cancel_run(run_id)
-    with qtbot.waitSignal(process.finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(process.finished, timeout=REAL_WORK_MS) as finished:
         pass
     assert finished.args == [3]  # stopped at a checkpoint on request
     window.refresh()
@@ -118,15 +133,16 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot):
     assert run.status is Status.cancelled and run.stages[1].checkpoint_path
     assert window.resume_action.isEnabled()
     stopped_at = run.stages[1].step
+    assert stopped_at == 3  # the step it was held at: the cancel was honoured there, at a checkpoint
 
     resumed_steps = []
     window.resume_run(run_id)
     resumed = window.processes[run_id]
     resumed.event.connect(lambda e: resumed_steps.append(e.step) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
-    with qtbot.waitSignal(resumed.finished, timeout=240_000) as finished:
+    with qtbot.waitSignal(resumed.finished, timeout=REAL_WORK_MS) as finished:
         pass
     assert finished.args == [0]
-    assert resumed_steps[0] >= stopped_at  # continued from the checkpoint, not from step 0
+    assert resumed_steps[0] == stopped_at and resumed_steps[-1] == 12  # continued from the checkpoint, not step 0
     assert store.get_run(run_id).status is Status.finished
 
 
@@ -142,7 +158,7 @@ def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(w
     def held_latency(*args, **kwargs):
         threads.append(threading.get_ident())
         inside.set()
-        assert release.wait(120)
+        assert release.wait(REAL_WORK_S)
         return real_latency(*args, **kwargs)
 
     monkeypatch.setattr(engine.inspect, "latency", held_latency)
@@ -154,15 +170,15 @@ def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(w
     freeze_startup_heap()  # as the application does once its window is up
     try:
         window.compare.measure_latency()
-        qtbot.waitUntil(inside.is_set, timeout=60_000)
+        qtbot.waitUntil(inside.is_set, timeout=REAL_WORK_MS)
         ticks = []
         QTimer.singleShot(0, lambda: ticks.append(1))
         seen = len(steps)
         # While the measurement is held: timers fire and the run's progress keeps arriving.
-        qtbot.waitUntil(lambda: bool(ticks) and len(steps) > seen, timeout=120_000)
+        qtbot.waitUntil(lambda: bool(ticks) and len(steps) > seen, timeout=REAL_WORK_MS)
         assert window.compare.latency is None
         release.set()
-        qtbot.waitUntil(lambda: window.compare.latency is not None, timeout=120_000)
+        qtbot.waitUntil(lambda: window.compare.latency is not None, timeout=REAL_WORK_MS)
     finally:
         release.set()
         gc.unfreeze()  # give the rest of the session its collector back
@@ -189,7 +205,7 @@ def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot,
     clicked = window.compare.arch
     assert clicked is not None and store.candidate(run_id, clicked) is not None
     qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == clicked,
-                    timeout=60_000)
+                    timeout=REAL_WORK_MS)
     assert clicked in window.compare.readout.text()
     window.compare.worker.wait()
 

@@ -5,10 +5,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from PySide6.QtCore import Qt
 
 from engine.events import CandidateScored
+from tests.patience import REAL_WORK_MS
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.new_run_dialog import NewRunDialog
@@ -142,7 +142,7 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     qtbot.addWidget(view)
     view.set_run(run_id)
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)  # the run's own test images
-    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
     # The run is paired (pix2pix on A|B test images): the ground truth has its column.
     shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
@@ -150,12 +150,12 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     assert {name: view.views[name].item.pixmap().width() for name in shown} == dict.fromkeys(shown, 32)
     candidate = store.candidates(run_id)[0].arch
     view.select_candidate(run_id, candidate)
-    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=REAL_WORK_MS)
     view.budget.setValue(0)  # the smallest budget: the cheapest candidate
     cheapest = min(store.candidates(run_id), key=lambda c: c.macs)
-    qtbot.waitUntil(lambda: view.result["arch"] == cheapest.arch, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result["arch"] == cheapest.arch, timeout=REAL_WORK_MS)
     view.measure_latency()
-    qtbot.waitUntil(lambda: view.latency is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: view.latency is not None, timeout=REAL_WORK_MS)
     timings = view.latency["timings"]
     assert timings["teacher"]["median_ms"] > 0 and timings["student"]["median_ms"] > 0
     assert view.latency["ratios"]["teacher/student"]["runs"] == timings["teacher"]["runs"]  # measured together
@@ -177,14 +177,14 @@ def test_compare_redraws_teacher_and_student_with_one_style_code_per_seed(qtbot,
     qtbot.addWidget(view)
     view.set_run(run_id)
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)
-    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
     assert shown == ["input", "style", "teacher", "student", "difference"]
     assert view.style_seed.isVisibleTo(view) and view.headers["style"].text() == "Style (seed 0)"
     assert view.headers["input"].text() == "Content"
     first = {name: view.result[name].copy() for name in ("style", "teacher", "student")}
     view.style_seed.setValue(7)
-    qtbot.waitUntil(lambda: view.result.get("conditioning_seed") == 7, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result.get("conditioning_seed") == 7, timeout=REAL_WORK_MS)
     assert view.headers["style"].text() == "Style (seed 7)"
     for name in ("style", "teacher", "student"):  # another code: both models re-drawn with it
         assert (view.result[name] != first[name]).any(), name
@@ -203,7 +203,7 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     view.resize(1200, 500)
     view.show()
     view.set_run(run_id)
-    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     teacher = view.views["teacher"]
     # 32 px images in panes some 200 px wide: fitted, magnified pixel for pixel.
     assert teacher.fitting and teacher.zoom() > 3 and "fit" in view.zoom_label.text()
@@ -253,7 +253,7 @@ def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, fin
     dialog = ExportDialog(store, settings, run_id, arch)
     qtbot.addWidget(dialog)
     dialog.out_dir.setText(str(tmp_path / "out"))
-    with qtbot.waitSignal(dialog.process.finished, timeout=120_000):
+    with qtbot.waitSignal(dialog.process.finished, timeout=REAL_WORK_MS):
         dialog.start()
     assert dialog.export_result is not None and dialog.export_result["arch"] == arch
     assert dialog.export_result["max_abs_diff"] <= 1e-3
@@ -305,7 +305,7 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
     dialog = NewRunDialog(preset="pix2pix-sample", taken_names={"pix2pix-sample", "pix2pix-sample-2"})
     qtbot.addWidget(dialog)
     assert dialog.name.text() == "pix2pix-sample-3"  # a unique default
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
     teacher = teacher_macs(load_config("pix2pix-sample"))
     assert dialog.preview.teacher_macs == teacher
     text = dialog.budget_label.text()
@@ -345,7 +345,7 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
     qtbot.addWidget(dialog)
     dialog.show()
     # The budget's text arrives from a background profile, after the window took its size.
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
     qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
     squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
                 if box.height() < box.minimumSizeHint().height()]
@@ -520,7 +520,7 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
 
     dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
     assert not dialog.latency.isEnabled()
     dialog.by_latency.setChecked(True)
     assert dialog.latency.isEnabled() and dialog.latency_device.isEnabled() and not dialog.ratio.isEnabled()

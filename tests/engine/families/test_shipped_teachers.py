@@ -34,9 +34,11 @@ def test_shipped_teacher_loads_strictly_and_reproduces_its_stored_output(preset)
     check = torch.load(FIXTURES / f"{path.stem}-teacher-check.pt", weights_only=True)
     with torch.no_grad():
         out = teacher(check["input"], *check.get("conditioning", ()))
-    # 2e-4: the float order of deep networks' reductions differs between CPUs and thread counts (SPADE's
-    # batch norms over 8 blocks move its last digits by ~5e-5); a wrong weight moves outputs by far more.
-    torch.testing.assert_close(out, check["output"], rtol=0, atol=2e-4)
+    # The float order of deep networks' reductions differs between CPUs (their kernels block the sums
+    # differently): SPADE's 8 blocks at 128 px moved its outputs by 5.0e-5 on an AMD EPYC against the fixture's
+    # machine, with 1 and 2 threads alike (the others by under 2e-6). 1e-3 bounds that with a 20x margin; a wrong
+    # or missing weight moves outputs in [-1, 1] by tenths.
+    torch.testing.assert_close(out, check["output"], rtol=0, atol=1e-3)
     assert path.stat().st_size < 15e6  # shipped in the wheel: keep it small
 
 
