@@ -33,7 +33,7 @@ from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
 from engine.stages.latency_budget import measured_extremes
 from engine.stages.search import BudgetPreview, budget_macs, preview_budget, teacher_reference
-from engine.store import CandidateTable, Curve, RunSummary, Store, open_store
+from engine.store import CandidateTable, Curve, RunSummary, Store, new_store_at, open_store
 
 __all__ = [
     "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
@@ -41,7 +41,8 @@ __all__ = [
     "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
     "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
     "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
-    "inception_candidate_paths", "list_images", "load_config", "measure_latency", "measured_extremes", "open_store",
+    "inception_candidate_paths", "list_images", "load_config", "measure_latency", "measured_extremes", "new_store_at",
+    "open_store",
     "preview", "preview_budget", "primary_metric", "run_dir", "write_launch_files",
     "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
 ]

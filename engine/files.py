@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.errors import UserError
 
@@ -75,3 +77,50 @@ def output_folder(path: Path, option: str) -> Path:
         reason = f"{blocker} is a file" if blocker is not None else (exc.strerror or str(exc))
         raise UserError(f"{option} {path} cannot be written ({reason}); give a folder you can write to") from None
     return path
+
+
+#: Keys of a stage's result that name files of the run (its weights, its exports; ``path`` inside a variant).
+RUN_FILE_KEYS = frozenset({"weights", "onnx_path", "model_card_path", "grid_path", "path"})
+_IN_A_RUN = re.compile(r"(?:^|/)runs/\d{5}/(.+)$")
+
+
+def in_run(path: Path | str, run_dir: Path) -> str:
+    """How a run records one of its files: relative to the run's folder, so that a workspace moved or copied
+    elsewhere keeps working; a file outside the folder (an export to a folder of the user's) as it is."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def from_run(text: str, run_dir: Path) -> Path:
+    """Where a file a run recorded is now: a relative path under the run's folder; an absolute one (as earlier
+    versions recorded every file) where it still is, else, for a file of a run folder, at the same place under
+    this run's folder (the workspace was moved)."""
+    path = Path(text)
+    if not path.is_absolute():
+        return Path(run_dir) / path
+    if path.exists():
+        return path
+    moved = _IN_A_RUN.search(path.as_posix())
+    return Path(run_dir) / moved.group(1) if moved else path
+
+
+def _map_run_files(value: Any, convert: Callable[[str], str]) -> Any:
+    if isinstance(value, dict):
+        return {k: convert(v) if k in RUN_FILE_KEYS and isinstance(v, str) else _map_run_files(v, convert)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_run_files(v, convert) for v in value]
+    return value
+
+
+def result_as_recorded(result: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A stage's result with the run's files relative to its folder (how ``result.json`` holds them)."""
+    return _map_run_files(result, lambda text: in_run(text, run_dir))
+
+
+def result_as_located(result: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A stage's result as read from ``result.json``, with the run's files where they are now."""
+    return _map_run_files(result, lambda text: str(from_run(text, run_dir)))

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.config import STAGES, RunConfig
+from engine.data.fingerprint import Fingerprint, dataset_fingerprint, describe_changes
 from engine.devices import check_device
 from engine.distributed import SINGLE, World, hosts, rank_device
 from engine.errors import ConfigError, UserError
@@ -166,6 +167,32 @@ def _check_finished_stages(store: Store, run_id: int, folder: Path, events: Even
     return damaged
 
 
+#: Beside a finished stage's result: the dataset's fingerprint as the stage read it.
+DATASET_READ = "dataset.json"
+
+
+def _report_dataset_changes(store: Store, run_id: int, folder: Path, dataset: Fingerprint, redo: str | None,
+                            events: EventSink) -> None:
+    """Say, for each finished stage, what changed in the dataset since it read it, and what is redone: a
+    finished stage keeps its results (they hold for the data it saw) unless ``--redo`` names it or one before."""
+    for stage in STAGES:
+        recorded = folder / stage / DATASET_READ
+        if store.stage_status(run_id, stage) is not Status.finished or not recorded.is_file():
+            continue
+        try:
+            changes = describe_changes(json.loads(recorded.read_text()), dataset)
+        except ValueError:
+            continue
+        if not changes:
+            continue
+        redone = redo is not None and STAGES.index(stage) >= STAGES.index(redo)
+        events(Message(run_id=run_id, level="warning", text=(
+            f"[{stage}] the dataset changed since this stage read it: {'; '.join(changes)}; "
+            + ("it is redone (--redo) on the dataset as it is now" if redone else
+               f"its results are kept (they hold for the data it read); to redo it and the stages after it on the "
+               f"dataset as it is now: python main.py resume {run_id} --redo {stage}"))))
+
+
 def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events: EventSink) -> None:
     """``resume --redo STAGE``: that stage and every stage after it are redone."""
     folder = run_dir(settings, run_id)
@@ -214,28 +241,44 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     folder.mkdir(parents=True, exist_ok=True)
     if redo is not None and redo not in STAGES:
         raise ConfigError(f"unknown stage {redo!r} to redo; choose one of: {', '.join(STAGES)}")
+    if (redo is None and not world.active and all(store.stage_status(run_id, s) is Status.finished for s in STAGES)
+            and not any(stage_problem(store, run_id, folder, s) for s in STAGES)):
+        # Nothing to do, and nothing it needs (its dataset may be gone by now) is touched.
+        events(Message(run_id=run_id, text=f"run {run_id} has finished and its files are whole; nothing to do "
+                                            f"(python main.py resume {run_id} --redo STAGE redoes a stage)"))
+        return stage_result(folder, "export")  # type: ignore[return-value]
+    before = (run.status, run.error, run.finished_at)
     store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
     # The store records the run from the same events the caller renders (engine.recorder).
-    recorder = StoreRecorder(store, run_id, list(STAGES), config.log_every)
+    recorder = StoreRecorder(store, run_id, list(STAGES), config.log_every, run_dir=folder)
     events = Fanout(recorder, events)
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     world.broadcast((run_id, run.config))
     group = hosts(world)
-    stage_name = "data"
+    stage_name, changed_anything = "data", False
     try:
         device = _prepare_process(config, settings, world)
         if world.active:
             events(Message(run_id=run_id, text=f"{world.size} processes on {len(group)} machine(s): "
                                                f"{', '.join(group)}; each takes {config.batch_size // world.size} "
                                                "image(s) of every batch"))
+        # The data before anything is changed: a run that cannot start (its dataset gone) is left as it was.
+        data = prepare_data(config, settings, events)
+        log.info("run %s data: %s", run_id, describe(data))
+        dataset = dataset_fingerprint(data.root)
+        _report_dataset_changes(store, run_id, folder, dataset, redo, events)
+        changed_anything = True
         store.set_run_processes(run_id, world.size, group)
         if redo is not None:
             redo_stage(store, settings, run_id, redo, events)
         damaged = _check_finished_stages(store, run_id, folder, events)
-        data = prepare_data(config, settings, events)
-        log.info("run %s data: %s", run_id, describe(data))
         for position, stage_name in enumerate(STAGES):
             finished = store.stage_status(run_id, stage_name) is Status.finished
+            if not finished and cancel_requested():
+                # A stage boundary is a checkpoint too: a cancel that came as a stage ended (after its last
+                # check) stops the run here, said in its log, instead of letting the next stages run.
+                world.broadcast(("stop", stage_name))
+                raise Cancelled(f"stopped before {stage_name} as asked; continue with: python main.py resume {run_id}")
             world.broadcast(("skip" if finished else "run", stage_name))
             if finished:
                 events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
@@ -248,6 +291,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             started = time.monotonic()
             result = RUNNERS[stage_name](ctx, data)
             ctx.write_result(result)
+            write_text_atomic(folder / stage_name / DATASET_READ, json.dumps(dataset))
             events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
             ctx.discard_checkpoint()
             if stage_name in damaged:
@@ -265,6 +309,10 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     except BaseException as exc:
         if isinstance(exc, OSError) and exc.filename and exc.errno in DISK_FULL + NOT_WRITABLE:
             exc = disk_error(exc, Path(exc.filename))  # e.g. the ONNX file or the grid on a full disk
+        if isinstance(exc, UserError) and not changed_anything and before[0] is not Status.pending:
+            # A resume that could not start: the run is as it was (a new run's failure to start is recorded).
+            store.restore_run(run_id, *before)
+            raise UserError(f"{exc}; run {run_id} is unchanged ({before[0].value})") from None
         error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             error = f"interrupted; resume with: python main.py resume {run_id}"

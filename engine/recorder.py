@@ -13,8 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.events import (ArtifactWritten, CandidateScored, Event, RunFinished, StageCancelled, StageFailed,
-                           StageFinished, StageStarted, StepProgress, log_line)
+from engine.events import (
+    ArtifactWritten,
+    CandidateScored,
+    Event,
+    RunFinished,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+    StepProgress,
+    log_line,
+)
+from engine.files import in_run
 from engine.store import CandidateRecord, Status, Store
 
 log = logging.getLogger(__name__)
@@ -36,8 +47,9 @@ class StoreRecorder:
     slowed by a commit each and at most the last ``max_wait_s`` of scores is scored again after a kill."""
 
     def __init__(self, store: Store, run_id: int, stages: list[str], log_every: int, *, batch: int = 64,
-                 max_wait_s: float = 2.0):
+                 max_wait_s: float = 2.0, run_dir: Path | None = None):
         self.store, self.run_id, self.stages, self.log_every = store, run_id, list(stages), log_every
+        self.run_dir = run_dir  # the run's files are recorded relative to it
         self.batch, self.max_wait_s = batch, max_wait_s
         self.pending: list[CandidateRecord] = []
         self.metric: str | None = None
@@ -58,7 +70,8 @@ class StoreRecorder:
             if len(self.pending) >= self.batch or time.monotonic() - self._last_flush >= self.max_wait_s:
                 self.flush()
         elif isinstance(event, ArtifactWritten):
-            self.store.add_artifact(self.run_id, Path(event.path), event.artifact_kind, stage=event.stage)
+            self.store.add_artifact(self.run_id, Path(event.path), event.artifact_kind, stage=event.stage,
+                                    recorded_as=in_run(event.path, self.run_dir) if self.run_dir else None)
         elif isinstance(event, StageStarted):
             self.store.update_stage(self.run_id, event.stage, status=Status.running)
         elif isinstance(event, StageFinished):

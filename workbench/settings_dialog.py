@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QWidget)
+                               QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
-from engine.api import Store, available_devices, find_inception_weights, inception_candidate_paths, open_store
+from engine.api import (Store, available_devices, find_inception_weights, inception_candidate_paths, new_store_at,
+                        open_store)
 from engine.errors import ConfigError, UserError
 from engine.settings import Settings
 
@@ -94,6 +95,13 @@ class SettingsDialog(QDialog):
                         inception_weights=Path(self.inception.text()).expanduser() if self.inception.text().strip() else None,
                         device=self.device.currentData() or self.device.currentText(), threads=self.threads.value() or None)
 
+    def confirm_new_store(self, creates: str) -> bool:
+        """Whether the user wants the new, empty store that the settings point at (asked, default No)."""
+        answer = QMessageBox.question(self, "Create a new store?", f"{creates}\n\nCreate it and switch to it?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _accept(self) -> None:
         try:
             settings = self.values()
@@ -102,6 +110,12 @@ class SettingsDialog(QDialog):
             return
         if settings.resolved_store_url != self.current.resolved_store_url:
             # Checked before it is saved: a store that cannot be opened is said here, and the current one stays.
+            creates = new_store_at(settings.resolved_store_url)
+            if creates is not None and not self.confirm_new_store(creates):
+                self.error.setText(f"{creates}\nNot created; the current store is kept. Check the store URL "
+                                   "(or the workspace) for a typing mistake.")
+                self.error.setWordWrap(True)
+                return
             try:
                 self.result_store = open_store(settings.resolved_store_url)
             except UserError as exc:

@@ -18,7 +18,7 @@ from engine.config import RunConfig
 from engine.distributed import SINGLE, World
 from engine.errors import TrainingDiverged, UserError
 from engine.events import ArtifactWritten, EventSink, Message, StepProgress
-from engine.files import write_text_atomic
+from engine.files import result_as_located, result_as_recorded, write_text_atomic
 from engine.settings import Settings
 from engine.store import Store
 
@@ -26,7 +26,7 @@ from engine.store import Store
 def stage_result(run_dir: Path, stage: str) -> dict[str, Any] | None:
     """What a finished stage of the run in ``run_dir`` returned, or None before it has finished."""
     path = run_dir / stage / "result.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return result_as_located(json.loads(path.read_text()), run_dir) if path.is_file() else None
 
 
 class Cancelled(Exception):
@@ -148,7 +148,8 @@ class StageContext:
     def write_result(self, result: dict[str, Any]) -> None:
         if not self.world.is_main:
             return
-        write_text_atomic(self.stage_dir / "result.json", json.dumps(result, indent=1, default=str))
+        write_text_atomic(self.stage_dir / "result.json",
+                          json.dumps(result_as_recorded(result, self.run_dir), indent=1, default=str))
 
     def result(self, stage: str) -> dict[str, Any]:
         result = stage_result(self.run_dir, stage)

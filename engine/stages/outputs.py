@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.files import from_run
 from engine.store import Store
 from engine.store.store import file_sha256
 
@@ -21,7 +22,7 @@ def stage_problem(store: Store, run_id: int, run_dir: Path, stage: str) -> str |
     except (ValueError, UnicodeDecodeError):
         return f"its result {result} is damaged (not valid JSON)"
     for artifact in store.stage_artifacts(run_id, stage):
-        path = Path(artifact.path)
+        path = from_run(artifact.path, run_dir)
         what = artifact.kind.replace("_", " ")
         if not path.is_file():
             return f"its {what} {path} is missing"

@@ -2,7 +2,8 @@
 
 from engine.store.models import Artifact, Base, Candidate, MetricPoint, MetricRollup, Project, Run, Stage, Status
 from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
-from engine.store.store import Store, make_engine, open_store
+from engine.store.store import Store, make_engine, new_store_at, open_store
 
 __all__ = ["Artifact", "Base", "Candidate", "CandidateRecord", "CandidateTable", "Curve", "MetricPoint",
-           "MetricRollup", "Project", "Run", "RunSummary", "Stage", "Status", "Store", "make_engine", "open_store"]
+           "MetricRollup", "Project", "Run", "RunSummary", "Stage", "Status", "Store", "make_engine", "new_store_at",
+           "open_store"]

@@ -156,6 +156,14 @@ class Store:
                 run.finished_at = utcnow()
                 run.error = error
 
+    def restore_run(self, run_id: int, status: Status, error: str | None, finished_at: Any) -> None:
+        """Put back a run's status as it was before a command claimed it and then could not start (its dataset
+        gone, say): a command that does nothing changes nothing."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            run.status, run.error, run.finished_at = status, error, finished_at
+            run.pid = None
+
     def claim_run(self, run_id: int) -> None:
         """Mark the run running for this process, atomically: of two processes claiming it at once, one
         gets it and the other a ``RunBusyError`` naming the holder (compare-and-set on the status)."""
@@ -532,16 +540,23 @@ class Store:
                                          "params": int(row.params), "metrics": row.metrics,
                                          "latency_ms": row.latency_ms}
 
-    def add_artifact(self, run_id: int, path: Path, kind: str, stage: str | None = None) -> Artifact:
+    def add_artifact(self, run_id: int, path: Path, kind: str, stage: str | None = None,
+                     recorded_as: str | None = None) -> Artifact:
+        """Record a file a run wrote (its digest and size), under ``recorded_as`` (a path relative to the run's
+        folder, so that a moved workspace keeps its records; default: the absolute path)."""
         path = Path(path)
         digest = file_sha256(path)
+        recorded_as = recorded_as or str(path.resolve())
         with self.session() as session:
-            # A stage redone (a resumed export, say) rewrites its files: the record is updated, not repeated.
+            # A stage redone (a resumed export, say) rewrites its files: the record is updated, not repeated. A
+            # record of an earlier version (an absolute path) is the same file when only its folder differs.
             artifact = session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == kind,
-                                                              Artifact.path == str(path.resolve()))).first()
+                                                              Artifact.path.in_([recorded_as, str(path.resolve())]))
+                                       ).first()
             if artifact is None:
-                artifact = Artifact(run_id=run_id, kind=kind, path=str(path.resolve()))
+                artifact = Artifact(run_id=run_id, kind=kind, path=recorded_as)
                 session.add(artifact)
+            artifact.path = recorded_as
             artifact.stage, artifact.sha256, artifact.size_bytes = stage, digest, path.stat().st_size
             artifact.created_at = utcnow()
             session.flush()
@@ -575,6 +590,21 @@ def _migration_lock(parsed: URL) -> Iterator[None]:
         return
     with file_lock(path.with_name(path.name + ".lock")):
         yield
+
+
+def new_store_at(url: str) -> str | None:
+    """None where ``url`` names a store that exists (or a server, which never creates one); else what opening it
+    would create: the SQLite file and the folders made for it, for a window to ask before it does (a
+    mistyped path would otherwise open a new, empty store and seem to have lost every run)."""
+    try:
+        path = _sqlite_path(_parse_url(url))
+    except UserError:
+        return None  # opening it fails with that message
+    if path is None or path.exists() or any(f.exists() and not f.is_dir() for f in path.parents):
+        return None  # there, or it cannot be made (a file in the way): opening it says which
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    made = f", making the folder(s) {', '.join(str(f) for f in reversed(missing))}" if missing else ""
+    return f"There is no store at {path}. Opening it creates a new, empty store there{made}."
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:

@@ -2,7 +2,9 @@
 user's case and our own of the same cause. Every refusal names what to fix, exits 2, prints no traceback and
 changes no finished run."""
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +216,129 @@ def test_export_out_that_cannot_be_a_folder_is_refused_before_any_work(tmp_path,
 def test_a_non_finite_target_ratio_is_refused_by_field():
     with pytest.raises(ConfigError, match="search.target_ratio: Input should be a finite number"):
         tiny_config("pix2pix", search={"target_ratio": float("inf")})
+
+
+# --- 2. A moved or copied workspace works as it did ----------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_copied_workspace_exports_and_redoes_only_what_is_asked(tmp_path, capsys, monkeypatch, finished_munit):
+    import json
+    import shutil
+
+    from engine.api import run_summary
+    from engine.settings import Settings
+    from engine.store import open_store
+
+    original, _, run_id, _ = finished_munit
+    new = tmp_path / "elsewhere" / "workspace"
+    shutil.copytree(original.workspace, new)  # a copy (or a move: the full-disk message suggests one)
+    monkeypatch.setenv("GCW_WORKSPACE", str(new))
+    run, old_run = new / "runs" / f"{run_id:05d}", original.runs_dir / f"{run_id:05d}"
+    store = open_store(Settings.from_env().resolved_store_url)
+    try:
+        recorded = [a.path for stage in ("teacher", "supernet", "export") for a in store.stage_artifacts(run_id, stage)]
+    finally:
+        store.close()
+    assert recorded and not any(path.startswith("/") for path in recorded)  # relative to the run's folder
+    weights = {stage: json.loads((run / stage / "result.json").read_text())["weights"]
+               for stage in ("teacher", "supernet", "finetune")}
+    assert all(path.startswith(f"{stage}/") for stage, path in weights.items()), weights
+    stamps = {stage: (run / path).stat().st_mtime_ns for stage, path in weights.items()}
+    old_onnx = (old_run / "export" / "student.onnx").stat().st_mtime_ns
+
+    code = cli.main(["export", str(run_id), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0 and Path(json.loads(out.strip().splitlines()[-1])["onnx_path"]).is_relative_to(new)
+    code, err = _run(capsys, "resume", str(run_id), "--redo", "export")
+    assert code == 0, err
+    # Only the export was redone, in the copy: nothing retrained, the original's files untouched.
+    assert {stage: (run / path).stat().st_mtime_ns for stage, path in weights.items()} == stamps
+    assert (old_run / "export" / "student.onnx").stat().st_mtime_ns == old_onnx
+    assert json.loads((run / "export" / "result.json").read_text())["onnx_path"] == "export/student.onnx"
+    located = run_summary(Settings.from_env(), run_id)
+    assert located["onnx_path"] == str(run / "export" / "student.onnx") and Path(located["grid_path"]).is_file()
+
+
+def test_files_recorded_by_an_earlier_version_are_found_where_the_workspace_went(tmp_path):
+    from engine.files import from_run, in_run
+
+    run = tmp_path / "moved" / "runs" / "00007"
+    (run / "teacher").mkdir(parents=True)
+    (run / "teacher" / "teacher.pt").write_bytes(b"w")
+    assert in_run(run / "teacher" / "teacher.pt", run) == "teacher/teacher.pt"
+    assert from_run("teacher/teacher.pt", run) == run / "teacher" / "teacher.pt"
+    # Absolute, as runs recorded their files before: re-rooted when the old place is gone.
+    assert from_run("/gone/workspace/runs/00007/teacher/teacher.pt", run) == run / "teacher" / "teacher.pt"
+    assert from_run(str(tmp_path / "mine.onnx"), run) == tmp_path / "mine.onnx"  # outside any run: as it is
+    assert in_run(tmp_path / "mine.onnx", run) == str((tmp_path / "mine.onnx").resolve())
+
+
+# --- 3. Resume checks the files it depends on; a command that cannot start changes nothing ---------------------
+
+@pytest.mark.slow
+def test_resume_says_what_changed_in_the_dataset_and_a_command_that_cannot_start_changes_nothing(
+        tmp_path, capsys, monkeypatch, finished_munit):
+    import shutil
+    import sqlite3
+
+    from engine.config import RunConfig
+    from engine.settings import Settings
+    from engine.stages.data import resolve_dataset
+    from engine.store import Status, open_store
+
+    original, original_store, run_id, _ = finished_munit
+    config = original_store.get_run(run_id).config
+    sample_root, layout = resolve_dataset(RunConfig.model_validate(config), original, lambda event: None)
+    workspace, mine = tmp_path / "workspace", tmp_path / "my-dataset"
+    shutil.copytree(original.workspace, workspace)
+    shutil.copytree(sample_root, mine)  # the user's own folder (times kept: the same fingerprint)
+    config["dataset"] = {**config["dataset"], "sample": None, "path": str(mine), "layout": layout}
+    with sqlite3.connect(workspace / "store.sqlite") as db:
+        db.execute("update runs set config = ? where id = ?", (json.dumps(config), run_id))
+    monkeypatch.setenv("GCW_WORKSPACE", str(workspace))
+
+    def status():
+        store = open_store(Settings.from_env().resolved_store_url)
+        try:
+            run = store.get_run(run_id)
+            return run.status, run.error
+        finally:
+            store.close()
+
+    shutil.rmtree(mine)  # deleted after the run finished
+    code = cli.main(["resume", str(run_id)])
+    assert code == 0 and "has finished and its files are whole; nothing to do" in capsys.readouterr().err
+    code, err = _run(capsys, "resume", str(run_id), "--redo", "export")
+    assert code == 2 and str(mine) in err and f"run {run_id} is unchanged (finished)" in err
+    assert status() == (Status.finished, None)
+
+    shutil.copytree(sample_root, mine)
+    folder = next(p for p in sorted(mine.iterdir()) if p.is_dir() and any(p.iterdir()))
+    image = next(p for p in sorted(folder.rglob("*")) if p.is_file())
+    count = sum(1 for p in folder.rglob("*") if p.is_file())
+    shutil.copy(image, image.with_name("added-" + image.name))
+    code, err = _run(capsys, "resume", str(run_id), "--redo", "export")
+    assert code == 0, err
+    assert (f"[teacher] the dataset changed since this stage read it: {folder.name}/ has {count + 1} files ({count} "
+            f"before); its results are kept") in err and f"resume {run_id} --redo teacher" in err
+    assert "[export] the dataset changed since this stage read it" in err and "it is redone (--redo)" in err
+    assert status() == (Status.finished, None)
+
+
+def test_a_dataset_fingerprint_names_what_changed(tmp_path):
+    from engine.data.fingerprint import dataset_fingerprint, describe_changes
+
+    for folder in ("trainA", "trainB", "testA"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            Image.new("RGB", (4, 4)).save(tmp_path / folder / f"{i}.png")
+    before = dataset_fingerprint(tmp_path)
+    assert before["trainA"]["files"] == 3 and describe_changes(before, dataset_fingerprint(tmp_path)) == []
+    (tmp_path / "trainA" / "0.png").unlink()
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "trainB" / "1.png")
+    import shutil
+
+    shutil.rmtree(tmp_path / "testA")
+    assert describe_changes(before, dataset_fingerprint(tmp_path)) == [
+        "testA/ is gone (3 files before)", "trainA/ has 2 files (3 before)",
+        "trainB/ has files changed or replaced (3 files, as before)"]

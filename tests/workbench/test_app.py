@@ -68,6 +68,17 @@ def test_the_settings_dialog_checks_a_new_store_url_before_accepting_it(qtbot, t
     dialog._accept()
     assert dialog.result_settings is None and dialog.result_store is None
     assert str(blocker) in dialog.error.text() and "current store is kept" in dialog.error.text()
+    # A URL where no store is yet (a typing mistake, or a new store): asked first, naming the folders it makes.
+    asked = []
+    dialog.confirm_new_store = lambda text: asked.append(text) or False
+    typo = tmp_path / "nonexistent" / "dir" / "store.sqlite"
+    dialog.store_url.setText(f"sqlite:///{typo}")
+    dialog._accept()
+    assert asked == [f"There is no store at {typo}. Opening it creates a new, empty store there, making the "
+                     f"folder(s) {tmp_path / 'nonexistent'}, {tmp_path / 'nonexistent' / 'dir'}."]
+    assert dialog.result_settings is None and not (tmp_path / "nonexistent").exists()
+    assert "Not created; the current store is kept" in dialog.error.text()
+    dialog.confirm_new_store = lambda text: True
     dialog.store_url.setText(f"sqlite:///{tmp_path / 'other' / 'store.sqlite'}")
     dialog._accept()
     assert dialog.result_settings is not None and dialog.result_store is not None

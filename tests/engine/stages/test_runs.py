@@ -59,6 +59,29 @@ def test_stop_after_a_stage_keeps_it_and_resume_continues(settings):
     store.close()
 
 
+def test_a_cancel_that_arrives_as_a_stage_ends_is_honoured_before_the_next_one_and_logged(settings):
+    """The search checks its cancel flag between rounds, so a cancel sent as its last round ended was seen by no
+    check of the search: the next stage boundary stops the run (before, fine-tuning and export ran)."""
+    import pytest
+
+    from engine.pipeline import execute
+    from engine.stages.context import Cancelled
+
+    store = open_store(settings.resolved_store_url)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 2}), store, settings)
+    folder = run_dir(settings, run_id)
+    cancel_once_searched = lambda: (folder / "search" / "result.json").is_file()  # noqa: E731
+    with pytest.raises(Cancelled, match="stopped before finetune as asked; continue with: python main.py resume"):
+        execute(run_id, settings, store, lambda event: None, cancel_requested=cancel_once_searched)
+    run = store.get_run(run_id)
+    assert run.status is Status.cancelled
+    assert [s.status for s in run.stages][2:] == [Status.finished, Status.cancelled, Status.pending]
+    assert not (folder / "finetune" / "result.json").exists()
+    assert any("stopped before finetune as asked" in text for *_, text in store.log_lines(run_id))
+    assert execute(run_id, settings, store, lambda event: None)["run_id"] == run_id
+    store.close()
+
+
 def test_training_sees_crops_while_scoring_sees_whole_images(settings):
     from engine.stages.data import prepare_data
 
