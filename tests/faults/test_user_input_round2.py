@@ -13,7 +13,6 @@ import yaml
 from PIL import Image
 
 from engine import cli
-from engine.config import load_config
 from engine.errors import ConfigError, TrainingDiverged
 from tests.engine.stages.tiny import tiny_config
 
