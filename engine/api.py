@@ -127,7 +127,12 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
     from engine.inspect import preview as inspect_preview
 
     models = RunModels.open(store, settings, run_id)
-    return inspect_preview(models, models.load_input(image), arch, models.load_target(image), conditioning_seed)
+    shown = inspect_preview(models, models.load_input(image), arch, models.load_target(image), conditioning_seed)
+    # Which weights are shown, and the candidate's own scores (search split), so that one arch shown as the final
+    # student and as a sub-network of the supernet is never one label over two networks.
+    candidate = store.candidate(run_id, shown["arch"]) if arch is not None else None
+    return {**shown, "weights": models.weights_of(arch), "final": arch is None,
+            "scores": candidate["metrics"] if candidate else None}
 
 
 def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,

@@ -73,6 +73,16 @@ class RunModels:
                                options)
         return student.eval()
 
+    def weights_of(self, arch: str | None) -> str:
+        """Which weights ``student(arch)`` shows, in words: the two differ for the same arch (the final student
+        was fine-tuned; a sub-network of the supernet was not)."""
+        if arch is None:
+            finetune = stage_result(self.run_dir, "finetune") or {}
+            if finetune.get("kept") is False:
+                return "final student (supernet sub-network: fine-tuning did not improve it, so it was not kept)"
+            return "final student (fine-tuned)" if finetune.get("steps") else "final student (not fine-tuned: 0 steps)"
+        return "supernet sub-network (shared weights, not fine-tuned)"
+
     def best_arch(self) -> str | None:
         result = stage_result(self.run_dir, "search")
         return result["arch"] if result else None

@@ -137,6 +137,9 @@ class SyncedView(QGraphicsView):
 
 
 class CompareView(QWidget):
+    #: The view moved to another candidate itself (its budget slider; None: the final student): run id, arch.
+    candidate_changed = Signal(int, object)
+
     def __init__(self, store: Store, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
         self.store, self.settings = store, settings
@@ -184,6 +187,12 @@ class CompareView(QWidget):
         self.budget = QSlider(Qt.Orientation.Horizontal)
         self.budget.valueChanged.connect(self._budget_moved)
         self.budget_label = QLabel("budget: -")
+        # The run's result as a position of its own: the fine-tuned student, not the supernet's sub-network of
+        # the same arch that the slider and the Pareto plot show.
+        self.final_button = QPushButton("Final student")
+        self.final_button.setToolTip("Show the run's final student (fine-tuned where that was kept); the budget "
+                                     "slider and the Pareto plot show sub-networks of the supernet, not fine-tuned")
+        self.final_button.clicked.connect(self.show_final_student)
         self.readout = QLabel("Select a run (and a candidate on the Pareto plot).")
         self.readout.setObjectName("compareReadout")
         self.readout.setWordWrap(True)
@@ -237,6 +246,7 @@ class CompareView(QWidget):
         row1.addWidget(self.wipe)
         row1.addWidget(self.wipe_slider)
         row2 = QHBoxLayout()
+        row2.addWidget(self.final_button)
         row2.addWidget(self.budget_label)
         row2.addWidget(self.budget, 1)
         row2.addWidget(QLabel("Device"))
@@ -333,12 +343,20 @@ class CompareView(QWidget):
         self.arch = arch
         self.update_preview()
 
+    def show_final_student(self) -> None:
+        if self.run_id is None:
+            return
+        self.arch = None
+        self.candidate_changed.emit(self.run_id, None)
+        self.update_preview()
+
     def _budget_moved(self, index: int) -> None:
         if not self.candidates:
             return
         macs, arch, _ = self.candidates[index]
         self.budget_label.setText(f"budget: {macs / 1e6:.2f}M MACs")
         self.arch = arch
+        self.candidate_changed.emit(self.run_id, arch)
         self.update_preview()
 
     # --- work -------------------------------------------------------------------------------------
@@ -430,9 +448,12 @@ class CompareView(QWidget):
         if not self.result:
             return
         t, s = self.result["teacher_profile"], self.result["student_profile"]
-        lines = [f"student {self.result['arch']}: {s['macs'] / 1e6:.2f}M MACs ({t['macs'] / s['macs']:.1f}x fewer "
-                 f"than the teacher's {t['macs'] / 1e6:.2f}M), {s['params'] / 1e6:.4f}M params "
-                 f"(teacher {t['params'] / 1e6:.3f}M)"]
+        lines = [f"student {self.result['arch']}, {self.result.get('weights', 'student')}: {s['macs'] / 1e6:.2f}M "
+                 f"MACs ({t['macs'] / s['macs']:.1f}x fewer than the teacher's {t['macs'] / 1e6:.2f}M), "
+                 f"{s['params'] / 1e6:.4f}M params (teacher {t['params'] / 1e6:.3f}M)"]
+        if self.result.get("scores"):
+            scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result["scores"].items())
+            lines.append(f"this candidate's scores in the search (search split): {scores}")
         if self.latency:
             lines.append(f"latency, {describe_latency(self.latency)}")
         self.readout.setText("\n".join(lines))

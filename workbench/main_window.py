@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.pareto.export_dir = settings.exports_dir
         self.compare = CompareView(store, settings)
         self.pareto.candidate_selected.connect(self._candidate_selected)
+        self.compare.candidate_changed.connect(self._compare_moved)
         self.summary = SummaryView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.summary, "Summary")
@@ -409,6 +410,13 @@ class MainWindow(QMainWindow):
     def _candidate_selected(self, run_id: int, arch: str) -> None:
         self.compare.select_candidate(run_id, arch)
         self.statusBar().showMessage(f"selected {arch} of run {run_id}")
+
+    def _compare_moved(self, run_id: int, arch: str | None) -> None:
+        """One selection: what the compare view's slider (or its Final student button) shows, the Pareto plot
+        highlights and the status bar names."""
+        self.pareto.show_selected(run_id, arch)
+        self.statusBar().showMessage(f"selected {arch} of run {run_id}" if arch is not None
+                                     else f"showing the final student of run {run_id}")
 
     def export_selected(self) -> None:
         run_id = self.selected_run_id()

@@ -633,6 +633,14 @@ class ParetoView(QWidget):
         self._draw_highlight()
         self.candidate_selected.emit(row["run_id"], row["arch"])
 
+    def show_selected(self, run_id: int, arch: str | None) -> None:
+        """Highlight what another view selected (the compare view's budget slider), without echoing it back; an
+        arch this view does not hold (or None: the final student) clears the highlight."""
+        layer = self.layers.get(run_id)
+        index = layer.table.row_of(arch) if layer is not None and arch is not None else None
+        self.selected = layer.table.row(index) if index is not None else None  # type: ignore[union-attr]
+        self._draw_highlight()
+
     def front_points(self) -> list[dict[str, Any]]:
         """The selected run's front for the shown metric, fewest MACs (or least predicted latency) first."""
         layer = self.layers.get(self.run_id) if self.run_id is not None else None

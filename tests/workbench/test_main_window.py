@@ -207,6 +207,16 @@ def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot,
     qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == clicked,
                     timeout=REAL_WORK_MS)
     assert clicked in window.compare.readout.text()
+    # One selection: the compare view's budget slider moves the Pareto highlight and the status bar with it.
+    qtbot.waitUntil(lambda: window.compare.budget.isEnabled(), timeout=10_000)
+    window.compare.budget.setValue(0)
+    cheapest = window.compare.candidates[0][1]
+    assert window.pareto.selected["arch"] == cheapest and window.compare.arch == cheapest
+    assert window.statusBar().currentMessage() == f"selected {cheapest} of run {run_id}"
+    assert list(window.pareto.highlight.getData()[0]) == [window.pareto.plot_x(window.pareto.selected["macs"])]
+    window.compare.final_button.click()
+    assert window.pareto.selected is None and len(window.pareto.highlight.getData()[0]) == 0
+    assert window.statusBar().currentMessage() == f"showing the final student of run {run_id}"
     window.compare.worker.wait()
 
 

@@ -144,11 +144,26 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)  # the run's own test images
     qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
+    final_text = view.readout.text()
+    assert f"student {summary['student']['arch']}, final student (" in final_text and "search split" not in final_text
     # The run is paired (pix2pix on A|B test images): the ground truth has its column.
     shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
     assert shown == ["input", "ground truth", "teacher", "student", "difference"]
     assert {name: view.views[name].item.pixmap().width() for name in shown} == dict.fromkeys(shown, 32)
     candidate = store.candidates(run_id)[0].arch
+    view.select_candidate(run_id, candidate)
+    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=REAL_WORK_MS)
+    # The same label never stands over two networks: a candidate is the supernet's sub-network, with its scores.
+    assert f"student {candidate}, supernet sub-network (shared weights, not fine-tuned)" in view.readout.text()
+    scores = store.candidate(run_id, candidate)["metrics"]
+    assert f"this candidate's scores in the search (search split): psnr {scores['psnr']:.4g}" in view.readout.text()
+    view.select_candidate(run_id, summary["student"]["arch"])  # the final arch, as the supernet has it
+    qtbot.waitUntil(lambda: view.result["arch"] == summary["student"]["arch"] and not view.result["final"],
+                    timeout=REAL_WORK_MS)
+    assert "supernet sub-network" in view.readout.text()
+    view.final_button.click()
+    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    assert view.readout.text() == final_text
     view.select_candidate(run_id, candidate)
     qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=REAL_WORK_MS)
     view.budget.setValue(0)  # the smallest budget: the cheapest candidate
