@@ -96,7 +96,10 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
     search = _readable_result(settings, run_id, "search")
     if search is not None:
         return SearchBudget(search["budget_macs"], search.get("latency_budget_ms"), on)
-    return SearchBudget(spec.macs_budget, spec.latency_budget_ms, on)
+    # A live search: a ratio becomes MACs with the teacher's, which the search writes as it starts.
+    reference = teacher_reference(run_dir(settings, run_id))
+    macs = budget_macs(config, reference["macs"]) if reference and "macs" in reference else spec.macs_budget
+    return SearchBudget(macs, spec.latency_budget_ms, on)
 
 
 def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:

@@ -259,6 +259,9 @@ class MainWindow(QMainWindow):
             teacher = teacher_reference(run_dir(self.settings, run_id))
             if teacher is not None:
                 self.pareto.teachers[run_id] = teacher
+                budget = search_budget(self.store, self.settings, run_id)  # known in MACs from now on
+                if budget is not None and budget.macs is not None:
+                    self.pareto.budgets[run_id] = budget.macs
                 self.pareto.redraw()
 
     # --- processes --------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class ParetoView(QWidget):
         self._overlay_runs: list[tuple[int, str]] = []
 
         self.metric_choice = QComboBox()
-        self.metric_choice.currentTextChanged.connect(lambda _: self.redraw())
+        self.metric_choice.currentTextChanged.connect(lambda _: self._metric_changed())
         self.x_choice = QComboBox()
         self.x_choice.addItems(list(X_AXES))
         self.x_choice.setToolTip("Plot the metric against MACs, or against the latency the search predicted from "
@@ -122,6 +122,9 @@ class ParetoView(QWidget):
         fit.clicked.connect(self.fit_axes)
 
         self.plot = pg.PlotWidget(background="w")
+        for side in ("left", "bottom"):
+            # Values as they are: pyqtgraph would rescale an ssim axis to "(x0.001)" with ticks 440-590.
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.setLabel("bottom", "MACs (M)")
         # No grid: pyqtgraph draws it with the axes, so every redraw of the points would repaint the axes too
         # (as costly as 10^5 points).
@@ -384,8 +387,25 @@ class ParetoView(QWidget):
         latency = self.latency_budgets.get(self.run_id)
         return latency[0] if latency else None
 
+    def has_predictions(self) -> bool:
+        """Whether the shown run has predicted latencies (a latency budget, or ``predict_latency``) to plot."""
+        layer = self.layers.get(self.run_id) if self.run_id is not None else None
+        return self.run_id in self.latency_budgets or (
+            layer is not None and bool(np.isfinite(layer.table.latency_ms).any()))
+
+    def _offer_x_axes(self) -> None:
+        """"Predicted latency" is offered only for a run that has predictions; else the plot is against MACs."""
+        has = self.has_predictions()
+        item = self.x_choice.model().item(list(X_AXES).index("Predicted latency"))
+        item.setEnabled(has)
+        item.setToolTip("" if has else "this run has no predicted latencies: search with a latency budget or "
+                                       "search: {predict_latency: true}")
+        if not has and self.x_column() != "macs" and self.run_id is not None:
+            self.x_choice.setCurrentText("MACs")  # redraws against MACs
+
     def _draw_decorations(self) -> None:
         """The selected run's front line, its budget, the highlight and the status line."""
+        self._offer_x_axes()
         self._draw_front_line()
         budget = self._budget_x()
         if budget:
@@ -472,6 +492,12 @@ class ParetoView(QWidget):
     def plot_x(self, value: float) -> float:
         """A candidate's x value (MACs, or ms) in the plotted unit."""
         return value / X_AXES[self.x_choice.currentText()][1]
+
+    def _metric_changed(self) -> None:
+        # Another metric has another scale (ssim in 0-1 against psnr in dB): a range the user chose for the old
+        # one says nothing about the new one, so the axes fit it.
+        self.auto_axes, self._fitted = True, False
+        self.redraw()
 
     def _x_changed(self) -> None:
         self.plot.setLabel("bottom", X_AXES[self.x_choice.currentText()][2])

@@ -495,6 +495,16 @@ def test_pareto_shows_the_teacher_as_reference_and_keeps_its_axes_while_points_a
     view.fit_axes()
     assert view.plot.getViewBox().viewRange()[0][1] > 9.0
     assert view.suggested_path("png") == str(tmp_path / "exports" / f"run-{run_id}-pareto-psnr.png")
+    # Another metric fits its own range, even after the user zoomed; its values are shown unscaled.
+    view.handle_event(CandidateScored(run_id=run_id, arch="8_8_8_4_4_4_4_4", macs=400_000, params=1,
+                                      metrics={"psnr": 26.0, "ssim": 0.59}))
+    view.flush()
+    view.plot.getViewBox().sigRangeChangedManually.emit([True, True])
+    view.plot.getViewBox().setRange(xRange=(0, 1), yRange=(18.5, 22.5), padding=0)
+    view.metric_choice.setCurrentText("ssim")
+    (_, _), (y0, y1) = view.plot.getViewBox().viewRange()
+    assert y0 < 0.59 < y1 and y1 - y0 < 1.0
+    assert view.plot.getAxis("left").autoSIPrefixScale == 1.0
 
 
 def test_pareto_plots_the_metric_against_predicted_latency_with_its_budget(qtbot, store):
@@ -523,6 +533,16 @@ def test_pareto_plots_the_metric_against_predicted_latency_with_its_budget(qtbot
     qtbot.waitUntil(lambda: _drawn(view, run_id) == 5, timeout=5000)
     assert not view.budget_line.isVisible()  # this run has no MACs budget
     assert len(view.front_points()) == 4 and "without a predicted latency" not in view.status.text()
+    # A run without predictions is not offered the latency axis (it would plot nothing).
+    plain = store.create_run(name="p", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view.x_choice.setCurrentText("Predicted latency")
+    view.set_run(plain, budget=800_000)
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
+    latency_item = view.x_choice.model().item(1)
+    assert view.x_column() == "macs" and not latency_item.isEnabled() and "no predicted latencies" in latency_item.toolTip()
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
+    assert latency_item.isEnabled()
 
 
 def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_measured(qtbot, settings):
