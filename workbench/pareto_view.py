@@ -19,9 +19,8 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QSplitter, QToolTip, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store
@@ -147,6 +146,13 @@ class ParetoView(QWidget):
         self.highlight = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#000", width=2), brush=None, symbol="o")
         self.highlight.setZValue(20)
         self.plot.addItem(self.highlight)
+        # The hovered candidate's details, drawn in the plot beside it: they stay while the pointer rests there
+        # (a QToolTip timed out after about a second) and go when it leaves the point.
+        self.hover_label = pg.TextItem(color="#000", fill=pg.mkBrush(255, 255, 225, 235), border=pg.mkPen("#888"),
+                                       anchor=(0, 1))
+        self.hover_label.setZValue(100)
+        self.hover_label.hide()
+        self.plot.addItem(self.hover_label, ignoreBounds=True)
         self.legend = self.plot.addLegend(offset=LEGEND_OFFSETS[False])
         self.legend.addItem(self.front, "Pareto front")
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._hovered)
@@ -642,10 +648,14 @@ class ParetoView(QWidget):
 
     def _hovered(self, args: tuple) -> None:
         row = self.nearest(args[0])
-        if row is None:
-            QToolTip.hideText()
-        else:
-            QToolTip.showText(QCursor.pos(), _tip(row), self.plot)
+        metric = self.metric_name()
+        x = row.get(self.x_column()) if row is not None else None
+        if row is None or x is None or metric not in row["metrics"]:
+            self.hover_label.hide()
+            return
+        self.hover_label.setText(_tip(row))
+        self.hover_label.setPos(self.plot_x(x), row["metrics"][metric])
+        self.hover_label.show()
 
     def _clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

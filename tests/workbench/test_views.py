@@ -68,6 +68,12 @@ def test_pareto_points_arrive_live_and_the_front_follows(qtbot, store, tmp_path)
     row = view.nearest(view.view_to_scene(500_000, 27.0))
     tip = _tip(row)
     assert "8_4_8_4_8_4_8_4" in tip and "0.50M MACs" in tip and "psnr 27" in tip
+    # Hovering shows the details beside the point, for as long as the pointer rests there (no tooltip timeout).
+    view._hovered((view.view_to_scene(500_000, 27.0),))
+    assert view.hover_label.isVisible() and view.hover_label.textItem.toPlainText() == tip
+    assert (view.hover_label.pos().x(), view.hover_label.pos().y()) == (0.5, 27.0)
+    view._hovered((view.view_to_scene(50_000, 35.0),))  # nowhere near a candidate
+    assert not view.hover_label.isVisible()
 
     view.include_dominated.setChecked(False)
     assert not any(chunk.isVisible() for chunk in view.layers[run_id].chunks)
