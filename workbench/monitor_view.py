@@ -3,6 +3,8 @@ smoothing, series toggles), the run's whole log from the store, cancel and resum
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pyqtgraph as pg
@@ -174,8 +176,13 @@ class MonitorView(QWidget):
 
     def _log_scale_toggled(self, on: bool) -> None:
         self.plot.setLogMode(y=on)
-        self.plot.setLabel("left", "loss (log scale)" if on else "loss")
+        self._label_axis()
         self.plot.getViewBox().enableAutoRange()
+
+    def _label_axis(self) -> None:
+        """Training stages plot losses; the search plots the best score found so far (``best_psnr``...)."""
+        label = "best score so far (search split)" if self.loss_stage.currentText() == "search" else "loss"
+        self.plot.setLabel("left", f"{label} (log scale)" if self.log_scale.isChecked() else label)
 
     def set_process_running(self, running: bool) -> None:
         self._running = running
@@ -204,6 +211,17 @@ class MonitorView(QWidget):
             if self.follow_stage and stage.status == "running" and stage.name in PLOTTED_STAGES \
                     and stage.name != self.loss_stage.currentText():
                 self._show_stage(stage.name)
+
+    def _show_outcome(self, status: str, message: str) -> None:
+        """A failure in red; a stop the user asked for is no error: said plainly, with the Resume button beside
+        it instead of the command line's resume command."""
+        if status == "cancelled":
+            message = re.sub(r"; (resume|continue) with: python main\.py resume \d+", "", message)
+            self.error.setText(f"{message}. Resume continues from there." if message else "")
+            self.error.setStyleSheet("color: #555")
+        else:
+            self.error.setText(message)
+            self.error.setStyleSheet("color: #b00020")
 
     def _set_bar(self, stage: str, step: int, total: int | None, *, reset: bool = False) -> None:
         """Progress never goes backwards on the same total (the store's record lags the live events by up to
@@ -241,7 +259,8 @@ class MonitorView(QWidget):
         if run_id != self.run_id or stage != self.loss_stage.currentText():
             return  # another run or stage was chosen meanwhile
         self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status.value}")
-        self.error.setText(run.error or "")
+        self._label_axis()
+        self._show_outcome(run.status.value, run.error or "")
         running_stage = None
         for stage_row in run.stages:
             if stage_row.name not in self.bars:

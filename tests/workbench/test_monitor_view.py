@@ -107,3 +107,26 @@ def test_the_eta_follows_a_change_of_speed_smoothly():
 def test_smoothing_is_debiased_and_zero_leaves_values_alone():
     assert smoothed([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
     assert smoothed([5.0, 5.0, 5.0], 0.9) == pytest.approx([5.0, 5.0, 5.0])
+
+
+def test_a_cancelled_run_is_said_plainly_and_the_search_curve_is_labelled_a_score(qtbot, store):
+    run_id = store.create_run(name="stopped", family="pix2pix", dataset="d", config={},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    store.update_stage(run_id, "teacher", status=Status.finished)
+    store.update_stage(run_id, "supernet", status=Status.finished)
+    store.update_stage(run_id, "search", status=Status.cancelled, step=4, total_steps=10)
+    store.record_metrics(run_id, "search", 4, {"best_psnr": 21.0})
+    store.mark_run(run_id, Status.cancelled, error=f"search stopped; 4 scored candidates are kept in the store; "
+                                                   f"resume with: python main.py resume {run_id}")
+    view = _view(qtbot, store)
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: not view.reader.busy() and view.error.text() != "", timeout=10_000)
+    assert view.error.text() == "search stopped; 4 scored candidates are kept in the store. Resume continues from there."
+    assert "b00020" not in view.error.styleSheet()
+    view._show_stage("search")
+    qtbot.waitUntil(lambda: not view.reader.busy() and "best_psnr" in view.curves, timeout=10_000)
+    assert view.plot.getAxis("left").labelText == "best score so far (search split)"
+    store.mark_run(run_id, Status.failed, error="boom")
+    view.refresh()
+    qtbot.waitUntil(lambda: not view.reader.busy() and view.error.text() == "boom", timeout=10_000)
+    assert "b00020" in view.error.styleSheet()
