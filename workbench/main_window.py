@@ -228,6 +228,14 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, *_: object) -> None:
         self._update_views(reload=True)
+        # A finished run opens on its outcome, a live one on its progress (a tab the user chose otherwise stays).
+        run_id = self.selected_run_id()
+        row = self.runs_model.row_of(run_id) if run_id is not None else None
+        status = self.runs_model.run_at(row).status if row is not None else None
+        if status == "finished" and self.tabs.currentWidget() is self.monitor:
+            self.tabs.setCurrentWidget(self.summary)
+        elif status == "running" and self.tabs.currentWidget() is self.summary:
+            self.tabs.setCurrentWidget(self.monitor)
 
     def _update_views(self, reload: bool = False) -> None:
         run_id = self.selected_run_id()

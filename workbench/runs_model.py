@@ -9,14 +9,15 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from engine.api import RunSummary
 
-COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Started")
+COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Fewer MACs", "Started")
 #: What each column holds, shown as its header's tooltip.
 TOOLTIPS = {1: "the model family and the dataset folder (the full path in each cell's tooltip)",
             2: "the run's status, with its number of processes when it runs on several (torchrun)",
             3: "the current (or last) stage and its progress",
             4: "the best candidate's score so far on the search split (held-out training images) and its MACs",
             5: "the final student's metric on the test split, with the teacher's: the numbers of the summary "
-               "and the model card"}
+               "and the model card",
+            6: "the compression: the teacher's MACs divided by the final student's (the paper's convention)"}
 
 
 def _dataset_name(dataset: str) -> str:
@@ -49,8 +50,11 @@ def _cell(run: RunSummary, column: int) -> str:
             return "-"
         metric = result["metric"]
         return f"{metric} {result['student'][metric]:.4g} (teacher {result['teacher'][metric]:.4g})"
+    if column == 6:
+        ratio = (run.result or {}).get("macs_ratio")
+        return f"{ratio:.1f}x" if ratio else "-"
     started = run.started_at or run.created_at
-    return started.astimezone().strftime("%m-%d %H:%M")
+    return started.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def _tooltip(run: RunSummary, column: int) -> str | None:
@@ -62,7 +66,7 @@ def _tooltip(run: RunSummary, column: int) -> str | None:
         return f"{run.processes} processes (torchrun) on {', '.join(run.hosts or ['?'])}"
     if column == 5 and run.result:
         return f"measured on the {run.result['split']} split"
-    if column == 6:
+    if column == 7:
         started = run.started_at or run.created_at
         return started.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return None

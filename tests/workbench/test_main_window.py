@@ -84,8 +84,10 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     shown = window.runs_model.index(row, 5).data()
     assert shown == (f"psnr {summary['student']['metrics']['psnr']:.4g} (teacher "
                      f"{summary['teacher']['metrics']['psnr']:.4g})")
-    headers = [window.runs_model.headerData(c, Qt.Orientation.Horizontal) for c in range(7)]
-    assert headers[4:6] == ["Best (search)", "Student (test)"]
+    headers = [window.runs_model.headerData(c, Qt.Orientation.Horizontal) for c in range(8)]
+    assert headers[4:8] == ["Best (search)", "Student (test)", "Fewer MACs", "Started"]
+    assert window.runs_model.index(row, 6).data() == f"{summary['macs_ratio']:.1f}x"
+    assert window.runs_model.index(row, 7).data()[:4].isdigit()  # the date with its year
     assert window.runs_model.index(row, 4).data().startswith("psnr ")
     assert "test split" in window.runs_model.headerData(5, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
     assert "test split" in window.runs_model.index(row, 5).data(Qt.ItemDataRole.ToolTipRole)
@@ -196,6 +198,8 @@ def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot,
     window.show()
     qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1, timeout=10_000)
     window.select_run(run_id)
+    assert window.selected_run_id() == run_id
+    assert window.tabs.currentWidget() is window.summary  # a finished run opens on its outcome, not on Monitor
     window.tabs.setCurrentWidget(window.pareto)
     qtbot.waitUntil(lambda: window.idle() and window.pareto.count(run_id) > 0, timeout=10_000)
     target = store.candidates(run_id)[-1]
