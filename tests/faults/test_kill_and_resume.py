@@ -46,7 +46,7 @@ def _outcome(store, settings, run_id: int) -> dict:
               for stage in ("teacher", "supernet", "finetune") for name in store.metric_names(run_id, stage)}
     return {"search": (search["arch"], search["value"]),
             "candidates": dict(zip(table.archs, table.metrics[search["metric"]].tolist())),
-            "student": torch.load(finetune["weights"], weights_only=True)["G"],
+            "student": torch.load(folder / finetune["weights"], weights_only=True)["G"],  # relative to the run
             "kept": finetune["kept"], "test_metrics": export["student"]["metrics"], "series": series}
 
 
