@@ -221,7 +221,7 @@ class CompareView(QWidget):
         self.scale_low, self.scale_high = QLabel("0"), QLabel("")
         scale_row = QHBoxLayout()
         scale_row.addStretch(1)
-        scale_row.addWidget(QLabel("difference"))
+        scale_row.addWidget(QLabel("difference |teacher - student|, per pixel:"))
         scale_row.addWidget(self.scale_low)
         scale_row.addWidget(self.scale_image)
         scale_row.addWidget(self.scale_high)
@@ -441,8 +441,12 @@ class CompareView(QWidget):
             self.headers[name].setVisible(shown)
             if shown:
                 self.views[name].set_pixmap(to_pixmap(images[name]))
-        self.scale_high.setText(f"{top:.0f} of 255 (mean |teacher - student|; max "
-                                f"{float(self.result['difference_levels'].max()):.0f})")
+        largest = float(self.result["difference_levels"].max())
+        self.scale_high.setText(f"{top:.0f} levels or more (of 255)")
+        self.scale_high.setToolTip(
+            f"Each pixel's colour is how far the student's output is from the teacher's there: the mean over the "
+            f"colour channels of |teacher - student|, in 8-bit levels (0-255). The scale ends at {top:.0f} so that "
+            f"small differences show; the largest here is {largest:.0f}.")
 
     def _update_readout(self) -> None:
         if not self.result:

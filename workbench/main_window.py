@@ -9,13 +9,34 @@ import shutil
 from datetime import datetime
 
 import yaml
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QInputDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.api import (DEFAULT_PRESET, RunConfig, RunSummary, Store, fail_dead_runs, run_dir, run_summary,
-                        search_budget, teacher_reference)
+from engine.api import (
+    DEFAULT_PRESET,
+    RunConfig,
+    RunSummary,
+    Store,
+    fail_dead_runs,
+    run_dir,
+    run_summary,
+    search_budget,
+    teacher_reference,
+)
 from engine.errors import UserError
 from engine.events import Event
 from engine.settings import Settings
@@ -23,6 +44,7 @@ from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.monitor_view import MonitorView
 from workbench.new_run_dialog import NewRunDialog
+from workbench.open_location import open_location
 from workbench.pareto_view import ParetoView
 from workbench.process import RunProcess
 from workbench.reader import StoreReader
@@ -384,7 +406,7 @@ class MainWindow(QMainWindow):
         if not folder.is_dir():
             self.statusBar().showMessage(f"run {run_id} has no folder yet ({folder})")
             return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        open_location(self, str(folder))
 
     def delete_run(self, run_id: int | None) -> None:
         """Delete the run from the store and its folder from the disk, after asking (naming both)."""

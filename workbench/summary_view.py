@@ -9,11 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QScrollArea, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.api import HIGHER_IS_BETTER, LatencyReading, faster
+from workbench.open_location import open_location
 
 BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
@@ -179,6 +188,5 @@ class SummaryView(QWidget):
         super().resizeEvent(event)
         self._scale_grid()
 
-    @staticmethod
-    def _open(url: str) -> None:
-        QDesktopServices.openUrl(QUrl(url))
+    def _open(self, url: str) -> None:
+        open_location(self, url)

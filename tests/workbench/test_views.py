@@ -237,7 +237,8 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     levels = view.result["difference_levels"]
     top = difference_scale_top(levels)
     assert (colour_map(levels, top)[levels >= top] == COLOUR_TABLE[255]).all()
-    assert view.scale_high.text().startswith(f"{top:.0f} of 255")
+    assert view.scale_high.text() == f"{top:.0f} levels or more (of 255)"
+    assert f"the largest here is {float(levels.max()):.0f}" in view.scale_high.toolTip()
     assert colour_map(np.zeros((2, 2)), 8.0).tolist() == [[COLOUR_TABLE[0].tolist()] * 2] * 2
     qtbot.wait(50)
     view.grab().save(str(tmp_path / "compare.png"))
