@@ -145,7 +145,13 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
                          for k, v in variant.get("metrics", {}).items()))
     speed = ""
     if "latency_ms" in variant:
-        speed = f"{variant['latency_ms']:.2f} ms, {variant['speedup_over_float']:.2f}x the float student's speed " \
-                "in ONNX Runtime; "
+        spread = variant.get("speedup_p10_p90")
+        how = (f"median of per-round ratios, p10-p90 {spread[0]:.2f}-{spread[1]:.2f}" if spread
+               else "median of per-round ratios")
+        if variant.get("ratio_of_medians") is not None:
+            how += f"; ratio of the medians {variant['ratio_of_medians']:.2f}x"
+        busy = ", machine busy (wide spread)" if variant.get("busy") else ""
+        speed = (f"{variant['latency_ms']:.2f} ms, {variant['speedup_over_float']:.2f}x the float student's speed "
+                 f"in ONNX Runtime ({how}{busy}); ")
     flag = "" if variant["usable"] else f"; OUTSIDE its tolerance ({variant['tolerance']})"
     return f"{name}: {variant['path']} ({speed}{quality}{flag})"

@@ -55,3 +55,16 @@ def test_compare_outputs_on_the_shown_scale():
     a = np.zeros((1, 3, 4, 4), dtype=np.float32)
     assert compare_outputs(a, a).psnr_db == float("inf")
     assert compare_outputs(a, a + 0.2).psnr_db == pytest.approx(20.0)  # 0.1 on the [0, 1] scale
+
+
+def test_a_variants_speed_says_how_its_ratio_is_computed_and_whether_the_machine_was_busy():
+    from engine.onnx_variants import describe_variant
+
+    variant = {"path": "student.int8.onnx", "exact": False, "usable": True, "tolerance": "25 dB",
+               "check": {"psnr_to_float_db": 31.0, "max_abs_diff": 0.1}, "latency_ms": 11.17,
+               "speedup_over_float": 0.88, "speedup_p10_p90": [0.12, 1.4], "ratio_of_medians": 0.15, "busy": True}
+    line = describe_variant("int8", variant)
+    assert ("11.17 ms, 0.88x the float student's speed in ONNX Runtime (median of per-round ratios, p10-p90 "
+            "0.12-1.40; ratio of the medians 0.15x, machine busy (wide spread))") in line
+    quiet = describe_variant("int8", {**variant, "busy": False})
+    assert "machine busy" not in quiet
