@@ -7,14 +7,26 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QWidget)
+from PySide6.QtCore import QProcess, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QWidget,
+)
 
 from engine.api import Store, describe_latency, describe_variant
 from engine.settings import Settings
-from workbench.process import child_environment
 from workbench.entry import child_command
+from workbench.open_location import open_location
+from workbench.process import child_environment
 
 FINAL = "final student of the run"
 
@@ -42,9 +54,18 @@ class ExportDialog(QDialog):
         self.candidate.currentIndexChanged.connect(self._candidate_changed)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._pick)
+        self.weights_note = QLabel()
+        self.weights_note.setWordWrap(True)
         self.result_label = QLabel()
         self.result_label.setObjectName("exportResult")
         self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # The result (paths, the model card, every variant) scrolls in its own area instead of being cut off.
+        self.result_area = QScrollArea()
+        self.result_area.setWidgetResizable(True)
+        self.result_area.setWidget(self.result_label)
+        self.result_area.setMinimumHeight(240)
         self.export_result: dict | None = None
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir)
@@ -52,12 +73,18 @@ class ExportDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
         self.export_button.clicked.connect(self.start)
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(lambda: open_location(self, str(self._exported_folder())))
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Candidate", self.candidate)
+        form.addRow("", self.weights_note)
         form.addRow("Folder", out_row)
-        form.addRow(self.result_label)
+        form.addRow(self.result_area)
         form.addRow(self.buttons)
+        self.resize(760, 520)
+        self._show_weights_note()
         self.process = QProcess(self)
         self.process.setProcessEnvironment(child_environment(settings))
         self.process.finished.connect(self._finished)
@@ -67,7 +94,18 @@ class ExportDialog(QDialog):
         arch = self.candidate.currentData() if hasattr(self, "candidate") else None
         return str(self.settings.exports_dir / f"run-{self.run_id}-{arch or 'student'}")
 
+    def _show_weights_note(self) -> None:
+        """Which weights the chosen entry is exported with: only the final student was fine-tuned."""
+        self.weights_note.setText(
+            "The run's final student, fine-tuned where that was kept." if self.candidate.currentData() is None else
+            "A candidate of the search is exported with the supernet's shared weights, not fine-tuned (only the "
+            "run's final student was fine-tuned): its quality is the search's, not the final student's.")
+
+    def _exported_folder(self) -> Path:
+        return Path(self.export_result["onnx_path"]).parent if self.export_result else Path(self.out_dir.text())
+
     def _candidate_changed(self, _index: int) -> None:
+        self._show_weights_note()
         if self.out_dir.text() == self._suggested:  # not edited: it follows the candidate
             self._suggested = self.suggested_folder()
             self.out_dir.setText(self._suggested)
@@ -102,4 +140,5 @@ class ExportDialog(QDialog):
             f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
             + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r["latency"].values())
             + "".join(f"variant {describe_variant(n, v)}<br>" for n, v in r.get("onnx_variants", {}).items())
-            + f"ONNX: {r['onnx_path']}<br>card: {Path(r['model_card_path']).name}")
+            + f"ONNX: {r['onnx_path']}<br>model card: {r['model_card_path']}")
+        self.open_button.setEnabled(True)

@@ -28,6 +28,8 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        # Wide enough for paths and for the messages under them (the default 381 px clipped both).
+        self.setMinimumWidth(680)
         self.current = settings
         self.workspace = QLineEdit(str(settings.workspace))
         self.store_url = QLineEdit(settings.store_url or "")

@@ -64,6 +64,7 @@ def test_the_settings_dialog_checks_a_new_store_url_before_accepting_it(qtbot, t
     blocker.write_text("x")
     dialog = SettingsDialog(Settings(workspace=tmp_path / "ws"))
     qtbot.addWidget(dialog)
+    assert dialog.minimumWidth() >= 680  # paths and messages are not clipped
     dialog.store_url.setText(f"sqlite:///{blocker / 'store.sqlite'}")
     dialog._accept()
     assert dialog.result_settings is None and dialog.result_store is None
