@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QSpinBox, QVBoxLayout, QWidget)
 
 from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, Launch, RunConfig,
-                        available_devices, budget_macs, detect_layout, load_config, measured_extremes, preview_budget,
-                        write_launch_files)
+                        available_devices, budget_macs, detect_layout, find_inception_weights, load_config,
+                        measured_extremes, preview_budget, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
 from workbench.options_form import OptionsForm
@@ -219,7 +219,13 @@ class NewRunDialog(QDialog):
         budget_form.addRow(self.by_macs, self.macs)
         budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
+        # Beside the metric: that FID will not be what the run reports where its weights are missing.
+        self.metric_note = QLabel()
+        self.metric_note.setWordWrap(True)
+        self.metric_note.setStyleSheet("color: #8a6d00")
+        self.metric_choice.currentTextChanged.connect(lambda _: self._show_metric_note())
         budget_form.addRow("Metric", self.metric_choice)
+        budget_form.addRow("", self.metric_note)
         self.segmentation_row = self._pair(self.segmentation, self.segmentation_classes, browse_segmentation)
         budget_form.addRow("Segmentation", self.segmentation_row)
         self.segmentation_form = budget_form
@@ -441,8 +447,18 @@ class NewRunDialog(QDialog):
         if self.by_latency.isChecked() and self.latency_device.currentText() != "cpu":
             self.latency_backend.setCurrentText("pytorch")  # ONNX Runtime is measured on the CPU here
 
+    def _show_metric_note(self) -> None:
+        missing = self._metric() == "fid" and find_inception_weights(
+            self.settings.inception_weights if self.settings else None) is None
+        self.metric_note.setText(
+            "The Inception weights behind FID are not on this machine: this run will report rfid (a labelled, "
+            "download-free fallback) instead. Put pt_inception-2015-12-05-6726825d.pth in torch's hub cache or set "
+            "it in Settings, or choose rfid." if missing else "")
+        self.metric_note.setVisible(missing)
+
     def validate(self) -> bool:
         self._grey_out()
+        self._show_metric_note()
         problems = []
         overrides = self.overrides()
         if not overrides["name"]:

@@ -653,3 +653,21 @@ def test_pareto_catches_up_with_a_run_that_reports_only_to_the_store(qtbot, stor
                                                            "8_8_8_8_8_8_8_8"]
     view.catch_up(run_id, stored=5)  # nothing new: nothing read
     assert not view.reader.busy() and view.count(run_id) == 5
+
+
+def test_new_run_dialog_says_beside_the_metric_when_fid_would_fall_back_to_rfid(qtbot, monkeypatch, tmp_path):
+    import workbench.new_run_dialog as module
+
+    monkeypatch.setattr(module, "find_inception_weights", lambda setting=None: None)
+    dialog = NewRunDialog(preset="cyclegan-sample")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.metric_choice.setCurrentText("fid")
+    assert dialog.metric_note.isVisible() and "will report rfid" in dialog.metric_note.text()
+    dialog.metric_choice.setCurrentText("rfid")
+    assert not dialog.metric_note.isVisible()
+    monkeypatch.setattr(module, "find_inception_weights", lambda setting=None: tmp_path / "weights.pth")
+    dialog.metric_choice.setCurrentText("fid")
+    assert not dialog.metric_note.isVisible()
+    # The background profile of the teacher ends before the dialog does.
+    qtbot.waitUntil(lambda: not dialog.preview_pending(), timeout=REAL_WORK_MS)
