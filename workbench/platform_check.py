@@ -40,7 +40,7 @@ XCB_LIBRARIES: dict[str, str] = {
     "libdbus-1.so.3": "libdbus-1-3",
 }
 
-HEADLESS = ("every command works without a display (python main.py compress --preset pix2pix-sample, runs, "
+HEADLESS = ("every command works without a display (python main.py compress, resume, runs, "
             "export ...; python main.py --help lists them)")
 
 
