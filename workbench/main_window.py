@@ -42,6 +42,7 @@ from engine.events import Event
 from engine.settings import Settings
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
+from workbench.getting_started import DOCS, GettingStartedDialog
 from workbench.monitor_view import MonitorView
 from workbench.new_run_dialog import NewRunDialog
 from workbench.open_location import open_location
@@ -165,6 +166,10 @@ class MainWindow(QMainWindow):
         run_menu.addActions(self.run_actions())
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(QAction("&Getting started", self, triggered=self._getting_started))
+        if DOCS.is_dir():
+            help_menu.addAction(QAction("&Documentation folder", self,
+                                        triggered=lambda: open_location(self, str(DOCS))))
         help_menu.addAction(QAction("&About", self, triggered=self._about))
 
     def run_actions(self) -> list[QAction]:
@@ -180,6 +185,9 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.addActions(self.run_actions())
         menu.exec(self.runs_view.viewport().mapToGlobal(position))
+
+    def _getting_started(self) -> None:
+        GettingStartedDialog(self).open()
 
     def _about(self) -> None:
         from workbench.about_dialog import AboutDialog

@@ -349,3 +349,17 @@ def test_only_other_finished_runs_are_offered_as_pareto_overlays(qtbot, window, 
     offered = [window.pareto.overlays.item(i).data(Qt.ItemDataRole.UserRole)
                for i in range(window.pareto.overlays.count())]
     assert offered == [done] and failed not in offered
+
+
+def test_help_offers_the_getting_started_steps_and_the_docs_folder(window, qtbot):
+    from workbench.getting_started import GettingStartedDialog
+
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    names = [a.text() for a in help_menu.actions()]
+    assert names[0] == "&Getting started" and "&About" in names and "&Documentation folder" in names
+    help_menu.actions()[0].trigger()
+    dialog = window.findChild(GettingStartedDialog)
+    assert dialog is not None and dialog.isVisible()
+    text = dialog.text.toPlainText()
+    assert "New run" in text and "python main.py compress --preset pix2pix-sample" in text and "docs" in text
+    dialog.close()
