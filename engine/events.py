@@ -8,6 +8,7 @@ from a child process); ``event_from_dict`` turns such a line back into the event
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 import time
@@ -152,14 +153,27 @@ def null_sink(event: Event) -> None:
 
 
 class Fanout:
-    """Send each event to several sinks (a renderer and the store, say)."""
+    """Send each event to several sinks (a renderer and the store, say). A sink named in ``optional`` (a
+    renderer: a terminal, or the pipe to a window) that fails is no longer served, and the run goes on: a
+    window closed or crashed while its run works must not fail the run. Any other sink's failure propagates
+    (the store is the run's record)."""
 
-    def __init__(self, *sinks: EventSink):
+    def __init__(self, *sinks: EventSink, optional: tuple[EventSink, ...] = ()):
         self.sinks = list(sinks)
+        self.optional = list(optional)
+        self.dropped: list[tuple[EventSink, str]] = []
 
     def __call__(self, event: Event) -> None:
-        for sink in self.sinks:
-            sink(event)
+        for sink in list(self.sinks):
+            try:
+                sink(event)
+            except Exception as exc:
+                if not any(sink is o for o in self.optional):
+                    raise
+                self.sinks.remove(sink)
+                self.dropped.append((sink, f"{type(exc).__name__}: {exc}"))
+                logging.getLogger(__name__).warning("an event subscriber failed (%s: %s) and is no longer served; "
+                                                    "the run goes on", type(exc).__name__, exc)
 
 
 class JsonLinesRenderer:

@@ -36,7 +36,7 @@ from engine.events import (
 )
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
 from engine.profile import check_parameters_fit
-from engine.recorder import StoreRecorder
+from engine.recorder import Heartbeat, StoreRecorder
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
@@ -102,17 +102,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_runs(store: Store) -> list[int]:
-    """Mark failed the runs recorded as running whose process is gone (or silent for too long)."""
+def fail_dead_runs(store: Store, stale_after: timedelta = STALE_AFTER, now: datetime | None = None) -> list[int]:
+    """Mark failed the runs recorded as running whose process is gone (or, on another host, whose heartbeat,
+    written on a timer by the running process, is older than ``stale_after``)."""
     failed = []
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     for run_id in store.running_run_ids():
         run = store.get_run(run_id)
         heartbeat = run.heartbeat_at.replace(tzinfo=timezone.utc) if run.heartbeat_at and run.heartbeat_at.tzinfo is None else run.heartbeat_at
         if run.host == socket.gethostname() and run.pid:
             dead = not _pid_alive(run.pid)
         else:
-            dead = heartbeat is None or now - heartbeat > STALE_AFTER
+            dead = heartbeat is None or now - heartbeat > stale_after
         if dead:
             message = (f"the run's process (pid {run.pid} on {run.host}) stopped without finishing; "
                        f"resume with: python main.py resume {run.id}")
@@ -251,11 +252,13 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     store.claim_run(run_id)  # atomic: of two resumes at once, the second stops here
     # The store records the run from the same events the caller renders (engine.recorder).
     recorder = StoreRecorder(store, run_id, list(STAGES), config.log_every, run_dir=folder)
-    events = Fanout(recorder, events)
+    # The caller's renderer (a terminal, the pipe to a window) may die with the window: the run goes on.
+    events = Fanout(recorder, events, optional=(events,))
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     world.broadcast((run_id, run.config))
     group = hosts(world)
     stage_name, changed_anything = "data", False
+    heartbeat = Heartbeat(store, run_id).__enter__()  # on a timer, whatever the stage does; stopped below
     try:
         device = _prepare_process(config, settings, world)
         if world.active:
@@ -320,6 +323,8 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
         if isinstance(exc, UserError):
             raise exc from None
         raise
+    finally:
+        heartbeat.__exit__()
     summary = stage_result(folder, "export")
     events(RunFinished(run_id=run_id, summary=summary))
     return summary

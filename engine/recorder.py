@@ -9,6 +9,7 @@ stage to redo it, forgetting a resumed stage's series after its checkpoint, reco
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,32 @@ def run_result(summary: dict[str, Any]) -> dict[str, Any]:
     return {"metric": summary["metric"], "split": summary.get("metrics_split", "test"),
             "student": summary["student"]["metrics"], "teacher": summary["teacher"]["metrics"],
             "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
+
+
+class Heartbeat:
+    """Writes the run's heartbeat on a timer, from a thread of the running process, whatever the run is doing:
+    a long step-less phase (a latency table, statistics, an export) is as alive as a training step. Used as a
+    context manager around the run; a run whose heartbeat stops (its process gone) is found stale."""
+
+    def __init__(self, store: Store, run_id: int, interval_s: float = HEARTBEAT_INTERVAL_S):
+        self.store, self.run_id, self.interval_s = store, run_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception:  # a store that refuses a write (full disk) is reported by the run's own writes
+                log.debug("heartbeat of run %s not written", self.run_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class StoreRecorder:

@@ -86,3 +86,60 @@ def test_work_outside_the_runs_stages_is_not_its_record_but_a_failure_there_is(s
     record(StageFailed(run_id=run_id, stage="data", error="dataset folder not found"))
     run = store.get_run(run_id)
     assert run.status is Status.failed and run.error == "dataset folder not found"
+
+
+def test_a_live_runs_heartbeat_is_written_on_a_timer_and_it_is_found_stale_only_after_the_timer_stops(store):
+    """Deterministic, not timed: the heartbeat must change with no event at all (a long phase without
+    progress), and staleness is judged at a given instant."""
+    import time
+    from datetime import timedelta, timezone
+
+    from engine.pipeline import STALE_AFTER, fail_dead_runs
+    from engine.recorder import Heartbeat
+    from engine.store import Status
+    from engine.store.models import Run
+    from tests.patience import REAL_WORK_S
+
+    run_id = store.create_run(name="remote", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    store.claim_run(run_id)
+    with store.session() as session:  # as seen from another machine: only the heartbeat tells it is alive
+        session.get(Run, run_id).host = "another-host"
+
+    def beat():
+        stamp = store.get_run(run_id).heartbeat_at
+        return stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp
+
+    first = beat()
+    with Heartbeat(store, run_id, interval_s=0.01):
+        deadline = time.monotonic() + REAL_WORK_S  # a hang guard
+        while beat() == first:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert fail_dead_runs(store) == []  # written by the timer alone: alive
+    last = beat()
+    time.sleep(0.1)
+    assert beat() == last  # the timer stopped with the run
+    assert fail_dead_runs(store, now=last + STALE_AFTER - timedelta(seconds=1)) == []
+    assert store.get_run(run_id).status is Status.running
+    assert fail_dead_runs(store, now=last + STALE_AFTER + timedelta(seconds=1)) == [run_id]
+    assert store.get_run(run_id).status is Status.failed
+
+
+def test_a_run_survives_the_death_of_its_renderer(settings, store):
+    """The pipe to a window that closed or crashed: the renderer raises from then on; the run finishes, recorded."""
+    from engine.pipeline import create_run, execute
+    from engine.store import Status
+    from tests.engine.stages.tiny import tiny_config
+
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 0}), store, settings)
+    seen = []
+
+    def renderer(event):
+        seen.append(event)
+        if len(seen) > 5:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    summary = execute(run_id, settings, store, renderer)
+    assert len(seen) == 6  # served until it failed, then no longer
+    assert summary["run_id"] == run_id and store.get_run(run_id).status is Status.finished
+    assert any(text == "run finished" for *_, text in store.log_lines(run_id))
