@@ -372,8 +372,6 @@ class CompareView(QWidget):
             return
         run_id, arch, settings, store = self.run_id, self.arch, self.settings, self.store
         seed = self.style_seed.value()
-        if self.result is not None and self.result.get("arch") != arch:
-            self.latency = None  # measured for another sub-network
 
         def job() -> dict[str, Any]:
             return {**api.preview(store, settings, run_id, Path(path), arch, seed), "run_id": run_id, "path": path,
@@ -389,7 +387,7 @@ class CompareView(QWidget):
         device, backend = self.device.currentText(), self.backend.currentText()
 
         def job() -> dict[str, Any]:
-            return api.measure_latency(store, settings, run_id, arch, device, backend)
+            return {**api.measure_latency(store, settings, run_id, arch, device, backend), "arch": arch}
 
         self.measure_button.setEnabled(False)
         self.readout.setText(self.readout.text() + f"\nmeasuring latency on {device} ({backend})…")
@@ -459,5 +457,9 @@ class CompareView(QWidget):
             scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result["scores"].items())
             lines.append(f"this candidate's scores in the search (search split): {scores}")
         if self.latency:
-            lines.append(f"latency, {describe_latency(self.latency)}")
+            if self.latency.get("arch") == self.arch:
+                lines.append(f"latency, {describe_latency(self.latency)}")
+            else:  # kept for comparison, said to be another student's (it used to vanish)
+                lines.append(f"latency of the student shown before ({self.latency.get('arch') or 'final student'}), "
+                             f"{describe_latency(self.latency)}; Measure latency for this one")
         self.readout.setText("\n".join(lines))

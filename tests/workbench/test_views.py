@@ -182,6 +182,11 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     assert view.latency["ratios"]["teacher/student"]["runs"] == timings["teacher"]["runs"]  # measured together
     text = view.readout.text()
     assert ("x faster (ratio p10-p90" in text or "x slower (ratio p10-p90" in text) and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
+    # Another candidate: the reading stays, said to be the previous student's, until this one is measured.
+    view.show_final_student()
+    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    assert f"latency of the student shown before ({cheapest.arch})" in view.readout.text()
+    assert "Measure latency for this one" in view.readout.text()
     view.wipe.setChecked(True)
     assert view.divider.isVisible() and view.divider.line().x1() == 16  # at the slider's 50%
     view.wipe_slider.setValue(25)
