@@ -97,6 +97,7 @@ class MonitorView(QWidget):
         self.smoothing.valueChanged.connect(lambda _: self._redraw_curves())
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "step")
+
         self.plot.setLabel("left", "loss")
         # The series are listed beside the plot, not in a legend over the curves; unticking one hides it.
         self.series = QListWidget()
@@ -283,11 +284,24 @@ class MonitorView(QWidget):
             return
         self.curve_data = curves
         self._redraw_curves()
+        self._explain_empty_plot(run, stage, curves)
         if not self._zoom_timer.isActive():  # a zoom's finer read comes next: keep the curves meanwhile
             for name in set(self.curves) - set(curves):
                 self.plot.removeItem(self.curves.pop(name))
         self.curve_width = max((c.width for c in curves.values()), default=1)
         self._update_buttons(run.status.value)
+
+    def _explain_empty_plot(self, run: Any, stage: str, curves: dict[str, Curve]) -> None:
+        """An empty plot says why: nothing recorded yet (the first point comes at the first logging step), or
+        the stage has not run."""
+        if curves:
+            self.plot.setTitle(None)
+            return
+        status = next((row.status.value for row in run.stages if row.name == stage), "pending")
+        every = (run.config or {}).get("log_every", 10) if isinstance(run.config, dict) else 10
+        self.plot.setTitle(f"{stage}: the first losses are recorded at step {every} (then every {every} steps)"
+                           if status == "running" else f"{stage}: nothing recorded yet ({status})",
+                           color="#666", size="9pt")
 
     def _append_log(self, run: Any, lines: list[tuple]) -> None:
         scrollbar = self.log_view.verticalScrollBar()

@@ -130,3 +130,18 @@ def test_a_cancelled_run_is_said_plainly_and_the_search_curve_is_labelled_a_scor
     view.refresh()
     qtbot.waitUntil(lambda: not view.reader.busy() and view.error.text() == "boom", timeout=10_000)
     assert "b00020" in view.error.styleSheet()
+
+
+def test_an_empty_plot_says_why(qtbot, store):
+    run_id = store.create_run(name="young", family="pix2pix", dataset="d", config={"log_every": 25},
+                              stages=["teacher", "supernet", "search", "finetune", "export"])
+    store.mark_run(run_id, Status.running)
+    store.update_stage(run_id, "teacher", status=Status.running, step=3, total_steps=100)
+    view = _view(qtbot, store)
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: not view.reader.busy() and view.loss_stage.currentText() == "teacher", timeout=10_000)
+    qtbot.waitUntil(lambda: "recorded at step 25" in view.plot.getPlotItem().titleLabel.text, timeout=10_000)
+    store.record_metrics(run_id, "teacher", 25, {"G_L1": 1.0})
+    view.refresh()
+    qtbot.waitUntil(lambda: not view.reader.busy() and "G_L1" in view.curves, timeout=10_000)
+    assert not view.plot.getPlotItem().titleLabel.isVisible()
