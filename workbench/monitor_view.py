@@ -97,6 +97,7 @@ class MonitorView(QWidget):
         self.smoothing.valueChanged.connect(lambda _: self._redraw_curves())
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "step")
+        self.plot.getViewBox().setLimits(xMin=0)  # steps count from 0: no negative axis around a single point
 
         self.plot.setLabel("left", "loss")
         # The series are listed beside the plot, not in a legend over the curves; unticking one hides it.
@@ -163,6 +164,8 @@ class MonitorView(QWidget):
         self.curves.clear()
         self.curve_data.clear()
         self.series.clear()
+        # The previous run's (or stage's) axes do not linger over an empty plot.
+        self.plot.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.plot.getViewBox().enableAutoRange()
 
     def _stage_chosen(self, _index: int) -> None:

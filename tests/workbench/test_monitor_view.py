@@ -145,3 +145,8 @@ def test_an_empty_plot_says_why(qtbot, store):
     view.refresh()
     qtbot.waitUntil(lambda: not view.reader.busy() and "G_L1" in view.curves, timeout=10_000)
     assert not view.plot.getPlotItem().titleLabel.isVisible()
+    assert view.plot.getViewBox().viewRange()[0][0] >= 0  # one point at step 25: no negative steps around it
+    # Another run: the previous one's axes do not linger over its empty plot.
+    other = store.create_run(name="new", family="pix2pix", dataset="d", config={}, stages=["teacher"])
+    view.set_run(other)
+    assert view.plot.getViewBox().viewRange()[0] == [0, 1]
