@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from engine.api import (
     DEFAULT_PRESET,
+    STAGES,
     RunConfig,
     RunSummary,
     Store,
@@ -38,7 +39,7 @@ from engine.api import (
     teacher_reference,
 )
 from engine.errors import UserError
-from engine.events import Event
+from engine.events import Event, StepProgress
 from engine.settings import Settings
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
@@ -352,6 +353,8 @@ class MainWindow(QMainWindow):
             self.refresh()
         self.monitor.handle_event(event)
         self.pareto.handle_event(event)
+        if isinstance(event, StepProgress) and event.run_id is not None and event.stage in STAGES:
+            self.runs_model.live_progress(event.run_id, event.stage, event.step, event.total_steps)
 
     def _on_finished(self, process: RunProcess, code: int) -> None:
         if process in self._starting:  # it failed before it had a run id (bad config, missing data)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from engine.api import RunSummary
+from engine.api import STAGES, RunSummary
 
 COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Fewer MACs", "Started")
 #: What each column holds, shown as its header's tooltip.
@@ -76,13 +77,42 @@ class RunsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._runs: list[RunSummary] = []
+        self._live: dict[int, tuple[str, int, int | None]] = {}  # run id: a watched run's latest live step
 
     def set_runs(self, runs: list[RunSummary]) -> None:
+        runs = [self._with_live(run) for run in runs]
         if runs == self._runs:
             return
         self.beginResetModel()
-        self._runs = list(runs)
+        self._runs = runs
         self.endResetModel()
+
+    def _with_live(self, run: RunSummary) -> RunSummary:
+        """A run read from the store, with the live step where that is further on (no jump back on a refresh)."""
+        live = self._live.get(run.id)
+        if live is None or run.status != "running":
+            self._live.pop(run.id, None)
+            return run
+        stage, step, total = live
+        if run.stage == stage and run.step >= step:
+            return run
+        if run.stage not in (None, stage) and (run.stage not in STAGES or STAGES.index(run.stage) > STAGES.index(stage)):
+            return run  # the store is already past it
+        return replace(run, stage=stage, step=step, total_steps=total)
+
+    def live_progress(self, run_id: int, stage: str, step: int, total: int | None) -> None:
+        """A watched run's progress from its live events: the store records a step only every ``log_every``
+        steps, so the list would lag the monitor (50% against 80%); the live step is shown until the store
+        catches up."""
+        row = self.row_of(run_id)
+        if row is None:
+            return
+        run = self._runs[row]
+        if run.stage == stage and run.step >= step and run.total_steps == total:
+            return
+        self._live[run_id] = (stage, step, total)
+        self._runs[row] = replace(run, stage=stage, step=step, total_steps=total)
+        self.dataChanged.emit(self.index(row, 3), self.index(row, 3))
 
     def run_at(self, row: int) -> RunSummary:
         return self._runs[row]
