@@ -205,6 +205,13 @@ class ParetoView(QWidget):
             item.setCheckState(Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
             self.overlays.addItem(item)
         self.overlays.blockSignals(False)
+        self._hide_selected_overlay()
+
+    def _hide_selected_overlay(self) -> None:
+        """The shown run is drawn anyway: it is not offered as an overlay of itself."""
+        for index in range(self.overlays.count()):
+            item = self.overlays.item(index)
+            item.setHidden(item.data(Qt.ItemDataRole.UserRole) == self.run_id)
 
     def overlay_ids(self) -> set[int]:
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
@@ -218,6 +225,7 @@ class ParetoView(QWidget):
             self.selected = None
             self.auto_axes, self._fitted = True, False
         self.run_id = run_id
+        self._hide_selected_overlay()
         if run_id is not None and budget is not None:
             self.budgets[run_id] = budget
         if run_id is not None and latency_budget is not None:

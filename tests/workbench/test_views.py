@@ -134,6 +134,7 @@ def test_several_runs_can_be_overlaid(qtbot, store):
     view.set_run(first)
     _shown(qtbot, view)
     assert set(view.layers) == {first}
+    assert view.overlays.item(0).isHidden() and not view.overlays.item(1).isHidden()  # not offered over itself
     view.overlays.item(1).setCheckState(Qt.CheckState.Checked)
     qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
     assert set(view.layers) == {first, second} and _drawn(view, second) == 5
