@@ -366,6 +366,16 @@ class CompareView(QWidget):
             self.image_choice.addItem(Path(path).name, path)
             self.image_choice.setCurrentIndex(self.image_choice.count() - 1)
 
+    def retry(self) -> None:
+        """Try again what could not be shown (a running run gains its teacher, then its supernet)."""
+        if self.run_id is None:
+            return
+        self.reload_candidates()
+        if self.image_choice.count() == 0:
+            self._fill_images(self.run_id)  # previews once the images are listed
+        else:
+            self.update_preview()
+
     def update_preview(self) -> None:
         path = self.image_choice.currentData()
         if self.run_id is None or not path:

@@ -39,7 +39,7 @@ from engine.api import (
     teacher_reference,
 )
 from engine.errors import UserError
-from engine.events import Event, StepProgress
+from engine.events import Event, StageFinished, StepProgress
 from engine.settings import Settings
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
@@ -355,6 +355,9 @@ class MainWindow(QMainWindow):
         self.pareto.handle_event(event)
         if isinstance(event, StepProgress) and event.run_id is not None and event.stage in STAGES:
             self.runs_model.live_progress(event.run_id, event.stage, event.step, event.total_steps)
+        if isinstance(event, StageFinished) and event.run_id == self.compare.run_id and self.compare.result is None:
+            # A running run's compare view had nothing to show (no teacher, no supernet yet): it tries again.
+            self.compare.retry()
 
     def _on_finished(self, process: RunProcess, code: int) -> None:
         if process in self._starting:  # it failed before it had a run id (bad config, missing data)

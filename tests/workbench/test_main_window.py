@@ -363,3 +363,26 @@ def test_help_offers_the_getting_started_steps_and_the_docs_folder(window, qtbot
     text = dialog.text.toPlainText()
     assert "New run" in text and "python main.py compress --preset pix2pix-sample" in text and "docs" in text
     dialog.close()
+
+
+def test_a_running_runs_compare_view_tries_again_when_a_stage_finishes(qtbot, finished, monkeypatch):
+    import workbench.compare_view
+    from engine.errors import UserError
+    from engine.events import StageFinished
+
+    settings, store, run_id, _ = finished
+    real_preview = workbench.compare_view.api.preview
+    monkeypatch.setattr(workbench.compare_view.api, "preview",
+                        lambda *a, **k: (_ for _ in ()).throw(UserError(f"run {run_id} has no finished teacher "
+                                                                        "stage yet")))
+    window = MainWindow(settings, store)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1, timeout=10_000)
+    window.select_run(run_id)
+    qtbot.waitUntil(lambda: "could not compute" in window.compare.readout.text(), timeout=REAL_WORK_MS)
+    assert window.compare.result is None
+    monkeypatch.setattr(workbench.compare_view.api, "preview", real_preview)  # the teacher is there now
+    window._on_event(object(), StageFinished(run_id=run_id, stage="teacher", seconds=1.0))
+    qtbot.waitUntil(lambda: window.compare.result is not None, timeout=REAL_WORK_MS)
+    window.compare.worker.wait()
