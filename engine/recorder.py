@@ -82,7 +82,6 @@ class StoreRecorder:
         self.metric: str | None = None
         self.totals: dict[str, int | None] = {}
         self._last_flush = time.monotonic()
-        self._last_heartbeat = 0.0
         self._log_failed = False
 
     def __call__(self, event: Event) -> None:
@@ -129,10 +128,6 @@ class StoreRecorder:
             self.store.update_stage(self.run_id, event.stage, step=event.step)
             if event.losses:
                 self.store.record_metrics(self.run_id, event.stage, event.step, event.losses)
-        now = time.monotonic()
-        if now - self._last_heartbeat >= HEARTBEAT_INTERVAL_S:
-            self._last_heartbeat = now
-            self.store.heartbeat(self.run_id)
 
     def _failed(self, event: StageFailed) -> None:
         # The store may be what failed (a full disk): the failure is still reported on; a run left

@@ -13,7 +13,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from engine.api import STAGES, Curve, Store
+from engine.api import STAGES, Curve, RunConfig, Store
 from engine.events import Event, format_log_line, log_line
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
@@ -301,7 +301,8 @@ class MonitorView(QWidget):
             self.plot.setTitle(None)
             return
         status = next((row.status.value for row in run.stages if row.name == stage), "pending")
-        every = (run.config or {}).get("log_every", 10) if isinstance(run.config, dict) else 10
+        config = run.config if isinstance(run.config, dict) else {}
+        every = config.get("log_every", RunConfig.model_fields["log_every"].default)
         self.plot.setTitle(f"{stage}: the first losses are recorded at step {every} (then every {every} steps)"
                            if status == "running" else f"{stage}: nothing recorded yet ({status})",
                            color="#666", size="9pt")

@@ -97,10 +97,8 @@ def scan_images(paths: list[Path], decode: bool = False) -> tuple[list[ImageInfo
     for path in paths:
         try:
             info = read_info(path)
-            if decode:
-                load_image(path, "")
-                if info.mode == "F" or info.mode in WIDE_MODES:
-                    load_image(path)  # a photograph of wide samples must scale (label maps are read as they are)
+            if decode:  # once: as it is, or (wide samples, which must scale) as a photograph is read
+                load_image(path, "RGB" if info.mode == "F" or info.mode in WIDE_MODES else "")
             good.append(info)
         except DatasetError as exc:
             bad.append((path, str(exc)))

@@ -66,8 +66,6 @@ class DatasetConfig(BaseModel):
         return paths[: self.max_size]
 
 
-
-
 class LayoutDataset(Dataset):
     """Shared skipping of files that fail to decode during loading."""
 
