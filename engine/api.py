@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.about import environment
-from engine.config import DEFAULT_PRESET, PRESETS, STAGES, RunConfig, load_config
+from engine.config import (DEFAULT_PRESET, PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
+                           resolved_settings)
 from engine.data.images import list_images
 from engine.data.layouts import detect_layout
 from engine.data.samples import SAMPLES
@@ -41,7 +42,9 @@ __all__ = [
     "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
     "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
     "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
-    "inception_candidate_paths", "list_images", "load_config", "measure_latency", "measured_extremes", "new_store_at",
+    "inception_candidate_paths", "list_images", "load_config", "explain_config", "config_lines", "leaves", "resolved_settings",
+    "measure_latency",
+    "measured_extremes", "new_store_at",
     "open_store",
     "preview", "preview_budget", "primary_metric", "run_dir", "write_launch_files",
     "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -295,6 +296,17 @@ def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
     return _run_in_group(args, settings, lambda store: create_run(config, store, settings))
 
 
+def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.config import config_lines, explain_config
+
+    if args.preset is None and args.config is None and args.family is None:
+        raise ConfigError("give --preset NAME, --config FILE or --family NAME")
+    overrides = {"name": args.name} if args.name else None
+    _, resolved, sources = explain_config(args.preset, args.config, overrides, args.family)
+    print(json.dumps({"config": resolved, "sources": sources}) if args.json else "\n".join(config_lines(resolved, sources)))
+    return 0
+
+
 def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
     from engine.launch import Launch, write_launch_files
@@ -421,6 +433,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                                "resume continues")
     compress.set_defaults(handler=_cmd_compress)
 
+    show = commands.add_parser(
+        "config", help="print a run's configuration fully resolved (every default filled in, the family's recipe "
+                       "included) and where each value comes from, without starting anything")
+    show.add_argument("--preset", choices=sorted(PRESETS), help="a built-in configuration")
+    show.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
+    show.add_argument("--family", help="a family's defaults alone (on a placeholder dataset path)")
+    show.add_argument("--name", help="the run's name")
+    show.add_argument("--json", action="store_true", help='print {"config": ..., "sources": ...}')
+    show.set_defaults(handler=_cmd_config)
+
     launch = commands.add_parser(
         "launch-script", help="write a run's configuration with a torchrun script and a Slurm batch file for "
                               "several processes or machines (torchrun --nproc_per_node N main.py compress ... "
@@ -473,6 +495,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): nothing more to say, and nowhere to say it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

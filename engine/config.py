@@ -39,10 +39,12 @@ class DatasetSpec(_Model):
     path: Path | None = None
     layout: Literal["aligned", "unaligned", "auto"] = "auto"
     direction: Literal["AtoB", "BtoA"] = "AtoB"
-    #: Images of the training split held out from training and used to score search candidates.
+    #: Images of the training split held out from training and used to score search candidates (the family's
+    #: default is the reference's: 200 for GauGAN, 2048 for MUNIT).
     search_images: int = Field(32, ge=2)
-    #: Test images used for the final metrics (at most this many).
-    test_images: int = Field(50, ge=2)
+    #: Test images used for the final metrics (at most this many); None: the whole test split, as the
+    #: reference scores (FID is biased upward on few images, so a smaller number is off the paper's scale).
+    test_images: int | None = Field(None, ge=2)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -232,7 +234,9 @@ class RunConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _moved_settings(cls, data: Any) -> Any:
-        return _move_settings(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        return with_family_defaults(_move_settings(data))
 
     _device_name = field_validator("device")(classmethod(lambda cls, value: device_name(value)))
 
@@ -309,6 +313,31 @@ class RunConfig(_Model):
     def search_space(self) -> list[tuple[int, ...]]:
         return self.family_impl.search_space(self.options, self.supernet.search_space)
 
+    @property
+    def departures(self) -> dict[str, dict[str, Any]]:
+        """Where this run leaves the reference's recipe and protocol (the family's defaults): each setting with
+        this run's value and the reference's, for the model card (``{}``: on the reference's protocol)."""
+        family = self.family_impl
+        reference = {**{f"recipe.{k}": v for k, v in family.default_recipe.as_dict().items()},
+                     **leaves(with_family_defaults({"family": self.family, "dataset": {"test_images": None}}))}
+        reference.pop("family")
+        ours = {**leaves(self.model_dump(mode="json", exclude={"recipe"})),
+                **{f"recipe.{k}": v for k, v in self.resolved_recipe.as_dict().items()}}
+        return {name: {"run": ours[name], "reference": value} for name, value in reference.items()
+                if name in ours and ours[name] != value}
+
+
+def family_defaults(family: Any) -> dict[str, Any]:
+    """The run settings whose default differs for a registered family (``Family.run_defaults``); {} for another."""
+    from engine.families import FAMILIES
+
+    return FAMILIES.get(family).run_defaults if isinstance(family, str) and family in FAMILIES else {}
+
+
+def with_family_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` over its family's defaults: what a run, a preset or a file leaves unset takes the family's."""
+    return merge(family_defaults(data.get("family")), data)
+
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``override``'s values, nested mappings merged key by key."""
@@ -367,6 +396,68 @@ def _validate(data: dict[str, Any], source: str) -> RunConfig:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
         raise ConfigError(f"invalid run configuration ({source}): {problems}") from None
+
+
+def leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of a nested mapping's values (an empty mapping and a list are values)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(leaves(value, name) if isinstance(value, dict) and value else {name: value})
+    return flat
+
+
+def resolved_settings(config: RunConfig) -> dict[str, Any]:
+    """Every setting of a run as it will run: the configuration with the family's model options and recipe
+    filled in (each field, the family's defaults where unset)."""
+    data = config.model_dump(mode="json")
+    data["model"] = config.options.model_dump(mode="json")
+    data["recipe"] = config.recipe_card
+    return data
+
+
+def explain_config(preset: str | None = None, path: Path | None = None, overrides: dict[str, Any] | None = None,
+                   family: str | None = None) -> tuple[RunConfig, dict[str, Any], dict[str, str]]:
+    """``python main.py config``: the run configuration these would give, every setting resolved, and where
+    each came from: ``override``, the file, the preset, ``family default`` (the family's model options, recipe
+    and run defaults: the reference's) or ``default``. ``family`` alone shows a family's defaults on a
+    placeholder dataset."""
+    if family is not None and preset is None and path is None:
+        overrides = merge({"family": family, "dataset": {"path": "path/to/your/dataset"}}, overrides or {})
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if preset is not None:
+        layers.append((f"preset {preset}", PRESETS.get(preset, {})))
+    loaded = yaml.safe_load(Path(path).read_text()) if path is not None and Path(path).is_file() else None
+    if isinstance(loaded, dict):
+        if loaded.get("preset") and preset is None:
+            layers.append((f"preset {loaded['preset']}", PRESETS.get(loaded["preset"], {})))
+        layers.append((str(path), {k: v for k, v in loaded.items() if k != "preset"}))
+    if overrides:
+        layers.append(("override" if family is None else "--family", overrides))
+    config = load_config(preset, path, overrides)
+    settings = resolved_settings(config)
+    given = {name: source for source, layer in layers for name in leaves(_move_settings(layer))}
+    family_impl = config.family_impl
+    from_family = set(leaves(family_impl.run_defaults)) | {f"model.{k}" for k in family_impl.options_model.model_fields}
+    from_family |= {f"recipe.{k}" for k in type(family_impl.default_recipe).model_fields}
+    sources = {}
+    for name in leaves(settings):
+        parts = name.split(".")
+        source = next((given[".".join(parts[:i])] for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in given),
+                      None)
+        sources[name] = source or ("family default" if name in from_family else "default")
+    return config, settings, sources
+
+
+def config_lines(settings: dict[str, Any], sources: dict[str, str]) -> list[str]:
+    """``explain_config``'s result as aligned lines ``name  value  (source)``, one per setting."""
+    import json
+
+    flat = leaves(settings)
+    shown = {name: value if isinstance(value, str) else json.dumps(value) for name, value in flat.items()}
+    width = max(len(name) for name in flat)
+    value_width = min(40, max(len(text) for text in shown.values()))
+    return [f"{name:<{width}}  {text:<{value_width}}  ({sources[name]})" for name, text in shown.items()]
 
 
 def load_config(preset: str | None = None, path: Path | None = None,

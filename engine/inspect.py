@@ -202,6 +202,6 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
         "onnx_variants": card_variants(variants),
         "source_run": {"id": models.run_id, "name": config.name},
         "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
-        "recipe": config.recipe_card})
+        "recipe": config.recipe_card, "departures_from_reference": config.departures})
     return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
             "latency_ms": latency_ms, "latency": latency, "onnx_variants": variants, **profile.as_dict(), "arch": name}

@@ -19,7 +19,9 @@ GAN_MODES = ("lsgan", "vanilla", "hinge")
 class GANLoss(nn.Module):
     """LSGAN: MSE to 1/0; vanilla: binary cross-entropy on logits; hinge: ``mean(relu(1 -/+ D))`` for the
     discriminator and ``-mean(D)`` for the generator (SPADE's, which gan-compression uses for pix2pix).
-    A multi-scale discriminator's list of predictions is averaged over scales."""
+    A multi-scale discriminator's list of predictions is summed over scales for lsgan and vanilla and averaged
+    for hinge, as the reference's ``GANLoss`` (so MUNIT's three scales weigh three times one scale, GauGAN's
+    hinge terms once)."""
 
     def __init__(self, mode: str = "lsgan"):
         super().__init__()
@@ -30,7 +32,8 @@ class GANLoss(nn.Module):
     def forward(self, prediction: torch.Tensor | list[torch.Tensor], target_is_real: bool,
                 for_discriminator: bool = True) -> torch.Tensor:
         if isinstance(prediction, (list, tuple)):
-            return sum(self(p, target_is_real, for_discriminator) for p in prediction) / len(prediction)
+            total = sum(self(p, target_is_real, for_discriminator) for p in prediction)
+            return total / len(prediction) if self.mode == "hinge" else total
         if self.mode == "hinge":
             if not for_discriminator:
                 return -prediction.mean()

@@ -106,20 +106,26 @@ def exhaustive_search(problem: SearchProblem,
     return best
 
 
-def sample_weights(choices: tuple[int, ...], weighted_sample: float) -> list[float] | None:
-    """The reference's arithmetic weights for the first generation: with ``weighted_sample`` w > 1 the
-    choices, widest first, get weights (n-1)/(w-1), +1, +2, ..., so narrow widths are drawn more often
-    (a tight budget rejects fewer samples); w = 1 draws uniformly."""
+def sample_weights(choices: tuple[int, ...], weighted_sample: float,
+                   strategy: str = "arithmetic") -> list[float] | None:
+    """The reference's weights for the first generation (``configs/channel_configs.py``): with
+    ``weighted_sample`` w > 1 the choices, widest first, get weights (n-1)/(w-1), +1, +2, ... (``arithmetic``)
+    or 1, w, w^2, ... (``geometric``), so narrow widths are drawn more often (a tight budget rejects fewer
+    samples); w = 1 draws uniformly."""
     if weighted_sample <= 1.0001:
         return None
+    if strategy == "geometric":
+        return [weighted_sample ** i for i in range(len(choices))]
+    if strategy != "arithmetic":
+        raise ValueError(f"weight strategy must be arithmetic or geometric, not {strategy!r}")
     start = (len(choices) - 1) / (weighted_sample - 1)
     return [start + i for i in range(len(choices))]
 
 
 def _random_fitting(problem: SearchProblem, rng: random.Random, weighted_sample: float = 1.0,
-                    tries: int = 2000) -> Arch:
+                    weight_strategy: str = "arithmetic", tries: int = 2000) -> Arch:
     space = [tuple(sorted(c, reverse=True)) for c in problem.space]
-    weights = [sample_weights(c, weighted_sample) for c in space]
+    weights = [sample_weights(c, weighted_sample, weight_strategy) for c in space]
     for _ in range(tries):
         arch = Arch(tuple(rng.choices(c, weights=w)[0] for c, w in zip(space, weights)))
         if problem.fits(arch):
@@ -145,6 +151,7 @@ def _child(problem: SearchProblem, rng: random.Random, make, tries: int = 1000) 
 
 def evolutionary_search(problem: SearchProblem, *, population: int, generations: int, parent_ratio: float,
                         mutation_ratio: float, mutation_prob: float, rng: random.Random, weighted_sample: float = 1.0,
+                        weight_strategy: str = "arithmetic",
                         on_generation: Callable[[int, Arch, float], None] | None = None,
                         on_member: Callable[[int, int, float], None] | None = None) -> tuple[Arch, float]:
     """The reference's evolution: a first generation of ``population`` random sub-networks within the
@@ -153,7 +160,7 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     ``population - mutants`` crossovers of two parents, children over the budget being redrawn."""
     _check_feasible(problem)
     population = min(population, problem.grid_size())  # never more members than there are sub-networks
-    members = [_random_fitting(problem, rng, weighted_sample) for _ in range(population)]
+    members = [_random_fitting(problem, rng, weighted_sample, weight_strategy) for _ in range(population)]
     n_parents = max(1, int(round(population * parent_ratio)))
     n_mutants = int(round(population * mutation_ratio))
     best: tuple[Arch, float] | None = None

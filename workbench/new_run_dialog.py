@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, Launch, RunConfig,
-                        available_devices, budget_macs, detect_layout, find_inception_weights, load_config,
+                        available_devices, budget_macs, config_lines, detect_layout, explain_config,
+                        find_inception_weights, leaves, load_config, resolved_settings,
                         measured_extremes, preview_budget, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
@@ -53,6 +55,7 @@ class NewRunDialog(QDialog):
         self.settings = settings
         self.setWindowTitle("New compression run")
         self.config: RunConfig | None = None
+        self.configuration_dialog: QDialog | None = None
         self.taken_names = set(taken_names or ())
         self.preview: BudgetPreview | None = None
         self._previews: dict[str, BudgetPreview | str] = {}  # by the config's teacher and search: cached
@@ -142,6 +145,8 @@ class NewRunDialog(QDialog):
         self.processes = _spin(1, 1024, 1, suffix=" per machine")
         self.processes.setEnabled(can_start_processes())
         self.machines = _spin(1, 1024, 1, suffix=" machine(s)")
+        self.show_config_button = QPushButton("Show configuration…")
+        self.show_config_button.clicked.connect(self._show_configuration)
         self.launch_button = QPushButton("Write launch files…")
         self.launch_button.clicked.connect(self._write_launch_files)
         self.launch_label = QLabel()
@@ -187,6 +192,8 @@ class NewRunDialog(QDialog):
             self.processes: "Processes per machine (torchrun): each trains on its share of every batch and scores "
                             "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
             self.machines: "Machines for the launch files (Start runs on this machine only)",
+            self.show_config_button: "Every setting of the run as it will run (the family's recipe and defaults "
+                                     "filled in) and where each value comes from",
             self.launch_button: "Write the configuration with a torchrun script and a Slurm batch file for "
                                 "these processes and machines, to submit on a cluster",
         }
@@ -235,6 +242,7 @@ class NewRunDialog(QDialog):
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         other.addRow("Device", self.device)
         other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
+        other.addRow("", self.show_config_button)
         other.addRow("", self.launch_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.start_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -502,6 +510,7 @@ class NewRunDialog(QDialog):
         self.error.setText("\n".join(problems))
         self.start_button.setEnabled(self.config is not None)
         self.launch_button.setEnabled(self.config is not None and self.settings is not None)
+        self.show_config_button.setEnabled(self.config is not None)
         if self.isVisible():  # new texts (the budget, an error) may wrap onto more lines: after Qt re-lays them out
             QTimer.singleShot(0, self._fit_height)
         return self.config is not None
@@ -555,6 +564,50 @@ class NewRunDialog(QDialog):
         if config.device.startswith("cuda") and processes > gpus:
             problems.append(f"{processes} processes on a GPU run need {processes} GPUs; this machine has {gpus}")
         return problems
+
+    def configuration_text(self) -> str:
+        """The run as it will start, every setting resolved, with where each value comes from (the same lines
+        as ``python main.py config``)."""
+        preset = self.preset.currentText()
+        overrides = self.overrides()
+        overrides["name"] = overrides["name"] or "run"
+        # Only what differs from the preset counts as a change of the user's (the form holds every field).
+        before = leaves(resolved_settings(load_config(preset)))
+        changed: dict[str, Any] = {}
+        for name, value in leaves(overrides).items():
+            if name not in before or before[name] != value:
+                *parents, key = name.split(".")
+                target = changed
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[key] = value
+        _, resolved, sources = explain_config(preset, overrides=changed)
+        return "\n".join(config_lines(resolved, sources))
+
+    def _show_configuration(self) -> None:
+        try:
+            text = self.configuration_text()
+        except UserError as exc:
+            text = f"not valid yet: {exc}"
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Run configuration")
+        view = QPlainTextEdit(text)
+        view.setReadOnly(True)
+        view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        note = QLabel("Where each value comes from: the preset, your changes in this dialog (override), the "
+                      "family's defaults (the reference's recipe) or the program's defaults. "
+                      "python main.py config --preset NAME prints the same.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(note)
+        layout.addWidget(view)
+        layout.addWidget(buttons)
+        dialog.resize(820, 600)
+        self.configuration_dialog = dialog
+        dialog.open()
 
     def launch(self) -> Launch:
         return Launch(self.processes.value(), self.machines.value())

@@ -72,6 +72,23 @@ class Recipe(BaseModel):
     finetune_decay: float = Field(0.75, ge=0, le=1)
     fid_8bit: bool = Field(True, description="generated images truncated to 8 bits before FID")
     weighted_sample: float = Field(1.0, ge=1, description="evolution's first generation: >1 favours narrow widths")
+    weight_strategy: Literal["arithmetic", "geometric"] = Field(
+        "arithmetic", description="how weighted_sample w weights the choices, widest first: arithmetic (n-1)/(w-1), "
+                                  "+1, +2, ...; geometric 1, w, w^2, ... (the reference's GauGAN and MUNIT)")
+    mapping_init: Literal["normal", "pytorch", "xavier", "kaiming"] | None = Field(
+        None, description="the distillation mappings' initialisation (None: as init; the reference's MUNIT: normal)")
+    crop_jitter: bool = Field(
+        True, description="training images loaded at 286/256 of the image size and randomly cropped back (the "
+                          "reference's CycleGAN and pix2pix); false: scaled to the image size (its GauGAN and MUNIT); "
+                          "flipped either way")
+    lr_policy: Literal["linear", "step"] = Field(
+        "linear", description="linear: constant, then linearly to 0 over the *_decay share of the steps; step: "
+                              "halved every lr_decay_steps (teacher: teacher_lr_decay_steps), the reference's MUNIT")
+    lr_decay_steps: int = Field(200_000, ge=1, description="step policy: supernet and fine-tuning halve every this many")
+    teacher_lr_decay_steps: int = Field(100_000, ge=1, description="step policy: a teacher trained here halves every")
+    teacher_spectral_norm: bool = Field(
+        False, description="a teacher trained here has spectral norms on its residual blocks' convolutions, folded "
+                           "into plain weights when saved (the reference's GauGAN, NVlabs/SPADE's spectralspade norm)")
     mutation_prob: float = Field(0.2, ge=0, le=1)
     parent_ratio: float = Field(0.25, gt=0, le=1)
     mutation_ratio: float = Field(0.5, ge=0, le=1)
@@ -90,6 +107,10 @@ class Recipe(BaseModel):
     @property
     def discriminator_init_type(self) -> str:
         return self.discriminator_init or self.init
+
+    @property
+    def mapping_init_type(self) -> str:
+        return self.mapping_init or self.init
 
 
 @dataclass
@@ -218,9 +239,13 @@ class Family(ABC):
     default_recipe: ClassVar[Recipe]
     #: Metrics it can report: distribution metrics always; psnr/ssim only with ground truth.
     metrics: ClassVar[tuple[str, ...]]
-    #: Distribution metrics compare with the split's own targets ("split") or with every real image of
-    #: the target domain ("domain", as the paper scores CycleGAN).
-    real_statistics_from: ClassVar[str] = "split"
+    #: The real images whose statistics distribution metrics compare with, per split (search, test): the
+    #: split's own targets ("split"), or every target-domain image of the training set ("train"), of the test
+    #: set ("test") or of both ("train+test", as the paper scores CycleGAN).
+    real_statistics_from: ClassVar[dict[str, str]] = {"search": "split", "test": "split"}
+    #: Run settings whose default differs for this family (the reference's, e.g. its batch size or search-split
+    #: size), nested as a run's configuration; a preset, a file or an override wins over them.
+    run_defaults: ClassVar[dict[str, Any]] = {}
     #: Names of the exported model's inputs and outputs.
     input_names: ClassVar[tuple[str, ...]] = ("input",)
     output_names: ClassVar[tuple[str, ...]] = ("output",)

@@ -12,6 +12,7 @@ before it is exported."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +34,7 @@ from engine.losses import FeatureMappings, GANLoss
 from engine.models.elastic import calibrate_batchnorm
 from engine.models.init import init_weights
 from engine.models.spade import (STUDENT_POSITIONS, LabelEncoder, MobileSPADEGenerator, MobileSPADESupernet,
-                                 MultiscaleDiscriminator, SPADEGenerator, check_size, feature_matching_loss,
+                                 MultiscaleDiscriminator, SPADEGenerator, SPADEResBlock, check_size, feature_matching_loss,
                                  mobile_spade_macs, upsampling_factor)
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ class GauGANOptions(FamilyOptions):
     upsampling: Literal["normal", "more"] = Field(
         "more", description="doublings of the resolution: normal 5, more 6 (one more between the middle blocks)")
     calibration_images: int = Field(
-        256, ge=1, description="training images that re-estimate a sub-network's BatchNorm statistics")
+        512, ge=1, description="training images that re-estimate a sub-network's BatchNorm statistics (the "
+                               "reference's 512: the first of the training set)")
+    calibration_draw: Literal["per_candidate", "fixed"] = Field(
+        "per_candidate", description="per_candidate: each sub-network's calibration sees those images in its own "
+                                     "shuffled order and random flips, as the reference (seeded by the arch, so a "
+                                     "score is reproducible); fixed: the same batches for every sub-network")
 
     @property
     def label_channels(self) -> int:
@@ -82,6 +88,12 @@ class GauGANTeacherTrainer(TeacherTrainer):
         self.family, self.recipe = family, recipe
         self.nets = {"G": init_weights(family.build_teacher(options), recipe.init),
                      "D": init_weights(family.build_discriminator(options, recipe.ndf), recipe.init)}
+        if recipe.teacher_spectral_norm:  # the teacher stage folds them into plain weights when it saves
+            for block in self.nets["G"].modules():
+                if isinstance(block, SPADEResBlock):
+                    for name in ("conv_0", "conv_1", "conv_s"):
+                        if hasattr(block, name):
+                            setattr(block, name, nn.utils.spectral_norm(getattr(block, name)))
         self.criterion = GANLoss(recipe.gan_mode)
         self.vgg = family.perceptual_loss()
         self.encoder = _encoder(options)
@@ -124,15 +136,22 @@ class GauGANFamily(Family):
     loss_names = ("G_gan", "G_feat", "G_vgg", "G_distill", "D_real", "D_fake")
     #: The reference's ``channels-64`` space for the ngf-64 teacher.
     choices = ((64, 48, 40, 32),) * 5 + ((64, 48, 40, 32, 24),) * 3
-    # base_spade_distiller's options and scripts/gaugan/cityscapes_fast: hinge loss, ndf 64, Xavier
-    # initialisation, lambda_feat = lambda_vgg = lambda_distill = 10, TTUR with Adam (0, 0.9), 200+200 epochs
-    # (supernet) and 100+100 (fine-tuning, the discriminator carried over, new mappings); evolution with
-    # --weighted_sample 3.
+    # base_spade_distiller's options and scripts/gaugan/cityscapes_fast: hinge loss (averaged over the
+    # discriminator's scales), ndf 64, Xavier initialisation, lambda_feat = lambda_vgg = lambda_distill = 10, TTUR
+    # with Adam (0, 0.9), 200+200 epochs (supernet) and 100+100 (fine-tuning, the discriminator carried over, new
+    # mappings), no crop jitter (data/cityscapes_dataset.py: scale_width, flip); evolution with --weighted_sample
+    # 3 --weight_strategy geometric; a teacher trained here as scripts/gaugan/cityscapes/train_full.sh (NVlabs'
+    # spectralspadesyncbatch3x3: spectral norms on the residual blocks' convolutions, batch 16).
     default_recipe = Recipe(gan_mode="hinge", ndf=64, init="xavier", lambda_recon=0.0, lambda_distill=10.0,
                             lambda_feat=10.0, lambda_vgg=10.0, adam_beta1=0.0, adam_beta2=0.9, ttur=True,
-                            teacher_decay=0.5, supernet_decay=0.5, finetune_decay=0.5, weighted_sample=3.0,
+                            teacher_decay=0.5, supernet_decay=0.5, finetune_decay=0.5, crop_jitter=False,
+                            weighted_sample=3.0, weight_strategy="geometric", teacher_spectral_norm=True,
                             student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
-    workbench_changes = {**Family.workbench_changes, "init": "xavier", "gan_mode": "hinge", "lambda_distill": 10.0}
+    workbench_changes = {**Family.workbench_changes, "init": "xavier", "gan_mode": "hinge", "lambda_distill": 10.0,
+                         "crop_jitter": True, "weight_strategy": "arithmetic"}
+    # base_spade_distiller and spade_model: batch 16 (BatchNorm statistics over the batch, synchronised over the
+    # processes); evolution_search.sh: 200 held-out training images (train2.meta) score the search.
+    run_defaults = {"batch_size": 16, "dataset": {"search_images": 200}, "image_size": "512x256"}
 
     # Label maps of scikit-image's photographs (8 colour classes) at 128 px, trained on 64 px crops, with a
     # teacher shipped in resources/teachers (trained by packaging/train_sample_teachers.py with this recipe).
@@ -204,24 +223,30 @@ class GauGANFamily(Family):
     def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any, options: GauGANOptions) -> None:
         device = next(model.parameters()).device
         forward = (lambda x: model(x)) if arch is None else (lambda x: model(x, arch))
-        calibrate_batchnorm(model, forward, (batch.to(device) for batch in self._calibration_batches(data, options)))
+        batches = self._calibration_batches(data, options, None if arch is None else str(arch))
+        calibrate_batchnorm(model, forward, (batch.to(device) for batch in batches))
         model.eval()
 
-    def _calibration_batches(self, data: Any, options: GauGANOptions) -> list[torch.Tensor]:
-        """The same training label maps (seed 0, their training crops) for every sub-network, so that scores
-        compare sub-networks, not calibration draws; read once per dataset (a search calibrates each of
-        its many candidates)."""
-        from engine.stages.data import training_batches
-
+    def _calibration_batches(self, data: Any, options: GauGANOptions, arch: str | None) -> list[torch.Tensor]:
+        """Batches of the first ``calibration_images`` training label maps (read once per dataset: a search
+        calibrates each of its many candidates). ``per_candidate``: in an order and with horizontal flips drawn
+        for each sub-network (seeded by its arch string, so that its score is reproducible), as the reference's
+        shuffled, flipping calibration loader; ``fixed`` (and the final student): the same for every one."""
         cache = self._calibration_cache
         if cache.get("train") is not data.train or cache.get("images") != options.calibration_images:
-            batch = min(CALIBRATION_BATCH, len(data.train))
-            count = max(1, -(-min(options.calibration_images, len(data.train)) // batch))
-            batches = training_batches(data.train, batch, seed=0, start_step=0)
+            count = min(options.calibration_images, len(data.train))
+            if hasattr(data.train, "seed_augmentation"):
+                data.train.seed_augmentation(0)
             # The dataset itself is kept (not its id, which a later dataset could reuse).
             self._calibration_cache = {"train": data.train, "images": options.calibration_images,
-                                       "batches": [next(batches)["A"] for _ in range(count)]}
-        return self._calibration_cache["batches"]
+                                       "maps": torch.stack([data.train[i]["A"] for i in range(count)])}
+        maps = self._calibration_cache["maps"]
+        if options.calibration_draw == "per_candidate" and arch is not None:
+            generator = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(arch.encode()).digest()[:6], "big"))
+            maps = maps[torch.randperm(len(maps), generator=generator)]
+            flip = torch.rand(len(maps), generator=generator) < 0.5
+            maps = torch.where(flip[:, None, None, None], maps.flip(-1), maps)
+        return list(maps.split(CALIBRATION_BATCH))
 
     _calibration_cache: dict[str, Any] = {}
 

@@ -8,8 +8,8 @@ student's image to the teacher's (L1, lambda 10), its content code through a 1x1
 (L1, lambda 1), LSGAN on NVlabs' multi-scale image discriminator against real domain-B images (or the teacher's
 outputs, ``discriminator_real: teacher``); every other
 step the style codes come from the style encoders reading a real B image, and the student's code is drawn
-to the teacher's (L1, lambda 1); otherwise a random code N(0, 1) for both. Adam lr 1e-4, weight decay 1e-4,
-Kaiming initialisation (the discriminator's normal).
+to the teacher's (L1, lambda 1); otherwise a random code N(0, 1) for both. Adam lr 1e-4, weight decay 1e-4, halved
+every 200k steps, Kaiming initialisation (the discriminator's and the mapping's normal).
 
 Scoring, comparing and exporting use one seeded style code per image (``conditioning``), the same for the
 teacher and every candidate. A student that keeps its style encoder exports to ONNX with a reference style
@@ -131,22 +131,32 @@ class MUNITFamily(Family):
     positions = tuple(name for name, _ in STUDENT_POSITIONS)
     options_model = MUNITOptions
     metrics = ("fid", "rfid")
-    # As the reference's evaluation: against the real images of the target domain.
-    real_statistics_from = "domain"
+    # As the reference: the search against training domain-B images (scripts/munit/edges2shoes-r_fast/
+    # evolution_search.sh, real_stat/..._subtrain_B.npz), the final metrics against the test (its val) domain-B
+    # images (test_compressed.sh, edges2shoes-r_B.npz from get_real_stat.py, whose phase is val).
+    real_statistics_from = {"search": "train", "test": "test"}
+    # scripts/munit/edges2shoes-r_fast: lr 1e-4 (base_munit_distiller, munit_model), 2048 held-out images scoring
+    # the search (train2A.meta), no fine-tuning in its fast pipeline.
+    run_defaults = {"teacher": {"lr": 1e-4}, "supernet": {"lr": 1e-4}, "finetune": {"steps": 0, "lr": 1e-4},
+                    "dataset": {"search_images": 2048}, "image_size": 256}
     compare_columns = ("input", "style", "teacher", "student", "difference")
     input_title = "content"
     loss_names = ("G_recon", "G_distill", "G_style", "G_gan", "D_real", "D_fake")
     #: The reference's ``channels-64`` space: seven widths at each of the ten positions.
     choices = (64, 56, 48, 40, 32, 24, 16)
-    # base_munit_distiller and scripts/munit/edges2shoes-r_fast: lsgan, ndf 64 (4 layers, 3 scales), Kaiming
-    # initialisation (normal for the discriminator), lambda_rec_x 10, lambda_rec_c 1, lambda_rec_s 1, Adam
-    # (0.5, 0.999) at lr 1e-4 with weight decay 1e-4; the reference halves the rate every 200k of its 2M steps
-    # (here a constant rate over short runs; the decays are recipe fields).
-    default_recipe = Recipe(gan_mode="lsgan", ndf=64, init="kaiming", discriminator_init="normal", lambda_recon=10.0,
-                            lambda_distill=1.0, lambda_style=1.0, lambda_gan=1.0, weight_decay=1e-4,
-                            teacher_decay=0.0, supernet_decay=0.0, finetune_decay=0.0,
+    # base_munit_distiller and scripts/munit/edges2shoes-r_fast: lsgan (summed over the 3 scales), ndf 64 (4
+    # layers, 3 scales), Kaiming initialisation (normal for the discriminator and the mapping layer, init_net's
+    # default), lambda_rec_x 10, lambda_rec_c 1, lambda_rec_s 1, Adam (0.5, 0.999) with weight decay 1e-4, the
+    # rate halved every 200k steps (lr_policy step; the teacher's every 100k, train_options), load 256 = crop
+    # 256 (no crop jitter); evolution with --weighted_sample 2 --weight_strategy geometric.
+    default_recipe = Recipe(gan_mode="lsgan", ndf=64, init="kaiming", discriminator_init="normal", mapping_init="normal",
+                            lambda_recon=10.0, lambda_distill=1.0, lambda_style=1.0, lambda_gan=1.0, weight_decay=1e-4,
+                            lr_policy="step", lr_decay_steps=200_000, teacher_lr_decay_steps=100_000,
+                            teacher_decay=0.0, supernet_decay=0.0, finetune_decay=0.0, crop_jitter=False,
+                            weighted_sample=2.0, weight_strategy="geometric",
                             student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
-    workbench_changes = {**Family.workbench_changes, "init": "kaiming", "gan_mode": "lsgan"}
+    workbench_changes = {**Family.workbench_changes, "init": "kaiming", "gan_mode": "lsgan", "lr_policy": "linear",
+                         "mapping_init": None, "crop_jitter": True, "weight_strategy": "arithmetic"}
 
     # Grayscale photographs -> photographs in one of three colour grades (the style), 128 px, trained on 64 px
     # crops, with a teacher shipped in resources/teachers (packaging/train_sample_teachers.py). The student

@@ -51,6 +51,8 @@ class Pix2PixFamily(MobileResnetFamily):
     # lambda_distill 1, 10+30 epochs (supernet), 5+15 (teacher, fine-tune); evolution --mutate_prob 0.3.
     default_recipe = Recipe(gan_mode="hinge", ndf=128, lambda_recon=100.0, lambda_distill=1.0, teacher_decay=0.75,
                             supernet_decay=0.75, finetune_decay=0.75, weighted_sample=1.0, mutation_prob=0.3)
+    # The reference's pix2pix runs are 256 px (load 286, crop 256); its fast pipeline fine-tunes pix2pix.
+    run_defaults = {"image_size": 256}
 
     # Restoration of scikit-image's photographs at 128 px with a teacher shipped in resources/teachers
     # (trained there for 2000 steps with this recipe), so the preset's minutes go to compression. The

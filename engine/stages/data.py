@@ -19,7 +19,7 @@ from engine.data.layouts import DatasetConfig, LayoutDataset, detect_layout, ope
 from engine.data.samples import SampleParams, ensure_sample
 from engine.data.transforms import PreprocessOptions
 from engine.distributed import SINGLE, World
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DatasetError
 from engine.events import EventSink
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
 from engine.settings import Settings
@@ -35,7 +35,7 @@ class RunData:
     test_inputs: torch.Tensor
     test_targets: torch.Tensor
     #: The images whose statistics distribution metrics compare with, per split.
-    real_sets: dict[str, LayoutDataset]
+    real_sets: dict[str, Dataset]
     #: Inputs beside each image of the split (``Family.conditioning``, e.g. style codes); empty for most.
     search_conditioning: tuple[torch.Tensor, ...] = ()
     test_conditioning: tuple[torch.Tensor, ...] = ()
@@ -83,11 +83,15 @@ def _stack(dataset: Dataset, key: str) -> torch.Tensor:
 
 def _training_preprocess(config: RunConfig) -> PreprocessOptions:
     height, width = config.size_hw
-    # As the reference: load at 286/256 of the image size, random crop, flip.
-    load_size = max(width, round(width * 286 / 256 / 4) * 4)
+    jitter = config.resolved_recipe.crop_jitter
+    # With crop jitter (the reference's CycleGAN and pix2pix): load at 286/256 of the image size, random crop,
+    # flip; without (its GauGAN and MUNIT): the image size, flip.
+    load_size = max(width, round(width * 286 / 256 / 4) * 4) if jitter else width
     if config.train_crop is not None:  # square crops of the image at its full scale
         return PreprocessOptions(preprocess="scale_width_and_crop", load_size=load_size, crop_size=config.train_crop,
                                  flip=True)
+    if not jitter:
+        return PreprocessOptions.for_testing((height, width)).model_copy(update={"flip": True})
     return PreprocessOptions(preprocess="resize_and_crop", load_size=load_size, crop_size=width,
                              crop_height=None if height == width else height, flip=True)
 
@@ -119,12 +123,10 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
                                       serial_batches=True, max_size=spec.test_images))
-    if family.real_statistics_from == "split":
-        real_sets = {"search": search, "test": test}
-    else:
-        # As the paper scores CycleGAN: against all real images of the target domain.
-        everything = open_dataset(DatasetConfig(**{**common, "holdout": 0}, preprocess=eval_opts, serial_batches=True))
-        real_sets = {"search": everything, "test": everything}
+    own = {"search": search, "test": test}
+    real_sets = {split: own[split] if source == "split" else
+                 RealImages([_domain_images(common, phase, eval_opts) for phase in source.split("+")])
+                 for split, source in family.real_statistics_from.items()}
     search_inputs, test_inputs = _stack(search, "A"), _stack(test, "A")
     # Fixed per split, so that every candidate and both ends of a comparison see the same conditioning.
     return RunData(root=root, layout=layout, train=train,
@@ -132,6 +134,35 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
                    test_inputs=test_inputs, test_targets=_stack(test, "B"), real_sets=real_sets,
                    search_conditioning=family.conditioning(config.options, len(search_inputs), config.seed * 2 + 1),
                    test_conditioning=family.conditioning(config.options, len(test_inputs), config.seed * 2 + 2))
+
+
+class RealImages(Dataset):
+    """Every target-domain image of one or more folders, each once (``{"B": image}``), for the real statistics
+    of an unpaired family (the unpaired dataset repeats the smaller domain to the larger one's length)."""
+
+    def __init__(self, folders: list[LayoutDataset]):
+        self.folders = folders
+        self.paths = [path for folder in folders for path in folder.paths]  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        for folder in self.folders:
+            if index < len(folder):
+                return {"B": folder[index]["A"]}
+            index -= len(folder)
+        raise IndexError(index)
+
+
+def _domain_images(common: dict, phase: str, preprocess: PreprocessOptions) -> LayoutDataset:
+    """The target domain's images of ``phase`` (``train`` or ``test``): ``<phase>B``, or ``<phase>A`` for BtoA."""
+    side = "B" if common["direction"] == "AtoB" else "A"
+    if not (common["root"] / f"{phase}{side}").is_dir():
+        raise DatasetError(f"{common['root'] / f'{phase}{side}'} does not exist: the real statistics of this family "
+                           f"read every {phase} image of the target domain; add the folder")
+    return open_dataset(DatasetConfig(root=common["root"], layout="single", phase=f"{phase}{side}", seed=common["seed"],
+                                      preprocess=preprocess, serial_batches=True))
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, start_step: int,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from engine.losses import GANLoss
 from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
-from engine.stages.schedule import adam_pair, linear_decay
+from engine.stages.schedule import adam_pair, lr_schedule
 from engine.stages.teacher import build_discriminator_for
 
 #: (images, arch, *conditioning) -> (output, features): the student at a sub-network (the family's step passes
@@ -40,7 +40,7 @@ def make_discriminator(ctx: StageContext, teacher_D: nn.Module | None) -> tuple[
 
 
 def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn.Module, forward: StudentForward,
-            mappings: nn.Module, netD: nn.Module, steps: int, lr: float, decay: float,
+            mappings: nn.Module, netD: nn.Module, steps: int, lr: float, stage: Literal["supernet", "finetune"],
             sample_arch: Callable[[int], Arch | None],
             after_step: Callable[[int], dict[str, float]] | None = None) -> None:
     """``after_step(step)`` may return extra values (e.g. a metric) recorded with that step's losses."""
@@ -52,9 +52,9 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     world.batchnorm_over_ranks(student, mappings, netD)
     opt_g, opt_d = (world.synchronise(o) for o in adam_pair(list(student.parameters()) + list(mappings.parameters()),
                                                             netD.parameters(), lr, recipe))
-    sched = [linear_decay(opt_g, steps, decay)]
+    sched = [lr_schedule(opt_g, steps, recipe, stage)]
     if family.uses_discriminator(recipe):  # otherwise no step trains it (and a schedule would warn of that)
-        sched.append(linear_decay(opt_d, steps, decay))
+        sched.append(lr_schedule(opt_d, steps, recipe, stage))
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
                          criterion=GANLoss(recipe.gan_mode), recipe=recipe,
                          extras=family.distill_extras(config.options))

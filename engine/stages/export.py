@@ -184,7 +184,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "onnx_variants": card_variants(variants), "predicted_latency": predicted,
         "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
         "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
-        "recipe": config.recipe_card,
+        "recipe": config.recipe_card, "departures_from_reference": config.departures,
         "created": datetime.now(timezone.utc).isoformat(), "workbench_version": __version__,
     })
     ctx.artifact(card_path, "model_card")

@@ -49,7 +49,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         mappings = supernet_mappings if recipe.finetune_mappings == "supernet" else build_mappings(config, arch)
         distill(ctx, data, teacher=teacher, student=student,
                 forward=lambda x, _arch, *c: student.forward_with_features(x, *c), mappings=mappings, netD=netD.train(),
-                steps=config.finetune.steps, lr=config.finetune.lr, decay=recipe.finetune_decay,
+                steps=config.finetune.steps, lr=config.finetune.lr, stage="finetune",
                 sample_arch=lambda step: None, after_step=evaluate_every)
         result["trace"] = [(0, before), *trace]
         student.eval()

@@ -1,7 +1,10 @@
-"""The learning-rate schedule of the reference (``lr_policy linear``): constant for ``n_epochs``, then
-linearly down to zero over ``n_epochs_decay``; here in steps, the decaying share given as a fraction."""
+"""The learning-rate schedules of the reference: ``lr_policy linear`` (constant for ``n_epochs``, then linearly
+down to zero over ``n_epochs_decay``; here in steps, the decaying share given as a fraction) and ``lr_policy step``
+(halved every ``lr_decay_steps`` steps, its MUNIT's)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
@@ -18,6 +21,19 @@ def linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, decay_fract
         return max(0.0, 1.0 - (step - constant + 1) / (decay + 1))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def step_decay(optimizer: torch.optim.Optimizer, every: int, gamma: float = 0.5) -> torch.optim.lr_scheduler.LambdaLR:
+    """The rate times ``gamma`` after every ``every`` steps (the reference's ``StepLR`` stepped per iteration)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: gamma ** (step // every))
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, total_steps: int, recipe,
+                stage: Literal["teacher", "supernet", "finetune"]) -> torch.optim.lr_scheduler.LambdaLR:
+    """The recipe's schedule for one training stage's optimizer."""
+    if recipe.lr_policy == "step":
+        return step_decay(optimizer, recipe.teacher_lr_decay_steps if stage == "teacher" else recipe.lr_decay_steps)
+    return linear_decay(optimizer, total_steps, getattr(recipe, f"{stage}_decay"))
 
 
 def adam_pair(g_params, d_params, lr: float, recipe) -> tuple[torch.optim.Adam, torch.optim.Adam]:

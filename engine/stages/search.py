@@ -216,7 +216,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             best_arch, best_value = evolutionary_search(
                 problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
                 mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
-                weighted_sample=recipe.weighted_sample, rng=random.Random(config.seed), on_member=report)
+                weighted_sample=recipe.weighted_sample, weight_strategy=recipe.weight_strategy,
+                rng=random.Random(config.seed), on_member=report)
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
     seconds = time.monotonic() - started

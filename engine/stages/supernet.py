@@ -31,7 +31,7 @@ def build_supernet(config: RunConfig) -> nn.Module:
 
 def build_mappings(config: RunConfig, arch: Arch | None = None) -> nn.Module:
     arch = arch if arch is not None else Arch.largest(search_space(config))
-    return config.family_impl.build_mappings(config.options, arch, config.resolved_recipe.init)
+    return config.family_impl.build_mappings(config.options, arch, config.resolved_recipe.mapping_init_type)
 
 
 def arch_sampler(config: RunConfig) -> Callable[[int], Arch]:
@@ -69,7 +69,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     distill(ctx, data, teacher=teacher, student=supernet,
             forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
             mappings=mappings, netD=netD, steps=config.supernet.steps, lr=config.supernet.lr,
-            decay=recipe.supernet_decay, sample_arch=arch_sampler(config))
+            stage="supernet", sample_arch=arch_sampler(config))
     weights = ctx.stage_dir / "supernet.pt"
     ctx.save_weights({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict(),
                       "D_ndf": ndf}, weights)

@@ -14,7 +14,7 @@ from engine.config import RunConfig
 from engine.families.base import load_strict, shipped_teacher_provenance
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
-from engine.stages.schedule import adam_pair, linear_decay
+from engine.stages.schedule import adam_pair, lr_schedule
 
 
 def build_teacher(config: RunConfig) -> nn.Module:
@@ -61,7 +61,7 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
     world = ctx.world
     world.batchnorm_over_ranks(*trainer.nets.values())
     opt_g, opt_d = (world.synchronise(o) for o in adam_pair(g_params, d_params, config.teacher.lr, recipe))
-    sched = [linear_decay(opt_g, total, recipe.teacher_decay), linear_decay(opt_d, total, recipe.teacher_decay)]
+    sched = [lr_schedule(opt_g, total, recipe, "teacher"), lr_schedule(opt_d, total, recipe, "teacher")]
     step = 0
 
     def make_state() -> dict[str, Any]:
@@ -92,7 +92,9 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
         if step < total:
             ctx.maybe_checkpoint(make_state)
     ctx.save_checkpoint(make_state())
-    return {"G": trainer.nets["G"].state_dict(), "D": trainer.nets["D"].state_dict(), "D_ndf": recipe.ndf,
+    # A generator trained with spectral norms is saved as the plain network it is in eval mode.
+    return {"G": checkpoints.fold_spectral_norm(trainer.nets["G"].state_dict()), "D": trainer.nets["D"].state_dict(),
+            "D_ndf": recipe.ndf,
             "source": f"trained here for {total} steps"}
 
 

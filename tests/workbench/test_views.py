@@ -402,6 +402,24 @@ def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     assert dialog.config.options.n_blocks == 3
 
 
+def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp_path):
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    dialog = NewRunDialog(preset="gaugan-sample")
+    qtbot.addWidget(dialog)
+    dialog.batch_size.setValue(dialog.batch_size.value() + 2)
+    assert dialog.config is not None and dialog.show_config_button.isEnabled()
+    lines = {line.split()[0]: line for line in dialog.configuration_text().splitlines()}
+    assert lines["batch_size"].endswith("(override)") and " 6 " in lines["batch_size"]
+    assert lines["image_size"].endswith("(preset gaugan-sample)")  # unchanged fields keep their source
+    assert lines["recipe.weight_strategy"].split()[1:] == ["geometric", "(family", "default)"]
+    assert lines["seed"].endswith("(default)")
+    dialog.show_config_button.click()
+    shown = dialog.configuration_dialog.findChild(QPlainTextEdit).toPlainText()
+    assert shown == dialog.configuration_text()
+    dialog.configuration_dialog.grab().save(str(tmp_path / "configuration.png"))
+
+
 def test_new_run_dialog_offers_gaugan_with_its_fields_samples_and_the_miou_condition(qtbot, tmp_path):
     dialog = NewRunDialog(preset="gaugan-sample")
     qtbot.addWidget(dialog)

@@ -26,7 +26,7 @@ from tests.engine.metrics.segmenter import write_segmenter
 
 FAMILY = get_family("gaugan")
 TINY = FAMILY.options({"classes": 6, "instance_edges": False, "ngf": 4, "upsampling": "normal",
-                       "calibration_images": 8})
+                       "calibration_images": 16})
 SPACE = FAMILY.search_space(TINY, [[8, 4]] * 5 + [[8, 6, 4]] * 3)
 SIZE = (64, 32)
 
@@ -259,3 +259,27 @@ def test_a_teacher_recipe_without_any_generator_loss_is_refused_by_name(monkeypa
     batch = {"A": _labels(2, seed=3), "B": torch.rand(2, 3, *SIZE) * 2 - 1}
     with pytest.raises(ConfigError, match="lambda_gan or lambda_feat"):
         trainer.step(batch, torch.optim.Adam(params("G")), torch.optim.Adam(params("D")))
+
+
+def test_a_teacher_trained_here_has_spectral_norms_and_is_saved_as_the_plain_network_it_runs_as():
+    """scripts/gaugan/cityscapes/train_full.sh trains NVlabs' generator with spectral norms on its residual blocks'
+    convolutions; the teacher stage folds them, so the saved teacher loads strictly and gives the same images."""
+    from engine.checkpoints import fold_spectral_norm
+
+    recipe = FAMILY.default_recipe
+    assert recipe.teacher_spectral_norm
+    torch.manual_seed(0)
+    trainer = FAMILY.teacher_trainer(TINY, recipe.with_overrides({"lambda_vgg": 0}), seed=0)
+    netG = trainer.nets["G"]
+    assert hasattr(netG.head_0.conv_0, "weight_orig") and hasattr(netG.up_0.conv_s, "weight_orig")
+    labels = _labels(2, seed=5)
+    batch = {"A": labels, "B": torch.rand(2, 3, *SIZE) * 2 - 1}
+    opt_g = torch.optim.Adam(netG.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(trainer.nets["D"].parameters(), lr=1e-3)
+    trainer.step(batch, opt_g, opt_d)
+    plain = FAMILY.build_teacher(TINY)
+    plain.load_state_dict(fold_spectral_norm(netG.state_dict()))  # strict: every key fits
+    with torch.no_grad():
+        torch.testing.assert_close(plain.eval()(labels), netG.eval()(labels), rtol=0, atol=1e-5)
+    unnormed = FAMILY.teacher_trainer(TINY, recipe.with_overrides({"teacher_spectral_norm": False}), seed=0)
+    assert not hasattr(unnormed.nets["G"].head_0.conv_0, "weight_orig")
