@@ -28,6 +28,7 @@ from engine.metrics.inception import candidate_paths as inception_candidate_path
 from engine.metrics.inception import find_weights as find_inception_weights
 from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
+from engine.liveness import delete_run, mark_failed, why_not_running
 from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
 from engine.settings import Settings
 from engine.stages.context import stage_result
@@ -41,10 +42,10 @@ __all__ = [
     "LatencyReading",
     "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
     "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
-    "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
+    "delete_run", "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
     "inception_candidate_paths", "list_images", "load_config", "explain_config", "config_lines", "leaves", "resolved_settings",
     "measure_latency",
-    "measured_extremes", "new_store_at",
+    "mark_failed", "measured_extremes", "new_store_at", "not_responding",
     "open_store",
     "preview", "preview_budget", "primary_metric", "run_dir", "write_launch_files",
     "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
@@ -147,3 +148,8 @@ def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | N
     from engine.inspect import RunModels, latency
 
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)
+
+
+def not_responding(run: RunSummary) -> str | None:
+    """Why a run listed as running seems to have no process (for the runs list: said, never acted on)."""
+    return why_not_running(run.host, run.pid, run.heartbeat_at) if run.status == "running" else None

@@ -152,30 +152,50 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
 # --- runs -------------------------------------------------------------------------------------------
 
 def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.liveness import why_not_running
     from engine.store import open_store
 
-    from engine.pipeline import fail_dead_runs
-
+    if getattr(args, "runs_command", None):
+        return _cmd_runs_action(args, settings)
     store = open_store(settings.resolved_store_url)
     try:
-        fail_dead_runs(store)
-        runs = store.list_runs()
+        runs = store.list_runs()  # read only: a reader never fails a run (engine.liveness)
     finally:
         store.close()
-    rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset, "status": r.status,
+    silent = {r.id: why_not_running(r.host, r.pid, r.heartbeat_at) for r in runs if r.status == "running"}
+    rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset,
+             "status": f"{r.status} (not responding)" if silent.get(r.id) else r.status,
              "stage": r.stage or "-",
              "progress": f"{r.step}/{r.total_steps}" if r.total_steps else "-",
              "candidates": r.candidates,
              "best_macs": f"{r.best_macs / 1e9:.3f}G" if r.best_macs else "-",
              "created": r.created_at.strftime("%Y-%m-%d %H:%M")} for r in runs]
     if args.json:
-        print(json.dumps([{**row, "best_macs": r.best_macs, "best_metric": r.best_metric, "best_arch": r.best_arch,
-                           "error": r.error, "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
+        print(json.dumps([{**row, "status": r.status, "not_responding": silent.get(r.id), "best_macs": r.best_macs,
+                           "best_metric": r.best_metric, "best_arch": r.best_arch, "error": r.error,
+                           "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
     elif not rows:
         print(f"no runs yet in {settings.resolved_store_url}")
     else:
         _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "candidates",
                             "best_macs", "created"])
+    return 0
+
+
+def _cmd_runs_action(args: argparse.Namespace, settings: Settings) -> int:
+    """``runs delete RUN`` and ``runs mark-failed RUN``: the engine's operations on one run."""
+    from engine.liveness import delete_run, mark_failed
+    from engine.pipeline import run_dir
+    from engine.store import open_store
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        if args.runs_command == "delete":
+            print(delete_run(store, args.run_id, run_dir(settings, args.run_id), keep_files=args.keep_files))
+        else:
+            print(mark_failed(store, args.run_id))
+    finally:
+        store.close()
     return 0
 
 
@@ -472,9 +492,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=_cmd_export)
 
-    runs = commands.add_parser("runs", help="list the runs in the store")
+    runs = commands.add_parser("runs", help="list the runs in the store (runs delete / runs mark-failed: act on one)")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=_cmd_runs)
+    run_commands = runs.add_subparsers(dest="runs_command", metavar="{delete,mark-failed}")
+    delete = run_commands.add_parser("delete", help="delete a run from the store and its folder from the disk")
+    delete.add_argument("run_id", type=int)
+    delete.add_argument("--keep-files", action="store_true", help="keep the run's folder (checkpoints, exports)")
+    failed = run_commands.add_parser(
+        "mark-failed", help="mark failed a run listed as running whose process is gone (refused while it is alive)")
+    failed.add_argument("run_id", type=int)
     return parser, commands
 
 

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import socket
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
+from engine.liveness import STALE_AFTER, fail_dead_runs  # noqa: F401  (re-exported)
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
 from engine.profile import check_parameters_fit
 from engine.recorder import Heartbeat, StoreRecorder
@@ -54,8 +53,6 @@ RUNNERS: dict[str, Callable[[StageContext, Any], dict[str, Any]]] = {
 MAIN_ONLY_STAGES = ("export",)
 #: Beside a damaged stage being redone: its artifacts' digests from before (``_check_finished_stages``).
 BEFORE_REDO = "before-redo.json"
-#: A run on another host whose heartbeat is older than this is considered dead.
-STALE_AFTER = timedelta(minutes=10)
 
 
 def run_dir(settings: Settings, run_id: int) -> Path:
@@ -90,39 +87,6 @@ def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
         folder.rename(stale)
         log.warning("moved %s, left by an earlier store's run %s, to %s", folder, run_id, stale)
     return run_id
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def fail_dead_runs(store: Store, stale_after: timedelta = STALE_AFTER, now: datetime | None = None) -> list[int]:
-    """Mark failed the runs recorded as running whose process is gone (or, on another host, whose heartbeat,
-    written on a timer by the running process, is older than ``stale_after``)."""
-    failed = []
-    now = now or datetime.now(timezone.utc)
-    for run_id in store.running_run_ids():
-        run = store.get_run(run_id)
-        heartbeat = run.heartbeat_at.replace(tzinfo=timezone.utc) if run.heartbeat_at and run.heartbeat_at.tzinfo is None else run.heartbeat_at
-        if run.host == socket.gethostname() and run.pid:
-            dead = not _pid_alive(run.pid)
-        else:
-            dead = heartbeat is None or now - heartbeat > stale_after
-        if dead:
-            message = (f"the run's process (pid {run.pid} on {run.host}) stopped without finishing; "
-                       f"resume with: python main.py resume {run.id}")
-            for stage in run.stages:
-                if stage.status is Status.running:
-                    store.update_stage(run.id, stage.name, status=Status.failed, error=message)
-            store.mark_run(run.id, Status.failed, error=message)
-            failed.append(run.id)
-    return failed
 
 
 def _reset(store: Store, run_id: int, folder: Path, stage: str, reason: str, *, upstream_changed: bool) -> None:
@@ -232,7 +196,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     that stage has finished; with ``redo``, that stage and the ones after it are redone. A finished stage
     whose files are gone or damaged is redone, and the stages after it too if its output changed. In a
     multi-process run this is rank 0, telling the others (``execute_worker``) each stage to run."""
-    fail_dead_runs(store)
+    fail_dead_runs(store, run_ids=[run_id])  # this process acts on this run alone: no other is reaped here
     run = store.get_run(run_id)
     try:
         config = RunConfig.model_validate(run.config)

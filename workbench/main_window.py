@@ -5,7 +5,6 @@ the engine."""
 from __future__ import annotations
 
 import html
-import shutil
 from datetime import datetime
 
 import yaml
@@ -32,7 +31,9 @@ from engine.api import (
     RunConfig,
     RunSummary,
     Store,
-    fail_dead_runs,
+    delete_run,
+    mark_failed,
+    not_responding,
     run_dir,
     run_summary,
     search_budget,
@@ -155,6 +156,8 @@ class MainWindow(QMainWindow):
                                      triggered=lambda: self.rename_run(self.selected_run_id()))
         self.delete_action = QAction("Delete…", self, shortcut=QKeySequence.StandardKey.Delete,
                                      triggered=lambda: self.delete_run(self.selected_run_id()))
+        self.mark_failed_action = QAction("Mark failed", self,
+                                          triggered=lambda: self.mark_run_failed(self.selected_run_id()))
         self.open_folder_action = QAction("Open run folder", self,
                                           triggered=lambda: self.open_run_folder(self.selected_run_id()))
         for action in (self.new_action, self.cancel_action, self.resume_action, self.export_action):
@@ -176,7 +179,7 @@ class MainWindow(QMainWindow):
     def run_actions(self) -> list[QAction]:
         """What can be done to the selected run (the Run menu and the runs list's context menu)."""
         return [self.cancel_action, self.resume_action, self.export_action, self.rename_action,
-                self.open_folder_action, self.delete_action]
+                self.open_folder_action, self.mark_failed_action, self.delete_action]
 
     def _runs_menu(self, position) -> None:
         index = self.runs_view.indexAt(position)
@@ -210,7 +213,8 @@ class MainWindow(QMainWindow):
         store = self.store
 
         def read() -> list[RunSummary]:
-            fail_dead_runs(store)
+            # Read only: a run whose process seems gone is shown as not responding, and failed only by the user
+            # (Mark failed) or by a resume, so a window never fails a live run on another machine.
             return store.list_runs()
 
         self.reader.read("runs", read, self._show_runs)
@@ -223,6 +227,8 @@ class MainWindow(QMainWindow):
     def _store_unreadable(self, key: str, message: str) -> None:
         if key.startswith("delete-"):
             QMessageBox.warning(self, "Cannot delete the run", message)
+        if key.startswith("mark-failed-"):
+            QMessageBox.warning(self, "Cannot mark the run failed", message)
             self.refresh()
             return
         # A store that went away must not close the window.
@@ -280,6 +286,7 @@ class MainWindow(QMainWindow):
         self.rename_action.setEnabled(run_id is not None)
         self.open_folder_action.setEnabled(run_id is not None)
         self.delete_action.setEnabled(run_id is not None and not running and status != "running")
+        self.mark_failed_action.setEnabled(bool(listed and not running and not_responding(listed)))
         # best_macs is set as soon as the run has a scored candidate: something to export.
         self.export_action.setEnabled(status == "finished" or bool(listed and listed.best_macs is not None))
         if reload or listed != self.summary_shown:
@@ -441,17 +448,24 @@ class MainWindow(QMainWindow):
             return
         store = self.store
 
-        def delete() -> None:
-            store.delete_run(run_id)
-            if folder.is_dir():
-                shutil.rmtree(folder)
-
         def done(_result: object) -> None:
             self.processes.pop(run_id, None)
             self.statusBar().showMessage(f"deleted run {run_id} ({run.name})")
             self.refresh()
 
-        self.reader.read(f"delete-{run_id}", delete, done)
+        self.reader.read(f"delete-{run_id}", lambda: delete_run(store, run_id, folder), done)
+
+    def mark_run_failed(self, run_id: int | None) -> None:
+        """The user's explicit "mark failed" of a run whose process is gone (the engine refuses a live one)."""
+        if run_id is None:
+            return
+        store = self.store
+
+        def done(message: object) -> None:
+            self.statusBar().showMessage(str(message))
+            self.refresh()
+
+        self.reader.read(f"mark-failed-{run_id}", lambda: mark_failed(store, run_id), done)
 
     # --- dialogs ----------------------------------------------------------------------------------
     def _candidate_selected(self, run_id: int, arch: str) -> None:

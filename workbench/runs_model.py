@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from engine.api import STAGES, RunSummary
+from engine.api import STAGES, RunSummary, not_responding
 
 COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Fewer MACs", "Started")
 #: What each column holds, shown as its header's tooltip.
@@ -31,6 +31,8 @@ def _cell(run: RunSummary, column: int) -> str:
     if column == 1:
         return f"{run.family} · {_dataset_name(run.dataset)}"
     if column == 2:
+        if not_responding(run):
+            return "running · not responding"
         if run.processes > 1:
             machines = len(run.hosts or []) or 1
             return f"{run.status} · {run.processes} processes" + (f", {machines} machines" if machines > 1 else "")

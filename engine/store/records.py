@@ -36,6 +36,10 @@ class RunSummary:
     result: dict[str, Any] | None = None
     processes: int = 1
     hosts: list[str] | None = None
+    #: Where a running run's process is and when it last wrote its heartbeat (``engine.liveness``).
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: datetime | None = None
 
 
 @dataclass(frozen=True)

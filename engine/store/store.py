@@ -193,7 +193,8 @@ class Store:
         with self.session() as session:
             runs = session.execute(
                 select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
-                       Run.error, Run.candidate_count, Run.result, Run.processes, Run.hosts, Candidate.arch,
+                       Run.error, Run.candidate_count, Run.result, Run.processes, Run.hosts, Run.host, Run.pid,
+                       Run.heartbeat_at, Candidate.arch,
                        Candidate.macs, Candidate.metrics)
                 .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
                 .order_by(Run.created_at.desc(), Run.id.desc())).all()
@@ -215,7 +216,8 @@ class Store:
                 best_macs=int(run.macs) if run.macs is not None else None, best_metric=run.metrics,
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
                 candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result,
-                processes=run.processes or 1, hosts=run.hosts))
+                processes=run.processes or 1, hosts=run.hosts, host=run.host, pid=run.pid,
+                heartbeat_at=run.heartbeat_at))
         return summaries
 
     def set_run_processes(self, run_id: int, processes: int, hosts: list[str]) -> None:

@@ -341,6 +341,30 @@ def test_a_running_run_cannot_be_deleted(qtbot, window, store):
     assert not window.delete_action.isEnabled()
 
 
+def test_the_window_says_a_silent_run_is_not_responding_and_fails_it_only_when_asked(qtbot, window, store):
+    from datetime import datetime, timezone
+
+    from engine.liveness import STALE_AFTER
+    from engine.store.models import Run
+
+    silent = _store_run(store, "remote", "d", status=Status.running)
+    with store.session() as session:  # a run on another machine whose heartbeat stopped
+        run = session.get(Run, silent)
+        run.host, run.pid, run.heartbeat_at = "elsewhere", 7, datetime.now(timezone.utc) - 2 * STALE_AFTER
+    for _ in range(2):  # the window's reads never fail it
+        window.refresh()
+        qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
+    assert store.get_run(silent).status is Status.running
+    status = window.runs_model.index(window.runs_model.row_of(silent), 2).data()
+    assert status == "running · not responding"
+    window.select_run(silent)
+    assert window.mark_failed_action.isEnabled() and not window.delete_action.isEnabled()
+    window.mark_failed_action.trigger()
+    qtbot.waitUntil(lambda: store.get_run(silent).status is Status.failed and window.idle(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.runs_model.index(window.runs_model.row_of(silent), 2).data() == "failed",
+                    timeout=10_000)
+
+
 def test_only_other_finished_runs_are_offered_as_pareto_overlays(qtbot, window, store):
     done = _store_run(store, "done", "d")
     failed = _store_run(store, "failed", "d", status=Status.failed)

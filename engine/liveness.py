@@ -1,0 +1,101 @@
+"""Whether a run recorded as running still has a process, and the operations that act on that answer.
+
+A running process writes its heartbeat on a timer (``engine.recorder.Heartbeat``), whatever its stage is doing.
+Only a process about to act on a run marks it failed: ``resume`` (for its own run) and a user's explicit
+``mark failed`` (``python main.py runs mark-failed RUN``, the window's context menu). Readers (the runs list,
+``runs``) only say that a run is not responding, so that a window on a shared store never fails a live run on
+another machine in a long step-less phase.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from engine.errors import RunBusyError
+from engine.store import Status, Store
+
+#: A run on another host whose heartbeat is older than this is considered dead (the heartbeat's timer writes
+#: every few seconds, so ten minutes is many missed beats, not a slow phase).
+STALE_AFTER = timedelta(minutes=10)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def why_not_running(host: str | None, pid: int | None, heartbeat_at: datetime | None,
+                    now: datetime | None = None, stale_after: timedelta = STALE_AFTER) -> str | None:
+    """Why a run recorded as running has no process any more (None: it looks alive). On this host its pid is
+    asked; elsewhere its heartbeat must be younger than ``stale_after``."""
+    if host == socket.gethostname() and pid:
+        return None if _pid_alive(pid) else f"its process (pid {pid} on {host}) is gone"
+    now = now or datetime.now(timezone.utc)
+    if heartbeat_at is not None and heartbeat_at.tzinfo is None:
+        heartbeat_at = heartbeat_at.replace(tzinfo=timezone.utc)
+    if heartbeat_at is None:
+        return f"its process (pid {pid} on {host}) never wrote a heartbeat"
+    age = now - heartbeat_at
+    if age <= stale_after:
+        return None
+    return f"its process (pid {pid} on {host}) wrote no heartbeat for {int(age.total_seconds() // 60)} minutes"
+
+
+def _fail(store: Store, run: Any, reason: str) -> None:
+    message = f"{reason}: it stopped without finishing; resume with: python main.py resume {run.id}"
+    for stage in run.stages:
+        if stage.status is Status.running:
+            store.update_stage(run.id, stage.name, status=Status.failed, error=message)
+    store.mark_run(run.id, Status.failed, error=message)
+
+
+def fail_dead_runs(store: Store, stale_after: timedelta = STALE_AFTER, now: datetime | None = None,
+                   run_ids: Iterable[int] | None = None) -> list[int]:
+    """Mark failed those of ``run_ids`` (default: every run recorded as running) whose process is gone. For a
+    process about to act on them (``resume``), not for readers."""
+    wanted = None if run_ids is None else set(run_ids)
+    failed = []
+    for run_id in store.running_run_ids():
+        if wanted is not None and run_id not in wanted:
+            continue
+        run = store.get_run(run_id)
+        reason = why_not_running(run.host, run.pid, run.heartbeat_at, now, stale_after)
+        if reason is not None:
+            _fail(store, run, reason)
+            failed.append(run.id)
+    return failed
+
+
+def mark_failed(store: Store, run_id: int, now: datetime | None = None) -> str:
+    """A user's explicit "mark failed" of a run whose process is gone; refused while it looks alive (cancel it
+    instead). Returns what was done, for the user."""
+    run = store.get_run(run_id)
+    if run.status is not Status.running:
+        return f"run {run_id} is {run.status.value}, not running: nothing to mark"
+    reason = why_not_running(run.host, run.pid, run.heartbeat_at, now)
+    if reason is None:
+        raise RunBusyError(f"run {run_id} is alive (pid {run.pid} on {run.host}, heartbeat fresh): cancel it "
+                           "instead of marking it failed")
+    _fail(store, run, reason)
+    return f"run {run_id} marked failed ({reason}); resume with: python main.py resume {run_id}"
+
+
+def delete_run(store: Store, run_id: int, folder: Path, keep_files: bool = False) -> str:
+    """Delete a run from the store and, unless ``keep_files``, its folder; a running run is refused (the store
+    says so). Returns what was deleted, for the user."""
+    store.delete_run(run_id)
+    if keep_files or not folder.is_dir():
+        return f"deleted run {run_id}" + (f"; its folder {folder} is kept" if folder.is_dir() else "")
+    shutil.rmtree(folder)
+    return f"deleted run {run_id} and its folder {folder}"
