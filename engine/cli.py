@@ -240,7 +240,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         ratio = speedup(readings[backend]) if backend in readings else t / s
         row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))
     busy = [backend for backend, reading in readings.items() if reading.get("busy")]
-    lines += [f"run {summary['run_id']}, {summary['image_size']}px, CPU latency with {summary['threads']} threads "
+    trained_on = f"trained on {summary['run_device']}, " if summary.get("run_device") else ""
+    lines += [f"run {summary['run_id']}, {summary['image_size']}px, {trained_on}CPU latency with {summary['threads']} threads "
               "(medians of interleaved rounds; speed-ups are per-round ratios)"
               + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
               f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",

@@ -18,10 +18,14 @@ from engine.errors import ConfigError
 STAGES = ("teacher", "supernet", "search", "finetune", "export")
 
 
-def device_name(value: str) -> str:
-    """A device a run can name: cpu, cuda or cuda:N (whether this machine has it is checked before a run)."""
+def device_name(value: str, allow_auto: bool = False) -> str:
+    """A device a run can name: cpu, cuda or cuda:N, and where allowed ``auto`` (CUDA where available, else
+    the CPU); whether this machine has it is checked before a run."""
+    if allow_auto and value == "auto":
+        return value
     if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
-        raise ValueError(f"must be cpu, cuda or cuda:N (N: the GPU's index), not {value!r}")
+        raise ValueError(f"must be {'auto, ' if allow_auto else ''}cpu, cuda or cuda:N (N: the GPU's index), "
+                         f"not {value!r}")
     return value
 
 
@@ -226,7 +230,8 @@ class RunConfig(_Model):
     #: The segmentation network behind ``miou`` (also reported beside FID when given).
     segmentation: SegmentationSpec | None = None
     seed: int = 0
-    device: str = "cpu"
+    #: ``auto``: CUDA where this machine has a usable GPU, else the CPU (said in the run's log and summary).
+    device: str = "auto"
     checkpoint_interval_s: float = Field(120.0, gt=0)
     log_every: int = Field(10, ge=1)
     threads: int | None = Field(None, ge=1)
@@ -238,7 +243,7 @@ class RunConfig(_Model):
             return data
         return with_family_defaults(_move_settings(data))
 
-    _device_name = field_validator("device")(classmethod(lambda cls, value: device_name(value)))
+    _device_name = field_validator("device")(classmethod(lambda cls, value: device_name(value, allow_auto=True)))
 
     @field_validator("image_size")
     @classmethod

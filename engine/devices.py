@@ -31,3 +31,20 @@ def check_device(name: str, field: str) -> None:
     if index >= torch.cuda.device_count():
         raise ConfigError(f"{field} is {name}, but this machine has {torch.cuda.device_count()} GPU(s) "
                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}); set {field} to one of them")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` as this machine resolves it (``cuda`` where a GPU is usable, else ``cpu``); other names as they are."""
+    if name != "auto":
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def describe_resolved(name: str, resolved: str) -> str:
+    """One line for the run's log: which device ``auto`` chose and why."""
+    if name != "auto":
+        return f"device {resolved}"
+    if resolved.startswith("cuda"):
+        return f"device auto: {resolved} ({torch.cuda.get_device_name(torch.device(resolved))})"
+    reason = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no usable GPU"
+    return f"device auto: cpu (this machine has {reason})"

@@ -197,7 +197,8 @@ def _format_duration(seconds: float) -> str:
 
 
 class TerminalRenderer:
-    """Progress bars for a terminal; on a pipe or file it writes a line every few percent instead."""
+    """Progress bars for a terminal (tqdm: one live bar per stage with its rate, ETA and losses, fitted to the
+    terminal's width); on a pipe or file plain lines, one every tenth of a stage, instead."""
 
     BAR_WIDTH = 24
 
@@ -206,9 +207,8 @@ class TerminalRenderer:
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.min_interval_s = min_interval_s
         self._stage_start: dict[str, float] = {}
-        self._last_draw = 0.0
         self._last_fraction_logged = -1.0
-        self._bar_open = False
+        self._bar: Any = None  # the open tqdm bar, on a terminal
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepProgress):
@@ -250,22 +250,27 @@ class TerminalRenderer:
         else:
             text = f"[{event.stage}] step {event.step} {rate:.2f} it/s {losses}".rstrip()
         if self.interactive:
-            now = time.monotonic()
-            done = fraction is not None and fraction >= 1.0
-            if now - self._last_draw < self.min_interval_s and not done:
-                return
-            self._last_draw = now
-            self.stream.write("\r\x1b[2K" + text)
-            self.stream.flush()
-            self._bar_open = True
+            self._draw(event, losses)
         elif fraction is None or fraction >= 1.0 or fraction - self._last_fraction_logged >= 0.1:
             self._last_fraction_logged = fraction if fraction is not None else -1.0
             self._line(text)
 
+    def _draw(self, event: StepProgress, losses: str) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            # ``initial``: a resumed stage's earlier steps are not counted in its rate.
+            self._bar = tqdm(total=event.total_steps, initial=event.step, desc=f"[{event.stage}]", file=self.stream,
+                             dynamic_ncols=True, unit="step", mininterval=self.min_interval_s, leave=True,
+                             bar_format="{desc} {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}, "
+                                        "{rate_fmt}] {postfix}" if event.total_steps else None)
+        self._bar.set_postfix_str(losses, refresh=False)
+        self._bar.update(event.step - self._bar.n)
+
     def _close_bar(self) -> None:
-        if self._bar_open:
-            self.stream.write("\n")
-            self._bar_open = False
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")

@@ -80,7 +80,9 @@ def slurm_script(config: RunConfig, config_path: Path, launch: Launch, settings:
         f"#SBATCH --job-name={shlex.quote(config.name)}",
         f"#SBATCH --nodes={launch.nodes}",
         "#SBATCH --ntasks-per-node=1",
-        *([f"#SBATCH --gpus-per-node={launch.processes_per_node}"] if gpu else []),
+        *([f"#SBATCH --gpus-per-node={launch.processes_per_node}"] if gpu else
+          [f"##SBATCH --gpus-per-node={launch.processes_per_node}   # device auto: remove one # to run on GPUs"]
+          if config.device == "auto" else []),
         f"#SBATCH --cpus-per-task={max(2, 4 * launch.processes_per_node)}",
         "#SBATCH --output=%x-%j.out",
         "#",

@@ -18,7 +18,7 @@ import torch
 
 from engine.config import STAGES, RunConfig
 from engine.data.fingerprint import Fingerprint, dataset_fingerprint, describe_changes
-from engine.devices import check_device
+from engine.devices import check_device, describe_resolved, resolve_device
 from engine.distributed import SINGLE, World, hosts, rank_device
 from engine.errors import ConfigError, UserError
 from engine.events import (
@@ -59,14 +59,20 @@ def run_dir(settings: Settings, run_id: int) -> Path:
     return settings.runs_dir / f"{run_id:05d}"
 
 
-def _checked_device(config: RunConfig, settings: Settings) -> str:
-    """The device a run uses (the setting, unless it is ``auto``: then the run's own), refused where this
-    machine cannot run on it, naming where it was set."""
+def _device_choice(config: RunConfig, settings: Settings) -> tuple[str, str]:
+    """The device a run names (the setting, unless it is ``auto``: then the run's own) and where it is set."""
     if settings.device == "auto":
-        check_device(config.device, "device")
-        return config.device
-    check_device(settings.device, "the device setting (GCW_DEVICE or the workbench's Settings)")
-    return settings.device
+        return config.device, "device"
+    return settings.device, "the device setting (GCW_DEVICE or the workbench's Settings)"
+
+
+def _checked_device(config: RunConfig, settings: Settings) -> str:
+    """The device a run uses (``auto`` resolved on this machine), refused where this machine cannot run on it,
+    naming where it was set."""
+    name, field = _device_choice(config, settings)
+    resolved = resolve_device(name)
+    check_device(resolved, field)
+    return resolved
 
 
 def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
@@ -225,6 +231,7 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     heartbeat = Heartbeat(store, run_id).__enter__()  # on a timer, whatever the stage does; stopped below
     try:
         device = _prepare_process(config, settings, world)
+        events(Message(run_id=run_id, text=describe_resolved(_device_choice(config, settings)[0], str(device))))
         if world.active:
             events(Message(run_id=run_id, text=f"{world.size} processes on {len(group)} machine(s): "
                                                f"{', '.join(group)}; each takes {config.batch_size // world.size} "

@@ -69,6 +69,8 @@ class SyncedView(QGraphicsView):
 
     view_changed = Signal(object, int, int)
     zoom_changed = Signal()
+    #: The wipe's divider dragged to this share of the image's width (0..1).
+    divider_dragged = Signal(float)
 
     def __init__(self, title: str):
         super().__init__()
@@ -81,6 +83,9 @@ class SyncedView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.setToolTip(title)
         self._syncing = False
+        #: Where the wipe's divider is (image x), or None without a wipe; grabbed within a few pixels of it.
+        self.divider_x: float | None = None
+        self._dragging_divider = False
         self.horizontalScrollBar().valueChanged.connect(self._emit)
         self.verticalScrollBar().valueChanged.connect(self._emit)
 
@@ -114,6 +119,40 @@ class SyncedView(QGraphicsView):
         super().resizeEvent(event)
         if self.fitting:
             self.fit()
+
+    def _near_divider(self, event) -> bool:
+        if self.divider_x is None or self.item.pixmap().isNull():
+            return False
+        on_screen = self.mapFromScene(self.divider_x, 0).x()
+        return abs(event.position().x() - on_screen) <= 6
+
+    def _divider_share(self, event) -> float:
+        width = self.item.pixmap().width()
+        return min(1.0, max(0.0, self.mapToScene(event.position().toPoint()).x() / width))
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._near_divider(event):
+            self._dragging_divider = True  # the divider moves; the image does not pan
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._dragging_divider:
+            self.divider_dragged.emit(self._divider_share(event))
+            event.accept()
+            return
+        self.viewport().setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event)
+                                  else Qt.CursorShape.OpenHandCursor)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._dragging_divider:
+            self._dragging_divider = False
+            self.divider_dragged.emit(self._divider_share(event))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
@@ -184,6 +223,8 @@ class CompareView(QWidget):
         self.wipe_slider.setRange(0, 100)
         self.wipe_slider.setValue(50)
         self.wipe_slider.valueChanged.connect(lambda _: self._show())
+        self.wipe_slider.setToolTip("Where the wipe divides teacher (left) from student (right); or drag the red "
+                                    "divider on the image")
         self.budget = QSlider(Qt.Orientation.Horizontal)
         self.budget.valueChanged.connect(self._budget_moved)
         self.budget_label = QLabel("budget: -")
@@ -216,6 +257,7 @@ class CompareView(QWidget):
         self.divider.setZValue(1)
         self.divider.hide()
         self.views["student"].scene().addItem(self.divider)
+        self.views["student"].divider_dragged.connect(lambda share: self.wipe_slider.setValue(round(share * 100)))
         self.scale_image = QLabel()
         self.scale_image.setPixmap(scale_bar())
         self.scale_low, self.scale_high = QLabel("0"), QLabel("")
@@ -436,6 +478,7 @@ class CompareView(QWidget):
             images["student"] = np.concatenate([images["teacher"][:, :cut], images["student"][:, cut:]], axis=1)
             self.divider.setLine(QLineF(cut, 0, cut, images["student"].shape[0]))
         self.divider.setVisible(wipe)
+        self.views["student"].divider_x = cut if wipe else None
         self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
         self.headers["input"].setText(str(self.result.get("input_title", "input")).capitalize())
         conditioned = self.result.get("conditioning_seed") is not None

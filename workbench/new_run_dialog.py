@@ -130,6 +130,13 @@ class NewRunDialog(QDialog):
         self.macs.setSuffix(" M MACs")
         self.supernet_steps = _spin(1, 10_000_000, 900, 100, " steps")
         self.finetune_steps = _spin(0, 10_000_000, 200, 50, " steps")
+        self.search_method = QComboBox()
+        self.search_method.addItems(["auto", "evolution", "exhaustive"])
+        self.population = _spin(2, 1_000_000, 100, 10, " members")
+        self.generations = _spin(1, 1_000_000, 500, 10, " generations")
+        self.exhaustive_limit = _spin(1, 100_000_000, 2000, 100, " sub-networks at most")
+        self.train_crop = _spin(0, 8192, 0, 4, " px crops")
+        self.train_crop.setSpecialValueText("whole images")  # 0: no crop (train_crop: null)
         self.image_size = QLineEdit("64")
         self.batch_size = _spin(1, 256, 4, suffix=" images")
         self.segmentation = QLineEdit()
@@ -141,7 +148,7 @@ class NewRunDialog(QDialog):
         self.metric_choice = QComboBox()
         self._set_metric_choices()
         self.device = QComboBox()
-        self.device.addItems(available_devices())  # only what this machine has
+        self.device.addItems(["auto", *available_devices()])  # only what this machine has
         self.processes = _spin(1, 1024, 1, suffix=" per machine")
         self.processes.setEnabled(can_start_processes())
         self.machines = _spin(1, 1024, 1, suffix=" machine(s)")
@@ -188,7 +195,15 @@ class NewRunDialog(QDialog):
                                "images, and mIoU compares that with the input label maps",
             self.segmentation_classes: "A JSON list of the dataset's label id of each output class of the network "
                                        "(or {\"label_ids\": [...]}); empty: output k is label id k",
-            self.device: "Where the run trains (only the devices this machine has)",
+            self.search_method: "How sub-networks are searched: auto (exhaustive when the evolution would score as "
+                                "many as there are), evolution, or exhaustive (every one within the budget)",
+            self.population: "Evolution: sub-networks per generation (the reference's 100)",
+            self.generations: "Evolution: generations after the first (the reference's 500)",
+            self.exhaustive_limit: "Exhaustive: the most sub-networks it scores; a larger space needs the evolution",
+            self.train_crop: "Train on random square crops of this side (a multiple of 4, at most the image size); "
+                             "scoring and export use whole images",
+            self.device: "Where the run trains: auto takes a GPU where this machine has one, else the CPU (said in "
+                         "the run's log); or one of the devices this machine has",
             self.processes: "Processes per machine (torchrun): each trains on its share of every batch and scores "
                             "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
             self.machines: "Machines for the launch files (Start runs on this machine only)",
@@ -226,6 +241,8 @@ class NewRunDialog(QDialog):
         budget_form.addRow(self.by_macs, self.macs)
         budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
+        budget_form.addRow("Search", self._pair(self.search_method, self.population, self.generations))
+        budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
         # Beside the metric: that FID will not be what the run reports where its weights are missing.
         self.metric_note = QLabel()
         self.metric_note.setWordWrap(True)
@@ -240,6 +257,7 @@ class NewRunDialog(QDialog):
         budget_column.addWidget(self.budget_label)
         other = QFormLayout()
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
+        other.addRow("Training crop", self.train_crop)
         other.addRow("Device", self.device)
         other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
         other.addRow("", self.show_config_button)
@@ -275,13 +293,15 @@ class NewRunDialog(QDialog):
             widget.textChanged.connect(self.validate)
         self.segmentation.textChanged.connect(self._segmentation_changed)
         self.family.currentTextChanged.connect(self._family_changed)
-        for widget in (self.sample, self.metric_choice, self.device, self.latency_device, self.latency_backend):
+        for widget in (self.sample, self.metric_choice, self.device, self.latency_device, self.latency_backend,
+                       self.search_method):
             widget.currentTextChanged.connect(self.validate)
         for widget in (self.use_sample, self.use_folder, self.train_teacher, self.import_teacher, self.by_ratio,
                        self.by_macs, self.by_latency):
             widget.toggled.connect(self.validate)
         for widget in (self.teacher_steps, self.supernet_steps, self.finetune_steps, self.batch_size, self.ratio,
-                       self.macs, self.latency, self.processes, self.machines):
+                       self.macs, self.latency, self.processes, self.machines, self.population, self.generations,
+                       self.exhaustive_limit, self.train_crop):
             widget.valueChanged.connect(self.validate)
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
@@ -375,7 +395,8 @@ class NewRunDialog(QDialog):
         self.preset_description.setText(preset_descriptions().get(name, ""))
         self.preset.setToolTip(preset_descriptions().get(name, ""))
         widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio,
-                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice]
+                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice,
+                   self.search_method, self.population, self.generations, self.exhaustive_limit, self.train_crop]
         for widget in widgets:
             widget.blockSignals(True)
         self.name.setText(unique_name(config.name, self.taken_names))
@@ -402,6 +423,11 @@ class NewRunDialog(QDialog):
         self.image_size.setText(str(config.image_size))
         self.batch_size.setValue(config.batch_size)
         self.metric_choice.setCurrentText(config.metric)
+        self.search_method.setCurrentText(config.search.method)
+        self.population.setValue(config.search.population)
+        self.generations.setValue(config.search.generations)
+        self.exhaustive_limit.setValue(config.search.exhaustive_limit)
+        self.train_crop.setValue(config.train_crop or 0)
         for widget in widgets:
             widget.blockSignals(False)
         self.validate()
@@ -414,7 +440,10 @@ class NewRunDialog(QDialog):
             dataset = {"sample": None, "path": self.folder.text().strip() or None, "layout": "auto"}
         teacher: dict[str, Any] = {"steps": self.teacher_steps.value(),
                                    "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
-        search: dict[str, Any] = {"target_ratio": None, "macs_budget": None, "latency_budget_ms": None}
+        search: dict[str, Any] = {"target_ratio": None, "macs_budget": None, "latency_budget_ms": None,
+                                  "method": self.search_method.currentText(), "population": self.population.value(),
+                                  "generations": self.generations.value(),
+                                  "exhaustive_limit": self.exhaustive_limit.value()}
         if self.by_ratio.isChecked():
             search["target_ratio"] = self.ratio.value()
         elif self.by_macs.isChecked():
@@ -426,6 +455,7 @@ class NewRunDialog(QDialog):
                 "model": self.model_form.values() if self.model_form else {},
                 "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
                 "finetune": {"steps": self.finetune_steps.value()}, "image_size": self._image_size(),
+                "train_crop": self.train_crop.value() or None,
                 "batch_size": self.batch_size.value(), "metric": self._metric(),
                 "segmentation": self._segmentation_spec(), "device": self.device.currentText()}
 
@@ -561,7 +591,8 @@ class NewRunDialog(QDialog):
             problems.append(f"the batch size ({config.batch_size}) is the global batch and must be a multiple of "
                             f"the {processes} processes")
         gpus = sum(1 for d in available_devices() if d.startswith("cuda:")) or int("cuda" in available_devices())
-        if config.device.startswith("cuda") and processes > gpus:
+        on_gpu = config.device.startswith("cuda") or (config.device == "auto" and gpus > 0)
+        if on_gpu and processes > gpus:
             problems.append(f"{processes} processes on a GPU run need {processes} GPUs; this machine has {gpus}")
         return problems
 

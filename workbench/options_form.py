@@ -48,12 +48,16 @@ class OptionsForm(QWidget):
             check.toggled.connect(self.changed)
             return check
         low, high = _bounds(info)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        suffix = f" {extra['unit']}" if extra.get("unit") else ""  # the family declares units; none are assumed
         if annotation is int:
             spin = QSpinBox()
+            spin.setSuffix(suffix)
             spin.setRange(int(low if low is not None else -1_000_000), int(high if high is not None else 1_000_000))
             spin.valueChanged.connect(self.changed)
             return spin
         spin = QDoubleSpinBox()
+        spin.setSuffix(suffix)
         spin.setDecimals(4)
         spin.setRange(low if low is not None else -1e9, high if high is not None else 1e9)
         spin.valueChanged.connect(self.changed)

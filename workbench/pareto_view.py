@@ -112,6 +112,7 @@ class ParetoView(QWidget):
         self.overlays.itemChanged.connect(lambda _: self.reload())
         png = QPushButton("Export PNG…")
         png.clicked.connect(lambda: self._ask_and_export(self.export_png, "png", "PNG image (*.png)"))
+        self.export_note = QLabel()  # where the last export went: a save dialog closes without a word
         csv_button = QPushButton("Export CSV…")
         csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "csv", "CSV (*.csv)"))
         self.status = QLabel("Points appear here as the search scores them.")
@@ -153,7 +154,10 @@ class ParetoView(QWidget):
         self.hover_label.setZValue(100)
         self.hover_label.hide()
         self.plot.addItem(self.hover_label, ignoreBounds=True)
-        self.legend = self.plot.addLegend(offset=LEGEND_OFFSETS[False])
+        # An opaque box above the data: the teacher's and the budget's lines pass behind it, not through it.
+        self.legend = self.plot.addLegend(offset=LEGEND_OFFSETS[False], brush=pg.mkBrush(255, 255, 255, 235),
+                                          pen=pg.mkPen("#bbb"))
+        self.legend.setZValue(1000)
         self.legend.addItem(self.front, "Pareto front")
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
@@ -176,6 +180,7 @@ class ParetoView(QWidget):
         controls.addWidget(fit)
         controls.addWidget(png)
         controls.addWidget(csv_button)
+        controls.addWidget(self.export_note)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(QLabel("Overlay runs"))
@@ -701,7 +706,19 @@ class ParetoView(QWidget):
             self.export_dir.mkdir(parents=True, exist_ok=True)
         path, _ = QFileDialog.getSaveFileName(self, "Export", self.suggested_path(suffix), file_filter)
         if path:
-            export(Path(path))
+            self.export_to(export, Path(path))
+
+    def export_to(self, export, path: Path) -> None:
+        """Write one export and say where it went (or why not) beside the buttons."""
+        try:
+            export(path)
+        except OSError as exc:
+            self.export_note.setText(f"not saved: {exc.strerror or exc} ({path})")
+            self.export_note.setStyleSheet("color: #b00020")
+            return
+        self.export_note.setText(f"saved {path.name}")
+        self.export_note.setToolTip(str(path))
+        self.export_note.setStyleSheet("color: #1b5e20")
 
     def export_png(self, path: Path) -> None:
         exporter = pyqtgraph.exporters.ImageExporter(self.plot.plotItem)

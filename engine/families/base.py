@@ -84,7 +84,7 @@ class Recipe(BaseModel):
     lr_policy: Literal["linear", "step"] = Field(
         "linear", description="linear: constant, then linearly to 0 over the *_decay share of the steps; step: "
                               "halved every lr_decay_steps (teacher: teacher_lr_decay_steps), the reference's MUNIT")
-    lr_decay_steps: int = Field(200_000, ge=1, description="step policy: supernet and fine-tuning halve every this many")
+    lr_decay_steps: int = Field(200_000, ge=1, description="step policy: the supernet and fine-tuning halve every")
     teacher_lr_decay_steps: int = Field(100_000, ge=1, description="step policy: a teacher trained here halves every")
     teacher_spectral_norm: bool = Field(
         False, description="a teacher trained here has spectral norms on its residual blocks' convolutions, folded "

@@ -49,14 +49,17 @@ class GauGANOptions(FamilyOptions):
     """The label maps and the SPADE teacher (Cityscapes in the paper: 35 classes and instance edges, ngf 64,
     ``num_upsampling_layers more``)."""
 
-    classes: int = Field(35, ge=1, description="label classes: ids 0..classes-1 in the label maps")
+    classes: int = Field(35, ge=1, description="label classes: ids 0..classes-1 in the label maps",
+                         json_schema_extra={"unit": "classes"})
     instance_edges: bool = Field(True, description="one more input channel: the edges of <phase>_inst/ instance maps")
-    ngf: int = Field(64, ge=1, description="teacher width (16 x ngf filters at the start)")
+    ngf: int = Field(64, ge=1, description="teacher width (16 x ngf filters at the start)",
+                     json_schema_extra={"unit": "channels"})
     upsampling: Literal["normal", "more"] = Field(
         "more", description="doublings of the resolution: normal 5, more 6 (one more between the middle blocks)")
     calibration_images: int = Field(
-        512, ge=1, description="training images that re-estimate a sub-network's BatchNorm statistics (the "
-                               "reference's 512: the first of the training set)")
+        512, ge=1, json_schema_extra={"unit": "images"},
+        description="training images, drawn at random, that re-estimate a sub-network's BatchNorm statistics "
+                    "(the reference's 512)")
     calibration_draw: Literal["per_candidate", "fixed"] = Field(
         "per_candidate", description="per_candidate: each sub-network's calibration sees those images in its own "
                                      "shuffled order and random flips, as the reference (seeded by the arch, so a "
@@ -228,24 +231,29 @@ class GauGANFamily(Family):
         model.eval()
 
     def _calibration_batches(self, data: Any, options: GauGANOptions, arch: str | None) -> list[torch.Tensor]:
-        """Batches of the first ``calibration_images`` training label maps (read once per dataset: a search
-        calibrates each of its many candidates). ``per_candidate``: in an order and with horizontal flips drawn
-        for each sub-network (seeded by its arch string, so that its score is reproducible), as the reference's
-        shuffled, flipping calibration loader; ``fixed`` (and the final student): the same for every one."""
+        """Batches of ``calibration_images`` training label maps drawn at random from the whole training set
+        (read once per dataset: a search calibrates each of its many candidates), shuffled and flipped at random.
+        ``per_candidate``: the order and the flips drawn for each sub-network (seeded by its arch string, so that
+        its score is reproducible), as the reference's shuffling, flipping calibration loader; ``fixed`` (and the
+        final student): one draw for every one. (The reference takes the first images of its file list; a random
+        subset is the same on a shuffled list and is not one corner of a sorted one, where the last batches, which
+        weigh most in the running statistics, could all come from one scene.)"""
         cache = self._calibration_cache
         if cache.get("train") is not data.train or cache.get("images") != options.calibration_images:
             count = min(options.calibration_images, len(data.train))
             if hasattr(data.train, "seed_augmentation"):
                 data.train.seed_augmentation(0)
+            chosen = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:count].tolist()
             # The dataset itself is kept (not its id, which a later dataset could reuse).
             self._calibration_cache = {"train": data.train, "images": options.calibration_images,
-                                       "maps": torch.stack([data.train[i]["A"] for i in range(count)])}
+                                       "maps": torch.stack([data.train[i]["A"] for i in chosen])}
         maps = self._calibration_cache["maps"]
-        if options.calibration_draw == "per_candidate" and arch is not None:
-            generator = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(arch.encode()).digest()[:6], "big"))
-            maps = maps[torch.randperm(len(maps), generator=generator)]
-            flip = torch.rand(len(maps), generator=generator) < 0.5
-            maps = torch.where(flip[:, None, None, None], maps.flip(-1), maps)
+        per_candidate = options.calibration_draw == "per_candidate" and arch is not None
+        seed = int.from_bytes(hashlib.sha256(arch.encode()).digest()[:6], "big") if per_candidate else 0  # type: ignore[union-attr]
+        generator = torch.Generator().manual_seed(seed)
+        maps = maps[torch.randperm(len(maps), generator=generator)]
+        flip = torch.rand(len(maps), generator=generator) < 0.5
+        maps = torch.where(flip[:, None, None, None], maps.flip(-1), maps)
         return list(maps.split(CALIBRATION_BATCH))
 
     _calibration_cache: dict[str, Any] = {}

@@ -25,14 +25,20 @@ from engine.models.init import init_weights
 from engine.models.mobile_resnet import POSITIONS, channels, mobile_resnet_macs
 
 
+#: The unit the new-run dialog shows beside a model option (``json_schema_extra``).
+CHANNELS = {"unit": "channels"}
+
+
 class ResnetOptions(FamilyOptions):
     """The ResNet teacher's architecture (``resnet_9blocks`` with ngf 64 in the paper)."""
 
-    ngf: int = Field(64, ge=1, description="teacher width (filters of the first layer)")
-    n_blocks: int = Field(9, ge=3, description="residual blocks of the teacher and the student")
-    norm: Literal["instance", "batch"] = "instance"
-    input_nc: int = Field(3, ge=1, description="input image channels")
-    output_nc: int = Field(3, ge=1, description="output image channels")
+    ngf: int = Field(64, ge=1, description="teacher width (filters of the first layer)", json_schema_extra=CHANNELS)
+    n_blocks: int = Field(9, ge=3, description="residual blocks of the teacher and the student",
+                          json_schema_extra={"unit": "blocks"})
+    norm: Literal["instance", "batch"] = Field(
+        "instance", description="the normalisation layers: instance (pytorch-CycleGAN-and-pix2pix's default) or batch")
+    input_nc: int = Field(3, ge=1, description="input image channels", json_schema_extra=CHANNELS)
+    output_nc: int = Field(3, ge=1, description="output image channels", json_schema_extra=CHANNELS)
 
 
 def _gan_compression_blocks(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:

@@ -157,6 +157,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "metric": scorer.metric,
         "metrics_split": "test",
         "image_size": config.image_size,
+        # Where the run trained and searched (``device: auto`` resolved); the latency readings are the CPU's.
+        "run_device": str(ctx.device),
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()},

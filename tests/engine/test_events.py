@@ -61,9 +61,9 @@ def test_terminal_renderer_redraws_one_bar_on_a_tty():
         render(StepProgress(stage="search", step=step, total_steps=4, time=float(step)))
     render(Message(text="done"))
     text = stream.getvalue()
-    assert text.count("\r") == 4
-    assert "|########################| 4/4" in text
-    assert text.endswith("\ndone\n")
+    last = text.split("\r")[-1]  # the bar as it was left: redrawn in place, then the next line below it
+    assert last.startswith("[search] 100%|") and " 4/4 [" in last and "step/s" in last
+    assert text.endswith("\ndone\n") and text.count("\n") == 3  # started, the bar, done
 
 
 def test_fanout_sends_to_every_sink():

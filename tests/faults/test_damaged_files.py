@@ -15,6 +15,10 @@ from tests.engine.stages.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
 
+#: Eight sub-networks, not the tiny run's 192 within its budget: these tests are about which stages are redone,
+#: and each scores the search once or twice.
+FEW = [[8, 4]] * 3 + [[4]] * 5
+
 
 def _resume(run_id, settings, store, **kwargs):
     events = []
@@ -28,7 +32,7 @@ def _resume(run_id, settings, store, **kwargs):
 
 
 def test_finished_stages_with_missing_or_damaged_files_are_redone(settings, store):
-    run_id = create_run(tiny_config("pix2pix", search={"method": "exhaustive"}), store, settings)
+    run_id = create_run(tiny_config("pix2pix", search={"method": "exhaustive"}, supernet={"search_space": FEW}), store, settings)
     execute(run_id, settings, store, lambda e: None)
     folder = settings.runs_dir / f"{run_id:05d}"
     scored = len(store.candidates(run_id))
@@ -61,7 +65,7 @@ def test_finished_stages_with_missing_or_damaged_files_are_redone(settings, stor
 
 
 def test_a_redone_stage_whose_output_changed_redoes_the_stages_after_it(settings, store):
-    run_id = create_run(tiny_config("pix2pix", search={"method": "exhaustive"}), store, settings)
+    run_id = create_run(tiny_config("pix2pix", search={"method": "exhaustive"}, supernet={"search_space": FEW}), store, settings)
     execute(run_id, settings, store, lambda e: None)
     folder = settings.runs_dir / f"{run_id:05d}"
     supernet = folder / "supernet" / "supernet.pt"
@@ -97,7 +101,7 @@ def _cancel_after_supernet_steps(count):
 
 @pytest.mark.parametrize("damage", ["cut", "no random state"])
 def test_a_damaged_checkpoint_falls_back_to_the_previous_one(settings, store, damage):
-    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 12}, checkpoint_interval_s=0.001), store, settings)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 12, "search_space": FEW}, checkpoint_interval_s=0.001), store, settings)
     sink, cancel = _cancel_after_supernet_steps(5)
     with pytest.raises(Cancelled):
         execute(run_id, settings, store, sink, cancel)
@@ -121,7 +125,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(settings, store, da
 
 
 def test_with_every_checkpoint_damaged_the_stage_starts_again(settings, store):
-    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 12}, checkpoint_interval_s=0.001), store, settings)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 12, "search_space": FEW}, checkpoint_interval_s=0.001), store, settings)
     sink, cancel = _cancel_after_supernet_steps(5)
     with pytest.raises(Cancelled):
         execute(run_id, settings, store, sink, cancel)

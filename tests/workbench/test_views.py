@@ -83,8 +83,12 @@ def test_pareto_points_arrive_live_and_the_front_follows(qtbot, store, tmp_path)
     assert selected.args == [run_id, "4_4_4_4_4_4_4_4"]
     assert list(view.highlight.data["x"]) == [0.2]
 
-    view.export_png(tmp_path / "pareto.png")
-    view.export_csv(tmp_path / "points.csv")
+    view.export_to(view.export_png, tmp_path / "pareto.png")
+    assert view.export_note.text() == "saved pareto.png"  # said: the save dialog closes without a word
+    view.export_to(view.export_csv, tmp_path / "points.csv")
+    assert view.export_note.text() == "saved points.csv"
+    view.export_to(view.export_csv, tmp_path / "missing" / "points.csv")
+    assert view.export_note.text().startswith("not saved: ")
     assert (tmp_path / "pareto.png").stat().st_size > 1000
     rows = list(csv.DictReader((tmp_path / "points.csv").open()))
     assert len(rows) == 5 and sum(r["on_front"] == "True" for r in rows) == 4
@@ -141,6 +145,43 @@ def test_several_runs_can_be_overlaid(qtbot, store):
     view.set_run(second)
     view.overlays.item(1).setCheckState(Qt.CheckState.Unchecked)
     assert set(view.layers) == {second}
+
+
+def _shown_compare_view(qtbot, finished, width: int, height: int) -> CompareView:
+    """A compare view of the finished run, shown at this size, with its first preview drawn."""
+    settings, store, run_id, _ = finished
+    view = CompareView(store, settings)
+    qtbot.addWidget(view)
+    view.resize(width, height)
+    view.show()
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
+    return view
+
+
+def test_the_wipe_divider_is_dragged_on_the_image(qtbot, finished):
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    view = _shown_compare_view(qtbot, finished, 1400, 600)
+    view.wipe.setChecked(True)
+    student = view.views["student"]
+    assert student.divider_x == 16  # half of the 32 px image
+
+    def send(kind, x_image: float, button=Qt.MouseButton.LeftButton) -> None:
+        at = QPointF(student.mapFromScene(x_image, 16))
+        buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
+        QApplication.sendEvent(student.viewport(), QMouseEvent(kind, at, student.viewport().mapToGlobal(at), button,
+                                                               buttons, Qt.KeyboardModifier.NoModifier))
+
+    send(QEvent.Type.MouseButtonPress, 16)
+    send(QEvent.Type.MouseMove, 8, Qt.MouseButton.NoButton)
+    send(QEvent.Type.MouseButtonRelease, 8)
+    assert abs(view.wipe_slider.value() - 25) <= 2 and abs(student.divider_x - 8) <= 1
+    send(QEvent.Type.MouseButtonPress, 28)  # away from the divider: a pan, the divider stays
+    send(QEvent.Type.MouseButtonRelease, 30)
+    assert abs(view.wipe_slider.value() - 25) <= 2
 
 
 def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
@@ -224,13 +265,8 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
 
     from workbench.compare_view import COLOUR_TABLE, colour_map, difference_scale_top
 
-    settings, finished_store, run_id, _ = finished
-    view = CompareView(finished_store, settings)
-    qtbot.addWidget(view)
-    view.resize(1200, 500)
-    view.show()
-    view.set_run(run_id)
-    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
+    view = _shown_compare_view(qtbot, finished, 1200, 500)
+    run_id = finished[2]
     teacher = view.views["teacher"]
     # 32 px images in panes some 200 px wide: fitted, magnified pixel for pixel.
     assert teacher.fitting and teacher.zoom() > 3 and "fit" in view.zoom_label.text()
@@ -400,6 +436,25 @@ def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     assert dialog.config.options.ngf == 16 and dialog.config.options.norm == "batch"
     form.widgets["n_blocks"].setValue(form.widgets["n_blocks"].minimum())
     assert dialog.config.options.n_blocks == 3
+
+
+def test_new_run_dialog_sets_the_search_size_and_the_training_crop_and_shows_units(qtbot):
+    dialog = NewRunDialog(preset="cyclegan-sample")
+    qtbot.addWidget(dialog)
+    assert dialog.train_crop.value() == 64 and dialog.population.value() == dialog.config.search.population
+    dialog.search_method.setCurrentText("evolution")
+    dialog.population.setValue(30)
+    dialog.generations.setValue(7)
+    dialog.exhaustive_limit.setValue(500)
+    dialog.train_crop.setValue(0)  # whole images
+    search = dialog.config.search
+    assert (search.method, search.population, search.generations, search.exhaustive_limit) == ("evolution", 30, 7, 500)
+    assert dialog.config.train_crop is None and dialog.train_crop.text() == "whole images"
+    dialog.train_crop.setValue(200)  # larger than the 128 px images: refused, and said
+    assert dialog.config is None and "train_crop" in dialog.error.text()
+    form = dialog.model_form
+    assert form.widgets["ngf"].suffix() == " channels" and form.widgets["n_blocks"].suffix() == " blocks"
+    assert form.widgets["norm"].toolTip() != "norm"
 
 
 def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp_path):

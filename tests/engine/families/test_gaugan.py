@@ -283,3 +283,26 @@ def test_a_teacher_trained_here_has_spectral_norms_and_is_saved_as_the_plain_net
         torch.testing.assert_close(plain.eval()(labels), netG.eval()(labels), rtol=0, atol=1e-5)
     unnormed = FAMILY.teacher_trainer(TINY, recipe.with_overrides({"teacher_spectral_norm": False}), seed=0)
     assert not hasattr(unnormed.nets["G"].head_0.conv_0, "weight_orig")
+
+
+def test_calibration_draws_random_images_and_per_candidate_orders_and_flips():
+    """The reference's calibration loader: 512 training images, shuffled and flipped for every sub-network. Here
+    the images are a random subset of the whole training set (not its first files: on a sorted list those could
+    be one scene), and each arch's draw is seeded by the arch, so that its score is reproducible."""
+    train = [{"A": torch.full((1, 4, 4), float(i)) + torch.arange(4.0)} for i in range(40)]
+    data = SimpleNamespace(train=train)
+    options = FAMILY.options({**TINY.model_dump(), "calibration_images": 20})
+    first = FAMILY._calibration_batches(data, options, "8_8_8_8_8_8_8_8")
+    maps = torch.cat(first)
+    assert [len(b) for b in first] == [16, 4]
+    ids = sorted({int(m[0, 0].min().item()) for m in maps})
+    assert len(ids) == 20 and max(ids) >= 20  # a random subset of all 40, not the first 20
+    again = torch.cat(FAMILY._calibration_batches(data, options, "8_8_8_8_8_8_8_8"))
+    other = torch.cat(FAMILY._calibration_batches(data, options, "4_4_4_4_4_4_4_4"))
+    assert torch.equal(maps, again) and not torch.equal(maps, other)  # reproducible per arch, drawn per arch
+    assert sorted(int(m[0, 0].min()) for m in other) == sorted(int(m[0, 0].min()) for m in maps)  # same images
+    flipped = [bool(m[0, 0, 0] > m[0, 0, -1]) for m in maps]
+    assert 0 < sum(flipped) < len(flipped)  # some flipped, some not
+    fixed = FAMILY.options({**options.model_dump(), "calibration_draw": "fixed"})
+    assert torch.equal(torch.cat(FAMILY._calibration_batches(data, fixed, "8_8_8_8_8_8_8_8")),
+                       torch.cat(FAMILY._calibration_batches(data, fixed, "4_4_4_4_4_4_4_4")))
