@@ -159,7 +159,7 @@ def test_an_unknown_device_is_refused_naming_the_field(tmp_path, capsys, setting
     config = tmp_path / "run.yaml"
     config.write_text("preset: pix2pix-sample\ndevice: tpu\n")
     code, err = _run(capsys, "compress", "--config", str(config))
-    assert code == 2 and "device: must be cpu, cuda or cuda:N" in err and "resume" not in err
+    assert code == 2 and "device: must be auto, cpu, cuda or cuda:N" in err and "resume" not in err
     assert _runs(settings) == []
 
 

@@ -402,7 +402,7 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
     assert "pix2pix-sample-3" in dialog.error.text()
     dialog.name.setText("mine")
     # Only this machine's devices; a tooltip on every field.
-    assert [dialog.device.itemText(i) for i in range(dialog.device.count())] == available_devices()
+    assert [dialog.device.itemText(i) for i in range(dialog.device.count())] == ["auto", *available_devices()]
     fields = [w for kind in (QLineEdit, QComboBox, QAbstractSpinBox, QRadioButton) for w in dialog.findChildren(kind)
               if not isinstance(w.parent(), QAbstractSpinBox) and not isinstance(w.parent(), QComboBox)]
     assert fields and [w for w in fields if not w.toolTip()] == []
@@ -703,7 +703,8 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     model = RunsTableModel()
     run = RunSummary(id=1, name="r", family="pix2pix", dataset="d", status="running", stage="supernet", step=1,
                      total_steps=2, best_macs=None, best_metric=None, created_at=datetime.now(timezone.utc),
-                     started_at=None, error=None, processes=8, hosts=["gpu1", "gpu2"])
+                     started_at=None, error=None, processes=8, hosts=["gpu1", "gpu2"], host="gpu1", pid=7,
+                     heartbeat_at=datetime.now(timezone.utc))  # alive: its heartbeat is fresh
     model.set_runs([run])
     assert model.index(0, 2).data() == "running · 8 processes, 2 machines"
     assert model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole) == "8 processes (torchrun) on gpu1, gpu2"
