@@ -102,7 +102,7 @@ def main() -> int:
             if device != "cpu" and not summary.get("run_device", "").startswith("cuda"):
                 raise AssertionError(f"device auto ran on {summary.get('run_device')}, not the GPU ({said})")
             finished[family] = (run_id, summary)
-            predicted = " , latency predicted" if summary.get("predicted_latency") else ""
+            predicted = ", latency predicted" if summary.get("predicted_latency") else ""
             return f"{said}; student {summary['student']['arch']}, {summary['macs_ratio']:.1f}x fewer MACs{predicted}"
 
         _check(rows, f"compress {family} (device auto)", compress)
@@ -169,7 +169,8 @@ def main() -> int:
     print(f"\ngpu_check on {device} ({torch.cuda.get_device_name(torch.device(device)) if device != 'cpu' else 'CPU'}),"
           f" workspace {workspace}")
     for name, passed, detail in rows:
-        print(f"{name:<{width}}  {'PASS' if passed else 'FAIL'}  {detail}")
+        outcome = "FAIL" if not passed else "SKIP" if detail.startswith("skipped") else "PASS"
+        print(f"{name:<{width}}  {outcome}  {detail}")
     failed = [name for name, passed, _ in rows if not passed]
     print(f"{len(rows) - len(failed)} of {len(rows)} passed" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
