@@ -28,7 +28,7 @@ from engine.metrics.inception import candidate_paths as inception_candidate_path
 from engine.metrics.inception import find_weights as find_inception_weights
 from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
-from engine.liveness import delete_run, mark_failed, why_not_running
+from engine.liveness import delete_run, mark_failed, not_responding
 from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
 from engine.settings import Settings
 from engine.stages.context import stage_result
@@ -148,8 +148,3 @@ def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | N
     from engine.inspect import RunModels, latency
 
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)
-
-
-def not_responding(run: RunSummary) -> str | None:
-    """Why a run listed as running seems to have no process (for the runs list: said, never acted on)."""
-    return why_not_running(run.host, run.pid, run.heartbeat_at) if run.status == "running" else None

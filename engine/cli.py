@@ -152,7 +152,7 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
 # --- runs -------------------------------------------------------------------------------------------
 
 def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.liveness import why_not_running
+    from engine.liveness import not_responding
     from engine.store import open_store
 
     if getattr(args, "runs_command", None):
@@ -162,7 +162,7 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
         runs = store.list_runs()  # read only: a reader never fails a run (engine.liveness)
     finally:
         store.close()
-    silent = {r.id: why_not_running(r.host, r.pid, r.heartbeat_at) for r in runs if r.status == "running"}
+    silent = {r.id: not_responding(r) for r in runs}
     rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset,
              "status": f"{r.status} (not responding)" if silent.get(r.id) else r.status,
              "stage": r.stage or "-",

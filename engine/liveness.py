@@ -52,6 +52,12 @@ def why_not_running(host: str | None, pid: int | None, heartbeat_at: datetime | 
     return f"its process (pid {pid} on {host}) wrote no heartbeat for {int(age.total_seconds() // 60)} minutes"
 
 
+def not_responding(run: Any) -> str | None:
+    """Why a run listed as running (a ``RunSummary``) seems to have no process; None when it looks alive or is
+    not running. For readers: said, never acted on."""
+    return why_not_running(run.host, run.pid, run.heartbeat_at) if run.status == "running" else None
+
+
 def _fail(store: Store, run: Any, reason: str) -> None:
     message = f"{reason}: it stopped without finishing; resume with: python main.py resume {run.id}"
     for stage in run.stages:

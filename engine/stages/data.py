@@ -123,9 +123,11 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
                                       serial_batches=True, max_size=spec.test_images))
+    # Each set of real images opened once, even where both splits compare with it (CycleGAN's train+test).
+    domain = {source: RealImages([_domain_images(common, phase, eval_opts) for phase in source.split("+")])
+              for source in set(family.real_statistics_from.values()) - {"split"}}
     own = {"search": search, "test": test}
-    real_sets = {split: own[split] if source == "split" else
-                 RealImages([_domain_images(common, phase, eval_opts) for phase in source.split("+")])
+    real_sets = {split: own[split] if source == "split" else domain[source]
                  for split, source in family.real_statistics_from.items()}
     search_inputs, test_inputs = _stack(search, "A"), _stack(test, "A")
     # Fixed per split, so that every candidate and both ends of a comparison see the same conditioning.
