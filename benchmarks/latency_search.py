@@ -36,6 +36,7 @@ from sections import parse_timing_args, publish  # noqa: E402
 def main() -> int:
     from engine.arch import Arch
     from engine.config import RunConfig, load_config
+    from engine.families.capabilities import calibrate
     from engine.latency import measure
     from engine.pipeline import create_run, execute, run_dir
     from engine.search import SearchProblem, evolutionary_search
@@ -44,7 +45,7 @@ def main() -> int:
     from engine.stages.data import prepare_data
     from engine.stages.evaluate import generate, make_scorer
     from engine.stages.latency_budget import run_latency
-    from engine.stages.search import teacher_macs
+    from engine.preflight import teacher_macs
     from engine.stages.supernet import load_supernet
     from engine.store import open_store
 
@@ -95,7 +96,7 @@ def main() -> int:
     recipe = config.resolved_recipe
 
     def score(arch: Arch, scorer=search_scorer, inputs=None) -> float:
-        family.recalibrate(supernet, arch, data)
+        calibrate(family, supernet, arch, data, config.options)
         outputs = generate(lambda x: supernet(x, arch), data.search_inputs if inputs is None else inputs, device)
         return scorer.all(outputs)[scorer.metric]
 

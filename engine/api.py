@@ -29,41 +29,31 @@ from engine.metrics.inception import find_weights as find_inception_weights
 from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
 from engine.liveness import delete_run, mark_failed, not_responding
+from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
+from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_known, teacher_macs
+from engine.preflight import stored as stored_preflight
+from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
-from engine.stages.latency_budget import measured_extremes
-from engine.stages.search import BudgetPreview, budget_macs, preview_budget, teacher_reference
-from engine.store import CandidateTable, Curve, RunSummary, Store, new_store_at, open_store
+from engine.stages.search import teacher_reference
+from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, new_store_at, open_store
 
 __all__ = [
-    "BudgetPreview", "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
+    "COLOUR_TABLE", "colour_map", "scale_top",
+    "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
     "LatencyReading",
-    "PRESETS", "PRIMARY_METRICS", "RunConfig", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
-    "available_devices", "budget_macs", "build_cli_parser", "create_run", "describe_latency", "describe_prediction",
+    "PRESETS", "PRIMARY_METRICS", "RunConfig", "ModelResult", "RunDetail", "RunResult", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
+    "available_devices", "create_run", "describe_latency", "describe_prediction",
     "delete_run", "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
     "inception_candidate_paths", "list_images", "load_config", "explain_config", "config_lines", "leaves", "resolved_settings",
     "measure_latency",
-    "mark_failed", "measured_extremes", "new_store_at", "not_responding",
+    "mark_failed", "new_store_at", "not_responding",
     "open_store",
-    "preview", "preview_budget", "primary_metric", "run_dir", "write_launch_files",
-    "run_cli", "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
+    "Preflight", "Problem", "preflight", "preview", "teacher_known", "teacher_macs", "primary_metric", "run_dir", "write_launch_files",
+    "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
 ]
-
-
-def build_cli_parser() -> tuple[Any, Any]:
-    """The command line's parser and its sub-command group (the program adds its ``gui`` command)."""
-    from engine import cli
-
-    return cli.build_parser()
-
-
-def run_cli(args: Any) -> int:
-    """Run a parsed command line in this process (a bundled application runs its child runs so)."""
-    from engine import cli
-
-    return cli.run(args)
 
 
 def _readable_result(settings: Settings, run_id: int, stage: str) -> dict[str, Any] | None:
@@ -75,9 +65,13 @@ def _readable_result(settings: Settings, run_id: int, stage: str) -> dict[str, A
         return None
 
 
-def run_summary(settings: Settings, run_id: int) -> dict[str, Any] | None:
-    """A finished run's summary (its export stage's result), or None."""
-    return _readable_result(settings, run_id, "export")
+def run_summary(settings: Settings, run_id: int) -> RunResult | None:
+    """A finished run's result (its export stage's), or None (not finished, or its file unreadable)."""
+    result = _readable_result(settings, run_id, "export")
+    try:
+        return RunResult.from_dict(result) if result is not None else None
+    except (KeyError, TypeError):  # damaged: the next resume redoes the export and says so
+        return None
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,10 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
     search = _readable_result(settings, run_id, "search")
     if search is not None:
         return SearchBudget(search["budget_macs"], search.get("latency_budget_ms"), on)
-    # A live search: a ratio becomes MACs with the teacher's, which the search writes as it starts.
+    checked = stored_preflight(run_dir(settings, run_id))  # as the run was created
+    if checked is not None:
+        return SearchBudget(checked.budget_macs, checked.latency_budget_ms, on)
+    # A run made before pre-flights were stored: its teacher's MACs as its search wrote them.
     reference = teacher_reference(run_dir(settings, run_id))
     macs = budget_macs(config, reference["macs"]) if reference and "macs" in reference else spec.macs_budget
     return SearchBudget(macs, spec.latency_budget_ms, on)

@@ -21,6 +21,7 @@ from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.latency import describe, faster, speedup
 from engine.latency_table import describe_prediction
 from engine.onnx_variants import describe_variant
+from engine.run_result import RunResult
 from engine.settings import Settings
 
 log = logging.getLogger("engine")
@@ -219,37 +220,36 @@ def _cancel_flag() -> Callable[[], bool]:
     return requested.is_set
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    teacher, student = summary["teacher"], summary["student"]
+def format_summary(summary: RunResult) -> str:
+    teacher, student = summary.teacher, summary.student
     lines = [f"{'':24}{'teacher':>14}{'student':>14}"]
 
     def row(label: str, t: float, s: float, fmt: str, ratio: str = "") -> None:
         lines.append(f"{label:24}{format(t, fmt):>14}{format(s, fmt):>14}  {ratio}".rstrip())
 
-    row("MACs (G)", teacher["macs"] / 1e9, student["macs"] / 1e9, ".4f", f"{summary['macs_ratio']:.1f}x fewer")
-    row("params (M)", teacher["params"] / 1e6, student["params"] / 1e6, ".4f",
-        f"{teacher['params'] / student['params']:.1f}x fewer")
-    split = summary.get("metrics_split", "test")
-    for name, value in teacher["metrics"].items():
-        row(f"{name} ({split} split)", value, student["metrics"][name], ".4g")
-    if "psnr_to_teacher" in student["metrics"]:
-        lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student['metrics']['psnr_to_teacher']:>14.4g}")
-    readings = summary.get("latency", {})
+    row("MACs (G)", teacher.macs / 1e9, student.macs / 1e9, ".4f", f"{summary.macs_ratio:.1f}x fewer")
+    row("params (M)", teacher.params / 1e6, student.params / 1e6, ".4f", f"{summary.params_ratio:.1f}x fewer")
+    split = summary.metrics_split
+    for name, value in teacher.metrics.items():
+        row(f"{name} ({split} split)", value, student.metrics[name], ".4g")
+    if "psnr_to_teacher" in student.metrics:
+        lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student.metrics['psnr_to_teacher']:>14.4g}")
+    readings = summary.latency
     for backend in ("pytorch", "onnxruntime"):
-        t, s = teacher["latency_ms"][backend], student["latency_ms"][backend]
+        t, s = teacher.latency_ms[backend], student.latency_ms[backend]
         ratio = speedup(readings[backend]) if backend in readings else t / s
         row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))
     busy = [backend for backend, reading in readings.items() if reading.get("busy")]
-    trained_on = f"trained on {summary['run_device']}, " if summary.get("run_device") else ""
-    lines += [f"run {summary['run_id']}, {summary['image_size']}px, {trained_on}CPU latency with {summary['threads']} threads "
+    trained_on = f"trained on {summary.run_device}, " if summary.run_device else ""
+    lines += [f"run {summary.run_id}, {summary.image_size}px, {trained_on}CPU latency with {summary.threads} threads "
               "(medians of interleaved rounds; speed-ups are per-round ratios)"
               + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
-              f"ONNX: {summary['onnx_path']} (max |diff| vs PyTorch {summary['onnx_max_abs_diff']:.2g})",
-              *('  ' + describe_variant(name, variant) for name, variant in summary.get("onnx_variants", {}).items()),
-              *([describe_prediction(summary["predicted_latency"])] if summary.get("predicted_latency") else []),
-              f"model card: {summary['model_card_path']}",
-              f"{' | '.join(summary.get('grid_columns') or ['input', 'teacher', 'student', 'difference'])}: "
-              f"{summary['grid_path']}"]
+              *([f"student weights: {student.weights}"] if student.weights else []),
+              f"ONNX: {summary.onnx_path} (max |diff| vs PyTorch {summary.onnx_max_abs_diff:.2g})",
+              *('  ' + describe_variant(name, variant) for name, variant in summary.onnx_variants.items()),
+              *([describe_prediction(summary.predicted_latency)] if summary.predicted_latency else []),
+              f"model card: {summary.model_card_path}",
+              f"{' | '.join(summary.grid_columns)}: {summary.grid_path}"]
     return "\n".join(lines)
 
 
@@ -271,7 +271,7 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, w
               f"finished stages are kept; resume with: python main.py resume {run_id}", file=sys.stderr)
         return 1
     if not getattr(args, "json_events", False):
-        print(format_summary(summary), file=sys.stderr if args.json else sys.stdout)
+        print(format_summary(RunResult.from_dict(summary)), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -289,8 +289,8 @@ def _worker(settings: Settings, world) -> int:
     return 0
 
 
-def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[[Any], int]) -> int:
-    """``start(store)`` gives the run to execute (creating it, for ``compress``), on rank 0 only; under
+def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[[Any, Any], int]) -> int:
+    """``start(store, world)`` gives the run to execute (creating it, for ``compress``), on rank 0 only; under
     torchrun the other ranks join it (``engine.distributed``)."""
     from engine.distributed import join, leave
     from engine.store import open_store
@@ -301,7 +301,7 @@ def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[
             return _worker(settings, world)
         store = open_store(settings.resolved_store_url)
         try:
-            return _execute(start(store), args, settings, store, world)
+            return _execute(start(store, world), args, settings, store, world)
         finally:
             store.close()
     finally:
@@ -314,7 +314,12 @@ def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
 
     overrides = {"name": args.name} if args.name else None
     config = load_config(args.preset, args.config, overrides)  # every rank checks it: a bad one fails them all
-    return _run_in_group(args, settings, lambda store: create_run(config, store, settings))
+    def start(store, world) -> int:
+        # torchrun says how many processes each machine runs; the pre-flight checks the batch and GPUs for it.
+        per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
+        return create_run(config, store, settings, per_machine, max(1, world.size // per_machine))
+
+    return _run_in_group(args, settings, start)
 
 
 def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -323,9 +328,22 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.preset is None and args.config is None and args.family is None:
         raise ConfigError("give --preset NAME, --config FILE or --family NAME")
     overrides = {"name": args.name} if args.name else None
-    _, resolved, sources = explain_config(args.preset, args.config, overrides, args.family)
-    print(json.dumps({"config": resolved, "sources": sources}) if args.json else "\n".join(config_lines(resolved, sources)))
-    return 0
+    config, resolved, sources = explain_config(args.preset, args.config, overrides, args.family)
+    checked = None
+    if args.check:
+        from engine.preflight import preflight
+
+        checked = preflight(config, settings, args.processes_per_node, args.nodes)
+    if args.json:
+        print(json.dumps({"config": resolved, "sources": sources,
+                          **({"preflight": checked.to_dict()} if checked else {})}))
+    else:
+        print("\n".join(config_lines(resolved, sources)))
+        if checked is not None:
+            print(f"\npre-flight on this machine ({checked.device}, {checked.processes} process(es) on "
+                  f"{checked.machines} machine(s)): {checked.describe()}")
+            print("\n".join(f"problem: {p.sentence}" for p in checked.problems) or "no problems: it can start")
+    return 1 if checked is not None and not checked.ok else 0
 
 
 def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,7 +358,7 @@ def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    return _run_in_group(args, settings, lambda store: args.run_id)
+    return _run_in_group(args, settings, lambda store, world: args.run_id)
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -462,6 +480,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     show.add_argument("--family", help="a family's defaults alone (on a placeholder dataset path)")
     show.add_argument("--name", help="the run's name")
     show.add_argument("--json", action="store_true", help='print {"config": ..., "sources": ...}')
+    show.add_argument("--check", action="store_true",
+                      help="also run the pre-flight on this machine (the budgets resolved, the search space's extremes, "
+                           "every problem with its field and fix; exit status 1 when there is one): what compress "
+                           "checks before it creates the run")
+    show.add_argument("--processes-per-node", type=int, default=1, help="with --check: the processes per machine")
+    show.add_argument("--nodes", type=int, default=1, help="with --check: the machines")
     show.set_defaults(handler=_cmd_config)
 
     launch = commands.add_parser(

@@ -76,13 +76,17 @@ class DistillSpec(_Model):
 
 
 def _recipe_spec() -> type[BaseModel]:
-    """``recipe:`` of a run: every field of ``engine.families.base.Recipe``, optional (unset: the family's
-    default, which is the reference's; its bounds are checked when the recipe is resolved), and ``base``:
-    ``workbench`` starts from this project's earlier choices (sandwich sampling, the teacher's
-    discriminator, constant learning rates...) instead of the reference's."""
-    from engine.families.base import Recipe
+    """``recipe:`` of a run: every field of every family's recipe model (``engine.families.base.Recipe`` and
+    the families' own knobs), optional (unset: the family's default, which is the reference's; its bounds are
+    checked, and a knob of another family refused, when the recipe is resolved), and ``base``: ``workbench``
+    starts from this project's earlier choices (sandwich sampling, the teacher's discriminator, constant
+    learning rates...) instead of the reference's."""
+    from engine.families import FAMILIES
 
-    fields: dict[str, Any] = {name: (Optional[info.annotation], None) for name, info in Recipe.model_fields.items()}
+    fields: dict[str, Any] = {}
+    for name in FAMILIES.names():
+        for field, info in FAMILIES.get(name).recipe_model.model_fields.items():
+            fields.setdefault(field, (Optional[info.annotation], None))
     return create_model("RecipeSpec", __base__=_Model, __doc__=_recipe_spec.__doc__,
                         base=(Literal["reference", "workbench"], "reference"), **fields)
 
@@ -306,7 +310,16 @@ class RunConfig(_Model):
     @property
     def resolved_recipe(self):
         family = self.family_impl
-        overrides = self.recipe.model_dump(exclude={"base"})
+        overrides = self.recipe.model_dump(exclude={"base"}, exclude_none=True)
+        foreign = sorted(set(overrides) - set(family.recipe_model.model_fields))
+        if foreign:
+            from engine.families import FAMILIES
+
+            def owners(knob: str) -> str:
+                return " and ".join(n for n in FAMILIES.names() if knob in FAMILIES.get(n).recipe_model.model_fields)
+
+            raise ConfigError("; ".join(f"recipe.{knob} is not a setting of {family.name}'s recipe (it is "
+                                        f"{owners(knob)}'s): remove it" for knob in foreign))
         base = family.default_recipe if self.recipe.base == "reference" else family.workbench_recipe
         return base.with_overrides(overrides)
 
@@ -429,17 +442,10 @@ def explain_config(preset: str | None = None, path: Path | None = None, override
     placeholder dataset."""
     if family is not None and preset is None and path is None:
         overrides = merge({"family": family, "dataset": {"path": "path/to/your/dataset"}}, overrides or {})
-    layers: list[tuple[str, dict[str, Any]]] = []
-    if preset is not None:
-        layers.append((f"preset {preset}", PRESETS.get(preset, {})))
-    loaded = yaml.safe_load(Path(path).read_text()) if path is not None and Path(path).is_file() else None
-    if isinstance(loaded, dict):
-        if loaded.get("preset") and preset is None:
-            layers.append((f"preset {loaded['preset']}", PRESETS.get(loaded["preset"], {})))
-        layers.append((str(path), {k: v for k, v in loaded.items() if k != "preset"}))
-    if overrides:
-        layers.append(("override" if family is None else "--family", overrides))
-    config = load_config(preset, path, overrides)
+    layers = config_layers(preset, path, overrides)
+    if family is not None and preset is None and path is None:
+        layers = [("--family", layer) for _, layer in layers]
+    config = _validate(_merged(layers), _where(layers))
     settings = resolved_settings(config)
     given = {name: source for source, layer in layers for name in leaves(_move_settings(layer))}
     family_impl = config.family_impl
@@ -465,10 +471,12 @@ def config_lines(settings: dict[str, Any], sources: dict[str, str]) -> list[str]
     return [f"{name:<{width}}  {text:<{value_width}}  ({sources[name]})" for name, text in shown.items()]
 
 
-def load_config(preset: str | None = None, path: Path | None = None,
-                overrides: dict[str, Any] | None = None) -> RunConfig:
-    data: dict[str, Any] = {}
-    source = []
+def config_layers(preset: str | None = None, path: Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The layers a run's configuration is made of, lowest first, each named by where it comes from: the preset
+    (the file's own ``preset:`` wins over ``preset``), the file (relative paths made relative to it), the
+    overrides. ``load_config`` merges them; ``explain_config`` says which layer each setting came from."""
+    layers: list[tuple[str, dict[str, Any]]] = []
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -480,26 +488,43 @@ def load_config(preset: str | None = None, path: Path | None = None,
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping of settings, not {type(loaded).__name__}")
         preset = loaded.pop("preset", None) or preset
-        data = loaded
-        source.append(str(path))
         # Relative dataset and checkpoint paths are relative to the config file.
         for section, key in (("dataset", "path"), ("teacher", "checkpoint"), ("teacher", "discriminator_checkpoint")):
-            value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+            value = loaded.get(section, {}).get(key) if isinstance(loaded.get(section), dict) else None
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{path}: {section}.{key} must be a path (text), not {value!r}")
             if value and not Path(value).expanduser().is_absolute():
-                data[section][key] = str((path.parent / value).resolve())
+                loaded[section][key] = str((path.parent / value).resolve())
+        layers.append((str(path), loaded))
     if preset is not None:
         if not isinstance(preset, str):
             raise ConfigError(f"preset must be one name, not {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
-        data = _move_settings(data)
-        data = merge(_without_replaced_budget(PRESETS[preset], data), data)
-        source.insert(0, f"preset {preset}")
+        layers.insert(0, (f"preset {preset}", PRESETS[preset]))
     if overrides:
-        overrides = _move_settings(overrides)
-        data = merge(_without_replaced_budget(data, overrides), overrides)
-    if not data:
+        layers.append(("override", overrides))
+    if not layers:
         raise ConfigError("give --preset NAME or --config FILE")
-    return _validate(data, ", ".join(source) or "overrides")
+    return layers
+
+
+def _merged(layers: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The layers merged, each over the ones below; a budget of one kind replaces another's (a ratio a MACs
+    budget, and so on)."""
+    data: dict[str, Any] = {}
+    for _, layer in layers:
+        layer = _move_settings(layer)
+        data = merge(_without_replaced_budget(data, layer), layer)
+    return data
+
+
+def load_config(preset: str | None = None, path: Path | None = None,
+                overrides: dict[str, Any] | None = None) -> RunConfig:
+    layers = config_layers(preset, path, overrides)
+    return _validate(_merged(layers), _where(layers))
+
+
+def _where(layers: list[tuple[str, dict[str, Any]]]) -> str:
+    """Where a configuration came from, for its error messages."""
+    return ", ".join(name for name, _ in layers if name not in ("override", "--family")) or "overrides"

@@ -3,7 +3,6 @@ the model card written beside it."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -163,8 +162,3 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
         variant["ratio_of_medians"] = onnx.timings["student"].median_ms / onnx.timings[name].median_ms
         variant["busy"] = onnx.busy
     return readings
-
-
-def write_model_card(path: Path, card: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(card, indent=1, default=str))
-    return path

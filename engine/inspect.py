@@ -8,14 +8,17 @@ from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine import checkpoints
 from engine.config import RunConfig
 from engine.errors import UserError
-from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student, write_model_card
-from engine.onnx_variants import build_variants, card_variants
+from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student
+from engine.families.capabilities import (calibrate, column_title, conditioning_of, conditioning_tooltip,
+                                         display_conditioning, needs_calibration)
+from engine.model_card import build_model_card, weights_of
+from engine.panels import difference_levels, to_uint8
+from engine.onnx_variants import build_variants
 from engine.pipeline import run_dir
 from engine.profile import profile_model
 from engine.settings import Settings
@@ -67,21 +70,16 @@ class RunModels:
         supernet = build_supernet(self.config)
         supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
         student = family.extract(supernet, checked)
-        if family.needs_calibration:
+        if needs_calibration(family):
             # As the search scored it: its own BatchNorm statistics, re-estimated on training batches.
-            family.recalibrate(student, None, SimpleNamespace(train=_training_set(self.config, self.settings)),
+            calibrate(family, student, None, SimpleNamespace(train=_training_set(self.config, self.settings)),
                                options)
         return student.eval()
 
     def weights_of(self, arch: str | None) -> str:
         """Which weights ``student(arch)`` shows, in words: the two differ for the same arch (the final student
         was fine-tuned; a sub-network of the supernet was not)."""
-        if arch is None:
-            finetune = stage_result(self.run_dir, "finetune") or {}
-            if finetune.get("kept") is False:
-                return "final student (supernet sub-network: fine-tuning did not improve it, so it was not kept)"
-            return "final student (fine-tuned)" if finetune.get("steps") else "final student (not fine-tuned: 0 steps)"
-        return "supernet sub-network (shared weights, not fine-tuned)"
+        return weights_of(arch is not None, stage_result(self.run_dir, "finetune"))
 
     def best_arch(self) -> str | None:
         result = stage_result(self.run_dir, "search")
@@ -112,32 +110,29 @@ def _training_set(config: RunConfig, settings: Settings) -> Any:
     return _TRAINING_SETS[key]
 
 
-def _to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    array = ((tensor.detach().clamp(-1, 1) + 1) * 127.5).round().byte()[0].permute(1, 2, 0).numpy()
-    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
-
-
 @torch.no_grad()
 def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
             target: torch.Tensor | None = None, conditioning_seed: int = 0) -> dict[str, Any]:
     """Input, teacher and student outputs (and the ground truth when given) as HxWx3 uint8 arrays; the
     difference teacher - student as HxW float levels (mean over channels of |difference| in 8-bit steps,
     0-255) for a colour scale; with MACs and params. A family with conditioning (style codes) runs both
-    models with the same one, drawn from ``conditioning_seed``, and shows it as the "style" image."""
+    models with the same one, drawn from ``conditioning_seed``, and shows it as the "conditioning" image (titled by the family: MUNIT's "style")."""
     family, options = models.config.family_impl, models.config.options
     teacher, student = models.teacher(), models.student(arch)
-    conditioning = family.conditioning(options, len(inputs), conditioning_seed)
+    conditioning = conditioning_of(family, options, len(inputs), conditioning_seed)
     t_out, s_out = teacher(inputs, *conditioning), student(inputs, *conditioning)
-    levels = ((t_out.clamp(-1, 1) - s_out.clamp(-1, 1)).abs().mean(1)[0] * 127.5).numpy().astype(np.float32)
+    levels = difference_levels(t_out, s_out)[0]
     example = family.example_inputs(options, models.config.size_hw)
-    images = {"input": _to_uint8(family.display_input(inputs, options)), "teacher": _to_uint8(t_out),
-              "student": _to_uint8(s_out)}
+    images = {"input": to_uint8(family.display_input(inputs, options))[0], "teacher": to_uint8(t_out)[0],
+              "student": to_uint8(s_out)[0]}
     if target is not None:
-        images["ground truth"] = _to_uint8(target)
-    shown = family.display_conditioning(conditioning, options, models.config.size_hw) if conditioning else None
+        images["ground truth"] = to_uint8(target)[0]
+    shown = display_conditioning(family, conditioning, options, models.config.size_hw)
     if shown is not None:
-        images["style"] = _to_uint8(shown)
+        images["conditioning"] = to_uint8(shown)[0]
     return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
+            "titles": {c: column_title(family, c) for c in family.compare_columns},
+            "conditioning_tooltip": conditioning_tooltip(family),
             "input_title": family.input_title, "conditioning_seed": conditioning_seed if conditioning else None,
             "teacher_profile": profile_model(teacher, example).as_dict(),
             "student_profile": profile_model(student, example).as_dict()}
@@ -191,17 +186,9 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
     readings = measure_teacher_and_student(teacher, student, teacher_onnx, onnx_path, example, variants=variants,
                                            input_names=input_names)
     teacher_onnx.unlink(missing_ok=True)
-    latency_ms = {backend: reading.timings["student"].median_ms for backend, reading in readings.items()}
-    latency = {backend: reading.as_dict() for backend, reading in readings.items()}
-    card = write_model_card(out_dir / f"student-{name}.json", {
-        "family": config.family, "model": options.model_dump(), "arch": name,
-        "image_size": config.image_size, "inputs": list(input_names),
-        "outputs": list(family.output_names), **profile.as_dict(),
-        "latency_ms": latency_ms, "latency_device": "cpu", "latency": latency, "onnx": onnx_path.name,
-        "onnx_max_abs_diff": parity.max_abs_diff,
-        "onnx_variants": card_variants(variants),
-        "source_run": {"id": models.run_id, "name": config.name},
-        "fine_tuned": arch is None and models._result("finetune").get("kept") == "finetuned",
-        "recipe": config.recipe_card, "departures_from_reference": config.departures})
-    return {"onnx_path": str(onnx_path), "model_card_path": str(card), "max_abs_diff": parity.max_abs_diff,
-            "latency_ms": latency_ms, "latency": latency, "onnx_variants": variants, **profile.as_dict(), "arch": name}
+    card = build_model_card(config, arch=name, weights=models.weights_of(arch), profile=profile, readings=readings,
+                            onnx_path=onnx_path, parity=parity, variants=variants,
+                            source_run={"id": models.run_id, "name": config.name})
+    path = card.write(out_dir / f"student-{name}.json")
+    return {"onnx_path": str(onnx_path), "model_card_path": str(path), "max_abs_diff": parity.max_abs_diff,
+            "latency_ms": card.latency_ms, "latency": card.latency, "weights": card.weights, "onnx_variants": variants, **profile.as_dict(), "arch": name}

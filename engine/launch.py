@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.files import write_text_atomic
+from engine.preflight import process_problems
 from engine.settings import Settings
 
 RENDEZVOUS_PORT = 29500
@@ -61,9 +62,10 @@ def _word(part: str) -> str:
 
 
 def _check(config: RunConfig, launch: Launch) -> None:
-    if config.batch_size % launch.processes:
-        raise ConfigError(f"batch_size {config.batch_size} is the global batch of the {launch.processes} processes "
-                          f"and must be a multiple of their number")
+    # The cluster's machines are not this one: only the rule that does not depend on the machine.
+    problems = process_problems(config, launch.processes_per_node, launch.nodes)
+    if problems:
+        raise ConfigError(problems[0].sentence)
 
 
 def slurm_script(config: RunConfig, config_path: Path, launch: Launch, settings: Settings,

@@ -34,7 +34,8 @@ from engine.events import (
 )
 from engine.liveness import STALE_AFTER, fail_dead_runs  # noqa: F401  (re-exported)
 from engine.files import DISK_FULL, NOT_WRITABLE, disk_error, write_text_atomic
-from engine.profile import check_parameters_fit
+from engine.preflight import preflight, process_problems
+from engine.preflight import save as save_preflight
 from engine.recorder import Heartbeat, StoreRecorder
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
@@ -75,14 +76,12 @@ def _checked_device(config: RunConfig, settings: Settings) -> str:
     return resolved
 
 
-def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
-    """A new run of ``config`` in the store; a budget that no sub-network meets is refused first."""
-    _checked_device(config, settings)
-    family = config.family_impl
-    fields = ", ".join(f"model.{name}" for name in family.options_model.model_fields)
-    check_parameters_fit(lambda: family.build_teacher(config.options), family.describe_teacher(config.options),
-                         f"set smaller model options ({fields})")
-    search.check_budget(config)
+def create_run(config: RunConfig, store: Store, settings: Settings, processes: int = 1, machines: int = 1) -> int:
+    """A new run of ``config`` in the store, for ``processes`` per machine on ``machines``; refused when its
+    pre-flight finds a problem (each named with its field and fix), stored with the run otherwise: the
+    search reads its resolved budget."""
+    checked = preflight(config, settings, processes, machines)
+    checked.check()
     dataset = config.dataset.sample or str(config.dataset.path)
     run_id = store.create_run(name=config.name, family=config.family, dataset=dataset,
                               config=config.model_dump(mode="json"), stages=list(STAGES))
@@ -92,6 +91,7 @@ def create_run(config: RunConfig, store: Store, settings: Settings) -> int:
         stale = folder.with_name(f"{folder.name}.stale-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
         folder.rename(stale)
         log.warning("moved %s, left by an earlier store's run %s, to %s", folder, run_id, stale)
+    save_preflight(folder, checked)
     return run_id
 
 
@@ -176,11 +176,9 @@ def redo_stage(store: Store, settings: Settings, run_id: int, stage: str, events
 def _prepare_process(config: RunConfig, settings: Settings, world: World) -> torch.device:
     """What every process of a run sets up alike: threads, denormals, its device; a global batch that the
     ranks cannot share evenly is refused."""
-    if config.batch_size % world.size:
-        raise ConfigError(f"batch_size {config.batch_size} is the global batch of the {world.size} processes and "
-                          f"must be a multiple of their number; set batch_size to "
-                          f"{max(world.size, config.batch_size // world.size * world.size)} or start "
-                          f"{config.batch_size if config.batch_size < world.size else 'fewer'} processes")
+    problems = process_problems(config, world.size)  # again: a resume may start another number of processes
+    if problems:
+        raise ConfigError(problems[0].sentence)
     # Denormal floats (weights and activations decaying towards zero late in training) slow CPU
     # arithmetic down by orders of magnitude; flushing them to zero costs nothing measurable.
     torch.set_flush_denormal(True)

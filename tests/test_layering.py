@@ -41,8 +41,9 @@ def test_the_layering_check_sees_a_qt_import(tmp_path):
     assert _imported_modules(module) == ["PySide6.QtCore", "pyqtgraph"]
 
 
-#: What the workbench may import of the engine (../shared/design.md: one facade plus events, settings, errors).
-WORKBENCH_MAY_IMPORT = {"engine.api", "engine.events", "engine.settings", "engine.errors"}
+#: What the workbench may import of the engine (../shared/design.md: one facade plus events, settings, errors, and
+#: the command line it runs and extends with its ``gui`` command).
+WORKBENCH_MAY_IMPORT = {"engine.api", "engine.cli", "engine.events", "engine.settings", "engine.errors"}
 
 
 def _engine_imports(path: Path) -> list[str]:
@@ -68,7 +69,17 @@ def test_the_workbench_imports_only_the_engines_facade_events_settings_and_error
 
 def test_the_facade_check_sees_every_way_of_importing_the_engine(tmp_path):
     module = tmp_path / "bad.py"
-    module.write_text("import engine.store\nfrom engine import cli\nfrom engine.config import STAGES\n"
+    module.write_text("import engine.store\nfrom engine import pipeline\nfrom engine.config import STAGES\n"
                       "from engine.api import Store\n")
     assert [n for n in _engine_imports(module) if n not in WORKBENCH_MAY_IMPORT] == \
-        ["engine.store", "engine.cli", "engine.config"]
+        ["engine.store", "engine.pipeline", "engine.config"]
+
+
+def test_the_import_linter_deny_list_names_every_engine_module_the_workbench_may_not_import():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [facade] = [c for c in contracts if c.get("source_modules") == ["workbench"]]
+    modules = {f"engine.{p.stem if p.suffix == '.py' else p.name}" for p in (ROOT / "engine").iterdir()
+               if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    assert modules - WORKBENCH_MAY_IMPORT == set(facade["forbidden_modules"])

@@ -17,32 +17,14 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineI
                                QVBoxLayout, QWidget)
 
 from engine import api
-from engine.api import CandidateTable, Store, available_devices, describe_latency, primary_metric
+from engine.api import (COLOUR_TABLE, CandidateTable, Store, available_devices, colour_map, describe_latency,
+                        primary_metric, scale_top)
 from engine.settings import Settings
 from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
 
-PANELS = ("input", "ground truth", "style", "teacher", "student", "difference")
-#: Anchors of the difference's colour scale (black, through purple and orange, to pale yellow: "inferno"-like),
-#: interpolated into a 256-entry table.
-SCALE_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=float)
-COLOUR_TABLE = np.stack([np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(SCALE_ANCHORS)), SCALE_ANCHORS[:, c])
-                         for c in range(3)], axis=1).round().astype(np.uint8)
-
-
-def difference_scale_top(levels: np.ndarray) -> float:
-    """The level the colour scale tops out at: the 99th percentile (a few outliers do not wash it out),
-    at least 8 steps so that an almost exact student does not show amplified noise."""
-    return max(float(np.percentile(levels, 99)), 8.0)
-
-
-def colour_map(levels: np.ndarray, top: float) -> np.ndarray:
-    """HxW difference levels as an HxWx3 image on the colour scale from 0 to ``top``."""
-    index = np.clip(levels / top * 255, 0, 255).astype(np.uint8)
-    return COLOUR_TABLE[index]
-
-
+PANELS = ("input", "ground truth", "conditioning", "teacher", "student", "difference")
 def scale_bar(width: int = 160, height: int = 12) -> QPixmap:
     bar = np.repeat(COLOUR_TABLE[np.linspace(0, 255, width).astype(np.uint8)][None], height, axis=0)
     return to_pixmap(bar)
@@ -469,7 +451,7 @@ class CompareView(QWidget):
     def _show(self) -> None:
         if not self.result:
             return
-        top = difference_scale_top(self.result["difference_levels"])
+        top = scale_top(self.result["difference_levels"])
         images = {**{name: self.result[name] for name in PANELS if name in self.result},
                   "difference": colour_map(self.result["difference_levels"], top)}
         wipe = self.wipe.isChecked()
@@ -480,12 +462,15 @@ class CompareView(QWidget):
         self.divider.setVisible(wipe)
         self.views["student"].divider_x = cut if wipe else None
         self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
-        self.headers["input"].setText(str(self.result.get("input_title", "input")).capitalize())
+        titles = self.result.get("titles", {})
+        self.headers["input"].setText(str(titles.get("input", "input")).capitalize())
         conditioned = self.result.get("conditioning_seed") is not None
         self.style_seed_label.setVisible(conditioned)
         self.style_seed.setVisible(conditioned)
-        self.headers["style"].setText(f"Style (seed {self.result['conditioning_seed']})" if conditioned else "Style")
-        self.headers["style"].setToolTip("The style code teacher and student both get: one bar per dimension")
+        title = str(titles.get("conditioning", "conditioning")).capitalize()
+        self.style_seed_label.setText(f"{title} seed")
+        self.headers["conditioning"].setText(f"{title} (seed {self.result['conditioning_seed']})" if conditioned else title)
+        self.headers["conditioning"].setToolTip(self.result.get("conditioning_tooltip", ""))
         for name in PANELS:
             shown = name in images
             self.views[name].setVisible(shown)

@@ -15,9 +15,9 @@ def _run_gui(args, settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from engine import api
+    from engine import cli
 
-    parser, commands = api.build_cli_parser()
+    parser, commands = cli.build_parser()
     gui = commands.add_parser("gui", help="open the workbench window (the default with no command)")
     gui.add_argument("--check", action="store_true",
                      help="open the window, print what was opened and quit (a start-up check for installs)")
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif getattr(args, "handler", None) is None:
         parser.print_help()
         return 1
-    return api.run_cli(args)
+    return cli.run(args)
 
 
 def gui_main() -> int:

@@ -52,6 +52,7 @@ from workbench.pareto_view import ParetoView
 from workbench.process import RunProcess
 from workbench.reader import StoreReader
 from workbench.runs_model import RunsTableModel
+from workbench.state import Selection
 from workbench.settings import save_settings
 from workbench.settings_dialog import SettingsDialog
 from workbench.summary_view import SummaryView
@@ -65,6 +66,9 @@ class MainWindow(QMainWindow):
         self.settings, self.store = settings, store
         self.processes: dict[int, RunProcess] = {}
         self.reader = StoreReader(self, threads=1)
+        # The one selection every view shows (Qt-free: workbench.state); views that let the user choose set it.
+        self.selection = Selection()
+        self.selection.subscribe(self._show_selection)
         self.reader.failed.connect(self._store_unreadable)
         self._select_when_listed: int | None = None
         self.summary_shown: RunSummary | None = None
@@ -265,6 +269,7 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, *_: object) -> None:
         self._update_views(reload=True)
+        self.selection.select_run(self.selected_run_id())
         # A finished run opens on its outcome, a live one on its progress (a tab the user chose otherwise stays).
         run_id = self.selected_run_id()
         row = self.runs_model.row_of(run_id) if run_id is not None else None
@@ -300,15 +305,12 @@ class MainWindow(QMainWindow):
             latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
             self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency)
             self.compare.set_run(run_id)
-        elif run_id is not None and run_id not in self.pareto.teachers:
+        elif run_id is not None and not self.pareto.references.knows_teacher(run_id):
             # The search writes its teacher reference as it starts: picked up by the next refresh.
             teacher = teacher_reference(run_dir(self.settings, run_id))
             if teacher is not None:
-                self.pareto.teachers[run_id] = teacher
-                budget = search_budget(self.store, self.settings, run_id)  # known in MACs from now on
-                if budget is not None and budget.macs is not None:
-                    self.pareto.budgets[run_id] = budget.macs
-                self.pareto.redraw()
+                budget = search_budget(self.store, self.settings, run_id)
+                self.pareto.set_references(run_id, budget.macs if budget else None, teacher)
 
     # --- processes --------------------------------------------------------------------------------
     def _watch(self, process: RunProcess) -> None:
@@ -386,9 +388,9 @@ class MainWindow(QMainWindow):
         result = run_summary(self.settings, run_id)
         if not result:
             return "finished"
-        metric = result["metric"]
-        return (f"{result['macs_ratio']:.1f}x fewer MACs; {metric} {result['student']['metrics'][metric]:.4g} vs "
-                f"teacher {result['teacher']['metrics'][metric]:.4g} ({result.get('metrics_split', 'test')} split)")
+        metric = result.metric
+        return (f"{result.macs_ratio:.1f}x fewer MACs; {metric} {result.student.metrics[metric]:.4g} vs "
+                f"teacher {result.teacher.metrics[metric]:.4g} ({result.metrics_split} split)")
 
     def notify(self, title: str, text: str) -> None:
         """A desktop notification where the desktop has a tray, else the taskbar entry asks for attention;
@@ -469,27 +471,34 @@ class MainWindow(QMainWindow):
 
     # --- dialogs ----------------------------------------------------------------------------------
     def _candidate_selected(self, run_id: int, arch: str) -> None:
-        self.compare.select_candidate(run_id, arch)
-        self.statusBar().showMessage(f"selected {arch} of run {run_id}")
+        self.selection.select(run_id, arch, "pareto")
 
     def _compare_moved(self, run_id: int, arch: str | None) -> None:
-        """One selection: what the compare view's slider (or its Final student button) shows, the Pareto plot
-        highlights and the status bar names."""
-        self.pareto.show_selected(run_id, arch)
-        self.statusBar().showMessage(f"selected {arch} of run {run_id}" if arch is not None
-                                     else f"showing the final student of run {run_id}")
+        self.selection.select(run_id, arch, "compare")
+
+    def _show_selection(self) -> None:
+        """One selection: what the Pareto plot highlights, the compare view shows and the status bar names,
+        whichever view chose it (a view is not told again of its own choice)."""
+        chosen = self.selection.current
+        if chosen.run_id is None:
+            return
+        if chosen.source != "pareto":
+            self.pareto.show_selected(chosen.run_id, chosen.arch)
+        if chosen.source == "pareto":
+            self.compare.select_candidate(chosen.run_id, chosen.arch)
+        self.statusBar().showMessage(self.selection.describe())
 
     def export_selected(self) -> None:
         run_id = self.selected_run_id()
         if run_id is None:
             return
-        selected = self.pareto.selected if self.pareto.selected and self.pareto.selected["run_id"] == run_id else None
+        arch = self.selection.candidate_of(run_id)
+        selected = self.pareto.row_of(run_id, arch) if arch is not None else None
         # The candidates worth exporting, from what the Pareto view holds: no store read of 10^5 rows here.
         offered = self.pareto.front_points() if self.pareto.run_id == run_id else []
         if selected is not None and all(row["arch"] != selected["arch"] for row in offered):
             offered.append(selected)
-        ExportDialog(self.store, self.settings, run_id, selected["arch"] if selected else None, self,
-                     candidates=offered).exec()
+        ExportDialog(self.store, self.settings, run_id, arch, self, candidates=offered).exec()
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -13,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from engine.api import STAGES, Curve, RunConfig, Store
+from engine.api import STAGES, Curve, RunConfig, RunDetail, Store
 from engine.events import Event, format_log_line, log_line
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
@@ -252,24 +251,24 @@ class MonitorView(QWidget):
         start, stop = (int(max(0, v)) for v in view_box.viewRange()[0]) if zoomed else (None, None)
         after = self.log_after
 
-        def read() -> tuple[Any, dict[str, Curve], list[tuple]]:
+        def read() -> tuple[RunDetail, dict[str, Curve], list[tuple]]:
             lines = store.log_lines(run_id, after_id=after, limit=None if after else LOG_READ_LINES)
-            return (store.get_run(run_id), store.curves(run_id, stage, max_points=MAX_PLOT_POINTS, start=start,
+            return (store.run_detail(run_id), store.curves(run_id, stage, max_points=MAX_PLOT_POINTS, start=start,
                                                          stop=stop), lines)
 
         self.reader.read("monitor", read, lambda result, run_id=run_id, stage=stage: self._show(run_id, stage, *result))
 
-    def _show(self, run_id: int, stage: str, run: Any, curves: dict[str, Curve], lines: list[tuple]) -> None:
+    def _show(self, run_id: int, stage: str, run: RunDetail, curves: dict[str, Curve], lines: list[tuple]) -> None:
         if run_id != self.run_id or stage != self.loss_stage.currentText():
             return  # another run or stage was chosen meanwhile
-        self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status.value}")
+        self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status}")
         self._label_axis()
-        self._show_outcome(run.status.value, run.error or "")
+        self._show_outcome(run.status, run.error or "")
         running_stage = None
         for stage_row in run.stages:
             if stage_row.name not in self.bars:
                 continue
-            status = stage_row.status.value
+            status = stage_row.status
             if status == "finished":
                 self._set_bar(stage_row.name, 1, 1)
                 self.etas[stage_row.name].setText("done")
@@ -292,22 +291,22 @@ class MonitorView(QWidget):
             for name in set(self.curves) - set(curves):
                 self.plot.removeItem(self.curves.pop(name))
         self.curve_width = max((c.width for c in curves.values()), default=1)
-        self._update_buttons(run.status.value)
+        self._update_buttons(run.status)
 
-    def _explain_empty_plot(self, run: Any, stage: str, curves: dict[str, Curve]) -> None:
+    def _explain_empty_plot(self, run: RunDetail, stage: str, curves: dict[str, Curve]) -> None:
         """An empty plot says why: nothing recorded yet (the first point comes at the first logging step), or
         the stage has not run."""
         if curves:
             self.plot.setTitle(None)
             return
-        status = next((row.status.value for row in run.stages if row.name == stage), "pending")
-        config = run.config if isinstance(run.config, dict) else {}
-        every = config.get("log_every", RunConfig.model_fields["log_every"].default)
+        shown = run.stage(stage)
+        status = shown.status if shown else "pending"
+        every = run.config.get("log_every", RunConfig.model_fields["log_every"].default)
         self.plot.setTitle(f"{stage}: the first losses are recorded at step {every} (then every {every} steps)"
                            if status == "running" else f"{stage}: nothing recorded yet ({status})",
                            color="#666", size="9pt")
 
-    def _append_log(self, run: Any, lines: list[tuple]) -> None:
+    def _append_log(self, run: RunDetail, lines: list[tuple]) -> None:
         scrollbar = self.log_view.verticalScrollBar()
         at_end = scrollbar.value() >= scrollbar.maximum() - 2
         lines = [line for line in lines if line[0] > self.log_after]  # a read asked for before the last one came
@@ -323,7 +322,7 @@ class MonitorView(QWidget):
             for stage_row in run.stages:
                 when = f" at {stage_row.finished_at:%Y-%m-%d %H:%M}" if stage_row.finished_at else ""
                 error = f": {stage_row.error}" if stage_row.error else ""
-                self.log_view.appendPlainText(f"[{stage_row.name}] {stage_row.status.value}{when}{error}")
+                self.log_view.appendPlainText(f"[{stage_row.name}] {stage_row.status}{when}{error}")
             for artifact in run.artifacts:
                 self.log_view.appendPlainText(f"  {artifact.kind}: {artifact.path}")
         if at_end or lines and len(lines) == self.log_view.blockCount():

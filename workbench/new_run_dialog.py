@@ -4,7 +4,6 @@ teacher's MACs and the budget the search will use (profiled off the GUI thread).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,9 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, BudgetPreview, Launch, RunConfig,
-                        available_devices, budget_macs, config_lines, detect_layout, explain_config,
-                        find_inception_weights, leaves, load_config, resolved_settings,
-                        measured_extremes, preview_budget, write_launch_files)
+from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Preflight, Problem, RunConfig,
+                        available_devices, config_lines, detect_layout, explain_config, find_inception_weights, leaves,
+                        load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
 from workbench.options_form import OptionsForm
@@ -57,12 +55,14 @@ class NewRunDialog(QDialog):
         self.config: RunConfig | None = None
         self.configuration_dialog: QDialog | None = None
         self.taken_names = set(taken_names or ())
-        self.preview: BudgetPreview | None = None
-        self._previews: dict[str, BudgetPreview | str] = {}  # by the config's teacher and search: cached
-        self._preview_key: str | None = None
+        self.preflight: Preflight | None = None  # the engine's pre-flight of the form's configuration
+        self.problems: list[Problem] = []
+        self._field_errors: dict[str, QLabel] = {}  # by field: the red line under its row
+        self._error_rows: list[tuple[QFormLayout | None, QLabel]] = []
+        self._profile_errors: dict[str, str] = {}  # by teacher: why it could not be profiled
         self.worker = Worker(self)
-        self.worker.done.connect(self._preview_done)
-        self.worker.failed.connect(self._preview_failed)
+        self.worker.done.connect(self._profile_done)
+        self.worker.failed.connect(self._profile_failed)
         self._jobs: dict[int, str] = {}
 
         self.preset = QComboBox()
@@ -101,6 +101,7 @@ class NewRunDialog(QDialog):
         # The family's model options (its own fields), rebuilt when the family changes.
         self.model_box = QGroupBox("Model")
         self.model_layout = QVBoxLayout(self.model_box)
+        self.model_layout.addWidget(self._error_row(None, "model"))
         self.model_form: OptionsForm | None = None
 
         self.by_ratio = QRadioButton("Target ratio")
@@ -224,22 +225,28 @@ class NewRunDialog(QDialog):
         form.addRow("Preset", self.preset)
         form.addRow("", self.preset_description)
         form.addRow("Name", self.name)
+        self._error_row(form, "name")
         form.addRow("Family", self.family)
         data_box = QGroupBox("Dataset")
         data_form = QFormLayout(data_box)
         data_form.addRow(self.use_sample, self.sample)
         data_form.addRow(self.use_folder, self._pair(self.folder, browse_folder))
         data_form.addRow("", self.layout_label)
+        self._error_row(data_form, "dataset.path")
         teacher_box = QGroupBox("Teacher")
         teacher_form = QFormLayout(teacher_box)
         teacher_form.addRow(self.train_teacher, self.teacher_steps)
         teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, browse_teacher))
+        self._error_row(teacher_form, "teacher.checkpoint")
         budget_box = QGroupBox("Compression")
         budget_column = QVBoxLayout(budget_box)
         budget_form = QFormLayout()
         budget_form.addRow(self.by_ratio, self.ratio)
+        self._error_row(budget_form, "search.target_ratio")
         budget_form.addRow(self.by_macs, self.macs)
+        self._error_row(budget_form, "search.macs_budget")
         budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
+        self._error_row(budget_form, "search.latency_budget_ms", "search.latency_device")
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
         budget_form.addRow("Search", self._pair(self.search_method, self.population, self.generations))
         budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
@@ -257,9 +264,12 @@ class NewRunDialog(QDialog):
         budget_column.addWidget(self.budget_label)
         other = QFormLayout()
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
+        self._error_row(other, "batch_size")
         other.addRow("Training crop", self.train_crop)
         other.addRow("Device", self.device)
+        self._error_row(other, "device")
         other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
+        self._error_row(other, "processes")
         other.addRow("", self.show_config_button)
         other.addRow("", self.launch_label)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -360,7 +370,7 @@ class NewRunDialog(QDialog):
                 self.model_form.deleteLater()
             self.model_form = OptionsForm(family.options_model)
             self.model_form.changed.connect(self.validate)
-            self.model_layout.addWidget(self.model_form)
+            self.model_layout.insertWidget(0, self.model_form)  # above its problems' line
         self.model_form.set_values(values)
 
     def _family_changed(self) -> None:
@@ -368,6 +378,53 @@ class NewRunDialog(QDialog):
         self._set_metric_choices()
         self._set_model_form(self.model_form.values() if self.model_form else {})
         self.validate()
+
+    def _error_row(self, form: QFormLayout | None, *fields: str) -> QLabel:
+        """A red line under the row just added to ``form`` (or for a layout of its own), where the problems of
+        ``fields`` are shown; hidden while there are none."""
+        label = QLabel()
+        label.setObjectName("fieldError")
+        label.setWordWrap(True)
+        label.setStyleSheet("color: #b00020")
+        if form is not None:
+            form.addRow("", label)
+            form.setRowVisible(label, False)
+        else:
+            label.setVisible(False)
+        for name in fields:
+            self._field_errors[name] = label
+        self._error_rows.append((form, label))
+        return label
+
+    def field_error(self, name: str) -> str:
+        """What is shown under the field ``name`` (dotted, as in the configuration)."""
+        return self._field_errors[name].text()
+
+    def problems_text(self) -> str:
+        """Every problem, beside a field or not, one per line."""
+        return "\n".join(problem.message for problem in self.problems)
+
+    def _show_problems(self) -> None:
+        """Each problem under the field it names; the rest (and a pointer to the marked fields) at the bottom."""
+        by_label: dict[QLabel, list[str]] = {}
+        general = []
+        for problem in self.problems:
+            label = self._field_errors.get(problem.field)
+            if label is None:
+                general.append(problem.message)
+            else:
+                by_label.setdefault(label, []).append(problem.message)
+        for form, label in self._error_rows:
+            texts = by_label.get(label, [])
+            label.setText("\n".join(texts))
+            if form is not None:
+                if form.isRowVisible(label) != bool(texts):
+                    form.setRowVisible(label, bool(texts))
+            else:
+                label.setVisible(bool(texts))
+        if by_label:
+            general.append("Fix the fields marked in red above.")
+        self.error.setText("\n".join(general))
 
     @staticmethod
     def _pair(*widgets: QWidget) -> QWidget:
@@ -497,17 +554,17 @@ class NewRunDialog(QDialog):
     def validate(self) -> bool:
         self._grey_out()
         self._show_metric_note()
-        problems = []
+        problems: list[Problem] = []
         overrides = self.overrides()
         if not overrides["name"]:
-            problems.append("give the run a name")
+            problems.append(Problem("name", "give the run a name"))
         elif overrides["name"] in self.taken_names:
-            problems.append(f"a run is named {overrides['name']!r} already; choose another name "
-                            f"(e.g. {unique_name(overrides['name'], self.taken_names)})")
+            problems.append(Problem("name", f"a run is named {overrides['name']!r} already; choose another name "
+                                            f"(e.g. {unique_name(overrides['name'], self.taken_names)})"))
         if self.use_folder.isChecked():
             folder = overrides["dataset"]["path"]
             if not folder:
-                problems.append("choose a dataset folder")
+                problems.append(Problem("dataset.path", "choose a dataset folder"))
                 self.layout_label.setText("")
             else:
                 try:
@@ -515,29 +572,33 @@ class NewRunDialog(QDialog):
                     self.layout_label.setText(f"layout: {layout}")
                     family = FAMILIES.get(overrides["family"])
                     if layout != family.dataset_layout:
-                        problems.append(f"{family.name} needs an {family.dataset_layout} dataset; this folder is {layout}")
+                        problems.append(Problem("dataset.path", f"{family.name} needs an {family.dataset_layout} "
+                                                                f"dataset; this folder is {layout}"))
                 except UserError as exc:
                     self.layout_label.setText("")
-                    problems.append(str(exc))
+                    problems.append(Problem("dataset.path", str(exc)))
         else:
             self.layout_label.setText(f"layout: {SAMPLES.get(self.sample.currentText()).layout}")
         if self.import_teacher.isChecked():
             path = overrides["teacher"]["checkpoint"]
             if not path:
-                problems.append("choose the teacher checkpoint, or train one here")
+                problems.append(Problem("teacher.checkpoint", "choose the teacher checkpoint, or train one here"))
             elif not Path(path).expanduser().is_file():
-                problems.append(f"teacher checkpoint not found: {path}")
+                problems.append(Problem("teacher.checkpoint", f"teacher checkpoint not found: {path}"))
         self.config = None
         config = None
         try:
             config = load_config(self.preset.currentText(), overrides={**overrides, "name": overrides["name"] or "run"})
         except UserError as exc:
-            problems.append(str(exc))
+            problems.append(Problem("", str(exc)))
+        self.preflight = None
         if config is not None:
-            problems += self._budget_problems(config) + self._process_problems(config)
+            self.preflight = self._preflight(config)
+            problems += self.preflight.problems
             if not problems:
                 self.config = config
-        self.error.setText("\n".join(problems))
+        self.problems = problems
+        self._show_problems()
         self.start_button.setEnabled(self.config is not None)
         self.launch_button.setEnabled(self.config is not None and self.settings is not None)
         self.show_config_button.setEnabled(self.config is not None)
@@ -545,56 +606,44 @@ class NewRunDialog(QDialog):
             QTimer.singleShot(0, self._fit_height)
         return self.config is not None
 
-    # --- the teacher's MACs and the budget, before Start ----------------------------------------------
+    # --- the engine's pre-flight: the budget and every rule about it, before Start ---------------------
     @staticmethod
-    def _preview_key_of(config: RunConfig) -> str:
-        # What the teacher's MACs and the search space depend on; the budget follows from the ratio at once.
-        return config.model_dump_json(include={"family", "model", "image_size", "supernet"})
+    def _teacher_key(config: RunConfig) -> str:
+        return config.model_dump_json(include={"family", "model", "image_size"})
 
-    def _budget_problems(self, config: RunConfig) -> list[str]:
-        """Shows the budget when it is known (asking for it in the background otherwise); a ratio the search
-        space cannot meet is a problem, said here rather than after the supernet training."""
-        key = self._preview_key_of(config)
-        self._preview_key = key
-        preview = self._previews.get(key)
-        if preview is None:
-            self.preview = None
+    def _preflight(self, config: RunConfig) -> Preflight:
+        """The engine's pre-flight of ``config``: at once, but without the teacher's MACs until it has been
+        profiled (in the background; the form is validated again when that ends)."""
+        checked = preflight(config, self.settings, self.processes.value(), self.machines.value(), profile_teacher=False)
+        key = self._teacher_key(config)
+        if checked.complete:
+            self.budget_label.setText(self._budget_text(config, checked))
+        elif key in self._profile_errors:
+            self.budget_label.setText(f"teacher MACs unknown: {self._profile_errors[key]}")
+        else:
             self.budget_label.setText("teacher: measuring its MACs…")
             if key not in self._jobs.values():
-                self._jobs[self.worker.submit(lambda config=config: preview_budget(config))] = key
-            return []
-        if isinstance(preview, str):
-            self.preview = None
-            self.budget_label.setText(f"teacher MACs unknown: {preview}")
-            return []
-        preview = replace(preview, budget_macs=budget_macs(config, preview.teacher_macs))
-        self.preview = preview
-        if preview.budget_macs is None:
-            return self._latency_problems(config, preview)
-        self.budget_label.setText(
-            f"teacher {format_count(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
-            f"{format_count(preview.budget_macs)} ({preview.teacher_macs / preview.budget_macs:.1f}x fewer); "
-            f"the smallest sub-network has {format_count(preview.smallest_macs)} "
-            f"(at most {preview.largest_ratio:.1f}x)")
-        if preview.smallest_macs > preview.budget_macs:
-            fix = (f"choose a ratio of at most {preview.largest_ratio:.1f}" if self.by_ratio.isChecked()
-                   else f"choose a budget of at least {format_count(preview.smallest_macs)} MACs")
-            return [f"the budget {format_count(preview.budget_macs)} MACs is below the smallest sub-network of "
-                    f"the search space ({format_count(preview.smallest_macs)}): {fix}"]
-        return []
+                self._jobs[self.worker.submit(lambda config=config: teacher_macs(config))] = key
+        return checked
 
-    def _process_problems(self, config: RunConfig) -> list[str]:
-        """The global batch must split evenly over the processes; a GPU run takes one GPU per process."""
-        processes = self.processes.value()
-        problems = []
-        if config.batch_size % processes:
-            problems.append(f"the batch size ({config.batch_size}) is the global batch and must be a multiple of "
-                            f"the {processes} processes")
-        gpus = sum(1 for d in available_devices() if d.startswith("cuda:")) or int("cuda" in available_devices())
-        on_gpu = config.device.startswith("cuda") or (config.device == "auto" and gpus > 0)
-        if on_gpu and processes > gpus:
-            problems.append(f"{processes} processes on a GPU run need {processes} GPUs; this machine has {gpus}")
-        return problems
+    @staticmethod
+    def _budget_text(config: RunConfig, checked: Preflight) -> str:
+        text = f"teacher {format_count(checked.teacher_macs)} MACs at {config.image_size} px → search budget "
+        limits = []
+        if checked.budget_macs is not None:
+            limits.append(f"{format_count(checked.budget_macs)} "
+                          f"({checked.teacher_macs / checked.budget_macs:.1f}x fewer)")
+        if checked.latency_budget_ms is not None:
+            limits.append(f"{checked.latency_budget_ms:g} ms per image, predicted on {checked.latency_on}")
+        text += " and ".join(limits) + f"; the smallest sub-network has {format_count(checked.smallest_macs)} " \
+                                       f"(at most {checked.largest_ratio:.1f}x)"
+        if checked.latency_budget_ms is None:
+            return text
+        if checked.smallest_ms is None:
+            return text + ("; the latency table for these conditions is measured before the supernet trains (minutes "
+                           "at 256 px; then cached), and a budget no sub-network meets is refused then")
+        return text + (f"; predicted here: the smallest sub-network {checked.smallest_ms:.3g} ms, the largest "
+                       f"{checked.largest_ms:.3g} ms")
 
     def configuration_text(self) -> str:
         """The run as it will start, every setting resolved, with where each value comes from (the same lines
@@ -661,36 +710,16 @@ class NewRunDialog(QDialog):
                                   "file with sbatch, or run the .sh on each machine)")
         return paths
 
-    def _latency_problems(self, config: RunConfig, preview: BudgetPreview) -> list[str]:
-        """A latency budget: what is known of this machine's times for the search space (from a latency table
-        measured by an earlier run in the same conditions), and a budget below the smallest one's."""
-        spec = config.search
-        on = f"{spec.latency_device}, {spec.latency_backend}"
-        text = (f"teacher {format_count(preview.teacher_macs)} MACs at {config.image_size} px → search budget "
-                f"{spec.latency_budget_ms:g} ms per image, predicted on {on}; ")
-        extremes = measured_extremes(self.settings, config) if self.settings is not None else None
-        if extremes is None:
-            self.budget_label.setText(text + "the latency table for these conditions is measured before the supernet "
-                                      "trains (minutes at 256 px; then cached), and a budget no sub-network meets is "
-                                      "refused then")
-            return []
-        smallest, largest = extremes
-        self.budget_label.setText(text + f"measured here: the smallest sub-network {smallest:.3g} ms, the largest "
-                                  f"{largest:.3g} ms")
-        if spec.latency_budget_ms < smallest:  # type: ignore[operator]
-            return [f"the budget {spec.latency_budget_ms:g} ms is below the smallest sub-network's "
-                    f"{smallest:.3g} ms on {on}: raise it, or add narrower widths to the search space"]
-        return []
-
-    def _preview_done(self, job: int, preview: BudgetPreview) -> None:
-        self._previews[self._jobs.pop(job)] = preview
+    def _profile_done(self, job: int, _macs: int) -> None:
+        self._jobs.pop(job)
         self.validate()
 
-    def _preview_failed(self, job: int, message: str) -> None:
-        self._previews[self._jobs.pop(job)] = message
+    def _profile_failed(self, job: int, message: str) -> None:
+        self._profile_errors[self._jobs.pop(job)] = message
         self.validate()
 
     def preview_pending(self) -> bool:
+        """Whether a teacher is being profiled in the background."""
         return bool(self._jobs)
 
     def _accept(self) -> None:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store
 from workbench.reader import StoreReader
-from workbench.state import ParetoFront
+from workbench.state import ParetoFront, RunReferences
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
@@ -88,9 +88,7 @@ class ParetoView(QWidget):
         self.reader = StoreReader(self)
         self.run_id: int | None = None
         self.layers: dict[int, _RunLayer] = {}
-        self.budgets: dict[int, float] = {}  # MACs
-        self.latency_budgets: dict[int, tuple[float, str]] = {}  # ms, the conditions of the prediction
-        self.teachers: dict[int, dict[str, Any]] = {}  # run id -> {"macs", "metrics", "split"} on the search split
+        self.references = RunReferences()  # budgets and teachers, by run (Qt-free: workbench.state)
         self.export_dir: Path | None = None  # where the PNG/CSV save dialogs start
         self.auto_axes = True  # until the user zooms or pans: then the axes are theirs until "Fit"
         self._fitted = False
@@ -231,18 +229,21 @@ class ParetoView(QWidget):
             self.auto_axes, self._fitted = True, False
         self.run_id = run_id
         self._hide_selected_overlay()
-        if run_id is not None and budget is not None:
-            self.budgets[run_id] = budget
+        if run_id is not None:
+            self.references.update(run_id, budget, teacher, latency_budget)
         if run_id is not None and latency_budget is not None:
-            self.latency_budgets[run_id] = latency_budget
             if budget is None and self.selected is None:  # searched by latency alone: shown against it
                 self.x_choice.blockSignals(True)
                 self.x_choice.setCurrentText("Predicted latency")
                 self.x_choice.blockSignals(False)
                 self.plot.setLabel("bottom", X_AXES["Predicted latency"][2])
-        if run_id is not None and teacher is not None:
-            self.teachers[run_id] = teacher
         self.reload()
+
+    def set_references(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None) -> None:
+        """What became known of a run's search since it was shown (its teacher's scores and its budget in MACs,
+        written as the search starts): drawn at once."""
+        if self.references.update(run_id, budget, teacher):
+            self.redraw()
 
     def reload(self) -> None:
         """Show the selected run and the checked overlays; runs not yet read are read in the background."""
@@ -401,15 +402,15 @@ class ParetoView(QWidget):
         if self.run_id is None:
             return None
         if self.x_column() == "macs":
-            budget = self.budgets.get(self.run_id)
+            budget = self.references.budgets.get(self.run_id)
             return budget / 1e6 if budget else None
-        latency = self.latency_budgets.get(self.run_id)
+        latency = self.references.latency_budgets.get(self.run_id)
         return latency[0] if latency else None
 
     def has_predictions(self) -> bool:
         """Whether the shown run has predicted latencies (a latency budget, or ``predict_latency``) to plot."""
         layer = self.layers.get(self.run_id) if self.run_id is not None else None
-        return self.run_id in self.latency_budgets or (
+        return self.run_id in self.references.latency_budgets or (
             layer is not None and bool(np.isfinite(layer.table.latency_ms).any()))
 
     def _offer_x_axes(self) -> None:
@@ -429,14 +430,14 @@ class ParetoView(QWidget):
         budget = self._budget_x()
         if budget:
             self.budget_line.setValue(budget)
-            latency = self.latency_budgets.get(self.run_id) if self.x_column() != "macs" else None  # type: ignore[arg-type]
+            latency = self.references.latency_budgets.get(self.run_id) if self.x_column() != "macs" else None  # type: ignore[arg-type]
             self.budget_line.label.setFormat(f"budget ({latency[1]})" if latency else "budget")
             self.budget_line.show()
         else:
             self.budget_line.hide()
         level = self._teacher_level()
         if level is not None:
-            teacher = self.teachers[self.run_id]  # type: ignore[index]
+            teacher = self.references.teachers[self.run_id]  # type: ignore[index]
             self.teacher_line.setValue(level)
             self.teacher_line.show()  # before the text: a hidden label does not take it
             text = (f"teacher {self.metric_name()} {level:.4g} "
@@ -449,7 +450,7 @@ class ParetoView(QWidget):
         self._update_status()
 
     def _teacher_level(self) -> float | None:
-        teacher = self.teachers.get(self.run_id) if self.run_id is not None else None
+        teacher = self.references.teachers.get(self.run_id) if self.run_id is not None else None
         value = (teacher or {}).get("metrics", {}).get(self.metric_name() or "")
         return float(value) if value is not None else None
 
@@ -685,10 +686,14 @@ class ParetoView(QWidget):
     def show_selected(self, run_id: int, arch: str | None) -> None:
         """Highlight what another view selected (the compare view's budget slider), without echoing it back; an
         arch this view does not hold (or None: the final student) clears the highlight."""
+        self.selected = self.row_of(run_id, arch)
+        self._draw_highlight()
+
+    def row_of(self, run_id: int, arch: str | None) -> dict[str, Any] | None:
+        """The candidate ``arch`` of ``run_id`` as this view holds it, or None (not read, or the final student)."""
         layer = self.layers.get(run_id)
         index = layer.table.row_of(arch) if layer is not None and arch is not None else None
-        self.selected = layer.table.row(index) if index is not None else None  # type: ignore[union-attr]
-        self._draw_highlight()
+        return layer.table.row(index) if index is not None else None  # type: ignore[union-attr]
 
     def front_points(self) -> list[dict[str, Any]]:
         """The selected run's front for the shown metric, fewest MACs (or least predicted latency) first."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from engine.api import STAGES, RunSummary, not_responding
+from engine.api import STAGES, RunSummary, not_responding, primary_metric
 
 COLUMNS = ("Name", "Task", "Status", "Progress", "Best (search)", "Student (test)", "Fewer MACs", "Started")
 #: What each column holds, shown as its header's tooltip.
@@ -42,7 +42,7 @@ def _cell(run: RunSummary, column: int) -> str:
             return "-"
         return f"{run.stage} {100 * run.step / run.total_steps:.0f}%" if run.total_steps else run.stage
     if column == 4:
-        metric = next((m for m in ("fid", "rfid", "psnr") if m in (run.best_metric or {})), None)
+        metric = primary_metric(run.best_metric or {})
         if not metric:
             return "-"
         macs = f" · {run.best_macs / 1e6:.1f}M" if run.best_macs else ""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,75 @@ class Observable:
     def changed(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+
+@dataclass(frozen=True)
+class Selected:
+    """What the window shows: a run, and a candidate of its search (``arch``) or its final student (None)."""
+
+    run_id: int | None = None
+    arch: str | None = None
+    source: str = ""  # the view that chose it ("runs", "pareto", "compare"): it needs no echo of its own choice
+
+
+class Selection(Observable):
+    """The window's one selection, shared by the runs list, the Pareto plot, the compare view, the export dialog
+    and the status bar: each view that lets the user choose calls ``select``; each that shows the choice
+    subscribes and draws ``current``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = Selected()
+
+    def select_run(self, run_id: int | None) -> None:
+        """Another run: its final student, until a candidate of it is chosen."""
+        if run_id != self.current.run_id:
+            self.current = Selected(run_id, None, "runs")
+            self.changed()
+
+    def select(self, run_id: int, arch: str | None, source: str) -> None:
+        """A candidate (or, with ``arch`` None, the final student) of ``run_id``; listeners hear only of a change."""
+        if (run_id, arch) != (self.current.run_id, self.current.arch):
+            self.current = Selected(run_id, arch, source)
+            self.changed()
+
+    def candidate_of(self, run_id: int | None) -> str | None:
+        """The selected candidate's arch where it belongs to ``run_id`` (None: the final student, or another run)."""
+        return self.current.arch if run_id is not None and self.current.run_id == run_id else None
+
+    def describe(self) -> str:
+        """The status bar's words."""
+        chosen = self.current
+        if chosen.run_id is None:
+            return ""
+        if chosen.arch is None:
+            return f"showing the final student of run {chosen.run_id}"
+        return f"selected {chosen.arch} of run {chosen.run_id}"
+
+
+@dataclass
+class RunReferences:
+    """What a run's search is measured against in the Pareto plot, by run: its MACs budget, its latency budget (ms
+    and the prediction's conditions) and its teacher's scores on the search split (``{"macs", "metrics"}``)."""
+
+    budgets: dict[int, float] = field(default_factory=dict)
+    latency_budgets: dict[int, tuple[float, str]] = field(default_factory=dict)
+    teachers: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def update(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None,
+               latency_budget: tuple[float, str] | None = None) -> bool:
+        """Keep what is known (None: not known yet, what was known stays); True if anything changed."""
+        before = (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id))
+        if budget is not None:
+            self.budgets[run_id] = budget
+        if teacher is not None:
+            self.teachers[run_id] = teacher
+        if latency_budget is not None:
+            self.latency_budgets[run_id] = latency_budget
+        return before != (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id))
+
+    def knows_teacher(self, run_id: int) -> bool:
+        return run_id in self.teachers
 
 
 #: Time constant (seconds) of the smoothing of a stage's rate: an ETA that follows a change of speed

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QPixmap
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import HIGHER_IS_BETTER, LatencyReading, faster
+from engine.api import HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
 from workbench.open_location import open_location
 
 BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
@@ -36,19 +35,18 @@ def format_count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(quantity, teacher, student, comparison) rows of a run's summary (the export stage's result)."""
-    teacher, student = summary["teacher"], summary["student"]
-    split = summary.get("metrics_split", "test")
-    rows = [("MACs", format_count(teacher["macs"]), format_count(student["macs"]),
-             f"{summary['macs_ratio']:.1f}x fewer"),
-            ("Parameters", format_count(teacher["params"]), format_count(student["params"]),
-             f"{teacher['params'] / max(student['params'], 1):.1f}x fewer")]
-    names = list(dict.fromkeys([*teacher["metrics"], *student["metrics"]]))
+def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
+    """(quantity, teacher, student, comparison) rows of a run's result."""
+    teacher, student = summary.teacher, summary.student
+    split = summary.metrics_split
+    rows = [("MACs", format_count(teacher.macs), format_count(student.macs), f"{summary.macs_ratio:.1f}x fewer"),
+            ("Parameters", format_count(teacher.params), format_count(student.params),
+             f"{summary.params_ratio:.1f}x fewer")]
+    names = list(dict.fromkeys([*teacher.metrics, *student.metrics]))
     for name in names:
         unit = f", {UNITS[name]}" if name in UNITS else ""
-        label = f"{name} ({split} split{unit})" + (" (primary)" if name == summary.get("metric") else "")
-        t, s = teacher["metrics"].get(name), student["metrics"].get(name)
+        label = f"{name} ({split} split{unit})" + (" (primary)" if name == summary.metric else "")
+        t, s = teacher.metrics.get(name), student.metrics.get(name)
         comparison = ""
         if t is not None and s is not None:
             better = (s > t) if HIGHER_IS_BETTER.get(name, False) else (s < t)
@@ -56,7 +54,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         elif name == "psnr_to_teacher":
             comparison = "student against the teacher's outputs"
         rows.append((label, "-" if t is None else f"{t:.4g}", "-" if s is None else f"{s:.4g}", comparison))
-    for backend, reading in summary.get("latency", {}).items():
+    for backend, reading in summary.latency.items():
         parsed = LatencyReading.from_dict(reading)
         timings, ratio = parsed.timings, parsed.ratios.get("teacher/student")
         comparison = faster(ratio.median_ms) if ratio else ""
@@ -67,7 +65,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append((f"Latency, {BACKENDS.get(backend, backend)} ({conditions})",
                      timings["teacher"].label() if "teacher" in timings else "-",
                      timings["student"].label() if "student" in timings else "-", comparison.strip()))
-    for name, variant in (summary.get("onnx_variants") or {}).items():
+    for name, variant in summary.onnx_variants.items():
         if variant.get("latency_ms") is None:
             continue
         speed = variant.get("speedup_over_float")
@@ -81,7 +79,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      (f"{speed:.2f}x the float student{how}" if speed else "")
                      + (" (machine busy: wide spread)" if variant.get("busy") else "")
                      + ("" if variant.get("usable", True) else "; outside its tolerance")))
-    predicted = summary.get("predicted_latency")
+    predicted = summary.predicted_latency
     if predicted:
         height, width = predicted["size"]
         comparison = "no measurement in these conditions here"
@@ -96,7 +94,7 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 class SummaryView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.summary: dict[str, Any] | None = None
+        self.summary: RunResult | None = None
         self.title = QLabel("Select a run")
         self.title.setStyleSheet("font-weight: bold; font-size: 14px")
         self.details = QLabel()
@@ -131,8 +129,8 @@ class SummaryView(QWidget):
         outer.addWidget(scroll)
         self.show_summary(None, None)
 
-    def show_summary(self, run: Any, summary: dict[str, Any] | None, folder: Path | None = None) -> None:
-        """``run``: the store's summary of the run (name, status, stage); ``summary``: its export result."""
+    def show_summary(self, run: RunSummary | None, summary: RunResult | None, folder: Path | None = None) -> None:
+        """``run``: the store's summary of the run (name, status, stage); ``summary``: its result."""
         self.summary = summary
         self.grid_pixmap = QPixmap()
         if run is None:
@@ -150,17 +148,18 @@ class SummaryView(QWidget):
             self.grid.clear()
             self.grid_caption.setText("")
             return
-        student = summary["student"]
-        links = [("ONNX file", summary.get("onnx_path")), ("model card", summary.get("model_card_path")),
+        student = summary.student
+        links = [("ONNX file", summary.onnx_path), ("model card", summary.model_card_path),
                  ("run folder", str(folder) if folder else None)]
         anchors = " · ".join(f"<a href='{QUrl.fromLocalFile(path).toString()}'>{name}</a>"
                              for name, path in links if path)
         self.details.setText(
-            f"Student arch <code>{html.escape(student['arch'])}</code>: {summary['macs_ratio']:.1f}x fewer MACs than "
-            f"the teacher at {summary['image_size']} px. Metrics on the {summary.get('metrics_split', 'test')} split "
-            f"(images the search never saw). {anchors}")
+            f"Student arch <code>{html.escape(student.arch or '')}</code>"
+            + (f" ({html.escape(student.weights)})" if student.weights else "")
+            + f": {summary.macs_ratio:.1f}x fewer MACs than the teacher at {summary.image_size} px. Metrics on the "
+            f"{summary.metrics_split} split (images the search never saw). {anchors}")
         self._fill(summary_rows(summary))
-        grid = summary.get("grid_path")
+        grid = summary.grid_path
         pixmap = QPixmap(grid) if grid and Path(grid).is_file() else QPixmap()
         if pixmap.isNull():
             self.grid.setText("(the output grid is missing from the run folder)")
@@ -168,7 +167,7 @@ class SummaryView(QWidget):
         else:
             self.grid_pixmap = pixmap
             self._scale_grid()
-            columns = " | ".join(summary.get("grid_columns", []))
+            columns = " | ".join(summary.grid_columns)
             self.grid_caption.setText(f"Test images, one per row: {columns}")
 
     def _fill(self, rows: list[tuple[str, str, str, str]]) -> None:

@@ -3,9 +3,10 @@
 A family owns everything that differs between families, as gan-compression gives each its own distiller,
 supernet, channel configs and options: its model options, teacher (build, checkpoint layouts), student
 supernet and arch space (config string, MACs in the paper's convention, extraction), distillation points
-and mappings, training steps (losses; what the discriminator sees as real), input spec and any inputs
-beside the image (``conditioning``: MUNIT's style codes), optional normalisation re-calibration, export
-signature, compare-view columns and its default training recipe.
+and mappings, training steps (losses; what the discriminator sees as real), input spec, export signature,
+compare-view columns and its default training recipe. What only some families have (inputs beside the image,
+label-map inputs, normalisation re-calibration) is a capability (``engine.families.capabilities``) that a family
+inherits beside ``Family``.
 The stages, search, profile, inspect and the GUI use only this interface and never name a family.
 """
 
@@ -21,13 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from engine.arch import Arch
-from engine.errors import ConfigError, UserError
+from engine.errors import ConfigError
 
 SizeHW = tuple[int, int]
-
-#: Keys under which known projects nest the generator's state dict in a full-model checkpoint.
-NESTED_KEYS = ("G", "netG", "G_A", "netG_A", "state_dict", "model", "generator")
-
 
 class FamilyOptions(BaseModel):
     """A family's model options (the ``model:`` section of a run); each family extends it."""
@@ -36,10 +33,11 @@ class FamilyOptions(BaseModel):
 
 
 class Recipe(BaseModel):
-    """How a family is trained and searched. Each family's default is the reference's (gan-compression's
-    scripts); every field can be overridden in the run's ``recipe:`` section (``engine.config.RecipeSpec``
-    is derived from these fields) and is written to the model card, so a card says which recipe made
-    the student."""
+    """How a family is trained and searched: the knobs every family has. A family with knobs of its own extends
+    it (``Family.recipe_model``), so that a knob of another family is refused by name. Each family's default is
+    the reference's (gan-compression's scripts); every field can be overridden in the run's ``recipe:`` section
+    (``engine.config.RecipeSpec`` is derived from every family's fields) and is written to the model card, so a
+    card says which recipe made the student."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -53,9 +51,6 @@ class Recipe(BaseModel):
     lambda_recon: float = Field(10.0, ge=0)
     lambda_distill: float = Field(1.0, ge=0)
     lambda_gan: float = Field(1.0, ge=0)
-    lambda_feat: float = Field(10.0, ge=0, description="discriminator feature matching (GauGAN)")
-    lambda_vgg: float = Field(10.0, ge=0, description="VGG-19 perceptual loss, when its weights are found (GauGAN)")
-    lambda_style: float = Field(1.0, ge=0, description="style-code reconstruction (MUNIT)")
     weight_decay: float = Field(0.0, ge=0, description="Adam's weight decay (the reference's MUNIT: 1e-4)")
     adam_beta1: float = Field(0.5, ge=0, lt=1)
     adam_beta2: float = Field(0.999, ge=0, lt=1)
@@ -86,9 +81,6 @@ class Recipe(BaseModel):
                               "halved every lr_decay_steps (teacher: teacher_lr_decay_steps), the reference's MUNIT")
     lr_decay_steps: int = Field(200_000, ge=1, description="step policy: the supernet and fine-tuning halve every")
     teacher_lr_decay_steps: int = Field(100_000, ge=1, description="step policy: a teacher trained here halves every")
-    teacher_spectral_norm: bool = Field(
-        False, description="a teacher trained here has spectral norms on its residual blocks' convolutions, folded "
-                           "into plain weights when saved (the reference's GauGAN, NVlabs/SPADE's spectralspade norm)")
     mutation_prob: float = Field(0.2, ge=0, le=1)
     parent_ratio: float = Field(0.25, gt=0, le=1)
     mutation_ratio: float = Field(0.5, ge=0, le=1)
@@ -96,7 +88,7 @@ class Recipe(BaseModel):
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """This recipe with the given (not None) values replaced, validated like any recipe."""
         try:
-            return Recipe.model_validate({**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+            return type(self).model_validate({**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
         except ValidationError as exc:
             problems = "; ".join(f"recipe.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid recipe: {problems}") from None
@@ -157,73 +149,9 @@ def _prepared(image: Any, size: SizeHW) -> torch.Tensor:
     return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
 
 
-def shipped_teacher(name: str) -> str:
-    """Path of a teacher shipped with the program (``resources/teachers/NAME.pt``, trained by
-    ``packaging/train_sample_teachers.py``), for a sample preset."""
-    from importlib import resources
-
-    return str(resources.files("gcw_resources").joinpath("teachers", f"{name}.pt"))
-
-
-def shipped_teacher_provenance(path: Path) -> dict[str, str] | None:
-    """For a teacher shipped with the program, the training config beside it and the command that re-trains
-    it (for the model card); None for any other checkpoint."""
-    shipped = Path(shipped_teacher(path.stem))
-    config = shipped.with_suffix(".yaml")
-    if not config.is_file() or not shipped.is_file() or path.resolve() != shipped.resolve():
-        return None
-    return {"training_config": f"resources/teachers/{config.name}",
-            "retrain": f"python packaging/train_sample_teachers.py {path.stem}"}
-
-
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         net.requires_grad_(flag)
-
-
-def unwrap_state_dict(raw: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
-    """The generator's state dict out of a plain state dict, one nested in a full-model dict
-    (gan-compression, other trainers) or a DataParallel save (``module.``)."""
-    state = raw
-    if not any(isinstance(v, torch.Tensor) for v in raw.values()):
-        nested = next((raw[k] for k in NESTED_KEYS if isinstance(raw.get(k), dict)), None)
-        if nested is None:
-            raise UserError(f"{path} holds no generator weights: expected a state dict, or one nested under "
-                            f"one of {', '.join(NESTED_KEYS)}; found keys {', '.join(list(raw)[:8])}")
-        state = nested
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-
-
-def without_unused_norm_statistics(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` without the running statistics of normalisation layers that have no weights of their own:
-    older PyTorch saved them for InstanceNorm (pytorch-CycleGAN-and-pix2pix drops them the same way), and
-    NVlabs/MUNIT's AdaIN layers keep ones they never use (they normalise per instance)."""
-    def unused(key: str) -> bool:
-        return (key.endswith(("running_mean", "running_var", "num_batches_tracked"))
-                and f"{key.rsplit('.', 1)[0]}.weight" not in state)
-
-    return {k: v for k, v in state.items() if not unused(k)}
-
-
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:
-    """Load ``state`` strictly, or raise an error that lists what does not fit and says what to set."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-                  if k in state and state[k].shape != v.shape]
-    if missing or unexpected or mismatched:
-        details = [f"{label} {', '.join(keys[:3])}" for label, keys in
-                   (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
-        raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {hint}")
-    # A checkpoint saved from a training that diverged loads without complaint and then yields nan everywhere:
-    # refused here, where the file is named, and not later as a loss or store error.
-    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if broken:
-        raise UserError(f"{path} holds non-finite weights (nan or inf in {len(broken)} tensor(s): "
-                        f"{', '.join(broken[:3])}): it was saved from a training that diverged; use a checkpoint "
-                        "from before the divergence, or train the teacher here (teacher: {checkpoint: null})")
-    model.load_state_dict(state, strict=True)
 
 
 class Family(ABC):
@@ -236,6 +164,8 @@ class Family(ABC):
     #: What each arch position means; an arch has one width per position.
     positions: ClassVar[tuple[str, ...]]
     options_model: ClassVar[type[FamilyOptions]]
+    #: Its recipe's model: ``Recipe``, or a subclass with the family's own knobs.
+    recipe_model: ClassVar[type[Recipe]] = Recipe
     default_recipe: ClassVar[Recipe]
     #: Metrics it can report: distribution metrics always; psnr/ssim only with ground truth.
     metrics: ClassVar[tuple[str, ...]]
@@ -249,12 +179,10 @@ class Family(ABC):
     #: Names of the exported model's inputs and outputs.
     input_names: ClassVar[tuple[str, ...]] = ("input",)
     output_names: ClassVar[tuple[str, ...]] = ("output",)
-    #: Columns of the compare view and the output grid.
+    #: Columns of the compare view and the output grid ("conditioning": a ``Conditioned`` family's extra inputs).
     compare_columns: ClassVar[tuple[str, ...]] = ("input", "teacher", "student", "difference")
     #: What the compare view and the output grid call the input column ("label map" for label-map families).
     input_title: ClassVar[str] = "input"
-    #: Whether sub-networks need ``recalibrate`` before they are scored or exported (BatchNorm families).
-    needs_calibration: ClassVar[bool] = False
     #: Which batch key holds the task's target.
     target_key: ClassVar[str] = "B"
     loss_names: ClassVar[tuple[str, ...]] = ()
@@ -362,11 +290,6 @@ class Family(ABC):
     def build_discriminator(self, options: FamilyOptions, ndf: int) -> nn.Module:
         ...
 
-    def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any, options: FamilyOptions) -> None:
-        """Re-estimate normalisation statistics of ``model`` (a supernet run at ``arch``, or a plain
-        sub-network when ``arch`` is None) on training batches of ``data`` before it is scored or exported
-        (BatchNorm families, as the reference's ``calibrate``); instance-norm families need nothing."""
-
     # --- data, inputs, export -----------------------------------------------------------------------
 
     def size_multiple(self, options: FamilyOptions) -> int:
@@ -389,12 +312,6 @@ class Family(ABC):
         shape = self.example_inputs(options, size)[0].shape
         return torch.rand(shape, generator=generator) * 2 - 1
 
-    def conditioning(self, options: FamilyOptions, count: int, seed: int) -> tuple[torch.Tensor, ...]:
-        """Inputs the generator takes beside each of ``count`` images when it is scored, compared and
-        exported (MUNIT: a style code per image), drawn from ``seed`` so that the teacher, every candidate
-        and the student see the same ones; none for one-input families."""
-        return ()
-
     def export_input_names(self, options: FamilyOptions) -> tuple[str, ...]:
         """Names of the exported model's inputs (as the model card lists them)."""
         return self.input_names
@@ -404,16 +321,6 @@ class Family(ABC):
         """What the exported model is run on for its checks: the images and their conditioning; a family
         whose model takes reference images instead uses ``references`` (real target-domain images)."""
         return (inputs, *conditioning)
-
-    def display_conditioning(self, conditioning: tuple[torch.Tensor, ...], options: FamilyOptions,
-                             size: SizeHW) -> torch.Tensor | None:
-        """The conditioning of one image as a (1, 3, H, W) picture in [-1, 1] for the compare view and the
-        grid's conditioning column, or None."""
-        return None
-
-    def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The (N, H, W) class ids of label-map inputs, which mIoU compares a segmentation of the output with."""
-        raise ConfigError(f"{self.name} takes no label maps, so mIoU does not apply to it")
 
     def display_input(self, inputs: torch.Tensor, options: FamilyOptions) -> torch.Tensor:
         """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from engine.families.base import Recipe, TeacherTrainer, set_requires_grad, shipped_teacher
+from engine.families.base import Recipe, TeacherTrainer, set_requires_grad
+from engine.families.shipped import shipped_teacher
 from engine.families.mobile_resnet import MobileResnetFamily, ResnetOptions, seeded_rng
 from engine.families.registry import FAMILIES
 from engine.losses import GANLoss, ImagePool

@@ -27,8 +27,11 @@ from engine.arch import Arch
 from engine.checkpoints import fold_spectral_norm
 from engine.data import labels as label_maps
 from engine.errors import ConfigError, DatasetError, UserError
-from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer,
-                                  _prepared, set_requires_grad, shipped_teacher, unwrap_state_dict)
+from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer, _prepared,
+                                  set_requires_grad)
+from engine.families.capabilities import Calibrated, LabelMaps
+from engine.families.shipped import shipped_teacher
+from engine.families.weights import unwrap_state_dict
 from engine.families.registry import FAMILIES
 from engine.losses import FeatureMappings, GANLoss
 from engine.models.elastic import calibrate_batchnorm
@@ -83,11 +86,21 @@ def _with_batch_counters(state: dict[str, torch.Tensor], model: nn.Module) -> di
     return {**state, **missing}
 
 
+class GauGANRecipe(Recipe):
+    """GauGAN's knobs beside every family's: its generator's extra losses and its teacher's spectral norms."""
+
+    lambda_feat: float = Field(10.0, ge=0, description="discriminator feature matching")
+    lambda_vgg: float = Field(10.0, ge=0, description="VGG-19 perceptual loss, when its weights are found")
+    teacher_spectral_norm: bool = Field(
+        False, description="a teacher trained here has spectral norms on its residual blocks' convolutions, folded "
+                           "into plain weights when saved (the reference's GauGAN, NVlabs/SPADE's spectralspade norm)")
+
+
 class GauGANTeacherTrainer(TeacherTrainer):
     """SPADE's own training: hinge GAN loss, feature matching and (with weights) VGG loss for the generator;
     hinge loss on real photographs and generated images for the discriminator."""
 
-    def __init__(self, family: GauGANFamily, options: GauGANOptions, recipe: Recipe):
+    def __init__(self, family: GauGANFamily, options: GauGANOptions, recipe: GauGANRecipe):
         self.family, self.recipe = family, recipe
         self.nets = {"G": init_weights(family.build_teacher(options), recipe.init),
                      "D": init_weights(family.build_discriminator(options, recipe.ndf), recipe.init)}
@@ -124,7 +137,7 @@ class GauGANTeacherTrainer(TeacherTrainer):
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
 
-class GauGANFamily(Family):
+class GauGANFamily(Family, LabelMaps, Calibrated):
     name = "gaugan"
     description = "GauGAN (SPADE): label maps (class ids, optional instance edges) -> photographs"
     dataset_layout = "labelmap"
@@ -134,7 +147,6 @@ class GauGANFamily(Family):
     input_names = ("label",)
     compare_columns = ("input", "ground truth", "teacher", "student", "difference")
     input_title = "label map"
-    needs_calibration = True
     #: G_vgg only when the VGG-19 weights are found.
     loss_names = ("G_gan", "G_feat", "G_vgg", "G_distill", "D_real", "D_fake")
     #: The reference's ``channels-64`` space for the ngf-64 teacher.
@@ -145,11 +157,12 @@ class GauGANFamily(Family):
     # mappings), no crop jitter (data/cityscapes_dataset.py: scale_width, flip); evolution with --weighted_sample
     # 3 --weight_strategy geometric; a teacher trained here as scripts/gaugan/cityscapes/train_full.sh (NVlabs'
     # spectralspadesyncbatch3x3: spectral norms on the residual blocks' convolutions, batch 16).
-    default_recipe = Recipe(gan_mode="hinge", ndf=64, init="xavier", lambda_recon=0.0, lambda_distill=10.0,
-                            lambda_feat=10.0, lambda_vgg=10.0, adam_beta1=0.0, adam_beta2=0.9, ttur=True,
-                            teacher_decay=0.5, supernet_decay=0.5, finetune_decay=0.5, crop_jitter=False,
-                            weighted_sample=3.0, weight_strategy="geometric", teacher_spectral_norm=True,
-                            student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
+    recipe_model = GauGANRecipe
+    default_recipe = GauGANRecipe(gan_mode="hinge", ndf=64, init="xavier", lambda_recon=0.0, lambda_distill=10.0,
+                                  lambda_feat=10.0, lambda_vgg=10.0, adam_beta1=0.0, adam_beta2=0.9, ttur=True,
+                                  teacher_decay=0.5, supernet_decay=0.5, finetune_decay=0.5, crop_jitter=False,
+                                  weighted_sample=3.0, weight_strategy="geometric", teacher_spectral_norm=True,
+                                  student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
     workbench_changes = {**Family.workbench_changes, "init": "xavier", "gan_mode": "hinge", "lambda_distill": 10.0,
                          "crop_jitter": True, "weight_strategy": "arithmetic"}
     # base_spade_distiller and spade_model: batch 16 (BatchNorm statistics over the batch, synchronised over the
@@ -314,16 +327,16 @@ class GauGANFamily(Family):
         photo = next((p for p in sorted(folder.glob(f"{path.stem}.*")) if is_image_file(p)), None)
         return None if photo is None else _prepared(load_image(photo), size)
 
-    def teacher_trainer(self, options: GauGANOptions, recipe: Recipe, seed: int) -> GauGANTeacherTrainer:
+    def teacher_trainer(self, options: GauGANOptions, recipe: GauGANRecipe, seed: int) -> GauGANTeacherTrainer:
         return GauGANTeacherTrainer(self, options, recipe)
 
     # --- losses and distillation (base_spade_distiller's compute_G_loss / compute_D_loss) ---------------
 
-    def uses_discriminator(self, recipe: Recipe) -> bool:
+    def uses_discriminator(self, recipe: GauGANRecipe) -> bool:
         return recipe.lambda_gan > 0 or recipe.lambda_feat > 0  # feature matching reads the discriminator too
 
     def generator_losses(self, netD: nn.Module, encoded: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                         criterion: GANLoss, recipe: Recipe, vgg: nn.Module | None,
+                         criterion: GANLoss, recipe: GauGANRecipe, vgg: nn.Module | None,
                          d_real: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``d_real``: what feature matching reads the discriminator on as real, where not ``real`` (the
         perceptual loss always compares with the photograph)."""

@@ -17,8 +17,8 @@ from pydantic import Field
 from torch import nn
 
 from engine.arch import Arch
-from engine.families.base import (DistillState, Family, FamilyOptions, SizeHW, set_requires_grad, unwrap_state_dict,
-                                  without_unused_norm_statistics)
+from engine.families.base import DistillState, Family, FamilyOptions, SizeHW, set_requires_grad
+from engine.families.weights import unwrap_state_dict, without_unused_norm_statistics
 from engine.losses import FeatureMappings, distill_loss
 from engine.models import MobileResnetGenerator, MobileResnetSupernet, ResnetGenerator, build_discriminator
 from engine.models.init import init_weights

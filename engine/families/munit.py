@@ -29,8 +29,10 @@ from torch import nn
 from engine.arch import Arch
 from engine.errors import UserError
 from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer,
-                                  set_requires_grad, shipped_teacher, unwrap_state_dict,
-                                  without_unused_norm_statistics)
+                                  set_requires_grad)
+from engine.families.capabilities import Conditioned
+from engine.families.shipped import shipped_teacher
+from engine.families.weights import unwrap_state_dict, without_unused_norm_statistics
 from engine.families.registry import FAMILIES
 from engine.losses import FeatureMappings, GANLoss
 from engine.models.init import init_weights
@@ -79,13 +81,19 @@ def _random_codes(count: int, style_dim: int, device: torch.device) -> torch.Ten
     return torch.randn(count, style_dim, 1, 1, device=device)
 
 
+class MUNITRecipe(Recipe):
+    """MUNIT's knob beside every family's: the weight of its style-code reconstruction."""
+
+    lambda_style: float = Field(1.0, ge=0, description="style-code reconstruction")
+
+
 class MUNITTeacherTrainer(TeacherTrainer):
     """MUNIT's own training (gan-compression's ``munit_model``, NVlabs' trainer): both domains' generators;
     within-domain image reconstruction (lambda 10), style and content reconstruction of the cross-domain
     translations (lambda 1 each), LSGAN on both domains. ``G`` is the A->B generator (A's content encoder, B's
     style encoder, decoder and MLP); ``G_B`` the B->A one (B's content encoder, A's style parts)."""
 
-    def __init__(self, family: MUNITFamily, options: MUNITOptions, recipe: Recipe):
+    def __init__(self, family: MUNITFamily, options: MUNITOptions, recipe: MUNITRecipe):
         self.options, self.recipe = options, recipe
         d_init = recipe.discriminator_init_type
         self.nets = {"G": init_weights(family.build_teacher(options), recipe.init),
@@ -127,7 +135,7 @@ class MUNITTeacherTrainer(TeacherTrainer):
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
 
-class MUNITFamily(Family):
+class MUNITFamily(Family, Conditioned):
     name = "munit"
     description = "MUNIT: unpaired, multimodal translation (trainA/trainB); AdaIN generator, style code input"
     dataset_layout = "unaligned"
@@ -142,7 +150,9 @@ class MUNITFamily(Family):
     # the search (train2A.meta), no fine-tuning in its fast pipeline.
     run_defaults = {"teacher": {"lr": 1e-4}, "supernet": {"lr": 1e-4}, "finetune": {"steps": 0, "lr": 1e-4},
                     "dataset": {"search_images": 2048}, "image_size": 256}
-    compare_columns = ("input", "style", "teacher", "student", "difference")
+    compare_columns = ("input", "conditioning", "teacher", "student", "difference")
+    conditioning_title = "style"
+    conditioning_tooltip = "The style code teacher and student both get: one bar per dimension"
     input_title = "content"
     loss_names = ("G_recon", "G_distill", "G_style", "G_gan", "D_real", "D_fake")
     #: The reference's ``channels-64`` space: seven widths at each of the ten positions.
@@ -152,13 +162,13 @@ class MUNITFamily(Family):
     # default), lambda_rec_x 10, lambda_rec_c 1, lambda_rec_s 1, Adam (0.5, 0.999) with weight decay 1e-4, the
     # rate halved every 200k steps (lr_policy step; the teacher's every 100k, train_options), load 256 = crop
     # 256 (no crop jitter); evolution with --weighted_sample 2 --weight_strategy geometric.
-    default_recipe = Recipe(gan_mode="lsgan", ndf=64, init="kaiming", discriminator_init="normal",
-                            mapping_init="normal",
-                            lambda_recon=10.0, lambda_distill=1.0, lambda_style=1.0, lambda_gan=1.0, weight_decay=1e-4,
-                            lr_policy="step", lr_decay_steps=200_000, teacher_lr_decay_steps=100_000,
-                            teacher_decay=0.0, supernet_decay=0.0, finetune_decay=0.0, crop_jitter=False,
-                            weighted_sample=2.0, weight_strategy="geometric",
-                            student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
+    recipe_model = MUNITRecipe
+    default_recipe = MUNITRecipe(gan_mode="lsgan", ndf=64, init="kaiming", discriminator_init="normal",
+                                 mapping_init="normal", lambda_recon=10.0, lambda_distill=1.0, lambda_style=1.0,
+                                 lambda_gan=1.0, weight_decay=1e-4, lr_policy="step", lr_decay_steps=200_000,
+                                 teacher_lr_decay_steps=100_000, teacher_decay=0.0, supernet_decay=0.0,
+                                 finetune_decay=0.0, crop_jitter=False, weighted_sample=2.0, weight_strategy="geometric",
+                                 student_discriminator="new", discriminator_real="real", finetune_mappings="fresh")
     workbench_changes = {**Family.workbench_changes, "init": "kaiming", "gan_mode": "lsgan", "lr_policy": "linear",
                          "mapping_init": None, "crop_jitter": True, "weight_strategy": "arithmetic"}
 
@@ -301,7 +311,7 @@ class MUNITFamily(Family):
     def load_input(self, image: Image.Image, options: MUNITOptions) -> Image.Image:
         return image.convert("RGB" if options.input_nc == 3 else "L")
 
-    def teacher_trainer(self, options: MUNITOptions, recipe: Recipe, seed: int) -> MUNITTeacherTrainer:
+    def teacher_trainer(self, options: MUNITOptions, recipe: MUNITRecipe, seed: int) -> MUNITTeacherTrainer:
         return MUNITTeacherTrainer(self, options, recipe)
 
     # --- distillation (base_munit_distiller's optimize_parameters) ------------------------------------

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.families.base import Recipe, TeacherTrainer, set_requires_grad, shipped_teacher
+from engine.families.base import Recipe, TeacherTrainer, set_requires_grad
+from engine.families.shipped import shipped_teacher
 from engine.families.mobile_resnet import MobileResnetFamily, ResnetOptions
 from engine.families.registry import FAMILIES
 from engine.losses import GANLoss

@@ -21,6 +21,7 @@ from engine.data.transforms import PreprocessOptions
 from engine.distributed import SINGLE, World
 from engine.errors import ConfigError, DatasetError
 from engine.events import EventSink
+from engine.families.capabilities import conditioning_of
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
 from engine.settings import Settings
 
@@ -134,8 +135,8 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     return RunData(root=root, layout=layout, train=train,
                    search_inputs=search_inputs, search_targets=_stack(search, "B"),
                    test_inputs=test_inputs, test_targets=_stack(test, "B"), real_sets=real_sets,
-                   search_conditioning=family.conditioning(config.options, len(search_inputs), config.seed * 2 + 1),
-                   test_conditioning=family.conditioning(config.options, len(test_inputs), config.seed * 2 + 2))
+                   search_conditioning=conditioning_of(family, config.options, len(search_inputs), config.seed * 2 + 1),
+                   test_conditioning=conditioning_of(family, config.options, len(test_inputs), config.seed * 2 + 2))
 
 
 class RealImages(Dataset):

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import ConfigError
+from engine.families.capabilities import label_ids
 from engine.metrics import (HIGHER_IS_BETTER, FeatureExtractor, RealStatistics, frechet_to_real, psnr,
                             resolve_extractor, ssim)
 from engine.metrics.segmentation import SegmentationNetwork, miou
@@ -87,7 +88,7 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
     segmentation, truth = None, None
     if ctx.config.segmentation is not None:
         segmentation = _segmentation(ctx)
-        truth = family.label_ids(data.search_inputs if split == "search" else data.test_inputs)
+        truth = label_ids(family, data.search_inputs if split == "search" else data.test_inputs)
     if ctx.config.metric == "miou":
         return Scorer("miou", True, ground_truth, targets, eight_bit=eight_bit, segmentation=segmentation,
                       label_truth=truth)

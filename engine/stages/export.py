@@ -4,18 +4,19 @@ CPU latency per backend, a grid of input | teacher | student | |difference|, and
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
 
-from engine import __version__
-from engine.data.images import to_image
-from engine.export import export_checked, export_onnx, measure_teacher_and_student, onnx_session, write_model_card
+from engine.export import export_checked, export_onnx, measure_teacher_and_student, onnx_session
+from engine.families.capabilities import column_title, display_conditioning
+from engine.model_card import build_model_card, weights_of
+from engine.panels import compose, grid_panels
 from engine.metrics import psnr
-from engine.onnx_variants import build_variants, card_variants
+from engine.onnx_variants import build_variants
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -26,32 +27,22 @@ from engine.stages.teacher import load_teacher
 GRID_ROWS = 8
 
 
-def _rgb(image: torch.Tensor) -> torch.Tensor:
-    return image if image.shape[0] == 3 else image[:1].repeat(3, 1, 1)
-
-
 def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor,
               targets: torch.Tensor | None = None, conditioning: list[torch.Tensor] | None = None) -> None:
-    """Rows of the family's compare columns (input | ground truth or style | teacher | student | difference,
-    the difference |teacher - student| amplified 4x)."""
-    rows = []
-    for i in range(min(GRID_ROWS, len(inputs))):
-        t, s = teacher[i], student[i]
-        tiles = {"input": inputs[i], "teacher": t, "student": s,
-                 "difference": ((t - s).abs().mean(0, keepdim=True) * 4 - 1).clamp(-1, 1)}
-        if targets is not None:
-            tiles["ground truth"] = targets[i]
-        if conditioning:
-            tiles["style"] = conditioning[i]
-        rows.append(torch.cat([_rgb(tiles[c]) for c in columns if c in tiles], dim=2))
-    to_image(torch.cat(rows, dim=1)).save(path)
+    """Rows of the family's compare columns (input | ground truth or conditioning | teacher | student | difference), the
+    difference on the compare view's colour scale (``engine.panels``), from 0 to the rows' 99th percentile."""
+    rows = min(GRID_ROWS, len(inputs))
+    panels = grid_panels(inputs[:rows], teacher[:rows], student[:rows],
+                         None if targets is None else targets[:rows],
+                         None if not conditioning else torch.stack(conditioning[:rows]))
+    Image.fromarray(compose(columns, panels)).save(path)
 
 
 def _conditioning_tiles(family, options, conditioning: tuple[torch.Tensor, ...], size) -> list[torch.Tensor] | None:
-    """The first grid rows' conditioning as pictures (``Family.display_conditioning``), or None."""
+    """The first grid rows' conditioning as pictures (``Conditioned.display_conditioning``), or None."""
     if not conditioning:
         return None
-    tiles = [family.display_conditioning(tuple(c[i:i + 1] for c in conditioning), options, size)
+    tiles = [display_conditioning(family, tuple(c[i:i + 1] for c in conditioning), options, size)
              for i in range(min(GRID_ROWS, len(conditioning[0])))]
     return None if any(t is None for t in tiles) else [t[0] for t in tiles]
 
@@ -152,7 +143,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "run_id": ctx.run_id,
         "teacher": {**profiles["teacher"].as_dict(), "metrics": teacher_metrics, "latency_ms": latency["teacher"]},
         "student": {**profiles["student"].as_dict(), "arch": search["arch"], "metrics": student_metrics,
-                    "latency_ms": latency["student"]},
+                    "latency_ms": latency["student"], "weights": weights_of(False, finetune)},
         "macs_ratio": profiles["teacher"].macs / profiles["student"].macs,
         "metric": scorer.metric,
         "metrics_split": "test",
@@ -167,28 +158,22 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),
-        "grid_columns": [family.input_title if c == "input" else c for c in family.compare_columns],
+        "grid_columns": [column_title(family, c) for c in family.compare_columns],
         "predicted_latency": predicted,
         "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
                                               "latency_budget_ms")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
         "recipe": config.recipe_card,
     }
-    write_model_card(card_path, {
-        "family": config.family, "model": options.model_dump(), "arch": search["arch"],
-        "image_size": config.image_size, "inputs": list(family.export_input_names(options)), "outputs": list(family.output_names),
-        "macs": profiles["student"].macs, "params": profiles["student"].params,
-        "metric": {scorer.metric: student_metrics[scorer.metric]}, "metrics": student_metrics, "metrics_split": "test",
-        "teacher": {"macs": profiles["teacher"].macs, "params": profiles["teacher"].params, "metrics": teacher_metrics,
-                    "source": ctx.result("teacher").get("source"), "shipped": ctx.result("teacher").get("shipped")},
-        "latency_ms": latency["student"], "latency_device": "cpu",
-        "latency": {backend: reading.as_dict() for backend, reading in readings.items()}, "onnx": onnx_path.name,
-        "onnx_variants": card_variants(variants), "predicted_latency": predicted,
-        "onnx_opset": 17, "onnx_max_abs_diff": parity.max_abs_diff,
-        "source_run": {"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
-        "recipe": config.recipe_card, "departures_from_reference": config.departures,
-        "created": datetime.now(timezone.utc).isoformat(), "workbench_version": __version__,
-    })
+    teacher_result = ctx.result("teacher")
+    build_model_card(config, arch=search["arch"], weights=weights_of(False, finetune), profile=profiles["student"],
+                     readings=readings, onnx_path=onnx_path, parity=parity, variants=variants,
+                     source_run={"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
+                     metrics=student_metrics, metric=scorer.metric,
+                     teacher={"macs": profiles["teacher"].macs, "params": profiles["teacher"].params,
+                              "metrics": teacher_metrics, "source": teacher_result.get("source"),
+                              "shipped": teacher_result.get("shipped")},
+                     predicted_latency=predicted).write(card_path)
     ctx.artifact(card_path, "model_card")
     return summary
 

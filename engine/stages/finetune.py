@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from engine import checkpoints
+from engine.families.capabilities import calibrate
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill
@@ -23,7 +24,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     arch = family.parse_arch(ctx.result("search")["arch"])
     supernet, supernet_mappings, netD = load_supernet(ctx)
     student = family.extract(supernet, arch)
-    family.recalibrate(student, None, data, config.options)
+    calibrate(family, student, None, data, config.options)
     scorer = make_scorer(ctx, data, "search")
     student.eval()
     before = scorer.primary(generate(student, data.search_inputs, ctx.device, data.search_conditioning))

@@ -18,7 +18,8 @@ import torch
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table, table_path
+from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table
+from engine.preflight import latency_problem
 from engine.settings import Settings
 from engine.stages.context import Cancelled, StageContext
 
@@ -118,7 +119,7 @@ def run_latency(ctx: StageContext) -> RunLatency:
 
 def check_latency_budget(ctx: StageContext) -> None:
     """Before training: the table read (or measured, once), and a refusal when not even the smallest
-    sub-network meets the latency budget. Only the smallest is predicted here; the search builds the fast
+    sub-network meets the latency budget (the pre-flight's rule; it could not check it without a table). Only the smallest is predicted here; the search builds the fast
     predictor itself."""
     spec = ctx.config.search
     if not spec.predicts_latency:
@@ -131,27 +132,6 @@ def check_latency_budget(ctx: StageContext) -> None:
         table, _ = _read_or_measure(ctx)
         found = (table.predict(build_on_meta(build, smallest), example), table.conditions())
     needed, conditions = ctx.world.broadcast(found)
-    if spec.latency_budget_ms is not None and needed > spec.latency_budget_ms:
-        raise ConfigError(f"search.latency_budget_ms {spec.latency_budget_ms:g} is below the smallest sub-network "
-                          f"of the search space ({smallest}: predicted {needed:.3g} ms on {conditions}); raise the "
-                          "budget or add narrower widths to supernet.search_space")
-
-
-def measured_extremes(settings: Settings, config: RunConfig) -> tuple[float, float] | None:
-    """The measured milliseconds of the smallest and the largest sub-network of the run's search space, where
-    the workspace holds a latency table for its conditions already (a table is fitted on both); None
-    before one is measured. Cheap: one small file read, for a dialog to show what budgets are possible."""
-    spec, family, options = config.search, config.family_impl, config.options
-    threads = config.threads or settings.threads or torch.get_num_threads()
-    path = table_path(table_folder(settings), family.name, options.model_dump_json(), spec.latency_device, threads,
-                      config.size_hw, spec.latency_backend)
-    try:
-        table = LatencyTable.load(path)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    space = config.search_space()
-    measured = {entry["arch"]: entry["measured_ms"] for entry in table.calibration}
-    smallest, largest = str(Arch.smallest(space)), str(Arch.largest(space))
-    if smallest not in measured or largest not in measured:
-        return None
-    return measured[smallest], measured[largest]
+    problem = latency_problem(ctx.config, smallest, needed, conditions)
+    if problem is not None:
+        raise ConfigError(problem.sentence)

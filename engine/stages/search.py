@@ -10,23 +10,23 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.arch import Arch
-from engine.config import RunConfig, SearchSpec
+from engine.config import SearchSpec
 from engine.errors import ConfigError
 from engine.events import CandidateScored
+from engine.families.capabilities import calibrate
 from engine.files import write_text_atomic
-from engine.profile import profile_model
+from engine.preflight import resolved_budget_macs
 from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
 from engine.stages.latency_budget import run_latency
 from engine.stages.supernet import load_supernet, search_space
-from engine.stages.teacher import build_teacher, load_teacher
+from engine.stages.teacher import load_teacher
 from engine.store import CandidateRecord
 
 
@@ -50,44 +50,6 @@ def report_candidate(ctx: StageContext, record: CandidateRecord, metric: str) ->
                                metrics=record.metrics, latency_ms=record.latency_ms, metric=metric))
 
 
-def teacher_macs(config: RunConfig) -> int:
-    family = config.family_impl
-    return profile_model(build_teacher(config), family.example_inputs(config.options, config.size_hw)).macs
-
-
-def budget_macs(config: RunConfig, reference: int) -> float | None:
-    """The MACs budget (None: a latency budget alone)."""
-    spec = config.search
-    if spec.macs_budget is not None:
-        return spec.macs_budget
-    if not spec.limits_macs:
-        return None
-    return reference / (spec.target_ratio or 10.0)
-
-
-@dataclass(frozen=True)
-class BudgetPreview:
-    """What a configuration asks of the search, known before anything is trained."""
-
-    teacher_macs: int
-    budget_macs: float | None  # None: no MACs limit (a latency budget alone)
-    smallest: str  # the narrowest sub-network of the search space
-    smallest_macs: int
-
-    @property
-    def largest_ratio(self) -> float:
-        return self.teacher_macs / self.smallest_macs
-
-
-def preview_budget(config: RunConfig) -> BudgetPreview:
-    """The teacher's MACs, the budget the search will use and the smallest sub-network's MACs (profiling the
-    teacher: a second or so at 256 px)."""
-    smallest = Arch.smallest(search_space(config))
-    reference = teacher_macs(config)
-    return BudgetPreview(reference, budget_macs(config, reference), str(smallest),
-                         config.family_impl.macs(smallest, config.options, config.size_hw))
-
-
 def choose_method(spec: SearchSpec, grid_size: int) -> str:
     """The search a run does: ``auto`` is exhaustive up to ``exhaustive_limit`` sub-networks; an evolution that
     would visit at least as many members as the space holds (a population of 10^9 on 256 sub-networks) is
@@ -99,38 +61,13 @@ def choose_method(spec: SearchSpec, grid_size: int) -> str:
     return spec.method
 
 
-def check_budget(config: RunConfig) -> None:
-    """Refuse, before anything is trained, a budget that not even the smallest sub-network of the search
-    space meets (the search would find nothing after the whole supernet training)."""
-    if config.search.macs_budget is not None:
-        smallest = Arch.smallest(search_space(config))
-        needed = config.family_impl.macs(smallest, config.options, config.size_hw)
-        if needed > config.search.macs_budget:
-            raise ConfigError(f"search.macs_budget {config.search.macs_budget / 1e9:.4g}G MACs is below the smallest "
-                              f"sub-network of the search space ({smallest}: {needed / 1e9:.4g}G MACs at "
-                              f"{config.image_size} px); raise the budget or add narrower widths to "
-                              "supernet.search_space")
-        return
-    if not config.search.limits_macs:
-        return  # a latency budget alone: checked against the latency table before the supernet trains
-    preview = preview_budget(config)
-    if preview.budget_macs is not None and preview.smallest_macs > preview.budget_macs:
-        raise ConfigError(f"search.target_ratio {config.search.target_ratio or 10.0:g} asks for at most "
-                          f"{preview.budget_macs / 1e9:.4g}G MACs, but the smallest sub-network of the "
-                          f"search space ({preview.smallest}) needs {preview.smallest_macs / 1e9:.4g}G (the teacher: "
-                          f"{preview.teacher_macs / 1e9:.4g}G); the largest ratio this space allows is "
-                          f"{preview.largest_ratio:.1f}: lower the target ratio or add narrower widths to "
-                          "supernet.search_space")
-
-
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     family, options, recipe = config.family_impl, config.options, config.resolved_recipe
     supernet, _, _ = load_supernet(ctx)
     supernet.eval()
     scorer = make_scorer(ctx, data, "search")
-    reference = teacher_macs(config)
-    budget = budget_macs(config, reference)
+    reference, budget = resolved_budget_macs(config, ctx.run_dir)  # as the run's pre-flight resolved it
     params_cache: dict[Arch, int] = {}
     latency = run_latency(ctx) if config.search.predicts_latency else None
     latency_budget = config.search.latency_budget_ms
@@ -164,7 +101,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     started = time.monotonic()
 
     def metrics_of(arch: Arch) -> dict[str, float]:
-        family.recalibrate(supernet, arch, data, config.options)
+        calibrate(family, supernet, arch, data, config.options)
         return scorer.all(generate(lambda x, *c: supernet(x, *c, arch=arch), data.search_inputs, ctx.device,
                                      data.search_conditioning))
 

@@ -11,7 +11,8 @@ from torch import nn
 
 from engine import checkpoints
 from engine.config import RunConfig
-from engine.families.base import load_strict, shipped_teacher_provenance
+from engine.families.shipped import shipped_teacher_provenance
+from engine.families.weights import load_strict
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
 from engine.stages.schedule import adam_pair, lr_schedule

@@ -1,9 +1,9 @@
 """The run store: the single source of truth for runs, stages, series, candidates and artifacts."""
 
 from engine.store.models import Artifact, Base, Candidate, MetricPoint, MetricRollup, Project, Run, Stage, Status
-from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
+from engine.store.records import ArtifactDetail, CandidateRecord, CandidateTable, Curve, RunDetail, RunSummary, StageDetail
 from engine.store.store import Store, make_engine, new_store_at, open_store
 
 __all__ = ["Artifact", "Base", "Candidate", "CandidateRecord", "CandidateTable", "Curve", "MetricPoint",
-           "MetricRollup", "Project", "Run", "RunSummary", "Stage", "Status", "Store", "make_engine", "new_store_at",
+           "MetricRollup", "Project", "Run", "RunDetail", "RunSummary", "StageDetail", "ArtifactDetail", "Stage", "Status", "Store", "make_engine", "new_store_at",
            "open_store"]

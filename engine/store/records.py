@@ -43,6 +43,45 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class StageDetail:
+    """One stage of a run as a view shows it."""
+
+    name: str
+    status: str  # pending, running, finished, failed, cancelled
+    step: int
+    total_steps: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactDetail:
+    kind: str
+    path: str
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run with its stages and artifacts, as plain data (what the monitor shows; never an ORM row)."""
+
+    id: int
+    name: str
+    family: str
+    dataset: str
+    status: str
+    error: str | None
+    config: dict[str, Any]
+    created_at: datetime
+    stages: list[StageDetail]
+    artifacts: list[ArtifactDetail]
+
+    def stage(self, name: str) -> StageDetail | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+
+@dataclass(frozen=True)
 class CandidateRecord:
     """A scored sub-network as the search writes it."""
 

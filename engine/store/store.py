@@ -29,7 +29,8 @@ from engine.locks import file_lock
 from engine.metric_names import primary_metric, score
 from engine.store.models import (Artifact, Candidate, LogLine, MetricPoint, MetricRollup, Run, Stage, Status,
                                  utcnow)
-from engine.store.records import CandidateRecord, CandidateTable, Curve, RunSummary
+from engine.store.records import (ArtifactDetail, CandidateRecord, CandidateTable, Curve, RunDetail, RunSummary,
+                                  StageDetail)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,15 @@ class Store:
             # Load what callers read after the session closes.
             _ = run.stages, run.artifacts
             return run
+
+    def run_detail(self, run_id: int) -> RunDetail:
+        """The run, its stages (in order) and its artifacts as plain data."""
+        run = self.get_run(run_id)
+        stages = [StageDetail(s.name, s.status.value, s.step, s.total_steps, s.started_at, s.finished_at, s.error)
+                  for s in sorted(run.stages, key=lambda s: s.position)]
+        return RunDetail(run.id, run.name, run.family, run.dataset, run.status.value, run.error,
+                         run.config if isinstance(run.config, dict) else {}, run.created_at, stages,
+                         [ArtifactDetail(a.kind, a.path, a.stage) for a in run.artifacts])
 
     def mark_run(self, run_id: int, status: Status, *, error: str | None = None,
                  result: dict[str, Any] | None = None) -> None:

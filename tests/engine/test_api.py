@@ -8,9 +8,15 @@ from engine.stages.search import TEACHER_REFERENCE
 from tests.engine.stages.tiny import tiny_config
 
 
-def test_a_live_searchs_budget_is_known_in_macs_once_the_search_has_started(settings, store):
-    run_id = create_run(tiny_config("pix2pix", search={"target_ratio": 4}), store, settings)
-    assert api.search_budget(store, settings, run_id).macs is None  # a ratio of a teacher not profiled yet
+def test_a_live_searchs_budget_is_the_one_its_preflight_resolved_and_then_the_searchs_own(settings, store):
+    from engine.preflight import PREFLIGHT_FILE, teacher_macs
+
+    config = tiny_config("pix2pix", search={"target_ratio": 4})
+    run_id = create_run(config, store, settings)
+    assert api.search_budget(store, settings, run_id).macs == teacher_macs(config) / 4  # before the search starts
+    # A run made before pre-flights were stored: its teacher's MACs once its search has written them.
+    (run_dir(settings, run_id) / PREFLIGHT_FILE).unlink()
+    assert api.search_budget(store, settings, run_id).macs is None
     folder = run_dir(settings, run_id) / "search"
     folder.mkdir(parents=True)
     (folder / TEACHER_REFERENCE).write_text(json.dumps({"macs": 8_000_000, "metrics": {"psnr": 20.0},

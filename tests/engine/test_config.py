@@ -119,3 +119,16 @@ def test_a_latency_budget_replaces_the_presets_macs_budget_unless_given_with_one
         load_config("pix2pix-sample", overrides={"search": {"latency_backend": "onnxruntime", "latency_device": "cuda"}})
     with pytest.raises(ConfigError, match=r"latency_budget_ms: .*greater than 0"):
         load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 0}})
+
+
+def test_each_family_has_its_own_recipe_and_refuses_another_familys_knob_by_name():
+    from engine.families import FAMILIES
+
+    munit = load_config("munit-sample", overrides={"recipe": {"lambda_style": 5}})
+    assert munit.resolved_recipe.lambda_style == 5
+    assert "lambda_feat" in FAMILIES.get("gaugan").recipe_model.model_fields
+    assert "lambda_style" not in FAMILIES.get("pix2pix").recipe_model.model_fields
+    with pytest.raises(ConfigError, match=r"recipe.lambda_style is not a setting of pix2pix's recipe \(it is munit's\)"):
+        load_config("pix2pix-sample", overrides={"recipe": {"lambda_style": 5}})
+    with pytest.raises(ConfigError, match="recipe.teacher_spectral_norm is not a setting of munit's recipe"):
+        load_config("munit-sample", overrides={"recipe": {"teacher_spectral_norm": True}})

@@ -95,6 +95,6 @@ def test_runs_delete_removes_the_run_and_its_folder_and_refuses_a_running_one(se
     assert "is kept" in capsys.readouterr().out and folder.is_dir()
     assert finished not in {r.id for r in store.list_runs()}
     third = create_run(tiny_config(name="third"), store, settings)
-    run_dir(settings, third).mkdir(parents=True)
+    assert run_dir(settings, third).is_dir()  # with its pre-flight
     assert main.main([*workspace, "runs", "delete", str(third)]) == 0
     assert not run_dir(settings, third).exists() and os.path.isdir(settings.runs_dir)

@@ -36,7 +36,7 @@ def test_a_budget_no_sub_network_meets_is_refused_before_any_training(settings, 
     config.write_text(yaml.safe_dump(tiny_config(search={"target_ratio": 400}).model_dump(mode="json")))
     assert cli.main(["compress", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "search.target_ratio 400 asks for at most" in err and "the largest ratio this space allows is" in err
+    assert "search.target_ratio 400 asks for at most" in err and "choose a ratio of at most 4.2" in err
     store = open_store(settings.resolved_store_url)
     try:
         assert store.list_runs() == []  # refused before a run (or a sample dataset) was made

@@ -255,7 +255,7 @@ def test_a_copied_workspace_exports_and_redoes_only_what_is_asked(tmp_path, caps
     assert (old_run / "export" / "student.onnx").stat().st_mtime_ns == old_onnx
     assert json.loads((run / "export" / "result.json").read_text())["onnx_path"] == "export/student.onnx"
     located = run_summary(Settings.from_env(), run_id)
-    assert located["onnx_path"] == str(run / "export" / "student.onnx") and Path(located["grid_path"]).is_file()
+    assert located.onnx_path == str(run / "export" / "student.onnx") and Path(located.grid_path).is_file()
 
 
 def test_files_recorded_by_an_earlier_version_are_found_where_the_workspace_went(tmp_path):

@@ -100,7 +100,7 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
     title, text = window.notifications[-1]
     assert title == f"Run {run_id} finished" and "fewer MACs" in text and "test split" in text
     assert window.tabs.currentWidget() is window.summary
-    assert window.summary.summary is not None and window.summary.summary["run_id"] == run_id
+    assert window.summary.summary is not None and window.summary.summary.run_id == run_id
 
 
 @pytest.mark.slow

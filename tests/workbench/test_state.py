@@ -53,3 +53,31 @@ def test_the_incremental_front_equals_the_front_of_all_points_at_every_arrival()
             expected = front_rows(macs[:row + 1], scores[:row + 1])
             assert [(macs[r], scores[r]) for r in front.rows] == [(macs[r], scores[r]) for r in expected]
     assert all(a > b for a, b in zip(front.scores, front.scores[1:]))
+
+
+def test_one_selection_tells_its_listeners_of_each_change_and_names_it():
+    from workbench.state import Selection
+
+    selection, heard = Selection(), []
+    selection.subscribe(lambda: heard.append(selection.current))
+    selection.select_run(3)
+    selection.select(3, "8_8", "pareto")
+    selection.select(3, "8_8", "compare")  # the same choice from another view: no echo
+    assert [(s.run_id, s.arch, s.source) for s in heard] == [(3, None, "runs"), (3, "8_8", "pareto")]
+    assert selection.describe() == "selected 8_8 of run 3" and selection.candidate_of(3) == "8_8"
+    assert selection.candidate_of(4) is None
+    selection.select(3, None, "compare")
+    assert selection.describe() == "showing the final student of run 3" and len(heard) == 3
+    selection.select_run(4)
+    assert selection.current.arch is None and selection.candidate_of(4) is None
+
+
+def test_run_references_keep_what_is_known_and_say_when_something_changed():
+    from workbench.state import RunReferences
+
+    references = RunReferences()
+    assert references.update(1, budget=5e6) and not references.knows_teacher(1)
+    assert not references.update(1)  # nothing new: nothing to redraw
+    assert references.update(1, teacher={"macs": 5e7, "metrics": {"fid": 3.0}})
+    assert references.knows_teacher(1) and references.budgets[1] == 5e6
+    assert not references.update(1, budget=5e6) and references.update(2, latency_budget=(3.0, "cpu, pytorch"))

@@ -1,6 +1,7 @@
 """The summary of a finished run: teacher vs student with every number labelled, the grid, the links."""
 
 from engine.store import RunSummary
+from engine.api import RunResult
 from workbench.summary_view import SummaryView, summary_rows
 
 
@@ -10,7 +11,7 @@ def _listed(store, run_id) -> RunSummary:
 
 def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
     settings, store, run_id, summary = finished
-    rows = {row[0]: row[1:] for row in summary_rows(summary)}
+    rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict(summary))}
     assert rows["MACs"][2] == f"{summary['macs_ratio']:.1f}x fewer"
     psnr = rows["psnr (test split, dB) (primary)"]
     assert psnr[:2] == (f"{summary['teacher']['metrics']['psnr']:.4g}", f"{summary['student']['metrics']['psnr']:.4g}")
@@ -25,7 +26,7 @@ def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
     assert not any(label.startswith("Predicted latency") for label in rows)  # its search predicted none
     predicted = {"ms": 1.9, "device": "cpu", "backend": "pytorch", "threads": 2, "size": [32, 48],
                  "measured_ms": 2.0, "error": -0.05}
-    rows = {row[0]: row[1:] for row in summary_rows({**summary, "predicted_latency": predicted})}
+    rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict({**summary, "predicted_latency": predicted}))}
     assert rows["Predicted latency, PyTorch (cpu, 2 threads, batch 1, 48x32; latency table)"] == \
         ("", "1.9 ms", "measured 2 ms (-5.0%)")
 
@@ -36,10 +37,10 @@ def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_run
     qtbot.addWidget(view)
     view.resize(1000, 800)
     view.show()
-    view.show_summary(_listed(store, run_id), summary, settings.runs_dir / f"{run_id:05d}")
+    view.show_summary(_listed(store, run_id), RunResult.from_dict(summary), settings.runs_dir / f"{run_id:05d}")
     assert summary["student"]["arch"] in view.details.text()
     assert "model_card.json" in view.details.text() and "student.onnx" in view.details.text()
-    assert view.table.rowCount() == len(summary_rows(summary))
+    assert view.table.rowCount() == len(summary_rows(RunResult.from_dict(summary)))
     assert not view.grid.pixmap().isNull() and "input | ground truth | teacher | student" in view.grid_caption.text()
     qtbot.wait(50)
     view.grab().save(str(tmp_path / "summary.png"))

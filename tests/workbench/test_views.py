@@ -247,14 +247,14 @@ def test_compare_redraws_teacher_and_student_with_one_style_code_per_seed(qtbot,
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)
     qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     shown = [name for name in view.views if view.views[name].isVisibleTo(view)]
-    assert shown == ["input", "style", "teacher", "student", "difference"]
-    assert view.style_seed.isVisibleTo(view) and view.headers["style"].text() == "Style (seed 0)"
+    assert shown == ["input", "conditioning", "teacher", "student", "difference"]
+    assert view.style_seed.isVisibleTo(view) and view.headers["conditioning"].text() == "Style (seed 0)"
     assert view.headers["input"].text() == "Content"
-    first = {name: view.result[name].copy() for name in ("style", "teacher", "student")}
+    first = {name: view.result[name].copy() for name in ("conditioning", "teacher", "student")}
     view.style_seed.setValue(7)
     qtbot.waitUntil(lambda: view.result.get("conditioning_seed") == 7, timeout=REAL_WORK_MS)
-    assert view.headers["style"].text() == "Style (seed 7)"
-    for name in ("style", "teacher", "student"):  # another code: both models re-drawn with it
+    assert view.headers["conditioning"].text() == "Style (seed 7)"
+    for name in ("conditioning", "teacher", "student"):  # another code: both models re-drawn with it
         assert (view.result[name] != first[name]).any(), name
     view.resize(1100, 420)
     view.grab().save(str(tmp_path / "compare_munit.png"))
@@ -263,7 +263,7 @@ def test_compare_redraws_teacher_and_student_with_one_style_code_per_seed(qtbot,
 def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_images(qtbot, finished, store, tmp_path):
     import numpy as np
 
-    from workbench.compare_view import COLOUR_TABLE, colour_map, difference_scale_top
+    from engine.panels import COLOUR_TABLE, colour_map, scale_top
 
     view = _shown_compare_view(qtbot, finished, 1200, 500)
     run_id = finished[2]
@@ -277,7 +277,7 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     assert teacher.zoom() > 3
     # The difference on a colour scale with its numbers.
     levels = view.result["difference_levels"]
-    top = difference_scale_top(levels)
+    top = scale_top(levels)
     assert (colour_map(levels, top)[levels >= top] == COLOUR_TABLE[255]).all()
     assert view.scale_high.text() == f"{top:.0f} levels or more (of 255)"
     assert f"the largest here is {float(levels.max()):.0f}" in view.scale_high.toolTip()
@@ -342,9 +342,9 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     # The preset ships its teacher: the checkpoint is filled in.
     assert dialog.import_teacher.isChecked() and dialog.teacher_path.text().endswith("pix2pix-noisy2clean.pt")
     dialog.use_folder.setChecked(True)
-    assert not dialog.start_button.isEnabled() and "choose a dataset folder" in dialog.error.text()
+    assert not dialog.start_button.isEnabled() and "choose a dataset folder" in dialog.field_error("dataset.path")
     dialog.folder.setText(str(tmp_path / "missing"))
-    assert "dataset folder not found" in dialog.error.text()
+    assert "dataset folder not found" in dialog.field_error("dataset.path")
     (tmp_path / "d" / "trainA").mkdir(parents=True)
     (tmp_path / "d" / "trainB").mkdir()
     from PIL import Image
@@ -352,7 +352,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "d" / "trainB" / "b.png")
     dialog.folder.setText(str(tmp_path / "d"))
     assert "layout: unaligned" in dialog.layout_label.text()
-    assert "pix2pix needs an aligned dataset" in dialog.error.text()
+    assert "pix2pix needs an aligned dataset" in dialog.field_error("dataset.path")
     dialog.family.setCurrentText("cyclegan")
     # Only the metrics the family can report are offered (no ground truth: no psnr).
     assert [dialog.metric_choice.itemText(i) for i in range(dialog.metric_choice.count())] == ["fid", "rfid"]
@@ -360,7 +360,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert dialog.config.metric == "fid"
     assert dialog.config.dataset.path == tmp_path / "d"
     dialog.teacher_path.setText("")
-    assert "choose the teacher checkpoint" in dialog.error.text()
+    assert "choose the teacher checkpoint" in dialog.field_error("teacher.checkpoint")
     dialog.image_size.setText("30")
     dialog.train_teacher.setChecked(True)
     assert "image_size" in dialog.error.text()
@@ -373,20 +373,24 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
 
     from engine.config import load_config
     from engine.devices import available_devices
-    from engine.stages.search import teacher_macs
+    from engine.profile import profile_model
 
     dialog = NewRunDialog(preset="pix2pix-sample", taken_names={"pix2pix-sample", "pix2pix-sample-2"})
     qtbot.addWidget(dialog)
     assert dialog.name.text() == "pix2pix-sample-3"  # a unique default
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
-    teacher = teacher_macs(load_config("pix2pix-sample"))
-    assert dialog.preview.teacher_macs == teacher
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
+    config = load_config("pix2pix-sample")
+    family = config.family_impl
+    teacher = profile_model(family.build_teacher(config.options), family.example_inputs(config.options, config.size_hw)).macs
+    assert dialog.preflight.teacher_macs == teacher
     text = dialog.budget_label.text()
     assert f"teacher {teacher / 1e9:.3g}G MACs" in text and "search budget" in text and "10.0x fewer" in text
-    # A ratio the search space cannot meet is refused here, before any training.
-    dialog.ratio.setValue(dialog.preview.largest_ratio * 1.5)
-    assert not dialog.start_button.isEnabled() and "choose a ratio of at most" in dialog.error.text()
+    # A ratio the search space cannot meet is refused here, before any training, under the ratio's field.
+    dialog.ratio.setValue(dialog.preflight.largest_ratio * 1.5)
+    assert not dialog.start_button.isEnabled() and "choose a ratio of at most" in dialog.field_error("search.target_ratio")
+    assert "marked in red" in dialog.error.text()
     dialog.ratio.setValue(5)
+    assert dialog.field_error("search.target_ratio") == "" and dialog.error.text() == ""
     assert dialog.start_button.isEnabled() and "5.0x fewer" in dialog.budget_label.text()
     assert not dialog.preview_pending()  # a new ratio needs no new profile of the teacher
     # Unselected options are greyed out; units are shown.
@@ -397,9 +401,9 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
     assert dialog.supernet_steps.suffix() == " steps" and dialog.macs.suffix() == " M MACs"
     # A name is required, and a taken one refused.
     dialog.name.setText("")
-    assert "give the run a name" in dialog.error.text() and not dialog.start_button.isEnabled()
+    assert "give the run a name" in dialog.field_error("name") and not dialog.start_button.isEnabled()
     dialog.name.setText("pix2pix-sample")
-    assert "pix2pix-sample-3" in dialog.error.text()
+    assert "pix2pix-sample-3" in dialog.field_error("name")
     dialog.name.setText("mine")
     # Only this machine's devices; a tooltip on every field.
     assert [dialog.device.itemText(i) for i in range(dialog.device.count())] == ["auto", *available_devices()]
@@ -418,7 +422,7 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
     qtbot.addWidget(dialog)
     dialog.show()
     # The budget's text arrives from a background profile, after the window took its size.
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
     qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
     squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
                 if box.height() < box.minimumSizeHint().height()]
@@ -645,12 +649,12 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
 
     from engine.arch import Arch
     from engine.config import load_config
-    from engine.latency_table import LatencyTable, table_path
+    from engine.latency_table import LatencyTable, build_on_meta, layer_key, layer_shapes, table_path
     from engine.stages.latency_budget import table_folder
 
     dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preview is not None, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
     assert not dialog.latency.isEnabled()
     dialog.by_latency.setChecked(True)
     assert dialog.latency.isEnabled() and dialog.latency_device.isEnabled() and not dialog.ratio.isEnabled()
@@ -658,20 +662,30 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
     search = dialog.config.search
     assert search.latency_budget_ms == 3 and search.target_ratio is None and not search.limits_macs
     assert "measured before the supernet trains" in dialog.budget_label.text() and dialog.start_button.isEnabled()
-    # Once a run has measured the table for these conditions, its smallest and largest sub-network's times show.
+    # Once a run has measured the table for these conditions, the smallest and largest sub-network's predicted
+    # times show: predicted as the engine predicts them (the table's fit over its layers), not as measured.
     config = load_config("pix2pix-sample", overrides={"search": {"latency_budget_ms": 3}})
     space = config.search_space()
-    path = table_path(table_folder(settings), "pix2pix", config.options.model_dump_json(), "cpu",
+    family, options = config.family_impl, config.options
+    example = family.example_inputs(options, config.size_hw)
+    table = LatencyTable("pix2pix", options.model_dump_json(), "cpu", "pytorch", torch.get_num_threads(),
+                         config.size_hw, scale=1.0, offset_ms=0.5)
+    predicted = []
+    for arch in (Arch.smallest(space), Arch.largest(space)):
+        net = build_on_meta(lambda a: family.build_student(options, a), arch)
+        for module, shape in layer_shapes(net, example):
+            table.layers[layer_key(module, shape)] = 0.01 * (1 + shape[1] // 8)  # made-up times: no timing here
+        predicted.append(table.predict(net, example))
+    path = table_path(table_folder(settings), "pix2pix", options.model_dump_json(), "cpu",
                       torch.get_num_threads(), config.size_hw)
     path.parent.mkdir(parents=True)
-    LatencyTable("pix2pix", config.options.model_dump_json(), "cpu", "pytorch", torch.get_num_threads(),
-                 config.size_hw, calibration=[{"arch": str(Arch.smallest(space)), "measured_ms": 2.5},
-                                              {"arch": str(Arch.largest(space)), "measured_ms": 9.0}]).save(path)
-    dialog.latency.setValue(2)
-    assert "smallest sub-network 2.5 ms, the largest 9 ms" in dialog.budget_label.text()
-    assert "below the smallest sub-network's 2.5 ms" in dialog.error.text() and not dialog.start_button.isEnabled()
-    dialog.latency.setValue(5)
-    assert dialog.start_button.isEnabled()
+    table.save(path)
+    dialog.latency.setValue(predicted[0] * 0.9)
+    assert f"the smallest sub-network {predicted[0]:.3g} ms, the largest {predicted[1]:.3g} ms" in dialog.budget_label.text()
+    assert f"predicted {predicted[0]:.3g} ms" in dialog.field_error("search.latency_budget_ms")
+    assert not dialog.start_button.isEnabled()
+    dialog.latency.setValue(predicted[0] * 1.1)
+    assert dialog.start_button.isEnabled() and dialog.field_error("search.latency_budget_ms") == ""
 
 
 def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot, settings, tmp_path):
@@ -685,7 +699,8 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     qtbot.addWidget(dialog)
     dialog.batch_size.setValue(4)
     dialog.processes.setValue(3)
-    assert "must be a multiple of the 3 processes" in dialog.error.text() and not dialog.start_button.isEnabled()
+    assert "must be a multiple of their number" in dialog.field_error("batch_size")
+    assert "the global batch of the 3 processes" in dialog.problems_text() and not dialog.start_button.isEnabled()
     dialog.processes.setValue(2)
     dialog.machines.setValue(2)
     assert dialog.start_button.isEnabled() and dialog.launch().processes == 4
@@ -697,8 +712,9 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     if Path("/bin/bash").is_file():
         for path in paths[1:]:
             assert subprocess.run(["/bin/bash", "-n", str(path)]).returncode == 0  # bash reads them
-    dialog.machines.setValue(3)  # 6 processes for a global batch of 4
-    assert dialog.write_launch_files(tmp_path / "bad") == [] and "multiple" in dialog.launch_label.text()
+    dialog.machines.setValue(3)  # 6 processes for a global batch of 4: the pre-flight counts every machine's
+    assert "the global batch of the 6 processes" in dialog.field_error("batch_size")
+    assert not dialog.launch_button.isEnabled() and not dialog.start_button.isEnabled()
 
     model = RunsTableModel()
     run = RunSummary(id=1, name="r", family="pix2pix", dataset="d", status="running", stage="supernet", step=1,

@@ -11,6 +11,7 @@ import torch
 from engine.arch import Arch
 from engine.export import export_checked
 from engine.families import FAMILIES, DistillState, get_family
+from engine.families.capabilities import conditioning_of
 from engine.losses import GANLoss
 from engine.profile import count_macs
 from tests.engine.models.reference_checkpoints import reference_resnet_state
@@ -42,7 +43,7 @@ def _inputs(family, options, size, batch=2, seed=0):
 
 def _model_inputs(family, options, size, batch=2, seed=0):
     """Images and their conditioning (a style code per image where the family takes one)."""
-    return (_inputs(family, options, size, batch, seed), *family.conditioning(options, batch, seed))
+    return (_inputs(family, options, size, batch, seed), *conditioning_of(family, options, batch, seed))
 
 
 def _random_arch(space, seed):
@@ -53,7 +54,7 @@ def _random_arch(space, seed):
 def _batch(family, options, size, seed=0):
     generator = torch.Generator().manual_seed(seed + 1)
     a = _inputs(family, options, size, seed=seed)
-    out_channels = family.build_teacher(options).eval()(a[:1], *family.conditioning(options, 1, seed)).shape[1]
+    out_channels = family.build_teacher(options).eval()(a[:1], *conditioning_of(family, options, 1, seed)).shape[1]
     return {"A": a, "B": torch.rand(2, out_channels, *size, generator=generator) * 2 - 1}
 
 
@@ -202,7 +203,7 @@ def test_exported_student_matches_pytorch_in_onnx_runtime(family_name, tmp_path)
     size = _size(family_name)
     images = _inputs(family, options, size)
     # As the export stage feeds it: the images with their conditioning, or the reference images it takes.
-    inputs = family.export_feed(options, images, family.conditioning(options, 2, 0), _inputs(family, options, size, seed=5))
+    inputs = family.export_feed(options, images, conditioning_of(family, options, 2, 0), _inputs(family, options, size, seed=5))
     names = family.export_input_names(options)
     assert len(names) == len(inputs) == len(family.example_inputs(options, size))
     path, parity = export_checked(student, tmp_path / "student.onnx", inputs, None, names, family.output_names)

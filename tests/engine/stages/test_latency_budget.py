@@ -34,7 +34,7 @@ def steady_clock(monkeypatch):
 def test_a_latency_budget_is_checked_before_training_and_holds_the_search(settings, store, steady_clock):
     search = {"latency_budget_ms": 1e-6, "target_ratio": None, "latency_calibration_nets": 6, "method": "exhaustive"}
     run_id = create_run(tiny_config("pix2pix", search=search), store, settings)
-    with pytest.raises(ConfigError, match=r"latency_budget_ms 1e-06 is below the smallest sub-network .* predicted"):
+    with pytest.raises(ConfigError, match=r"latency_budget_ms 1e-06 ms is below the smallest sub-network .* predicted"):
         execute(run_id, settings, store, lambda event: None)
     run = store.get_run(run_id)
     assert {s.name: s.status for s in run.stages}["supernet"] is Status.failed

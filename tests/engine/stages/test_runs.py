@@ -14,7 +14,8 @@ def test_a_new_run_never_inherits_the_folder_of_an_earlier_stores_run(settings):
     store = open_store(settings.resolved_store_url)
     run_id = create_run(tiny_config(), store, settings)
     store.close()
-    assert run_id == 1 and not run_dir(settings, 1).exists()
+    # The new run's folder holds only its pre-flight: nothing of the earlier run's.
+    assert run_id == 1 and [p.name for p in run_dir(settings, 1).iterdir()] == ["preflight.json"]
     [moved] = settings.runs_dir.glob("00001.stale-*")
     assert (moved / "teacher" / "checkpoint.pt").read_bytes() == b"old"
 

@@ -284,3 +284,13 @@ def test_log_lines_are_read_in_order_incrementally_or_the_newest_few(store):
     assert [text for *_, text in lines] == [f"line {i}" for i in range(7)] and lines[3][2] == "warning"
     assert [text for *_, text in store.log_lines(run_id, after_id=lines[4][0])] == ["line 5", "line 6"]
     assert [text for *_, text in store.log_lines(run_id, limit=2)] == ["line 5", "line 6"]
+
+
+def test_a_runs_detail_is_plain_data_with_its_stages_in_order(store):
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={"log_every": 5},
+                              stages=["teacher", "supernet"])
+    store.update_stage(run_id, "teacher", status=Status.finished)
+    detail = store.run_detail(run_id)
+    assert (detail.name, detail.status, detail.config) == ("r", "pending", {"log_every": 5})
+    assert [(s.name, s.status) for s in detail.stages] == [("teacher", "finished"), ("supernet", "pending")]
+    assert detail.stage("supernet").step == 0 and detail.stage("export") is None and detail.artifacts == []

@@ -1,0 +1,62 @@
+"""A finished run's result (its export stage's ``result.json``) as typed data: what the summary tab, the CLI's
+summary and the runs list read, instead of a dict read by string in each of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """The teacher or the student of a finished run."""
+
+    macs: int
+    params: int
+    metrics: dict[str, float]
+    latency_ms: dict[str, float]  # median per backend, on the CPU
+    arch: str | None = None  # the student's
+    weights: str | None = None  # the student's, in words (``engine.model_card.weights_of``)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    teacher: ModelResult
+    student: ModelResult
+    macs_ratio: float
+    metric: str
+    image_size: int | str
+    onnx_path: str
+    onnx_max_abs_diff: float
+    model_card_path: str
+    grid_path: str
+    metrics_split: str = "test"
+    threads: int | None = None
+    device: str = "cpu"  # where the latency was measured
+    run_device: str | None = None  # where the run trained and searched
+    latency: dict[str, dict[str, Any]] = field(default_factory=dict)  # each backend's reading
+    onnx_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grid_columns: list[str] = field(default_factory=lambda: ["input", "teacher", "student", "difference"])
+    predicted_latency: dict[str, Any] | None = None
+    search: dict[str, Any] = field(default_factory=dict)
+    finetune: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def params_ratio(self) -> float:
+        return self.teacher.params / max(self.student.params, 1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """From the export stage's result (runs of earlier versions lack some keys: their defaults)."""
+        known = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        values["teacher"] = _model(data["teacher"])
+        values["student"] = _model(data["student"])
+        return cls(**values)
+
+
+def _model(data: dict[str, Any]) -> ModelResult:
+    return ModelResult(macs=data["macs"], params=data["params"], metrics=data.get("metrics", {}),
+                       latency_ms=data.get("latency_ms", {}), arch=data.get("arch"), weights=data.get("weights"))
