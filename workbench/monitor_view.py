@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from engine.api import STAGES, Curve, RunConfig, RunDetail, Store
+from engine.api import FAMILIES, STAGES, Curve, RunConfig, RunDetail, Store
 from engine.events import Event, format_log_line, log_line
 from workbench.reader import StoreReader
 from workbench.state import RunMonitor
@@ -106,6 +106,7 @@ class MonitorView(QWidget):
         self.hidden_series: set[str] = set()
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.curve_data: dict[str, Curve] = {}
+        self.loss_order: tuple[str, ...] = ()  # the shown run's family's loss names (``Family.loss_names``)
         self.curve_width = 1  # steps per plotted point of the curves shown (1: every recorded point)
         self.reader = StoreReader(self)
         self._zoom_timer = QTimer(self)
@@ -262,6 +263,7 @@ class MonitorView(QWidget):
         if run_id != self.run_id or stage != self.loss_stage.currentText():
             return  # another run or stage was chosen meanwhile
         self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status}")
+        self.loss_order = FAMILIES.get(run.family).loss_names if run.family in FAMILIES else ()
         self._label_axis()
         self._show_outcome(run.status, run.error or "")
         running_stage = None
@@ -330,7 +332,9 @@ class MonitorView(QWidget):
 
     def _redraw_curves(self) -> None:
         """The curves of the shown stage, smoothed as asked; the series list ticks which are shown."""
-        names = sorted(self.curve_data)
+        # The family's declared losses first, in its order (so each keeps its colour), then any others by name.
+        order = self.loss_order
+        names = sorted(self.curve_data, key=lambda n: (order.index(n) if n in order else len(order), n))
         known = {self.series.item(i).text(): self.series.item(i) for i in range(self.series.count())}
         self.series.blockSignals(True)
         for index, name in enumerate(names):

@@ -488,6 +488,8 @@ class NewRunDialog(QDialog):
         for widget in widgets:
             widget.blockSignals(False)
         self.validate()
+        if self.isVisible():  # another preset's fields: the height they need, shorter too
+            QTimer.singleShot(0, lambda: self._fit_height(shrink=True))
 
     def overrides(self) -> dict[str, Any]:
         dataset: dict[str, Any]
@@ -726,12 +728,12 @@ class NewRunDialog(QDialog):
         if self.validate():
             self.accept()
 
-    def _fit_height(self) -> None:
+    def _fit_height(self, shrink: bool = False) -> None:
         # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width, so
-        # without this a longer text squeezes the rows of the groups beside it. Grows only: never shrinks what a
-        # user sized.
+        # without this a longer text squeezes the rows of the groups beside it. Texts that wrap onto more lines
+        # grow it; only another preset shrinks it to what its fields need (never what a user sized otherwise).
         needed = self.layout().totalHeightForWidth(self.width())
-        if needed > self.height():
+        if needed > self.height() or (shrink and needed < self.height()):
             self.resize(self.width(), needed)
 
     def showEvent(self, event) -> None:

@@ -427,6 +427,13 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
     squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
                 if box.height() < box.minimumSizeHint().height()]
     assert squeezed == []
+    # Another preset with fewer fields: the dialog shrinks to them (it no longer only grows).
+    dialog.preset.setCurrentText("munit-sample")
+    qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
+    tall = dialog.height()
+    dialog.preset.setCurrentText("pix2pix-sample")
+    qtbot.waitUntil(lambda: dialog.height() < tall, timeout=5_000)
+    assert dialog.height() == dialog.layout().totalHeightForWidth(dialog.width())
 
 
 def test_new_run_dialog_shows_the_familys_model_options(qtbot):
