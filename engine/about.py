@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
+from engine import __version__, openvino_runtime
 from engine.settings import Settings
 
 
@@ -45,6 +45,7 @@ def environment(settings: Settings | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "onnxruntime": _onnxruntime_version(),
+        "openvino": openvino_runtime.version() or "not installed",
         # The engine never imports Qt; the installed distribution says which version the window uses.
         "qt": _version("PySide6-Essentials") if _version("PySide6-Essentials") != "not installed" else _version("PySide6"),
         "gpu": gpu,
@@ -57,7 +58,8 @@ def describe(info: dict[str, Any]) -> str:
     return "\n".join([
         f"GAN Compression Workbench {info['version']}",
         f"Python {info['python']} on {info['platform']}",
-        f"PyTorch {info['torch']}, ONNX Runtime {info['onnxruntime']}, Qt (PySide6) {info['qt']}",
+        f"PyTorch {info['torch']}, ONNX Runtime {info['onnxruntime']}, OpenVINO {info.get('openvino', 'not installed')}, "
+        f"Qt (PySide6) {info['qt']}",
         f"GPU: {info['gpu'] or 'none found (CPU only)'}",
         f"Inception weights for FID: {info['inception_weights'] or 'not found (runs report rfid instead)'}",
         f"Workspace: {info['workspace']}",

@@ -27,7 +27,9 @@ from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metri
 from engine.metrics.inception import candidate_paths as inception_candidate_paths
 from engine.metrics.inception import find_weights as find_inception_weights
 from engine.latency_table import describe_prediction
-from engine.onnx_variants import describe_variant
+from engine.export import BACKENDS as LATENCY_BACKENDS
+from engine.export import backend_unavailable
+from engine.onnx_variants import BACKEND_TITLES, describe_variant
 from engine.liveness import delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
@@ -43,7 +45,7 @@ from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, ne
 __all__ = [
     "COLOUR_TABLE", "colour_map", "scale_top",
     "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
-    "LatencyReading",
+    "LatencyReading", "LATENCY_BACKENDS", "BACKEND_TITLES", "backend_unavailable",
     "PRESETS", "PRIMARY_METRICS", "RunConfig", "ModelResult", "RunDetail", "RunResult", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
     "available_devices", "create_run", "describe_latency", "describe_prediction",
     "delete_run", "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",

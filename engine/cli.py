@@ -235,7 +235,7 @@ def format_summary(summary: RunResult) -> str:
     if "psnr_to_teacher" in student.metrics:
         lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student.metrics['psnr_to_teacher']:>14.4g}")
     readings = summary.latency
-    for backend in ("pytorch", "onnxruntime"):
+    for backend in (b for b in ("pytorch", "onnxruntime", "openvino") if b in teacher.latency_ms):
         t, s = teacher.latency_ms[backend], student.latency_ms[backend]
         ratio = speedup(readings[backend]) if backend in readings else t / s
         row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))
@@ -247,6 +247,7 @@ def format_summary(summary: RunResult) -> str:
               *([f"student weights: {student.weights}"] if student.weights else []),
               f"ONNX: {summary.onnx_path} (max |diff| vs PyTorch {summary.onnx_max_abs_diff:.2g})",
               *('  ' + describe_variant(name, variant) for name, variant in summary.onnx_variants.items()),
+              *(f"  {name}: not built ({reason})" for name, reason in summary.onnx_variants_skipped.items()),
               *([describe_prediction(summary.predicted_latency)] if summary.predicted_latency else []),
               f"model card: {summary.model_card_path}",
               f"{' | '.join(summary.grid_columns)}: {summary.grid_path}"]
@@ -388,6 +389,8 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             print(f"latency: {describe(reading)}")
         for name, variant in result["onnx_variants"].items():
             print('  ' + describe_variant(name, variant))
+        for name, reason in result["onnx_variants_skipped"].items():
+            print(f"  {name}: not built ({reason})")
     return 0
 
 

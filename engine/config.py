@@ -107,7 +107,8 @@ class SearchSpec(_Model):
     #: metric against it too); implied by ``latency_budget_ms``.
     predict_latency: bool = False
     latency_device: str = Field("cpu", description="cpu, cuda or cuda:N: where the latency table is measured")
-    latency_backend: Literal["pytorch", "onnxruntime"] = "pytorch"
+    #: The runtime whose end-to-end timings calibrate the table: PyTorch, or a deployment runtime on the CPU.
+    latency_backend: Literal["pytorch", "onnxruntime", "openvino"] = "pytorch"
     #: Sub-networks measured end to end to map the table's layer sums to whole-network latency.
     latency_calibration_nets: int = Field(24, ge=2)
     exhaustive_limit: int = Field(2000, ge=1)
@@ -118,8 +119,9 @@ class SearchSpec(_Model):
     def _one_budget(self) -> SearchSpec:
         if self.macs_budget is not None and self.target_ratio is not None:
             raise ValueError("give search.macs_budget or search.target_ratio, not both")
-        if self.latency_backend == "onnxruntime" and self.latency_device != "cpu":
-            raise ValueError("search.latency_backend onnxruntime is measured on the CPU (latency_device: cpu)")
+        if self.latency_backend != "pytorch" and self.latency_device != "cpu":
+            raise ValueError(f"search.latency_backend {self.latency_backend} is measured on the CPU "
+                             "(latency_device: cpu)")
         return self
 
     _device_name = field_validator("latency_device")(classmethod(lambda cls, value: device_name(value)))
@@ -153,8 +155,11 @@ class FinetuneSpec(_Model):
 
 class ExportSpec(_Model):
     #: Faster forms of the ONNX student written beside it (``engine.onnx_variants``): ``optimized`` (ONNX
-    #: Runtime's graph optimisations saved, exact) and ``int8`` (static quantisation, quality measured).
-    variants: list[Literal["optimized", "int8"]] = ["optimized", "int8"]
+    #: Runtime's graph optimisations saved, exact), ``int8`` (static quantisation, quality measured),
+    #: ``openvino`` (the model in OpenVINO's format, exact), ``openvino_bf16`` and ``openvino_int8`` (quality
+    #: measured). A variant this machine cannot build (no OpenVINO, no bf16 instructions) is skipped with the reason.
+    variants: list[Literal["optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]] = [
+        "optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]
     calibration_images: int = Field(32, ge=1, description="search-split images that calibrate INT8 ranges")
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.files import write_atomic
-from engine.latency import LatencyReading, measure
+from engine.latency import BUSY_SPREAD, LatencyReading, measure
 from engine.profile import Inputs, as_inputs
 
 OPSET = 17
@@ -88,7 +88,16 @@ def export_checked(model: nn.Module, path: Path, inputs: Inputs, threads: int | 
     return path, parity
 
 
-BACKENDS = ("pytorch", "onnxruntime")
+BACKENDS = ("pytorch", "onnxruntime", "openvino")
+
+
+def backend_unavailable(backend: str) -> str | None:
+    """Why ``backend`` cannot be timed on this machine, in one line, or None."""
+    if backend == "openvino":
+        from engine import openvino_runtime
+
+        return None if openvino_runtime.available() else openvino_runtime.MISSING
+    return None
 
 
 def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, *,
@@ -111,12 +120,18 @@ def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, 
 
         return measure({name: runner(net) for name, net in nets.items()}, device=device, backend=backend,
                        **_conditions(inputs), **protocol)
-    if backend != "onnxruntime":
+    if backend not in BACKENDS:
         raise UserError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    missing = backend_unavailable(backend)
+    if missing:
+        raise UserError(missing)
     if str(device) != "cpu":
-        raise UserError("ONNX Runtime latency is measured on the CPU here (this install has its CPU provider only)")
-    return measure_onnx({name: onnx_paths[name] for name in models}, example, threads=threads,  # type: ignore[index]
-                        input_names=input_names, **protocol)
+        raise UserError(f"{backend} latency is measured on the CPU here (choose the CPU, or the PyTorch backend for "
+                        f"{device})")
+    paths = {name: onnx_paths[name] for name in models}  # type: ignore[index]
+    if backend == "openvino":
+        return measure_openvino(paths, example, threads=threads, input_names=input_names, **protocol)
+    return measure_onnx(paths, example, threads=threads, input_names=input_names, **protocol)
 
 
 def measure_onnx(paths: dict[str, Path], example: Inputs, *, threads: int | None = None,
@@ -132,6 +147,21 @@ def measure_onnx(paths: dict[str, Path], example: Inputs, *, threads: int | None
     return replace(reading, threads=threads_used or reading.threads)
 
 
+def measure_openvino(paths: dict[str, Path], example: Inputs, *, threads: int | None = None,
+                     input_names: tuple[str, ...] = ("input",), precision: str = "f32",
+                     **protocol: Any) -> LatencyReading:
+    """Latency of models (ONNX or OpenVINO IR files) in OpenVINO on the CPU, measured together, all compiled with
+    one precision hint."""
+    from engine.openvino_runtime import Runner
+
+    inputs = as_inputs(example)
+    feed = _feed(inputs, input_names)
+    runners = {name: Runner(path, feed, threads, precision) for name, path in paths.items()}
+    reading = measure(dict(runners), device="cpu", backend="openvino", **_conditions(inputs),
+                      threads=next(iter(runners.values())).threads, **protocol)
+    return replace(reading, precision=precision)
+
+
 def _conditions(inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
     """The batch and (height, width) a reading reports, from the first input."""
     height, width = inputs[0].shape[-2:]
@@ -142,23 +172,50 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
                                 example: Inputs, *, variants: dict[str, dict[str, Any]] | None = None,
                                 threads: int | None = None, input_names: tuple[str, ...] = ("input",)
                                 ) -> dict[str, LatencyReading]:
-    """Teacher and student in PyTorch and ONNX Runtime, the student's ONNX variants timed with them in ONNX
-    Runtime; each variant gets its ``latency_ms`` and ``speedup_over_float`` (over the float student)."""
+    """Teacher and student in each backend: PyTorch, then every exported file in one interleaved measurement (the
+    teacher and student in ONNX Runtime, the student's variants, and the teacher and student in OpenVINO where
+    the ``openvino`` variant was built), read per backend. Each variant gets its ``latency_ms`` and
+    ``speedup_over_float`` over the float ``student.onnx`` in ONNX Runtime, from the same rounds."""
+    from engine.onnx_variants import KINDS
+
     variants = variants or {}
+    threads = threads or torch.get_num_threads()
+    inputs = as_inputs(example)
+    feed = _feed(inputs, input_names)
+
+    def in_onnxruntime(path: Path):
+        session = onnx_session(path, threads)
+        return lambda: session.run(None, feed)
+
+    def in_openvino(path: Path, precision: str = "f32"):
+        from engine.openvino_runtime import Runner
+
+        return Runner(path, feed, threads, precision)
+
+    runners = {"teacher": in_onnxruntime(teacher_onnx), "student": in_onnxruntime(student_onnx)}
+    for name, variant in variants.items():
+        backend = variant.get("backend", KINDS[name][0])
+        runners[name] = (in_openvino(Path(variant["path"]), variant.get("precision_hint", "f32"))
+                         if backend == "openvino" else in_onnxruntime(Path(variant["path"])))
+    pairs = [("teacher", "student"), *(("student", name) for name in variants)]
+    if "openvino" in variants:
+        runners["openvino teacher"] = in_openvino(teacher_onnx)
+        pairs.append(("openvino teacher", "openvino"))
+    files = measure(runners, device="cpu", backend="onnx files", threads=threads, **_conditions(inputs), pairs=pairs)
+    onnxruntime = {"teacher": "teacher", "student": "student",
+                   **{name: name for name, v in variants.items() if v.get("backend", KINDS[name][0]) == "onnxruntime"}}
     readings = {
         "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads),
-        "onnxruntime": measure_onnx({"teacher": teacher_onnx, "student": student_onnx,
-                                     **{name: Path(v["path"]) for name, v in variants.items()}},
-                                    example, threads=threads, input_names=input_names,
-                                    pairs=[("teacher", "student"), *(("student", name) for name in variants)])}
-    onnx = readings["onnxruntime"]
+        "onnxruntime": files.select(onnxruntime, "onnxruntime")}
+    if "openvino" in variants:
+        readings["openvino"] = files.select({"teacher": "openvino teacher", "student": "openvino"}, "openvino")
     for name, variant in variants.items():
-        ratio = onnx.ratios[f"student/{name}"]
-        variant["latency_ms"] = onnx.timings[name].median_ms
+        ratio = files.ratios[f"student/{name}"]
+        variant["latency_ms"] = files.timings[name].median_ms
         # The median of the per-round ratios (each round times both back to back): it can differ from the ratio
         # of the two medians, most when the machine was busy; both are kept so that a reader can tell.
         variant["speedup_over_float"] = ratio.median_ms
         variant["speedup_p10_p90"] = [ratio.p10_ms, ratio.p90_ms]
-        variant["ratio_of_medians"] = onnx.timings["student"].median_ms / onnx.timings[name].median_ms
-        variant["busy"] = onnx.busy
+        variant["ratio_of_medians"] = files.timings["student"].median_ms / files.timings[name].median_ms
+        variant["busy"] = files.timings[name].spread > BUSY_SPREAD or files.timings["student"].spread > BUSY_SPREAD
     return readings

@@ -147,7 +147,7 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
     input_names = family.export_input_names(models.config.options)
     onnx_paths = None
-    if backend == "onnxruntime":
+    if backend in ("onnxruntime", "openvino"):
         work_dir = work_dir or models.run_dir / "inspect"
         onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, input_names, family.output_names)
                       for k, n in nets.items()}
@@ -191,4 +191,5 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
                             source_run={"id": models.run_id, "name": config.name})
     path = card.write(out_dir / f"student-{name}.json")
     return {"onnx_path": str(onnx_path), "model_card_path": str(path), "max_abs_diff": parity.max_abs_diff,
-            "latency_ms": card.latency_ms, "latency": card.latency, "weights": card.weights, "onnx_variants": variants, **profile.as_dict(), "arch": name}
+            "latency_ms": card.latency_ms, "latency": card.latency, "weights": card.weights, "onnx_variants": variants,
+            "onnx_variants_skipped": card.onnx_variants_skipped, **profile.as_dict(), "arch": name}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ class LatencyReading:
     timings: dict[str, Timing]
     ratios: dict[str, Timing] = field(default_factory=dict)  # "teacher/student": per-round ratio
     seconds: float = 0.0
+    #: The precision the runtime was asked for (OpenVINO's hint); PyTorch and ONNX Runtime run the files' f32.
+    precision: str = "f32"
 
     @property
     def busy(self) -> bool:
@@ -62,24 +64,39 @@ class LatencyReading:
     def median_ms(self) -> dict[str, float]:
         return {name: t.median_ms for name, t in self.timings.items()}
 
+    def select(self, names: dict[str, str], backend: str) -> LatencyReading:
+        """The reading of some of its models (``{new name: measured name}``) as measured with ``backend``: their
+        timings, and the per-round ratios between them, from the same interleaved rounds."""
+        back = {old: new for new, old in names.items()}
+        ratios = {}
+        for key, timing in self.ratios.items():
+            a, b = key.split("/")
+            if a in back and b in back:
+                ratios[f"{back[a]}/{back[b]}"] = timing
+        return replace(self, backend=backend, timings={new: self.timings[old] for new, old in names.items()},
+                       ratios=ratios)
+
     def conditions(self) -> str:
         height, width = self.size
         text = (f"{self.backend} on {self.device}, {self.threads} thread{'s' if self.threads != 1 else ''}, "
                 f"batch {self.batch}, {width}x{height}")
+        if self.precision != "f32":
+            text += f", {self.precision} precision hint"
         return text + (", machine busy (wide spread)" if self.busy else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {"device": self.device, "backend": self.backend, "threads": self.threads, "batch": self.batch,
                 "size": list(self.size), "busy": self.busy, "seconds": round(self.seconds, 2),
                 "timings": {k: {**vars(t), "spread": round(t.spread, 4)} for k, t in self.timings.items()},
-                "ratios": {k: vars(t) for k, t in self.ratios.items()}}
+                "ratios": {k: vars(t) for k, t in self.ratios.items()}, "precision": self.precision}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyReading:
         timing = lambda d: Timing(d["median_ms"], d["p10_ms"], d["p90_ms"], d["runs"])  # noqa: E731
         return cls(data["device"], data["backend"], data["threads"], data["batch"], tuple(data["size"]),
                    {k: timing(v) for k, v in data["timings"].items()},
-                   {k: timing(v) for k, v in data.get("ratios", {}).items()}, data.get("seconds", 0.0))
+                   {k: timing(v) for k, v in data.get("ratios", {}).items()}, data.get("seconds", 0.0),
+                   data.get("precision", "f32"))
 
 
 def _synchronize(device: torch.device) -> None:

@@ -12,9 +12,9 @@ The layers of a candidate are found by building it and running it once on the ``
 no weights, no arithmetic), so a prediction costs milliseconds. A layer the table has not seen is timed when first met and kept. The
 table is cached as JSON in the workspace with its provenance.
 
-For ONNX Runtime the layers are still timed in PyTorch, and the fit maps their sum to sub-networks timed end
-to end in ONNX Runtime: it fuses layers (normalisation with activation, padding into convolution), so its
-time is not a sum of its own layers', but it grows with the same ones.
+For ONNX Runtime and OpenVINO the layers are still timed in PyTorch, and the fit maps their sum to sub-networks
+timed end to end in that runtime: it fuses layers (normalisation with activation, padding into convolution), so
+its time is not a sum of its own layers', but it grows with the same ones.
 
 A search asks for the latency of 10^5 or more sub-networks, many times each (every random draw is checked
 against the budget): ``SpacePredictor`` splits the sum by which positions of the arch each layer depends on,
@@ -169,7 +169,7 @@ class LatencyTable:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-BACKENDS = ("pytorch", "onnxruntime")
+BACKENDS = ("pytorch", "onnxruntime", "openvino")
 
 
 def table_path(folder: Path, family: str, options_json: str, device: str, threads: int,
@@ -196,14 +196,15 @@ def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch
                 time_cap_s: float = 10.0, backend: str = "pytorch") -> float:
     """A whole network's median latency with the one protocol (engine.latency.measure); for ONNX Runtime
     the net is exported to a temporary file and run there (on the CPU)."""
-    if backend == "onnxruntime":
-        from engine.export import export_onnx, measure_onnx
+    if backend in ("onnxruntime", "openvino"):
+        from engine.export import export_onnx, measure_onnx, measure_openvino
 
         names = tuple(f"input{i}" if i else "input" for i in range(len(example)))
+        timer = measure_onnx if backend == "onnxruntime" else measure_openvino
         with tempfile.TemporaryDirectory() as folder:
             path = export_onnx(net, Path(folder) / "net.onnx", example, names)
-            reading = measure_onnx({"net": path}, example, threads=torch.get_num_threads(), input_names=names,
-                                   time_cap_s=time_cap_s)
+            reading = timer({"net": path}, example, threads=torch.get_num_threads(), input_names=names,
+                            time_cap_s=time_cap_s)
         return reading.timings["net"].median_ms
     net = net.to(device).eval()
     inputs = tuple(x.to(device) for x in example)
@@ -224,8 +225,12 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
     total)`` after each net (it may raise to stop)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend == "onnxruntime" and device != "cpu":
-        raise ValueError("ONNX Runtime latency is measured on the CPU here (this install has its CPU provider only)")
+    if backend != "pytorch" and device != "cpu":
+        raise ValueError(f"{backend} latency is measured on the CPU here")
+    if backend == "openvino":
+        from engine.openvino_runtime import require
+
+        require()
     torch_device = torch.device(device)
     size = tuple(example[0].shape[-2:])
     table = LatencyTable(family=family, options=options_json, device=device, backend=backend,

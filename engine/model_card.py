@@ -13,7 +13,7 @@ from engine import __version__
 from engine.config import RunConfig
 from engine.export import Parity
 from engine.latency import LatencyReading
-from engine.onnx_variants import card_variants
+from engine.onnx_variants import card_variants, skipped_variants
 from engine.profile import ModelProfile
 
 #: A candidate of the search: its weights are the supernet's, shared and not fine-tuned.
@@ -50,7 +50,7 @@ class ModelCard:
     latency: dict[str, dict[str, Any]]  # each backend's reading: conditions, rounds, teacher beside it
     onnx: str
     onnx_max_abs_diff: float
-    onnx_variants: dict[str, dict[str, Any]]
+    onnx_variants: dict[str, dict[str, Any]]  # each with its backend, precision, check and speed
     source_run: dict[str, Any]
     recipe: dict[str, Any]
     departures_from_reference: dict[str, dict[str, Any]]
@@ -60,6 +60,7 @@ class ModelCard:
     metrics_split: str | None = None
     teacher: dict[str, Any] | None = None
     predicted_latency: dict[str, Any] | None = None
+    onnx_variants_skipped: dict[str, str] = field(default_factory=dict)  # variant -> why none was built
     latency_device: str = "cpu"
     onnx_opset: int = 17
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
@@ -89,6 +90,7 @@ def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: Mod
         latency_ms={backend: reading.timings["student"].median_ms for backend, reading in readings.items()},
         latency={backend: reading.as_dict() for backend, reading in readings.items()},
         onnx=onnx_path.name, onnx_max_abs_diff=parity.max_abs_diff, onnx_variants=card_variants(variants),
+        onnx_variants_skipped=skipped_variants(tuple(config.export.variants)),
         source_run=source_run, recipe=config.recipe_card, departures_from_reference=config.departures,
         metric={metric: metrics[metric]} if metrics is not None and metric is not None else None,
         metrics=metrics, metrics_split="test" if metrics is not None else None, teacher=teacher,

@@ -1,12 +1,19 @@
-"""Faster forms of an exported ONNX student, each checked before it is offered:
+"""Faster forms of an exported ONNX student, each checked before it is offered, each with its backend and
+precision:
 
-- ``optimized``: ONNX Runtime's graph optimisations (constant folding, convolution + normalisation /
-  activation fusions, redundant node removal) applied once and saved with the model, so a deployment
-  does not redo them at every start. Exact: it must match PyTorch within the export tolerance. The saved
-  graph may use ONNX Runtime's own fused operators, so it runs in ONNX Runtime (CPU) only.
-- ``int8``: static INT8 quantisation (QDQ, weights per channel), its activation ranges calibrated on
-  training images. Not exact: its difference from the float student is measured (PSNR) and reported
-  beside its speed-up, and it is flagged when below ``INT8_MIN_PSNR_DB``.
+- ``optimized`` (ONNX Runtime, f32): ONNX Runtime's graph optimisations (constant folding, convolution +
+  normalisation / activation fusions, redundant node removal) applied once and saved with the model, so a
+  deployment does not redo them at every start. Exact: it must match PyTorch within the export tolerance. The
+  saved graph may use ONNX Runtime's own fused operators, so it runs in ONNX Runtime (CPU) only.
+- ``int8`` (ONNX Runtime): static INT8 quantisation (QDQ, weights per channel), its activation ranges
+  calibrated on training images.
+- ``openvino`` (OpenVINO, f32): the student in OpenVINO's own format (``student.xml`` + ``.bin``). Exact.
+- ``openvino_bf16`` (OpenVINO): that model compiled with the bf16 precision hint, on CPUs with bf16
+  instructions (elsewhere OpenVINO would run it in f32, so the variant is skipped and says why).
+- ``openvino_int8`` (OpenVINO): the static QDQ model in OpenVINO's format, run with its integer kernels.
+
+A reduced-precision variant is not exact: its difference from the float student is measured (PSNR) and
+reported beside its speed-up, and it is flagged when below ``REDUCED_MIN_PSNR_DB``.
 """
 
 from __future__ import annotations
@@ -20,9 +27,14 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("optimized", "int8")
-#: The INT8 student's output within this PSNR (dB) of the float student's counts as a usable variant.
-INT8_MIN_PSNR_DB = 25.0
+VARIANTS = ("optimized", "int8", "openvino", "openvino_bf16", "openvino_int8")
+#: Each variant's backend and precision.
+KINDS = {"optimized": ("onnxruntime", "f32"), "int8": ("onnxruntime", "int8"), "openvino": ("openvino", "f32"),
+         "openvino_bf16": ("openvino", "bf16"), "openvino_int8": ("openvino", "int8")}
+EXACT = ("optimized", "openvino")
+#: A reduced-precision student's output within this PSNR (dB) of the float student's counts as a usable variant.
+REDUCED_MIN_PSNR_DB = 25.0
+BACKEND_TITLES = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 @dataclass(frozen=True)
@@ -99,35 +111,94 @@ def compare_outputs(reference: np.ndarray, other: np.ndarray) -> VariantCheck:
     return VariantCheck(float(np.abs(reference - other).max()), float(psnr))
 
 
+def skipped_variants(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The variants of ``names`` this machine cannot build, each with the reason in one line."""
+    from engine import openvino_runtime
+
+    skipped = {}
+    for name in names:
+        if KINDS[name][0] == "openvino" and not openvino_runtime.available():
+            skipped[name] = openvino_runtime.MISSING
+        elif name == "openvino_bf16" and not openvino_runtime.bf16_supported():
+            skipped[name] = ("this CPU has no bf16 instructions OpenVINO uses (AVX512-BF16 or AMX): a bf16 hint "
+                             "would run in f32 here")
+    return skipped
+
+
+def variant_outputs(variant: dict[str, Any], feed: dict[str, np.ndarray], threads: int | None = None) -> np.ndarray:
+    """The first output of a built variant (``build_variants``) on ``feed`` (inputs by name), in its backend."""
+    if variant["backend"] == "openvino":
+        from engine.openvino_runtime import infer
+
+        return infer(Path(variant["path"]), feed, threads, variant.get("precision_hint", "f32"))
+    from engine.export import onnx_session
+
+    return onnx_session(Path(variant["path"]), threads).run(None, feed)[0]
+
+
+def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str | tuple[str, ...],
+           threads: int | None, built: dict[str, Path]) -> Path:
+    """The file of variant ``name`` (what it needs built first: the IR for bf16, the QDQ model for OpenVINO's
+    INT8), recorded in ``built``."""
+    from engine.openvino_runtime import write_ir
+
+    stem = student_onnx.stem
+    if name in built:
+        return built[name]
+    if name == "optimized":
+        path = optimize(student_onnx, student_onnx.with_name(f"{stem}.optimized.onnx"), threads)
+    elif name == "int8":
+        path = quantize_int8(student_onnx, student_onnx.with_name(f"{stem}.int8.onnx"), calibration, input_name)
+    elif name == "openvino":
+        path = write_ir(student_onnx, student_onnx.with_name(f"{stem}.xml"))
+    elif name == "openvino_bf16":
+        path = _write("openvino", student_onnx, calibration, input_name, threads, built)
+    elif name == "openvino_int8":
+        qdq = _write("int8", student_onnx, calibration, input_name, threads, built)
+        path = write_ir(qdq, student_onnx.with_name(f"{stem}.int8.xml"))
+    else:
+        raise ValueError(f"unknown ONNX variant {name!r}; choose from {', '.join(VARIANTS)}")
+    built[name] = path
+    return path
+
+
 def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arrays, test_inputs: Arrays,
                    float_outputs: np.ndarray, threads: int | None = None,
                    input_name: str | tuple[str, ...] = "input") -> dict[str, dict[str, Any]]:
-    """Each variant of ``student_onnx`` (of ``names``) written beside it and checked on ``test_inputs``
-    against the float student's ``float_outputs``: ``{name: {"path", "exact", "check", "usable"}}``. A model
-    of several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both."""
+    """Each variant of ``student_onnx`` (of ``names``, less those this machine cannot build:
+    ``skipped_variants``) written beside it and checked on ``test_inputs`` against the float student's
+    ``float_outputs``: ``{name: {"path", "backend", "precision", "exact", "check", "usable"}}``. A model of
+    several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both."""
     test_arrays, input_names = _feeds(test_inputs, input_name)
     test_feed = dict(zip(input_names, test_arrays))
-    from engine.export import PARITY_TOLERANCE, onnx_session
+    from engine.export import PARITY_TOLERANCE
 
+    unknown = [name for name in names if name not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown ONNX variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    skipped = skipped_variants(names)
+    built: dict[str, Path] = {}
     variants: dict[str, dict[str, Any]] = {}
     for name in names:
-        target = student_onnx.with_name(f"{student_onnx.stem}.{name}.onnx")
-        if name == "optimized":
-            optimize(student_onnx, target, threads)
-        elif name == "int8":
-            quantize_int8(student_onnx, target, calibration, input_name)
-        else:
-            raise ValueError(f"unknown ONNX variant {name!r}; choose from {', '.join(VARIANTS)}")
-        outputs = onnx_session(target, threads).run(None, test_feed)[0]
-        check = compare_outputs(float_outputs, outputs)
-        exact = name == "optimized"
-        usable = bool(check.max_abs_diff <= PARITY_TOLERANCE if exact else check.psnr_db >= INT8_MIN_PSNR_DB)
+        if name in skipped:
+            continue
+        backend, precision = KINDS[name]
+        variant: dict[str, Any] = {"path": str(_write(name, student_onnx, calibration, input_name, threads, built)),
+                                   "backend": backend, "precision": precision, "exact": name in EXACT}
+        if name == "openvino_bf16":
+            variant["precision_hint"] = "bf16"
+        check = compare_outputs(float_outputs, variant_outputs(variant, test_feed, threads))
+        usable = bool(check.max_abs_diff <= PARITY_TOLERANCE if variant["exact"]
+                      else check.psnr_db >= REDUCED_MIN_PSNR_DB)
         if not usable:
             log.warning("ONNX variant %s of %s is off (max |diff| %.3g, %.1f dB)", name, student_onnx.name,
                         check.max_abs_diff, check.psnr_db)
-        variants[name] = {"path": str(target), "exact": exact, "check": check.as_dict(), "usable": usable,
-                          "tolerance": (f"max |diff| <= {PARITY_TOLERANCE}" if exact
-                                        else f"PSNR to the float student >= {INT8_MIN_PSNR_DB:g} dB")}
+        variants[name] = {**variant, "check": check.as_dict(), "usable": usable,
+                          "tolerance": (f"max |diff| <= {PARITY_TOLERANCE}" if variant["exact"]
+                                        else f"PSNR to the float student >= {REDUCED_MIN_PSNR_DB:g} dB")}
+    if "int8" not in names and "int8" in built:
+        # Only the step to OpenVINO's INT8 model: not offered as a variant of its own.
+        built["int8"].unlink(missing_ok=True)
     return variants
 
 
@@ -137,8 +208,14 @@ def card_variants(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
 
 
 def describe_variant(name: str, variant: dict[str, Any]) -> str:
-    """One line for people: the file, its speed beside the float student, its quality, and a flag."""
+    """One line for people: the file, its backend and precision, its speed beside the float student in ONNX
+    Runtime (the one reference every variant is timed with), its quality, and a flag."""
     check = variant["check"]
+    backend, precision = variant.get("backend"), variant.get("precision")
+    if backend is None:  # written before variants named their backend
+        backend, precision = KINDS.get(name, ("onnxruntime", "f32"))
+    hint = " hint" if variant.get("precision_hint") else ""
+    kind = f"{BACKEND_TITLES.get(backend, backend)}, {precision}{hint}"
     quality = (f"max |diff| {check['max_abs_diff']:.2g}" if variant["exact"]
                else f"{check['psnr_to_float_db']:.1f} dB PSNR to the float student"
                + "".join(f", {k} {v:.4g} ({variant.get('metrics_split', 'test')} split)"
@@ -151,7 +228,7 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
         if variant.get("ratio_of_medians") is not None:
             how += f"; ratio of the medians {variant['ratio_of_medians']:.2f}x"
         busy = ", machine busy (wide spread)" if variant.get("busy") else ""
-        speed = (f"{variant['latency_ms']:.2f} ms, {variant['speedup_over_float']:.2f}x the float student's speed "
-                 f"in ONNX Runtime ({how}{busy}); ")
+        speed = (f"{variant['latency_ms']:.2f} ms, {variant['speedup_over_float']:.2f}x the speed of the float "
+                 f"student.onnx in ONNX Runtime ({how}{busy}); ")
     flag = "" if variant["usable"] else f"; OUTSIDE its tolerance ({variant['tolerance']})"
-    return f"{name}: {variant['path']} ({speed}{quality}{flag})"
+    return f"{name}: {Path(variant['path']).name} ({kind}; {speed}{quality}{flag})"

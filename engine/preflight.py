@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from engine.arch import Arch
+from engine import openvino_runtime
 from engine.config import RunConfig
 from engine.devices import available_devices, check_device, resolve_device
 from engine.errors import ConfigError
@@ -300,6 +301,9 @@ def preflight(config: RunConfig, settings: Settings | None = None, processes: in
         except ConfigError as exc:
             problems.append(Problem("search.latency_device", str(exc)))
         else:
+            if spec.latency_backend == "openvino" and not openvino_runtime.available():
+                problems.append(Problem("search.latency_backend", f"{openvino_runtime.MISSING}; install it or "
+                                        "choose pytorch or onnxruntime"))
             predicted = _predicted_extremes(config, settings, smallest, largest) if settings is not None else None
             if predicted is not None:
                 smallest_ms, largest_ms, conditions = predicted

@@ -37,6 +37,7 @@ class RunResult:
     run_device: str | None = None  # where the run trained and searched
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)  # each backend's reading
     onnx_variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    onnx_variants_skipped: dict[str, str] = field(default_factory=dict)  # variant -> why this machine built none
     grid_columns: list[str] = field(default_factory=lambda: ["input", "teacher", "student", "difference"])
     predicted_latency: dict[str, Any] | None = None
     search: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ class AboutDialog(QDialog):
         icon = QLabel()
         icon.setPixmap(app_icon().pixmap(96, 96))
         rows = [("PyTorch", self.info["torch"]), ("ONNX Runtime", self.info["onnxruntime"]),
+                ("OpenVINO", self.info.get("openvino", "not installed")),
                 ("Qt (PySide6)", self.info["qt"]), ("Python", self.info["python"]),
                 ("GPU", self.info["gpu"] or "none found: CPU only"),
                 ("Inception weights (FID)", self.info["inception_weights"] or "not found: runs report rfid"),

@@ -20,6 +20,7 @@ from engine import api
 from engine.api import (COLOUR_TABLE, CandidateTable, Store, available_devices, colour_map, describe_latency,
                         primary_metric, scale_top)
 from engine.settings import Settings
+from workbench.backend_choice import backend_combo
 from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
@@ -190,11 +191,11 @@ class CompareView(QWidget):
         self.style_seed.hide()
         self.device = QComboBox()
         self.device.addItems(self._devices())
-        self.backend = QComboBox()
-        self.backend.addItems(["pytorch", "onnxruntime"])
         remembered = QSettings()
+        self.backend = backend_combo(str(remembered.value("compare/backend", "pytorch")))
+        self.backend.setToolTip("Where the latency is measured: PyTorch (eager), or the exported ONNX file in ONNX "
+                                "Runtime or OpenVINO (CPU)")
         self.device.setCurrentText(str(remembered.value("compare/device", self.device.currentText())))
-        self.backend.setCurrentText(str(remembered.value("compare/backend", "pytorch")))
         self.device.currentTextChanged.connect(lambda text: QSettings().setValue("compare/device", text))
         self.backend.currentTextChanged.connect(lambda text: QSettings().setValue("compare/backend", text))
         self.measure_button = QPushButton("Measure latency")

@@ -140,5 +140,6 @@ class ExportDialog(QDialog):
             f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
             + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r["latency"].values())
             + "".join(f"variant {describe_variant(n, v)}<br>" for n, v in r.get("onnx_variants", {}).items())
+            + "".join(f"variant {n}: not built ({why})<br>" for n, why in r.get("onnx_variants_skipped", {}).items())
             + f"ONNX: {r['onnx_path']}<br>model card: {r['model_card_path']}")
         self.open_button.setEnabled(True)

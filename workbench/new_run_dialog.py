@@ -18,6 +18,7 @@ from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Pref
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
+from workbench.backend_choice import backend_combo
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
 from workbench.entry import can_start_processes
@@ -118,8 +119,7 @@ class NewRunDialog(QDialog):
         self.latency.setSuffix(" ms")
         self.latency_device = QComboBox()
         self.latency_device.addItems(available_devices())
-        self.latency_backend = QComboBox()
-        self.latency_backend.addItems(["pytorch", "onnxruntime"])
+        self.latency_backend = backend_combo()
         self.ratio = QDoubleSpinBox()
         self.ratio.setRange(1.01, 1000)
         self.ratio.setValue(10)
@@ -184,7 +184,7 @@ class NewRunDialog(QDialog):
                              "on this machine (once per device, backend and size; cached in the workspace)",
             self.latency: "The most milliseconds one image at the run's size (batch 1) may take",
             self.latency_device: "Where the latency is measured and predicted (only the devices this machine has)",
-            self.latency_backend: "The runtime the latency is for: PyTorch, or ONNX Runtime (CPU)",
+            self.latency_backend: "The runtime the latency is for: PyTorch, or ONNX Runtime or OpenVINO (CPU)",
             self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher)",
             self.finetune_steps: "Fine-tuning steps of the chosen sub-network",
             self.image_size: "Square side in pixels (256) or width x height (512x256); multiples of 4",
@@ -542,7 +542,7 @@ class NewRunDialog(QDialog):
         for widget in (self.latency, self.latency_device, self.latency_backend):
             widget.setEnabled(self.by_latency.isChecked())
         if self.by_latency.isChecked() and self.latency_device.currentText() != "cpu":
-            self.latency_backend.setCurrentText("pytorch")  # ONNX Runtime is measured on the CPU here
+            self.latency_backend.setCurrentText("pytorch")  # ONNX Runtime and OpenVINO are measured on the CPU here
 
     def _show_metric_note(self) -> None:
         missing = self._metric() == "fid" and find_inception_weights(

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from engine.api import HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
 from workbench.open_location import open_location
 
-BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}
+BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 
 
@@ -62,6 +62,8 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
             comparison += " (machine busy: wide spread)"
         height, width = parsed.size
         conditions = f"{parsed.device}, {parsed.threads} threads, batch {parsed.batch}, {width}x{height}"
+        if backend == "openvino":
+            conditions += f", {parsed.precision} precision hint"
         rows.append((f"Latency, {BACKENDS.get(backend, backend)} ({conditions})",
                      timings["teacher"].label() if "teacher" in timings else "-",
                      timings["student"].label() if "student" in timings else "-", comparison.strip()))
@@ -75,10 +77,14 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
         if variant.get("ratio_of_medians") is not None:
             how += f"; ratio of the medians {variant['ratio_of_medians']:.2f}x"
         how += ")"
-        rows.append((f"Latency, ONNX Runtime, {name} variant", "", f"{variant['latency_ms']:.2f} ms",
-                     (f"{speed:.2f}x the float student{how}" if speed else "")
+        backend = BACKENDS.get(variant.get("backend", "onnxruntime"), variant.get("backend"))
+        precision = variant.get("precision", "int8" if name == "int8" else "f32")
+        rows.append((f"Latency, {backend}, {name} variant ({precision})", "", f"{variant['latency_ms']:.2f} ms",
+                     (f"{speed:.2f}x the float student.onnx in ONNX Runtime{how}" if speed else "")
                      + (" (machine busy: wide spread)" if variant.get("busy") else "")
                      + ("" if variant.get("usable", True) else "; outside its tolerance")))
+    for name, reason in summary.onnx_variants_skipped.items():
+        rows.append((f"{name} variant", "", "not built", reason))
     predicted = summary.predicted_latency
     if predicted:
         height, width = predicted["size"]

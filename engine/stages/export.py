@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine.export import export_checked, export_onnx, measure_teacher_and_student, onnx_session
+from engine.export import export_checked, export_onnx, measure_teacher_and_student
 from engine.families.capabilities import column_title, display_conditioning
 from engine.model_card import build_model_card, weights_of
 from engine.panels import compose, grid_panels
 from engine.metrics import psnr
-from engine.onnx_variants import build_variants
+from engine.onnx_variants import build_variants, skipped_variants, variant_outputs
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -80,12 +80,17 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
                               tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
                               input_names)
+    for name, reason in skipped_variants(names).items():
+        ctx.message(f"export: no {name} variant: {reason}", level="warning")
+    feed = {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)}
+    registered: set[str] = set()
     for name, variant in variants.items():
         if not variant["exact"]:
-            session = onnx_session(Path(variant["path"]), config.threads)
-            outputs = session.run(None, {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)})[0]
+            outputs = variant_outputs(variant, feed, config.threads)
             variant["metrics"], variant["metrics_split"] = scorer.all(torch.from_numpy(outputs)), "test"
-        ctx.artifact(Path(variant["path"]), f"onnx_{name}")
+        if variant["path"] not in registered:  # bf16 is a hint on the OpenVINO model, not a file of its own
+            registered.add(variant["path"])
+            ctx.artifact(Path(variant["path"]), f"onnx_{name}" if variant["backend"] == "onnxruntime" else name)
         if not variant["usable"]:
             ctx.message(f"export: the {name} variant is outside its tolerance ({variant['tolerance']}): "
                         f"{variant['check']}; use the float student.onnx", level="warning")
@@ -129,7 +134,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.progress(4, parts)
 
     example = tuple(t[:1].cpu() for t in feed)
-    ctx.message("export: measuring teacher and student latency (interleaved, PyTorch and ONNX Runtime)")
+    ctx.message("export: measuring teacher and student latency (interleaved; PyTorch, then ONNX Runtime"
+                + (" and OpenVINO)" if "openvino" in variants else ")"))
     readings = measure_teacher_and_student(teacher_cpu, student_cpu, teacher_onnx, onnx_path, example,
                                            variants=variants, threads=config.threads, input_names=names[0])
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
@@ -155,6 +161,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()},
         "onnx_path": str(onnx_path),
         "onnx_variants": variants,
+        "onnx_variants_skipped": skipped_variants(tuple(config.export.variants)),
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),

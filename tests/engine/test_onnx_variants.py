@@ -1,5 +1,6 @@
-"""Faster ONNX forms of a student: the optimised graph is exact, the INT8 one is measured against the float
-student and flagged when outside its tolerance."""
+"""Faster forms of an exported student: the optimised graph and the OpenVINO model are exact, the INT8 and bf16
+ones are measured against the float student and flagged when outside their tolerance; a variant this machine
+cannot build is skipped with its reason."""
 
 import numpy as np
 import onnxruntime as ort
@@ -8,7 +9,7 @@ import torch
 
 from engine.export import PARITY_TOLERANCE, export_onnx, measure_onnx
 from engine.families import get_family
-from engine.onnx_variants import INT8_MIN_PSNR_DB, build_variants, compare_outputs
+from engine.onnx_variants import REDUCED_MIN_PSNR_DB, build_variants, compare_outputs
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_the_int8_variant_is_quantised_and_its_difference_measured(student):
     session = ort.InferenceSession(int8["path"], providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": inputs.numpy()})[0]
     assert int8["check"] == compare_outputs(outputs, got).as_dict() and not int8["exact"]
-    assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= INT8_MIN_PSNR_DB)
+    assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= REDUCED_MIN_PSNR_DB)
     assert "PSNR to the float student" in int8["tolerance"]
     reading = measure_onnx({"float": path, "int8": int8["path"]}, inputs[:1], min_rounds=3, time_cap_s=1)
     assert set(reading.timings) == {"float", "int8"} and "float/int8" in reading.ratios
@@ -64,7 +65,63 @@ def test_a_variants_speed_says_how_its_ratio_is_computed_and_whether_the_machine
                "check": {"psnr_to_float_db": 31.0, "max_abs_diff": 0.1}, "latency_ms": 11.17,
                "speedup_over_float": 0.88, "speedup_p10_p90": [0.12, 1.4], "ratio_of_medians": 0.15, "busy": True}
     line = describe_variant("int8", variant)
-    assert ("11.17 ms, 0.88x the float student's speed in ONNX Runtime (median of per-round ratios, p10-p90 "
-            "0.12-1.40; ratio of the medians 0.15x, machine busy (wide spread))") in line
+    assert ("11.17 ms, 0.88x the speed of the float student.onnx in ONNX Runtime (median of per-round ratios, "
+            "p10-p90 0.12-1.40; ratio of the medians 0.15x, machine busy (wide spread))") in line
+    assert line.startswith("int8: student.int8.onnx (ONNX Runtime, int8;")
     quiet = describe_variant("int8", {**variant, "busy": False})
     assert "machine busy" not in quiet
+
+
+def test_the_openvino_model_is_written_beside_the_student_and_exact(student):
+    from engine.openvino_runtime import infer
+
+    path, inputs, outputs = student
+    openvino = build_variants(path, ("openvino",), inputs.numpy(), inputs.numpy(), outputs)["openvino"]
+    xml = path.with_name("student.xml")
+    assert openvino["path"] == str(xml) and xml.with_suffix(".bin").is_file()
+    assert (openvino["backend"], openvino["precision"], openvino["exact"]) == ("openvino", "f32", True)
+    assert openvino["usable"] and openvino["check"]["max_abs_diff"] <= PARITY_TOLERANCE
+    # Read back from the IR files alone, as a deployment would.
+    assert np.allclose(infer(xml, {"input": inputs.numpy()}), outputs, atol=PARITY_TOLERANCE)
+    assert not list(path.parent.glob("*.tmp*"))
+
+
+def test_openvino_int8_runs_the_static_qdq_model_and_leaves_only_what_was_asked_for(student):
+    path, inputs, outputs = student
+    calibration = (torch.rand(8, 3, 32, 32) * 2 - 1).numpy()
+    variants = build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs)
+    int8 = variants["openvino_int8"]
+    assert (int8["backend"], int8["precision"], int8["exact"]) == ("openvino", "int8", False)
+    assert int8["path"] == str(path.with_name("student.int8.xml"))
+    assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= REDUCED_MIN_PSNR_DB)
+    # The QDQ model was only a step: the ONNX Runtime INT8 variant was not asked for.
+    assert not path.with_name("student.int8.onnx").exists()
+
+
+def test_bf16_is_built_where_the_cpu_has_it_and_skipped_with_a_reason_elsewhere(student, monkeypatch):
+    from engine import openvino_runtime
+    from engine.onnx_variants import skipped_variants
+
+    path, inputs, outputs = student
+    monkeypatch.setattr(openvino_runtime, "bf16_supported", lambda: False)
+    assert "no bf16 instructions" in skipped_variants(("openvino_bf16",))["openvino_bf16"]
+    assert build_variants(path, ("openvino_bf16",), inputs.numpy(), inputs.numpy(), outputs) == {}
+    monkeypatch.setattr(openvino_runtime, "bf16_supported", lambda: True)
+    bf16 = build_variants(path, ("openvino_bf16",), inputs.numpy(), inputs.numpy(), outputs)["openvino_bf16"]
+    # The hint is on the OpenVINO model, not a file of its own (on a CPU without bf16 it runs in f32).
+    assert bf16["path"] == str(path.with_name("student.xml")) and bf16["precision_hint"] == "bf16"
+    assert bf16["check"]["psnr_to_float_db"] > REDUCED_MIN_PSNR_DB
+
+
+def test_without_openvino_its_variants_are_skipped_in_one_line(student, monkeypatch):
+    from engine import openvino_runtime
+    from engine.export import backend_unavailable
+    from engine.onnx_variants import skipped_variants
+
+    path, inputs, outputs = student
+    monkeypatch.setattr(openvino_runtime, "available", lambda: False)
+    skipped = skipped_variants(("optimized", "openvino", "openvino_int8"))
+    assert set(skipped) == {"openvino", "openvino_int8"} and skipped["openvino"] == openvino_runtime.MISSING
+    assert "\n" not in openvino_runtime.MISSING and backend_unavailable("openvino") == openvino_runtime.MISSING
+    variants = build_variants(path, ("optimized", "openvino"), inputs.numpy(), inputs.numpy(), outputs)
+    assert set(variants) == {"optimized"}

@@ -29,30 +29,39 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
     assert main.main(["compress", "--config", str(config_path), "--json"]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
-    assert "  int8: " in captured.err and "the float student's speed in ONNX Runtime" in captured.err
+    assert "  int8: " in captured.err and "the speed of the float student.onnx in ONNX Runtime" in captured.err
     assert "speed-ups are per-round ratios" in captured.err
     assert set(summary) >= {"run_id", "teacher", "student", "macs_ratio", "onnx_path", "model_card_path"}
     for side in ("teacher", "student"):
         assert set(summary[side]) >= {"macs", "params", "metrics", "latency_ms"}
-        assert set(summary[side]["latency_ms"]) == {"pytorch", "onnxruntime"}
+        assert set(summary[side]["latency_ms"]) == {"pytorch", "onnxruntime", "openvino"}
         assert {"psnr", "ssim"} <= set(summary[side]["metrics"])
     assert summary["macs_ratio"] >= 2 and summary["student"]["macs"] < summary["teacher"]["macs"]
     assert summary["onnx_max_abs_diff"] <= 1e-3
     variants = summary["onnx_variants"]
-    assert set(variants) == {"optimized", "int8"} and variants["optimized"]["usable"]
+    from engine.openvino_runtime import bf16_supported
+
+    bf16 = {"openvino_bf16"} if bf16_supported() else set()
+    assert set(variants) == {"optimized", "int8", "openvino", "openvino_int8"} | bf16
+    assert set(summary["onnx_variants_skipped"]) == {"openvino_bf16"} - bf16
+    assert variants["optimized"]["usable"] and variants["openvino"]["usable"]
+    assert {v["backend"] for v in variants.values()} == {"onnxruntime", "openvino"}
     assert set(variants["int8"]["metrics"]) >= {"psnr", "ssim"} and variants["int8"]["metrics_split"] == "test"
     for variant in variants.values():
         assert Path(variant["path"]).is_file() and variant["latency_ms"] > 0 and variant["speedup_over_float"] > 0
     assert summary["latency"]["onnxruntime"]["timings"].keys() == {"teacher", "student", "optimized", "int8"}
+    assert summary["latency"]["openvino"]["timings"].keys() == {"teacher", "student"}
+    assert "teacher/student" in summary["latency"]["openvino"]["ratios"]
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["arch"] == summary["student"]["arch"] and card["source_run"]["id"] == summary["run_id"]
     assert card["onnx_variants"]["int8"]["path"] == Path(variants["int8"]["path"]).name
+    assert card["onnx_variants"]["openvino"]["path"] == "student.xml" and "openvino" in card["latency"]
 
     run = store.get_run(summary["run_id"])
     assert run.status is Status.finished and all(s.status is Status.finished for s in run.stages)
     kinds = {a.kind for a in run.artifacts}
     assert {"teacher_weights", "supernet_weights", "student_weights", "onnx", "onnx_optimized", "onnx_int8",
-            "model_card", "comparison_grid"} <= kinds
+            "openvino", "openvino_int8", "model_card", "comparison_grid"} <= kinds
     assert len({(a.kind, a.path) for a in run.artifacts}) == len(run.artifacts)  # each recorded once
     run_folder = settings.runs_dir / f"{run.id:05d}"
     assert not list(run_folder.rglob("checkpoint.pt"))  # finished stages keep their weights, not checkpoints
