@@ -4,7 +4,7 @@ sub-networks it was not fitted on, each measured end to end with the product's o
 (``engine/latency.py``), and the table written into docs/benchmarks.md.
 
     python benchmarks/latency_table.py [--size 256] [--calibration 24] [--checks 20] [--threads N]
-                                       [--backend pytorch|onnxruntime]
+                                       [--backend pytorch|onnxruntime|openvino]
 
 Every figure comes from this one run on this machine; weights are freshly initialised (speed does not
 depend on them). Errors are (predicted - measured) / measured, in percent.
@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--calibration", type=int, default=24, help="sub-networks the mapping is fitted on")
     parser.add_argument("--checks", type=int, default=20, help="other sub-networks the predictions are checked on")
-    parser.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch")
+    parser.add_argument("--backend", choices=("pytorch", "onnxruntime", "openvino"), default="pytorch")
     args = parse_timing_args(parser)
     family = get_family("cyclegan")
     options = family.options({})
@@ -85,7 +85,9 @@ def main() -> int:
         ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
         return float(np.corrcoef(ra, rb)[0, 1])
 
-    backend = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime"}[args.backend]
+    from engine.openvino_runtime import version as openvino_version
+
+    backend = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}[args.backend]
     section = "latency-table" if args.backend == "pytorch" else f"latency-table-{args.backend}"
     text = "\n".join([
         f"## Latency table: predicted vs measured sub-network latency, {backend}",
@@ -93,6 +95,7 @@ def main() -> int:
         f"Measured by `python benchmarks/latency_table.py --size {args.size} --backend {args.backend}` on "
         f"{platform.platform()}, {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
         + (f", ONNX Runtime {onnxruntime.__version__}" if args.backend == "onnxruntime" else "")
+        + (f", OpenVINO {openvino_version()}" if args.backend == "openvino" else "")
         + f", CPU, batch 1, {args.size}x{args.size}. "
         f"CycleGAN supernet (ngf 64, the reference's search space); the table timed {len(table.layers)} distinct "
         f"layers (in PyTorch) and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "

@@ -161,6 +161,8 @@ class ExportSpec(_Model):
     variants: list[Literal["optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]] = [
         "optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]
     calibration_images: int = Field(32, ge=1, description="search-split images that calibrate INT8 ranges")
+    #: The latency protocol's rounds stop once every median has settled, or after this long per measurement.
+    latency_time_cap_s: float = Field(20.0, gt=0, description="seconds of interleaved timing rounds at most")
 
 
 #: Settings that moved: earlier configurations (and runs in a store) are read with them in their new place.

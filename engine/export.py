@@ -170,8 +170,8 @@ def _conditions(inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
 
 def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_onnx: Path, student_onnx: Path,
                                 example: Inputs, *, variants: dict[str, dict[str, Any]] | None = None,
-                                threads: int | None = None, input_names: tuple[str, ...] = ("input",)
-                                ) -> dict[str, LatencyReading]:
+                                threads: int | None = None, input_names: tuple[str, ...] = ("input",),
+                                **protocol: Any) -> dict[str, LatencyReading]:
     """Teacher and student in each backend: PyTorch, then every exported file in one interleaved measurement (the
     teacher and student in ONNX Runtime, the student's variants, and the teacher and student in OpenVINO where
     the ``openvino`` variant was built), read per backend. Each variant gets its ``latency_ms`` and
@@ -201,11 +201,13 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
     if "openvino" in variants:
         runners["openvino teacher"] = in_openvino(teacher_onnx)
         pairs.append(("openvino teacher", "openvino"))
-    files = measure(runners, device="cpu", backend="onnx files", threads=threads, **_conditions(inputs), pairs=pairs)
+    files = measure(runners, device="cpu", backend="onnx files", threads=threads, **_conditions(inputs), pairs=pairs,
+                    **protocol)
     onnxruntime = {"teacher": "teacher", "student": "student",
                    **{name: name for name, v in variants.items() if v.get("backend", KINDS[name][0]) == "onnxruntime"}}
     readings = {
-        "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads),
+        "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads,
+                                  **protocol),
         "onnxruntime": files.select(onnxruntime, "onnxruntime")}
     if "openvino" in variants:
         readings["openvino"] = files.select({"teacher": "openvino teacher", "student": "openvino"}, "openvino")

@@ -18,6 +18,7 @@ from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Pref
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
+from workbench.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 from workbench.backend_choice import backend_combo
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
@@ -26,10 +27,22 @@ from workbench.summary_view import format_count
 from workbench.worker import Worker
 
 
-def _spin(low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
+def _spin(title: str, field: str, low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
+    box = CheckedSpinBox(title)
+    box.field = field
     box.setRange(low, high)
     box.setSingleStep(step)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    return box
+
+
+def _number(title: str, field: str, low: float, high: float, value: float, decimals: int,
+            suffix: str) -> QDoubleSpinBox:
+    box = CheckedDoubleSpinBox(title)
+    box.field = field
+    box.setRange(low, high)
+    box.setDecimals(decimals)
     box.setValue(value)
     box.setSuffix(suffix)
     return box
@@ -98,7 +111,7 @@ class NewRunDialog(QDialog):
         self.teacher_path.setPlaceholderText("latest_net_G.pth")
         browse_teacher = QPushButton("Browse…")
         browse_teacher.clicked.connect(self._pick_teacher)
-        self.teacher_steps = _spin(0, 1_000_000, 500, 50, " steps")
+        self.teacher_steps = _spin("Teacher steps", "teacher.steps", 0, 1_000_000, 500, 50, " steps")
         # The family's model options (its own fields), rebuilt when the family changes.
         self.model_box = QGroupBox("Model")
         self.model_layout = QVBoxLayout(self.model_box)
@@ -112,34 +125,23 @@ class NewRunDialog(QDialog):
         budget_kind.addButton(self.by_ratio)
         budget_kind.addButton(self.by_macs)
         budget_kind.addButton(self.by_latency)
-        self.latency = QDoubleSpinBox()
-        self.latency.setRange(0.01, 1e6)
-        self.latency.setDecimals(2)
-        self.latency.setValue(50)
-        self.latency.setSuffix(" ms")
+        self.latency = _number("Latency budget", "search.latency_budget_ms", 0.01, 1e6, 50, 2, " ms")
         self.latency_device = QComboBox()
         self.latency_device.addItems(available_devices())
         self.latency_backend = backend_combo()
-        self.ratio = QDoubleSpinBox()
-        self.ratio.setRange(1.01, 1000)
-        self.ratio.setValue(10)
-        self.ratio.setSuffix("x fewer MACs")
-        self.macs = QDoubleSpinBox()
-        self.macs.setRange(0.001, 1e7)
-        self.macs.setDecimals(3)
-        self.macs.setValue(100)
-        self.macs.setSuffix(" M MACs")
-        self.supernet_steps = _spin(1, 10_000_000, 900, 100, " steps")
-        self.finetune_steps = _spin(0, 10_000_000, 200, 50, " steps")
+        self.ratio = _number("Target ratio", "search.target_ratio", 1.01, 1000, 10, 2, "x fewer MACs")
+        self.macs = _number("MACs budget", "search.macs_budget", 0.001, 1e7, 100, 3, " M MACs")
+        self.supernet_steps = _spin("Supernet steps", "supernet.steps", 1, 10_000_000, 900, 100, " steps")
+        self.finetune_steps = _spin("Fine-tuning steps", "finetune.steps", 0, 10_000_000, 200, 50, " steps")
         self.search_method = QComboBox()
         self.search_method.addItems(["auto", "evolution", "exhaustive"])
-        self.population = _spin(2, 1_000_000, 100, 10, " members")
-        self.generations = _spin(1, 1_000_000, 500, 10, " generations")
-        self.exhaustive_limit = _spin(1, 100_000_000, 2000, 100, " sub-networks at most")
-        self.train_crop = _spin(0, 8192, 0, 4, " px crops")
+        self.population = _spin("Population", "search.population", 2, 1_000_000, 100, 10, " members")
+        self.generations = _spin("Generations", "search.generations", 1, 1_000_000, 500, 10, " generations")
+        self.exhaustive_limit = _spin("Exhaustive limit", "search.exhaustive_limit", 1, 100_000_000, 2000, 100, " sub-networks at most")
+        self.train_crop = _spin("Training crop", "train_crop", 0, 8192, 0, 4, " px crops")
         self.train_crop.setSpecialValueText("whole images")  # 0: no crop (train_crop: null)
         self.image_size = QLineEdit("64")
-        self.batch_size = _spin(1, 256, 4, suffix=" images")
+        self.batch_size = _spin("Batch", "batch_size", 1, 256, 4, suffix=" images")
         self.segmentation = QLineEdit()
         self.segmentation.setPlaceholderText("segmentation network (.onnx) for mIoU")
         self.segmentation_classes = QLineEdit()
@@ -150,9 +152,9 @@ class NewRunDialog(QDialog):
         self._set_metric_choices()
         self.device = QComboBox()
         self.device.addItems(["auto", *available_devices()])  # only what this machine has
-        self.processes = _spin(1, 1024, 1, suffix=" per machine")
+        self.processes = _spin("Processes", "processes", 1, 1024, 1, suffix=" per machine")
         self.processes.setEnabled(can_start_processes())
-        self.machines = _spin(1, 1024, 1, suffix=" machine(s)")
+        self.machines = _spin("Machines", "processes", 1, 1024, 1, suffix=" machine(s)")
         self.show_config_button = QPushButton("Show configuration…")
         self.show_config_button.clicked.connect(self._show_configuration)
         self.launch_button = QPushButton("Write launch files…")
@@ -237,7 +239,7 @@ class NewRunDialog(QDialog):
         teacher_form = QFormLayout(teacher_box)
         teacher_form.addRow(self.train_teacher, self.teacher_steps)
         teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, browse_teacher))
-        self._error_row(teacher_form, "teacher.checkpoint")
+        self._error_row(teacher_form, "teacher.checkpoint", "teacher.steps")
         budget_box = QGroupBox("Compression")
         budget_column = QVBoxLayout(budget_box)
         budget_form = QFormLayout()
@@ -248,8 +250,11 @@ class NewRunDialog(QDialog):
         budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
         self._error_row(budget_form, "search.latency_budget_ms", "search.latency_device")
         budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
+        self._error_row(budget_form, "supernet.steps", "finetune.steps")
         budget_form.addRow("Search", self._pair(self.search_method, self.population, self.generations))
+        self._error_row(budget_form, "search.population", "search.generations")
         budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
+        self._error_row(budget_form, "search.exhaustive_limit")
         # Beside the metric: that FID will not be what the run reports where its weights are missing.
         self.metric_note = QLabel()
         self.metric_note.setWordWrap(True)
@@ -266,6 +271,7 @@ class NewRunDialog(QDialog):
         other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         self._error_row(other, "batch_size")
         other.addRow("Training crop", self.train_crop)
+        self._error_row(other, "train_crop")
         other.addRow("Device", self.device)
         self._error_row(other, "device")
         other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
@@ -313,6 +319,7 @@ class NewRunDialog(QDialog):
                        self.macs, self.latency, self.processes, self.machines, self.population, self.generations,
                        self.exhaustive_limit, self.train_crop):
             widget.valueChanged.connect(self.validate)
+        self._watch_refusals(self)
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
         self.apply_preset(preset)
@@ -370,6 +377,7 @@ class NewRunDialog(QDialog):
                 self.model_form.deleteLater()
             self.model_form = OptionsForm(family.options_model)
             self.model_form.changed.connect(self.validate)
+            self._watch_refusals(self.model_form)
             self.model_layout.insertWidget(0, self.model_form)  # above its problems' line
         self.model_form.set_values(values)
 
@@ -404,16 +412,26 @@ class NewRunDialog(QDialog):
         """Every problem, beside a field or not, one per line."""
         return "\n".join(problem.message for problem in self.problems)
 
+    def _watch_refusals(self, parent: QWidget) -> None:
+        for box in parent.findChildren(CheckedSpinBox) + parent.findChildren(CheckedDoubleSpinBox):
+            box.refused.connect(lambda _text: self._show_problems())
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """(field, words) of every number field whose last input was refused (not a number, out of its range)."""
+        return [(box.field, box.refusal) for box in self.findChildren(CheckedSpinBox) + self.findChildren(
+            CheckedDoubleSpinBox) if box.refusal]
+
     def _show_problems(self) -> None:
-        """Each problem under the field it names; the rest (and a pointer to the marked fields) at the bottom."""
+        """Each problem (and each refused input) under the field it names; the rest (and a pointer to the marked
+        fields) at the bottom."""
         by_label: dict[QLabel, list[str]] = {}
         general = []
-        for problem in self.problems:
-            label = self._field_errors.get(problem.field)
+        for field, message in [(p.field, p.message) for p in self.problems] + self.refusals():
+            label = self._field_errors.get(field)
             if label is None:
-                general.append(problem.message)
+                general.append(message)
             else:
-                by_label.setdefault(label, []).append(problem.message)
+                by_label.setdefault(label, []).append(message)
         for form, label in self._error_rows:
             texts = by_label.get(label, [])
             label.setText("\n".join(texts))

@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QWidget
+
+from workbench.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 
 
 def _bounds(info) -> tuple[float | None, float | None]:
@@ -29,14 +31,14 @@ class OptionsForm(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         for name, info in model.model_fields.items():
-            widget = self._widget(info)
+            widget = self._widget(info, name.replace("_", " "))
             widget.setObjectName(f"option_{name}")
             widget.setToolTip(info.description or name)
             self.widgets[name] = widget
             form.addRow(name.replace("_", " "), widget)
         self.set_values({})
 
-    def _widget(self, info) -> QWidget:
+    def _widget(self, info, title: str) -> QWidget:
         annotation = info.annotation
         if typing.get_origin(annotation) is typing.Literal:
             box = QComboBox()
@@ -51,12 +53,14 @@ class OptionsForm(QWidget):
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         suffix = f" {extra['unit']}" if extra.get("unit") else ""  # the family declares units; none are assumed
         if annotation is int:
-            spin = QSpinBox()
+            spin = CheckedSpinBox(f"Model {title}")
+            spin.field = "model"
             spin.setSuffix(suffix)
             spin.setRange(int(low if low is not None else -1_000_000), int(high if high is not None else 1_000_000))
             spin.valueChanged.connect(self.changed)
             return spin
-        spin = QDoubleSpinBox()
+        spin = CheckedDoubleSpinBox(f"Model {title}")
+        spin.field = "model"
         spin.setSuffix(suffix)
         spin.setDecimals(4)
         spin.setRange(low if low is not None else -1e9, high if high is not None else 1e9)

@@ -468,6 +468,37 @@ def test_new_run_dialog_sets_the_search_size_and_the_training_crop_and_shows_uni
     assert form.widgets["norm"].toolTip() != "norm"
 
 
+def test_new_run_dialog_refuses_illegal_numbers_with_a_message_beside_the_field(qtbot):
+    from PySide6.QtTest import QTest
+
+    dialog = NewRunDialog(preset="pix2pix-sample")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    steps = dialog.supernet_steps
+    before = steps.value()
+    steps.setFocus()
+    steps.lineEdit().selectAll()
+    QTest.keyClick(steps, Qt.Key.Key_Minus)  # a key Qt drops without a word
+    assert steps.value() == before
+    said = dialog.field_error("supernet.steps")
+    assert "Supernet steps: '-' is not allowed (whole numbers from 1 to 10000000, in steps)" in said
+    assert "Fix the fields marked in red above." in dialog.error.text()
+    steps.lineEdit().selectAll()
+    QTest.keyClick(steps, Qt.Key.Key_0)
+    QTest.keyClick(steps, Qt.Key.Key_Return)  # 0 is below the least: Qt puts the previous value back
+    assert steps.value() == before
+    assert f"'0' is outside whole numbers from 1 to 10000000, in steps; it was put back to {before} steps" in \
+        dialog.field_error("supernet.steps")
+    steps.lineEdit().selectAll()
+    QTest.keyClicks(steps, "42")  # an accepted value clears the message
+    assert steps.value() == 42 and dialog.field_error("supernet.steps") == ""
+    ngf = dialog.model_form.widgets["ngf"]
+    ngf.setFocus()
+    ngf.lineEdit().selectAll()
+    QTest.keyClick(ngf, Qt.Key.Key_Minus)
+    assert "Model ngf: '-' is not allowed" in dialog.field_error("model")
+
+
 def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp_path):
     from PySide6.QtWidgets import QPlainTextEdit
 

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 
 def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, capsys):
     config_path = tmp_path / "run.yaml"
-    config_path.write_text(yaml.safe_dump(tiny_config("pix2pix").model_dump(mode="json")))
+    every_variant = ["optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]
+    config = tiny_config("pix2pix", export={"variants": every_variant})
+    config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     assert main.main(["compress", "--config", str(config_path), "--json"]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
