@@ -28,22 +28,25 @@ from workbench.worker import Worker
 
 
 def _spin(title: str, field: str, low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = CheckedSpinBox(title)
-    box.field = field
-    box.setRange(low, high)
+    box = _fill(CheckedSpinBox(title), field, low, high, suffix)
     box.setSingleStep(step)
     box.setValue(value)
-    box.setSuffix(suffix)
     return box
 
 
 def _number(title: str, field: str, low: float, high: float, value: float, decimals: int,
             suffix: str) -> QDoubleSpinBox:
     box = CheckedDoubleSpinBox(title)
+    box.setDecimals(decimals)  # first: Qt rounds the range to the decimals it has
+    _fill(box, field, low, high, suffix)
+    box.setValue(value)
+    return box
+
+
+def _fill(box, field: str, low, high, suffix: str):
+    """A number field's range, unit and the configuration field its refused inputs are shown under."""
     box.field = field
     box.setRange(low, high)
-    box.setDecimals(decimals)
-    box.setValue(value)
     box.setSuffix(suffix)
     return box
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,14 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from workbench.gui_gc import collect_on_gui_thread
 
 log = logging.getLogger(__name__)
+
+_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def wait_for_all(msecs: int = 60_000) -> bool:
+    """Wait for every worker's jobs: before the interpreter ends, a job still running Python on a pool thread
+    aborts the process."""
+    return all(worker.wait(msecs) for worker in list(_workers))
 
 
 class _Emitter(QObject):
@@ -51,6 +60,7 @@ class Worker(QObject):
         self._emitter = _Emitter()
         self._emitter.done.connect(self.done)
         self._emitter.failed.connect(self.failed)
+        _workers.add(self)
 
     def submit(self, function: Callable[[], Any]) -> int:
         job_id = next(self._ids)
@@ -58,4 +68,7 @@ class Worker(QObject):
         return job_id
 
     def wait(self, msecs: int = 60_000) -> bool:
-        return self.pool.waitForDone(msecs)
+        try:
+            return self.pool.waitForDone(msecs)
+        except RuntimeError:  # its Qt side already deleted (with the view that owned it): nothing runs
+            return True

@@ -5,6 +5,14 @@ from tests.engine.stages.tiny import finished_run, tiny_config
 from workbench.app import make_application
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _background_jobs_finish_before_the_interpreter_ends():
+    yield
+    from workbench.worker import wait_for_all
+
+    wait_for_all()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_qsettings(tmp_path):
     make_application()
