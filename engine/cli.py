@@ -235,7 +235,7 @@ def format_summary(summary: RunResult) -> str:
     if "psnr_to_teacher" in student.metrics:
         lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student.metrics['psnr_to_teacher']:>14.4g}")
     readings = summary.latency
-    for backend in (b for b in ("pytorch", "onnxruntime", "openvino") if b in teacher.latency_ms):
+    for backend in (b for b in ("pytorch", "pytorch-compiled", "onnxruntime", "openvino") if b in teacher.latency_ms):
         t, s = teacher.latency_ms[backend], student.latency_ms[backend]
         ratio = speedup(readings[backend]) if backend in readings else t / s
         row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))

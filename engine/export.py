@@ -89,6 +89,10 @@ def export_checked(model: nn.Module, path: Path, inputs: Inputs, threads: int | 
 
 
 BACKENDS = ("pytorch", "onnxruntime", "openvino")
+#: PyTorch with ``torch.compile`` (inductor): an option of the protocol where compiling once pays (the export's
+#: readings, ``export: {torch_compile: true}``), not a choice of the compare view, where every candidate would
+#: compile anew for minutes.
+COMPILED = "pytorch-compiled"
 
 
 def backend_unavailable(backend: str) -> str | None:
@@ -107,10 +111,13 @@ def measure_models(models: dict[str, nn.Module], example: Inputs, backend: str, 
     """Latency of ``models`` (e.g. teacher and student) with one backend, measured together with the one
     protocol (``engine.latency``): interleaved rounds, medians with spread, per-round ratios."""
     inputs = as_inputs(example)
-    if backend == "pytorch":
+    if backend in ("pytorch", COMPILED):
         device = torch.device(device)
         on_device = tuple(t.to(device) for t in inputs)
         nets = {name: net.eval().to(device) for name, net in models.items()}
+        if backend == COMPILED:
+            # Compiled on the first (warm-up) run; the models themselves stay as they are.
+            nets = {name: torch.compile(net) for name, net in nets.items()}
 
         def runner(net: nn.Module):
             def run_once() -> None:
@@ -171,11 +178,12 @@ def _conditions(inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
 def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_onnx: Path, student_onnx: Path,
                                 example: Inputs, *, variants: dict[str, dict[str, Any]] | None = None,
                                 threads: int | None = None, input_names: tuple[str, ...] = ("input",),
-                                **protocol: Any) -> dict[str, LatencyReading]:
+                                compiled: bool = False, **protocol: Any) -> dict[str, LatencyReading]:
     """Teacher and student in each backend: PyTorch, then every exported file in one interleaved measurement (the
     teacher and student in ONNX Runtime, the student's variants, and the teacher and student in OpenVINO where
     the ``openvino`` variant was built), read per backend. Each variant gets its ``latency_ms`` and
-    ``speedup_over_float`` over the float ``student.onnx`` in ONNX Runtime, from the same rounds."""
+    ``speedup_over_float`` over the float ``student.onnx`` in ONNX Runtime, from the same rounds. With
+    ``compiled``, PyTorch with ``torch.compile`` too."""
     from engine.onnx_variants import KINDS
 
     variants = variants or {}
@@ -209,6 +217,9 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
         "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads,
                                   **protocol),
         "onnxruntime": files.select(onnxruntime, "onnxruntime")}
+    if compiled:
+        readings[COMPILED] = measure_models({"teacher": teacher, "student": student}, example, COMPILED,
+                                            threads=threads, **protocol)
     if "openvino" in variants:
         readings["openvino"] = files.select({"teacher": "openvino teacher", "student": "openvino"}, "openvino")
     for name, variant in variants.items():

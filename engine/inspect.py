@@ -184,7 +184,8 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
     teacher_onnx = export_onnx(teacher, out_dir / "teacher-for-latency.onnx", example, input_names,
                                family.output_names)
     readings = measure_teacher_and_student(teacher, student, teacher_onnx, onnx_path, example, variants=variants,
-                                           input_names=input_names, time_cap_s=config.export.latency_time_cap_s)
+                                           input_names=input_names, time_cap_s=config.export.latency_time_cap_s,
+                                           compiled=config.export.torch_compile)
     teacher_onnx.unlink(missing_ok=True)
     card = build_model_card(config, arch=name, weights=models.weights_of(arch), profile=profile, readings=readings,
                             onnx_path=onnx_path, parity=parity, variants=variants,

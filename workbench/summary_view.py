@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 from engine.api import HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
 from workbench.open_location import open_location
 
-BACKENDS = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+BACKENDS = {"pytorch": "PyTorch", "pytorch-compiled": "PyTorch (torch.compile)", "onnxruntime": "ONNX Runtime",
+            "openvino": "OpenVINO"}
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 
 

@@ -138,7 +138,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                 + (" and OpenVINO)" if "openvino" in variants else ")"))
     readings = measure_teacher_and_student(teacher_cpu, student_cpu, teacher_onnx, onnx_path, example,
                                            variants=variants, threads=config.threads, input_names=names[0],
-                                           time_cap_s=config.export.latency_time_cap_s)
+                                           time_cap_s=config.export.latency_time_cap_s,
+                                           compiled=config.export.torch_compile)
     latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
                for name in ("teacher", "student")}
     ctx.progress(5, parts)

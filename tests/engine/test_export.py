@@ -74,3 +74,14 @@ def test_teacher_student_and_variants_are_timed_together_and_read_per_backend(tm
     for name, variant in variants.items():
         assert variant["latency_ms"] > 0 and variant["speedup_over_float"] > 0 and "busy" in variant
     assert Path(variants["openvino"]["path"]).name == "student.xml"
+
+
+@pytest.mark.slow
+def test_torch_compile_is_an_option_of_the_protocol_and_leaves_the_models_as_they_are():
+    from engine.export import COMPILED
+
+    big, small = _nets()
+    reading = measure_models({"teacher": big, "student": small}, torch.rand(1, 3, 16, 16), COMPILED, min_rounds=3,
+                             time_cap_s=1)
+    assert reading.backend == COMPILED and "teacher/student" in reading.ratios
+    assert type(small) is torch.nn.Sequential  # compiled copies were timed, not the caller's modules replaced

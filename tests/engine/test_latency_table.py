@@ -129,3 +129,24 @@ def test_the_predictor_falls_back_to_whole_networks_where_the_layers_change_in_n
     for arch in (Arch((1, 2)), Arch((3, 4))):
         assert predictor(arch) == table.predict(latency_table.build_on_meta(_Growing, arch), example)
     assert predictor(Arch((3, 4))) > predictor(Arch((1, 2)))
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_whole_network_is_timed_end_to_end_in_a_deployment_runtime(backend):
+    family, options = _family()
+    net = family.build_student(options, Arch((8, 4, 8, 4, 8, 4, 8, 4))).eval()
+    example = family.example_inputs(options, (32, 32))
+    assert latency_table.measured_ms(net, example, torch.device("cpu"), time_cap_s=0.5, backend=backend) > 0
+
+
+def test_an_openvino_table_on_a_gpu_or_without_openvino_is_refused_in_one_line(monkeypatch):
+    from engine import openvino_runtime
+    from engine.errors import UserError
+
+    family, options = _family()
+    example = family.example_inputs(options, (32, 32))
+    with pytest.raises(ValueError, match="openvino latency is measured on the CPU"):
+        latency_table.build_table("cyclegan", "{}", None, example, SPACE, "cuda", backend="openvino")
+    monkeypatch.setattr(openvino_runtime, "available", lambda: False)
+    with pytest.raises(UserError, match="^OpenVINO is not installed"):
+        latency_table.build_table("cyclegan", "{}", None, example, SPACE, "cpu", backend="openvino")

@@ -805,3 +805,19 @@ def test_new_run_dialog_says_beside_the_metric_when_fid_would_fall_back_to_rfid(
     assert not dialog.metric_note.isVisible()
     # The background profile of the teacher ends before the dialog does.
     qtbot.waitUntil(lambda: not dialog.preview_pending(), timeout=REAL_WORK_MS)
+
+
+def test_the_latency_backend_choice_greys_out_what_this_machine_cannot_run(qtbot, monkeypatch):
+    from engine import openvino_runtime
+    from workbench.backend_choice import backend_combo
+
+    combo = backend_combo("openvino")
+    qtbot.addWidget(combo)
+    assert [combo.itemText(i) for i in range(combo.count())] == ["pytorch", "onnxruntime", "openvino"]
+    assert combo.currentText() == "openvino" and combo.model().item(2).isEnabled()
+    monkeypatch.setattr(openvino_runtime, "available", lambda: False)
+    without = backend_combo("openvino")
+    qtbot.addWidget(without)
+    item = without.model().item(2)
+    assert not item.isEnabled() and item.toolTip() == openvino_runtime.MISSING
+    assert without.currentText() == "pytorch"  # a remembered choice this machine cannot run is not kept
