@@ -80,7 +80,7 @@ class LatencyReading:
         height, width = self.size
         text = (f"{self.backend} on {self.device}, {self.threads} thread{'s' if self.threads != 1 else ''}, "
                 f"batch {self.batch}, {width}x{height}")
-        if self.precision != "f32":
+        if self.backend == "openvino" or self.precision != "f32":  # OpenVINO runs what its hint asks
             text += f", {self.precision} precision hint"
         return text + (", machine busy (wide spread)" if self.busy else "")
 

@@ -228,7 +228,7 @@ class NewRunDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Preset", self.preset)
-        form.addRow("", self.preset_description)
+        form.addRow(self.preset_description)  # the whole width: fewer lines
         form.addRow("Name", self.name)
         self._error_row(form, "name")
         form.addRow("Family", self.family)
@@ -270,11 +270,12 @@ class NewRunDialog(QDialog):
         self.segmentation_form = budget_form
         budget_column.addLayout(budget_form)
         budget_column.addWidget(self.budget_label)
+        sizes = QFormLayout()
+        sizes.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
+        self._error_row(sizes, "batch_size")
+        sizes.addRow("Training crop", self.train_crop)
+        self._error_row(sizes, "train_crop")
         other = QFormLayout()
-        other.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
-        self._error_row(other, "batch_size")
-        other.addRow("Training crop", self.train_crop)
-        self._error_row(other, "train_crop")
         other.addRow("Device", self.device)
         self._error_row(other, "device")
         other.addRow("Processes", self._pair(self.processes, self.machines, self.launch_button))
@@ -289,12 +290,15 @@ class NewRunDialog(QDialog):
         # Two columns, so that the dialog fits a laptop's 800 px height: what to compress on the left,
         # how to compress it on the right.
         left, right = QVBoxLayout(), QVBoxLayout()
+        # The family's model options (seven rows for MUNIT) under the teacher, the run's own settings under the
+        # compression: columns of about equal height, so the dialog stays within a laptop's screen.
         left.addWidget(data_box)
         left.addWidget(teacher_box)
-        left.addLayout(other)
+        left.addWidget(self.model_box)
+        left.addLayout(sizes)
         left.addStretch(1)
-        right.addWidget(self.model_box)
         right.addWidget(budget_box)
+        right.addLayout(other)
         right.addStretch(1)
         columns = QHBoxLayout()
         columns.addLayout(left, 1)

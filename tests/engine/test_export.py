@@ -38,7 +38,7 @@ def test_openvino_is_a_backend_of_the_one_protocol(tmp_path):
                              min_rounds=3, time_cap_s=2)
     assert reading.backend == "openvino" and reading.threads == 1 and reading.precision == "f32"
     assert set(reading.timings) == {"teacher", "student"} and "teacher/student" in reading.ratios
-    assert reading.conditions().startswith("openvino on cpu, 1 thread, batch 1, 32x32")
+    assert reading.conditions().startswith("openvino on cpu, 1 thread, batch 1, 32x32, f32 precision hint")
 
 
 def test_without_openvino_its_latency_is_refused_in_one_line(tmp_path, monkeypatch):
