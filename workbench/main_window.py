@@ -244,7 +244,8 @@ class MainWindow(QMainWindow):
         self.runs_view.setVisible(bool(runs))
         self.empty_label.setVisible(not runs)
         # Other runs are overlaid for comparison once they are finished (a running one's front still moves).
-        self.pareto.set_runs([(r.id, r.name) for r in runs if r.status == "finished"])
+        self.pareto.set_runs([(r.id, r.name) for r in runs if r.status == "finished"],
+                             {r.id: r.image_size for r in runs})
         if selected is not None and (row := self.runs_model.row_of(selected)) is not None:
             self.runs_view.selectRow(row)
         elif runs:  # nothing was selected, or the selected run is gone (deleted)

@@ -45,6 +45,10 @@ def _tip(row: dict[str, Any]) -> str:
             f"{metrics}{latency}")
 
 
+def _size_text(size: Any) -> str:
+    return f"{size} px" if isinstance(size, int) or str(size).isdigit() else str(size)
+
+
 def _axis_label(metric: str | None) -> str:
     if not metric:
         return "metric"
@@ -107,7 +111,13 @@ class ParetoView(QWidget):
         self.include_dominated.toggled.connect(self._show_dominated)
         self.overlays = QListWidget()
         self.overlays.setMaximumWidth(220)
-        self.overlays.itemChanged.connect(lambda _: self.reload())
+        self.overlays.itemChanged.connect(lambda _: (self.reload(), self._note_sizes()))
+        self.sizes: dict[int, Any] = {}
+        self.overlay_note = QLabel()
+        self.overlay_note.setWordWrap(True)
+        self.overlay_note.setMaximumWidth(220)
+        self.overlay_note.setStyleSheet("color: #8a6d00")
+        self.overlay_note.hide()
         png = QPushButton("Export PNG…")
         png.clicked.connect(lambda: self._ask_and_export(self.export_png, "png", "PNG image (*.png)"))
         self.export_note = QLabel()  # where the last export went: a save dialog closes without a word
@@ -183,6 +193,7 @@ class ParetoView(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(QLabel("Overlay runs"))
         side_layout.addWidget(self.overlays)
+        side_layout.addWidget(self.overlay_note)
         splitter = QSplitter()
         splitter.addWidget(self.plot)
         splitter.addWidget(side)
@@ -193,16 +204,19 @@ class ParetoView(QWidget):
         layout.addWidget(self.status)
 
     # --- which runs -------------------------------------------------------------------------------
-    def set_runs(self, runs: list[tuple[int, str]]) -> None:
-        """The runs that can be overlaid (id, name)."""
+    def set_runs(self, runs: list[tuple[int, str]], sizes: dict[int, Any] | None = None) -> None:
+        """The runs that can be overlaid (id, name), and the image size of every run (``sizes``, where known)."""
+        self.sizes = dict(sizes or {})
         if runs == self._overlay_runs:
+            self._note_sizes()
             return
         self._overlay_runs = list(runs)
         checked = self.overlay_ids()
         self.overlays.blockSignals(True)
         self.overlays.clear()
         for run_id, name in runs:
-            item = QListWidgetItem(f"{run_id}: {name}")
+            size = self.sizes.get(run_id)
+            item = QListWidgetItem(f"{run_id}: {name}" + (f" ({_size_text(size)})" if size is not None else ""))
             item.setData(Qt.ItemDataRole.UserRole, run_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
@@ -215,6 +229,20 @@ class ParetoView(QWidget):
         for index in range(self.overlays.count()):
             item = self.overlays.item(index)
             item.setHidden(item.data(Qt.ItemDataRole.UserRole) == self.run_id)
+        self._note_sizes()
+
+    def _note_sizes(self) -> None:
+        """Say so where overlaid runs were searched at another image size: their MACs (and latency) are for
+        their own size, not comparable point for point with the shown run's."""
+        own = self.sizes.get(self.run_id) if self.run_id is not None else None
+        others = {run_id: self.sizes.get(run_id) for run_id in sorted(self.overlay_ids() - {self.run_id})}
+        differing = {run_id: size for run_id, size in others.items()
+                     if size is not None and own is not None and str(size) != str(own)}
+        self.overlay_note.setText(
+            "" if not differing else
+            "At another image size: " + ", ".join(f"run {r} ({_size_text(s)})" for r, s in differing.items())
+            + f"; their MACs are for that size, not comparable with run {self.run_id}'s ({_size_text(own)}).")
+        self.overlay_note.setVisible(bool(differing))
 
     def overlay_ids(self) -> set[int]:
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())

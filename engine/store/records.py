@@ -40,6 +40,8 @@ class RunSummary:
     host: str | None = None
     pid: int | None = None
     heartbeat_at: datetime | None = None
+    #: Its configuration's image size (a side, or "WxH"): MACs of runs at other sizes are not comparable.
+    image_size: int | str | None = None
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ class Store:
             runs = session.execute(
                 select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
                        Run.error, Run.candidate_count, Run.result, Run.processes, Run.hosts, Run.host, Run.pid,
-                       Run.heartbeat_at, Candidate.arch,
+                       Run.heartbeat_at, Run.config["image_size"].label("image_size"), Candidate.arch,
                        Candidate.macs, Candidate.metrics)
                 .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
                 .order_by(Run.created_at.desc(), Run.id.desc())).all()
@@ -227,7 +227,7 @@ class Store:
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
                 candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result,
                 processes=run.processes or 1, hosts=run.hosts, host=run.host, pid=run.pid,
-                heartbeat_at=run.heartbeat_at))
+                heartbeat_at=run.heartbeat_at, image_size=run.image_size))
         return summaries
 
     def set_run_processes(self, run_id: int, processes: int, hosts: list[str]) -> None:

@@ -134,12 +134,15 @@ def test_several_runs_can_be_overlaid(qtbot, store):
         store.add_candidate(second, arch=event.arch, macs=event.macs, params=event.params, metrics=event.metrics)
     view = ParetoView(store)
     qtbot.addWidget(view)
-    view.set_runs([(first, "a"), (second, "b")])
+    view.set_runs([(first, "a"), (second, "b")], {first: 64, second: 128})
     view.set_run(first)
     _shown(qtbot, view)
     assert set(view.layers) == {first}
     assert view.overlays.item(0).isHidden() and not view.overlays.item(1).isHidden()  # not offered over itself
+    assert view.overlays.item(1).text() == f"{second}: b (128 px)" and view.overlay_note.isHidden()
     view.overlays.item(1).setCheckState(Qt.CheckState.Checked)
+    assert view.overlay_note.text() == (f"At another image size: run {second} (128 px); their MACs are for that "
+                                        f"size, not comparable with run {first}'s (64 px).")
     qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
     assert set(view.layers) == {first, second} and _drawn(view, second) == 5
     view.set_run(second)

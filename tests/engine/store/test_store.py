@@ -53,7 +53,7 @@ def test_opening_again_keeps_the_data_and_the_revision(tmp_path):
 
 def test_run_lifecycle_with_stages_series_candidates_and_artifacts(store, tmp_path):
     run_id = store.create_run(name="horse2zebra", family="cyclegan", dataset="/data/h2z",
-                              config={"seed": 1}, stages=["teacher", "supernet", "search"])
+                              config={"seed": 1, "image_size": "512x256"}, stages=["teacher", "supernet", "search"])
     store.mark_run(run_id, Status.running)
     store.update_stage(run_id, "teacher", status=Status.finished, step=10, total_steps=10)
     store.update_stage(run_id, "supernet", status=Status.running, step=5, total_steps=20,
@@ -82,6 +82,7 @@ def test_run_lifecycle_with_stages_series_candidates_and_artifacts(store, tmp_pa
     [summary] = store.list_runs()
     assert (summary.status, summary.stage, summary.step, summary.total_steps) == ("running", "supernet", 5, 20)
     assert (summary.best_macs, summary.best_metric) == (9_000_000_000, {"fid": 60.0})  # best by FID, not fewest MACs
+    assert summary.image_size == "512x256"  # read from the configuration, so overlaid runs' sizes can be compared
     run = store.get_run(run_id)
     assert [a.kind for a in run.artifacts] == ["onnx"]
     assert [s.status for s in run.stages] == [Status.finished, Status.running, Status.pending]
