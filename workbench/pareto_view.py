@@ -9,7 +9,6 @@ incrementally; hover and click find the nearest point with one vectorised pass, 
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store
 from workbench.reader import StoreReader
-from workbench.state import ParetoFront, RunReferences
+from workbench.state import ParetoFront, RunPoints, RunReferences, write_candidates_csv
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
@@ -56,21 +55,12 @@ def _axis_label(metric: str | None) -> str:
     return f"{metric} ({unit}{'higher' if HIGHER_IS_BETTER.get(metric, False) else 'lower'} is better)"
 
 
-def _table_of_events(run_id: int, events: list[CandidateScored]) -> CandidateTable:
-    return CandidateTable.from_rows(run_id, [0] * len(events), [e.arch for e in events], [e.macs for e in events],
-                                    [e.params for e in events], [e.latency_ms for e in events],
-                                    [e.metrics for e in events])
-
-
-class _RunLayer:
-    """What the plot holds of one run: its candidates, the front for the shown metric, its scatter items."""
+class _RunLayer(RunPoints):
+    """A run's points (Qt-free: ``workbench.state.RunPoints``) with the plot items that draw them."""
 
     def __init__(self, run_id: int, colour: str):
-        self.run_id, self.colour = run_id, colour
-        self.table = CandidateTable(run_id)
-        self.loaded = False
-        self.pending: list[CandidateScored] = []
-        self.front = ParetoFront()
+        super().__init__(run_id)
+        self.colour = colour
         self.chunks: list[pg.ScatterPlotItem] = []
         self.dirty_from = 0  # chunks from this index on wait to be drawn
         self.x = np.zeros(0)
@@ -296,9 +286,7 @@ class ParetoView(QWidget):
         layer = self.layers.get(run_id)
         if layer is None:
             return  # no longer shown
-        layer.table, layer.loaded = table, True
-        # Events that came while the read ran: the store may hold them already (extend replaces those).
-        self._merge_pending(layer)
+        layer.load(table)  # with the events that came while the read ran
         metric = self.metric_name()
         self._sync_metrics()
         if self.metric_name() != metric:
@@ -306,12 +294,6 @@ class ParetoView(QWidget):
             return
         self._draw_layer(layer, metric)  # only this run: the others are drawn already
         self._draw_decorations()
-
-    @staticmethod
-    def _merge_pending(layer: _RunLayer) -> int:
-        """Move the buffered candidates into the run's table; how many earlier rows they replaced."""
-        events, layer.pending = layer.pending, []
-        return layer.table.extend(_table_of_events(layer.run_id, events))
 
     def _remove_layer(self, run_id: int) -> None:
         layer = self.layers.pop(run_id)
@@ -326,13 +308,13 @@ class ParetoView(QWidget):
 
     def count(self, run_id: int) -> int:
         layer = self.layers.get(run_id)
-        return 0 if layer is None else len(layer.table) + len(layer.pending)
+        return 0 if layer is None else layer.count()
 
     # --- live candidates --------------------------------------------------------------------------
     def handle_event(self, event: Event) -> None:
         """Costs the GUI thread almost nothing: the candidate is buffered and drawn with the next flush."""
         if isinstance(event, CandidateScored) and event.run_id in self.layers:
-            self.layers[event.run_id].pending.append(event)
+            self.layers[event.run_id].receive(event)
             if not self._flush_timer.isActive():
                 self._flush_timer.start()
 
@@ -347,7 +329,7 @@ class ParetoView(QWidget):
             if not layer.loaded or not layer.pending:
                 continue
             start = len(layer.table)
-            self._draw_new_rows(layer, start, self._merge_pending(layer), metric)
+            self._draw_new_rows(layer, start, layer.merge_pending(), metric)
         self._draw_dirty_chunks()  # the last chunks, now: one repaint per flush
         self._draw_decorations()
 
@@ -398,8 +380,7 @@ class ParetoView(QWidget):
         return self.metric_choice.currentText() or None
 
     def _sync_metrics(self) -> None:
-        names = sorted({m for layer in self.layers.values() for m in layer.table.metrics}
-                       | {m for layer in self.layers.values() for e in layer.pending[:1] for m in e.metrics})
+        names = sorted(set().union(*(layer.metric_names() for layer in self.layers.values())))
         current = self.metric_choice.currentText()
         if names != [self.metric_choice.itemText(i) for i in range(self.metric_choice.count())]:
             self.metric_choice.blockSignals(True)
@@ -413,7 +394,7 @@ class ParetoView(QWidget):
         """Everything from the runs' tables (a new metric, a loaded run); live candidates use ``flush``."""
         for layer in self.layers.values():
             if layer.loaded:
-                self._merge_pending(layer)
+                layer.merge_pending()
         self._sync_metrics()
         metric = self.metric_name()
         self._fitted = False  # another metric (or everything anew): the axes fit again, unless the user's
@@ -760,17 +741,4 @@ class ParetoView(QWidget):
 
     def export_csv(self, path: Path) -> None:
         self.flush()
-        names = sorted({m for layer in self.layers.values() for m in layer.table.metrics})
-        with Path(path).open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["run_id", "arch", "macs", "params", *names, "latency_ms", "on_front"])
-            for layer in self.layers.values():
-                table = layer.table
-                on_front = np.zeros(len(table), dtype=bool)
-                on_front[layer.front.rows] = True
-                columns = [table.metrics[n] for n in names]
-                for i in range(len(table)):
-                    latency = table.latency_ms[i]
-                    writer.writerow([layer.run_id, table.archs[i], int(table.macs[i]), int(table.params[i]),
-                                     *["" if math.isnan(c[i]) else float(c[i]) for c in columns],
-                                     "" if math.isnan(latency) else float(latency), bool(on_front[i])])
+        write_candidates_csv(path, list(self.layers.values()))

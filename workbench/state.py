@@ -4,14 +4,17 @@ callbacks, so that they are testable without a QApplication and views only subsc
 from __future__ import annotations
 
 import bisect
+import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.events import Event, StageFailed, StageFinished, StageStarted, StepProgress
+from engine.api import CandidateTable
+from engine.events import CandidateScored, Event, StageFailed, StageFinished, StageStarted, StepProgress
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,67 @@ class ParetoFront:
         self.scores[start:stop] = [score]
         self.rows[start:stop] = [row]
         return True
+
+
+def table_of_events(run_id: int, events: list[CandidateScored]) -> CandidateTable:
+    """Candidates that arrived as events, as a table (their store ids are not known: 0)."""
+    return CandidateTable.from_rows(run_id, [0] * len(events), [e.arch for e in events], [e.macs for e in events],
+                                    [e.params for e in events], [e.latency_ms for e in events],
+                                    [e.metrics for e in events])
+
+
+class RunPoints:
+    """One run's candidates as the Pareto plot holds them: the table read from the store, the candidates that
+    arrived as events since (merged once the read is in: the store may hold some of them already), and the
+    front for the shown metric and axis. The plot draws them; the CSV export writes them."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.table = CandidateTable(run_id)
+        self.loaded = False
+        self.pending: list[CandidateScored] = []
+        self.front = ParetoFront()
+
+    def count(self) -> int:
+        return len(self.table) + len(self.pending)
+
+    def receive(self, event: CandidateScored) -> None:
+        self.pending.append(event)
+
+    def load(self, table: CandidateTable) -> int:
+        """The store's read arrived: it, plus what arrived meanwhile; how many of its rows those replaced."""
+        self.table, self.loaded = table, True
+        return self.merge_pending()
+
+    def merge_pending(self) -> int:
+        """Move the buffered candidates into the table; how many earlier rows they replaced."""
+        events, self.pending = self.pending, []
+        return self.table.extend(table_of_events(self.run_id, events))
+
+    def metric_names(self) -> set[str]:
+        return set(self.table.metrics) | {m for event in self.pending[:1] for m in event.metrics}
+
+    def on_front(self) -> np.ndarray:
+        flags = np.zeros(len(self.table), dtype=bool)
+        flags[self.front.rows] = True
+        return flags
+
+
+def write_candidates_csv(path: Path, runs: list[RunPoints]) -> None:
+    """Every candidate of ``runs``: one row each, a column per metric any of them has (empty where a run has
+    not that metric or a latency was not predicted), and whether it is on the front shown."""
+    names = sorted({m for run in runs for m in run.table.metrics})
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run_id", "arch", "macs", "params", *names, "latency_ms", "on_front"])
+        for run in runs:
+            table, on_front = run.table, run.on_front()
+            columns = [table.metrics.get(n, np.full(len(table), math.nan)) for n in names]
+            for i in range(len(table)):
+                latency = table.latency_ms[i]
+                writer.writerow([run.run_id, table.archs[i], int(table.macs[i]), int(table.params[i]),
+                                 *["" if math.isnan(c[i]) else float(c[i]) for c in columns],
+                                 "" if math.isnan(latency) else float(latency), bool(on_front[i])])
 
 
 class Observable:

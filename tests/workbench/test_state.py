@@ -3,7 +3,7 @@
 import random
 
 from engine.events import CandidateScored, Message, StageFailed, StageStarted, StepProgress
-from workbench.state import Point, RunMonitor, pareto_front
+from workbench.state import ParetoFront, Point, RunMonitor, RunPoints, pareto_front, write_candidates_csv
 
 
 def _brute_front(points, metric, higher):
@@ -81,3 +81,41 @@ def test_run_references_keep_what_is_known_and_say_when_something_changed():
     assert references.update(1, teacher={"macs": 5e7, "metrics": {"fid": 3.0}})
     assert references.knows_teacher(1) and references.budgets[1] == 5e6
     assert not references.update(1, budget=5e6) and references.update(2, latency_budget=(3.0, "cpu, pytorch"))
+
+
+def _scored(run_id: int, arch: str, macs: int, **metrics: float) -> CandidateScored:
+    return CandidateScored(run_id=run_id, arch=arch, macs=macs, params=1, metrics=metrics)
+
+
+def test_a_runs_points_merge_the_events_that_arrived_while_its_read_ran():
+    from engine.api import CandidateTable
+
+    points = RunPoints(3)
+    points.receive(_scored(3, "b", 20, fid=40.0))  # scored while the store was being read
+    assert points.count() == 1 and not points.loaded and points.metric_names() == {"fid"}
+    stored = CandidateTable.from_rows(3, [1, 2], ["a", "b"], [10, 20], [1, 1], [None, None],
+                                      [{"fid": 50.0}, {"fid": 45.0}])
+    assert points.load(stored) == 1  # "b" was in the store already: its later score replaces it
+    assert points.loaded and points.count() == 2 and points.pending == []
+    assert list(points.table.archs) == ["a", "b"] and points.table.metrics["fid"].tolist() == [50.0, 40.0]
+
+
+def test_the_csv_has_every_runs_candidates_and_a_column_per_metric_any_run_has(tmp_path):
+    import csv
+
+    pix2pix, cyclegan = RunPoints(1), RunPoints(2)
+    pix2pix.load(table_of([_scored(1, "x", 10, psnr=20.0), _scored(1, "y", 30, psnr=22.0)]))
+    cyclegan.load(table_of([_scored(2, "z", 15, fid=60.0)]))
+    pix2pix.front = ParetoFront(pix2pix.table.macs.astype(float), -pix2pix.table.metrics["psnr"])
+    path = tmp_path / "points.csv"
+    write_candidates_csv(path, [pix2pix, cyclegan])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["run_id", "arch", "macs", "params", "fid", "psnr", "latency_ms", "on_front"]
+    assert [(r["run_id"], r["arch"], r["fid"], r["psnr"], r["on_front"]) for r in rows] == [
+        ("1", "x", "", "20.0", "True"), ("1", "y", "", "22.0", "True"), ("2", "z", "60.0", "", "False")]
+
+
+def table_of(events):
+    from workbench.state import table_of_events
+
+    return table_of_events(events[0].run_id, events)
