@@ -14,12 +14,13 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
                                QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Preflight, Problem, RunConfig,
-                        available_devices, config_lines, detect_layout, explain_config, find_inception_weights, leaves,
+                        available_devices, config_lines, explain_config, find_inception_weights, leaves,
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
 from workbench.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 from workbench.backend_choice import backend_combo
+from workbench.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
 from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
 from workbench.entry import can_start_processes
@@ -49,16 +50,6 @@ def _fill(box, field: str, low, high, suffix: str):
     box.setRange(low, high)
     box.setSuffix(suffix)
     return box
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """``name``, or ``name-2``, ``name-3``… the first that no run has yet."""
-    if name not in taken:
-        return name
-    number = 2
-    while f"{name}-{number}" in taken:
-        number += 1
-    return f"{name}-{number}"
 
 
 class NewRunDialog(QDialog):
@@ -473,88 +464,80 @@ class NewRunDialog(QDialog):
             self.import_teacher.setChecked(True)
 
     def apply_preset(self, name: str) -> None:
-        config = load_config(name)
         self.preset_description.setText(preset_descriptions().get(name, ""))
         self.preset.setToolTip(preset_descriptions().get(name, ""))
-        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio,
-                   self.supernet_steps, self.finetune_steps, self.image_size, self.batch_size, self.metric_choice,
-                   self.search_method, self.population, self.generations, self.exhaustive_limit, self.train_crop]
-        for widget in widgets:
-            widget.blockSignals(True)
-        self.name.setText(unique_name(config.name, self.taken_names))
-        self.family.setCurrentText(config.family)
-        self.use_sample.setChecked(True)
-        self.sample.setCurrentText(config.dataset.sample or "")
-        self.train_teacher.setChecked(config.teacher.checkpoint is None)
-        self.import_teacher.setChecked(config.teacher.checkpoint is not None)
-        self.teacher_path.blockSignals(True)
-        self.teacher_path.setText(str(config.teacher.checkpoint or ""))
-        self.teacher_path.blockSignals(False)
-        self.teacher_steps.setValue(config.teacher.steps)
-        self._set_sample_choices()
-        self.sample.setCurrentText(config.dataset.sample or "")
-        self.segmentation.blockSignals(True)
-        self.segmentation.setText(config.segmentation.onnx if config.segmentation else "")
-        self.segmentation.blockSignals(False)
-        self._set_metric_choices()
-        self._set_model_form(config.model)
-        self.by_ratio.setChecked(True)
-        self.ratio.setValue(config.search.target_ratio or 10)
-        self.supernet_steps.setValue(config.supernet.steps)
-        self.finetune_steps.setValue(config.finetune.steps)
-        self.image_size.setText(str(config.image_size))
-        self.batch_size.setValue(config.batch_size)
-        self.metric_choice.setCurrentText(config.metric)
-        self.search_method.setCurrentText(config.search.method)
-        self.population.setValue(config.search.population)
-        self.generations.setValue(config.search.generations)
-        self.exhaustive_limit.setValue(config.search.exhaustive_limit)
-        self.train_crop.setValue(config.train_crop or 0)
-        for widget in widgets:
-            widget.blockSignals(False)
+        self.show_form(NewRunForm.from_preset(name, self.taken_names))
         self.validate()
         if self.isVisible():  # another preset's fields: the height they need, shorter too
             QTimer.singleShot(0, lambda: self._fit_height(shrink=True))
 
+    def show_form(self, form: NewRunForm) -> None:
+        """Draw ``form`` into the fields (without a check per field: ``validate`` follows)."""
+        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio, self.macs, self.latency,
+                   self.latency_device, self.latency_backend, self.supernet_steps, self.finetune_steps,
+                   self.image_size, self.batch_size, self.metric_choice, self.search_method, self.population,
+                   self.generations, self.exhaustive_limit, self.train_crop, self.teacher_path, self.segmentation,
+                   self.segmentation_classes, self.folder, self.device]
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.name.setText(form.name)
+        self.family.setCurrentText(form.family)
+        self.use_sample.setChecked(form.sample is not None)
+        self.use_folder.setChecked(form.sample is None)
+        self.folder.setText(form.folder)
+        self.train_teacher.setChecked(form.teacher_checkpoint is None)
+        self.import_teacher.setChecked(form.teacher_checkpoint is not None)
+        self.teacher_path.setText(form.teacher_checkpoint or "")
+        self.teacher_steps.setValue(form.teacher_steps)
+        self._set_sample_choices()
+        self.sample.setCurrentText(form.sample or "")
+        self.segmentation.setText(form.segmentation)
+        self.segmentation_classes.setText(form.segmentation_classes)
+        self._set_metric_choices()
+        self._set_model_form(form.model)
+        {"ratio": self.by_ratio, "macs": self.by_macs, "latency": self.by_latency}[form.budget].setChecked(True)
+        self.ratio.setValue(form.ratio)
+        self.macs.setValue(form.macs_millions)
+        self.latency.setValue(form.latency_ms)
+        self.latency_device.setCurrentText(form.latency_device)
+        self.latency_backend.setCurrentText(form.latency_backend)
+        self.supernet_steps.setValue(form.supernet_steps)
+        self.finetune_steps.setValue(form.finetune_steps)
+        self.image_size.setText(form.image_size)
+        self.batch_size.setValue(form.batch_size)
+        self.metric_choice.setCurrentText(form.metric)
+        self.search_method.setCurrentText(form.search_method)
+        self.population.setValue(form.population)
+        self.generations.setValue(form.generations)
+        self.exhaustive_limit.setValue(form.exhaustive_limit)
+        self.train_crop.setValue(form.train_crop)
+        self.device.setCurrentText(form.device)
+        for widget in widgets:
+            widget.blockSignals(False)
+
+    def form(self) -> NewRunForm:
+        """What the fields hold, as plain data (``workbench.new_run_form``)."""
+        budget = "ratio" if self.by_ratio.isChecked() else "macs" if self.by_macs.isChecked() else "latency"
+        return NewRunForm(
+            preset=self.preset.currentText(), name=self.name.text(), family=self.family.currentText(),
+            sample=self.sample.currentText() if self.use_sample.isChecked() else None, folder=self.folder.text(),
+            teacher_steps=self.teacher_steps.value(),
+            teacher_checkpoint=self.teacher_path.text() if self.import_teacher.isChecked() else None,
+            budget=budget, ratio=self.ratio.value(), macs_millions=self.macs.value(),
+            latency_ms=self.latency.value(), latency_device=self.latency_device.currentText(),
+            latency_backend=self.latency_backend.currentText(), supernet_steps=self.supernet_steps.value(),
+            finetune_steps=self.finetune_steps.value(), search_method=self.search_method.currentText(),
+            population=self.population.value(), generations=self.generations.value(),
+            exhaustive_limit=self.exhaustive_limit.value(), image_size=self.image_size.text(),
+            train_crop=self.train_crop.value(), batch_size=self.batch_size.value(), metric=self._metric(),
+            segmentation=self.segmentation.text(), segmentation_classes=self.segmentation_classes.text(),
+            device=self.device.currentText(), model=self.model_form.values() if self.model_form else {})
+
     def overrides(self) -> dict[str, Any]:
-        dataset: dict[str, Any]
-        if self.use_sample.isChecked():
-            dataset = {"sample": self.sample.currentText(), "path": None}
-        else:
-            dataset = {"sample": None, "path": self.folder.text().strip() or None, "layout": "auto"}
-        teacher: dict[str, Any] = {"steps": self.teacher_steps.value(),
-                                   "checkpoint": self.teacher_path.text().strip() if self.import_teacher.isChecked() else None}
-        search: dict[str, Any] = {"target_ratio": None, "macs_budget": None, "latency_budget_ms": None,
-                                  "method": self.search_method.currentText(), "population": self.population.value(),
-                                  "generations": self.generations.value(),
-                                  "exhaustive_limit": self.exhaustive_limit.value()}
-        if self.by_ratio.isChecked():
-            search["target_ratio"] = self.ratio.value()
-        elif self.by_macs.isChecked():
-            search["macs_budget"] = self.macs.value() * 1e6
-        else:
-            search.update(latency_budget_ms=self.latency.value(), latency_device=self.latency_device.currentText(),
-                          latency_backend=self.latency_backend.currentText())
-        return {"name": self.name.text().strip(), "family": self.family.currentText(), "dataset": dataset,
-                "model": self.model_form.values() if self.model_form else {},
-                "teacher": teacher, "search": search, "supernet": {"steps": self.supernet_steps.value()},
-                "finetune": {"steps": self.finetune_steps.value()}, "image_size": self._image_size(),
-                "train_crop": self.train_crop.value() or None,
-                "batch_size": self.batch_size.value(), "metric": self._metric(),
-                "segmentation": self._segmentation_spec(), "device": self.device.currentText()}
+        return self.form().overrides()
 
     def _metric(self) -> str:
         return self.metric_choice.currentText().split(" ")[0]
-
-    def _segmentation_spec(self) -> dict[str, Any] | None:
-        onnx = self.segmentation.text().strip()
-        if not onnx or "miou" not in FAMILIES.get(self.family.currentText()).metrics:
-            return None
-        return {"onnx": onnx, "classes": self.segmentation_classes.text().strip() or None}
-
-    def _image_size(self) -> int | str:
-        text = self.image_size.text().strip()
-        return int(text) if text.isdigit() else text
 
     def _grey_out(self) -> None:
         """Only the chosen option of each pair can be edited."""
@@ -581,43 +564,13 @@ class NewRunDialog(QDialog):
     def validate(self) -> bool:
         self._grey_out()
         self._show_metric_note()
-        problems: list[Problem] = []
-        overrides = self.overrides()
-        if not overrides["name"]:
-            problems.append(Problem("name", "give the run a name"))
-        elif overrides["name"] in self.taken_names:
-            problems.append(Problem("name", f"a run is named {overrides['name']!r} already; choose another name "
-                                            f"(e.g. {unique_name(overrides['name'], self.taken_names)})"))
-        if self.use_folder.isChecked():
-            folder = overrides["dataset"]["path"]
-            if not folder:
-                problems.append(Problem("dataset.path", "choose a dataset folder"))
-                self.layout_label.setText("")
-            else:
-                try:
-                    layout = detect_layout(Path(folder).expanduser())
-                    self.layout_label.setText(f"layout: {layout}")
-                    family = FAMILIES.get(overrides["family"])
-                    if layout != family.dataset_layout:
-                        problems.append(Problem("dataset.path", f"{family.name} needs an {family.dataset_layout} "
-                                                                f"dataset; this folder is {layout}"))
-                except UserError as exc:
-                    self.layout_label.setText("")
-                    problems.append(Problem("dataset.path", str(exc)))
-        else:
-            self.layout_label.setText(f"layout: {SAMPLES.get(self.sample.currentText()).layout}")
-        if self.import_teacher.isChecked():
-            path = overrides["teacher"]["checkpoint"]
-            if not path:
-                problems.append(Problem("teacher.checkpoint", "choose the teacher checkpoint, or train one here"))
-            elif not Path(path).expanduser().is_file():
-                problems.append(Problem("teacher.checkpoint", f"teacher checkpoint not found: {path}"))
+        form = self.form()
+        problems = form.own_problems(self.taken_names)
+        layout = form.dataset_layout()
+        self.layout_label.setText(f"layout: {layout}" if layout else "")
         self.config = None
-        config = None
-        try:
-            config = load_config(self.preset.currentText(), overrides={**overrides, "name": overrides["name"] or "run"})
-        except UserError as exc:
-            problems.append(Problem("", str(exc)))
+        config, config_problems = form.config()
+        problems += config_problems
         self.preflight = None
         if config is not None:
             self.preflight = self._preflight(config)
