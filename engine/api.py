@@ -26,35 +26,39 @@ from engine.launch import Launch, write_launch_files
 from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metric
 from engine.metrics.inception import candidate_paths as inception_candidate_paths
 from engine.metrics.inception import find_weights as find_inception_weights
-from engine.latency_table import describe_prediction
 from engine.export import BACKENDS as LATENCY_BACKENDS
 from engine.export import backend_unavailable
 from engine.onnx_variants import BACKEND_TITLES, describe_variant
 from engine.liveness import delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
-from engine.pipeline import create_run, execute, fail_dead_runs, run_dir
-from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_known, teacher_macs
+from engine.pipeline import create_run, execute, run_dir
+from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
 from engine.preflight import stored as stored_preflight
 from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
-from engine.stages.search import teacher_reference
+from engine.stages.search import teacher_reference as _teacher_reference
 from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, new_store_at, open_store
 
 __all__ = [
-    "COLOUR_TABLE", "colour_map", "scale_top",
-    "CandidateTable", "Curve", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "Launch",
-    "LatencyReading", "LATENCY_BACKENDS", "BACKEND_TITLES", "backend_unavailable",
-    "PRESETS", "PRIMARY_METRICS", "RunConfig", "ModelResult", "RunDetail", "RunResult", "RunSummary", "SAMPLES", "STAGES", "SearchBudget", "Store",
-    "available_devices", "create_run", "describe_latency", "describe_prediction",
-    "delete_run", "describe_variant", "detect_layout", "environment", "execute", "fail_dead_runs", "faster", "find_inception_weights",
-    "inception_candidate_paths", "list_images", "load_config", "explain_config", "config_lines", "leaves", "resolved_settings",
-    "measure_latency",
-    "mark_failed", "new_store_at", "not_responding",
-    "open_store",
-    "Preflight", "Problem", "preflight", "preview", "teacher_known", "teacher_macs", "primary_metric", "run_dir", "write_launch_files",
-    "run_summary", "sample_images", "search_budget", "stage_result", "teacher_reference",
+    # types the window receives
+    "CandidateTable", "Curve", "LatencyReading", "Launch", "ModelResult", "Preflight", "Problem", "RunConfig",
+    "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store",
+    # registries and names
+    "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
+    "PRIMARY_METRICS", "SAMPLES", "STAGES",
+    # configuration and the pre-flight
+    "config_lines", "explain_config", "leaves", "load_config", "preflight", "resolved_settings", "teacher_macs",
+    # runs and the store
+    "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
+    "run_summary", "search_budget", "search_teacher", "write_launch_files",
+    # models of a run: previews, latency, export
+    "backend_unavailable", "measure_latency", "preview", "sample_images",
+    # words and pictures for people
+    "colour_map", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top",
+    # this machine
+    "available_devices", "detect_layout", "environment", "find_inception_weights", "inception_candidate_paths",
 ]
 
 
@@ -100,9 +104,15 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
     if checked is not None:
         return SearchBudget(checked.budget_macs, checked.latency_budget_ms, on)
     # A run made before pre-flights were stored: its teacher's MACs as its search wrote them.
-    reference = teacher_reference(run_dir(settings, run_id))
+    reference = _teacher_reference(run_dir(settings, run_id))
     macs = budget_macs(config, reference["macs"]) if reference and "macs" in reference else spec.macs_budget
     return SearchBudget(macs, spec.latency_budget_ms, on)
+
+
+def search_teacher(settings: Settings, run_id: int) -> dict[str, Any] | None:
+    """The teacher's MACs and scores on the search split, as the run's search wrote them when it started (None
+    before that): the Pareto plot's reference line."""
+    return _teacher_reference(run_dir(settings, run_id))
 
 
 def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:

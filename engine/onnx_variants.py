@@ -34,7 +34,8 @@ KINDS = {"optimized": ("onnxruntime", "f32"), "int8": ("onnxruntime", "int8"), "
 EXACT = ("optimized", "openvino")
 #: A reduced-precision student's output within this PSNR (dB) of the float student's counts as a usable variant.
 REDUCED_MIN_PSNR_DB = 25.0
-BACKEND_TITLES = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+BACKEND_TITLES = {"pytorch": "PyTorch", "pytorch-compiled": "PyTorch (torch.compile)", "onnxruntime": "ONNX Runtime",
+                  "openvino": "OpenVINO"}
 
 
 @dataclass(frozen=True)

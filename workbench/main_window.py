@@ -37,7 +37,7 @@ from engine.api import (
     run_dir,
     run_summary,
     search_budget,
-    teacher_reference,
+    search_teacher,
 )
 from engine.errors import UserError
 from engine.events import Event, StageFinished, StepProgress
@@ -301,14 +301,14 @@ class MainWindow(QMainWindow):
             result = run_summary(self.settings, run_id) if run_id is not None and status == "finished" else None
             self.summary.show_summary(listed, result, folder)
         if reload or run_id != self.pareto.run_id:
-            teacher = teacher_reference(run_dir(self.settings, run_id)) if run_id is not None else None
+            teacher = search_teacher(self.settings, run_id) if run_id is not None else None
             budget = search_budget(self.store, self.settings, run_id) if run_id is not None else None
             latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
             self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency)
             self.compare.set_run(run_id)
         elif run_id is not None and not self.pareto.references.knows_teacher(run_id):
             # The search writes its teacher reference as it starts: picked up by the next refresh.
-            teacher = teacher_reference(run_dir(self.settings, run_id))
+            teacher = search_teacher(self.settings, run_id)
             if teacher is not None:
                 budget = search_budget(self.store, self.settings, run_id)
                 self.pareto.set_references(run_id, budget.macs if budget else None, teacher)

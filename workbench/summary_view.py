@@ -20,11 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
+from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
 from workbench.open_location import open_location
 
-BACKENDS = {"pytorch": "PyTorch", "pytorch-compiled": "PyTorch (torch.compile)", "onnxruntime": "ONNX Runtime",
-            "openvino": "OpenVINO"}
+BACKENDS = BACKEND_TITLES
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 
 
