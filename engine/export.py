@@ -60,6 +60,11 @@ def onnx_session(path: Path, threads: int | None = None):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # By default ONNX Runtime's threads spin-wait after each run; on a machine with few cores the spinning takes the
+    # CPU from whatever runs next, a model of another backend in the protocol's interleaved rounds as much as the
+    # application's own work: measured on 2 cores, the released student took 96 ms in ONNX Runtime with spinning
+    # and 63 ms without, and OpenVINO's run after it 52 ms against 39 (benchmarks/export_speed.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -19,6 +19,7 @@ python -m PyInstaller --noconfirm --clean --log-level WARN \
   --collect-data skimage --collect-submodules skimage.data \
   --collect-submodules fvcore --collect-submodules onnxruntime \
   --copy-metadata onnxruntime --copy-metadata PySide6-Essentials --copy-metadata torch \
+  --collect-submodules openvino --collect-binaries openvino --copy-metadata openvino \
   --hidden-import pyqtgraph --exclude-module pyqtgraph.examples \
   --exclude-module tkinter --exclude-module matplotlib --exclude-module IPython \
   packaging/gcw_app.py
