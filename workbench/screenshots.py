@@ -126,9 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
                         help="the preset to run without --workspace")
     args = parser.parse_args(argv)
+    from engine.api import open_store
+
     if args.workspace:
         settings = Settings(workspace=args.workspace, device="cpu")
         run_id = args.run
+        exists = bool(settings.store_url) or (settings.workspace / "store.sqlite").is_file()
+        store = open_store(settings.resolved_store_url) if exists else None
+        try:
+            if store is None or not store.list_runs():
+                parser.error(f"the workspace {args.workspace} has no runs to show: run one there first, or leave out "
+                             "--workspace to run --preset in a new workspace")
+        finally:
+            if store is not None:
+                store.close()
     else:
         settings = Settings(workspace=Path(tempfile.mkdtemp(prefix="gcw-screens-")), device="cpu")
         run_id = _sample_run(settings, args.preset)

@@ -582,6 +582,14 @@ def test_screenshots_script_saves_every_view(finished, tmp_path):
     assert all(p.stat().st_size > 5000 for p in shots)
 
 
+def test_the_screenshots_script_says_when_a_workspace_has_no_run_to_show(tmp_path, capsys):
+    from workbench.screenshots import main
+
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "shots"), "--workspace", str(tmp_path / "empty")])
+    assert "has no runs to show" in capsys.readouterr().err and not (tmp_path / "empty").exists()
+
+
 def test_the_monitor_reads_long_curves_downsampled_and_zoomed_in_detail(qtbot, store):
     from workbench.monitor_view import MAX_PLOT_POINTS, MonitorView
 
