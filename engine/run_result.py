@@ -4,6 +4,7 @@ summary and the runs list read, instead of a dict read by string in each of them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 
@@ -60,4 +61,13 @@ class RunResult:
 
 def _model(data: dict[str, Any]) -> ModelResult:
     return ModelResult(macs=data["macs"], params=data["params"], metrics=data.get("metrics", {}),
-                       latency_ms=data.get("latency_ms", {}), arch=data.get("arch"), weights=data.get("weights"))
+                       latency_ms=data.get("latency_ms", {}), arch=data.get("arch"), weights=_weights_used(data))
+
+
+def _weights_used(data: dict[str, Any]) -> str | None:
+    """Which weights the student has, in words. Runs of the previous version kept the words under "weights", which
+    the run's file keys took for a file and made absolute ("/cwd/final student (fine-tuned)"): its last part."""
+    if data.get("weights_used"):
+        return data["weights_used"]
+    words = data.get("weights")
+    return PurePath(words).name if words else None

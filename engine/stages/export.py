@@ -151,7 +151,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "run_id": ctx.run_id,
         "teacher": {**profiles["teacher"].as_dict(), "metrics": teacher_metrics, "latency_ms": latency["teacher"]},
         "student": {**profiles["student"].as_dict(), "arch": search["arch"], "metrics": student_metrics,
-                    "latency_ms": latency["student"], "weights": weights_of(False, finetune)},
+                    "latency_ms": latency["student"],
+                    # In words: "weights" is the key of a run's weight files (recorded relative to its folder).
+                    "weights_used": weights_of(False, finetune)},
         "macs_ratio": profiles["teacher"].macs / profiles["student"].macs,
         "metric": scorer.metric,
         "metrics_split": "test",

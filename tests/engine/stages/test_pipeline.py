@@ -39,6 +39,11 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
         assert set(summary[side]["latency_ms"]) == {"pytorch", "onnxruntime", "openvino"}
         assert {"psnr", "ssim"} <= set(summary[side]["metrics"])
     assert summary["macs_ratio"] >= 2 and summary["student"]["macs"] < summary["teacher"]["macs"]
+    from engine.run_result import RunResult
+
+    # Which weights, in words, not taken for a file of the run (it was once made an absolute path).
+    assert RunResult.from_dict(summary).student.weights == summary["student"]["weights_used"]
+    assert summary["student"]["weights_used"].startswith("final student")
     assert summary["onnx_max_abs_diff"] <= 1e-3
     variants = summary["onnx_variants"]
     from engine.openvino_runtime import bf16_supported
