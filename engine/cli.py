@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -220,12 +221,29 @@ def _cancel_flag() -> Callable[[], bool]:
     return requested.is_set
 
 
-def format_summary(summary: RunResult) -> str:
-    teacher, student = summary.teacher, summary.student
-    lines = [f"{'':24}{'teacher':>14}{'student':>14}"]
+#: Width of the summary on a pipe or in a log, where there is no terminal to fit.
+PLAIN_WIDTH = 120
 
-    def row(label: str, t: float, s: float, fmt: str, ratio: str = "") -> None:
-        lines.append(f"{label:24}{format(t, fmt):>14}{format(s, fmt):>14}  {ratio}".rstrip())
+
+def format_summary(summary: RunResult, terminal: bool = False, width: int | None = None) -> str:
+    """The closing summary: a table of teacher vs student (rich: it fits ``width``, by default the terminal's;
+    on a pipe or in a log plain text, no colours, no box), then the files and how the numbers were taken."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    teacher, student = summary.teacher, summary.student
+    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False,
+                  header_style="bold" if terminal else None)
+    table.add_column("")
+    table.add_column("teacher", justify="right")
+    table.add_column("student", justify="right")
+    table.add_column("student vs teacher", overflow="fold")
+
+    def row(label: str, t: float | None, s: float, fmt: str, ratio: str = "") -> None:
+        table.add_row(label, "" if t is None else format(t, fmt), format(s, fmt), ratio)
 
     row("MACs (G)", teacher.macs / 1e9, student.macs / 1e9, ".4f", f"{summary.macs_ratio:.1f}x fewer")
     row("params (M)", teacher.params / 1e6, student.params / 1e6, ".4f", f"{summary.params_ratio:.1f}x fewer")
@@ -233,24 +251,29 @@ def format_summary(summary: RunResult) -> str:
     for name, value in teacher.metrics.items():
         row(f"{name} ({split} split)", value, student.metrics[name], ".4g")
     if "psnr_to_teacher" in student.metrics:
-        lines.append(f"{f'psnr to teacher ({split})':24}{'':>14}{student.metrics['psnr_to_teacher']:>14.4g}")
+        row(f"psnr to teacher ({split})", None, student.metrics["psnr_to_teacher"], ".4g")
     readings = summary.latency
     for backend in (b for b in ("pytorch", "pytorch-compiled", "onnxruntime", "openvino") if b in teacher.latency_ms):
         t, s = teacher.latency_ms[backend], student.latency_ms[backend]
         ratio = speedup(readings[backend]) if backend in readings else t / s
         row(f"latency {backend} (ms)", t, s, ".2f", faster(ratio))
+    buffer = io.StringIO()
+    width = width or (shutil.get_terminal_size().columns if terminal else PLAIN_WIDTH)
+    Console(file=buffer, width=width, force_terminal=terminal, no_color=not terminal, highlight=False,
+            color_system="standard" if terminal else None).print(table)
     busy = [backend for backend, reading in readings.items() if reading.get("busy")]
     trained_on = f"trained on {summary.run_device}, " if summary.run_device else ""
-    lines += [f"run {summary.run_id}, {summary.image_size}px, {trained_on}CPU latency with {summary.threads} threads "
-              "(medians of interleaved rounds; speed-ups are per-round ratios)"
-              + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
-              *([f"student weights: {student.weights}"] if student.weights else []),
-              f"ONNX: {summary.onnx_path} (max |diff| vs PyTorch {summary.onnx_max_abs_diff:.2g})",
-              *('  ' + describe_variant(name, variant) for name, variant in summary.onnx_variants.items()),
-              *(f"  {name}: not built ({reason})" for name, reason in summary.onnx_variants_skipped.items()),
-              *([describe_prediction(summary.predicted_latency)] if summary.predicted_latency else []),
-              f"model card: {summary.model_card_path}",
-              f"{' | '.join(summary.grid_columns)}: {summary.grid_path}"]
+    lines = [*(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines()),
+             f"run {summary.run_id}, {summary.image_size}px, {trained_on}CPU latency with {summary.threads} threads "
+             "(medians of interleaved rounds; speed-ups are per-round ratios)"
+             + (f"; the machine was busy while timing {', '.join(busy)}: wide spread" if busy else ""),
+             *([f"student weights: {student.weights}"] if student.weights else []),
+             f"ONNX: {summary.onnx_path} (max |diff| vs PyTorch {summary.onnx_max_abs_diff:.2g})",
+             *('  ' + describe_variant(name, variant) for name, variant in summary.onnx_variants.items()),
+             *(f"  {name}: not built ({reason})" for name, reason in summary.onnx_variants_skipped.items()),
+             *([describe_prediction(summary.predicted_latency)] if summary.predicted_latency else []),
+             f"model card: {summary.model_card_path}",
+             f"{' | '.join(summary.grid_columns)}: {summary.grid_path}"]
     return "\n".join(lines)
 
 
@@ -272,7 +295,8 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, w
               f"finished stages are kept; resume with: python main.py resume {run_id}", file=sys.stderr)
         return 1
     if not getattr(args, "json_events", False):
-        print(format_summary(RunResult.from_dict(summary)), file=sys.stderr if args.json else sys.stdout)
+        stream = sys.stderr if args.json else sys.stdout
+        print(format_summary(RunResult.from_dict(summary), terminal=stream.isatty()), file=stream)
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -114,3 +114,28 @@ def test_main_py_runs_as_a_program(tmp_path):
                             capture_output=True, text=True, env=env, timeout=REAL_WORK_S)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["params"] == 355_235
+
+
+def test_the_closing_summary_is_a_table_that_fits_the_terminal_and_stays_plain_on_a_pipe():
+    from engine.cli import format_summary
+    from engine.run_result import RunResult
+
+    side = {"macs": 56_830_000_000, "params": 11_378_179, "metrics": {"fid": 61.5},
+            "latency_ms": {"pytorch": 648.6, "openvino": 527.2}}
+    summary = RunResult.from_dict({
+        "run_id": 4, "teacher": side, "macs_ratio": 21.5, "metric": "fid", "image_size": 256,
+        "student": {**side, "macs": 2_641_000_000, "params": 342_000, "metrics": {"fid": 65.2, "psnr_to_teacher": 27.1},
+                    "latency_ms": {"pytorch": 107.1, "openvino": 43.6}, "weights_used": "final student (fine-tuned)"},
+        "onnx_path": "student.onnx", "onnx_max_abs_diff": 1e-6, "model_card_path": "card.json", "grid_path": "g.png"})
+    plain = format_summary(summary)
+    assert "\x1b[" not in plain and not any(c in plain for c in "─━│┃")  # no colours, no box on a pipe
+    table = plain.split("\nrun 4")[0].splitlines()
+    assert table[0].split() == ["teacher", "student", "student", "vs", "teacher"]
+    assert any(line.split()[:4] == ["MACs", "(G)", "56.8300", "2.6410"] for line in table)
+    assert any("latency openvino (ms)" in line and "12.09x faster" in line for line in table)
+    assert "student weights: final student (fine-tuned)" in plain
+    narrow = format_summary(summary, terminal=True, width=60)
+    import re
+
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", narrow).split("\nrun 4")[0]
+    assert all(len(line) <= 60 for line in shown.splitlines())  # the table fits the terminal's width
