@@ -189,8 +189,6 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
     the ``openvino`` variant was built), read per backend. Each variant gets its ``latency_ms`` and
     ``speedup_over_float`` over the float ``student.onnx`` in ONNX Runtime, from the same rounds. With
     ``compiled``, PyTorch with ``torch.compile`` too."""
-    from engine.onnx_variants import KINDS
-
     variants = variants or {}
     threads = threads or torch.get_num_threads()
     inputs = as_inputs(example)
@@ -207,9 +205,8 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
 
     runners = {"teacher": in_onnxruntime(teacher_onnx), "student": in_onnxruntime(student_onnx)}
     for name, variant in variants.items():
-        backend = variant.get("backend", KINDS[name][0])
         runners[name] = (in_openvino(Path(variant["path"]), variant.get("precision_hint", "f32"))
-                         if backend == "openvino" else in_onnxruntime(Path(variant["path"])))
+                         if variant["backend"] == "openvino" else in_onnxruntime(Path(variant["path"])))
     pairs = [("teacher", "student"), *(("student", name) for name in variants)]
     if "openvino" in variants:
         runners["openvino teacher"] = in_openvino(teacher_onnx)
@@ -217,7 +214,7 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
     files = measure(runners, device="cpu", backend="onnx files", threads=threads, **_conditions(inputs), pairs=pairs,
                     **protocol)
     onnxruntime = {"teacher": "teacher", "student": "student",
-                   **{name: name for name, v in variants.items() if v.get("backend", KINDS[name][0]) == "onnxruntime"}}
+                   **{name: name for name, v in variants.items() if v["backend"] == "onnxruntime"}}
     readings = {
         "pytorch": measure_models({"teacher": teacher, "student": student}, example, "pytorch", threads=threads,
                                   **protocol),

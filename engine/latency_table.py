@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from engine.arch import Arch
+from engine.errors import UserError
 from engine.files import write_text_atomic
 from engine.latency import measure
 
@@ -227,10 +228,11 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "pytorch" and device != "cpu":
         raise ValueError(f"{backend} latency is measured on the CPU here")
-    if backend == "openvino":
-        from engine.openvino_runtime import require
+    from engine.export import backend_unavailable
 
-        require()
+    missing = backend_unavailable(backend)
+    if missing:
+        raise UserError(missing)
     torch_device = torch.device(device)
     size = tuple(example[0].shape[-2:])
     table = LatencyTable(family=family, options=options_json, device=device, backend=backend,

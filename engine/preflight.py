@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from engine.arch import Arch
-from engine import openvino_runtime
 from engine.config import RunConfig
 from engine.devices import available_devices, check_device, resolve_device
 from engine.errors import ConfigError
+from engine.export import backend_unavailable
 from engine.files import write_text_atomic
 from engine.settings import Settings
 
@@ -301,9 +301,10 @@ def preflight(config: RunConfig, settings: Settings | None = None, processes: in
         except ConfigError as exc:
             problems.append(Problem("search.latency_device", str(exc)))
         else:
-            if spec.latency_backend == "openvino" and not openvino_runtime.available():
-                problems.append(Problem("search.latency_backend", f"{openvino_runtime.MISSING}; install it or "
-                                        "choose pytorch or onnxruntime"))
+            missing = backend_unavailable(spec.latency_backend)
+            if missing:
+                problems.append(Problem("search.latency_backend", f"{missing}; install it or choose pytorch or "
+                                        "onnxruntime"))
             predicted = _predicted_extremes(config, settings, smallest, largest) if settings is not None else None
             if predicted is not None:
                 smallest_ms, largest_ms, conditions = predicted

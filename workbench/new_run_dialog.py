@@ -410,14 +410,17 @@ class NewRunDialog(QDialog):
         """Every problem, beside a field or not, one per line."""
         return "\n".join(problem.message for problem in self.problems)
 
+    @staticmethod
+    def _number_fields(parent: QWidget) -> list[CheckedSpinBox | CheckedDoubleSpinBox]:
+        return [*parent.findChildren(CheckedSpinBox), *parent.findChildren(CheckedDoubleSpinBox)]
+
     def _watch_refusals(self, parent: QWidget) -> None:
-        for box in parent.findChildren(CheckedSpinBox) + parent.findChildren(CheckedDoubleSpinBox):
+        for box in self._number_fields(parent):
             box.refused.connect(lambda _text: self._show_problems())
 
     def refusals(self) -> list[tuple[str, str]]:
         """(field, words) of every number field whose last input was refused (not a number, out of its range)."""
-        return [(box.field, box.refusal) for box in self.findChildren(CheckedSpinBox) + self.findChildren(
-            CheckedDoubleSpinBox) if box.refusal]
+        return [(box.field, box.refusal) for box in self._number_fields(self) if box.refusal]
 
     def _show_problems(self) -> None:
         """Each problem (and each refused input) under the field it names; the rest (and a pointer to the marked

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
 from workbench.open_location import open_location
 
-BACKENDS = BACKEND_TITLES
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 
 
@@ -64,7 +63,7 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
         conditions = f"{parsed.device}, {parsed.threads} threads, batch {parsed.batch}, {width}x{height}"
         if backend == "openvino":
             conditions += f", {parsed.precision} precision hint"
-        rows.append((f"Latency, {BACKENDS.get(backend, backend)} ({conditions})",
+        rows.append((f"Latency, {BACKEND_TITLES.get(backend, backend)} ({conditions})",
                      timings["teacher"].label() if "teacher" in timings else "-",
                      timings["student"].label() if "student" in timings else "-", comparison.strip()))
     for name, variant in summary.onnx_variants.items():
@@ -77,7 +76,7 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
         if variant.get("ratio_of_medians") is not None:
             how += f"; ratio of the medians {variant['ratio_of_medians']:.2f}x"
         how += ")"
-        backend = BACKENDS.get(variant.get("backend", "onnxruntime"), variant.get("backend"))
+        backend = BACKEND_TITLES.get(variant.get("backend", "onnxruntime"), variant.get("backend"))
         precision = variant.get("precision", "int8" if name == "int8" else "f32")
         rows.append((f"Latency, {backend}, {name} variant ({precision})", "", f"{variant['latency_ms']:.2f} ms",
                      (f"{speed:.2f}x the float student.onnx in ONNX Runtime{how}" if speed else "")
@@ -91,7 +90,7 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
         comparison = "no measurement in these conditions here"
         if predicted.get("measured_ms") is not None:
             comparison = f"measured {predicted['measured_ms']:.3g} ms ({100 * predicted['error']:+.1f}%)"
-        rows.append((f"Predicted latency, {BACKENDS.get(predicted['backend'], predicted['backend'])} "
+        rows.append((f"Predicted latency, {BACKEND_TITLES.get(predicted['backend'], predicted['backend'])} "
                      f"({predicted['device']}, {predicted['threads']} threads, batch 1, {width}x{height}; latency table)",
                      "", f"{predicted['ms']:.3g} ms", comparison))
     return rows

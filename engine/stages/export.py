@@ -80,8 +80,6 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
                               tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
                               input_names)
-    for name, reason in skipped_variants(names).items():
-        ctx.message(f"export: no {name} variant: {reason}", level="warning")
     feed = {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)}
     registered: set[str] = set()
     for name, variant in variants.items():
@@ -131,6 +129,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.progress(3, parts)
 
     variants = _variants(ctx, data, onnx_path, student_cpu, scorer)
+    skipped = skipped_variants(tuple(config.export.variants))
+    for name, reason in skipped.items():
+        ctx.message(f"export: no {name} variant: {reason}", level="warning")
     ctx.progress(4, parts)
 
     example = tuple(t[:1].cpu() for t in feed)
@@ -165,7 +166,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "latency": {backend: reading.as_dict() for backend, reading in readings.items()},
         "onnx_path": str(onnx_path),
         "onnx_variants": variants,
-        "onnx_variants_skipped": skipped_variants(tuple(config.export.variants)),
+        "onnx_variants_skipped": skipped,
         "onnx_max_abs_diff": parity.max_abs_diff,
         "model_card_path": str(card_path),
         "grid_path": str(grid),

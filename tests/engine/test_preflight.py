@@ -57,6 +57,16 @@ def test_a_device_this_machine_lacks_is_a_problem_of_the_device_field(settings):
     assert [p.field for p in by_latency.problems] == ["search.latency_device"]
 
 
+def test_a_latency_backend_this_machine_cannot_run_is_a_problem_of_its_field(settings, monkeypatch):
+    from engine import openvino_runtime
+
+    monkeypatch.setattr(openvino_runtime, "available", lambda: False)
+    checked = preflight(tiny_config(search={"latency_budget_ms": 5, "latency_backend": "openvino"}), settings,
+                        profile_teacher=False)
+    [problem] = [p for p in checked.problems if p.field == "search.latency_backend"]
+    assert problem.message.startswith(openvino_runtime.MISSING) and "choose pytorch or onnxruntime" in problem.message
+
+
 def test_a_form_gets_an_instant_preflight_without_profiling_the_teacher(settings):
     config = tiny_config(model={"ngf": 12}, search={"target_ratio": 1000})  # a teacher no other test profiles
     quick = preflight(config, settings, profile_teacher=False)
