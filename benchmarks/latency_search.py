@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sections import parse_timing_args, publish  # noqa: E402
+from engine.models.elastic import subnet_of
 
 
 def main() -> int:
@@ -118,7 +119,7 @@ def main() -> int:
     for seed in range(args.seeds):
         by_macs, macs_value = search(seed, macs_budget, None)
         by_latency, latency_value = search(seed, None, latency(by_macs))
-        nets = {name: family.extract(supernet, arch).eval() for name, arch in (("macs", by_macs), ("latency", by_latency))}
+        nets = {name: subnet_of(supernet, arch).eval() for name, arch in (("macs", by_macs), ("latency", by_latency))}
 
         def runner(net):
             def run() -> None:

@@ -44,25 +44,32 @@ def _speedup(summary: dict, backend: str) -> float:
     return summary["teacher"]["latency_ms"][backend] / summary["student"]["latency_ms"][backend]
 
 
-def run_preset(preset: str, recipe: str, workspace: Path, eval_every: int) -> dict:
+def run_compress(config: dict, workspace: Path) -> dict:
+    """One whole ``compress`` run of ``config`` (written beside its log in ``workspace``): its wall time, the
+    CLI's summary and the fine-tuning trace."""
     env = {**os.environ, "GCW_WORKSPACE": str(workspace)}
-    name = f"{preset}-{recipe}"
+    name = config["name"]
     workspace.mkdir(parents=True, exist_ok=True)
-    config = workspace / f"{name}.yaml"
-    config.write_text(yaml.safe_dump({"preset": preset, "name": name, "recipe": {"base": recipe},
-                                      "finetune": {"eval_every": eval_every}}))
+    config_path = workspace / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
     started = time.perf_counter()
     log_path = workspace / f"{name}.log"
     with log_path.open("w") as log:  # progress goes to the log, to follow with tail -f
-        result = subprocess.run([sys.executable, str(ROOT / "main.py"), "compress", "--config", str(config), "--json"],
-                                stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
+        result = subprocess.run([sys.executable, str(ROOT / "main.py"), "compress", "--config", str(config_path),
+                                 "--json"], stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{name} failed; see {log_path}:\n{log_path.read_text()[-3000:]}")
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    finetune = json.loads((Path(summary["model_card_path"]).parents[1] / "finetune" / "result.json").read_text())
-    return {"preset": preset, "recipe": recipe, "seconds": seconds, "summary": summary,
-            "finetune_trace": finetune.get("trace")}
+    finetune = Path(summary["model_card_path"]).parents[1] / "finetune" / "result.json"
+    trace = json.loads(finetune.read_text()).get("trace") if finetune.is_file() else None
+    return {"seconds": seconds, "summary": summary, "finetune_trace": trace}
+
+
+def run_preset(preset: str, recipe: str, workspace: Path, eval_every: int) -> dict:
+    config = {"preset": preset, "name": f"{preset}-{recipe}", "recipe": {"base": recipe},
+              "finetune": {"eval_every": eval_every}}
+    return {"preset": preset, "recipe": recipe, **run_compress(config, workspace)}
 
 
 def _shown(grid: str) -> str:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sections import parse_timing_args, publish  # noqa: E402
+from engine.families.capabilities import random_inputs
 
 STEPS_PER_ROUND = 3
 
@@ -71,7 +72,7 @@ def sample_batch(config) -> dict[str, torch.Tensor]:
     family, options = config.family_impl, config.options
     side = config.train_crop or config.image_size
     generator = torch.Generator().manual_seed(0)
-    inputs = torch.cat([family.random_inputs(options, (side, side), generator) for _ in range(config.batch_size)])
+    inputs = torch.cat([random_inputs(family, options, (side, side), generator) for _ in range(config.batch_size)])
     targets = torch.rand(config.batch_size, 3, side, side, generator=generator) * 2 - 1
     return {"A": inputs, "B": targets}
 

@@ -52,7 +52,7 @@ __all__ = [
     "config_lines", "explain_config", "leaves", "load_config", "preflight", "resolved_settings", "teacher_macs",
     # runs and the store
     "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
-    "run_summary", "search_budget", "search_teacher", "write_launch_files",
+    "run_result", "search_budget", "search_teacher", "write_launch_files",
     # models of a run: previews, latency, export
     "backend_unavailable", "measure_latency", "preview", "sample_images",
     # words and pictures for people
@@ -71,7 +71,7 @@ def _readable_result(settings: Settings, run_id: int, stage: str) -> dict[str, A
         return None
 
 
-def run_summary(settings: Settings, run_id: int) -> RunResult | None:
+def run_result(settings: Settings, run_id: int) -> RunResult | None:
     """A finished run's result (its export stage's), or None (not finished, or its file unreadable)."""
     result = _readable_result(settings, run_id, "export")
     try:
@@ -117,7 +117,7 @@ def search_teacher(settings: Settings, run_id: int) -> dict[str, Any] | None:
 
 def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20) -> list[Path]:
     """Up to ``limit`` test inputs of the run's dataset (test/, testA/ or test_label/), where its folder exists."""
-    from engine.inspect import RunModels
+    from engine.run_models import RunModels
 
     try:
         models = RunModels.open(store, settings, run_id)
@@ -137,10 +137,10 @@ def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20
 def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: str | None,
             conditioning_seed: int = 0) -> dict[str, Any]:
     """Input, ground truth (where the image holds one), teacher and student outputs of one image file,
-    with the difference levels and both models' MACs and parameters (``engine.inspect.preview``); families
+    with the difference levels and both models' MACs and parameters (``engine.run_models.preview``); families
     with conditioning (a style code, say) run both with the one drawn from ``conditioning_seed``."""
-    from engine.inspect import RunModels
-    from engine.inspect import preview as inspect_preview
+    from engine.run_models import RunModels
+    from engine.run_models import preview as inspect_preview
 
     models = RunModels.open(store, settings, run_id)
     shown = inspect_preview(models, models.load_input(image), arch, models.load_target(image), conditioning_seed)
@@ -154,6 +154,6 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
 def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,
                     backend: str) -> dict[str, Any]:
     """Teacher and student of a run timed together with the one latency protocol (``LatencyReading`` dict)."""
-    from engine.inspect import RunModels, latency
+    from engine.run_models import RunModels, latency
 
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)

@@ -115,6 +115,7 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     from engine.families import get_family
+    from engine.families.base import check_image_size as check_family_image_size
     from engine.profile import check_fits_in_memory, check_parameters_fit, profile_model
 
     family = get_family(args.family)
@@ -138,7 +139,7 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
     check_parameters_fit(build, what, "choose smaller model options (--model) or a narrower --arch", training=False)
     model = build()
     try:
-        family.check_image_size(options, (height, width))
+        check_family_image_size(family, options, (height, width))
     except ValueError as exc:
         raise ConfigError(f"--image-size: {exc}") from None
     check_fits_in_memory(model, lambda size: family.example_inputs(options, size), (height, width), what,
@@ -388,7 +389,7 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from engine.files import output_folder
-    from engine.inspect import RunModels, export_candidate
+    from engine.run_models import RunModels, export_candidate
     from engine.pipeline import run_dir
     from engine.stages.data import prepare_data
     from engine.store import open_store

@@ -283,12 +283,14 @@ class RunConfig(_Model):
 
     @model_validator(mode="after")
     def _fits_the_family(self) -> RunConfig:
+        from engine.families.base import check_image_size as check_family_image_size
+
         family = self.family_impl
         options = family.options(self.model)  # raises with the field to fix
         if self.supernet.search_space is not None:
             family.search_space(options, self.supernet.search_space)
         self.resolved_recipe  # noqa: B018  (validates the overrides)
-        family.check_image_size(options, self.size_hw)
+        check_family_image_size(family, options, self.size_hw)
         if self.train_crop is not None and self.train_crop > min(self.size_hw):
             raise ValueError(f"train_crop ({self.train_crop}) must not exceed the image size ({self.image_size})")
         if self.metric not in family.metrics:

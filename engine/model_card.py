@@ -12,6 +12,7 @@ from typing import Any
 from engine import __version__
 from engine.config import RunConfig
 from engine.export import Parity
+from engine.families.capabilities import export_input_names
 from engine.latency import LatencyReading
 from engine.onnx_variants import card_variants, skipped_variants
 from engine.profile import ModelProfile
@@ -85,7 +86,7 @@ def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: Mod
     family, options = config.family_impl, config.options
     return ModelCard(
         family=config.family, model=options.model_dump(), arch=arch, weights=weights, image_size=config.image_size,
-        inputs=list(family.export_input_names(options)), outputs=list(family.output_names),
+        inputs=list(export_input_names(family, options)), outputs=list(family.output_names),
         macs=profile.macs, params=profile.params,
         latency_ms={backend: reading.timings["student"].median_ms for backend, reading in readings.items()},
         latency={backend: reading.as_dict() for backend, reading in readings.items()},

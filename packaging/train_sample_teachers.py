@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from engine.families.capabilities import random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHERS = ROOT / "resources" / "teachers"
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 def check_input(config) -> torch.Tensor:
     """A seeded input of the family's kind at 64 px (an image, or a label map)."""
-    return config.family_impl.random_inputs(config.options, (64, 64), torch.Generator().manual_seed(0))
+    return random_inputs(config.family_impl, config.options, (64, 64), torch.Generator().manual_seed(0))
 
 
 def train(name: str, workspace: Path) -> dict:

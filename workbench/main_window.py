@@ -35,7 +35,7 @@ from engine.api import (
     mark_failed,
     not_responding,
     run_dir,
-    run_summary,
+    run_result,
     search_budget,
     search_teacher,
 )
@@ -298,7 +298,7 @@ class MainWindow(QMainWindow):
         if reload or listed != self.summary_shown:
             self.summary_shown = listed
             folder = run_dir(self.settings, run_id) if run_id is not None else None
-            result = run_summary(self.settings, run_id) if run_id is not None and status == "finished" else None
+            result = run_result(self.settings, run_id) if run_id is not None and status == "finished" else None
             self.summary.show_summary(listed, result, folder)
         if reload or run_id != self.pareto.run_id:
             teacher = search_teacher(self.settings, run_id) if run_id is not None else None
@@ -386,7 +386,7 @@ class MainWindow(QMainWindow):
         self.compare.reload_candidates()
 
     def _outcome(self, run_id: int) -> str:
-        result = run_summary(self.settings, run_id)
+        result = run_result(self.settings, run_id)
         if not result:
             return "finished"
         metric = result.metric

@@ -7,7 +7,8 @@ and mappings, training steps (losses; what the discriminator sees as real), inpu
 compare-view columns and its default training recipe. What only some families have (inputs beside the image,
 label-map inputs, normalisation re-calibration) is a capability (``engine.families.capabilities``) that a family
 inherits beside ``Family``.
-The stages, search, profile, inspect and the GUI use only this interface and never name a family.
+The stages, search, profile, inspect and the GUI use only this interface and never name a family. Every hook here
+is one that several families implement; what one family alone needs is a capability.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ class Recipe(BaseModel):
         return self.model_dump()
 
     @property
+    def uses_discriminator(self) -> bool:
+        """Whether the student's losses need its discriminator; without it a step neither runs nor trains it
+        (a run with ``lambda_gan: 0`` is distillation alone, at the cost of the generator's passes)."""
+        return self.lambda_gan > 0
+
+    def discriminator_real_images(self, real: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
+        """What the student's discriminator learns as real (``discriminator_real``): the real images of the
+        target domain, or the teacher's outputs for the same inputs."""
+        return teacher_out if self.discriminator_real == "teacher" else real
+
+    @property
     def discriminator_init_type(self) -> str:
         return self.discriminator_init or self.init
 
@@ -139,16 +151,6 @@ class TeacherTrainer(ABC):
         pass
 
 
-def _prepared(image: Any, size: SizeHW) -> torch.Tensor:
-    import random
-
-    from engine.data.images import to_tensor
-    from engine.data.transforms import PreprocessOptions, apply, sample_params
-
-    opts = PreprocessOptions.for_testing(size)
-    return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
-
-
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
     for net in nets:
         net.requires_grad_(flag)
@@ -176,13 +178,10 @@ class Family(ABC):
     #: Run settings whose default differs for this family (the reference's, e.g. its batch size or search-split
     #: size), nested as a run's configuration; a preset, a file or an override wins over them.
     run_defaults: ClassVar[dict[str, Any]] = {}
-    #: Names of the exported model's inputs and outputs.
-    input_names: ClassVar[tuple[str, ...]] = ("input",)
+    #: Names of the exported model's outputs (its inputs: ``capabilities.export_input_names``).
     output_names: ClassVar[tuple[str, ...]] = ("output",)
     #: Columns of the compare view and the output grid ("conditioning": a ``Conditioned`` family's extra inputs).
     compare_columns: ClassVar[tuple[str, ...]] = ("input", "teacher", "student", "difference")
-    #: What the compare view and the output grid call the input column ("label map" for label-map families).
-    input_title: ClassVar[str] = "input"
     #: Which batch key holds the task's target.
     target_key: ClassVar[str] = "B"
     loss_names: ClassVar[tuple[str, ...]] = ()
@@ -268,19 +267,9 @@ class Family(ABC):
     def build_supernet(self, options: FamilyOptions, space: list[tuple[int, ...]]) -> nn.Module:
         """The once-for-all student: ``forward_with_features(*inputs, arch=...)`` and ``make_subnet``."""
 
-    def inherit_from_teacher(self, supernet: nn.Module, teacher: nn.Module, options: FamilyOptions) -> str | None:
-        """Copy into a freshly initialised supernet what the family's options say it takes from the teacher
-        (by default nothing); returns a line for the run's log, or None."""
-        return None
-
     @abstractmethod
     def build_student(self, options: FamilyOptions, arch: Arch) -> nn.Module:
         """A plain sub-network of ``arch`` (exportable; ``forward_with_features(*inputs)``)."""
-
-    def extract(self, supernet: nn.Module, arch: Arch) -> nn.Module:
-        from engine.models.elastic import extract_subnet
-
-        return extract_subnet(supernet, arch)
 
     @abstractmethod
     def build_mappings(self, options: FamilyOptions, student_arch: Arch, init: str) -> nn.Module:
@@ -296,60 +285,14 @@ class Family(ABC):
         """What both image sides must be a multiple of for the family's models."""
         return 4
 
-    def check_image_size(self, options: FamilyOptions, size: SizeHW) -> None:
-        """Raise a ValueError naming the fix when the family's models cannot produce images of ``size``."""
-        multiple = self.size_multiple(options)
-        if size[0] % multiple or size[1] % multiple:
-            raise ValueError(f"{self.name} needs image sides that are multiples of {multiple}, not "
-                             f"{size[1]}x{size[0]}")
-
-    def dataset_settings(self, options: FamilyOptions) -> dict[str, Any]:
-        """Extra ``engine.data.layouts.DatasetConfig`` fields the family's data needs (e.g. label classes)."""
-        return {}
-
-    def random_inputs(self, options: FamilyOptions, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
-        """A seeded (1, C, H, W) input of the family's kind (for stored input/output checks)."""
-        shape = self.example_inputs(options, size)[0].shape
-        return torch.rand(shape, generator=generator) * 2 - 1
-
-    def export_input_names(self, options: FamilyOptions) -> tuple[str, ...]:
-        """Names of the exported model's inputs (as the model card lists them)."""
-        return self.input_names
-
-    def export_feed(self, options: FamilyOptions, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...],
-                    references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        """What the exported model is run on for its checks: the images and their conditioning; a family
-        whose model takes reference images instead uses ``references`` (real target-domain images)."""
-        return (inputs, *conditioning)
-
-    def display_input(self, inputs: torch.Tensor, options: FamilyOptions) -> torch.Tensor:
-        """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""
-        return inputs
-
-    def input_from_file(self, path: Path, options: FamilyOptions, size: SizeHW) -> torch.Tensor:
-        """A file a user opens in the compare view as the generator's (1, C, H, W) input at ``size``."""
-        from engine.data.images import load_image
-
-        return _prepared(self.load_input(load_image(path), options), size)
-
-    def target_from_file(self, path: Path, options: FamilyOptions, size: SizeHW) -> torch.Tensor | None:
-        """The ground truth that belongs with such a file (the B half of an A|B pair), or None."""
-        from engine.data.images import load_image
-
-        target = self.load_target(load_image(path), options)
-        return None if target is None else _prepared(target, size)
-
     @abstractmethod
     def example_inputs(self, options: FamilyOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
         ...
 
-    @abstractmethod
-    def load_input(self, image: Any, options: FamilyOptions) -> Any:
-        """The input part of an image a user opens in the compare view (e.g. the A half of an A|B pair)."""
-
-    def load_target(self, image: Any, options: FamilyOptions) -> Any | None:
-        """The ground-truth part of such an image (the B half of a pair), or None where it holds none."""
-        return None
+    def images_in_file(self, image: Any, options: FamilyOptions) -> tuple[Any, Any | None]:
+        """The input and the ground truth (None where it holds none) in an image a user opens in the compare
+        view, e.g. the halves of an A|B pair."""
+        return image, None
 
     # --- training -----------------------------------------------------------------------------------
 
@@ -361,19 +304,21 @@ class Family(ABC):
         """Networks the family's distillation step uses beside the generic ones (e.g. a perceptual loss)."""
         return {}
 
-    def uses_discriminator(self, recipe: Recipe) -> bool:
-        """Whether the student's losses need its discriminator; without it a step neither runs nor trains it
-        (a run with ``lambda_gan: 0`` is distillation alone, at the cost of the generator's passes)."""
-        return recipe.lambda_gan > 0
-
-    @staticmethod
-    def real_images_for_discriminator(recipe: Recipe, real: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
-        """What the student's discriminator learns as real (``recipe.discriminator_real``): the real images of
-        the target domain, or the teacher's outputs for the same inputs."""
-        return teacher_out if recipe.discriminator_real == "teacher" else real
-
     @abstractmethod
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
         """One step of distillation (discriminator, then generator and mappings) on a batch on the device;
-        ``arch`` is the sub-network to train (None: the student as it is). Where ``uses_discriminator`` is
+        ``arch`` is the sub-network to train (None: the student as it is). Where ``recipe.uses_discriminator`` is
         false the step leaves the discriminator alone and reports no D losses."""
+
+
+def check_image_size(family: Family, options: FamilyOptions, size: SizeHW) -> None:
+    """Raise a ValueError naming the fix when the family's models cannot produce images of ``size``: both sides
+    a multiple of ``size_multiple``, and more than one pixel left where the models are smallest (normalisation
+    over a single pixel has nothing to normalise)."""
+    multiple = family.size_multiple(options)
+    height, width = size
+    if height % multiple or width % multiple:
+        raise ValueError(f"{family.name} needs image sides that are multiples of {multiple}, not {width}x{height}")
+    if height * width <= multiple * multiple:
+        raise ValueError(f"{family.name} needs an image of at least {2 * multiple} pixels on one side (its models "
+                         f"work at 1/{multiple} of each side), not {width}x{height}")

@@ -1,11 +1,14 @@
 """What only some families have, as capabilities the generic code asks for instead of hooks every family must
-carry: inputs beside the image (MUNIT's style code), label-map inputs (GauGAN's mIoU) and normalisation statistics
-re-estimated per sub-network (GauGAN's BatchNorm). A family has one by inheriting it beside ``Family``; the
-functions below are how the stages, the inspector and the export ask, so that none of them names a family."""
+carry: inputs beside the image (MUNIT's style code), label-map inputs (GauGAN's class ids: their own files, colours,
+exported input name and mIoU), normalisation statistics re-estimated per sub-network (GauGAN's BatchNorm) and a
+supernet that starts from some of the teacher's weights (MUNIT's style MLP). A family has one by inheriting it
+beside ``Family``; the functions below are how the stages, the inspector and the export ask, so that none of them
+names a family."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -24,6 +27,8 @@ class Conditioned(ABC):
 
     conditioning_title: ClassVar[str]
     conditioning_tooltip: ClassVar[str] = ""
+    #: What the compare view and the grid call the image that the conditioning renders.
+    input_title: ClassVar[str] = "content"
 
     @abstractmethod
     def conditioning(self, options: Any, count: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -34,13 +39,47 @@ class Conditioned(ABC):
                              size: SizeHW) -> torch.Tensor | None:
         """The conditioning of one image as a (1, 3, H, W) picture in [-1, 1], or None."""
 
+    @abstractmethod
+    def conditioning_names(self, options: Any) -> tuple[str, ...]:
+        """Names of the exported model's inputs after the image."""
+
+    def export_conditioning(self, options: Any, conditioning: tuple[torch.Tensor, ...],
+                            references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """What the exported model takes after the images for its checks: the conditioning, or (a model that
+        reads its own, e.g. a style encoder) the real target-domain images ``references``."""
+        return conditioning
+
 
 class LabelMaps(ABC):
-    """The inputs are label maps: mIoU compares a segmentation of the output with them."""
+    """The inputs are label maps (class ids, not pixels): read from their own files, shown in colour, exported as
+    ``label``; mIoU compares a segmentation of the output with them."""
+
+    input_name: ClassVar[str] = "label"
+    input_title: ClassVar[str] = "label map"
 
     @abstractmethod
     def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
         """The (N, H, W) class ids of label-map inputs."""
+
+    @abstractmethod
+    def dataset_settings(self, options: Any) -> dict[str, Any]:
+        """The ``engine.data.layouts.DatasetConfig`` fields of its label maps (classes, instance maps)."""
+
+    @abstractmethod
+    def colourise(self, inputs: torch.Tensor, options: Any) -> torch.Tensor:
+        """Label-map inputs (N, C, H, W) as colour images in [-1, 1]."""
+
+    @abstractmethod
+    def random_label_maps(self, options: Any, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
+        """A seeded (1, C, H, W) input of label maps (for stored input/output checks)."""
+
+    @abstractmethod
+    def label_map_from_file(self, path: Path, options: Any, size: SizeHW) -> torch.Tensor:
+        """A label-map file a user opens in the compare view, as the (1, C, H, W) input at ``size``."""
+
+    @abstractmethod
+    def photo_beside(self, path: Path, options: Any, size: SizeHW) -> torch.Tensor | None:
+        """The photograph that belongs with such a file (its layout's sibling folder), or None."""
 
 
 class Calibrated(ABC):
@@ -51,6 +90,14 @@ class Calibrated(ABC):
     def recalibrate(self, model: nn.Module, arch: Arch | None, data: Any, options: Any) -> None:
         """Re-estimate the statistics of ``model`` (a supernet run at ``arch``, or a plain sub-network when
         ``arch`` is None) on training batches of ``data``."""
+
+
+class InheritsFromTeacher(ABC):
+    """A freshly initialised supernet takes some weights from the teacher (where the family's options say so)."""
+
+    @abstractmethod
+    def inherit_from_teacher(self, supernet: nn.Module, teacher: nn.Module, options: Any) -> str | None:
+        """Copy them; return a line for the run's log, or None when the options ask for nothing."""
 
 
 def conditioning_of(family: Any, options: Any, count: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -73,6 +120,74 @@ def conditioning_tooltip(family: Any) -> str:
     return family.conditioning_tooltip if isinstance(family, Conditioned) else ""
 
 
+def export_input_names(family: Any, options: Any) -> tuple[str, ...]:
+    """Names of the exported model's inputs: the image (``label`` for label maps), then any conditioning."""
+    image = family.input_name if isinstance(family, LabelMaps) else "input"
+    return (image, *(family.conditioning_names(options) if isinstance(family, Conditioned) else ()))
+
+
+def export_feed(family: Any, options: Any, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...],
+                references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """What the exported model is run on for its checks (``export_input_names`` in order)."""
+    if not isinstance(family, Conditioned):
+        return (inputs,)
+    return (inputs, *family.export_conditioning(options, conditioning, references))
+
+
+def display_input(family: Any, inputs: torch.Tensor, options: Any) -> torch.Tensor:
+    """Inputs (N, C, H, W) as images in [-1, 1] for grids and the compare view (label maps in colour)."""
+    return family.colourise(inputs, options) if isinstance(family, LabelMaps) else inputs
+
+
+def dataset_settings(family: Any, options: Any) -> dict[str, Any]:
+    """Extra ``engine.data.layouts.DatasetConfig`` fields the family's data needs."""
+    return family.dataset_settings(options) if isinstance(family, LabelMaps) else {}
+
+
+def random_inputs(family: Any, options: Any, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
+    """A seeded (1, C, H, W) input of the family's kind (for stored input/output checks)."""
+    if isinstance(family, LabelMaps):
+        return family.random_label_maps(options, size, generator)
+    shape = family.example_inputs(options, size)[0].shape
+    return torch.rand(shape, generator=generator) * 2 - 1
+
+
+def input_from_file(family: Any, path: Path, options: Any, size: SizeHW) -> torch.Tensor:
+    """A file a user opens in the compare view as the generator's (1, C, H, W) input at ``size``."""
+    if isinstance(family, LabelMaps):
+        return family.label_map_from_file(Path(path), options, size)
+    from engine.data.images import load_image
+
+    return prepared_image(family.images_in_file(load_image(path), options)[0], size)
+
+
+def target_from_file(family: Any, path: Path, options: Any, size: SizeHW) -> torch.Tensor | None:
+    """The ground truth that belongs with such a file (the B half of an A|B pair, a label map's photograph)."""
+    if isinstance(family, LabelMaps):
+        return family.photo_beside(Path(path), options, size)
+    from engine.data.images import load_image
+
+    target = family.images_in_file(load_image(path), options)[1]
+    return None if target is None else prepared_image(target, size)
+
+
+def prepared_image(image: Any, size: SizeHW) -> torch.Tensor:
+    import random
+
+    from engine.data.images import to_tensor
+    from engine.data.transforms import PreprocessOptions, apply, sample_params
+
+    opts = PreprocessOptions.for_testing(size)
+    return to_tensor(apply(image, sample_params(image.size, opts, random.Random(0)), opts))[None]
+
+
+def inherit_from_teacher(family: Any, supernet: nn.Module, teacher: nn.Module, options: Any) -> str | None:
+    """What a fresh supernet takes from the teacher where the family does that (a line for the log, or None)."""
+    if isinstance(family, InheritsFromTeacher):
+        return family.inherit_from_teacher(supernet, teacher, options)
+    return None
+
+
 def needs_calibration(family: Any) -> bool:
     return isinstance(family, Calibrated)
 
@@ -92,7 +207,7 @@ def label_ids(family: Any, inputs: torch.Tensor) -> torch.Tensor:
 def column_title(family: Any, column: str) -> str:
     """What the compare view and the grid call one of the family's ``compare_columns``."""
     if column == "input":
-        return family.input_title
+        return family.input_title if isinstance(family, (LabelMaps, Conditioned)) else "input"
     if column == "conditioning":
         return conditioning_title(family) or column
     return column

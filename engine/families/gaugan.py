@@ -27,9 +27,8 @@ from engine.arch import Arch
 from engine.checkpoints import fold_spectral_norm
 from engine.data import labels as label_maps
 from engine.errors import ConfigError, DatasetError, UserError
-from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer, _prepared,
-                                  set_requires_grad)
-from engine.families.capabilities import Calibrated, LabelMaps
+from engine.families.base import DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer, set_requires_grad
+from engine.families.capabilities import Calibrated, LabelMaps, prepared_image
 from engine.families.shipped import shipped_teacher
 from engine.families.weights import unwrap_state_dict
 from engine.families.registry import FAMILIES
@@ -37,7 +36,7 @@ from engine.losses import FeatureMappings, GANLoss
 from engine.models.elastic import calibrate_batchnorm
 from engine.models.init import init_weights
 from engine.models.spade import (STUDENT_POSITIONS, LabelEncoder, MobileSPADEGenerator, MobileSPADESupernet,
-                                 MultiscaleDiscriminator, SPADEGenerator, SPADEResBlock, check_size, feature_matching_loss,
+                                 MultiscaleDiscriminator, SPADEGenerator, SPADEResBlock, feature_matching_loss,
                                  mobile_spade_macs, upsampling_factor)
 
 log = logging.getLogger(__name__)
@@ -95,6 +94,10 @@ class GauGANRecipe(Recipe):
         False, description="a teacher trained here has spectral norms on its residual blocks' convolutions, folded "
                            "into plain weights when saved (the reference's GauGAN, NVlabs/SPADE's spectralspade norm)")
 
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.lambda_gan > 0 or self.lambda_feat > 0  # feature matching reads the discriminator too
+
 
 class GauGANTeacherTrainer(TeacherTrainer):
     """SPADE's own training: hinge GAN loss, feature matching and (with weights) VGG loss for the generator;
@@ -144,9 +147,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
     positions = tuple(name for name, _ in STUDENT_POSITIONS)
     options_model = GauGANOptions
     metrics = ("fid", "rfid", "miou")
-    input_names = ("label",)
     compare_columns = ("input", "ground truth", "teacher", "student", "difference")
-    input_title = "label map"
     #: G_vgg only when the VGG-19 weights are found.
     loss_names = ("G_gan", "G_feat", "G_vgg", "G_distill", "D_real", "D_fake")
     #: The reference's ``channels-64`` space for the ngf-64 teacher.
@@ -191,9 +192,6 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
 
     def size_multiple(self, options: GauGANOptions) -> int:
         return upsampling_factor(options.upsampling)
-
-    def check_image_size(self, options: GauGANOptions, size: SizeHW) -> None:
-        check_size(size, options.upsampling)
 
     # --- models -------------------------------------------------------------------------------------
 
@@ -279,7 +277,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
     def example_inputs(self, options: GauGANOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(batch, 1 + int(options.instance_edges), *size),)
 
-    def random_inputs(self, options: GauGANOptions, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
+    def random_label_maps(self, options: GauGANOptions, size: SizeHW, generator: torch.Generator) -> torch.Tensor:
         # Regions of 8x8 pixels, so that every resolution of the generator sees more than one class.
         height, width = size
         ids = torch.randint(0, options.classes, (1, 1, -(-height // 8), -(-width // 8)), generator=generator)
@@ -289,13 +287,10 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
     def label_ids(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs[:, 0].round().long()
 
-    def display_input(self, inputs: torch.Tensor, options: GauGANOptions) -> torch.Tensor:
+    def colourise(self, inputs: torch.Tensor, options: GauGANOptions) -> torch.Tensor:
         return label_maps.colourise(inputs, options.classes)
 
-    def load_input(self, image: Image.Image, options: GauGANOptions) -> Image.Image:
-        return image
-
-    def input_from_file(self, path: Path, options: GauGANOptions, size: SizeHW) -> torch.Tensor:
+    def label_map_from_file(self, path: Path, options: GauGANOptions, size: SizeHW) -> torch.Tensor:
         from engine.data.images import load_image
         from engine.data.layouts import check_class_ids
 
@@ -316,7 +311,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
             channels.append(_ids_at(load_image(sibling, mode=""), size))
         return torch.stack(channels).to(torch.float32)[None]
 
-    def target_from_file(self, path: Path, options: GauGANOptions, size: SizeHW) -> torch.Tensor | None:
+    def photo_beside(self, path: Path, options: GauGANOptions, size: SizeHW) -> torch.Tensor | None:
         """The photograph of the labelmap layout beside the label map (``<phase>_img/NAME.*``), if any."""
         from engine.data.images import is_image_file, load_image
 
@@ -325,15 +320,12 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
         if folder == path.parent or not folder.is_dir():
             return None
         photo = next((p for p in sorted(folder.glob(f"{path.stem}.*")) if is_image_file(p)), None)
-        return None if photo is None else _prepared(load_image(photo), size)
+        return None if photo is None else prepared_image(load_image(photo), size)
 
     def teacher_trainer(self, options: GauGANOptions, recipe: GauGANRecipe, seed: int) -> GauGANTeacherTrainer:
         return GauGANTeacherTrainer(self, options, recipe)
 
     # --- losses and distillation (base_spade_distiller's compute_G_loss / compute_D_loss) ---------------
-
-    def uses_discriminator(self, recipe: GauGANRecipe) -> bool:
-        return recipe.lambda_gan > 0 or recipe.lambda_feat > 0  # feature matching reads the discriminator too
 
     def generator_losses(self, netD: nn.Module, encoded: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                          criterion: GANLoss, recipe: GauGANRecipe, vgg: nn.Module | None,
@@ -341,7 +333,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
         """``d_real``: what feature matching reads the discriminator on as real, where not ``real`` (the
         perceptual loss always compares with the photograph)."""
         losses = {}
-        if self.uses_discriminator(recipe):
+        if recipe.uses_discriminator:
             pred_fake = netD(torch.cat([encoded, fake], 1))
             with torch.no_grad():
                 pred_real = netD(torch.cat([encoded, real if d_real is None else d_real], 1))
@@ -365,7 +357,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
             teacher_out, teacher_features = state.teacher.forward_with_features(labels)
             encoded = state.teacher.encoder(labels)
         out, features = state.forward(labels, arch)
-        real_for_d = self.real_images_for_discriminator(recipe, real, teacher_out)
+        real_for_d = recipe.discriminator_real_images(real, teacher_out)
 
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
@@ -378,7 +370,7 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
         state.opt_g.step()
 
         d_losses = {}
-        if self.uses_discriminator(recipe):
+        if recipe.uses_discriminator:
             set_requires_grad([netD], True)
             state.opt_d.zero_grad(set_to_none=True)
             with torch.no_grad():  # the student after its step, as the reference's compute_D_loss

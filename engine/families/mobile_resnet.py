@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from pydantic import Field
 from torch import nn
 
@@ -104,9 +103,6 @@ class MobileResnetFamily(Family):
     def example_inputs(self, options: ResnetOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(batch, options.input_nc, *size),)
 
-    def load_input(self, image: Image.Image, options: ResnetOptions) -> Image.Image:
-        return image
-
     # --- distillation (the reference's ResnetSupernet step) ----------------------------------------
 
     def discriminator_inputs(self, real_a: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -118,7 +114,7 @@ class MobileResnetFamily(Family):
 
     def real_for_discriminator(self, batch: dict[str, torch.Tensor], teacher_out: torch.Tensor,
                                state: DistillState) -> torch.Tensor:
-        real = self.real_images_for_discriminator(state.recipe, batch[self.target_key], teacher_out)
+        real = state.recipe.discriminator_real_images(batch[self.target_key], teacher_out)
         return self.discriminator_inputs(batch["A"], real)
 
     def distill_step(self, state: DistillState, batch: dict[str, torch.Tensor], arch: Arch | None) -> dict[str, float]:
@@ -130,7 +126,7 @@ class MobileResnetFamily(Family):
         fake = self.discriminator_inputs(real_a, out)
         losses, d_losses = {}, {}
 
-        with_d = self.uses_discriminator(recipe)
+        with_d = recipe.uses_discriminator
         if with_d:
             set_requires_grad([netD], True)
             state.opt_d.zero_grad(set_to_none=True)

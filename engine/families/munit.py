@@ -30,7 +30,7 @@ from engine.arch import Arch
 from engine.errors import UserError
 from engine.families.base import (DistillState, Family, FamilyOptions, Recipe, SizeHW, TeacherTrainer,
                                   set_requires_grad)
-from engine.families.capabilities import Conditioned
+from engine.families.capabilities import Conditioned, InheritsFromTeacher
 from engine.families.shipped import shipped_teacher
 from engine.families.weights import unwrap_state_dict, without_unused_norm_statistics
 from engine.families.registry import FAMILIES
@@ -135,7 +135,7 @@ class MUNITTeacherTrainer(TeacherTrainer):
         return {k: v.item() for k, v in {**losses, **d_losses}.items()}
 
 
-class MUNITFamily(Family, Conditioned):
+class MUNITFamily(Family, Conditioned, InheritsFromTeacher):
     name = "munit"
     description = "MUNIT: unpaired, multimodal translation (trainA/trainB); AdaIN generator, style code input"
     dataset_layout = "unaligned"
@@ -153,7 +153,6 @@ class MUNITFamily(Family, Conditioned):
     compare_columns = ("input", "conditioning", "teacher", "student", "difference")
     conditioning_title = "style"
     conditioning_tooltip = "The style code teacher and student both get: one bar per dimension"
-    input_title = "content"
     loss_names = ("G_recon", "G_distill", "G_style", "G_gan", "D_real", "D_fake")
     #: The reference's ``channels-64`` space: seven widths at each of the ten positions.
     choices = (64, 56, 48, 40, 32, 24, 16)
@@ -252,9 +251,6 @@ class MUNITFamily(Family, Conditioned):
         return MobileMUNITGenerator(self.parse_arch(arch).values, options.input_nc, options.style_dim,
                                     options.student_mlp_dim, style_encoder=options.style_encoder)
 
-    def extract(self, supernet: nn.Module, arch: Arch) -> nn.Module:
-        return supernet.extract(arch)  # type: ignore[operator]
-
     def build_mappings(self, options: MUNITOptions, student_arch: Arch, init: str) -> FeatureMappings:
         # The content code: 4 x position 3 wide in the student, 4 x ngf in the teacher (the reference's netA).
         return FeatureMappings([4 * student_arch.values[3]], [4 * options.ngf], init=init)
@@ -270,16 +266,16 @@ class MUNITFamily(Family, Conditioned):
     def conditioning(self, options: MUNITOptions, count: int, seed: int) -> tuple[torch.Tensor, ...]:
         return (_codes(count, options.style_dim, seed),)
 
-    def export_input_names(self, options: MUNITOptions) -> tuple[str, ...]:
-        return ("input", "style_image" if options.style_encoder else "style")
+    def conditioning_names(self, options: MUNITOptions) -> tuple[str, ...]:
+        return ("style_image" if options.style_encoder else "style",)
 
-    def export_feed(self, options: MUNITOptions, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...],
-                    references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    def export_conditioning(self, options: MUNITOptions, conditioning: tuple[torch.Tensor, ...],
+                            references: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         if options.style_encoder:
             if references is None:
                 raise ValueError("a MUNIT student with a style encoder is exported with reference style images")
-            return (inputs, references)
-        return (inputs, *conditioning)
+            return (references,)
+        return conditioning
 
     def example_inputs(self, options: MUNITOptions, size: SizeHW, batch: int = 1) -> tuple[torch.Tensor, ...]:
         # With the style encoder the paper's count: content encoder + style encoder (on a reference) + decoder.
@@ -308,8 +304,8 @@ class MUNITFamily(Family, Conditioned):
             picture[:, top:bottom, left:right] = colour[:, None, None]
         return picture[None]
 
-    def load_input(self, image: Image.Image, options: MUNITOptions) -> Image.Image:
-        return image.convert("RGB" if options.input_nc == 3 else "L")
+    def images_in_file(self, image: Image.Image, options: MUNITOptions) -> tuple[Image.Image, None]:
+        return image.convert("RGB" if options.input_nc == 3 else "L"), None
 
     def teacher_trainer(self, options: MUNITOptions, recipe: MUNITRecipe, seed: int) -> MUNITTeacherTrainer:
         return MUNITTeacherTrainer(self, options, recipe)
@@ -331,8 +327,8 @@ class MUNITFamily(Family, Conditioned):
             teacher_out, teacher_features = teacher.forward_with_features(real_a, teacher_code)
         out, features = state.forward(real_a, arch, real_b if with_encoder else teacher_code)
 
-        with_d = self.uses_discriminator(recipe)
-        real_for_d = self.real_images_for_discriminator(recipe, real_b, teacher_out)
+        with_d = recipe.uses_discriminator
+        real_for_d = recipe.discriminator_real_images(real_b, teacher_out)
         set_requires_grad([netD], False)
         state.opt_g.zero_grad(set_to_none=True)
         mapped = state.mappings([features["content"]])[0]

@@ -75,16 +75,12 @@ class Pix2PixFamily(MobileResnetFamily):
     def recon_target(self, batch: dict[str, torch.Tensor], teacher_out: torch.Tensor) -> torch.Tensor:
         return batch[self.target_key]
 
-    def load_input(self, image: Image.Image, options: ResnetOptions) -> Image.Image:
-        # An A|B pair of the aligned layout: its A half is the input.
+    def images_in_file(self, image: Image.Image, options: ResnetOptions) -> tuple[Image.Image, Image.Image | None]:
+        # An A|B pair of the aligned layout: its A half is the input, its B half the ground truth.
         if image.width == 2 * image.height:
-            return image.crop((0, 0, image.width // 2, image.height))
-        return image
-
-    def load_target(self, image: Image.Image, options: ResnetOptions) -> Image.Image | None:
-        if image.width == 2 * image.height:
-            return image.crop((image.width // 2, 0, image.width, image.height))
-        return None
+            half = image.width // 2
+            return image.crop((0, 0, half, image.height)), image.crop((half, 0, image.width, image.height))
+        return image, None
 
     def teacher_trainer(self, options: ResnetOptions, recipe: Recipe, seed: int) -> Pix2PixTeacherTrainer:
         return Pix2PixTeacherTrainer(self, options, recipe)

@@ -135,6 +135,13 @@ def extract_subnet(supernet: Supernet, arch) -> nn.Module:
     return subnet.train(supernet.training)  # type: ignore[attr-defined]
 
 
+def subnet_of(supernet: Supernet, arch) -> nn.Module:
+    """The plain sub-network ``arch`` of a supernet: its own ``extract`` where a supernet keeps some weights other
+    than as first-k slices (MUNIT's style MLP), ``extract_subnet`` otherwise."""
+    own = getattr(supernet, "extract", None)
+    return own(arch) if callable(own) else extract_subnet(supernet, arch)
+
+
 @torch.no_grad()
 def calibrate_batchnorm(model: nn.Module, forward, batches) -> int:
     """Re-estimate the running statistics of every BatchNorm in ``model`` by running ``forward`` on each

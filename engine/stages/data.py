@@ -21,7 +21,7 @@ from engine.data.transforms import PreprocessOptions
 from engine.distributed import SINGLE, World
 from engine.errors import ConfigError, DatasetError
 from engine.events import EventSink
-from engine.families.capabilities import conditioning_of
+from engine.families.capabilities import conditioning_of, dataset_settings, export_feed
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
 from engine.settings import Settings
 
@@ -43,10 +43,10 @@ class RunData:
 
     def feed(self, family, options, split: str = "test", count: int | None = None) -> tuple[torch.Tensor, ...]:
         """The first ``count`` (None: all) images of a split as the exported model is run on them
-        (``Family.export_feed``: the images and their conditioning, or the reference images it takes)."""
+        (``capabilities.export_feed``: the images and their conditioning, or the reference images it takes)."""
         inputs, targets, conditioning = ((self.test_inputs, self.test_targets, self.test_conditioning) if split == "test"
                                          else (self.search_inputs, self.search_targets, self.search_conditioning))
-        return family.export_feed(options, inputs[:count], tuple(c[:count] for c in conditioning), targets[:count])
+        return export_feed(family, options, inputs[:count], tuple(c[:count] for c in conditioning), targets[:count])
 
 
 def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) -> tuple[Path, str]:
@@ -100,7 +100,7 @@ def _training_preprocess(config: RunConfig) -> PreprocessOptions:
 def _common(config: RunConfig, root: Path, layout: str) -> dict:
     spec = config.dataset
     return dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images,
-                **config.family_impl.dataset_settings(config.options))
+                **dataset_settings(config.family_impl, config.options))
 
 
 def open_training_set(config: RunConfig, settings: Settings) -> LayoutDataset:

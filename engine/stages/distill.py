@@ -53,7 +53,7 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     opt_g, opt_d = (world.synchronise(o) for o in adam_pair(list(student.parameters()) + list(mappings.parameters()),
                                                             netD.parameters(), lr, recipe))
     sched = [lr_schedule(opt_g, steps, recipe, stage)]
-    if family.uses_discriminator(recipe):  # otherwise no step trains it (and a schedule would warn of that)
+    if recipe.uses_discriminator:  # otherwise no step trains it (and a schedule would warn of that)
         sched.append(lr_schedule(opt_d, steps, recipe, stage))
     state = DistillState(teacher=teacher, forward=forward, mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d,
                          criterion=GANLoss(recipe.gan_mode), recipe=recipe,

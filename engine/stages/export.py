@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from engine.export import export_checked, export_onnx, measure_teacher_and_student
-from engine.families.capabilities import column_title, display_conditioning
+from engine.families.capabilities import column_title, display_conditioning, display_input, export_input_names
 from engine.model_card import build_model_card, weights_of
 from engine.panels import compose, grid_panels
 from engine.metrics import psnr
@@ -72,7 +72,7 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
         return {}
     ctx.message(f"export: ONNX variants {', '.join(names)}")
     options, count = config.options, config.export.calibration_images
-    input_names = family.export_input_names(options)
+    input_names = export_input_names(family, options)
     # INT8 ranges from search-split inputs (with their conditioning), checked on the test split's.
     calibration = data.feed(family, options, "search", count)
     test_feed = data.feed(family, options, "test")
@@ -115,13 +115,13 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.progress(1, parts)
 
     grid = ctx.stage_dir / "grid.png"
-    save_grid(grid, family.compare_columns, family.display_input(data.test_inputs, options), teacher_out, student_out,
+    save_grid(grid, family.compare_columns, display_input(family, data.test_inputs, options), teacher_out, student_out,
               data.test_targets, _conditioning_tiles(family, options, data.test_conditioning, size))
     ctx.artifact(grid, "comparison_grid")
     ctx.progress(2, parts)
 
     student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
-    names = (family.export_input_names(options), family.output_names)
+    names = (export_input_names(family, options), family.output_names)
     feed = data.feed(family, options, "test", 8)
     onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", feed, config.threads, *names)
     ctx.artifact(onnx_path, "onnx")

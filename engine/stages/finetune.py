@@ -10,6 +10,7 @@ from torch import nn
 
 from engine import checkpoints
 from engine.families.capabilities import calibrate
+from engine.models.elastic import subnet_of
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill
@@ -23,7 +24,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     family, recipe = config.family_impl, config.resolved_recipe
     arch = family.parse_arch(ctx.result("search")["arch"])
     supernet, supernet_mappings, netD = load_supernet(ctx)
-    student = family.extract(supernet, arch)
+    student = subnet_of(supernet, arch)
     calibrate(family, student, None, data, config.options)
     scorer = make_scorer(ctx, data, "search")
     student.eval()

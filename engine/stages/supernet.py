@@ -13,6 +13,7 @@ from torch import nn
 from engine import checkpoints
 from engine.arch import Arch
 from engine.config import RunConfig
+from engine.families.capabilities import inherit_from_teacher
 from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -57,7 +58,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     check_latency_budget(ctx)  # a latency budget nothing can meet is refused before the training, not after
     teacher, teacher_D = load_teacher(ctx)
     supernet = init_weights(build_supernet(config), recipe.init)
-    inherited = config.family_impl.inherit_from_teacher(supernet, teacher, config.options)
+    inherited = inherit_from_teacher(config.family_impl, supernet, teacher, config.options)
     if inherited:
         ctx.message(inherited)
     mappings = build_mappings(config)

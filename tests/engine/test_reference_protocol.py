@@ -1,23 +1,20 @@
 """Each family's defaults are the reference's recipe and evaluation protocol (mit-han-lab/gan-compression; the
 file each value comes from is named beside it), and the mechanics behind them: per-family run defaults, the
-geometric first-generation weighting, the step schedule, the summed multi-scale GAN loss, whole-split
-evaluation and the real images each split is scored against."""
+geometric first-generation weighting, the summed multi-scale GAN loss. The step schedule is tested in
+tests/engine/stages/test_schedule.py; whole-split evaluation and the real images each split is scored against in
+tests/engine/stages/test_data.py."""
 
 import json
 import random
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 import main
 from engine.arch import Arch
-from engine.config import explain_config, load_config, merge
+from engine.config import explain_config, load_config
 from engine.losses import GANLoss
 from engine.search import SearchProblem, _random_fitting, sample_weights
-from engine.settings import Settings
-from engine.stages.data import _training_preprocess, prepare_data
-from engine.stages.schedule import lr_schedule
 from engine.stages.supernet import build_mappings
 
 
@@ -129,22 +126,6 @@ def test_geometric_weights_and_the_first_generation_they_draw():
         assert abs(counts[width] - expected) < 5 * (expected * (1 - weight / 40)) ** 0.5, counts
 
 
-def test_step_schedule_halves_the_rate_every_lr_decay_steps():
-    recipe = load_config(overrides={"family": "munit", "dataset": {"path": "d"},
-                                    "recipe": {"lr_decay_steps": 3, "teacher_lr_decay_steps": 2}}).resolved_recipe
-    rates = {}
-    for stage in ("supernet", "teacher"):
-        optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
-        schedule = lr_schedule(optimizer, 100, recipe, stage)
-        rates[stage] = []
-        for _ in range(7):
-            rates[stage].append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            schedule.step()
-    assert rates["supernet"] == [1e-4 * 0.5 ** (k // 3) for k in range(7)]
-    assert rates["teacher"] == [1e-4 * 0.5 ** (k // 2) for k in range(7)]
-
-
 def test_multiscale_gan_loss_sums_lsgan_scales_and_averages_hinge():
     torch.manual_seed(0)
     scales = [torch.randn(2, 1, 8, 8), torch.randn(2, 1, 4, 4), torch.randn(2, 1, 2, 2)]
@@ -167,52 +148,6 @@ def test_munit_mapping_starts_from_normal_002():
     weights = torch.cat([m.weight.flatten() for m in build_mappings(config, Arch((64,) * 10)).maps])
     # 256 x 256 weights from N(0, 0.02): their standard deviation within a few per cent of 0.02.
     assert abs(weights.std().item() - 0.02) < 0.001
-
-
-def test_training_preprocess_without_crop_jitter_is_the_image_size_flipped():
-    gaugan = load_config(overrides={"family": "gaugan", "dataset": {"path": "d"}})
-    opts = _training_preprocess(gaugan)
-    assert (opts.preprocess, opts.crop_hw, opts.flip) == ("resize", (256, 512), True)
-    jittered = _training_preprocess(load_config(overrides={"family": "gaugan", "dataset": {"path": "d"},
-                                                           "recipe": {"crop_jitter": True}}))
-    assert (jittered.preprocess, jittered.load_size, jittered.flip) == ("resize_and_crop", 572, True)
-
-
-def _tiny(family: str, sample: str, **extra):
-    return load_config(overrides=merge({
-        "name": "protocol", "family": family, "image_size": 32, "batch_size": 2,
-        "dataset": {"sample": sample, "sample_size": 32, "sample_train": 10, "sample_test": 6, "search_images": 3},
-        "model": {"ngf": 8, "n_blocks": 3}}, extra))
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    return Settings(workspace=tmp_path_factory.mktemp("protocol"), device="cpu")
-
-
-def test_the_whole_test_split_and_the_real_images_each_family_scores_against(settings):
-    cyclegan = prepare_data(_tiny("cyclegan", "grass2gravel"), settings, lambda event: None)
-    assert len(cyclegan.test_inputs) == 6  # every test image, not a capped number
-    root = cyclegan.root
-    train_b, test_b = (len([p for p in (root / folder).iterdir() if p.is_file()]) for folder in ("trainB", "testB"))
-    for split in ("search", "test"):  # every real B image of both splits, each once
-        real = cyclegan.real_sets[split]
-        assert len(real) == train_b + test_b
-        assert len(set(real.paths)) == len(real.paths)
-        assert real[len(real) - 1]["B"].shape == (3, 32, 32)
-    capped = prepare_data(_tiny("cyclegan", "grass2gravel", dataset={"test_images": 4}), settings, lambda e: None)
-    assert len(capped.test_inputs) == 4
-
-
-def test_munit_scores_the_search_against_training_b_and_the_test_against_test_b(settings):
-    config = load_config(overrides={
-        "name": "protocol-munit", "family": "munit", "image_size": 64,
-        "dataset": {"sample": "gray2tints", "sample_size": 64, "sample_train": 8, "sample_test": 4, "search_images": 2},
-        "model": {"ngf": 4, "mlp_dim": 8, "student_mlp_dim": 8}})
-    data = prepare_data(config, settings, lambda event: None)
-    root = data.root
-    assert [p.parent.name for p in data.real_sets["search"].paths] == ["trainB"] * len(data.real_sets["search"])
-    assert sorted(data.real_sets["test"].paths) == sorted(p for p in (root / "testB").iterdir() if p.is_file())
 
 
 def test_the_model_card_lists_every_departure_from_the_reference():

@@ -224,7 +224,7 @@ def test_a_copied_workspace_exports_and_redoes_only_what_is_asked(tmp_path, caps
     import json
     import shutil
 
-    from engine.api import run_summary
+    from engine.api import run_result
     from engine.settings import Settings
     from engine.store import open_store
 
@@ -254,7 +254,7 @@ def test_a_copied_workspace_exports_and_redoes_only_what_is_asked(tmp_path, caps
     assert {stage: (run / path).stat().st_mtime_ns for stage, path in weights.items()} == stamps
     assert (old_run / "export" / "student.onnx").stat().st_mtime_ns == old_onnx
     assert json.loads((run / "export" / "result.json").read_text())["onnx_path"] == "export/student.onnx"
-    located = run_summary(Settings.from_env(), run_id)
+    located = run_result(Settings.from_env(), run_id)
     assert located.onnx_path == str(run / "export" / "student.onnx") and Path(located.grid_path).is_file()
 
 

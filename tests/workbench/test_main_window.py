@@ -152,10 +152,10 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot, monk
 def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(window, qtbot, finished, monkeypatch):
     """Deterministic, not timed: the measurement is held inside its job until the GUI thread has handled
     events meanwhile, and it must run on another thread (a run is another process)."""
-    import engine.inspect
+    import engine.run_models
 
     settings, finished_store, finished_id, _ = finished
-    real_latency, inside, release, threads = engine.inspect.latency, threading.Event(), threading.Event(), []
+    real_latency, inside, release, threads = engine.run_models.latency, threading.Event(), threading.Event(), []
 
     def held_latency(*args, **kwargs):
         threads.append(threading.get_ident())
@@ -163,7 +163,7 @@ def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(w
         assert release.wait(REAL_WORK_S)
         return real_latency(*args, **kwargs)
 
-    monkeypatch.setattr(engine.inspect, "latency", held_latency)
+    monkeypatch.setattr(engine.run_models, "latency", held_latency)
     steps = []
     process = window.start_config(tiny_config("pix2pix", supernet={"steps": 60}))
     process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) else None)

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.events import CandidateScored
+from engine.families.capabilities import export_input_names
 from tests.patience import REAL_WORK_MS
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
@@ -555,7 +556,7 @@ def test_new_run_dialog_offers_munit_with_its_style_fields_and_unpaired_samples(
     dialog.model_form.widgets["style_encoder"].setChecked(False)
     config = dialog.config
     assert config.family == "munit" and config.options.style_encoder is False
-    assert config.family_impl.export_input_names(config.options) == ("input", "style")
+    assert export_input_names(config.family_impl, config.options) == ("input", "style")
     dialog.grab().save(str(tmp_path / "new_run_munit.png"))
 
 

@@ -11,9 +11,10 @@ import torch
 from engine.arch import Arch
 from engine.export import export_checked
 from engine.families import FAMILIES, DistillState, get_family
-from engine.families.capabilities import conditioning_of
+from engine.families.capabilities import conditioning_of, export_feed, export_input_names, random_inputs
 from engine.losses import GANLoss
 from engine.profile import count_macs
+from engine.models.elastic import subnet_of
 from tests.engine.models.reference_checkpoints import reference_resnet_state
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,7 +39,7 @@ def _size(name):
 
 def _inputs(family, options, size, batch=2, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return torch.cat([family.random_inputs(options, size, generator) for _ in range(batch)])
+    return torch.cat([random_inputs(family, options, size, generator) for _ in range(batch)])
 
 
 def _model_inputs(family, options, size, batch=2, seed=0):
@@ -101,7 +102,7 @@ def test_extracted_sub_network_equals_the_supernet_at_that_arch(family_name, see
         for p in supernet.parameters():
             p.normal_(0, 0.3)
     arch = _random_arch(space, seed + 10)
-    subnet = family.extract(supernet, arch).eval()
+    subnet = subnet_of(supernet, arch).eval()
     inputs = _model_inputs(family, options, _size(family_name), seed=seed)
     with torch.no_grad():
         expected, expected_features = supernet.forward_with_features(*inputs, arch=arch)
@@ -171,7 +172,7 @@ def test_without_adversarial_losses_a_distillation_step_neither_runs_nor_trains_
     assert not calls and all(torch.equal(a, b) for a, b in zip(d_before, state.netD.parameters()))
     assert not any(name.startswith("D_") or name in ("G_gan", "G_feat") for name in losses)
     assert "G_distill" in losses and any(not torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
-    assert family.uses_discriminator(family.default_recipe) and not family.uses_discriminator(recipe)
+    assert family.default_recipe.uses_discriminator and not recipe.uses_discriminator
 
 
 @pytest.mark.parametrize("discriminator_real", ["real", "teacher"])
@@ -203,8 +204,8 @@ def test_exported_student_matches_pytorch_in_onnx_runtime(family_name, tmp_path)
     size = _size(family_name)
     images = _inputs(family, options, size)
     # As the export stage feeds it: the images with their conditioning, or the reference images it takes.
-    inputs = family.export_feed(options, images, conditioning_of(family, options, 2, 0), _inputs(family, options, size, seed=5))
-    names = family.export_input_names(options)
+    inputs = export_feed(family, options, images, conditioning_of(family, options, 2, 0), _inputs(family, options, size, seed=5))
+    names = export_input_names(family, options)
     assert len(names) == len(inputs) == len(family.example_inputs(options, size))
     path, parity = export_checked(student, tmp_path / "student.onnx", inputs, None, names, family.output_names)
     assert path.is_file() and parity.ok and parity.images == 2
@@ -229,8 +230,9 @@ def test_teacher_checkpoints_of_both_public_projects_load_strictly(resnet_family
 # --- the boundary: generic code never names a family ---------------------------------------------------
 
 GENERIC = [*sorted((ROOT / "engine" / "stages").glob("*.py")),
-           *(ROOT / "engine" / f for f in ("search.py", "profile.py", "inspect.py", "export.py", "pipeline.py",
-                                           "cli.py", "config.py", "losses.py")),
+           *(ROOT / "engine" / f for f in ("search.py", "profile.py", "run_models.py", "export.py", "pipeline.py",
+                                           "api.py", "preflight.py", "model_card.py", "cli.py", "config.py",
+                                           "losses.py")),
            *sorted((ROOT / "workbench").glob("*.py"))]
 FAMILY_WORDS = ("cyclegan", "pix2pix", "gaugan", "spade", "munit")
 FAMILY_SPECIFIC_NAMES = ("paired", "MobileResnetGenerator", "MobileResnetSupernet", "mobile_resnet_macs",

@@ -20,8 +20,9 @@ from engine.data.transforms import PreprocessOptions
 from engine.errors import ConfigError, DatasetError
 from engine.export import export_checked
 from engine.families import get_family
-from engine.models.elastic import calibrate_batchnorm
+from engine.models.elastic import calibrate_batchnorm, subnet_of
 from engine.models.spade import LabelEncoder
+from engine.families.capabilities import dataset_settings, display_input, export_input_names, input_from_file, random_inputs, target_from_file
 from tests.engine.metrics.segmenter import write_segmenter
 
 FAMILY = get_family("gaugan")
@@ -33,7 +34,7 @@ SIZE = (64, 32)
 
 def _labels(batch=4, seed=0, options=TINY, size=SIZE):
     generator = torch.Generator().manual_seed(seed)
-    return torch.cat([FAMILY.random_inputs(options, size, generator) for _ in range(batch)])
+    return torch.cat([random_inputs(FAMILY, options, size, generator) for _ in range(batch)])
 
 
 def test_profile_gives_the_papers_original_and_a_released_config(capsys):
@@ -46,7 +47,7 @@ def test_profile_gives_the_papers_original_and_a_released_config(capsys):
     student = json.loads(capsys.readouterr().out)
     assert student["macs"] == pytest.approx(31.7e9, rel=0.02)  # the paper's compressed GauGAN: 31.7G
     assert main.main(["profile", "--family", "gaugan", "--image-size", "96"]) == 2
-    assert "multiple of 64" in capsys.readouterr().err
+    assert "multiples of 64" in capsys.readouterr().err
 
 
 def test_the_reference_space_and_options_are_cityscapes():
@@ -87,7 +88,7 @@ def test_calibration_gives_a_sub_network_its_own_statistics_and_extraction_keeps
         calibrate_batchnorm(supernet, lambda x: supernet(x, arch), [labels])
         supernet.eval()
         calibrated = supernet(labels, arch)
-        subnet = FAMILY.extract(supernet, arch).eval()
+        subnet = subnet_of(supernet, arch).eval()
         extracted = subnet(labels)
     error_before = (uncalibrated - own_statistics).abs().mean().item()
     error_after = (calibrated - own_statistics).abs().mean().item()
@@ -159,21 +160,21 @@ def test_a_label_map_opened_in_the_compare_view_is_class_ids_with_its_photograph
     ids = np.zeros((40, 40), np.uint8)
     ids[:, 20:] = 5
     path = _label_folder(tmp_path, ids)
-    inputs = FAMILY.input_from_file(path, TINY, SIZE)
+    inputs = input_from_file(FAMILY, path, TINY, SIZE)
     assert inputs.shape == (1, 1, *SIZE) and set(inputs.unique().tolist()) == {0.0, 5.0}
-    target = FAMILY.target_from_file(path, TINY, SIZE)
+    target = target_from_file(FAMILY, path, TINY, SIZE)
     assert target is not None and target.shape == (1, 3, *SIZE)
-    shown = FAMILY.display_input(inputs, TINY)
+    shown = display_input(FAMILY, inputs, TINY)
     assert shown.shape == (1, 3, *SIZE) and not torch.equal(shown[0, :, 0, 0], shown[0, :, 0, -1])
     with pytest.raises(DatasetError, match=r"a\.png holds class ids \[5\] outside 0\.\.3"):
-        FAMILY.input_from_file(path, FAMILY.options({"classes": 4, "instance_edges": False}), SIZE)
+        input_from_file(FAMILY, path, FAMILY.options({"classes": 4, "instance_edges": False}), SIZE)
 
 
 def test_the_exported_student_takes_label_maps_in_onnx_runtime(tmp_path):
     options = FAMILY.options({"classes": 6, "instance_edges": True, "ngf": 4, "upsampling": "normal"})
     student = FAMILY.build_student(options, Arch.smallest(FAMILY.search_space(options, [[8, 4]] * 8))).eval()
     labels = _labels(2, seed=6, options=options)
-    path, parity = export_checked(student, tmp_path / "student.onnx", (labels,), None, FAMILY.input_names,
+    path, parity = export_checked(student, tmp_path / "student.onnx", (labels,), None, export_input_names(FAMILY, TINY),
                                   FAMILY.output_names)
     assert parity.ok
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -189,7 +190,7 @@ def test_the_labelmap_dataset_feeds_the_generator(tmp_path):
     _label_folder(tmp_path, ids)
     dataset = open_dataset(DatasetConfig(root=tmp_path, layout="labelmap", phase="test",
                                          preprocess=PreprocessOptions.for_testing(SIZE),
-                                         **FAMILY.dataset_settings(TINY)))
+                                         **dataset_settings(FAMILY, TINY)))
     batch = dataset[0]["A"][None]
     with torch.no_grad():
         assert FAMILY.build_teacher(TINY).eval()(batch).shape == (1, 3, *SIZE)

@@ -11,6 +11,7 @@ from PIL import Image
 from engine.arch import Arch
 from engine.families import get_family
 from engine.models.munit import MUNITGenerator
+from engine.families.capabilities import export_feed, export_input_names, inherit_from_teacher
 
 FAMILY = get_family("munit")
 TINY = FAMILY.options({"ngf": 8, "mlp_dim": 16, "student_mlp_dim": 16})
@@ -34,12 +35,12 @@ def test_the_supernet_can_start_from_the_teachers_reading_of_a_style_code():
     space = FAMILY.default_search_space(TINY)
     fresh = FAMILY.build_supernet(TINY, space)
     before = [p.clone() for p in fresh.mlp.parameters()]
-    assert FAMILY.inherit_from_teacher(fresh, teacher, TINY) is None  # the reference's start: untouched
+    assert inherit_from_teacher(FAMILY, fresh, teacher, TINY) is None  # the reference's start: untouched
     assert all(torch.equal(a, b) for a, b in zip(before, fresh.mlp.parameters()))
     options = FAMILY.options({**TINY.model_dump(), "student_style_mlp": "teacher"})
     supernet = FAMILY.build_supernet(options, space)
     last = supernet.mlp.model[2].fc.weight.clone()
-    assert "teacher" in FAMILY.inherit_from_teacher(supernet, teacher, options)
+    assert "teacher" in inherit_from_teacher(FAMILY, supernet, teacher, options)
     for index in (0, 1):
         assert torch.equal(supernet.mlp.model[index].fc.weight, teacher.mlp.model[index].fc.weight)
         assert torch.equal(supernet.mlp.model[index].fc.bias, teacher.mlp.model[index].fc.bias)
@@ -88,13 +89,13 @@ def test_the_seeded_style_codes_are_the_same_for_every_caller_and_change_the_ima
 def test_without_its_style_encoder_the_student_takes_a_code_and_its_macs_leave_the_encoder_out():
     options = FAMILY.options({**TINY.model_dump(), "style_encoder": False})
     arch = Arch((8,) * 10)
-    assert FAMILY.export_input_names(options) == ("input", "style")
-    assert FAMILY.export_input_names(TINY) == ("input", "style_image")
+    assert export_input_names(FAMILY, options) == ("input", "style")
+    assert export_input_names(FAMILY, TINY) == ("input", "style_image")
     assert FAMILY.macs(arch, options, (64, 64)) < FAMILY.macs(arch, TINY, (64, 64))
     student = FAMILY.build_student(options, arch)
     assert student.enc_style is None
     codes = FAMILY.conditioning(options, 2, 0)
-    assert FAMILY.export_feed(options, torch.zeros(2, 3, 64, 64), codes, torch.zeros(2, 3, 64, 64))[1] is codes[0]
+    assert export_feed(FAMILY, options, torch.zeros(2, 3, 64, 64), codes, torch.zeros(2, 3, 64, 64))[1] is codes[0]
 
 
 @pytest.mark.slow

@@ -81,12 +81,3 @@ def test_a_cancel_that_arrives_as_a_stage_ends_is_honoured_before_the_next_one_a
     assert any("stopped before finetune as asked" in text for *_, text in store.log_lines(run_id))
     assert execute(run_id, settings, store, lambda event: None)["run_id"] == run_id
     store.close()
-
-
-def test_training_sees_crops_while_scoring_sees_whole_images(settings):
-    from engine.stages.data import prepare_data
-
-    config = tiny_config("pix2pix", train_crop=16)
-    data = prepare_data(config, settings, lambda event: None)
-    assert tuple(data.train[0]["A"].shape) == (3, 16, 16) and tuple(data.train[0]["B"].shape) == (3, 16, 16)
-    assert tuple(data.test_inputs.shape[1:]) == (3, 32, 32) and tuple(data.search_inputs.shape[1:]) == (3, 32, 32)

@@ -15,7 +15,9 @@ from engine.config import RunConfig
 from engine.errors import UserError
 from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student
 from engine.families.capabilities import (calibrate, column_title, conditioning_of, conditioning_tooltip,
-                                         display_conditioning, needs_calibration)
+                                         display_conditioning, display_input, export_input_names, input_from_file,
+                                         needs_calibration, target_from_file)
+from engine.models.elastic import subnet_of
 from engine.model_card import build_model_card, weights_of
 from engine.panels import difference_levels, to_uint8
 from engine.onnx_variants import build_variants
@@ -69,7 +71,7 @@ class RunModels:
         checked = family.check_arch(arch, self.config.search_space())
         supernet = build_supernet(self.config)
         supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
-        student = family.extract(supernet, checked)
+        student = subnet_of(supernet, checked)
         if needs_calibration(family):
             # As the search scored it: its own BatchNorm statistics, re-estimated on training batches.
             calibrate(family, student, None, SimpleNamespace(train=_training_set(self.config, self.settings)),
@@ -88,11 +90,11 @@ class RunModels:
     def load_input(self, path: Path) -> torch.Tensor:
         """A file as the generator's input at the run's size (the A half of an A|B pair when the run's dataset
         is aligned and the image is twice as wide as tall; a label map's class ids)."""
-        return self.config.family_impl.input_from_file(path, self.config.options, self.config.size_hw)
+        return input_from_file(self.config.family_impl, path, self.config.options, self.config.size_hw)
 
     def load_target(self, path: Path) -> torch.Tensor | None:
         """The ground truth that belongs with the file (the B half of an A|B pair), or None."""
-        return self.config.family_impl.target_from_file(path, self.config.options, self.config.size_hw)
+        return target_from_file(self.config.family_impl, path, self.config.options, self.config.size_hw)
 
 
 #: Training sets opened for calibration, by run configuration: a compare view previews one candidate after
@@ -123,7 +125,7 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
     t_out, s_out = teacher(inputs, *conditioning), student(inputs, *conditioning)
     levels = difference_levels(t_out, s_out)[0]
     example = family.example_inputs(options, models.config.size_hw)
-    images = {"input": to_uint8(family.display_input(inputs, options))[0], "teacher": to_uint8(t_out)[0],
+    images = {"input": to_uint8(display_input(family, inputs, options))[0], "teacher": to_uint8(t_out)[0],
               "student": to_uint8(s_out)[0]}
     if target is not None:
         images["ground truth"] = to_uint8(target)[0]
@@ -133,7 +135,7 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
     return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
             "titles": {c: column_title(family, c) for c in family.compare_columns},
             "conditioning_tooltip": conditioning_tooltip(family),
-            "input_title": family.input_title, "conditioning_seed": conditioning_seed if conditioning else None,
+            "input_title": column_title(family, "input"), "conditioning_seed": conditioning_seed if conditioning else None,
             "teacher_profile": profile_model(teacher, example).as_dict(),
             "student_profile": profile_model(student, example).as_dict()}
 
@@ -145,7 +147,7 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
     family = models.config.family_impl
     example = family.example_inputs(models.config.options, models.config.size_hw)
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
-    input_names = family.export_input_names(models.config.options)
+    input_names = export_input_names(family, models.config.options)
     onnx_paths = None
     if backend in ("onnxruntime", "openvino"):
         work_dir = work_dir or models.run_dir / "inspect"
@@ -164,7 +166,7 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
     name = str(student.arch)
     config = models.config
     family, options = config.family_impl, config.options
-    input_names = family.export_input_names(options)
+    input_names = export_input_names(family, options)
     onnx_path, parity = export_checked(student, out_dir / f"student-{name}.onnx", inputs, None,
                                        input_names, family.output_names)
     variants: dict[str, dict[str, Any]] = {}
