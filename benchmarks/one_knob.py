@@ -60,8 +60,9 @@ def row(label: str, result: dict) -> str:
 def render(preset: str, rows: list[tuple[str, dict]]) -> str:
     lines = [f"## One setting at a time: {preset}", "",
              f"Measured by `python benchmarks/one_knob.py --preset {preset} --vary ...`: each row one whole "
-             "`compress` run of the preset on this machine; the first rows are the unchanged preset at two seeds "
-             "(their difference is the run-to-run spread a knob must exceed to mean anything).", "",
+             "`compress` run of the preset on this machine; the first rows are the unchanged preset at each seed run "
+             "(their difference is the run-to-run spread a knob must exceed to mean anything); the knobs use the "
+             "first seed.", "",
              "| run | wall time | quality, teacher / student (test split) | fidelity to the teacher | MACs ratio | "
              "student arch | fine-tuning kept |", "|" + "---|" * 7]
     lines += [row(label, result) for label, result in rows]
