@@ -140,10 +140,11 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
     with the difference levels and both models' MACs and parameters (``engine.run_models.preview``); families
     with conditioning (a style code, say) run both with the one drawn from ``conditioning_seed``."""
     from engine.run_models import RunModels
-    from engine.run_models import preview as inspect_preview
+    from engine.run_models import preview as preview_models
 
     models = RunModels.open(store, settings, run_id)
-    shown = inspect_preview(models, models.load_input(image), arch, models.load_target(image), conditioning_seed)
+    inputs, target = models.open_file(image)
+    shown = preview_models(models, inputs, arch, target, conditioning_seed)
     # Which weights are shown, and the candidate's own scores (search split), so that one arch shown as the final
     # student and as a sub-network of the supernet is never one label over two networks.
     candidate = store.candidate(run_id, shown["arch"]) if arch is not None else None

@@ -15,8 +15,8 @@ from engine.config import RunConfig
 from engine.errors import UserError
 from engine.export import export_checked, export_onnx, measure_models, measure_teacher_and_student
 from engine.families.capabilities import (calibrate, column_title, conditioning_of, conditioning_tooltip,
-                                         display_conditioning, display_input, export_input_names, input_from_file,
-                                         needs_calibration, target_from_file)
+                                         display_conditioning, display_input, export_input_names, inputs_from_file,
+                                         needs_calibration)
 from engine.models.elastic import subnet_of
 from engine.model_card import build_model_card, weights_of
 from engine.panels import difference_levels, to_uint8
@@ -87,14 +87,11 @@ class RunModels:
         result = stage_result(self.run_dir, "search")
         return result["arch"] if result else None
 
-    def load_input(self, path: Path) -> torch.Tensor:
+    def open_file(self, path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A file as the generator's input at the run's size (the A half of an A|B pair when the run's dataset
-        is aligned and the image is twice as wide as tall; a label map's class ids)."""
-        return input_from_file(self.config.family_impl, path, self.config.options, self.config.size_hw)
-
-    def load_target(self, path: Path) -> torch.Tensor | None:
-        """The ground truth that belongs with the file (the B half of an A|B pair), or None."""
-        return target_from_file(self.config.family_impl, path, self.config.options, self.config.size_hw)
+        is aligned and the image is twice as wide as tall; a label map's class ids) and the ground truth that
+        belongs with it (the B half of such a pair), or None."""
+        return inputs_from_file(self.config.family_impl, path, self.config.options, self.config.size_hw)
 
 
 #: Training sets opened for calibration, by run configuration: a compare view previews one candidate after

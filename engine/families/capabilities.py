@@ -152,23 +152,16 @@ def random_inputs(family: Any, options: Any, size: SizeHW, generator: torch.Gene
     return torch.rand(shape, generator=generator) * 2 - 1
 
 
-def input_from_file(family: Any, path: Path, options: Any, size: SizeHW) -> torch.Tensor:
-    """A file a user opens in the compare view as the generator's (1, C, H, W) input at ``size``."""
+def inputs_from_file(family: Any, path: Path, options: Any, size: SizeHW) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A file a user opens in the compare view, read once: the generator's (1, C, H, W) input at ``size`` and the
+    ground truth that belongs with it (the B half of an A|B pair, a label map's photograph), or None."""
+    path = Path(path)
     if isinstance(family, LabelMaps):
-        return family.label_map_from_file(Path(path), options, size)
+        return family.label_map_from_file(path, options, size), family.photo_beside(path, options, size)
     from engine.data.images import load_image
 
-    return prepared_image(family.images_in_file(load_image(path), options)[0], size)
-
-
-def target_from_file(family: Any, path: Path, options: Any, size: SizeHW) -> torch.Tensor | None:
-    """The ground truth that belongs with such a file (the B half of an A|B pair, a label map's photograph)."""
-    if isinstance(family, LabelMaps):
-        return family.photo_beside(Path(path), options, size)
-    from engine.data.images import load_image
-
-    target = family.images_in_file(load_image(path), options)[1]
-    return None if target is None else prepared_image(target, size)
+    image, target = family.images_in_file(load_image(path), options)
+    return prepared_image(image, size), None if target is None else prepared_image(target, size)
 
 
 def prepared_image(image: Any, size: SizeHW) -> torch.Tensor:

@@ -16,10 +16,10 @@ def test_a_file_a_user_opens_becomes_the_runs_input_and_a_preview_with_the_famil
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 90, 3), dtype=np.uint8)).save(photo)
 
-    inputs = models.load_input(photo)
+    inputs, target = models.open_file(photo)
     height, width = models.config.size_hw
     assert inputs.shape == (1, models.config.options.input_nc, height, width)  # resized to the run's size
-    assert models.load_target(photo) is None  # an unpaired family's file holds no ground truth
+    assert target is None  # an unpaired family's file holds no ground truth
     shown = preview(models, inputs, None, None, conditioning_seed=3)
     assert shown["columns"] == ["input", "conditioning", "teacher", "student", "difference"]
     assert shown["titles"]["conditioning"] == "style" and shown["input_title"] == "content"

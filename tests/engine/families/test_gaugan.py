@@ -22,7 +22,7 @@ from engine.export import export_checked
 from engine.families import get_family
 from engine.models.elastic import calibrate_batchnorm, subnet_of
 from engine.models.spade import LabelEncoder
-from engine.families.capabilities import dataset_settings, display_input, export_input_names, input_from_file, random_inputs, target_from_file
+from engine.families.capabilities import dataset_settings, display_input, export_input_names, inputs_from_file, random_inputs
 from tests.engine.metrics.segmenter import write_segmenter
 
 FAMILY = get_family("gaugan")
@@ -160,14 +160,13 @@ def test_a_label_map_opened_in_the_compare_view_is_class_ids_with_its_photograph
     ids = np.zeros((40, 40), np.uint8)
     ids[:, 20:] = 5
     path = _label_folder(tmp_path, ids)
-    inputs = input_from_file(FAMILY, path, TINY, SIZE)
+    inputs, target = inputs_from_file(FAMILY, path, TINY, SIZE)
     assert inputs.shape == (1, 1, *SIZE) and set(inputs.unique().tolist()) == {0.0, 5.0}
-    target = target_from_file(FAMILY, path, TINY, SIZE)
     assert target is not None and target.shape == (1, 3, *SIZE)
     shown = display_input(FAMILY, inputs, TINY)
     assert shown.shape == (1, 3, *SIZE) and not torch.equal(shown[0, :, 0, 0], shown[0, :, 0, -1])
     with pytest.raises(DatasetError, match=r"a\.png holds class ids \[5\] outside 0\.\.3"):
-        input_from_file(FAMILY, path, FAMILY.options({"classes": 4, "instance_edges": False}), SIZE)
+        inputs_from_file(FAMILY, path, FAMILY.options({"classes": 4, "instance_edges": False}), SIZE)
 
 
 def test_the_exported_student_takes_label_maps_in_onnx_runtime(tmp_path):
