@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from engine.errors import UserError
 from engine.settings import Settings
 from engine.api import Store, open_store
+from workbench.binding_check import problem as binding_problem
 from workbench.platform_check import platform_failure_explained
 from workbench.resources import app_icon
 
@@ -75,6 +76,10 @@ def run_app(settings: Settings, check: bool = False) -> int:
     from workbench.settings import load_settings
 
     app = make_application()
+    # A binding that corrupts reference counts aborts the window minutes later: refused now, in one line.
+    if (defect := binding_problem()) is not None:
+        print(defect, file=sys.stderr)
+        return 2
     # Stored choices of the Settings dialog apply unless the command line or environment set them.
     stored, problems = load_settings()
     if not any(k in os.environ for k in ("GCW_WORKSPACE", "GCW_STORE_URL")) and settings == Settings.from_env():
