@@ -29,7 +29,7 @@ from engine.metrics.inception import find_weights as find_inception_weights
 from engine.export import BACKENDS as LATENCY_BACKENDS
 from engine.export import backend_unavailable
 from engine.onnx_variants import BACKEND_TITLES, describe_variant
-from engine.liveness import delete_run, mark_failed, not_responding
+from engine.liveness import cancel_run, delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, run_dir
 from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
@@ -51,7 +51,7 @@ __all__ = [
     # configuration and the pre-flight
     "config_lines", "explain_config", "leaves", "load_config", "preflight", "resolved_settings", "teacher_macs",
     # runs and the store
-    "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
+    "cancel_run", "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
     "run_result", "search_budget", "search_teacher", "write_launch_files",
     # models of a run: previews, latency, export
     "backend_unavailable", "measure_latency", "preview", "sample_images",

@@ -186,8 +186,8 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_runs_action(args: argparse.Namespace, settings: Settings) -> int:
-    """``runs delete RUN`` and ``runs mark-failed RUN``: the engine's operations on one run."""
-    from engine.liveness import delete_run, mark_failed
+    """``runs delete RUN``, ``runs mark-failed RUN`` and ``runs cancel RUN``: the engine's operations on one run."""
+    from engine.liveness import cancel_run, delete_run, mark_failed
     from engine.pipeline import run_dir
     from engine.store import open_store
 
@@ -195,6 +195,8 @@ def _cmd_runs_action(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.runs_command == "delete":
             print(delete_run(store, args.run_id, run_dir(settings, args.run_id), keep_files=args.keep_files))
+        elif args.runs_command == "cancel":
+            print(cancel_run(store, args.run_id))
         else:
             print(mark_failed(store, args.run_id))
     finally:
@@ -545,10 +547,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=_cmd_export)
 
-    runs = commands.add_parser("runs", help="list the runs in the store (runs delete / runs mark-failed: act on one)")
+    runs = commands.add_parser("runs", help="list the runs in the store (runs cancel / delete / mark-failed: act on one)")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=_cmd_runs)
-    run_commands = runs.add_subparsers(dest="runs_command", metavar="{delete,mark-failed}")
+    run_commands = runs.add_subparsers(dest="runs_command", metavar="{cancel,delete,mark-failed}")
+    cancel = run_commands.add_parser(
+        "cancel", help="ask a running run on this machine to stop at its next checkpoint (whoever started it)")
+    cancel.add_argument("run_id", type=int)
     delete = run_commands.add_parser("delete", help="delete a run from the store and its folder from the disk")
     delete.add_argument("run_id", type=int)
     delete.add_argument("--keep-files", action="store_true", help="keep the run's folder (checkpoints, exports)")

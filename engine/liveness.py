@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RunBusyError
+from engine.errors import RunBusyError, UserError
 from engine.store import Status, Store
 
 #: A run on another host whose heartbeat is older than this is considered dead (the heartbeat's timer writes
@@ -95,6 +95,34 @@ def mark_failed(store: Store, run_id: int, now: datetime | None = None) -> str:
                            "instead of marking it failed")
     _fail(store, run, reason)
     return f"run {run_id} marked failed ({reason}); resume with: python main.py resume {run_id}"
+
+
+def cancel_run(store: Store, run_id: int, signal_process=None) -> str:
+    """Ask a live run to stop at its next checkpoint (SIGTERM, as Ctrl-C or the window's Cancel), whichever
+    program started it: a window that did not start it, or a terminal. Refused, with what to do, when the run
+    is not running, runs on another machine (a signal cannot reach it from here) or its process is gone.
+    Returns what was done, for the user. ``signal_process(pid, signum)`` defaults to ``os.kill`` (tests)."""
+    import signal
+
+    run = store.get_run(run_id)
+    if run.status is not Status.running:
+        raise UserError(f"run {run_id} is {run.status.value}, not running: nothing to cancel")
+    if run.host != socket.gethostname():
+        raise UserError(f"run {run_id} runs on the machine {run.host} (pid {run.pid}), not on this one "
+                        f"({socket.gethostname()}): cancel it there with 'python main.py runs cancel {run_id}' "
+                        f"(or kill -TERM {run.pid} on {run.host}); it stops at its next checkpoint")
+    reason = why_not_running(run.host, run.pid, run.heartbeat_at)
+    if reason is not None or not run.pid:
+        raise UserError(f"run {run_id} cannot be cancelled: {reason or 'it recorded no process'}; mark it failed "
+                        f"instead (python main.py runs mark-failed {run_id}) and resume it later")
+    try:
+        (signal_process or os.kill)(run.pid, signal.SIGTERM)
+    except PermissionError as exc:
+        raise UserError(f"run {run_id} (pid {run.pid}) belongs to another user of this machine: cancel it as that "
+                        f"user (python main.py runs cancel {run_id})") from exc
+    except ProcessLookupError as exc:
+        raise UserError(f"run {run_id}'s process (pid {run.pid}) ended meanwhile: refresh the runs list") from exc
+    return f"run {run_id} (pid {run.pid}) stops at its next checkpoint; resume it later with: python main.py resume {run_id}"
 
 
 def delete_run(store: Store, run_id: int, folder: Path, keep_files: bool = False) -> str:

@@ -31,6 +31,7 @@ from engine.api import (
     RunConfig,
     RunSummary,
     Store,
+    cancel_run,
     delete_run,
     mark_failed,
     not_responding,
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._select_when_listed: int | None = None
         self.summary_shown: RunSummary | None = None
         self._starting: list[RunProcess] = []
+        self._cancelling: set[int] = set()  # runs asked to stop, until the list shows them stopped
         self.setWindowTitle("GAN Compression Workbench")
 
         self.runs_model = RunsTableModel(self)
@@ -97,7 +99,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.empty_label)
 
         self.monitor = MonitorView(store)
-        self.monitor.cancel_requested.connect(self.cancel_run)
+        self.monitor.cancel_requested.connect(self.ask_cancel)
         self.monitor.resume_requested.connect(self.resume_run)
         self.pareto = ParetoView(store)
         self.pareto.export_dir = settings.exports_dir
@@ -151,7 +153,7 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("runToolbar")
         self.new_action = QAction("New run…", self, shortcut=QKeySequence.StandardKey.New, triggered=self.new_run)
-        self.cancel_action = QAction("Cancel", self, triggered=lambda: self.cancel_run(self.selected_run_id()))
+        self.cancel_action = QAction("Cancel", self, triggered=lambda: self.ask_cancel(self.selected_run_id()))
         self.resume_action = QAction("Resume", self, triggered=lambda: self.resume_run(self.selected_run_id()))
         self.export_action = QAction("Export…", self, triggered=self.export_selected)
         self.settings_action = QAction("Settings…", self, triggered=self.open_settings)
@@ -229,6 +231,10 @@ class MainWindow(QMainWindow):
                                                     self.compare.reader))
 
     def _store_unreadable(self, key: str, message: str) -> None:
+        if key.startswith("cancel-"):
+            QMessageBox.information(self, "Cannot cancel the run from here", message)
+            self.refresh()
+            return
         if key.startswith("delete-"):
             QMessageBox.warning(self, "Cannot delete the run", message)
         if key.startswith("mark-failed-"):
@@ -241,6 +247,11 @@ class MainWindow(QMainWindow):
     def _show_runs(self, runs: list[RunSummary]) -> None:
         selected = self.selected_run_id()
         self.runs_model.set_runs(runs)
+        for run in runs:  # a stop asked for is said once it happened (the request's words would go stale)
+            if run.id in self._cancelling and run.status != "running":
+                self._cancelling.discard(run.id)
+                self.statusBar().showMessage(f"run {run.id} is {run.status}" + (
+                    ": Resume continues it from its checkpoint" if run.status == "cancelled" else ""))
         self.runs_view.setVisible(bool(runs))
         self.empty_label.setVisible(not runs)
         # Other runs are overlaid for comparison once they are finished (a running one's front still moves).
@@ -283,11 +294,14 @@ class MainWindow(QMainWindow):
     def _update_views(self, reload: bool = False) -> None:
         run_id = self.selected_run_id()
         running = run_id in self.processes and self.processes[run_id].is_running()
-        self.monitor.set_process_running(running)
-        self.monitor.set_run(run_id)
-        self.cancel_action.setEnabled(running)
         listed = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
         status = listed.status if listed else None
+        # Any live run can be cancelled, whoever started it (this window, an earlier one, a terminal); one on
+        # another machine too, where Cancel says how (a signal cannot reach it from here).
+        cancellable = running or bool(listed and status == "running" and not not_responding(listed))
+        self.monitor.set_process_running(cancellable)
+        self.monitor.set_run(run_id)
+        self.cancel_action.setEnabled(cancellable)
         self.resume_action.setEnabled(run_id is not None and not running and status in ("failed", "cancelled"))
         self.rename_action.setEnabled(run_id is not None)
         self.open_folder_action.setEnabled(run_id is not None)
@@ -347,13 +361,41 @@ class MainWindow(QMainWindow):
         self._watch(process)
         self.processes[run_id] = process
         process.resume(run_id)
+        self._cancelling.discard(run_id)
+        self.statusBar().showMessage(f"run {run_id} resumed")
         self._update_views()
 
+    def ask_cancel(self, run_id: int | None) -> None:
+        """Cancel after the user confirms (the toolbar's and the Monitor's Cancel)."""
+        if run_id is None:
+            return
+        answer = QMessageBox.question(
+            self, "Cancel run", f"Stop run {run_id} at its next checkpoint?\n\nFinished work is kept: Resume "
+            "continues from there.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.cancel_run(run_id)
+
     def cancel_run(self, run_id: int | None) -> None:
-        process = self.processes.get(run_id) if run_id is not None else None
+        """Ask the run to stop at its next checkpoint: this window's own process directly, any other live run
+        of the store through the engine (a signal to its process on this machine; refused with what to do for
+        a run on another machine)."""
+        if run_id is None:
+            return
+        process = self.processes.get(run_id)
         if process is not None and process.is_running():
             process.cancel()
+            self._cancelling.add(run_id)
             self.statusBar().showMessage(f"run {run_id} stops at its next checkpoint")
+            return
+        store = self.store
+
+        def done(message: object) -> None:
+            self._cancelling.add(run_id)
+            self.statusBar().showMessage(str(message))
+            self.refresh()
+
+        self.reader.read(f"cancel-{run_id}", lambda: cancel_run(store, run_id), done)
 
     def _on_event(self, process: RunProcess, event: Event) -> None:
         if event.run_id is not None and process in self._starting:

@@ -98,3 +98,51 @@ def test_runs_delete_removes_the_run_and_its_folder_and_refuses_a_running_one(se
     assert run_dir(settings, third).is_dir()  # with its pre-flight
     assert main.main([*workspace, "runs", "delete", str(third)]) == 0
     assert not run_dir(settings, third).exists() and os.path.isdir(settings.runs_dir)
+
+
+def _waiting_for_term(tmp_path):
+    """A process of this machine that records SIGTERM (as a run's command line would stop at a checkpoint)."""
+    marker = tmp_path / "terminated"
+    code = ("import signal, sys, time\n"
+            f"def stop(*_): open({str(marker)!r}, 'w').write('TERM'); sys.exit(3)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child, marker
+
+
+def test_runs_cancel_stops_a_live_run_this_command_did_not_start(settings, runs, capsys, tmp_path):
+    import socket
+
+    store, (live, _) = runs
+    child, marker = _waiting_for_term(tmp_path)
+    try:
+        _running(store, live, host=socket.gethostname(), pid=child.pid, heartbeat=datetime.now(timezone.utc))
+        assert main.main(["--workspace", str(settings.workspace), "runs", "cancel", str(live)]) == 0
+        assert f"run {live} (pid {child.pid}) stops at its next checkpoint" in capsys.readouterr().out
+        assert child.wait(timeout=30) == 3 and marker.read_text() == "TERM"
+    finally:
+        child.kill()
+
+
+def test_runs_cancel_says_what_to_do_for_a_run_elsewhere_a_dead_one_and_a_stopped_one(settings, runs, capsys):
+    from engine.errors import UserError
+    from engine.liveness import cancel_run
+
+    store, (remote, other) = runs
+    _running(store, remote, host="gpu-node-7", pid=4242, heartbeat=datetime.now(timezone.utc))
+    sent = []
+    with pytest.raises(UserError, match=r"runs on the machine gpu-node-7 \(pid 4242\).*'python main.py runs "
+                                        rf"cancel {remote}'.*kill -TERM 4242 on gpu-node-7"):
+        cancel_run(store, remote, signal_process=lambda *a: sent.append(a))
+    assert not sent  # nothing signalled on this machine with that machine's pid
+    with pytest.raises(UserError, match="is pending, not running: nothing to cancel"):
+        cancel_run(store, other)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    import socket
+    _running(store, other, host=socket.gethostname(), pid=gone.pid)
+    assert main.main(["--workspace", str(settings.workspace), "runs", "cancel", str(other)]) == 2
+    assert f"is gone; mark it failed instead (python main.py runs mark-failed {other})" in capsys.readouterr().err

@@ -410,3 +410,59 @@ def test_a_running_runs_compare_view_tries_again_when_a_stage_finishes(qtbot, fi
     window._on_event(object(), StageFinished(run_id=run_id, stage="teacher", seconds=1.0))
     qtbot.waitUntil(lambda: window.compare.result is not None, timeout=REAL_WORK_MS)
     window.compare.worker.wait()
+
+
+def test_a_restarted_window_cancels_a_live_run_it_did_not_start(qtbot, window, store, monkeypatch, tmp_path):
+    """A run started by an earlier window or a terminal: Cancel (toolbar and Monitor, after confirming) reaches
+    its process; a run on another machine says where and how to cancel it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.store.models import Run
+    from tests.engine.test_liveness import _waiting_for_term
+
+    here = _store_run(store, "from-a-terminal", "d", status=Status.running)
+    remote = _store_run(store, "on-a-cluster", "d", status=Status.running)
+    child, marker = _waiting_for_term(tmp_path)
+    try:
+        with store.session() as session:
+            for run_id, host, pid in ((here, socket.gethostname(), child.pid), (remote, "gpu-node-7", 4242)):
+                run = session.get(Run, run_id)
+                run.host, run.pid, run.heartbeat_at = host, pid, datetime.now(timezone.utc)
+        window.refresh()
+        qtbot.waitUntil(lambda: window.runs_model.rowCount() == 2 and window.idle(), timeout=10_000)
+        window.select_run(here)
+        qtbot.waitUntil(window.idle, timeout=10_000)
+        assert here not in window.processes  # not this window's process
+        assert window.cancel_action.isEnabled() and window.monitor.cancel_button.isEnabled()
+
+        asked, told = [], []
+        monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text)
+                            or QMessageBox.StandardButton.No)
+        window.cancel_action.trigger()
+        assert "next checkpoint" in asked[-1] and child.poll() is None  # declined: nothing sent
+        monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+        window.monitor.cancel_button.click()
+        assert child.wait(timeout=30) == 3 and marker.read_text() == "TERM"
+        qtbot.waitUntil(window.idle, timeout=10_000)
+        assert f"run {here} (pid {child.pid}) stops at its next checkpoint" in window.statusBar().currentMessage()
+
+        # The process records the stop (as a run's would): the request's words give way to what happened.
+        store.mark_run(here, Status.cancelled, error="cancelled by the user")
+        window.refresh()
+        qtbot.waitUntil(lambda: "is cancelled" in window.statusBar().currentMessage(), timeout=10_000)
+
+        monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text, *a: told.append(text))
+        window.select_run(remote)
+        qtbot.waitUntil(window.idle, timeout=10_000)
+        assert window.cancel_action.isEnabled()
+        window.cancel_action.trigger()
+        qtbot.waitUntil(lambda: bool(told), timeout=10_000)
+        assert "gpu-node-7" in told[0] and f"runs cancel {remote}" in told[0]
+    finally:
+        child.kill()
