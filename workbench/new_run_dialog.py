@@ -9,9 +9,9 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-                               QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Preflight, Problem, RunConfig,
                         available_devices, config_lines, explain_config, find_inception_weights, leaves,
@@ -50,6 +50,12 @@ def _fill(box, field: str, low, high, suffix: str):
     box.setRange(low, high)
     box.setSuffix(suffix)
     return box
+
+
+#: A window's title bar and frame (the dialog's height is its client area).
+TITLE_BAR = 40
+#: The tallest the dialog makes itself: a 1366x768 laptop's screen less a desktop panel (32 px) and a title bar.
+LAPTOP_HEIGHT = 768 - 32 - TITLE_BAR
 
 
 class NewRunDialog(QDialog):
@@ -294,9 +300,19 @@ class NewRunDialog(QDialog):
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
+        # The fields scroll; the messages and Start/Cancel stay below them, always on the screen.
+        self.body = QWidget()
+        body_layout = QVBoxLayout(self.body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addLayout(form)
+        body_layout.addLayout(columns)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(columns)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         # Wrapped labels need the width to know their height: a width that fits the longest lines.
@@ -472,7 +488,7 @@ class NewRunDialog(QDialog):
         self.show_form(NewRunForm.from_preset(name, self.taken_names))
         self.validate()
         if self.isVisible():  # another preset's fields: the height they need, shorter too
-            QTimer.singleShot(0, lambda: self._fit_height(shrink=True))
+            QTimer.singleShot(0, self._fit_height)
 
     def show_form(self, form: NewRunForm) -> None:
         """Draw ``form`` into the fields (without a check per field: ``validate`` follows)."""
@@ -709,13 +725,31 @@ class NewRunDialog(QDialog):
         if self.validate():
             self.accept()
 
-    def _fit_height(self, shrink: bool = False) -> None:
-        # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width, so
-        # without this a longer text squeezes the rows of the groups beside it. Texts that wrap onto more lines
-        # grow it; only another preset shrinks it to what its fields need (never what a user sized otherwise).
-        needed = self.layout().totalHeightForWidth(self.width())
-        if needed > self.height() or (shrink and needed < self.height()):
-            self.resize(self.width(), needed)
+    def height_limit(self) -> int:
+        """The tallest this dialog makes itself: its screen's free height less a title bar, and never more than
+        a 1366x768 laptop with a panel leaves (the fields scroll beyond it; Start and Cancel stay in view)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        free = screen.availableGeometry().height() if screen is not None else LAPTOP_HEIGHT
+        return min(free - TITLE_BAR, LAPTOP_HEIGHT)
+
+    def needed_height(self) -> int:
+        """The height that shows every field and message without scrolling, at the dialog's width."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        inner = self.width() - margins.left() - margins.right()
+        fields = self.body.layout().totalHeightForWidth(inner - self.scroll.verticalScrollBar().sizeHint().width())
+        below = sum(w.heightForWidth(inner) if w.hasHeightForWidth() else w.sizeHint().height()
+                    for w in (self.error,) if w.text()) + self.start_button.parentWidget().sizeHint().height()
+        return fields + below + margins.top() + margins.bottom() + 2 * layout.spacing()
+
+    def _fit_height(self) -> None:
+        # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width:
+        # the dialog follows what its fields and messages need (growing with a message, shrinking when it goes),
+        # up to what the screen has room for, past which the fields scroll.
+        self.body.layout().activate()  # rows hidden or shown since the last layout pass count as they are now
+        wanted = min(self.needed_height(), self.height_limit())
+        if wanted != self.height():
+            self.resize(self.width(), wanted)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

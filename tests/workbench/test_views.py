@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from engine.api import PRESETS
 from engine.events import CandidateScored
 from engine.families.capabilities import export_input_names
 from tests.patience import REAL_WORK_MS
@@ -425,19 +426,52 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
     dialog = NewRunDialog(preset="cyclegan-sample")
     qtbot.addWidget(dialog)
     dialog.show()
+
+    def fitted():
+        return dialog.height() == min(dialog.needed_height(), dialog.height_limit())
+
     # The budget's text arrives from a background profile, after the window took its size.
     qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
-    qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
+    qtbot.waitUntil(fitted, timeout=5_000)
     squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
                 if box.height() < box.minimumSizeHint().height()]
     assert squeezed == []
-    # Another preset with fewer fields: the dialog shrinks to them (it no longer only grows).
+    # Another preset with more fields, then one with fewer: the dialog follows (it no longer only grows).
     dialog.preset.setCurrentText("munit-sample")
-    qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()), timeout=5_000)
+    qtbot.waitUntil(fitted, timeout=5_000)
     tall = dialog.height()
     dialog.preset.setCurrentText("pix2pix-sample")
     qtbot.waitUntil(lambda: dialog.height() < tall, timeout=5_000)
-    assert dialog.height() == dialog.layout().totalHeightForWidth(dialog.width())
+    qtbot.waitUntil(fitted, timeout=5_000)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_new_run_dialog_fits_a_1366x768_laptop_with_start_in_view(qtbot, preset):
+    """A 1366x768 screen less a panel and a title bar: the fields scroll, Start and Cancel stay on screen, and
+    messages that come and go grow the dialog within that and shrink it back."""
+    from workbench.new_run_dialog import LAPTOP_HEIGHT
+
+    dialog = NewRunDialog(preset=preset)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: not dialog.preview_pending(), timeout=REAL_WORK_MS)
+
+    def start_in_view():
+        corner = dialog.start_button.mapTo(dialog, dialog.start_button.rect().bottomRight())
+        return dialog.rect().contains(corner) and dialog.start_button.isVisible()
+
+    qtbot.waitUntil(lambda: dialog.height() == min(dialog.needed_height(), dialog.height_limit()), timeout=5_000)
+    assert LAPTOP_HEIGHT + 40 + 32 == 768 and dialog.height() <= LAPTOP_HEIGHT and start_in_view()
+    before = dialog.height()
+    dialog.name.setText("")  # a message under the name, and one at the bottom
+    dialog.folder.setText("/no/such/folder")
+    dialog.use_folder.setChecked(True)
+    qtbot.waitUntil(lambda: dialog.error.text() != "", timeout=5_000)
+    qtbot.wait(50)
+    assert dialog.height() <= LAPTOP_HEIGHT and start_in_view()
+    dialog.name.setText("mine")
+    dialog.use_sample.setChecked(True)
+    qtbot.waitUntil(lambda: dialog.error.text() == "" and dialog.height() == before, timeout=5_000)
 
 
 def test_new_run_dialog_shows_the_familys_model_options(qtbot):
