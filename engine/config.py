@@ -423,9 +423,10 @@ def _validate(data: dict[str, Any], source: str) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise ConfigError(f"invalid run configuration ({source}): {problems}") from None
+        fields = [(".".join(str(p) for p in e["loc"]) or "config", e["msg"].removeprefix("Value error, "))
+                  for e in exc.errors()]
+        problems = "; ".join(f"{field}: {message}" for field, message in fields)
+        raise ConfigError(f"invalid run configuration ({source}): {problems}", fields) from None
 
 
 def leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

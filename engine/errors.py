@@ -10,7 +10,12 @@ class DatasetError(UserError):
 
 
 class ConfigError(UserError):
-    """A configuration value that is not valid."""
+    """A configuration value that is not valid; ``fields`` holds (dotted field, what is wrong with it) for each
+    value at fault where they are known, so that a form can say each beside its field."""
+
+    def __init__(self, message: str, fields: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.fields = list(fields or [])
 
 
 class UnknownNameError(ConfigError):

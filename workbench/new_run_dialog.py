@@ -269,7 +269,7 @@ class NewRunDialog(QDialog):
         budget_column.addWidget(self.budget_label)
         sizes = QFormLayout()
         sizes.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
-        self._error_row(sizes, "batch_size")
+        self._error_row(sizes, "image_size", "batch_size")
         sizes.addRow("Training crop", self.train_crop)
         self._error_row(sizes, "train_crop")
         other = QFormLayout()
@@ -443,12 +443,15 @@ class NewRunDialog(QDialog):
         fields) at the bottom."""
         by_label: dict[QLabel, list[str]] = {}
         general = []
-        for field, message in [(p.field, p.message) for p in self.problems] + self.refusals():
+        marked = False  # a problem (not only a refused keystroke) beside a field
+        for field, message, problem in ([(p.field, p.message, True) for p in self.problems]
+                                        + [(f, m, False) for f, m in self.refusals()]):
             label = self._field_errors.get(field)
             if label is None:
                 general.append(message)
             else:
                 by_label.setdefault(label, []).append(message)
+                marked = marked or problem
         for form, label in self._error_rows:
             texts = by_label.get(label, [])
             label.setText("\n".join(texts))
@@ -457,7 +460,7 @@ class NewRunDialog(QDialog):
                     form.setRowVisible(label, bool(texts))
             else:
                 label.setVisible(bool(texts))
-        if by_label:
+        if marked:  # said only while Start is held back by one
             general.append("Fix the fields marked in red above.")
         self.error.setText("\n".join(general))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.api import FAMILIES, SAMPLES, Problem, RunConfig, detect_layout, load_config
-from engine.errors import UserError
+from engine.errors import ConfigError, UserError
 
 Budget = Literal["ratio", "macs", "latency"]
 
@@ -156,5 +156,9 @@ class NewRunForm:
         overrides = self.overrides()
         try:
             return load_config(self.preset, overrides={**overrides, "name": overrides["name"] or "run"}), []
+        except ConfigError as exc:
+            if exc.fields:  # each beside its field (where the form has one; the rest at the bottom)
+                return None, [Problem(field, f"{field}: {message}") for field, message in exc.fields]
+            return None, [Problem("", str(exc))]
         except UserError as exc:
             return None, [Problem("", str(exc))]

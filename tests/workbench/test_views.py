@@ -368,7 +368,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     assert "choose the teacher checkpoint" in dialog.field_error("teacher.checkpoint")
     dialog.image_size.setText("30")
     dialog.train_teacher.setChecked(True)
-    assert "image_size" in dialog.error.text()
+    assert "image_size" in dialog.field_error("image_size")  # beside the field it names, which is marked
     dialog.image_size.setText("96x64")
     assert dialog.config is not None and dialog.config.size_hw == (64, 96)
 
@@ -520,7 +520,8 @@ def test_new_run_dialog_refuses_illegal_numbers_with_a_message_beside_the_field(
     assert steps.value() == before
     said = dialog.field_error("supernet.steps")
     assert "Supernet steps: '-' is not allowed (whole numbers from 1 to 10000000, in steps)" in said
-    assert "Fix the fields marked in red above." in dialog.error.text()
+    # A refused key holds nothing back: no claim of fields to fix while Start is enabled.
+    assert dialog.start_button.isEnabled() and "Fix the fields" not in dialog.error.text()
     steps.lineEdit().selectAll()
     QTest.keyClick(steps, Qt.Key.Key_0)
     QTest.keyClick(steps, Qt.Key.Key_Return)  # 0 is below the least: Qt puts the previous value back
@@ -535,6 +536,36 @@ def test_new_run_dialog_refuses_illegal_numbers_with_a_message_beside_the_field(
     ngf.lineEdit().selectAll()
     QTest.keyClick(ngf, Qt.Key.Key_Minus)
     assert "Model ngf: '-' is not allowed" in dialog.field_error("model")
+
+    # "-5": the minus refused, the 5 taken; once the field is left it says what it now holds.
+    steps.setFocus()
+    steps.lineEdit().selectAll()
+    QTest.keyClicks(steps, "-5")
+    QTest.keyClick(steps, Qt.Key.Key_Return)
+    assert steps.value() == 5
+    assert dialog.field_error("supernet.steps") == ("Supernet steps: '-' was not allowed (whole numbers from 1 to "
+                                                    "10000000, in steps); the field holds 5 steps")
+    # Refused keys of one edit add up: "abc" is said whole.
+    steps.lineEdit().selectAll()
+    QTest.keyClicks(steps, "abc")
+    assert "Supernet steps: 'abc' is not allowed" in dialog.field_error("supernet.steps")
+    QTest.keyClick(steps, Qt.Key.Key_Return)
+    # A value set otherwise (the arrow keys, a preset) ends the message: the field is what it shows.
+    QTest.keyClick(steps, Qt.Key.Key_Up)
+    assert steps.value() == 5 + steps.singleStep() and dialog.field_error("supernet.steps") == ""
+    assert dialog.error.text() == "" and dialog.start_button.isEnabled()
+
+
+def test_new_run_dialog_says_a_configuration_error_beside_its_field_and_forgets_it_when_fixed(qtbot):
+    dialog = NewRunDialog(preset="cyclegan-sample")
+    qtbot.addWidget(dialog)
+    dialog.image_size.setText("250")
+    assert "image sides must be multiples of 4" in dialog.field_error("image_size")
+    assert "Fix the fields marked in red above." in dialog.error.text() and not dialog.start_button.isEnabled()
+    dialog.image_size.setText("abc")
+    assert "an image size is N or WxH" in dialog.field_error("image_size")
+    dialog.image_size.setText("128")
+    assert dialog.field_error("image_size") == "" and dialog.error.text() == "" and dialog.start_button.isEnabled()
 
 
 def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp_path):
