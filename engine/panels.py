@@ -48,6 +48,33 @@ def compose(columns: tuple[str, ...], panels: dict[str, np.ndarray]) -> np.ndarr
     return np.concatenate(rows, axis=0)
 
 
+#: The strip beneath a grid that gives the difference column's colour scale.
+LEGEND_HEIGHT = 28
+
+
+def with_legend(picture: np.ndarray, columns: tuple[str, ...], panels: dict[str, np.ndarray],
+                top: float) -> np.ndarray:
+    """``picture`` (composed from ``panels``) with a strip beneath that says what the difference column shows:
+    its colour scale under that column, labelled from 0 to ``top`` 8-bit steps, and the words on the left."""
+    from PIL import Image, ImageDraw
+
+    shown = [c for c in columns if c in panels]
+    widths = [panels[c].shape[2] for c in shown]
+    left = sum(widths[:shown.index("difference")]) if "difference" in shown else 0
+    width = widths[shown.index("difference")] if "difference" in shown else picture.shape[1]
+    height = LEGEND_HEIGHT
+    strip = Image.new("RGB", (picture.shape[1], height), (255, 255, 255))
+    bar = COLOUR_TABLE[np.linspace(0, 255, max(width - 8, 1)).astype(np.uint8)]
+    strip.paste(Image.fromarray(np.repeat(bar[None], 10, axis=0)), (left + 4, 2))
+    draw = ImageDraw.Draw(strip)
+    draw.text((left + 4, 14), "0", fill=(0, 0, 0))
+    label = f"{top:.0f}"
+    draw.text((left + width - 4 - 6 * len(label), 14), label, fill=(0, 0, 0))
+    if left > 280:  # room for the words before the difference column
+        draw.text((4, 8), "difference: |teacher - student| in 8-bit steps ->", fill=(0, 0, 0))
+    return np.concatenate([picture, np.asarray(strip)], axis=0)
+
+
 def grid_panels(inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor,
                 targets: torch.Tensor | None = None, conditioning: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """The panels of every column for a batch, the difference coloured on one scale for the whole batch."""

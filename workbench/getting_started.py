@@ -26,7 +26,7 @@ supernet, search, fine-tuning, export.</li>
 latency); click a point to see it in <b>Compare</b>: input, teacher, student and their difference, with
 latency measured on this machine.</li>
 <li><b>Summary</b> gives teacher against student on the test split, the grid, and links to the ONNX file and
-its model card; <b>Export</b> writes any candidate (or the final student) to ONNX, checked against PyTorch.</li>
+its model card; <b>Export</b> writes any candidate (or the final student) to ONNX and OpenVINO, checked against PyTorch.</li>
 </ol>
 <p>The same pipeline runs without a window: <code>python main.py compress --preset pix2pix-sample</code>;
 <code>python main.py --help</code> lists every command.</p>

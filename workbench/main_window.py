@@ -84,7 +84,8 @@ class MainWindow(QMainWindow):
         self.runs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.runs_view.verticalHeader().hide()
         self.runs_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.runs_view.horizontalHeader().setStretchLastSection(True)
+        # Spare width goes to the task (where long dataset paths are shortened), not to the start date.
+        self.runs_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.runs_view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.runs_view.customContextMenuRequested.connect(self._runs_menu)

@@ -31,6 +31,8 @@ from workbench.worker import Worker
 def _spin(title: str, field: str, low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
     box = _fill(CheckedSpinBox(title), field, low, high, suffix)
     box.setSingleStep(step)
+    if suffix.endswith("s") and suffix.strip().isalpha():  # "1 generation", "3 generations"
+        box.valueChanged.connect(lambda v: box.setSuffix(suffix[:-1] if v == 1 else suffix))
     box.setValue(value)
     return box
 

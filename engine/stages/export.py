@@ -14,7 +14,7 @@ from torch import nn
 from engine.export import export_checked, export_onnx, measure_teacher_and_student
 from engine.families.capabilities import column_title, display_conditioning, display_input, export_input_names
 from engine.model_card import build_model_card, weights_of
-from engine.panels import compose, grid_panels
+from engine.panels import compose, difference_levels, grid_panels, scale_top, with_legend
 from engine.metrics import psnr
 from engine.onnx_variants import build_variants, skipped_variants, variant_outputs
 from engine.profile import profile_model
@@ -35,7 +35,8 @@ def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: tor
     panels = grid_panels(inputs[:rows], teacher[:rows], student[:rows],
                          None if targets is None else targets[:rows],
                          None if not conditioning else torch.stack(conditioning[:rows]))
-    Image.fromarray(compose(columns, panels)).save(path)
+    top = scale_top(difference_levels(teacher[:rows], student[:rows]))
+    Image.fromarray(with_legend(compose(columns, panels), columns, panels, top)).save(path)
 
 
 def _conditioning_tiles(family, options, conditioning: tuple[torch.Tensor, ...], size) -> list[torch.Tensor] | None:

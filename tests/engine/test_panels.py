@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 from engine.panels import COLOUR_TABLE, colour_map, compose, difference_levels, grid_panels, scale_top, to_uint8
+from engine.panels import LEGEND_HEIGHT
 from engine.stages.export import save_grid
 
 
@@ -26,7 +27,9 @@ def test_the_export_grid_draws_the_difference_as_the_compare_view_does(tmp_path)
     columns = ("input", "teacher", "student", "difference")
     save_grid(tmp_path / "grid.png", columns, inputs, teacher, student)
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
-    assert grid.shape == (3 * 4, 4 * 5, 3)
+    assert grid.shape == (3 * 4 + LEGEND_HEIGHT, 4 * 5, 3)  # the rows, then the difference's scale beneath
+    legend = grid[3 * 4:]
+    assert (legend[2, 15 + 4] == COLOUR_TABLE[0]).all()  # the scale starts at 0 under the difference column
     levels = difference_levels(teacher, student)
     expected = colour_map(levels, scale_top(levels))
     for row in range(3):

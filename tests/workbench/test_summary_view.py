@@ -13,7 +13,7 @@ def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
     settings, store, run_id, summary = finished
     rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict(summary))}
     assert rows["MACs"][2] == f"{summary['macs_ratio']:.1f}x fewer"
-    psnr = rows["psnr (test split, dB) (primary)"]
+    psnr = rows["psnr (test split, dB, primary)"]
     assert psnr[:2] == (f"{summary['teacher']['metrics']['psnr']:.4g}", f"{summary['student']['metrics']['psnr']:.4g}")
     assert "than the teacher" in psnr[2]
     assert rows["psnr_to_teacher (test split, dB)"][0] == "-"

@@ -13,6 +13,7 @@ from PIL import Image
 from torch.nn.utils import spectral_norm
 
 import main
+from engine.panels import LEGEND_HEIGHT
 from engine.arch import Arch
 from engine.data.labels import generator_input
 from engine.data.layouts import DatasetConfig, open_dataset
@@ -222,7 +223,7 @@ def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["inputs"] == ["label"] and card["model"]["classes"] == 8
     grid = Image.open(Path(summary["onnx_path"]).parent / "grid.png")
-    assert grid.size == (5 * 64, 4 * 64)  # label map | ground truth | teacher | student | difference
+    assert grid.size == (5 * 64, 4 * 64 + LEGEND_HEIGHT)  # label map | ground truth | teacher | student | difference
     run = store.get_run(summary["run_id"])
     assert store.metric_series(run.id, "supernet", "G_feat") and store.metric_series(run.id, "supernet", "G_distill")
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.panels import LEGEND_HEIGHT
 from engine.arch import Arch
 from engine.families import get_family
 from engine.models.munit import MUNITGenerator
@@ -106,6 +107,6 @@ def test_a_tiny_munit_run_end_to_end(finished_munit):
     card = json.loads(Path(summary["model_card_path"]).read_text())
     assert card["inputs"] == ["input", "style_image"]
     grid = Image.open(Path(summary["onnx_path"]).parent / "grid.png")
-    assert grid.size == (5 * 64, 4 * 64)  # content | style | teacher | student | difference
+    assert grid.size == (5 * 64, 4 * 64 + LEGEND_HEIGHT)  # content | style | teacher | student | difference
     for loss in ("G_recon", "G_distill", "G_style", "D_real"):
         assert store.metric_series(run_id, "supernet", loss), loss
