@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.summary_shown: RunSummary | None = None
         self._starting: list[RunProcess] = []
         self._cancelling: set[int] = set()  # runs asked to stop, until the list shows them stopped
+        self._say_when_listed = ""  # what an action did, for the status bar once the refreshed list is shown
         self.setWindowTitle("GAN Compression Workbench")
 
         self.runs_model = RunsTableModel(self)
@@ -266,6 +267,9 @@ class MainWindow(QMainWindow):
             self.runs_view.selectRow(self.runs_model.row_of(self._select_when_listed))
             self._select_when_listed = None
         self._update_views()
+        if self._say_when_listed:
+            self.statusBar().showMessage(self._say_when_listed)
+            self._say_when_listed = ""
         shown = self.selected_run_id()
         listed = self.runs_model.run_at(self.runs_model.row_of(shown)) if shown is not None else None
         if listed is not None and listed.status == "running" and shown not in self.processes:
@@ -494,9 +498,10 @@ class MainWindow(QMainWindow):
             return
         store = self.store
 
-        def done(_result: object) -> None:
+        def done(result: object) -> None:
             self.processes.pop(run_id, None)
-            self.statusBar().showMessage(f"deleted run {run_id} ({run.name})")
+            # Said once the list without it is shown (the new selection's words would cover it otherwise).
+            self._say_when_listed = f"{result} ({run.name})"
             self.refresh()
 
         self.reader.read(f"delete-{run_id}", lambda: delete_run(store, run_id, folder), done)
@@ -530,7 +535,10 @@ class MainWindow(QMainWindow):
             self.pareto.show_selected(chosen.run_id, chosen.arch)
         if chosen.source == "pareto":
             self.compare.select_candidate(chosen.run_id, chosen.arch)
-        self.statusBar().showMessage(self.selection.describe())
+        row = self.runs_model.row_of(chosen.run_id)
+        listed = self.runs_model.run_at(row) if row is not None else None
+        self.statusBar().showMessage(self.selection.describe(listed.status if listed else None,
+                                                             listed.stage if listed else None))
 
     def export_selected(self) -> None:
         run_id = self.selected_run_id()

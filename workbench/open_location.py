@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
+
+
+def _copy(parent: QWidget, path: str) -> None:
+    QGuiApplication.clipboard().setText(path)
+    window = parent.window()
+    if isinstance(window, QMainWindow):  # said where the window says what was done
+        window.statusBar().showMessage(f"copied the path {path}")
 
 
 def open_location(parent: QWidget, target: str) -> bool:
@@ -21,6 +28,6 @@ def open_location(parent: QWidget, target: str) -> bool:
     box.setObjectName("openLocationMessage")
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     copy = box.addButton("Copy path", QMessageBox.ButtonRole.ActionRole)
-    copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(shown))
+    copy.clicked.connect(lambda: _copy(parent, shown))
     box.open()
     return False

@@ -190,14 +190,18 @@ class Selection(Observable):
         """The selected candidate's arch where it belongs to ``run_id`` (None: the final student, or another run)."""
         return self.current.arch if run_id is not None and self.current.run_id == run_id else None
 
-    def describe(self) -> str:
-        """The status bar's words."""
+    def describe(self, status: str | None = None, stage: str | None = None) -> str:
+        """The status bar's words; ``status`` and ``stage`` are the selected run's (a run that has not finished
+        has no final student to show)."""
         chosen = self.current
         if chosen.run_id is None:
             return ""
-        if chosen.arch is None:
+        if chosen.arch is not None:
+            return f"selected {chosen.arch} of run {chosen.run_id}"
+        if status in (None, "finished"):
             return f"showing the final student of run {chosen.run_id}"
-        return f"selected {chosen.arch} of run {chosen.run_id}"
+        where = f" in its {stage} stage" if stage and status == "running" else ""
+        return f"showing run {chosen.run_id} ({status}{where}: no final student yet)"
 
 
 @dataclass

@@ -328,6 +328,7 @@ def test_a_run_is_renamed_and_deleted_with_its_folder_after_asking(qtbot, window
     qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
     assert not folder.exists() and [run.id for run in store.list_runs()] == [kept]
     assert window.selected_run_id() == kept
+    assert window.statusBar().currentMessage() == f"deleted run {doomed} and its folder {folder} (renamed)"
 
 
 def test_a_running_run_cannot_be_deleted(qtbot, window, store):

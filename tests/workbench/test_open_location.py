@@ -20,3 +20,15 @@ def test_a_folder_nothing_can_open_is_shown_with_its_path_to_copy(qtbot, tmp_pat
     assert QGuiApplication.clipboard().text() == str(tmp_path)
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: True)
     assert open_location(parent, f"file://{tmp_path}") is True
+
+
+def test_copy_path_is_said_in_the_windows_status_bar(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMainWindow
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)
+    open_location(window, str(tmp_path))
+    box = window.findChild(QMessageBox, "openLocationMessage")
+    next(b for b in box.buttons() if b.text() == "Copy path").click()
+    assert window.statusBar().currentMessage() == f"copied the path {tmp_path}"

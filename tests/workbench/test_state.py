@@ -68,6 +68,10 @@ def test_one_selection_tells_its_listeners_of_each_change_and_names_it():
     assert selection.candidate_of(4) is None
     selection.select(3, None, "compare")
     assert selection.describe() == "showing the final student of run 3" and len(heard) == 3
+    # A run still at work has no final student to show yet: said as it is.
+    assert selection.describe("running", "supernet") == "showing run 3 (running in its supernet stage: no final " \
+                                                        "student yet)"
+    assert selection.describe("finished", "export") == "showing the final student of run 3"
     selection.select_run(4)
     assert selection.current.arch is None and selection.candidate_of(4) is None
 
