@@ -81,6 +81,7 @@ class StoreRecorder:
         self.pending: list[CandidateRecord] = []
         self.metric: str | None = None
         self.totals: dict[str, int | None] = {}
+        self.last_step: dict[str, int] = {}  # by stage: the last step reported (the store keeps every log_every-th)
         self._last_flush = time.monotonic()
         self._log_failed = False
 
@@ -106,7 +107,9 @@ class StoreRecorder:
         elif isinstance(event, StageCancelled):
             self.flush()
             if event.stage in self.stages and self.store.stage_status(self.run_id, event.stage) is not Status.finished:
-                self.store.update_stage(self.run_id, event.stage, status=Status.cancelled, error=event.reason)
+                # The step it stopped at (the store keeps only every log_every-th): the list agrees with the monitor.
+                self.store.update_stage(self.run_id, event.stage, status=Status.cancelled, error=event.reason,
+                                        **self._stopped_at(event.stage))
             self.store.mark_run(self.run_id, Status.cancelled, error=event.reason)
         elif isinstance(event, StageFailed):
             self._failed(event)
@@ -121,6 +124,7 @@ class StoreRecorder:
         self._last_flush = time.monotonic()
 
     def _step(self, event: StepProgress) -> None:
+        self.last_step[event.stage] = event.step
         if event.total_steps != self.totals.get(event.stage, -1):
             self.totals[event.stage] = event.total_steps
             self.store.update_stage(self.run_id, event.stage, total_steps=event.total_steps)
@@ -128,6 +132,9 @@ class StoreRecorder:
             self.store.update_stage(self.run_id, event.stage, step=event.step)
             if event.losses:
                 self.store.record_metrics(self.run_id, event.stage, event.step, event.losses)
+
+    def _stopped_at(self, stage: str) -> dict[str, int]:
+        return {"step": self.last_step[stage]} if stage in self.last_step else {}
 
     def _failed(self, event: StageFailed) -> None:
         # The store may be what failed (a full disk): the failure is still reported on; a run left
@@ -138,7 +145,8 @@ class StoreRecorder:
             log.exception("could not record the last scored candidates of run %s", self.run_id)
         try:
             if event.stage in self.stages:
-                self.store.update_stage(self.run_id, event.stage, status=Status.failed, error=event.error)
+                self.store.update_stage(self.run_id, event.stage, status=Status.failed, error=event.error,
+                                        **self._stopped_at(event.stage))
             self.store.mark_run(self.run_id, Status.failed, error=event.error)
         except Exception:
             log.exception("could not record the failure of run %s in the store", self.run_id)

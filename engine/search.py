@@ -179,8 +179,11 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
 
     def visit(archs: list[Arch]) -> None:
         nonlocal visited, best_seen
-        problem.prefetch(archs)  # a generation at once: a multi-process search shares it out
-        for arch in archs:
+        for position, arch in enumerate(archs):
+            # A round at a time (one sub-network per process), in the generation's order: progress is reported
+            # as members are scored, not once a whole generation is (minutes at the paper's sizes).
+            if position % problem.chunk == 0:
+                problem.prefetch(archs[position:position + problem.chunk])
             value = problem.evaluate(arch)
             visited += 1
             if best_seen is None or problem.key(value) < problem.key(best_seen):

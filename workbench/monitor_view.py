@@ -304,9 +304,13 @@ class MonitorView(QWidget):
         shown = run.stage(stage)
         status = shown.status if shown else "pending"
         every = run.config.get("log_every", RunConfig.model_fields["log_every"].default)
-        self.plot.setTitle(f"{stage}: the first losses are recorded at step {every} (then every {every} steps)"
-                           if status == "running" else f"{stage}: nothing recorded yet ({status})",
-                           color="#666", size="9pt")
+        if status != "running":
+            title = f"{stage}: nothing recorded yet ({status})"
+        elif stage == "search":  # the search plots its best score, one point per scored sub-network
+            title = "search: the best score so far appears as the first sub-networks are scored"
+        else:
+            title = f"{stage}: the first losses are recorded at step {every} (then every {every} steps)"
+        self.plot.setTitle(title, color="#666", size="9pt")
 
     def _append_log(self, run: RunDetail, lines: list[tuple]) -> None:
         scrollbar = self.log_view.verticalScrollBar()
@@ -354,6 +358,10 @@ class MonitorView(QWidget):
                 self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(COLOURS[index % len(COLOURS)], width=1.5))
             curve = self.curve_data[name]
             self.curves[name].setData(curve.steps, smoothed(list(curve.values), weight))
+            # A lone point draws no line: a dot shows it.
+            self.curves[name].setSymbol("o" if len(curve.steps) == 1 else None)
+            self.curves[name].setSymbolBrush(COLOURS[index % len(COLOURS)])
+            self.curves[name].setSymbolSize(7)
             self.curves[name].setVisible(name not in self.hidden_series)
 
     def _range_changed(self, *_: object) -> None:

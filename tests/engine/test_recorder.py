@@ -143,3 +143,18 @@ def test_a_run_survives_the_death_of_its_renderer(settings, store):
     assert len(seen) == 6  # served until it failed, then no longer
     assert summary["run_id"] == run_id and store.get_run(run_id).status is Status.finished
     assert any(text == "run finished" for *_, text in store.log_lines(run_id))
+
+
+def test_a_stage_stopped_or_failed_between_logging_steps_records_the_step_it_reached(store):
+    # The runs list reads the store, the monitor the live events: both say the same step after a stop.
+    for ending, status in ((StageCancelled, Status.cancelled), (StageFailed, Status.failed)):
+        run_id = _run(store)
+        record = StoreRecorder(store, run_id, STAGES, log_every=10)
+        record(StageStarted(run_id=run_id, stage="supernet"))
+        for step in range(0, 8):
+            record(StepProgress(run_id=run_id, stage="supernet", step=step, total_steps=100))
+        assert store.get_run(run_id).stages[1].step == 0  # only every 10th step while it runs
+        words = {"reason": "stopped"} if ending is StageCancelled else {"error": "broke"}
+        record(ending(run_id=run_id, stage="supernet", **words))
+        stage = store.get_run(run_id).stages[1]
+        assert (stage.status, stage.step, stage.total_steps) == (status, 7, 100)

@@ -143,3 +143,16 @@ def test_a_latency_budget_nothing_fits_says_what_the_smallest_is_predicted_to_ta
         exhaustive_search(problem)
     with pytest.raises(ValueError, match="needs a MACs budget, a latency budget or both"):
         SearchProblem(space=SPACE, macs=lambda a: 0, score=lambda a: 0.0, budget=None)
+
+
+def test_evolution_reports_each_member_as_it_is_scored_not_once_its_generation_is():
+    # The window's search bar follows this: at the paper's sizes a generation takes minutes to score.
+    scored, reported = [], []
+    problem = _problem(budget=10**9, counter=scored)
+    evolutionary_search(problem, population=6, generations=2, parent_ratio=0.5, mutation_ratio=0.5,
+                        mutation_prob=0.5, rng=random.Random(0),
+                        on_member=lambda done, total, best: reported.append((done, len(scored))))
+    assert [done for done, _ in reported] == list(range(1, 19))
+    # Never more sub-networks scored than members reported (duplicates are reported without a new score).
+    assert all(count <= done for done, count in reported)
+    assert reported[0] == (1, 1)

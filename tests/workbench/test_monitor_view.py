@@ -146,6 +146,17 @@ def test_an_empty_plot_says_why(qtbot, store):
     qtbot.waitUntil(lambda: not view.reader.busy() and "G_L1" in view.curves, timeout=10_000)
     assert not view.plot.getPlotItem().titleLabel.isVisible()
     assert view.plot.getViewBox().viewRange()[0][0] >= 0  # one point at step 25: no negative steps around it
+    assert view.curves["G_L1"].opts["symbol"] == "o"  # a lone point draws no line: a dot shows it
+    store.record_metrics(run_id, "teacher", 50, {"G_L1": 0.5})
+    view.refresh()
+    qtbot.waitUntil(lambda: not view.reader.busy() and len(view.curves["G_L1"].getData()[0]) == 2, timeout=10_000)
+    assert view.curves["G_L1"].opts["symbol"] is None
+    # The search plots a score per scored sub-network, not losses at a logging step.
+    store.update_stage(run_id, "teacher", status=Status.finished)
+    store.update_stage(run_id, "search", status=Status.running)
+    view._show_stage("search")
+    qtbot.waitUntil(lambda: "as the first sub-networks are scored" in view.plot.getPlotItem().titleLabel.text,
+                    timeout=10_000)
     # Another run: the previous one's axes do not linger over its empty plot.
     other = store.create_run(name="new", family="pix2pix", dataset="d", config={}, stages=["teacher"])
     view.set_run(other)
