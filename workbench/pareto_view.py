@@ -138,6 +138,8 @@ class ParetoView(QWidget):
                                             label="teacher", labelOpts={"position": 0.8, "color": "#333",
                                                                         "anchors": [(0.5, 1.0), (0.5, 1.0)]})
         self.plot.addItem(self.teacher_line)
+        self.teacher_line.setZValue(30)  # its words above every run's points (overlays included), on a pale fill
+        self.teacher_line.label.fill = pg.mkBrush(255, 255, 255, 210)
         self.teacher_line.hide()
         view_box = self.plot.getViewBox()
         view_box.disableAutoRange()
@@ -245,6 +247,9 @@ class ParetoView(QWidget):
         if run_id != self.run_id:
             self.selected = None
             self.auto_axes, self._fitted = True, False
+            self.hover_label.hide()
+            # The previous run's axes do not linger over a plot with no points yet.
+            self.plot.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.run_id = run_id
         self._hide_selected_overlay()
         if run_id is not None:
@@ -397,6 +402,7 @@ class ParetoView(QWidget):
                 layer.merge_pending()
         self._sync_metrics()
         metric = self.metric_name()
+        self.hover_label.hide()  # it named a point by the values drawn before
         self._fitted = False  # another metric (or everything anew): the axes fit again, unless the user's
         self.plot.setLabel("left", _axis_label(metric))
         # The legend goes where no candidate can be: beyond the front on the side of few MACs and good
@@ -627,9 +633,14 @@ class ParetoView(QWidget):
         if self.drawing():
             self.status.setText("drawing…")
             return
-        total = sum(len(layer.table) for layer in self.layers.values())
+        own = len(layer.table) if layer is not None else 0
         front = len(layer.front) if layer is not None else 0
-        text = f"{total} candidates, {front} on the front of run {self.run_id}"
+        text = f"run {self.run_id}: {own} candidates, {front} on its front"
+        overlaid = [other for run_id, other in self.layers.items() if run_id != self.run_id]
+        if overlaid:
+            text += (f"; {sum(len(other.table) for other in overlaid)} more of {len(overlaid)} overlaid "
+                     f"run{'s' if len(overlaid) > 1 else ''}")
+        total = own + sum(len(other.table) for other in overlaid)
         if self.x_column() == "latency_ms":
             predicted = sum(int((~np.isnan(layer.table.latency_ms)).sum()) for layer in self.layers.values())
             if predicted < total:
@@ -669,7 +680,18 @@ class ParetoView(QWidget):
         """Where a candidate with x value ``x`` (MACs, or ms, as the axis shows) and ``value`` is drawn."""
         return self.plot.getViewBox().mapViewToScene(QPointF(self.plot_x(x), value))
 
+    def hideEvent(self, event) -> None:
+        self.hover_label.hide()  # a tab switch: the pointer is no longer over the plot
+        super().hideEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self.hover_label.hide()
+        super().leaveEvent(event)
+
     def _hovered(self, args: tuple) -> None:
+        if not self.isVisible() or self.run_id is None:  # a late move of a plot no longer shown
+            self.hover_label.hide()
+            return
         row = self.nearest(args[0])
         metric = self.metric_name()
         x = row.get(self.x_column()) if row is not None else None

@@ -898,3 +898,45 @@ def test_the_latency_backend_choice_greys_out_what_this_machine_cannot_run(qtbot
     item = without.model().item(2)
     assert not item.isEnabled() and item.toolTip() == openvino_runtime.MISSING
     assert without.currentText() == "pytorch"  # a remembered choice this machine cannot run is not kept
+
+
+def test_pareto_forgets_a_hover_and_the_previous_runs_axes_and_counts_only_the_shown_run(qtbot, store):
+    from engine.store import CandidateRecord
+
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    other = store.create_run(name="o", family="pix2pix", dataset="d", config={}, stages=["search"])
+    store.add_candidates(other, [CandidateRecord(f"o{i}", 300_000 + i, 1, {"psnr": 20.0 + i})
+                                 for i in range(7)], metric="psnr")
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id, budget=800_000, teacher={"macs": 9_000_000, "metrics": {"psnr": 31.5}, "split": "search"})
+    _shown(qtbot, view)
+    events = [dataclasses.replace(e, metrics={**e.metrics, "ssim": e.metrics["psnr"] / 40})
+              for e in _recorded_candidates(run_id)]
+    for event in events:
+        view.handle_event(event)
+    view.flush()
+    view._hovered((view.view_to_scene(500_000, 27.0),))
+    assert view.hover_label.isVisible()
+    view.metric_choice.setCurrentText("ssim")  # another metric
+    assert not view.hover_label.isVisible()  # it named a point by the values drawn before
+    view._hovered((view.view_to_scene(500_000, 27.0),))
+    view.hide()  # a tab switch
+    assert not view.hover_label.isVisible()
+    view._hovered((view.view_to_scene(500_000, 27.0),))  # a late move of the hidden plot
+    assert not view.hover_label.isVisible()
+    view.show()
+    # An overlaid run's candidates are counted apart from the shown run's.
+    view.set_runs([(other, "o")])
+    view.overlays.item(0).setCheckState(Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: not view.is_loading() and view.count(other) == 7, timeout=10_000)
+    qtbot.waitUntil(lambda: not view.drawing(), timeout=10_000)
+    view._update_status()
+    assert view.status.text().startswith(f"run {run_id}: 5 candidates, 4 on its front; 7 more of 1 overlaid run")
+    # The teacher's words sit above every run's points, overlays included.
+    assert view.teacher_line.zValue() > max(item.zValue() for layer in view.layers.values() for item in layer.items())
+    # A new run with no points yet: the previous axes do not linger.
+    empty = store.create_run(name="e", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view.overlays.item(0).setCheckState(Qt.CheckState.Unchecked)
+    view.set_run(empty)
+    assert view.plot.getViewBox().viewRange() == [[0, 1], [0, 1]] and not view.hover_label.isVisible()
