@@ -25,6 +25,9 @@ from workbench.reader import StoreReader
 from workbench.state import front_rows
 from workbench.worker import Worker
 
+#: Lines the readout has room for (its height is fixed, so the controls above it stay put).
+READOUT_LINES = 6
+
 PANELS = ("input", "ground truth", "conditioning", "teacher", "student", "difference")
 def scale_bar(width: int = 160, height: int = 12) -> QPixmap:
     bar = np.repeat(COLOUR_TABLE[np.linspace(0, 255, width).astype(np.uint8)][None], height, axis=0)
@@ -174,6 +177,8 @@ class CompareView(QWidget):
         self.arch: str | None = None
         self.result: dict[str, Any] | None = None
         self.latency: dict[str, Any] | None = None  # a LatencyReading, as_dict()
+        self._no_final_student = False  # the run has none yet: its best candidate is shown instead
+        self._latest_preview = 0  # the job of the preview asked for last
         self.candidates: list[tuple[int, str, dict]] = []  # (macs, arch, metrics)
 
         self.image_choice = QComboBox()
@@ -220,6 +225,11 @@ class CompareView(QWidget):
         self.readout = QLabel("Select a run (and a candidate on the Pareto plot).")
         self.readout.setObjectName("compareReadout")
         self.readout.setWordWrap(True)
+        # A fixed height (its longest text: profile, scores, two latency lines): the controls above it never move
+        # as its text grows and shrinks, so a click lands where the user aimed.
+        self.readout.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() * READOUT_LINES + 4)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.views = {name: SyncedView(name) for name in PANELS}
         self.headers = {name: QLabel(name.capitalize()) for name in PANELS}
@@ -314,10 +324,14 @@ class CompareView(QWidget):
         if run_id == self.run_id:
             return
         self.run_id, self.arch, self.result, self.latency = run_id, None, None, None
+        self._no_final_student = False
         # Nothing of the run shown before stays on screen, and no preview asked for it is shown later.
         for view in self.views.values():
             view.clear()
         self.divider.hide()
+        self.scale_high.setText("")
+        self.scale_high.setToolTip("")
+        self.budget_label.setText("budget: -")
         self.readout.setText("Select a run (and a candidate on the Pareto plot)." if run_id is None
                              else "computing preview…")
         self.image_choice.blockSignals(True)
@@ -360,18 +374,42 @@ class CompareView(QWidget):
         self.budget.setValue(max(0, len(front) - 1))
         self.budget.blockSignals(False)
         self.budget.setEnabled(bool(front))
-        self.budget_label.setText(f"budget: {front[-1][0] / 1e6:.2f}M MACs" if front else "budget: -")
+        if self._no_final_student and self.arch is None and front:
+            self._show_best_candidate()
+        self._show_budget()
+
+    def _show_budget(self) -> None:
+        """The slider and its words follow what is shown, whichever control chose it."""
+        position = next((i for i, (_, arch, _) in enumerate(self.candidates) if arch == self.arch), None)
+        if position is not None:
+            self.budget.blockSignals(True)
+            self.budget.setValue(position)
+            self.budget.blockSignals(False)
+            self.budget_label.setText(f"budget: {self.candidates[position][0] / 1e6:.2f}M MACs")
+        elif self.arch is None:
+            self.budget_label.setText("final student" if self.candidates or self.result else "budget: -")
+        else:  # a candidate off the front (a Pareto click on a dominated point)
+            self.budget_label.setText("off the front")
+
+    def _show_best_candidate(self) -> None:
+        """A run still at work has no final student yet: its search's best so far is shown instead, said so."""
+        self.arch = self.candidates[-1][1]
+        self._show_budget()
+        self.candidate_changed.emit(self.run_id, self.arch)
+        self.update_preview()
 
     def select_candidate(self, run_id: int, arch: str | None) -> None:
         if run_id != self.run_id:
             self.set_run(run_id)
         self.arch = arch
+        self._show_budget()
         self.update_preview()
 
     def show_final_student(self) -> None:
         if self.run_id is None:
             return
         self.arch = None
+        self._show_budget()
         self.candidate_changed.emit(self.run_id, None)
         self.update_preview()
 
@@ -410,10 +448,11 @@ class CompareView(QWidget):
 
         def job() -> dict[str, Any]:
             return {**api.preview(store, settings, run_id, Path(path), arch, seed), "run_id": run_id, "path": path,
-                    "seed": seed}
+                    "seed": seed, "asked": arch}
 
         self.readout.setText("computing preview…")
-        self._jobs[self.worker.submit(job)] = "preview"
+        self._latest_preview = self.worker.submit(job)
+        self._jobs[self._latest_preview] = "preview"
 
     def measure_latency(self) -> None:
         if self.run_id is None:
@@ -432,8 +471,8 @@ class CompareView(QWidget):
         kind = self._jobs.pop(job_id, "")
         if kind == "preview":
             if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData() \
-                    or result["seed"] != self.style_seed.value():
-                return  # asked for before another run, image or style seed was chosen
+                    or result["seed"] != self.style_seed.value() or result["asked"] != self.arch:
+                return  # asked for before another run, image, style seed or student was chosen
             new_image = self.result is None or self.result["path"] != result["path"]
             self.result = result
             self._show()
@@ -445,8 +484,16 @@ class CompareView(QWidget):
         self._update_readout()
 
     def _job_failed(self, job_id: int, message: str) -> None:
-        self._jobs.pop(job_id, None)
+        kind = self._jobs.pop(job_id, None)
         self.measure_button.setEnabled(True)
+        if kind == "preview" and job_id != self._latest_preview:
+            return  # a preview of a choice since replaced: its failure is not the shown one's
+        if kind == "preview" and self.arch is None and self.result is None and "finetune" in message:
+            # No final student yet (the run is at work): its search's best candidate, once its front is read.
+            self._no_final_student = True
+            if self.candidates:
+                self._show_best_candidate()
+                return
         self.readout.setText(f"could not compute: {message}")
 
     def _show(self) -> None:
@@ -501,4 +548,6 @@ class CompareView(QWidget):
             else:  # kept for comparison, said to be another student's (it used to vanish)
                 lines.append(f"latency of the student shown before ({self.latency.get('arch') or 'final student'}), "
                              f"{describe_latency(self.latency)}; Measure latency for this one")
+        if self._no_final_student and self.result.get("arch") == self.arch:
+            lines.insert(0, "no final student yet (the run is still at work): the search's best candidate so far")
         self.readout.setText("\n".join(lines))

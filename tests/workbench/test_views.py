@@ -940,3 +940,58 @@ def test_pareto_forgets_a_hover_and_the_previous_runs_axes_and_counts_only_the_s
     view.overlays.item(0).setCheckState(Qt.CheckState.Unchecked)
     view.set_run(empty)
     assert view.plot.getViewBox().viewRange() == [[0, 1], [0, 1]] and not view.hover_label.isVisible()
+
+
+def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_work_shows_its_best(
+        qtbot, finished, monkeypatch):
+    from engine.errors import UserError
+    from workbench import compare_view
+
+    settings, store, run_id, summary = finished
+    view = CompareView(store, settings)
+    qtbot.addWidget(view)
+    view.resize(1366, 700)
+    view.show()
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.result is not None and bool(view.candidates), timeout=REAL_WORK_MS)
+    assert view.budget_label.text() == "final student"
+
+    def top(widget):
+        return widget.mapTo(view, widget.rect().topLeft()).y()
+
+    where = {w: top(w) for w in (view.measure_button, view.budget, view.final_button)}
+    view.readout.setText("\n".join(f"a long readout line {i}" for i in range(6)))
+    qtbot.wait(20)
+    assert {w: top(w) for w in where} == where  # the controls did not move as the text grew
+    view.readout.setText("short")
+    qtbot.wait(20)
+    assert {w: top(w) for w in where} == where
+
+    # A Pareto click on a front candidate moves the slider and its words; Final student says so.
+    macs, arch, _ = view.candidates[0]
+    view.select_candidate(run_id, arch)
+    assert view.budget.value() == 0 and view.budget_label.text() == f"budget: {macs / 1e6:.2f}M MACs"
+    view.show_final_student()
+    assert view.budget_label.text() == "final student"
+    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    assert view.scale_high.text() != ""
+
+    # Another run: nothing of this one lingers (the colour scale included).
+    view.set_run(run_id + 1000)
+    assert view.scale_high.text() == "" and view.budget_label.text() == "budget: -"
+
+    # A run still at work (its search over, no fine-tuned student yet): it opens on its best candidate, said so.
+    real_preview = compare_view.api.preview
+
+    def no_final_yet(store_, settings_, run, image, arch, seed=0):
+        if arch is None:
+            raise UserError(f"run {run} has no finished finetune stage yet")
+        return real_preview(store_, settings_, run, image, arch, seed)
+
+    monkeypatch.setattr(compare_view.api, "preview", no_final_yet)
+    view.set_run(run_id)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
+    best = view.candidates[-1][1]
+    assert view.arch == best and view.result["arch"] == best
+    assert view.readout.text().startswith("no final student yet (the run is still at work)")
+    assert "could not compute" not in view.readout.text() and view.budget_label.text().startswith("budget: ")
