@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
@@ -49,7 +50,10 @@ class SettingsDialog(QDialog):
         self.threads.setSpecialValueText("all cores")
         self.threads.setValue(settings.threads or 0)
         self.error = QLabel()
+        self.error.setObjectName("settingsError")
         self.error.setStyleSheet("color: #b00020")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         form = QFormLayout(self)
         form.addRow("Workspace folder", _with_browse(self.workspace, self._pick_workspace))
@@ -97,6 +101,15 @@ class SettingsDialog(QDialog):
                         inception_weights=Path(self.inception.text()).expanduser() if self.inception.text().strip() else None,
                         device=self.device.currentData() or self.device.currentText(), threads=self.threads.value() or None)
 
+    def say(self, message: str) -> None:
+        """A problem under the fields, whole: the dialog grows to the lines it wraps onto (a top-level window
+        keeps its size otherwise, and a refused server's message was cut off)."""
+        self.error.setText(message)
+        self.layout().activate()
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
     def confirm_new_store(self, creates: str) -> bool:
         """Whether the user wants the new, empty store that the settings point at (asked, default No)."""
         answer = QMessageBox.question(self, "Create a new store?", f"{creates}\n\nCreate it and switch to it?",
@@ -108,21 +121,19 @@ class SettingsDialog(QDialog):
         try:
             settings = self.values()
         except ConfigError as exc:
-            self.error.setText(str(exc))
+            self.say(str(exc))
             return
         if settings.resolved_store_url != self.current.resolved_store_url:
             # Checked before it is saved: a store that cannot be opened is said here, and the current one stays.
             creates = new_store_at(settings.resolved_store_url)
             if creates is not None and not self.confirm_new_store(creates):
-                self.error.setText(f"{creates}\nNot created; the current store is kept. Check the store URL "
-                                   "(or the workspace) for a typing mistake.")
-                self.error.setWordWrap(True)
+                self.say(f"{creates}\nNot created; the current store is kept. Check the store URL "
+                         "(or the workspace) for a typing mistake.")
                 return
             try:
                 self.result_store = open_store(settings.resolved_store_url)
             except UserError as exc:
-                self.error.setText(f"{exc}\n(The current store is kept.)")
-                self.error.setWordWrap(True)
+                self.say(f"{exc}\n(The current store is kept.)")
                 return
         self.result_settings = settings
         self.accept()

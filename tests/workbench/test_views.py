@@ -995,3 +995,18 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     assert view.arch == best and view.result["arch"] == best
     assert view.readout.text().startswith("no final student yet (the run is still at work)")
     assert "could not compute" not in view.readout.text() and view.budget_label.text().startswith("budget: ")
+
+
+def test_settings_dialog_shows_a_refused_servers_message_whole(qtbot, settings):
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # A PostgreSQL server that refuses the connection (nothing listens on this port).
+    dialog.store_url.setText("postgresql+psycopg://someone:secret@127.0.0.1:9/gcw")
+    dialog._accept()
+    qtbot.wait(20)
+    text = dialog.error.text()
+    assert "current store is kept" in text and dialog.result_settings is None
+    label = dialog.error
+    assert label.wordWrap() and label.height() >= label.heightForWidth(label.width())  # every wrapped line shown
+    assert dialog.rect().contains(label.geometry())
