@@ -325,6 +325,7 @@ class CompareView(QWidget):
             return
         self.run_id, self.arch, self.result, self.latency = run_id, None, None, None
         self._no_final_student = False
+        self._latest_preview = 0  # a preview of the run shown before is not this run's, nor its failure
         # Nothing of the run shown before stays on screen, and no preview asked for it is shown later.
         for view in self.views.values():
             view.clear()
@@ -549,5 +550,5 @@ class CompareView(QWidget):
                 lines.append(f"latency of the student shown before ({self.latency.get('arch') or 'final student'}), "
                              f"{describe_latency(self.latency)}; Measure latency for this one")
         if self._no_final_student and self.result.get("arch") == self.arch:
-            lines.insert(0, "no final student yet (the run is still at work): the search's best candidate so far")
+            lines.insert(0, "no final student yet (the run has not fine-tuned one): the search's best candidate so far")
         self.readout.setText("\n".join(lines))

@@ -27,7 +27,7 @@ def _sample_run(settings, preset: str) -> int:
     return run_id
 
 
-def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
+def capture(out_dir: Path, settings, run_id: int | None = None, size: tuple[int, int] = (1400, 900)) -> list[Path]:
 
     from engine.api import open_store
     from workbench.app import make_application
@@ -40,7 +40,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_store_url)
     window = MainWindow(settings, store)
-    window.resize(1400, 900)
+    window.resize(*size)
     window.show()
     run_id = run_id or store.list_runs()[0].id
     shots = []
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path,
                         help="show the latest run of this workspace (default: run --preset in a new one first)")
     parser.add_argument("--run", type=int, help="the run to show (default: the latest)")
+    parser.add_argument("--size", default="1400x900", help="the main window's size, WxH (1366x768: a laptop)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
                         help="the preset to run without --workspace")
     args = parser.parse_args(argv)
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         settings = Settings(workspace=Path(tempfile.mkdtemp(prefix="gcw-screens-")), device="cpu")
         run_id = _sample_run(settings, args.preset)
-    for path in capture(args.out_dir, settings, run_id):
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    for path in capture(args.out_dir, settings, run_id, (width, height)):
         print(path)
     return 0
 

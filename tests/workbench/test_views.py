@@ -976,8 +976,13 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
     assert view.scale_high.text() != ""
 
-    # Another run: nothing of this one lingers (the colour scale included).
+    # Another run: nothing of this one lingers (the colour scale included), nor a late failure of its preview.
+    view.update_preview()
+    asked_before = view._latest_preview
     view.set_run(run_id + 1000)
+    view._jobs[asked_before] = "preview"  # as if it were still running: it fails after the switch
+    view._job_failed(asked_before, "no finished finetune stage yet")
+    assert not view._no_final_student and "could not compute" not in view.readout.text()
     assert view.scale_high.text() == "" and view.budget_label.text() == "budget: -"
 
     # A run still at work (its search over, no fine-tuned student yet): it opens on its best candidate, said so.
@@ -993,7 +998,7 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     best = view.candidates[-1][1]
     assert view.arch == best and view.result["arch"] == best
-    assert view.readout.text().startswith("no final student yet (the run is still at work)")
+    assert view.readout.text().startswith("no final student yet (the run has not fine-tuned one)")
     assert "could not compute" not in view.readout.text() and view.budget_label.text().startswith("budget: ")
 
 
