@@ -4,10 +4,12 @@ event-loop stall.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/window_soak.py [--minutes 10] [--size 1366x768] [--json FILE]
 
-What runs: real runs of a tiny pix2pix configuration, started by the window as a user starts them (child
-processes of the engine's command line, one after another while time is left), so the window receives their
-events, refreshes the runs list every 2 s, and the user's view changes tab every few seconds (Summary, Monitor,
-Pareto, Compare). Measured in this process:
+What runs: a real run of a tiny pix2pix configuration whose supernet trains for longer than the soak, started by
+the window as a user starts one (a child process of the engine's command line; another is started should it end),
+so the window receives its events (a step, with its losses, every few tens of milliseconds), refreshes the runs
+list every 2 s, and the user's view changes tab every few seconds (Summary, Monitor, Pareto, Compare). With
+``--runs-end`` the runs are short instead (about a minute each, every stage), so the window also sees runs end,
+their results and exports. Measured in this process:
 
 - events received from the runs (each went through the views), runs followed;
 - the longest gap of a 10 ms timer on the GUI thread (a stall; goal <= 100 ms);
@@ -40,7 +42,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 STALL_GOAL_MS = 100.0
 GROWTH_GOAL_MB = 20.0
 
-#: A pix2pix run of about a minute on a 2-core CPU: every stage, so every view gets events of each kind.
+#: A pix2pix run of about a minute on a 2-core CPU: every stage, so every view gets events of each kind
+#: (``--runs-end``); by default its supernet trains for LONG_STEPS steps instead, longer than any soak.
+LONG_STEPS = 10_000_000
 TINY_RUN = {
     "family": "pix2pix",
     "dataset": {"sample": "edges2photos", "sample_size": 32, "sample_train": 12, "sample_test": 4,
@@ -75,7 +79,7 @@ def growth(samples: list[float]) -> float:
     return statistics.median(samples[-third:]) - statistics.median(samples[:third])
 
 
-def soak(minutes: float, size: tuple[int, int], workspace: Path) -> dict:
+def soak(minutes: float, size: tuple[int, int], workspace: Path, runs_end: bool = False) -> dict:
     from PySide6.QtCore import QTimer
 
     from engine.api import load_config, open_store
@@ -105,7 +109,10 @@ def soak(minutes: float, size: tuple[int, int], workspace: Path) -> dict:
     def start_next() -> None:
         running = [p for p in [*window.processes.values(), *window._starting] if p.is_running()]
         if not running and time.monotonic() < deadline:
-            config = load_config(overrides={**TINY_RUN, "name": f"soak-{len(started) + 1}"})
+            overrides = {**TINY_RUN, "name": f"soak-{len(started) + 1}"}
+            if not runs_end:
+                overrides["supernet"] = {**TINY_RUN["supernet"], "steps": LONG_STEPS}
+            config = load_config(overrides=overrides)
             window.start_config(config)
             started.append(len(started) + 1)
 
@@ -181,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1366x768", help="window size WxH")
     parser.add_argument("--workspace", type=Path, help="a workspace for the runs (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the report here too")
+    parser.add_argument("--runs-end", action="store_true",
+                        help="short runs one after another (the window sees runs end) instead of one long run")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="gcw-soak-"))
-    report = soak(args.minutes, size, workspace)
+    report = soak(args.minutes, size, workspace, args.runs_end)
+    report["runs"] = "short, one after another" if args.runs_end else "one long run"
     from workbench.binding_check import binding_version
 
     report["machine"] = f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, " \
