@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -243,7 +244,9 @@ class RunConfig(_Model):
     metric: Literal["fid", "rfid", "psnr", "miou"] = "fid"
     #: The segmentation network behind ``miou`` (also reported beside FID when given).
     segmentation: SegmentationSpec | None = None
-    seed: int = 0
+    #: Seeds torch, NumPy and Python's random: torch takes 64-bit seeds, NumPy 32-bit ones (checked here, not
+    #: as an overflow inside a run).
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     #: ``auto``: CUDA where this machine has a usable GPU, else the CPU (said in the run's log and summary).
     device: str = "auto"
     checkpoint_interval_s: float = Field(120.0, gt=0)
@@ -258,6 +261,15 @@ class RunConfig(_Model):
         return with_family_defaults(_move_settings(data))
 
     _device_name = field_validator("device")(classmethod(lambda cls, value: device_name(value, allow_auto=True)))
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        # A run's name becomes file names (launch files, exports): it must stay inside the folder it is written to.
+        if not value.strip() or value.strip() in (".", "..") or any(c in value for c in '/\\\0') \
+                or Path(value).is_absolute() or re.match(r"^[A-Za-z]:", value):
+            raise ValueError(f"a run's name is a plain name (no '/', '\\', '..' or drive), not {value!r}")
+        return value
 
     @field_validator("image_size")
     @classmethod
@@ -484,6 +496,42 @@ def config_lines(settings: dict[str, Any], sources: dict[str, str]) -> list[str]
     return [f"{name:<{width}}  {text:<{value_width}}  ({sources[name]})" for name, text in shown.items()]
 
 
+#: Byte-order marks and the encodings they name (UTF-32 before UTF-16: its little-endian mark starts with UTF-16's).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def config_text(path: Path) -> str:
+    """A configuration file's text: UTF-8, or whatever encoding its byte-order mark names (Windows PowerShell's
+    ``>`` writes UTF-16 with one); anything else is refused in one line naming the file and what to save it as."""
+    data = path.read_bytes()
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not {encoding.upper().replace('-SIG', '')} text (byte 0x{data[exc.start]:02x} at position "
+            f"{exc.start} cannot be read; it may be Latin-1 or another legacy encoding): save it as UTF-8 (in an "
+            "editor's 'Save with encoding', or PowerShell: Get-Content run.yaml | Set-Content -Encoding utf8 "
+            "run-utf8.yaml)") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently: a second
+    ``teacher:`` block would drop the first's settings without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{self.name}: {key!r} is given twice (lines {seen[key]} and {line}); the second "
+                                  "would replace the first: keep one (merge their settings)")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def config_layers(preset: str | None = None, path: Path | None = None,
                   overrides: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The layers a run's configuration is made of, lowest first, each named by where it comes from: the preset
@@ -495,7 +543,12 @@ def config_layers(preset: str | None = None, path: Path | None = None,
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
+            loader = _UniqueKeyLoader(config_text(path))
+            loader.name = str(path)  # named in its messages (else "<unicode string>")
+            try:
+                loaded = loader.get_single_data() or {}
+            finally:
+                loader.dispose()
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):

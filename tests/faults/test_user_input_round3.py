@@ -1,0 +1,74 @@
+"""Reliability, third round (issue 44): config files in other encodings, keys given twice, names that would leave
+their folder, a seed no generator takes. Every refusal names the file or field and what to do, exits 2, prints no
+traceback and makes no run."""
+
+import pytest
+
+from engine import cli
+from engine.store import open_store
+
+TEXT = "preset: pix2pix-sample\nname: from-windows\n"
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def _runs(settings) -> list:
+    store = open_store(settings.resolved_store_url)
+    try:
+        return store.list_runs()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+def test_a_config_with_a_byte_order_mark_is_read_in_the_encoding_it_names(tmp_path, capsys, encoding):
+    # Windows PowerShell's ">" writes UTF-16 with a byte-order mark.
+    path = tmp_path / "run.yaml"
+    path.write_bytes(TEXT.encode(encoding))
+    code, out, _ = _run(capsys, "config", "--config", str(path))
+    assert code == 0 and "from-windows" in out
+
+
+@pytest.mark.parametrize("command", [["config"], ["compress"], ["launch-script", "--out", "launch"]])
+def test_a_latin1_config_is_refused_in_one_line_naming_the_file_and_the_encoding_to_use(tmp_path, capsys, settings,
+                                                                                       command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "run.yaml"
+    path.write_bytes("preset: pix2pix-sample\nname: café\n".encode("latin-1"))
+    code, _, err = _run(capsys, command[0], "--config", str(path), *command[1:])
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1
+    assert str(path) in lines[0] and "is not UTF-8 text" in lines[0] and "save it as UTF-8" in lines[0]
+    assert _runs(settings) == [] and not (tmp_path / "launch").exists()
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, capsys, settings):
+    path = tmp_path / "run.yaml"
+    path.write_text("preset: pix2pix-sample\nteacher:\n  steps: 5\nname: a\nteacher:\n  steps: 6\n")
+    code, _, err = _run(capsys, "compress", "--config", str(path))
+    assert code == 2 and f"{path}: 'teacher' is given twice (lines 2 and 5)" in err
+    assert _runs(settings) == []
+    # Keys of different blocks may share a name.
+    path.write_text("preset: pix2pix-sample\nteacher:\n  steps: 5\nsupernet:\n  steps: 5\n")
+    assert _run(capsys, "config", "--config", str(path))[0] == 0
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/absolute", "a/b", "..", "c:evil", "a\\b"])
+def test_a_name_that_would_leave_its_folder_is_refused_and_nothing_is_written(tmp_path, capsys, name):
+    out = tmp_path / "deep" / "launch"
+    code, _, err = _run(capsys, "launch-script", "--preset", "pix2pix-sample", "--name", name, "--out", str(out))
+    assert code == 2 and "a run's name is a plain name" in err
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "outside.yaml").exists()
+
+
+def test_a_seed_no_generator_takes_is_refused_by_its_field_before_a_run(tmp_path, capsys, settings):
+    path = tmp_path / "run.yaml"
+    path.write_text("preset: pix2pix-sample\nseed: 99999999999999999999\n")
+    code, _, err = _run(capsys, "compress", "--config", str(path))
+    assert code == 2 and "seed: Input should be less than or equal to 4294967295" in err and "resume" not in err
+    assert _runs(settings) == []
