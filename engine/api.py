@@ -54,7 +54,7 @@ __all__ = [
     "cancel_run", "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
     "run_result", "search_budget", "search_teacher", "write_launch_files",
     # models of a run: previews, latency, export
-    "backend_unavailable", "measure_latency", "preview", "sample_images",
+    "backend_unavailable", "latency_of_run", "measure_latency", "preview", "preview_of_run", "sample_images",
     # words and pictures for people
     "colour_map", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top",
     # this machine
@@ -158,3 +158,26 @@ def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | N
     from engine.run_models import RunModels, latency
 
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)
+
+
+# --- the same, for a process of their own (the window runs model work there: workbench.model_process) ----------
+_stores: dict[str, Store] = {}
+
+
+def _store_of(settings: Settings) -> Store:
+    """This process's store of ``settings`` (opened once: opening checks the schema)."""
+    url = settings.resolved_store_url
+    if url not in _stores:
+        _stores[url] = open_store(url)
+    return _stores[url]
+
+
+def preview_of_run(settings: Settings, run_id: int, image: Path, arch: str | None,
+                   conditioning_seed: int = 0) -> dict[str, Any]:
+    """``preview`` with the run's store found from ``settings`` (picklable arguments, for another process)."""
+    return preview(_store_of(settings), settings, run_id, image, arch, conditioning_seed)
+
+
+def latency_of_run(settings: Settings, run_id: int, arch: str | None, device: str, backend: str) -> dict[str, Any]:
+    """``measure_latency`` with the run's store found from ``settings`` (for another process)."""
+    return measure_latency(_store_of(settings), settings, run_id, arch, device, backend)

@@ -23,6 +23,7 @@ from engine.settings import Settings
 from workbench.backend_choice import backend_combo
 from workbench.reader import StoreReader
 from workbench.state import front_rows
+from workbench.model_process import ModelProcess
 from workbench.worker import Worker
 
 #: Lines the readout has room for (its height is fixed, so the controls above it stay put).
@@ -165,14 +166,18 @@ class CompareView(QWidget):
     #: The view moved to another candidate itself (its budget slider; None: the final student): run id, arch.
     candidate_changed = Signal(int, object)
 
-    def __init__(self, store: Store, settings: Settings, parent: QWidget | None = None):
+    def __init__(self, store: Store, settings: Settings, parent: QWidget | None = None,
+                 worker: Worker | ModelProcess | None = None):
+        """``worker`` runs the previews and latency readings: by default a process of their own (model loading
+        and session creation hold Python's GIL for seconds: on a thread they froze the window)."""
         super().__init__(parent)
         self.store, self.settings = store, settings
-        self.worker = Worker(self)
+        self.worker = worker or ModelProcess(self)
         self.reader = StoreReader(self, threads=1)
         self.worker.done.connect(self._job_done)
         self.worker.failed.connect(self._job_failed)
         self._jobs: dict[int, str] = {}
+        self._asked: dict[int, dict[str, Any]] = {}  # by job: what it was asked for (run, image, seed, student)
         self.run_id: int | None = None
         self.arch: str | None = None
         self.result: dict[str, Any] | None = None
@@ -294,6 +299,11 @@ class CompareView(QWidget):
         layout.addLayout(scale_row)
         layout.addLayout(row2)
         layout.addWidget(self.readout)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if isinstance(self.worker, ModelProcess):
+            self.worker.warm_up()  # the model process starts while the user looks, not at the first preview
 
     @staticmethod
     def _devices() -> list[str]:
@@ -444,32 +454,28 @@ class CompareView(QWidget):
         path = self.image_choice.currentData()
         if self.run_id is None or not path:
             return
-        run_id, arch, settings, store = self.run_id, self.arch, self.settings, self.store
         seed = self.style_seed.value()
-
-        def job() -> dict[str, Any]:
-            return {**api.preview(store, settings, run_id, Path(path), arch, seed), "run_id": run_id, "path": path,
-                    "seed": seed, "asked": arch}
-
         self.readout.setText("computing preview…")
-        self._latest_preview = self.worker.submit(job)
+        self._latest_preview = self.worker.submit(api.preview_of_run, self.settings, self.run_id, Path(path),
+                                                  self.arch, seed)
         self._jobs[self._latest_preview] = "preview"
+        self._asked[self._latest_preview] = {"run_id": self.run_id, "path": path, "seed": seed, "asked": self.arch}
 
     def measure_latency(self) -> None:
         if self.run_id is None:
             return
-        run_id, arch, settings, store = self.run_id, self.arch, self.settings, self.store
         device, backend = self.device.currentText(), self.backend.currentText()
-
-        def job() -> dict[str, Any]:
-            return {**api.measure_latency(store, settings, run_id, arch, device, backend), "arch": arch}
-
         self.measure_button.setEnabled(False)
         self.readout.setText(self.readout.text() + f"\nmeasuring latency on {device} ({backend})…")
-        self._jobs[self.worker.submit(job)] = f"latency:{device}:{backend}"
+        job_id = self.worker.submit(api.latency_of_run, self.settings, self.run_id, self.arch, device, backend)
+        self._jobs[job_id] = f"latency:{device}:{backend}"
+        self._asked[job_id] = {"arch": self.arch}
 
     def _job_done(self, job_id: int, result: Any) -> None:
-        kind = self._jobs.pop(job_id, "")
+        if job_id not in self._jobs:
+            return  # not a job of this view's
+        kind = self._jobs.pop(job_id)
+        result = {**result, **self._asked.pop(job_id, {})}
         if kind == "preview":
             if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData() \
                     or result["seed"] != self.style_seed.value() or result["asked"] != self.arch:
@@ -486,6 +492,7 @@ class CompareView(QWidget):
 
     def _job_failed(self, job_id: int, message: str) -> None:
         kind = self._jobs.pop(job_id, None)
+        self._asked.pop(job_id, None)
         self.measure_button.setEnabled(True)
         if kind == "preview" and job_id != self._latest_preview:
             return  # a preview of a choice since replaced: its failure is not the shown one's

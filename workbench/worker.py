@@ -3,6 +3,7 @@ thread as Qt signals, so the window never waits on a model."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import weakref
@@ -62,9 +63,9 @@ class Worker(QObject):
         self._emitter.failed.connect(self.failed)
         _workers.add(self)
 
-    def submit(self, function: Callable[[], Any]) -> int:
+    def submit(self, function: Callable[..., Any], *args: Any) -> int:
         job_id = next(self._ids)
-        self.pool.start(_Job(job_id, function, self._emitter))
+        self.pool.start(_Job(job_id, functools.partial(function, *args), self._emitter))
         return job_id
 
     def wait(self, msecs: int = 60_000) -> bool:

@@ -149,43 +149,38 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot, monk
 
 
 @pytest.mark.slow
-def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(window, qtbot, finished, monkeypatch):
-    """Deterministic, not timed: the measurement is held inside its job until the GUI thread has handled
-    events meanwhile, and it must run on another thread (a run is another process)."""
-    import engine.run_models
+def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(window, qtbot, finished, tmp_path):
+    """Deterministic, not timed: the measurement waits in the model process behind a job held until the GUI thread
+    has handled events meanwhile; it runs in another process (as a run does), never on the window's."""
+    import os
+
+    from tests.workbench.held_job import held_until
 
     settings, finished_store, finished_id, _ = finished
-    real_latency, inside, release, threads = engine.run_models.latency, threading.Event(), threading.Event(), []
-
-    def held_latency(*args, **kwargs):
-        threads.append(threading.get_ident())
-        inside.set()
-        assert release.wait(REAL_WORK_S)
-        return real_latency(*args, **kwargs)
-
-    monkeypatch.setattr(engine.run_models, "latency", held_latency)
-    steps = []
+    steps, held, release = [], [], tmp_path / "release"
     process = window.start_config(tiny_config("pix2pix", supernet={"steps": 60}))
     process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) else None)
     window.compare.store, window.compare.settings = finished_store, settings
     window.compare.set_run(finished_id)
     freeze_startup_heap()  # as the application does once its window is up
+    window.compare.worker.done.connect(lambda job, result: held.append(result) if isinstance(result, int) else None)
     try:
-        window.compare.measure_latency()
-        qtbot.waitUntil(inside.is_set, timeout=REAL_WORK_MS)
+        window.compare.worker.submit(held_until, str(release))
+        window.compare.measure_latency()  # queued behind the held job, in the same model process
         ticks = []
         QTimer.singleShot(0, lambda: ticks.append(1))
         seen = len(steps)
-        # While the measurement is held: timers fire and the run's progress keeps arriving.
+        # While the measurement waits: timers fire and the run's progress keeps arriving.
         qtbot.waitUntil(lambda: bool(ticks) and len(steps) > seen, timeout=REAL_WORK_MS)
         assert window.compare.latency is None
-        release.set()
+        release.touch()
         qtbot.waitUntil(lambda: window.compare.latency is not None, timeout=REAL_WORK_MS)
     finally:
-        release.set()
+        release.touch()
         gc.unfreeze()  # give the rest of the session its collector back
         process.kill()
-    assert threads and threads[0] != threading.get_ident()
+    assert held and held[0] != os.getpid()  # the model work's process is not the window's
+    assert window.compare.latency["timings"]["student"]["median_ms"] > 0
 
 
 def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot, finished):

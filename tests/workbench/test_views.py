@@ -947,8 +947,10 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     from engine.errors import UserError
     from workbench import compare_view
 
+    from workbench.worker import Worker
+
     settings, store, run_id, summary = finished
-    view = CompareView(store, settings)
+    view = CompareView(store, settings, worker=Worker())  # in this process: the test replaces a facade function
     qtbot.addWidget(view)
     view.resize(1366, 700)
     view.show()
