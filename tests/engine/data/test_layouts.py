@@ -215,3 +215,19 @@ def test_crop_larger_than_the_image_names_the_file(tmp_path):
                                          preprocess=PreprocessOptions(preprocess="crop", crop_size=16)))
     with pytest.raises(DatasetError, match=r"0\.png: 12x12 is smaller than crop_size 16x16"):
         dataset[0]
+
+
+def test_an_unpaired_split_read_for_scoring_holds_each_input_once(tmp_path):
+    # horse2zebra's test split: 120 horses (testA) against 140 zebras (testB) is 120 outputs, as the reference
+    # scores it, not 140 with 20 horses twice; a training epoch stays the larger domain's.
+    for i in range(3):
+        _image(tmp_path / "testA" / f"{i}.png", 32, 32, seed=i)
+    for i in range(5):
+        _image(tmp_path / "testB" / f"{i}.png", 32, 32, seed=10 + i)
+    scored = open_dataset(DatasetConfig(root=tmp_path, layout="unaligned", phase="test", preprocess=SMALL,
+                                        serial_batches=True))
+    assert len(scored) == 3
+    assert sorted(scored[i]["A_path"] for i in range(len(scored))) == sorted(
+        str(p) for p in (tmp_path / "testA").iterdir())
+    trained = open_dataset(DatasetConfig(root=tmp_path, layout="unaligned", phase="test", preprocess=SMALL))
+    assert len(trained) == 5
