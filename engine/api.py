@@ -28,7 +28,7 @@ from engine.metrics.inception import candidate_paths as inception_candidate_path
 from engine.metrics.inception import find_weights as find_inception_weights
 from engine.export import BACKENDS as LATENCY_BACKENDS
 from engine.export import backend_unavailable
-from engine.onnx_variants import BACKEND_TITLES, describe_variant
+from engine.onnx_variants import BACKEND_TITLES, describe_variant, slower_note
 from engine.liveness import cancel_run, delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, run_dir
@@ -56,7 +56,7 @@ __all__ = [
     # models of a run: previews, latency, export
     "backend_unavailable", "latency_of_run", "measure_latency", "preview", "preview_of_run", "sample_images",
     # words and pictures for people
-    "colour_map", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top",
+    "colour_map", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top", "slower_note",
     # this machine
     "available_devices", "detect_layout", "environment", "find_inception_weights", "inception_candidate_paths",
 ]

@@ -15,6 +15,7 @@ from torch import nn
 from engine.errors import UserError
 from engine.files import write_atomic
 from engine.latency import BUSY_SPREAD, LatencyReading, measure
+from engine.onnx_variants import EXACT
 from engine.profile import Inputs, as_inputs
 
 OPSET = 17
@@ -208,6 +209,10 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
         runners[name] = (in_openvino(Path(variant["path"]), variant.get("precision_hint", "f32"))
                          if variant["backend"] == "openvino" else in_onnxruntime(Path(variant["path"])))
     pairs = [("teacher", "student"), *(("student", name) for name in variants)]
+    # Each reduced-precision variant also against the exact model of its own backend (OpenVINO f32 for OpenVINO's
+    # bf16 and int8, student.onnx for ONNX Runtime's int8): a "faster variant" slower than it is said to be.
+    pairs += [(exact, name) for name in variants
+              if (exact := exact_of(name, variants[name], variants)) not in (None, "student")]
     if "openvino" in variants:
         runners["openvino teacher"] = in_openvino(teacher_onnx)
         pairs.append(("openvino teacher", "openvino"))
@@ -233,4 +238,19 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
         variant["speedup_p10_p90"] = [ratio.p10_ms, ratio.p90_ms]
         variant["ratio_of_medians"] = files.timings["student"].median_ms / files.timings[name].median_ms
         variant["busy"] = files.timings[name].spread > BUSY_SPREAD or files.timings["student"].spread > BUSY_SPREAD
+        exact = exact_of(name, variant, variants)
+        if name not in EXACT and exact is not None:
+            over = files.ratios[f"{exact}/{name}"]
+            variant["speedup_over_exact"] = over.median_ms
+            variant["exact_reference"] = "student.onnx" if exact == "student" else exact
+            # Slower where even its best rounds (p90 of the ratio) are below 1: not recommended on this machine.
+            variant["slower_than_exact"] = over.p90_ms < 1.0
     return readings
+
+
+def exact_of(name: str, variant: dict[str, Any], variants: dict[str, dict[str, Any]]) -> str | None:
+    """The runner of the exact model a variant is judged against on this machine: the OpenVINO f32 variant for
+    OpenVINO's reduced precisions, the float student.onnx in ONNX Runtime for the rest (None: no such model)."""
+    if variant.get("backend") == "openvino":
+        return "openvino" if name != "openvino" and "openvino" in variants else None
+    return "student"

@@ -232,4 +232,14 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
         speed = (f"{variant['latency_ms']:.2f} ms, {variant['speedup_over_float']:.2f}x the speed of the float "
                  f"student.onnx in ONNX Runtime ({how}{busy}); ")
     flag = "" if variant["usable"] else f"; OUTSIDE its tolerance ({variant['tolerance']})"
+    flag += slower_note(variant)
     return f"{name}: {Path(variant['path']).name} ({kind}; {speed}{quality}{flag})"
+
+
+def slower_note(variant: dict[str, Any]) -> str:
+    """"; NOT RECOMMENDED here: ..." for a reduced-precision variant slower than the exact model of its backend on
+    the machine that measured it (bf16 hints on a CPU without AMX, say); empty otherwise."""
+    if not variant.get("slower_than_exact"):
+        return ""
+    return (f"; NOT RECOMMENDED on this machine: {variant['speedup_over_exact']:.2f}x the speed of the exact "
+            f"{variant['exact_reference']} here (slower in every measured round's p90)")

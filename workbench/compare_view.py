@@ -302,8 +302,9 @@ class CompareView(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if isinstance(self.worker, ModelProcess):
-            self.worker.warm_up()  # the model process starts while the user looks, not at the first preview
+        warm_up = getattr(self.worker, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # the model process starts while the user looks, not at the first preview
 
     @staticmethod
     def _devices() -> list[str]:

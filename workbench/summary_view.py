@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster
+from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster, slower_note
 from workbench.open_location import open_location
 
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
@@ -86,7 +86,8 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
         rows.append((f"Latency, {backend}, {name} variant ({precision})", "", f"{variant['latency_ms']:.2f} ms",
                      (f"{speed:.2f}x the float student.onnx in ONNX Runtime{how}" if speed else "")
                      + (" (machine busy: wide spread)" if variant.get("busy") else "")
-                     + ("" if variant.get("usable", True) else "; outside its tolerance")))
+                     + ("" if variant.get("usable", True) else "; outside its tolerance")
+                     + slower_note(variant)))
     for name, reason in summary.onnx_variants_skipped.items():
         rows.append((f"{name} variant", "", "not built", reason))
     predicted = summary.predicted_latency

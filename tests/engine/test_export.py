@@ -74,6 +74,11 @@ def test_teacher_student_and_variants_are_timed_together_and_read_per_backend(tm
     for name, variant in variants.items():
         assert variant["latency_ms"] > 0 and variant["speedup_over_float"] > 0 and "busy" in variant
     assert Path(variants["openvino"]["path"]).name == "student.xml"
+    # A reduced precision is judged against the exact model of its own backend too, from the same rounds.
+    reduced = variants["openvino_int8"]
+    assert reduced["exact_reference"] == "openvino" and reduced["speedup_over_exact"] > 0
+    assert reduced["slower_than_exact"] in (True, False)
+    assert "speedup_over_exact" not in variants["openvino"] and "speedup_over_exact" not in variants["optimized"]
 
 
 def test_torch_compile_is_an_option_of_the_protocol_and_leaves_the_models_as_they_are(monkeypatch):

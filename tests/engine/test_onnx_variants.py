@@ -69,7 +69,14 @@ def test_a_variants_speed_says_how_its_ratio_is_computed_and_whether_the_machine
             "p10-p90 0.12-1.40; ratio of the medians 0.15x, machine busy (wide spread))") in line
     assert line.startswith("int8: student.int8.onnx (ONNX Runtime, int8;")
     quiet = describe_variant("int8", {**variant, "busy": False})
-    assert "machine busy" not in quiet
+    assert "machine busy" not in quiet and "NOT RECOMMENDED" not in quiet
+    # A reduced precision slower than its backend's exact model here is said not to be recommended.
+    bf16 = {**variant, "path": "student.xml", "backend": "openvino", "precision": "bf16", "precision_hint": "bf16",
+            "speedup_over_exact": 0.72, "exact_reference": "openvino", "slower_than_exact": True}
+    assert describe_variant("openvino_bf16", bf16).endswith(
+        "; NOT RECOMMENDED on this machine: 0.72x the speed of the exact openvino here (slower in every measured "
+        "round's p90))")
+    assert "NOT RECOMMENDED" not in describe_variant("openvino_bf16", {**bf16, "slower_than_exact": False})
 
 
 def test_the_openvino_model_is_written_beside_the_student_and_exact(student):

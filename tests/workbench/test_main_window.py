@@ -390,7 +390,11 @@ def test_a_running_runs_compare_view_tries_again_when_a_stage_finishes(qtbot, fi
     from engine.errors import UserError
     from engine.events import StageFinished
 
+    from workbench.worker import Worker
+
     settings, store, run_id, _ = finished
+    # The window's model work in this process (a thread), so that this test can stand in for a facade function.
+    monkeypatch.setattr(workbench.compare_view, "ModelProcess", Worker)
     real_preview = workbench.compare_view.api.preview
     monkeypatch.setattr(workbench.compare_view.api, "preview",
                         lambda *a, **k: (_ for _ in ()).throw(UserError(f"run {run_id} has no finished teacher "
