@@ -66,6 +66,11 @@ class GauGANOptions(FamilyOptions):
         "per_candidate", description="per_candidate: each sub-network's calibration sees those images in its own "
                                      "shuffled order and random flips, as the reference (seeded by the arch, so a "
                                      "score is reproducible); fixed: the same batches for every sub-network")
+    calibration_momentum: Literal["running", "last_batch"] = Field(
+        "running", description="running: the first calibration batch replaces a sub-network's BatchNorm statistics "
+                               "and the others move them with the layer's momentum (statistics of every batch); "
+                               "last_batch: every batch replaces them, so the last batch's are kept (what the "
+                               "reference's calibrate does: its flag is never reset)")
 
     @property
     def label_channels(self) -> int:
@@ -238,7 +243,8 @@ class GauGANFamily(Family, LabelMaps, Calibrated):
         device = next(model.parameters()).device
         forward = (lambda x: model(x)) if arch is None else (lambda x: model(x, arch))
         batches = self._calibration_batches(data, options, None if arch is None else str(arch))
-        calibrate_batchnorm(model, forward, (batch.to(device) for batch in batches))
+        calibrate_batchnorm(model, forward, (batch.to(device) for batch in batches),
+                            every_batch_replaces=options.calibration_momentum == "last_batch")
         model.eval()
 
     def _calibration_batches(self, data: Any, options: GauGANOptions, arch: str | None) -> list[torch.Tensor]:

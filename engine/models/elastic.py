@@ -143,10 +143,12 @@ def subnet_of(supernet: Supernet, arch) -> nn.Module:
 
 
 @torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, forward, batches) -> int:
+def calibrate_batchnorm(model: nn.Module, forward, batches, every_batch_replaces: bool = False) -> int:
     """Re-estimate the running statistics of every BatchNorm in ``model`` by running ``forward`` on each
-    batch in training mode, as the reference's ``calibrate``: the first batch replaces the statistics
-    (momentum 1), the others move them with the layer's own momentum. Returns the number of batches."""
+    batch in training mode: the first batch replaces the statistics (momentum 1), the others move them with the
+    layer's own momentum, so every batch counts. With ``every_batch_replaces`` each batch replaces them (momentum
+    1 throughout) and the last batch's statistics are kept: what the reference's ``calibrate`` does in effect,
+    as its calibration flag is never reset after the first batch. Returns the number of batches."""
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
     momenta = [m.momentum for m in norms]
     was_training = model.training
@@ -155,7 +157,7 @@ def calibrate_batchnorm(model: nn.Module, forward, batches) -> int:
     try:
         for count, batch in enumerate(batches, start=1):
             for norm, momentum in zip(norms, momenta):
-                norm.momentum = 1.0 if count == 1 else momentum
+                norm.momentum = 1.0 if count == 1 or every_batch_replaces else momentum
             forward(batch)
     finally:
         for norm, momentum in zip(norms, momenta):
