@@ -198,7 +198,7 @@ def _cmd_runs_action(args: argparse.Namespace, settings: Settings) -> int:
         elif args.runs_command == "cancel":
             print(cancel_run(store, args.run_id))
         else:
-            print(mark_failed(store, args.run_id))
+            print(mark_failed(store, args.run_id, folder=run_dir(settings, args.run_id)))
     finally:
         store.close()
     return 0
@@ -391,21 +391,24 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from engine.files import output_folder
+    from engine.liveness import hold_run
     from engine.run_models import RunModels, export_candidate
     from engine.pipeline import run_dir
     from engine.stages.data import prepare_data
     from engine.store import open_store
 
     out_dir = output_folder(args.out, "--out") if args.out else run_dir(settings, args.run_id) / "exports"
-    store = open_store(settings.resolved_store_url)
-    try:
-        models = RunModels.open(store, settings, args.run_id)
-    finally:
-        store.close()
-    data = prepare_data(models.config, settings, lambda event: None)
-    family, options = models.config.family_impl, models.config.options
-    result = export_candidate(models, args.arch, out_dir, data.feed(family, options, "test", 8),
-                              calibration=data.feed(family, options, "search"))
+    # Held while it works: a delete of the run (its checkpoints, the folder written to) is refused meanwhile.
+    with hold_run(run_dir(settings, args.run_id), "export"):
+        store = open_store(settings.resolved_store_url)
+        try:
+            models = RunModels.open(store, settings, args.run_id)
+        finally:
+            store.close()
+        data = prepare_data(models.config, settings, lambda event: None)
+        family, options = models.config.family_impl, models.config.options
+        result = export_candidate(models, args.arch, out_dir, data.feed(family, options, "test", 8),
+                                  calibration=data.feed(family, options, "search"))
     if args.json:
         print(json.dumps(result))
     else:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,10 @@ def fail_dead_runs(store: Store, stale_after: timedelta = STALE_AFTER, now: date
     return failed
 
 
-def mark_failed(store: Store, run_id: int, now: datetime | None = None) -> str:
+def mark_failed(store: Store, run_id: int, now: datetime | None = None, folder: Path | None = None) -> str:
     """A user's explicit "mark failed" of a run whose process is gone; refused while it looks alive (cancel it
     instead). Returns what was done, for the user."""
+    _refuse_if_held(run_id, folder, "mark")
     run = store.get_run(run_id)
     if run.status is not Status.running:
         return f"run {run_id} is {run.status.value}, not running: nothing to mark"
@@ -95,6 +97,63 @@ def mark_failed(store: Store, run_id: int, now: datetime | None = None) -> str:
                            "instead of marking it failed")
     _fail(store, run, reason)
     return f"run {run_id} marked failed ({reason}); resume with: python main.py resume {run_id}"
+
+
+def _hold_paths(folder: Path) -> tuple[Path, Path]:
+    """The lock file every command working on the run in ``folder`` holds shared, and the folder of notes saying
+    who holds it (beside the runs' folders: the run's own folder is what a delete removes)."""
+    holds = folder.parent / ".holds"
+    return holds / f"{folder.name}.lock", holds / folder.name
+
+
+@contextmanager
+def hold_run(folder: Path, what: str) -> Iterator[None]:
+    """Hold the run in ``folder`` while ``what`` (``export``, say) works on it: ``runs delete`` and
+    ``runs mark-failed`` on this machine refuse meanwhile (the run's own process holds it by its status)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no shared file locks here; the run is not held
+        yield
+        return
+
+    lock, notes = _hold_paths(folder)
+    notes.mkdir(parents=True, exist_ok=True)
+    note = notes / f"{os.getpid()}"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        note.write_text(what)
+        try:
+            yield
+        finally:
+            note.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def held_by(folder: Path) -> list[str]:
+    """Who holds the run in ``folder`` now ("export (pid 1234)"); empty when nothing does. Asked without waiting:
+    an exclusive lock that cannot be taken at once means a holder."""
+    try:
+        import fcntl
+    except ImportError:
+        return []
+
+    lock, notes = _hold_paths(folder)
+    if not lock.is_file():
+        return []
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holders = [f"{note.read_text()} (pid {note.name})" for note in sorted(notes.glob("*")) if note.is_file()
+                       and _pid_alive(int(note.name))] if notes.is_dir() else []
+            return holders or ["another command of this machine"]
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return []
+
+
+def _refuse_if_held(run_id: int, folder: Path | None, action: str) -> None:
+    if folder is not None and (holders := held_by(folder)):
+        raise RunBusyError(f"run {run_id} is in use by {', '.join(holders)}: {action} it once that has ended")
 
 
 def cancel_run(store: Store, run_id: int, signal_process=None) -> str:
@@ -127,7 +186,9 @@ def cancel_run(store: Store, run_id: int, signal_process=None) -> str:
 
 def delete_run(store: Store, run_id: int, folder: Path, keep_files: bool = False) -> str:
     """Delete a run from the store and, unless ``keep_files``, its folder; a running run is refused (the store
-    says so). Returns what was deleted, for the user."""
+    says so), and so is one another command of this machine works on (an export, say). Returns what was deleted,
+    for the user."""
+    _refuse_if_held(run_id, folder, "delete")
     store.delete_run(run_id)
     if keep_files or not folder.is_dir():
         return f"deleted run {run_id}" + (f"; its folder {folder} is kept" if folder.is_dir() else "")

@@ -516,7 +516,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(message))
             self.refresh()
 
-        self.reader.read(f"mark-failed-{run_id}", lambda: mark_failed(store, run_id), done)
+        folder = run_dir(self.settings, run_id)
+        self.reader.read(f"mark-failed-{run_id}", lambda: mark_failed(store, run_id, folder=folder), done)
 
     # --- dialogs ----------------------------------------------------------------------------------
     def _candidate_selected(self, run_id: int, arch: str) -> None:

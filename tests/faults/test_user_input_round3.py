@@ -72,3 +72,43 @@ def test_a_seed_no_generator_takes_is_refused_by_its_field_before_a_run(tmp_path
     code, _, err = _run(capsys, "compress", "--config", str(path))
     assert code == 2 and "seed: Input should be less than or equal to 4294967295" in err and "resume" not in err
     assert _runs(settings) == []
+
+
+def test_a_run_another_command_works_on_is_not_deleted_or_marked_failed_meanwhile(tmp_path, capsys, settings):
+    import subprocess
+    import sys
+    import textwrap
+
+    from engine.pipeline import create_run, run_dir
+    from tests.engine.stages.tiny import tiny_config
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(tiny_config(), store, settings)
+    finally:
+        store.close()
+    folder = run_dir(settings, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    release = tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from engine.liveness import hold_run
+        with hold_run(Path({str(folder)!r}), "export"):
+            print("holding", flush=True)
+            while not Path({str(release)!r}).exists():
+                time.sleep(0.01)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        workspace = ["--workspace", str(settings.workspace)]
+        code, _, err = _run(capsys, *workspace, "runs", "delete", str(run_id))
+        assert code == 2 and f"run {run_id} is in use by export (pid {holder.pid}): delete it once that has ended" in err
+        code, _, err = _run(capsys, *workspace, "runs", "mark-failed", str(run_id))
+        assert code == 2 and "in use by export" in err
+        assert folder.is_dir() and [r.id for r in _runs(settings)] == [run_id]
+    finally:
+        release.touch()
+        holder.wait(timeout=60)
+    code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs", "delete", str(run_id))
+    assert code == 0 and f"deleted run {run_id}" in out and not folder.exists()
