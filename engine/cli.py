@@ -167,7 +167,7 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     silent = {r.id: not_responding(r) for r in runs}
     rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset,
-             "status": f"{r.status} (not responding)" if silent.get(r.id) else r.status,
+             "status": "damaged" if r.damaged else f"{r.status} (not responding)" if silent.get(r.id) else r.status,
              "stage": r.stage or "-",
              "progress": f"{r.step}/{r.total_steps}" if r.total_steps else "-",
              "candidates": r.candidates,
@@ -176,12 +176,17 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([{**row, "status": r.status, "not_responding": silent.get(r.id), "best_macs": r.best_macs,
                            "best_metric": r.best_metric, "best_arch": r.best_arch, "error": r.error,
+                           "damaged": r.damaged,
                            "created": r.created_at.isoformat()} for row, r in zip(rows, runs)]))
     elif not rows:
         print(f"no runs yet in {settings.resolved_store_url}")
     else:
         _print_table(rows, ["id", "name", "family", "dataset", "status", "stage", "progress", "candidates",
                             "best_macs", "created"])
+        for run in runs:
+            if run.damaged:
+                print(f"run {run.id} is damaged: {run.damaged}; delete it (python main.py runs delete {run.id}) "
+                      "or restore its record from a backup of the store")
     return 0
 
 

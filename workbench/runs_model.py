@@ -31,6 +31,8 @@ def _cell(run: RunSummary, column: int) -> str:
     if column == 1:
         return f"{run.family} · {_dataset_name(run.dataset)}"
     if column == 2:
+        if run.damaged:
+            return "damaged"
         if not_responding(run):
             return "running · not responding"
         if run.processes > 1:
@@ -61,6 +63,9 @@ def _cell(run: RunSummary, column: int) -> str:
 
 
 def _tooltip(run: RunSummary, column: int) -> str | None:
+    if run.damaged:
+        return f"Its record in the store is damaged: {run.damaged}. Delete it (Run > Delete…) or restore it from a " \
+               "backup of the store; the other runs are not affected."
     if run.error:
         return run.error
     if column == 1:

@@ -42,6 +42,9 @@ class RunSummary:
     heartbeat_at: datetime | None = None
     #: Its configuration's image size (a side, or "WxH"): MACs of runs at other sizes are not comparable.
     image_size: int | str | None = None
+    #: What is wrong with its stored record (a field that is not valid JSON), so that it is listed as damaged with
+    #: how to remove it, and every other run as usual; None for a sound record.
+    damaged: str | None = None
 
 
 @dataclass(frozen=True)

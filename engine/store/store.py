@@ -3,6 +3,7 @@ operations the engine and the workbench use on it. One writer per run; readers p
 
 from __future__ import annotations
 
+import json
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import String, case, cast, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,6 +91,26 @@ def _make_engine(parsed: URL) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def _text(column: Any, name: str) -> Any:
+    """A JSON column as its stored text (parsed by ``_json_fields``, where a damaged value stays one run's)."""
+    return cast(column, String).label(name)
+
+
+def _json_fields(row: Any, names: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
+    """The JSON fields ``names`` of a row read through ``_text``, parsed; a field that is not valid JSON is None,
+    and what is wrong is said (for the runs list: the run is damaged, the others are not)."""
+    fields: dict[str, Any] = {}
+    problems = []
+    for name in names:
+        text = getattr(row, name)
+        try:
+            fields[name] = json.loads(text) if text is not None else None
+        except ValueError as exc:
+            fields[name] = None
+            problems.append(f"its stored {name} is not valid JSON ({exc})")
+    return fields, "; ".join(problems) or None
 
 
 class Store:
@@ -202,10 +223,12 @@ class Store:
         whatever the number of candidates (their count and best are kept up to date as they are written)."""
         with self.session() as session:
             runs = session.execute(
+                # JSON fields as their stored text, read here one run at a time: one damaged record (a config
+                # edited by hand) must not fail the list of every run.
                 select(Run.id, Run.name, Run.family, Run.dataset, Run.status, Run.created_at, Run.started_at,
-                       Run.error, Run.candidate_count, Run.result, Run.processes, Run.hosts, Run.host, Run.pid,
-                       Run.heartbeat_at, Run.config["image_size"].label("image_size"), Candidate.arch,
-                       Candidate.macs, Candidate.metrics)
+                       Run.error, Run.candidate_count, _text(Run.result, "result"), Run.processes,
+                       _text(Run.hosts, "hosts"), Run.host, Run.pid, Run.heartbeat_at, _text(Run.config, "config"),
+                       Candidate.arch, Candidate.macs, _text(Candidate.metrics, "metrics"))
                 .outerjoin(Candidate, Candidate.id == Run.best_candidate_id)
                 .order_by(Run.created_at.desc(), Run.id.desc())).all()
             stages: dict[int, list[Any]] = {}
@@ -219,15 +242,17 @@ class Store:
             if current is None:
                 done = [s for s in own if s.status is not Status.pending]
                 current = done[-1] if done else (own[0] if own else None)
+            fields, damaged = _json_fields(run, ("config", "result", "hosts", "metrics"))
+            config = fields["config"] if isinstance(fields["config"], dict) else {}
             summaries.append(RunSummary(
                 id=run.id, name=run.name, family=run.family, dataset=run.dataset, status=run.status.value,
                 stage=current.name if current else None, step=current.step if current else 0,
                 total_steps=current.total_steps if current else None,
-                best_macs=int(run.macs) if run.macs is not None else None, best_metric=run.metrics,
+                best_macs=int(run.macs) if run.macs is not None else None, best_metric=fields["metrics"],
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
-                candidates=run.candidate_count or 0, best_arch=run.arch, result=run.result,
-                processes=run.processes or 1, hosts=run.hosts, host=run.host, pid=run.pid,
-                heartbeat_at=run.heartbeat_at, image_size=run.image_size))
+                candidates=run.candidate_count or 0, best_arch=run.arch, result=fields["result"],
+                processes=run.processes or 1, hosts=fields["hosts"], host=run.host, pid=run.pid,
+                heartbeat_at=run.heartbeat_at, image_size=config.get("image_size"), damaged=damaged))
         return summaries
 
     def set_run_processes(self, run_id: int, processes: int, hosts: list[str]) -> None:
@@ -251,7 +276,8 @@ class Store:
         """Remove the run and everything recorded of it (not its folder: the caller decides about files).
         A running run is refused: its process would go on writing to rows that are gone."""
         with self.session() as session:
-            run = session.get(Run, run_id)
+            # Only the columns it needs: a damaged record (a field that is not JSON) can still be deleted.
+            run = session.execute(select(Run.status, Run.pid, Run.host).where(Run.id == run_id)).first()
             if run is None:
                 raise ConfigError(f"there is no run {run_id} in the store")
             if run.status is Status.running:

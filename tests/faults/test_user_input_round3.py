@@ -112,3 +112,28 @@ def test_a_run_another_command_works_on_is_not_deleted_or_marked_failed_meanwhil
         holder.wait(timeout=60)
     code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs", "delete", str(run_id))
     assert code == 0 and f"deleted run {run_id}" in out and not folder.exists()
+
+
+def test_one_damaged_run_record_is_listed_as_damaged_and_the_others_as_usual(tmp_path, capsys, settings):
+    import json
+    import sqlite3
+
+    from engine.pipeline import create_run
+    from tests.engine.stages.tiny import tiny_config
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        damaged, sound = (create_run(tiny_config(name=f"run-{i}"), store, settings) for i in range(2))
+    finally:
+        store.close()
+    with sqlite3.connect(settings.workspace / "store.sqlite") as db:  # a config edited by hand, badly
+        db.execute("update runs set config = '{not json' where id = ?", (damaged,))
+    code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs")
+    assert code == 0 and "run-1" in out
+    assert f"run {damaged} is damaged: its stored config is not valid JSON" in out
+    assert f"python main.py runs delete {damaged}" in out
+    code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs", "--json")
+    listed = {row["id"]: row for row in json.loads(out)}
+    assert listed[damaged]["damaged"] and listed[sound]["damaged"] is None
+    code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs", "delete", str(damaged))
+    assert code == 0 and [r.id for r in _runs(settings)] == [sound]
