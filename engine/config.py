@@ -47,6 +47,13 @@ class DatasetSpec(_Model):
     #: Images of the training split held out from training and used to score search candidates (the family's
     #: default is the reference's: 200 for GauGAN, 2048 for MUNIT).
     search_images: int = Field(32, ge=2)
+    #: Which training images are held out: ``last`` (the last ``search_images`` of the sorted list: this program's
+    #: default, so earlier runs keep their split) or ``random`` (a draw across the whole training folder seeded by
+    #: the run's seed, as the reference draws its held-out images: on Cityscapes ``last`` holds out whole cities).
+    search_split: Literal["last", "random"] = "last"
+    #: A file of the held-out images' names, one a line (the reference's ``datasets/metas/*.meta``); it replaces
+    #: ``search_split`` and ``search_images``.
+    search_list: Path | None = None
     #: Test images used for the final metrics (at most this many); None: the whole test split, as the
     #: reference scores (FID is biased upward on few images, so a smaller number is off the paper's scale).
     test_images: int | None = Field(None, ge=2)
@@ -555,7 +562,8 @@ def config_layers(preset: str | None = None, path: Path | None = None,
             raise ConfigError(f"{path} must hold a mapping of settings, not {type(loaded).__name__}")
         preset = loaded.pop("preset", None) or preset
         # Relative dataset and checkpoint paths are relative to the config file.
-        for section, key in (("dataset", "path"), ("teacher", "checkpoint"), ("teacher", "discriminator_checkpoint")):
+        for section, key in (("dataset", "path"), ("dataset", "search_list"), ("teacher", "checkpoint"),
+                             ("teacher", "discriminator_checkpoint")):
             value = loaded.get(section, {}).get(key) if isinstance(loaded.get(section), dict) else None
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{path}: {section}.{key} must be a path (text), not {value!r}")

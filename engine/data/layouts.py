@@ -48,6 +48,11 @@ class DatasetConfig(BaseModel):
     #: subset ``fit`` is the rest (for training), ``all`` is everything.
     holdout: int = Field(0, ge=0)
     subset: Literal["all", "fit", "holdout"] = "all"
+    #: ``last``: the held-out images are the last ``holdout`` of the sorted list; ``random``: a draw across the
+    #: whole list seeded by ``seed`` (the same for every folder of a layout with as many files, so label maps and
+    #: their photographs stay paired). ``holdout_names`` (file names or stems) replaces both.
+    holdout_draw: Literal["last", "random"] = "last"
+    holdout_names: tuple[str, ...] | None = None
     #: Label maps only: ids must lie in 0..label_classes-1 (None: unchecked); ``instance_maps`` reads
     #: ``<phase>_inst/NAME.png`` beside each label map as a second channel of instance ids.
     label_classes: int | None = Field(None, ge=1)
@@ -58,12 +63,26 @@ class DatasetConfig(BaseModel):
 
     def select(self, paths: list[Path], folder: Path) -> list[Path]:
         """Apply ``subset`` and ``max_size`` to a folder's sorted list of usable images."""
-        if self.subset != "all" and self.holdout:
-            if len(paths) <= self.holdout:
-                raise DatasetError(f"{folder} has {len(paths)} usable images; holding out {self.holdout} "
-                                   "for search leaves none to train on: add images or lower dataset.search_images")
-            paths = paths[-self.holdout:] if self.subset == "holdout" else paths[:-self.holdout]
+        if self.subset != "all" and (self.holdout or self.holdout_names):
+            held = self._held_out(paths, folder)
+            paths = [path for index, path in enumerate(paths) if (index in held) == (self.subset == "holdout")]
         return paths[: self.max_size]
+
+    def _held_out(self, paths: list[Path], folder: Path) -> set[int]:
+        """Indices (in the sorted list) of the images held out for the search."""
+        if self.holdout_names is not None:
+            names = set(self.holdout_names)
+            held = {i for i, path in enumerate(paths) if path.name in names or path.stem in names}
+            if not held or len(held) == len(paths):
+                raise DatasetError(f"the held-out list names {len(held)} of the {len(paths)} images of {folder}: "
+                                   "it must name some, not all (one file name or stem a line)")
+            return held
+        if len(paths) <= self.holdout:
+            raise DatasetError(f"{folder} has {len(paths)} usable images; holding out {self.holdout} "
+                               "for search leaves none to train on: add images or lower dataset.search_images")
+        if self.holdout_draw == "last":
+            return set(range(len(paths) - self.holdout, len(paths)))
+        return set(random.Random(f"holdout {self.seed} {len(paths)}").sample(range(len(paths)), self.holdout))
 
 
 class LayoutDataset(Dataset):

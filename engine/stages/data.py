@@ -100,7 +100,21 @@ def _training_preprocess(config: RunConfig) -> PreprocessOptions:
 def _common(config: RunConfig, root: Path, layout: str) -> dict:
     spec = config.dataset
     return dict(root=root, layout=layout, direction=spec.direction, seed=config.seed, holdout=spec.search_images,
+                holdout_draw=spec.search_split, holdout_names=held_out_names(spec.search_list),
                 **dataset_settings(config.family_impl, config.options))
+
+
+def held_out_names(path: Path | None) -> tuple[str, ...] | None:
+    """The names of a held-out list (the reference's ``.meta`` format: one name a line; blank lines skipped)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ConfigError(f"dataset.search_list {path} is not a file: give a file of the held-out images' names, "
+                          "one a line (the reference's datasets/metas/*.meta)")
+    names = tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
+    if not names:
+        raise ConfigError(f"dataset.search_list {path} names no image")
+    return names
 
 
 def open_training_set(config: RunConfig, settings: Settings) -> LayoutDataset:

@@ -231,3 +231,31 @@ def test_an_unpaired_split_read_for_scoring_holds_each_input_once(tmp_path):
         str(p) for p in (tmp_path / "testA").iterdir())
     trained = open_dataset(DatasetConfig(root=tmp_path, layout="unaligned", phase="test", preprocess=SMALL))
     assert len(trained) == 5
+
+
+def test_the_held_out_split_is_the_last_images_a_seeded_draw_across_the_folder_or_a_list(tmp_path):
+    # The reference draws its held-out images across the whole training set (on Cityscapes the last files of the
+    # sorted list would be whole cities the supernet never trains on).
+    for i in range(20):
+        _image(tmp_path / "trainA" / f"{i:02d}.png", 16, 16, seed=i)
+        _image(tmp_path / "trainB" / f"{i:02d}.png", 16, 16, seed=50 + i)
+
+    def names(**settings):
+        opened = {subset: open_dataset(DatasetConfig(root=tmp_path, layout="unaligned", preprocess=SMALL, holdout=5,
+                                                     subset=subset, serial_batches=True, **settings))
+                  for subset in ("holdout", "fit")}
+        return {subset: [Path(p).stem for p in dataset.paths_a] for subset, dataset in opened.items()}, opened
+
+    last, _ = names()
+    assert last["holdout"] == ["15", "16", "17", "18", "19"]
+    drawn, opened = names(holdout_draw="random", seed=3)
+    assert len(drawn["holdout"]) == 5 and set(drawn["holdout"]).isdisjoint(drawn["fit"])
+    assert sorted(drawn["holdout"] + drawn["fit"]) == [f"{i:02d}" for i in range(20)]
+    assert drawn["holdout"] != last["holdout"] and min(drawn["holdout"]) < "15"  # across the folder
+    assert [Path(p).stem for p in opened["holdout"].paths_b] == drawn["holdout"]  # each folder draws alike
+    assert names(holdout_draw="random", seed=3)[0] == drawn  # the run's seed: a resume holds out the same
+    assert names(holdout_draw="random", seed=4)[0] != drawn
+    listed, _ = names(holdout_names=("03", "11.png"))
+    assert listed["holdout"] == ["03", "11"] and len(listed["fit"]) == 18
+    with pytest.raises(DatasetError, match="names 0 of the 20 images"):
+        names(holdout_names=("nothing",))
