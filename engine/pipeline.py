@@ -254,6 +254,11 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             world.broadcast(("skip" if finished else "run", stage_name))
             if finished:
                 events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
+                if stage_name == stop_after and position < len(STAGES) - 1:
+                    # Asked to stop after a stage that had finished before: nothing after it runs.
+                    world.broadcast(("stop", stage_name))
+                    raise Cancelled(f"{stage_name} had already finished: stopped after it as asked; continue with: "
+                                    f"python main.py resume {run_id}")
                 continue
             _seed_stage(config, stage_name)
             ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=store,

@@ -137,3 +137,24 @@ def test_one_damaged_run_record_is_listed_as_damaged_and_the_others_as_usual(tmp
     assert listed[damaged]["damaged"] and listed[sound]["damaged"] is None
     code, out, _ = _run(capsys, "--workspace", str(settings.workspace), "runs", "delete", str(damaged))
     assert code == 0 and [r.id for r in _runs(settings)] == [sound]
+
+
+def test_resume_asked_to_stop_after_a_stage_that_had_finished_runs_nothing_after_it(settings):
+    from engine.pipeline import create_run, execute
+    from engine.stages.context import Cancelled
+    from engine.store import Status
+    from tests.engine.stages.tiny import tiny_config
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(tiny_config(), store, settings)
+        with pytest.raises(Cancelled, match="stopped after teacher"):
+            execute(run_id, settings, store, lambda e: None, stop_after="teacher")
+        # `resume RUN --stop-after teacher` once the teacher has finished: nothing more runs.
+        with pytest.raises(Cancelled, match="teacher had already finished: stopped after it as asked"):
+            execute(run_id, settings, store, lambda e: None, stop_after="teacher")
+        stages = {stage.name: stage.status for stage in store.get_run(run_id).stages}
+        assert stages["teacher"] is Status.finished and stages["supernet"] is Status.pending
+        assert store.get_run(run_id).status is Status.cancelled
+    finally:
+        store.close()
