@@ -33,6 +33,17 @@ def device_name(value: str, allow_auto: bool = False) -> str:
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_paths(cls, data: Any) -> Any:
+        # Path("") is the current folder: an empty setting would silently read (or write) wherever the command ran.
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if "Path" in str(field.annotation) and isinstance(value, str) and not value.strip():
+                    raise ValueError(f"{name} is an empty path: give the file or folder, or leave {name} out")
+        return data
+
 
 class DatasetSpec(_Model):
     """A built-in sample (``sample``) or a folder of the user's (``path`` and ``layout``)."""

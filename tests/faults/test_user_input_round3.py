@@ -158,3 +158,13 @@ def test_resume_asked_to_stop_after_a_stage_that_had_finished_runs_nothing_after
         assert store.get_run(run_id).status is Status.cancelled
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("section, text", [("dataset", "dataset:\n  sample: null\n  path: ''\n"),
+                                           ("teacher", "teacher:\n  checkpoint: '  '\n")])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, capsys, settings, section, text):
+    path = tmp_path / "run.yaml"
+    path.write_text("preset: pix2pix-sample\n" + text)
+    code, _, err = _run(capsys, "compress", "--config", str(path))
+    assert code == 2 and f"{section}: " in err and "is an empty path: give the file or folder" in err
+    assert _runs(settings) == []
