@@ -578,7 +578,7 @@ def config_layers(preset: str | None = None, path: Path | None = None,
             value = loaded.get(section, {}).get(key) if isinstance(loaded.get(section), dict) else None
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{path}: {section}.{key} must be a path (text), not {value!r}")
-            if value and not Path(value).expanduser().is_absolute():
+            if value and value.strip() and not Path(value).expanduser().is_absolute():  # blank: refused by its field
                 loaded[section][key] = str((path.parent / value).resolve())
         layers.append((str(path), loaded))
     if preset is not None:
