@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from engine.errors import UserError
-from engine.files import write_atomic
+from engine.files import missing, write_atomic
 
 
 def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> None:
@@ -32,7 +32,7 @@ def load_training_state(path: Path, map_location: str | torch.device = "cpu") ->
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise UserError(missing(path, "checkpoint", "file"))
     with path.open("rb") as handle:
         head = handle.read(4)
     # torch.save writes a zip archive (PK); older files start with a pickle protocol byte (0x80).

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from engine.errors import ConfigError
+from engine.files import missing
 
 STAGES = ("teacher", "supernet", "search", "finetune", "export")
 
@@ -559,7 +560,7 @@ def config_layers(preset: str | None = None, path: Path | None = None,
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            raise ConfigError(missing(path, "config file", "file"))
         try:
             loader = _UniqueKeyLoader(config_text(path))
             loader.name = str(path)  # named in its messages (else "<unicode string>")

@@ -58,6 +58,17 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+def missing(path: Path, what: str, expected: str) -> str:
+    """Words for ``path`` (``what`` it should be: "dataset folder") that is not the ``expected`` kind ("folder" or
+    "file"): not found, or found as the other kind (said so, instead of "not found")."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{what} {path} is a folder, not a file: give the file itself"
+    if path.exists():
+        return f"{what} {path} is a file, not a folder: give the folder that holds it"
+    return f"{what} not found: {path}"
+
+
 def output_folder(path: Path, option: str) -> Path:
     """A folder the user named for output (``option``: where it was named), made if needed and checked writable
     before any work is done: an existing file or an unwritable place is refused with what to give instead."""

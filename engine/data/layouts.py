@@ -24,6 +24,7 @@ from engine.data import transforms
 from engine.data.images import ImageInfo, is_image_file, list_images, load_image, scan_images, to_tensor
 from engine.data.transforms import PreprocessOptions
 from engine.errors import DatasetError
+from engine.files import missing
 from engine.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -314,8 +315,8 @@ def check_class_ids(ids: torch.Tensor, classes: int | None, path: Path) -> None:
 
 
 def open_dataset(config: DatasetConfig) -> LayoutDataset:
-    if not config.root.exists():
-        raise DatasetError(f"dataset folder not found: {config.root}")
+    if not config.root.is_dir():
+        raise DatasetError(missing(config.root, "dataset folder", "folder"))
     return LAYOUTS.get(config.layout)(config)
 
 
@@ -327,7 +328,7 @@ def detect_layout(root: Path) -> Layout:
     """Which layout a folder is in, or a DatasetError describing the layouts it could be in."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
+        raise DatasetError(missing(root, "dataset folder", "folder"))
     if any(_has_images(root / f"{p}A") and _has_images(root / f"{p}B") for p in ("train", "test")):
         return "unaligned"
     if any((root / f"{p}_label").is_dir() and (root / f"{p}_img").is_dir() for p in ("train", "test")):

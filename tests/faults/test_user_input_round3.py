@@ -168,3 +168,20 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, capsy
     code, _, err = _run(capsys, "compress", "--config", str(path))
     assert code == 2 and f"{section}: " in err and "is an empty path: give the file or folder" in err
     assert _runs(settings) == []
+
+
+def test_a_file_where_a_folder_is_expected_or_the_reverse_is_said_as_such(tmp_path, capsys, settings):
+    from engine.checkpoints import load
+    from engine.errors import UserError
+
+    a_file, a_folder = tmp_path / "notes.txt", tmp_path / "folder"
+    a_file.write_text("x")
+    a_folder.mkdir()
+    code, _, err = _run(capsys, "config", "--config", str(a_folder))
+    assert code == 2 and f"config file {a_folder} is a folder, not a file" in err
+    code, _, err = _run(capsys, "datasets", "check", str(a_file))
+    assert code == 2 and f"dataset folder {a_file} is a file, not a folder: give the folder that holds it" in err
+    with pytest.raises(UserError, match="checkpoint .* is a folder, not a file"):
+        load(a_folder)
+    code, _, err = _run(capsys, "config", "--config", str(tmp_path / "absent.yaml"))
+    assert code == 2 and "config file not found" in err  # absent is still said as such
