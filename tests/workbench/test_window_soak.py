@@ -34,6 +34,6 @@ def test_the_verdict_names_each_missed_goal():
 @pytest.mark.slow
 def test_a_short_soak_follows_a_live_run_and_reports(tmp_path):
     soak = _soak_module()
-    report = soak.soak(0.4, (1366, 768), tmp_path)
+    report = soak.soak(0.2, (1366, 768), tmp_path)
     assert report["runs_followed"] == 1 and report["ticks"] > 100
     assert set(report) >= {"max_stall_ms", "rss_growth_mb", "objects_growth", "refcounts_before", "refcounts_after"}
