@@ -466,3 +466,20 @@ def test_a_restarted_window_cancels_a_live_run_it_did_not_start(qtbot, window, s
         assert "gpu-node-7" in told[0] and f"runs cancel {remote}" in told[0]
     finally:
         child.kill()
+
+
+def test_spare_width_of_the_runs_list_goes_to_the_task_not_to_the_start_date(qtbot, settings, store):
+    from PySide6.QtWidgets import QHeaderView
+
+    _store_run(store, "a-run", "/data/horse2zebra")
+    window = MainWindow(settings, store)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and window.idle(), timeout=10_000)
+    header = window.runs_view.horizontalHeader()
+    assert header.sectionResizeMode(1) == QHeaderView.ResizeMode.Stretch and not header.stretchLastSection()
+    started = window.runs_model.columnCount() - 1
+    widest = max(window.runs_view.sizeHintForColumn(started), header.sectionSizeHint(started))
+    assert header.sectionSize(started) <= widest + 4  # as wide as its text, no wider
+    assert header.sectionSize(1) > widest

@@ -49,3 +49,33 @@ def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_run
     view.show_summary(_listed(store, pending), None)
     assert "when the run has finished" in view.details.text() and view.table.rowCount() == 0
     assert view.grid.pixmap().isNull()
+
+
+def test_the_words_agree_with_the_other_views_and_the_latency_row_adds_up(qtbot, finished):
+    from engine.api import PRESETS
+    from workbench.new_run_dialog import NewRunDialog
+    from workbench.resources import preset_descriptions
+
+    settings, store, run_id, summary = finished
+    view = SummaryView()
+    qtbot.addWidget(view)
+    listed = _listed(store, run_id)
+    view.show_summary(listed, RunResult.from_dict(summary), settings.runs_dir / f"{run_id:05d}")
+    # The title names the family and the dataset, as the monitor's does.
+    assert f"({listed.family}, {listed.dataset})" in view.title.text()
+    # The speed-up is the median of per-round ratios; the ratio of the two medians shown is said beside it.
+    rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict(summary))}
+    from engine.api import LatencyReading
+
+    latency = next(label for label in rows if label.startswith("Latency, PyTorch"))
+    timings = LatencyReading.from_dict(summary["latency"]["pytorch"]).timings
+    of_medians = timings["teacher"].median_ms / timings["student"].median_ms
+    assert f"ratio of the medians {of_medians:.2f}x" in rows[latency][2]
+    # Exports are ONNX and OpenVINO, in every preset's words; "1 generation", not "1 generations".
+    assert all("ONNX and OpenVINO" in text for text in preset_descriptions().values() if "exported" in text)
+    dialog = NewRunDialog(preset=sorted(PRESETS)[0])
+    qtbot.addWidget(dialog)
+    dialog.generations.setValue(1)
+    assert dialog.generations.text() == "1 generation"
+    dialog.generations.setValue(3)
+    assert dialog.generations.text() == "3 generations"
