@@ -32,7 +32,7 @@ def load_training_state(path: Path, map_location: str | torch.device = "cpu") ->
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(missing(path, "checkpoint", "file"))
+        raise UserError(missing(path, "checkpoint"))
     with path.open("rb") as handle:
         head = handle.read(4)
     # torch.save writes a zip archive (PK); older files start with a pickle protocol byte (0x80).

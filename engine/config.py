@@ -560,7 +560,7 @@ def config_layers(preset: str | None = None, path: Path | None = None,
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(missing(path, "config file", "file"))
+            raise ConfigError(missing(path, "config file"))
         try:
             loader = _UniqueKeyLoader(config_text(path))
             loader.name = str(path)  # named in its messages (else "<unicode string>")

@@ -211,8 +211,8 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
     pairs = [("teacher", "student"), *(("student", name) for name in variants)]
     # Each reduced-precision variant also against the exact model of its own backend (OpenVINO f32 for OpenVINO's
     # bf16 and int8, student.onnx for ONNX Runtime's int8): a "faster variant" slower than it is said to be.
-    pairs += [(exact, name) for name in variants
-              if (exact := exact_of(name, variants[name], variants)) not in (None, "student")]
+    exacts = {name: exact for name in variants if (exact := exact_of(name, variants)) is not None}
+    pairs += [(exact, name) for name, exact in exacts.items() if exact != "student"]  # student/name: timed above
     if "openvino" in variants:
         runners["openvino teacher"] = in_openvino(teacher_onnx)
         pairs.append(("openvino teacher", "openvino"))
@@ -238,8 +238,7 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
         variant["speedup_p10_p90"] = [ratio.p10_ms, ratio.p90_ms]
         variant["ratio_of_medians"] = files.timings["student"].median_ms / files.timings[name].median_ms
         variant["busy"] = files.timings[name].spread > BUSY_SPREAD or files.timings["student"].spread > BUSY_SPREAD
-        exact = exact_of(name, variant, variants)
-        if name not in EXACT and exact is not None:
+        if (exact := exacts.get(name)) is not None:
             over = files.ratios[f"{exact}/{name}"]
             variant["speedup_over_exact"] = over.median_ms
             variant["exact_reference"] = "student.onnx" if exact == "student" else exact
@@ -248,9 +247,12 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
     return readings
 
 
-def exact_of(name: str, variant: dict[str, Any], variants: dict[str, dict[str, Any]]) -> str | None:
-    """The runner of the exact model a variant is judged against on this machine: the OpenVINO f32 variant for
-    OpenVINO's reduced precisions, the float student.onnx in ONNX Runtime for the rest (None: no such model)."""
-    if variant.get("backend") == "openvino":
-        return "openvino" if name != "openvino" and "openvino" in variants else None
+def exact_of(name: str, variants: dict[str, dict[str, Any]]) -> str | None:
+    """The runner of the exact model a reduced-precision variant is judged against on this machine: the OpenVINO
+    f32 variant for OpenVINO's reduced precisions, the float student.onnx in ONNX Runtime for the rest (None: an
+    exact variant itself, or no such model was built)."""
+    if name in EXACT:
+        return None
+    if variants[name].get("backend") == "openvino":
+        return "openvino" if "openvino" in variants else None
     return "student"

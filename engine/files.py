@@ -58,9 +58,9 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
-def missing(path: Path, what: str, expected: str) -> str:
-    """Words for ``path`` (``what`` it should be: "dataset folder") that is not the ``expected`` kind ("folder" or
-    "file"): not found, or found as the other kind (said so, instead of "not found")."""
+def missing(path: Path, what: str) -> str:
+    """Words for ``path``, which is not the kind ``what`` names ("dataset folder", "config file"): not found, or
+    found as the other kind (said so, instead of "not found")."""
     path = Path(path)
     if path.is_dir():
         return f"{what} {path} is a folder, not a file: give the file itself"

@@ -743,9 +743,9 @@ class NewRunDialog(QDialog):
         margins = layout.contentsMargins()
         inner = self.width() - margins.left() - margins.right()
         fields = self.body.layout().totalHeightForWidth(inner - self.scroll.verticalScrollBar().sizeHint().width())
-        below = sum(w.heightForWidth(inner) if w.hasHeightForWidth() else w.sizeHint().height()
-                    for w in (self.error,) if w.text()) + self.start_button.parentWidget().sizeHint().height()
-        return fields + below + margins.top() + margins.bottom() + 2 * layout.spacing()
+        error = self.error.heightForWidth(inner) if self.error.text() else 0  # wrapped: its height at this width
+        buttons = self.start_button.parentWidget().sizeHint().height()
+        return fields + error + buttons + margins.top() + margins.bottom() + 2 * layout.spacing()
 
     def _fit_height(self) -> None:
         # Qt sizes a top-level window by its minimum, not by the height its wrapped labels need at its width:

@@ -637,10 +637,10 @@ class ParetoView(QWidget):
         front = len(layer.front) if layer is not None else 0
         text = f"run {self.run_id}: {own} candidates, {front} on its front"
         overlaid = [other for run_id, other in self.layers.items() if run_id != self.run_id]
+        others = sum(len(other.table) for other in overlaid)
         if overlaid:
-            text += (f"; {sum(len(other.table) for other in overlaid)} more of {len(overlaid)} overlaid "
-                     f"run{'s' if len(overlaid) > 1 else ''}")
-        total = own + sum(len(other.table) for other in overlaid)
+            text += f"; {others} more of {len(overlaid)} overlaid run{'s' if len(overlaid) > 1 else ''}"
+        total = own + others
         if self.x_column() == "latency_ms":
             predicted = sum(int((~np.isnan(layer.table.latency_ms)).sum()) for layer in self.layers.values())
             if predicted < total:

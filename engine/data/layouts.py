@@ -316,7 +316,7 @@ def check_class_ids(ids: torch.Tensor, classes: int | None, path: Path) -> None:
 
 def open_dataset(config: DatasetConfig) -> LayoutDataset:
     if not config.root.is_dir():
-        raise DatasetError(missing(config.root, "dataset folder", "folder"))
+        raise DatasetError(missing(config.root, "dataset folder"))
     return LAYOUTS.get(config.layout)(config)
 
 
@@ -328,7 +328,7 @@ def detect_layout(root: Path) -> Layout:
     """Which layout a folder is in, or a DatasetError describing the layouts it could be in."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(missing(root, "dataset folder", "folder"))
+        raise DatasetError(missing(root, "dataset folder"))
     if any(_has_images(root / f"{p}A") and _has_images(root / f"{p}B") for p in ("train", "test")):
         return "unaligned"
     if any((root / f"{p}_label").is_dir() and (root / f"{p}_img").is_dir() for p in ("train", "test")):

@@ -28,6 +28,15 @@ def _running(store, run_id, *, host="elsewhere", pid=4242, heartbeat=None):
         run.host, run.pid, run.heartbeat_at = host, pid, heartbeat
 
 
+def _running_here_but_gone(store, run_id):
+    """Recorded as running on this machine by a process that has ended."""
+    import socket
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _running(store, run_id, host=socket.gethostname(), pid=gone.pid)
+
+
 @pytest.fixture
 def runs(settings):
     store = open_store(settings.resolved_store_url)
@@ -61,10 +70,7 @@ def test_mark_failed_refuses_a_live_run_and_fails_a_dead_one(settings, runs, cap
     _running(store, live, heartbeat=datetime.now(timezone.utc))
     with pytest.raises(RunBusyError, match="cancel it instead"):
         mark_failed(store, live)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    import socket
-    _running(store, dead, host=socket.gethostname(), pid=gone.pid)
+    _running_here_but_gone(store, dead)
     assert main.main(["--workspace", str(settings.workspace), "runs", "mark-failed", str(live)]) == 2
     assert "is alive" in capsys.readouterr().err
     assert main.main(["--workspace", str(settings.workspace), "runs", "mark-failed", str(dead)]) == 0
@@ -140,9 +146,6 @@ def test_runs_cancel_says_what_to_do_for_a_run_elsewhere_a_dead_one_and_a_stoppe
     assert not sent  # nothing signalled on this machine with that machine's pid
     with pytest.raises(UserError, match="is pending, not running: nothing to cancel"):
         cancel_run(store, other)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    import socket
-    _running(store, other, host=socket.gethostname(), pid=gone.pid)
+    _running_here_but_gone(store, other)
     assert main.main(["--workspace", str(settings.workspace), "runs", "cancel", str(other)]) == 2
     assert f"is gone; mark it failed instead (python main.py runs mark-failed {other})" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import pytest
 
 from engine import cli
 from engine.store import open_store
+from tests.faults.test_user_input_round2 import _runs
 
 TEXT = "preset: pix2pix-sample\nname: from-windows\n"
 
@@ -15,14 +16,6 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return code, captured.out, captured.err
-
-
-def _runs(settings) -> list:
-    store = open_store(settings.resolved_store_url)
-    try:
-        return store.list_runs()
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
