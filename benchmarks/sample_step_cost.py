@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -28,53 +27,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sections import parse_timing_args, publish  # noqa: E402
-from engine.families.capabilities import random_inputs
 
 STEPS_PER_ROUND = 3
 
 
 def step_runner(config, ndf: int):
     """A function that runs ``STEPS_PER_ROUND`` distillation steps of the preset ``config`` with a
-    discriminator ``ndf`` wide, and returns the seconds per step."""
-    from engine.arch import Arch
-    from engine.families import DistillState
-    from engine.losses import GANLoss
-    from engine.models import init_weights
-    from engine.stages.schedule import adam_pair
+    discriminator ``ndf`` wide, and returns the seconds per step (``engine.stages.time_estimate``'s step)."""
+    from engine.stages.time_estimate import step_runner as one_step
 
-    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
-    teacher = family.build_teacher(options).eval().requires_grad_(False)
-    space = config.search_space()
-    supernet = init_weights(family.build_supernet(options, space), recipe.init)
-    mappings = family.build_mappings(options, Arch.largest(space), recipe.init)
-    netD = init_weights(family.build_discriminator(options, ndf), recipe.discriminator_init_type)
-    opt_g, opt_d = adam_pair(list(supernet.parameters()) + list(mappings.parameters()), netD.parameters(),
-                             config.supernet.lr, recipe)
-    state = DistillState(teacher=teacher, forward=lambda x, arch, *c: supernet.forward_with_features(x, *c, arch=arch),
-                         mappings=mappings, netD=netD, opt_g=opt_g, opt_d=opt_d, criterion=GANLoss(recipe.gan_mode),
-                         recipe=recipe, extras=family.distill_extras(options))
-    batch = sample_batch(config)
-    largest = Arch.largest(space)
+    step, _, _ = one_step(config, torch.device("cpu"), batch=config.batch_size, ndf=ndf)
 
     def run() -> float:
-        started = time.perf_counter()
-        for _ in range(STEPS_PER_ROUND):
-            family.distill_step(state, batch, largest)
-        return (time.perf_counter() - started) / STEPS_PER_ROUND
+        return sum(step() for _ in range(STEPS_PER_ROUND)) / STEPS_PER_ROUND
 
     run()  # first steps allocate
     return run
-
-
-def sample_batch(config) -> dict[str, torch.Tensor]:
-    """Random inputs as the family draws them (label maps for a label-map family) and random target images, at
-    the preset's batch size and training crop."""
-    family, options = config.family_impl, config.options
-    side = config.train_crop or config.image_size
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.cat([random_inputs(family, options, (side, side), generator) for _ in range(config.batch_size)])
-    targets = torch.rand(config.batch_size, 3, side, side, generator=generator) * 2 - 1
-    return {"A": inputs, "B": targets}
 
 
 def main() -> int:

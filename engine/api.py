@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.about import environment
-from engine.config import (DEFAULT_PRESET, PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
+from engine.config import (DEFAULT_PRESET, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
                            resolved_settings)
 from engine.data.images import list_images
 from engine.data.layouts import detect_layout
@@ -47,9 +47,10 @@ __all__ = [
     "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store",
     # registries and names
     "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
-    "PRIMARY_METRICS", "SAMPLES", "STAGES",
+    "PRIMARY_METRICS", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
     # configuration and the pre-flight
-    "config_lines", "explain_config", "leaves", "load_config", "preflight", "resolved_settings", "teacher_macs",
+    "config_lines", "estimate_time", "explain_config", "leaves", "load_config", "paper_preset_descriptions", "preflight",
+    "resolved_settings", "teacher_macs",
     # runs and the store
     "cancel_run", "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
     "run_result", "search_budget", "search_teacher", "write_launch_files",
@@ -181,3 +182,18 @@ def preview_of_run(settings: Settings, run_id: int, image: Path, arch: str | Non
 def latency_of_run(settings: Settings, run_id: int, arch: str | None, device: str, backend: str) -> dict[str, Any]:
     """``measure_latency`` with the run's store found from ``settings`` (for another process)."""
     return measure_latency(_store_of(settings), settings, run_id, arch, device, backend)
+
+
+def estimate_time(config: RunConfig, device: str = "cpu"):
+    """How long ``config`` will take on ``device``, from a distillation step and a generated image measured there
+    (``engine.stages.time_estimate``; seconds for the paper's models on a CPU)."""
+    from engine.stages.time_estimate import estimate
+
+    return estimate(config, device)
+
+
+def paper_preset_descriptions() -> dict[str, str]:
+    """Each paper preset's description (its experiment, the figure to land near, the data and teacher it needs)."""
+    from engine.paper_presets import PAPER_PRESETS
+
+    return {name: preset.description() for name, preset in PAPER_PRESETS.items()}

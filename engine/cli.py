@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import ConfigError, UserError
@@ -341,12 +342,31 @@ def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[
         leave(world)
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--name`` and every ``--set KEY=VALUE`` (dotted keys, YAML values: ``--set supernet.steps=100``,
+    ``--set dataset.path=~/data/maps``) as a configuration layer over the preset and the file."""
+    from engine.config import merge
+
+    layer: dict[str, Any] = {"name": args.name} if getattr(args, "name", None) else {}
+    for item in getattr(args, "set", None) or []:
+        key, equals, text = item.partition("=")
+        if not equals or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise ConfigError(f"--set {item!r}: give KEY=VALUE with a dotted key, e.g. --set supernet.steps=100")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({exc})") from None
+        for part in reversed(key.strip().split(".")):
+            value = {part: value}
+        layer = merge(layer, value)  # type: ignore[arg-type]
+    return layer or None
+
+
 def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
     from engine.pipeline import create_run
 
-    overrides = {"name": args.name} if args.name else None
-    config = load_config(args.preset, args.config, overrides)  # every rank checks it: a bad one fails them all
+    config = load_config(args.preset, args.config, _overrides(args))  # every rank checks it: a bad one fails them all
     def start(store, world) -> int:
         # torchrun says how many processes each machine runs; the pre-flight checks the batch and GPUs for it.
         per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
@@ -360,8 +380,7 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.preset is None and args.config is None and args.family is None:
         raise ConfigError("give --preset NAME, --config FILE or --family NAME")
-    overrides = {"name": args.name} if args.name else None
-    config, resolved, sources = explain_config(args.preset, args.config, overrides, args.family)
+    config, resolved, sources = explain_config(args.preset, args.config, _overrides(args), args.family)
     checked = None
     if args.check:
         from engine.preflight import preflight
@@ -376,6 +395,18 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\npre-flight on this machine ({checked.device}, {checked.processes} process(es) on "
                   f"{checked.machines} machine(s)): {checked.describe()}")
             print("\n".join(f"problem: {p.sentence}" for p in checked.problems) or "no problems: it can start")
+            if config.protocol is not None:
+                count = len(config.departures)
+                print(f"protocol: {config.protocol}" + (" (paper protocol: no departures)" if count == 0 else
+                      f", departing in {count}: " + ", ".join(config.departures)))
+        if checked is not None and args.estimate:
+            from engine.api import available_devices, estimate_time
+
+            devices = ["cpu"] + [d for d in available_devices() if d.startswith("cuda")][:1]
+            for device in devices:
+                print(estimate_time(config, device).describe())
+            if len(devices) == 1:
+                print("on one GPU: no GPU on this machine; run the same command where the run will train")
     return 1 if checked is not None and not checked.ok else 0
 
 
@@ -383,7 +414,7 @@ def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
     from engine.launch import Launch, write_launch_files
 
-    config = load_config(args.preset, args.config, {"name": args.name} if args.name else None)
+    config = load_config(args.preset, args.config, _overrides(args))
     launch = Launch(args.processes_per_node, args.nodes)
     paths = write_launch_files(config, args.out, launch, settings)
     print(f"{config.name}: {launch.processes} processes on {launch.nodes} machine(s); wrote " + ", ".join(map(str, paths)))
@@ -500,9 +531,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 
     compress = commands.add_parser("compress", help="run the whole pipeline: teacher, supernet, search, "
                                                     "finetune, export")
-    compress.add_argument("--preset", choices=sorted(PRESETS), help="a built-in configuration on sample data")
+    compress.add_argument("--preset", choices=sorted(PRESETS),
+                          help="a built-in configuration: a *-sample on built-in data, or a paper-* experiment")
     compress.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
     compress.add_argument("--name", help="the run's name")
+    compress.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
+                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
     compress.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     compress.add_argument("--json-events", action="store_true", help="progress as JSON lines on stdout")
     compress.add_argument("--stop-after", choices=list(STAGES), metavar="STAGE",
@@ -517,11 +552,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     show.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
     show.add_argument("--family", help="a family's defaults alone (on a placeholder dataset path)")
     show.add_argument("--name", help="the run's name")
+    show.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
+                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
     show.add_argument("--json", action="store_true", help='print {"config": ..., "sources": ...}')
     show.add_argument("--check", action="store_true",
                       help="also run the pre-flight on this machine (the budgets resolved, the search space's extremes, "
                            "every problem with its field and fix; exit status 1 when there is one): what compress "
                            "checks before it creates the run")
+    show.add_argument("--estimate", action="store_true",
+                      help="with --check: also estimate the run's time on this machine (and on a GPU where there is "
+                           "one) from a distillation step and a generated image measured here (seconds to minutes)")
     show.add_argument("--processes-per-node", type=int, default=1, help="with --check: the processes per machine")
     show.add_argument("--nodes", type=int, default=1, help="with --check: the machines")
     show.set_defaults(handler=_cmd_config)
@@ -533,6 +574,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     launch.add_argument("--preset", choices=sorted(PRESETS))
     launch.add_argument("--config", type=Path)
     launch.add_argument("--name", help="the run's name")
+    launch.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
+                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
     launch.add_argument("--processes-per-node", type=int, default=2, help="one per GPU on GPU machines")
     launch.add_argument("--nodes", type=int, default=1)
     launch.add_argument("--out", type=Path, default=Path("."), help="the folder to write the files to")

@@ -66,6 +66,10 @@ class DatasetSpec(_Model):
     #: A file of the held-out images' names, one a line (the reference's ``datasets/metas/*.meta``); it replaces
     #: ``search_split`` and ``search_images``.
     search_list: Path | None = None
+    #: The real images a search FID compares with: ``family`` (its default: CycleGAN every real domain-B image,
+    #: MUNIT the training set's, pix2pix and GauGAN the held-out images' own targets) or ``train`` (the training
+    #: set's targets, at least as many as the held-out images: the reference's ``*_subtrain_*.npz``).
+    search_statistics: Literal["family", "train"] = "family"
     #: Test images used for the final metrics (at most this many); None: the whole test split, as the
     #: reference scores (FID is biased upward on few images, so a smaller number is off the paper's scale).
     test_images: int | None = Field(None, ge=2)
@@ -123,6 +127,15 @@ class SearchSpec(_Model):
     #: workspace (``engine.latency_table``). Alone it replaces the MACs budget; with ``macs_budget`` or
     #: ``target_ratio`` a candidate must meet both.
     latency_budget_ms: float | None = Field(None, gt=0, description="predicted ms per image at the run's size")
+    #: At least this many times faster than the teacher, both measured end to end with ``latency_backend`` on
+    #: this machine (what holds across machines, where milliseconds do not). With ``latency_budget_ms`` a
+    #: candidate must meet both.
+    speedup_budget: float | None = Field(None, gt=1, description="times faster than the teacher, measured")
+    #: How a latency budget is decided: ``measured``: every candidate the table puts within ``latency_margin``
+    #: of it is measured end to end (interleaved with a fixed reference network, kept per sub-network) and
+    #: judged on that; ``predicted``: on the table's prediction alone (faster, off by about 30% in OpenVINO).
+    latency_decision: Literal["measured", "predicted"] = "measured"
+    latency_margin: float = Field(0.5, ge=0, description="measure candidates predicted up to this much over the budget")
     #: Predict every candidate's latency even without a latency budget (the Pareto view then plots the
     #: metric against it too); implied by ``latency_budget_ms``.
     predict_latency: bool = False
@@ -132,6 +145,10 @@ class SearchSpec(_Model):
     #: Sub-networks measured end to end to map the table's layer sums to whole-network latency.
     latency_calibration_nets: int = Field(24, ge=2)
     exhaustive_limit: int = Field(2000, ge=1)
+    #: Where the metric's feature network runs (FID's InceptionV3, rFID's CNN): ``auto`` is OpenVINO f32 on the
+    #: CPU where it is installed and matches PyTorch on the run's real images (checked as the run starts),
+    #: PyTorch otherwise; ``pytorch`` forces PyTorch. Used for every score of the run (search and test).
+    scoring_backend: Literal["auto", "openvino", "pytorch"] = "auto"
     population: int = Field(100, ge=2)
     generations: int = Field(500, ge=1)
 
@@ -139,6 +156,9 @@ class SearchSpec(_Model):
     def _one_budget(self) -> SearchSpec:
         if self.macs_budget is not None and self.target_ratio is not None:
             raise ValueError("give search.macs_budget or search.target_ratio, not both")
+        if self.speedup_budget is not None and self.latency_decision == "predicted":
+            raise ValueError("search.speedup_budget is measured (the teacher and each candidate end to end); it "
+                             "needs search.latency_decision: measured")
         if self.latency_backend != "pytorch" and self.latency_device != "cpu":
             raise ValueError(f"search.latency_backend {self.latency_backend} is measured on the CPU "
                              "(latency_device: cpu)")
@@ -147,13 +167,23 @@ class SearchSpec(_Model):
     _device_name = field_validator("latency_device")(classmethod(lambda cls, value: device_name(value)))
 
     @property
+    def limits_latency(self) -> bool:
+        """A latency budget of any kind: milliseconds or a speed-up over the teacher."""
+        return self.latency_budget_ms is not None or self.speedup_budget is not None
+
+    @property
+    def measures_latency(self) -> bool:
+        """The latency budget is decided on measurements (``engine.measured_budget``)."""
+        return self.limits_latency and self.latency_decision == "measured"
+
+    @property
     def predicts_latency(self) -> bool:
-        return self.predict_latency or self.latency_budget_ms is not None
+        return self.predict_latency or self.limits_latency
 
     @property
     def limits_macs(self) -> bool:
         """Whether candidates are held to a MACs budget (with a latency budget alone, they are not)."""
-        return self.latency_budget_ms is None or self.macs_budget is not None or self.target_ratio is not None
+        return not self.limits_latency or self.macs_budget is not None or self.target_ratio is not None
 
 
 class SegmentationSpec(_Model):
@@ -271,6 +301,9 @@ class RunConfig(_Model):
     checkpoint_interval_s: float = Field(120.0, gt=0)
     log_every: int = Field(10, ge=1)
     threads: int | None = Field(None, ge=1)
+    #: The paper preset this run follows (``engine.paper_presets``; set by ``--preset paper-...``): its summary
+    #: and card say "paper protocol" when it departs from it in nothing, and list every departure otherwise.
+    protocol: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -375,17 +408,43 @@ class RunConfig(_Model):
         return self.family_impl.search_space(self.options, self.supernet.search_space)
 
     @property
+    def protocol_name(self) -> str | None:
+        """The paper preset this run is compared with: its own ``protocol``, else its family's first (None for a
+        family the paper has no experiment of)."""
+        from engine.paper_presets import PAPER_PRESETS
+
+        if self.protocol is not None:
+            return self.protocol
+        return next((name for name, preset in PAPER_PRESETS.items() if preset.family == self.family), None)
+
+    def protocol_settings(self) -> dict[str, Any]:
+        """Every setting the paper protocol is judged on, flat (``supernet.steps``), with the family's model
+        options and recipe resolved: where the data sits, the teacher's file, the run's name and the machine's
+        settings (device, threads, checkpointing, export forms, the scoring backend) are not part of it."""
+        values = {**leaves(self.model_dump(mode="json", exclude={"recipe", "model"})),
+                  **{f"model.{k}": v for k, v in self.options.model_dump(mode="json").items()},
+                  **{f"recipe.{k}": v for k, v in self.resolved_recipe.as_dict().items()}}
+        return {name: value for name, value in values.items() if not name.startswith(PROTOCOL_EXEMPT)}
+
+    @property
     def departures(self) -> dict[str, dict[str, Any]]:
-        """Where this run leaves the reference's recipe and protocol (the family's defaults): each setting with
-        this run's value and the reference's, for the model card (``{}``: on the reference's protocol)."""
-        family = self.family_impl
-        reference = {**{f"recipe.{k}": v for k, v in family.default_recipe.as_dict().items()},
-                     **leaves(with_family_defaults({"family": self.family, "dataset": {"test_images": None}}))}
-        reference.pop("family")
-        ours = {**leaves(self.model_dump(mode="json", exclude={"recipe"})),
-                **{f"recipe.{k}": v for k, v in self.resolved_recipe.as_dict().items()}}
-        return {name: {"run": ours[name], "reference": value} for name, value in reference.items()
-                if name in ours and ours[name] != value}
+        """Where this run leaves the paper's protocol for its experiment (``protocol_name``): each setting of any
+        kind with this run's value and the protocol's, for the summary and the model card (``{}``: the paper
+        protocol)."""
+        name = self.protocol_name
+        if name is None:
+            return {}
+        reference = load_config(name).protocol_settings()
+        ours = self.protocol_settings()
+        return {key: {"run": ours.get(key), "reference": reference.get(key)}
+                for key in sorted(set(reference) | set(ours)) if ours.get(key) != reference.get(key)}
+
+
+#: Settings that are not the paper's protocol: where things are on this machine and how it runs them.
+PROTOCOL_EXEMPT = ("name", "protocol", "dataset.path", "dataset.search_list", "dataset.layout",
+                   "dataset.sample_", "teacher.checkpoint", "teacher.discriminator_checkpoint", "segmentation.onnx",
+                   "export.", "device", "threads", "checkpoint_interval_s", "log_every", "search.scoring_backend",
+                   "search.latency_", "search.predict_latency", "search.exhaustive_limit")
 
 
 def family_defaults(family: Any) -> dict[str, Any]:
@@ -429,11 +488,17 @@ def _presets() -> dict[str, dict[str, Any]]:
             # A family with other model options than the common base's replaces them whole.
             base = {k: v for k, v in _SAMPLE_PRESET.items() if k != "model" or "model" not in settings}
             presets[name] = merge(base, {"name": name, "family": family_name, **settings})
+    from engine.paper_presets import PAPER_PRESETS, preset_settings
+
+    presets.update({name: preset_settings(preset) for name, preset in PAPER_PRESETS.items()})
     return presets
 
 
-#: The built-in presets, each declared by its family (``Family.sample_presets``).
+#: The built-in presets: the samples, each declared by its family (``Family.sample_presets``), and the paper's
+#: experiments (``engine.paper_presets``).
 PRESETS: dict[str, dict[str, Any]] = _presets()
+#: The presets that bring their own data (a built-in sample), for minutes on a CPU.
+SAMPLE_PRESETS: tuple[str, ...] = tuple(sorted(name for name, preset in PRESETS.items() if "sample" in preset["dataset"]))
 DEFAULT_PRESET = sorted(PRESETS)[0]
 
 

@@ -55,6 +55,8 @@ class ModelCard:
     source_run: dict[str, Any]
     recipe: dict[str, Any]
     departures_from_reference: dict[str, dict[str, Any]]
+    #: The paper preset the run is compared with, and "paper protocol" when it departs from it in nothing.
+    protocol: dict[str, Any] | None = None
     #: The run's metrics on the test split (the export stage scores them; a candidate's export does not).
     metric: dict[str, float] | None = None
     metrics: dict[str, float] | None = None
@@ -75,6 +77,17 @@ class ModelCard:
         return path
 
 
+def protocol_of(config: RunConfig) -> dict[str, Any] | None:
+    """{"name", "paper_protocol", "departures", "words"}: how the run stands to its paper experiment."""
+    name = config.protocol_name
+    if name is None:
+        return None
+    count = len(config.departures)
+    words = "paper protocol" if count == 0 else \
+        f"departs from the paper protocol ({name}) in {count} setting{'s' if count != 1 else ''}"
+    return {"name": name, "paper_protocol": count == 0, "departures": count, "words": words}
+
+
 def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: ModelProfile,
                      readings: dict[str, LatencyReading], onnx_path: Path, parity: Parity,
                      variants: dict[str, dict[str, Any]], source_run: dict[str, Any],
@@ -93,6 +106,7 @@ def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: Mod
         onnx=onnx_path.name, onnx_max_abs_diff=parity.max_abs_diff, onnx_variants=card_variants(variants),
         onnx_variants_skipped=skipped_variants(tuple(config.export.variants)),
         source_run=source_run, recipe=config.recipe_card, departures_from_reference=config.departures,
+        protocol=protocol_of(config),
         metric={metric: metrics[metric]} if metrics is not None and metric is not None else None,
         metrics=metrics, metrics_split="test" if metrics is not None else None, teacher=teacher,
         predicted_latency=predicted_latency)

@@ -23,6 +23,7 @@ from engine.devices import available_devices, check_device, resolve_device
 from engine.errors import ConfigError
 from engine.export import backend_unavailable
 from engine.files import write_text_atomic
+from engine.paper_presets import missing_dataset
 from engine.settings import Settings
 
 #: In the run's folder: the pre-flight ``create_run`` made, whose budget the search uses.
@@ -64,6 +65,9 @@ class Preflight:
     smallest_macs: int
     largest: str
     largest_macs: int
+    #: ``search.speedup_budget``, and whether the latency budgets are decided on measurement.
+    speedup_budget: float | None = None
+    latency_measured: bool = False
     #: Predicted by the workspace's latency table for the run's conditions; None before one is measured.
     smallest_ms: float | None = None
     largest_ms: float | None = None
@@ -102,7 +106,11 @@ class Preflight:
             parts.append(f"MACs budget {self.budget_macs / 1e6:,.1f}M"
                          + (f" ({self.teacher_macs / self.budget_macs:.1f}x fewer)" if self.complete else ""))
         if self.latency_budget_ms is not None:
-            parts.append(f"latency budget {self.latency_budget_ms:g} ms predicted on {self.latency_on}")
+            how = "measured end to end" if self.latency_measured else "predicted"
+            parts.append(f"latency budget {self.latency_budget_ms:g} ms {how} on {self.latency_on}")
+        if self.speedup_budget is not None:
+            parts.append(f"at least {self.speedup_budget:g}x faster than the teacher, measured end to end on "
+                         f"{self.latency_on} (checked against the smallest sub-network before the supernet trains)")
         parts.append(f"the smallest sub-network {self.smallest_macs / 1e6:,.1f}M MACs (at most "
                      f"{self.largest_ratio:.1f}x), the largest {self.largest_macs / 1e6:,.1f}M")
         if self.smallest_ms is not None and self.largest_ms is not None:
@@ -206,13 +214,30 @@ def macs_problem(config: RunConfig, teacher: int, budget: float | None, smallest
 
 def latency_problem(config: RunConfig, smallest: Arch, predicted_ms: float, conditions: str) -> Problem | None:
     """A latency budget below the smallest sub-network's predicted time."""
-    budget = config.search.latency_budget_ms
-    if budget is None or predicted_ms <= budget:
+    spec = config.search
+    budget = spec.latency_budget_ms
+    # A measured budget measures what the table puts within the margin (the search's own pre-filter), so the
+    # prediction refuses only beyond it.
+    allowed = None if budget is None else budget * (1 + spec.latency_margin if spec.measures_latency else 1)
+    if allowed is None or predicted_ms <= allowed:
         return None
+    beyond = f" (more than {spec.latency_margin:.0%} over, the margin within which candidates are measured)" \
+        if spec.measures_latency else ""
     return Problem("search.latency_budget_ms",
                    f"{budget:g} ms is below the smallest sub-network of the search space ({smallest}: predicted "
-                   f"{predicted_ms:.3g} ms on {conditions}); raise it to at least {predicted_ms:.3g} ms or add narrower "
-                   "widths to supernet.search_space")
+                   f"{predicted_ms:.3g} ms on {conditions}{beyond}); raise it to at least {predicted_ms:.3g} ms or add "
+                   "narrower widths to supernet.search_space")
+
+
+def speedup_problem(config: RunConfig, smallest: Arch, measured_speedup: float, conditions: str) -> Problem | None:
+    """A speed-up budget over the teacher beyond what the smallest sub-network reaches, both measured."""
+    wanted = config.search.speedup_budget
+    if wanted is None or measured_speedup >= wanted:
+        return None
+    return Problem("search.speedup_budget",
+                   f"{wanted:g}x is more than the smallest sub-network of the search space reaches ({smallest}: "
+                   f"{measured_speedup:.3g}x faster than the teacher, measured on {conditions}); lower it to at most "
+                   f"{measured_speedup:.3g} or add narrower widths to supernet.search_space")
 
 
 def _device_problems(config: RunConfig, settings: Settings | None) -> tuple[str, list[Problem]]:
@@ -281,6 +306,9 @@ def preflight(config: RunConfig, settings: Settings | None = None, processes: in
     device, problems = _device_problems(config, settings)
     # GPUs are counted only for a device this machine has (else the device's problem says it all).
     problems += process_problems(config, processes, machines, "cpu" if problems else device)
+    dataset = missing_dataset(config.protocol, config.dataset.path)
+    if dataset is not None:
+        problems.append(Problem("dataset.path", dataset.removeprefix("dataset.path ")))
     too_big = _too_big(config)
     if too_big is not None:
         problems.append(Problem("model", too_big))
@@ -312,6 +340,7 @@ def preflight(config: RunConfig, settings: Settings | None = None, processes: in
                 problems += [found] if found else []
     return Preflight(device=device, teacher_macs=teacher, budget_macs=budget,
                      latency_budget_ms=spec.latency_budget_ms, latency_on=f"{spec.latency_device}, {spec.latency_backend}",
+                     speedup_budget=spec.speedup_budget, latency_measured=spec.measures_latency,
                      smallest=str(smallest), smallest_macs=smallest_macs, largest=str(largest),
                      largest_macs=largest_macs, smallest_ms=smallest_ms, largest_ms=largest_ms, processes=processes,
                      machines=machines, complete=known, problems=tuple(problems))

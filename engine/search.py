@@ -1,7 +1,8 @@
 """Architecture search over a grid of width choices under a budget of MACs, of predicted latency, or both:
 exhaustive or evolutionary.
 
-Both check the budget first (closed-form MACs, table-predicted latency: microseconds) and score only
+Both check the budget first (closed-form MACs, table-predicted latency: microseconds, or latency measured end
+to end: ``engine.measured_budget``) and score only
 candidates within it; scores are cached by arch string,
 so a candidate is never scored twice (and a resumed search starts from what the store already holds).
 """
@@ -32,9 +33,14 @@ class SearchProblem:
     #: default ``score`` one after the other.
     score_many: Callable[[list[Arch]], list[float]] | None = None
     chunk: int = 1  # sub-networks the exhaustive search hands to ``score_many`` at a time
+    #: A latency limit decided on measurement (``engine.measured_budget.MeasuredBudget.fits``, which uses the
+    #: table only to pre-filter), in place of ``latency_budget_ms``'s prediction; with ``measured_limit``, its
+    #: words for a refusal.
+    measured: Callable[[Arch], bool] | None = None
+    measured_limit: str = ""
 
     def __post_init__(self) -> None:
-        if self.budget is None and self.latency_budget_ms is None:
+        if self.budget is None and self.latency_budget_ms is None and self.measured is None:
             raise ValueError("a search needs a MACs budget, a latency budget or both")
         if self.latency_budget_ms is not None and self.latency is None:
             raise ValueError("a latency budget needs a latency predictor")
@@ -45,6 +51,8 @@ class SearchProblem:
     def fits(self, arch: Arch) -> bool:
         if self.budget is not None and self.macs(arch) > self.budget:
             return False
+        if self.measured is not None:
+            return self.measured(arch)
         return self.latency_budget_ms is None or self.latency(arch) <= self.latency_budget_ms  # type: ignore[misc]
 
     def evaluate(self, arch: Arch) -> float:
@@ -81,6 +89,9 @@ def _check_feasible(problem: SearchProblem) -> None:
         raise NothingFits(f"no sub-network fits in the budget of {problem.budget / 1e9:.4g}G MACs: the smallest, "
                           f"{smallest}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "
                           "or lower the target ratio")
+    if not problem.fits(smallest) and problem.measured is not None:
+        raise NothingFits(f"no sub-network fits in the latency budget of {problem.measured_limit}: the smallest, "
+                          f"{smallest}, does not meet it; raise the budget")
     if not problem.fits(smallest):
         raise NothingFits(f"no sub-network fits in the latency budget of {problem.latency_budget_ms:.4g} ms: the "
                           f"smallest, {smallest}, is predicted to take {problem.latency(smallest):.4g} ms; raise "  # type: ignore[misc]

@@ -24,4 +24,8 @@ def app_icon() -> QIcon:
 
 @cache
 def preset_descriptions() -> dict[str, str]:
-    return json.loads(resource("presets.json").read_text())
+    """The sample presets' descriptions (resources/presets.json) and the paper presets' (made by the engine, from
+    the figures and scripts it cites)."""
+    from engine.api import paper_preset_descriptions
+
+    return {**json.loads(resource("presets.json").read_text()), **paper_preset_descriptions()}

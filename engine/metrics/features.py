@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -48,11 +49,26 @@ class RandomFeatureNet(nn.Module):
         return torch.cat(pooled, 1)
 
 
+class CompiledFeatures(Protocol):
+    """A feature network compiled for one image shape by another runtime (``feature_backend``)."""
+
+    def fits(self, batch: torch.Tensor) -> bool: ...
+
+    def __call__(self, batch: torch.Tensor) -> np.ndarray: ...
+
+
 @dataclass
 class FeatureExtractor:
     name: str  # "inception" or "random"
     network: nn.Module
     description: str
+    #: The network compiled by OpenVINO for one image shape (``feature_backend.choose_backend``, which checks
+    #: it against PyTorch first); batches of another shape run in PyTorch.
+    compiled: CompiledFeatures | None = None
+
+    @property
+    def backend(self) -> str:
+        return "pytorch" if self.compiled is None else "openvino"
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 50) -> np.ndarray:
@@ -60,10 +76,13 @@ class FeatureExtractor:
         device = next(self.network.parameters()).device
         out = []
         for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].to(device).float()
+            batch = images[start:start + batch_size]
             if batch.shape[1] == 1:
                 batch = batch.repeat(1, 3, 1, 1)
-            out.append(self.network(batch).double().cpu().numpy())
+            if self.compiled is not None and self.compiled.fits(batch):
+                out.append(self.compiled(batch))
+            else:
+                out.append(self.network(batch.to(device).float()).double().cpu().numpy())
         return np.concatenate(out)
 
 

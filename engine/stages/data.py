@@ -22,6 +22,7 @@ from engine.distributed import SINGLE, World
 from engine.errors import ConfigError, DatasetError
 from engine.events import EventSink
 from engine.families.capabilities import conditioning_of, dataset_settings, export_feed
+from engine.paper_presets import missing_dataset
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
 from engine.settings import Settings
 
@@ -57,6 +58,9 @@ def resolve_dataset(config: RunConfig, settings: Settings, events: EventSink) ->
         root, layout = sample.path, sample.layout
     else:
         root = Path(spec.path).expanduser()  # type: ignore[arg-type]
+        said = missing_dataset(config.protocol, root)
+        if said is not None:
+            raise DatasetError(said)
         layout = detect_layout(root) if spec.layout == "auto" else spec.layout
     family = config.family_impl
     if layout != family.dataset_layout:
@@ -139,11 +143,12 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
                                       serial_batches=True, max_size=spec.test_images))
     # Each set of real images opened once, even where both splits compare with it (CycleGAN's train+test).
-    domain = {source: RealImages([_domain_images(common, phase, eval_opts) for phase in source.split("+")])
-              for source in set(family.real_statistics_from.values()) - {"split"}}
+    sources = dict(family.real_statistics_from)
+    if spec.search_statistics == "train":
+        sources["search"] = "train"
+    domain = {source: _real_images(common, source, eval_opts) for source in set(sources.values()) - {"split"}}
     own = {"search": search, "test": test}
-    real_sets = {split: own[split] if source == "split" else domain[source]
-                 for split, source in family.real_statistics_from.items()}
+    real_sets = {split: own[split] if source == "split" else domain[source] for split, source in sources.items()}
     search_inputs, test_inputs = _stack(search, "A"), _stack(test, "A")
     # Fixed per split, so that every candidate and both ends of a comparison see the same conditioning.
     return RunData(root=root, layout=layout, train=train,
@@ -170,6 +175,17 @@ class RealImages(Dataset):
                 return {"B": folder[index]["A"]}
             index -= len(folder)
         raise IndexError(index)
+
+
+def _real_images(common: dict, source: str, preprocess: PreprocessOptions) -> Dataset:
+    """The real images of ``source`` (``train``, ``test`` or ``train+test``): an unpaired layout's target-domain
+    folders; a paired one's training targets, less the held-out images (the reference's ``*_subtrain_*.npz``)."""
+    if common["layout"] == "unaligned":
+        return RealImages([_domain_images(common, phase, preprocess) for phase in source.split("+")])
+    if source != "train":
+        raise ConfigError(f"real statistics from {source} are for unpaired datasets; a {common['layout']} one "
+                          "compares with its training targets (train) or a split's own")
+    return open_dataset(DatasetConfig(**common, subset="fit", preprocess=preprocess, serial_batches=True))
 
 
 def _domain_images(common: dict, phase: str, preprocess: PreprocessOptions) -> LayoutDataset:

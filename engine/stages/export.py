@@ -13,7 +13,7 @@ from torch import nn
 
 from engine.export import export_checked, export_onnx, measure_teacher_and_student
 from engine.families.capabilities import column_title, display_conditioning, display_input, export_input_names
-from engine.model_card import build_model_card, weights_of
+from engine.model_card import protocol_of, build_model_card, weights_of
 from engine.panels import compose, difference_levels, grid_panels, scale_top, with_legend
 from engine.metrics import psnr
 from engine.onnx_variants import build_variants, skipped_variants, variant_outputs
@@ -174,9 +174,11 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "grid_columns": [column_title(family, c) for c in family.compare_columns],
         "predicted_latency": predicted,
         "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
-                                              "latency_budget_ms")},
+                                              "latency_budget_ms", "scoring_backend", "latency_decision",
+                                              "latency_measured", "measurements")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
         "recipe": config.recipe_card,
+        "protocol": protocol_of(config),
     }
     teacher_result = ctx.result("teacher")
     build_model_card(config, arch=search["arch"], weights=weights_of(False, finetune), profile=profiles["student"],

@@ -9,6 +9,8 @@ before hours of training rather than after."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,10 @@ import torch
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.errors import ConfigError
+from engine.latency import BUSY_SPREAD, LatencyReading
 from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table
-from engine.preflight import latency_problem
+from engine.measured_budget import Baseline, MeasuredBudget, Measurement, steadiest
+from engine.preflight import latency_problem, speedup_problem
 from engine.settings import Settings
 from engine.stages.context import Cancelled, StageContext
 
@@ -133,5 +137,150 @@ def check_latency_budget(ctx: StageContext) -> None:
         found = (table.predict(build_on_meta(build, smallest), example), table.conditions())
     needed, conditions = ctx.world.broadcast(found)
     problem = latency_problem(ctx.config, smallest, needed, conditions)
+    if problem is not None:
+        raise ConfigError(problem.sentence)
+
+
+#: Measurements of the run's latency budget, one JSON line each, in the search stage's folder: read back by a
+#: resumed search (a sub-network is measured once per run) and by the summary.
+MEASURED_FILE = "measured_latency.jsonl"
+#: The protocol of one reading for a measured budget: short, as a search may measure thousands of candidates;
+#: busy readings are repeated (``engine.measured_budget``).
+MEASURE_PROTOCOL: dict[str, Any] = {"warmup": 2, "min_rounds": 10, "max_rounds": 200, "time_cap_s": 2.0,
+                                    "tolerance": 0.02}
+
+
+class PairTimer:
+    """Times a network interleaved with the run's reference network (the search space's smallest sub-network)
+    end to end in the budget's backend, with the one latency protocol."""
+
+    def __init__(self, config: RunConfig, folder: Path, protocol: dict[str, Any] | None = None) -> None:
+        build, space, example = _student_builder(config)
+        self.config, self.build, self.example = config, build, example
+        self.backend = config.search.latency_backend
+        self.device = config.search.latency_device
+        self.folder = folder
+        self.protocol = {**MEASURE_PROTOCOL, **(protocol or {})}
+        self.names = tuple(f"input{i}" if i else "input" for i in range(len(example)))
+        self.reference_arch = Arch.smallest(space)
+        self.reference = build(self.reference_arch)
+        self._reference_onnx: Path | None = None
+
+    def _onnx(self, name: str, net: torch.nn.Module) -> Path:
+        from engine.export import export_onnx
+
+        return export_onnx(net, self.folder / f"{name}.onnx", self.example, self.names)
+
+    def time(self, name: str, net: torch.nn.Module, pairs: list[tuple[str, str]]) -> LatencyReading:
+        from engine.export import measure_models
+
+        models = {"reference": self.reference, name: net}
+        paths = None
+        if self.backend != "pytorch":
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self._reference_onnx is None:
+                self._reference_onnx = self._onnx("reference", self.reference)
+            paths = {"reference": self._reference_onnx, name: self._onnx(name, net)}
+        return measure_models(models, self.example, self.backend, onnx_paths=paths, device=self.device,
+                              input_names=self.names, pairs=pairs, **self.protocol)
+
+    def __call__(self, arch: Arch) -> LatencyReading:
+        return self.time("candidate", self.build(arch), [("reference", "candidate")])
+
+    def baseline(self, with_teacher: bool, attempts: int = 3) -> tuple[Baseline, str]:
+        """The reference's latency and, ``with_teacher``, the teacher's per-round ratio to it; the steadiest of
+        up to ``attempts`` readings (more only while the machine is busy)."""
+        if with_teacher:
+            teacher = self.config.family_impl.build_teacher(self.config.options).eval()
+            net, pairs, key = teacher, [("teacher", "reference")], "teacher/reference"
+        else:  # the reference against itself: its own latency, and nothing else measured
+            net, pairs, key = self.build(self.reference_arch), [("reference", "copy")], "reference/copy"
+        readings = []
+        for _ in range(attempts):
+            readings.append(self.time("teacher" if with_teacher else "copy", net, pairs))
+            if readings[-1].ratios[key].spread <= BUSY_SPREAD:
+                break
+        reading = steadiest(readings, key)
+        ratio = reading.ratios[key].median_ms if with_teacher else None
+        return Baseline(reading.timings["reference"].median_ms, ratio), reading.conditions()
+
+
+def read_measurements(path: Path) -> tuple[dict[str, Any] | None, dict[str, Measurement]]:
+    """(the baseline line, the measurements by arch) of a run's measurement file; a torn last line (a killed
+    process) is skipped."""
+    baseline, found = None, {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None, {}
+    for line in lines:
+        try:
+            data = json.loads(line)
+            if "baseline" in data:
+                baseline = data
+            else:
+                found[data["arch"]] = Measurement.from_dict(data)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return baseline, found
+
+
+def _append(path: Path, data: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(data) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _conditions_key(config: RunConfig) -> dict[str, Any]:
+    spec = config.search
+    return {"backend": spec.latency_backend, "device": spec.latency_device, "threads": torch.get_num_threads(),
+            "size": list(config.size_hw)}
+
+
+def measured_budget(ctx: StageContext, predictor: RunLatency | None, timer: PairTimer | None = None) -> MeasuredBudget:
+    """The run's latency budget decided on measurement: the baseline and the measurements an earlier, interrupted
+    search took are reused when they were taken in the same conditions; new ones are appended as they come."""
+    spec = ctx.config.search
+    path = ctx.stage_dir / MEASURED_FILE
+    timer = timer or PairTimer(ctx.config, ctx.stage_dir / "measured-onnx")
+    stored, cache = read_measurements(path)
+    conditions = _conditions_key(ctx.config)
+    with_teacher = spec.speedup_budget is not None
+    if stored is not None and stored.get("conditions") == conditions and \
+            (not with_teacher or stored["baseline"].get("teacher_over_reference") is not None):
+        baseline = Baseline(**stored["baseline"])
+        ctx.message(f"latency budget: {len(cache)} measurements of an earlier search reused")
+    else:
+        if stored is not None:
+            ctx.message("latency budget: the earlier measurements were taken in other conditions; measuring again")
+        cache = {}
+        baseline, words = timer.baseline(with_teacher)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+        _append(path, {"baseline": vars(baseline), "conditions": conditions, "words": words})
+    predicted_teacher = None
+    if with_teacher and predictor is not None and baseline.teacher_over_reference is not None:
+        # The table's view of the teacher, for the pre-filter: the reference's prediction times the measured ratio.
+        predicted_teacher = predictor(timer.reference_arch) * baseline.teacher_over_reference
+    budget = MeasuredBudget(timer, baseline, budget_ms=spec.latency_budget_ms, speedup=spec.speedup_budget,
+                            predicted=predictor, predicted_teacher_ms=predicted_teacher, margin=spec.latency_margin,
+                            cache=cache, saved=lambda m: _append(path, m.as_dict()))
+    teacher = f", teacher {baseline.teacher_ms:.3g} ms" if baseline.teacher_ms is not None else ""
+    ctx.message(f"latency budget: {budget.describe()} on {spec.latency_backend} (reference {timer.reference_arch} "
+                f"{baseline.reference_ms:.3g} ms{teacher}); candidates predicted within {spec.latency_margin:.0%} "
+                "of it are measured")
+    return budget
+
+
+def check_speedup_budget(ctx: StageContext) -> None:
+    """Before training: the teacher measured against the smallest sub-network, and a refusal when even that one is
+    not the asked speed-up faster (the pre-flight cannot measure; a new-run check should not take seconds)."""
+    spec = ctx.config.search
+    if spec.speedup_budget is None or not ctx.world.is_main:
+        return
+    timer = PairTimer(ctx.config, ctx.run_dir / "search" / "measured-onnx")
+    baseline, conditions = timer.baseline(with_teacher=True)
+    problem = speedup_problem(ctx.config, timer.reference_arch, baseline.teacher_over_reference, conditions)
     if problem is not None:
         raise ConfigError(problem.sentence)

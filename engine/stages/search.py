@@ -19,12 +19,13 @@ from engine.errors import ConfigError
 from engine.events import CandidateScored
 from engine.families.capabilities import calibrate
 from engine.files import write_text_atomic
+from engine.measured_budget import MeasuredBudget
 from engine.preflight import resolved_budget_macs
 from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
-from engine.stages.latency_budget import run_latency
+from engine.stages.latency_budget import measured_budget, run_latency
 from engine.stages.supernet import load_supernet, search_space
 from engine.stages.teacher import load_teacher
 from engine.store import CandidateRecord
@@ -61,6 +62,23 @@ def choose_method(spec: SearchSpec, grid_size: int) -> str:
     return spec.method
 
 
+def measured_result(measured: MeasuredBudget | None, best: Arch, world) -> dict[str, Any]:
+    """What the result says of a measured latency budget: the kept student's measurement and how it was taken,
+    its measured speed-up over the teacher, and what the measuring cost."""
+    found = None
+    if measured is not None:
+        reading = measured.measure(best)
+        found = {"latency_decision": "measured",
+                 "latency_measured": {**reading.as_dict(), "how": reading.how(),
+                                      "speedup_over_teacher": measured.speedup_of(best)},
+                 "measurements": {"taken": measured.measured, "reused": len(measured.cache) - measured.measured,
+                                  "refused_on_prediction": measured.refused_on_prediction,
+                                  "seconds": round(measured.seconds, 2), "limit_ms": measured.limit_ms(),
+                                  "teacher_ms": measured.baseline.teacher_ms,
+                                  "reference_ms": measured.baseline.reference_ms}}
+    return world.broadcast(found)
+
+
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     family, options, recipe = config.family_impl, config.options, config.resolved_recipe
@@ -70,8 +88,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     reference, budget = resolved_budget_macs(config, ctx.run_dir)  # as the run's pre-flight resolved it
     params_cache: dict[Arch, int] = {}
     latency = run_latency(ctx) if config.search.predicts_latency else None
-    latency_budget = config.search.latency_budget_ms
     world = ctx.world
+    measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
+    latency_budget = None if config.search.measures_latency else config.search.latency_budget_ms
     teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics") if world.is_main else {}
     if teacher_scores is None:
         teacher, _ = load_teacher(ctx)
@@ -123,9 +142,16 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                 values.append(metrics[scorer.metric])
         return values
 
+    def measured_fits(arch: Arch) -> bool:
+        """Rank 0 measures; every rank takes its decision, in the same order, so all search alike."""
+        return world.broadcast(measured.fits(arch) if measured is not None else None)
+
+    limit_words = world.broadcast(measured.describe() if measured is not None else None)
     problem = SearchProblem(space=search_space(config), macs=macs, score=lambda arch: score_many([arch])[0],
                             budget=budget, higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
-                            latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size)
+                            latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size,
+                            measured=measured_fits if config.search.measures_latency else None,
+                            measured_limit=limit_words or "")
     method = choose_method(config.search, problem.grid_size())
     if config.search.method == "evolution" and method == "exhaustive":
         spec = config.search
@@ -133,10 +159,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                     f"the {problem.grid_size()} sub-networks of the space; every one within the budget is scored "
                     "once instead (exhaustive)", level="warning")
     limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
-        ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"])  # type: ignore[union-attr]
+        ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"]) + \
+        ([] if limit_words is None else [f"{limit_words} ({config.search.latency_backend})"])  # type: ignore[union-attr]
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "
                 f"(teacher {reference / 1e6:.1f}M MACs, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
-                f"{scorer.metric} on the search split; {reused} scores reused")
+                f"{scorer.metric} on the search split; {reused} scores reused"
+                + ("" if scorer.backend is None else f"; {scorer.backend.note}"))
     def report(done: int, total: int, best_value: float) -> None:
         """Progress per candidate, with the best score so far; the total comes with the first (exhaustive:
         the sub-networks within the budget; evolution: the members it visits)."""
@@ -161,12 +189,16 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
               "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused,
-              "seconds": seconds,
+              "seconds": seconds, "scoring_backend": None if scorer.backend is None else scorer.backend.note,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
               "latency_budget_ms": latency_budget,
               "latency_ms": latency(best_arch) if latency else None,  # predicted
               "latency": latency.card() if latency else None}
+    if config.search.measures_latency:
+        result.update(measured_result(measured, best_arch, world))
     predicted = f", predicted {result['latency_ms']:.3g} ms" if latency else ""
+    if result.get("latency_measured"):
+        predicted += f", {result['latency_measured']['how']}"
     ctx.message(f"search: best {best_arch} with {scorer.metric} {best_value:.4g} (search split) at "
                 f"{result['macs'] / 1e6:.1f}M MACs{predicted}; {problem.evaluated} scored in {seconds:.1f}s")
     return result

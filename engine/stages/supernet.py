@@ -18,7 +18,7 @@ from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill, make_discriminator
-from engine.stages.latency_budget import check_latency_budget
+from engine.stages.latency_budget import check_latency_budget, check_speedup_budget
 from engine.stages.teacher import build_discriminator_for, load_teacher
 
 
@@ -56,6 +56,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     recipe = config.resolved_recipe
     check_latency_budget(ctx)  # a latency budget nothing can meet is refused before the training, not after
+    check_speedup_budget(ctx)
     teacher, teacher_D = load_teacher(ctx)
     supernet = init_weights(build_supernet(config), recipe.init)
     inherited = inherit_from_teacher(config.family_impl, supernet, teacher, config.options)

@@ -139,3 +139,14 @@ def test_the_closing_summary_is_a_table_that_fits_the_terminal_and_stays_plain_o
 
     shown = re.sub(r"\x1b\[[0-9;]*m", "", narrow).split("\nrun 4")[0]
     assert all(len(line) <= 60 for line in shown.splitlines())  # the table fits the terminal's width
+
+
+def test_set_overrides_any_setting_over_the_preset_and_says_what_is_wrong(capsys):
+    from engine.cli import main as cli_main
+
+    assert cli_main(["config", "--preset", "pix2pix-sample", "--set", "supernet.steps=123", "--set",
+                     "search.population=7", "--json"]) == 0
+    resolved = json.loads(capsys.readouterr().out)["config"]
+    assert resolved["supernet"]["steps"] == 123 and resolved["search"]["population"] == 7
+    assert cli_main(["config", "--preset", "pix2pix-sample", "--set", "supernet.steps"]) == 2
+    assert "give KEY=VALUE with a dotted key" in capsys.readouterr().err

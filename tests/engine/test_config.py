@@ -1,14 +1,18 @@
 import pytest
 
-from engine.config import PRESETS, load_config
+from engine.config import PRESETS, SAMPLE_PRESETS, load_config
 from engine.errors import ConfigError
 from engine.families import get_family
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", SAMPLE_PRESETS)
 def test_presets_are_valid_and_use_built_in_samples(preset):
     config = load_config(preset)
     assert config.dataset.sample is not None and config.name == preset
+
+
+def test_every_preset_is_a_sample_or_one_of_the_papers_experiments():
+    assert all(name in SAMPLE_PRESETS or name.startswith("paper-") for name in PRESETS) and len(SAMPLE_PRESETS) == 4
 
 
 def test_a_yaml_file_extends_a_preset_and_resolves_relative_paths(tmp_path):

@@ -96,9 +96,17 @@ def test_a_latency_budget_is_checked_against_the_workspaces_table_as_the_search_
     table.save(path)
     checked = preflight(config, settings)
     assert (checked.smallest_ms, checked.largest_ms) == tuple(predicted) and checked.latency_checked and checked.ok
-    below = preflight(tiny_config(search={"target_ratio": None, "latency_budget_ms": predicted[0] - 0.5}), settings)
+    below = preflight(tiny_config(search={"target_ratio": None, "latency_budget_ms": predicted[0] - 0.5,
+                                          "latency_decision": "predicted"}), settings)
     assert [p.field for p in below.problems] == ["search.latency_budget_ms"]
     assert f"predicted {predicted[0]:.3g} ms" in below.problems[0].message
+    # A measured budget (the default) refuses on the prediction only beyond the margin within which the search
+    # measures candidates: the table is often 30% off.
+    within = preflight(tiny_config(search={"target_ratio": None, "latency_budget_ms": predicted[0] / 1.4}), settings)
+    assert within.ok and "measured end to end" in within.describe()
+    beyond = preflight(tiny_config(search={"target_ratio": None, "latency_budget_ms": predicted[0] / 1.6}), settings)
+    assert [p.field for p in beyond.problems] == ["search.latency_budget_ms"]
+    assert "more than 50% over, the margin within which candidates are measured" in beyond.problems[0].message
 
 
 def test_create_run_refuses_a_problem_and_stores_the_preflight_it_passed(settings, store):

@@ -32,7 +32,8 @@ def steady_clock(monkeypatch):
 
 
 def test_a_latency_budget_is_checked_before_training_and_holds_the_search(settings, store, steady_clock):
-    search = {"latency_budget_ms": 1e-6, "target_ratio": None, "latency_calibration_nets": 6, "method": "exhaustive"}
+    search = {"latency_budget_ms": 1e-6, "target_ratio": None, "latency_calibration_nets": 6, "method": "exhaustive",
+              "latency_decision": "predicted"}  # this test is of the table's prediction; measured: test_measured_budget
     run_id = create_run(tiny_config("pix2pix", search=search), store, settings)
     with pytest.raises(ConfigError, match=r"latency_budget_ms 1e-06 ms is below the smallest sub-network .* predicted"):
         execute(run_id, settings, store, lambda event: None)
@@ -85,3 +86,41 @@ def test_a_latency_device_this_machine_lacks_is_named(settings, store, monkeypat
                        device=latency_budget.torch.device("cpu"))
     with pytest.raises(ConfigError, match="latency_device is cuda, but this machine has no usable CUDA GPU"):
         latency_budget.check_latency_budget(ctx)
+
+
+def test_a_measured_budget_and_a_speedup_budget_hold_the_search_and_reach_the_summary(settings, store, steady_clock,
+                                                                                      monkeypatch):
+    """The wiring end to end, with network times from a fake clock (proportional to the weights): the teacher
+    measured against the reference before training, every kept candidate measured, the measurements in the run's
+    file, the kept student's reading and how it was taken in the result and the summary."""
+    from engine.latency import measure
+    from engine.stages import latency_budget
+
+    def fake_time(self, name, net, pairs):
+        clock = [0.0]
+        cost = {"reference": self.reference, name: net}
+
+        def runner(module):
+            weights = sum(p.numel() for p in module.parameters())
+            return lambda: clock.__setitem__(0, clock[0] + (0.5 + weights / 1e4) / 1000)
+
+        return measure({key: runner(module) for key, module in cost.items()}, clock=lambda: clock[0], pairs=pairs,
+                       warmup=0, time_cap_s=1e9, min_rounds=10, max_rounds=20)
+
+    monkeypatch.setattr(latency_budget.PairTimer, "time", fake_time)
+    space = [[8, 4]] + [[8]] * 7  # two sub-networks: both measured, the larger over the budget
+    config = tiny_config("pix2pix", supernet={"steps": 8, "search_space": space}, finetune={"steps": 0},
+                         export={"latency_time_cap_s": 1, "variants": []},
+                         search={"target_ratio": None, "speedup_budget": 1.5, "latency_calibration_nets": 2,
+                                 "method": "exhaustive"})
+    run_id = create_run(config, store, settings)
+    summary = execute(run_id, settings, store, lambda event: None)
+    result = json.loads((run_dir(settings, run_id) / "search" / "result.json").read_text())
+    measured = result["latency_measured"]
+    assert result["latency_decision"] == "measured" and measured["speedup_over_teacher"] >= 1.5
+    assert measured["arch"] == result["arch"] and "interleaved with the reference network" in measured["how"]
+    assert result["measurements"]["limit_ms"] == pytest.approx(result["measurements"]["teacher_ms"] / 1.5)
+    _, stored = latency_budget.read_measurements(run_dir(settings, run_id) / "search" / latency_budget.MEASURED_FILE)
+    assert result["arch"] in stored and all(m.ms <= result["measurements"]["limit_ms"] for m in stored.values()
+                                            if m.arch == result["arch"])
+    assert summary["search"]["latency_measured"]["how"] == measured["how"]

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 import main
+from engine import openvino_runtime
 from engine.events import CandidateScored, Message, StageStarted, StepProgress
 from engine.pipeline import create_run, execute, fail_dead_runs
 from engine.stages.context import Cancelled
@@ -97,6 +98,10 @@ def test_cyclegan_without_inception_weights_uses_the_labelled_fallback(settings,
     warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
     assert len(warnings) == 1 and "Inception weights for FID not found" in warnings[0]
     assert list((settings.workspace / "stats").glob("random-32px-*.npz"))  # real statistics are cached
+    # The feature network ran in OpenVINO where it is installed (checked against PyTorch first), and the
+    # summary says so.
+    if openvino_runtime.available():
+        assert summary["search"]["scoring_backend"].startswith("features in OpenVINO")
 
 
 def test_a_killed_run_is_marked_failed_and_resumes_without_redoing_finished_work(settings, store, tmp_path):
