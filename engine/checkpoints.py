@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if pickled:  # torch.save(model): the class's code would have to run to read it
+            raise UserError(f"{path} holds a whole pickled object ({pickled.group(1)}), not a state dict of tensors; "
+                            "this program never runs code from a file: where the model was made, save "
+                            "torch.save(model.state_dict(), PATH) and give that file") from None
         raise UserError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]} "
                         "(only plain state dicts are accepted; pickled code is refused)") from None
 

@@ -156,6 +156,13 @@ class AlignedDataset(LayoutDataset):
         if common[0] % 2:
             raise DatasetError(f"{infos[0].path} is {common[0]} pixels wide, which cannot split into A|B halves; "
                                f"expected {self.WHAT}")
+        #: Why these pairs look like single images (square or tall, so A and B would be halves of one photograph,
+        #: a training that runs and learns nothing), for the run's log; None for the usual wide pairs. Not a
+        #: refusal: two portrait images side by side make a square pair too.
+        self.looks_single = None if common[0] > common[1] else (
+            f"{infos[0].path} is {common[0]}x{common[1]}, not twice as wide as tall: an aligned dataset holds "
+            f"{self.WHAT}, so each of A and B is half of it. If these are single images, put each A beside its B "
+            "(the reference's datasets/combine_A_and_B.py does), or use trainA/trainB folders for an unpaired family")
         self.paths = config.select([info.path for info in infos], folder)
 
     def __len__(self) -> int:

@@ -39,16 +39,35 @@ def without_unused_norm_statistics(state: dict[str, torch.Tensor]) -> dict[str, 
     return {k: v for k, v in state.items() if not unused(k)}
 
 
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:
-    """Load ``state`` strictly, or raise an error that lists what does not fit and says what to set."""
+#: Why a run's own saved weights no longer fit its models, and what to do.
+RUN_CHANGED = ("The run's configuration no longer matches what it saved (its model options, search space or "
+               "discriminator were changed since): start a new run with the new settings, or put the run's back")
+
+
+def _misfit(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """What in ``state`` does not fit ``model``: missing, unexpected and mis-shaped entries (a few of each)."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
                   if k in state and state[k].shape != v.shape]
-    if missing or unexpected or mismatched:
-        details = [f"{label} {', '.join(keys[:3])}" for label, keys in
-                   (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
+    return [f"{label} {', '.join(keys[:3])}" for label, keys in
+            (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
+
+
+def load_saved(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Load weights the run itself saved (a stage's checkpoint or result): what does not fit is said as a
+    configuration changed since, naming the file, not as PyTorch's list of keys."""
+    details = _misfit(model, state)
+    if details:
+        raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {RUN_CHANGED}")
+    model.load_state_dict(state, strict=True)
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:
+    """Load ``state`` strictly, or raise an error that lists what does not fit and says what to set."""
+    details = _misfit(model, state)
+    if details:
         raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {hint}")
     # A checkpoint saved from a training that diverged loads without complaint and then yields nan everywhere:
     # refused here, where the file is named, and not later as a loss or store error.

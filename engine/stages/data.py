@@ -20,7 +20,7 @@ from engine.data.samples import SampleParams, ensure_sample
 from engine.data.transforms import PreprocessOptions
 from engine.distributed import SINGLE, World
 from engine.errors import ConfigError, DatasetError
-from engine.events import EventSink
+from engine.events import EventSink, Message
 from engine.families.capabilities import conditioning_of, dataset_settings, export_feed
 from engine.paper_presets import missing_dataset
 from engine.metrics import FeatureExtractor, RealStatistics, gaussian_stats, load_real_statistics, save_stats
@@ -139,6 +139,8 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     eval_opts = PreprocessOptions.for_testing((height, width))
     common = _common(config, root, layout)
     train = open_dataset(DatasetConfig(**common, subset="fit", preprocess=train_opts))
+    if getattr(train, "looks_single", None):
+        events(Message(level="warning", text=train.looks_single))  # type: ignore[attr-defined]
     search = open_dataset(DatasetConfig(**common, subset="holdout", preprocess=eval_opts, serial_batches=True))
     test = open_dataset(DatasetConfig(**{**common, "holdout": 0}, phase="test", preprocess=eval_opts,
                                       serial_batches=True, max_size=spec.test_images))

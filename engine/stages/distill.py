@@ -14,6 +14,7 @@ from torch import nn
 
 from engine.arch import Arch
 from engine.families import DistillState
+from engine.families.weights import load_saved
 from engine.losses import GANLoss
 from engine.models import init_weights
 from engine.stages.context import StageContext
@@ -68,9 +69,11 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     saved = ctx.load_checkpoint()
     if saved is not None:
         step = saved["step"]
-        student.load_state_dict(saved["student"])
-        mappings.load_state_dict(saved["mappings"])
-        netD.load_state_dict(saved["D"])
+        # The checkpoint the context read: the latest one, or the previous where the latest was damaged.
+        path = ctx.checkpoint_path
+        load_saved(student, saved["student"], path, f"{stage} being resumed")
+        load_saved(mappings, saved["mappings"], path, "mapping layers being resumed")
+        load_saved(netD, saved["D"], path, "discriminator being resumed")
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
         for s, s_state in zip(sched, saved.get("sched", [])):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -14,6 +15,7 @@ from engine import checkpoints
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.families.capabilities import inherit_from_teacher
+from engine.families.weights import load_saved
 from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -81,10 +83,11 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
 
 def load_supernet(ctx: StageContext) -> tuple[nn.Module, nn.Module, nn.Module]:
     """The trained supernet, its mapping layers and its discriminator, on the run's device."""
-    saved = checkpoints.load(ctx.result("supernet")["weights"], map_location=ctx.device)
+    path = Path(ctx.result("supernet")["weights"])
+    saved = checkpoints.load(path, map_location=ctx.device)
     supernet, mappings = build_supernet(ctx.config), build_mappings(ctx.config)
-    supernet.load_state_dict(saved["supernet"])
-    mappings.load_state_dict(saved["mappings"])
+    load_saved(supernet, saved["supernet"], path, "run's supernet")
+    load_saved(mappings, saved["mappings"], path, "run's mapping layers")
     netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
-    netD.load_state_dict(saved["D"])
+    load_saved(netD, saved["D"], path, "run's discriminator")
     return supernet.to(ctx.device), mappings.to(ctx.device), netD.to(ctx.device)

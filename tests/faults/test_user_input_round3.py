@@ -178,3 +178,36 @@ def test_a_file_where_a_folder_is_expected_or_the_reverse_is_said_as_such(tmp_pa
         load(a_folder)
     code, _, err = _run(capsys, "config", "--config", str(tmp_path / "absent.yaml"))
     assert code == 2 and "config file not found" in err  # absent is still said as such
+
+
+def test_a_whole_pickled_model_is_refused_with_how_to_save_its_weights_not_torchs_advice_to_run_it(tmp_path):
+    import torch
+
+    from engine.checkpoints import load
+    from engine.errors import UserError
+
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(torch.nn.Linear(2, 2), path)  # torch.save(model), as some projects write their generators
+    with pytest.raises(UserError) as refused:
+        load(path)
+    said = str(refused.value)
+    assert "holds a whole pickled object (torch.nn.modules.linear.Linear), not a state dict" in said
+    assert "torch.save(model.state_dict(), PATH)" in said and "weights_only" not in said and "\n" not in said
+
+
+def test_weights_a_run_saved_that_no_longer_fit_its_changed_configuration_say_so_naming_the_file(tmp_path):
+    from engine.errors import UserError
+    from engine.families.weights import load_saved
+    from engine.models import MobileResnetSupernet
+
+    saved = MobileResnetSupernet(3, 3, max_arch="8_8_8_8_8_8_8_8", n_blocks=3).state_dict()
+    widened = MobileResnetSupernet(3, 3, max_arch="16_16_16_16_16_16_16_16", n_blocks=3)
+    path = tmp_path / "supernet" / "supernet.pt"
+    with pytest.raises(UserError) as refused:
+        load_saved(widened, saved, path, "run's supernet")
+    said = str(refused.value)
+    assert said.startswith(f"{path} does not fit the run's supernet: shape of ")
+    assert "configuration no longer matches what it saved" in said and "start a new run" in said
+    deeper = MobileResnetSupernet(3, 3, max_arch="8_8_8_8_8_8_8_8", n_blocks=6)
+    with pytest.raises(UserError, match="missing blocks"):
+        load_saved(deeper, saved, path, "run's supernet")

@@ -74,6 +74,16 @@ def test_aligned_odd_width_cannot_be_split(tmp_path):
         open_dataset(DatasetConfig(root=tmp_path, layout="aligned"))
 
 
+def test_square_aligned_images_are_said_to_look_like_single_images_and_wide_pairs_are_not(tmp_path):
+    for i in range(2):
+        _image(tmp_path / "square" / "train" / f"{i}.png", 32, 32)
+        _pair(tmp_path / "pairs" / "train" / f"{i}.png")
+    square = open_dataset(DatasetConfig(root=tmp_path / "square", layout="aligned"))
+    assert "is 32x32, not twice as wide as tall" in square.looks_single
+    assert "combine_A_and_B.py" in square.looks_single and len(square) == 2  # said, not refused
+    assert open_dataset(DatasetConfig(root=tmp_path / "pairs", layout="aligned")).looks_single is None
+
+
 def test_missing_and_empty_folders_say_what_is_expected(tmp_path):
     with pytest.raises(DatasetError, match="dataset folder not found"):
         open_dataset(DatasetConfig(root=tmp_path / "nope", layout="aligned"))
