@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--ratio", type=float, default=10.0, help="the MACs budget: teacher MACs / this")
-    parser.add_argument("--backend", choices=["pytorch", "onnxruntime", "openvino"], default=None,
+    parser.add_argument("--backend", choices=["onnxruntime", "openvino"], default=None,
                         help="compare a measured latency budget with a predicted one in this backend")
     parser.add_argument("--budget-ms", type=float, default=None,
                         help="with --backend: the budget (default: midway between the smallest and the largest "
@@ -303,7 +303,7 @@ def measured_against_predicted(args, config, settings, store) -> int:
                          "scoring_s": scoring_s, "measuring_s": measured.seconds if how == "measured" else 0.0,
                          "measured": measured.measured if how == "measured" else 0})
         print(rows[-2:], flush=True)
-    reference_path = timer._onnx("reference", timer.reference)
+    reference_path = timer.reference_onnx()
     spec = folder / "remeasure.json"
     spec.write_text(json.dumps({"backend": args.backend, "names": list(timer.names), "reference": str(reference_path),
                                 "example": [list(t.shape) for t in timer.example], "students": kept}))

@@ -281,9 +281,24 @@ def format_summary(summary: RunResult, terminal: bool = False, width: int | None
              *('  ' + describe_variant(name, variant) for name, variant in summary.onnx_variants.items()),
              *(f"  {name}: not built ({reason})" for name, reason in summary.onnx_variants_skipped.items()),
              *([describe_prediction(summary.predicted_latency)] if summary.predicted_latency else []),
+             *_search_lines(summary.search),
+             *([f"protocol: {summary.protocol['words']} (the model card lists each departure)"]
+               if summary.protocol else []),
              f"model card: {summary.model_card_path}",
              f"{' | '.join(summary.grid_columns)}: {summary.grid_path}"]
     return "\n".join(lines)
+
+
+def _search_lines(search: dict[str, Any]) -> list[str]:
+    """How the search scored its candidates and, under a measured latency budget, how the kept student was
+    measured."""
+    lines = [f"search scoring: {search['scoring_backend']}"] if search.get("scoring_backend") else []
+    measured = search.get("latency_measured")
+    if measured:
+        speedup_words = "" if measured.get("speedup_over_teacher") is None else \
+            f", {measured['speedup_over_teacher']:.3g}x faster than the teacher"
+        lines.append(f"latency budget: the kept student {measured['ms']:.3g} ms{speedup_words}, {measured['how']}")
+    return lines
 
 
 def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, world) -> int:

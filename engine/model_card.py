@@ -63,6 +63,8 @@ class ModelCard:
     metrics_split: str | None = None
     teacher: dict[str, Any] | None = None
     predicted_latency: dict[str, Any] | None = None
+    #: Under a latency budget decided on measurement: the search's reading of this student and how it was taken.
+    measured_latency: dict[str, Any] | None = None
     onnx_variants_skipped: dict[str, str] = field(default_factory=dict)  # variant -> why none was built
     latency_device: str = "cpu"
     onnx_opset: int = 17
@@ -93,7 +95,8 @@ def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: Mod
                      variants: dict[str, dict[str, Any]], source_run: dict[str, Any],
                      metrics: dict[str, float] | None = None, metric: str | None = None,
                      teacher: dict[str, Any] | None = None,
-                     predicted_latency: dict[str, Any] | None = None) -> ModelCard:
+                     predicted_latency: dict[str, Any] | None = None,
+                     measured_latency: dict[str, Any] | None = None) -> ModelCard:
     """The card of a student of the run ``config`` exported to ``onnx_path`` (its readings timed beside the
     teacher, as everywhere)."""
     family, options = config.family_impl, config.options
@@ -109,4 +112,4 @@ def build_model_card(config: RunConfig, *, arch: str, weights: str, profile: Mod
         protocol=protocol_of(config),
         metric={metric: metrics[metric]} if metrics is not None and metric is not None else None,
         metrics=metrics, metrics_split="test" if metrics is not None else None, teacher=teacher,
-        predicted_latency=predicted_latency)
+        predicted_latency=predicted_latency, measured_latency=measured_latency)

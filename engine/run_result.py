@@ -44,6 +44,9 @@ class RunResult:
     search: dict[str, Any] = field(default_factory=dict)
     finetune: dict[str, Any] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
+    #: How the run stands to its paper experiment (``model_card.protocol_of``): its name, "paper protocol" or
+    #: the number of departures.
+    protocol: dict[str, Any] | None = None
 
     @property
     def params_ratio(self) -> float:

@@ -188,7 +188,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                      teacher={"macs": profiles["teacher"].macs, "params": profiles["teacher"].params,
                               "metrics": teacher_metrics, "source": teacher_result.get("source"),
                               "shipped": teacher_result.get("shipped")},
-                     predicted_latency=predicted).write(card_path)
+                     predicted_latency=predicted, measured_latency=search.get("latency_measured")).write(card_path)
     ctx.artifact(card_path, "model_card")
     return summary
 

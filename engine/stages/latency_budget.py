@@ -171,16 +171,20 @@ class PairTimer:
 
         return export_onnx(net, self.folder / f"{name}.onnx", self.example, self.names)
 
+    def reference_onnx(self) -> Path:
+        """The reference network as an ONNX file (written once)."""
+        if self._reference_onnx is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._reference_onnx = self._onnx("reference", self.reference)
+        return self._reference_onnx
+
     def time(self, name: str, net: torch.nn.Module, pairs: list[tuple[str, str]]) -> LatencyReading:
         from engine.export import measure_models
 
         models = {"reference": self.reference, name: net}
         paths = None
         if self.backend != "pytorch":
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if self._reference_onnx is None:
-                self._reference_onnx = self._onnx("reference", self.reference)
-            paths = {"reference": self._reference_onnx, name: self._onnx(name, net)}
+            paths = {"reference": self.reference_onnx(), name: self._onnx(name, net)}
         return measure_models(models, self.example, self.backend, onnx_paths=paths, device=self.device,
                               input_names=self.names, pairs=pairs, **self.protocol)
 

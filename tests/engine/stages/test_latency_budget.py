@@ -124,3 +124,11 @@ def test_a_measured_budget_and_a_speedup_budget_hold_the_search_and_reach_the_su
     assert result["arch"] in stored and all(m.ms <= result["measurements"]["limit_ms"] for m in stored.values()
                                             if m.arch == result["arch"])
     assert summary["search"]["latency_measured"]["how"] == measured["how"]
+    from engine.cli import format_summary
+    from engine.run_result import RunResult
+
+    text = format_summary(RunResult.from_dict(summary))
+    assert "latency budget: the kept student" in text and "faster than the teacher, measured end to end" in text
+    assert "protocol: departs from the paper protocol (paper-pix2pix-edges2shoes)" in text
+    card = json.loads((run_dir(settings, run_id) / "export" / "model_card.json").read_text())
+    assert card["measured_latency"]["how"] == measured["how"] and card["protocol"]["paper_protocol"] is False
