@@ -543,6 +543,12 @@ def resolved_settings(config: RunConfig) -> dict[str, Any]:
     return data
 
 
+#: Defaults this program gives every family where the paper's experiments each have their own (the paper-*
+#: presets set them): its lengths and its budget.
+GENERIC_DEFAULTS = frozenset({"supernet.steps", "finetune.steps", "teacher.steps", "search.target_ratio",
+                              "dataset.search_images", "dataset.search_split"})
+
+
 def explain_config(preset: str | None = None, path: Path | None = None, overrides: dict[str, Any] | None = None,
                    family: str | None = None) -> tuple[RunConfig, dict[str, Any], dict[str, str]]:
     """``python main.py config``: the run configuration these would give, every setting resolved, and where
@@ -565,7 +571,8 @@ def explain_config(preset: str | None = None, path: Path | None = None, override
         parts = name.split(".")
         source = next((given[".".join(parts[:i])] for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in given),
                       None)
-        sources[name] = source or ("family default" if name in from_family else "default")
+        sources[name] = source or ("family default" if name in from_family else
+                                   "this program's default, not the paper's" if name in GENERIC_DEFAULTS else "default")
     return config, settings, sources
 
 

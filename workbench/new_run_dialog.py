@@ -181,16 +181,21 @@ class NewRunDialog(QDialog):
             self.import_teacher: "Compress a generator you trained: its checkpoint (e.g. latest_net_G.pth)",
             self.teacher_path: "The teacher generator's weights (a state dict; loaded with weights_only)",
             self.by_ratio: "Search under the teacher's MACs divided by this ratio",
-            self.ratio: "How many times fewer MACs than the teacher the student may have",
+            self.ratio: "How many times fewer MACs than the teacher the student may have (10: this program's "
+                        "default, not the paper's: its experiments' MACs budgets are in the paper-* presets)",
             self.by_macs: "Search under a fixed MACs budget",
             self.macs: "The most MACs (multiply-accumulates, in millions) the student may have",
-            self.by_latency: "Search under a time per image, predicted from a per-layer latency table measured "
-                             "on this machine (once per device, backend and size; cached in the workspace)",
+            self.by_latency: "Search under a time per image: candidates the per-layer latency table (measured on "
+                             "this machine once per device, backend and size) puts near it are measured end to "
+                             "end, and the budget is decided on that",
             self.latency: "The most milliseconds one image at the run's size (batch 1) may take",
             self.latency_device: "Where the latency is measured and predicted (only the devices this machine has)",
             self.latency_backend: "The runtime the latency is for: PyTorch, or ONNX Runtime or OpenVINO (CPU)",
-            self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher)",
-            self.finetune_steps: "Fine-tuning steps of the chosen sub-network",
+            self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher); "
+                                 "2000 is this program's default, not the paper's (the paper-* presets hold its "
+                                 "lengths: 477,600 for map2sat)",
+            self.finetune_steps: "Fine-tuning steps of the chosen sub-network (this program's default, not the "
+                                 "paper's: see the paper-* presets)",
             self.image_size: "Square side in pixels (256) or width x height (512x256); multiples of 4",
             self.batch_size: "Images per training step",
             self.metric_choice: "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "

@@ -95,3 +95,14 @@ def test_a_missing_dataset_folder_names_the_reference_script_that_makes_it(tmp_p
     [problem] = checked.problems_for("dataset.path")
     assert "bash datasets/download_cyclegan_dataset.sh horse2zebra" in problem.sentence
     assert problem.sentence.startswith(f"dataset.path {tmp_path / 'nowhere'} is not a folder")
+
+
+def test_config_labels_the_generic_lengths_and_budget_as_this_programs_defaults():
+    from engine.config import explain_config
+
+    _, _, sources = explain_config(family="pix2pix")
+    for name in ("supernet.steps", "finetune.steps", "search.target_ratio", "dataset.search_images"):
+        assert sources[name] == "this program's default, not the paper's", name
+    assert sources["search.population"] == "default"  # the reference's own (options/evolution_options.py)
+    _, _, from_preset = explain_config("paper-pix2pix-map2sat")
+    assert from_preset["supernet.steps"] == "preset paper-pix2pix-map2sat"
