@@ -407,6 +407,12 @@ class RunConfig(_Model):
     def search_space(self) -> list[tuple[int, ...]]:
         return self.family_impl.search_space(self.options, self.supernet.search_space)
 
+    def shape_settings(self) -> dict[str, Any]:
+        """The settings the shapes of the run's networks follow (model options, search space), flat: saved beside
+        its weights, so that a file that no longer fits says which of them changed."""
+        return {**{f"model.{k}": v for k, v in self.options.model_dump(mode="json").items()},
+                "supernet.search_space": [list(choices) for choices in self.search_space()]}
+
     @property
     def protocol_name(self) -> str | None:
         """The paper preset this run is compared with: its own ``protocol``, else its family's first (None for a

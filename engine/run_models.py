@@ -17,6 +17,7 @@ from engine.export import export_checked, export_onnx, measure_models, measure_t
 from engine.families.capabilities import (calibrate, column_title, conditioning_of, conditioning_tooltip,
                                          display_conditioning, display_input, export_input_names, inputs_from_file,
                                          needs_calibration)
+from engine.families.weights import load_saved
 from engine.models.elastic import subnet_of
 from engine.model_card import build_model_card, weights_of
 from engine.panels import difference_levels, to_uint8
@@ -54,9 +55,10 @@ class RunModels:
         return result
 
     def teacher(self) -> torch.nn.Module:
-        saved = checkpoints.load(self._result("teacher")["weights"])
+        path = Path(self._result("teacher")["weights"])
+        saved = checkpoints.load(path)
         net = build_teacher(self.config)
-        net.load_state_dict(saved["G"])
+        load_saved(net, saved["G"], path, "run's teacher", saved.get("settings"), self.config.shape_settings())
         return net.eval()
 
     def student(self, arch: str | None = None) -> torch.nn.Module:
@@ -64,13 +66,17 @@ class RunModels:
         final student of the run (fine-tuned if that was kept)."""
         family, options = self.config.family_impl, self.config.options
         if arch is None:
-            saved = checkpoints.load(self._result("finetune")["weights"])
+            path = Path(self._result("finetune")["weights"])
+            saved = checkpoints.load(path)
             net = family.build_student(options, family.parse_arch(saved["arch"]))
-            net.load_state_dict(saved["G"])
+            load_saved(net, saved["G"], path, "run's student", saved.get("settings"), self.config.shape_settings())
             return net.eval()
         checked = family.check_arch(arch, self.config.search_space())
         supernet = build_supernet(self.config)
-        supernet.load_state_dict(checkpoints.load(self._result("supernet")["weights"])["supernet"])
+        path = Path(self._result("supernet")["weights"])
+        saved = checkpoints.load(path)
+        load_saved(supernet, saved["supernet"], path, "run's supernet", saved.get("settings"),
+                   self.config.shape_settings())
         student = subnet_of(supernet, checked)
         if needs_calibration(family):
             # As the search scored it: its own BatchNorm statistics, re-estimated on training batches.

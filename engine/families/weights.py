@@ -55,13 +55,22 @@ def _misfit(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
             (("missing", missing), ("unexpected", unexpected), ("shape of", mismatched)) if keys]
 
 
-def load_saved(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+def load_saved(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str,
+               made_with: dict[str, Any] | None = None, now: dict[str, Any] | None = None) -> None:
     """Load weights the run itself saved (a stage's checkpoint or result): what does not fit is said as a
-    configuration changed since, naming the file, not as PyTorch's list of keys."""
+    configuration changed since, naming the file and, where the file says what it was made with (``made_with``,
+    flat settings such as ``{"model.ngf": 32}``), each setting that differs from ``now``; never as PyTorch's list
+    of keys."""
     details = _misfit(model, state)
-    if details:
-        raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {RUN_CHANGED}")
-    model.load_state_dict(state, strict=True)
+    if not details:
+        model.load_state_dict(state, strict=True)
+        return
+    changed = [f"{key} {made_with[key]!r} then, {now.get(key)!r} now" for key in sorted(made_with or {})
+               if now is not None and made_with[key] != now.get(key)]  # type: ignore[index]
+    if changed:
+        raise UserError(f"{path} was made with other settings than the run has now ({'; '.join(changed)}), so it "
+                        f"does not fit the {what}: put those settings back, or start a new run with the new ones")
+    raise UserError(f"{path} does not fit the {what}: {'; '.join(details)}. {RUN_CHANGED}")
 
 
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, hint: str) -> None:

@@ -64,16 +64,16 @@ def distill(ctx: StageContext, data: RunData, *, teacher: nn.Module, student: nn
     def make_state() -> dict[str, Any]:
         return {"step": step, "student": student.state_dict(), "mappings": mappings.state_dict(),
                 "D": netD.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "sched": [s.state_dict() for s in sched]}
+                "sched": [s.state_dict() for s in sched], "settings": config.shape_settings()}
 
     saved = ctx.load_checkpoint()
     if saved is not None:
         step = saved["step"]
         # The checkpoint the context read: the latest one, or the previous where the latest was damaged.
-        path = ctx.checkpoint_path
-        load_saved(student, saved["student"], path, f"{stage} being resumed")
-        load_saved(mappings, saved["mappings"], path, "mapping layers being resumed")
-        load_saved(netD, saved["D"], path, "discriminator being resumed")
+        path, made_with, now = ctx.checkpoint_path, saved.get("settings"), config.shape_settings()
+        load_saved(student, saved["student"], path, f"{stage} being resumed", made_with, now)
+        load_saved(mappings, saved["mappings"], path, "mapping layers being resumed", made_with, now)
+        load_saved(netD, saved["D"], path, "discriminator being resumed", made_with, now)
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
         for s, s_state in zip(sched, saved.get("sched", [])):

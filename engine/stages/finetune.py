@@ -4,12 +4,14 @@ Both versions are scored on the held-out images and the better one is kept (both
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from engine import checkpoints
 from engine.families.capabilities import calibrate
+from engine.families.weights import load_saved
 from engine.models.elastic import subnet_of
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -32,7 +34,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     result: dict[str, Any] = {"arch": str(arch), "metric": scorer.metric, "split": "search", "before": before,
                               "after": None, "kept": "extracted", "steps": config.finetune.steps}
     extracted = ctx.stage_dir / "extracted.pt"
-    ctx.save_weights({"G": student.state_dict(), "arch": str(arch)}, extracted)
+    ctx.save_weights({"G": student.state_dict(), "arch": str(arch), "settings": ctx.config.shape_settings()},
+                     extracted)
     weights = extracted
     if config.finetune.steps > 0:
         teacher, _ = load_teacher(ctx)
@@ -59,7 +62,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         result["after"] = after
         if scorer.better(after, before) or after == before:
             weights = ctx.stage_dir / "finetuned.pt"
-            ctx.save_weights({"G": student.state_dict(), "arch": str(arch)}, weights)
+            ctx.save_weights({"G": student.state_dict(), "arch": str(arch), "settings": ctx.config.shape_settings()},
+                             weights)
             result["kept"] = "finetuned"
         ctx.message(f"finetune: {scorer.metric} on the search split {before:.4g} before, {after:.4g} after; "
                     f"keeping the {result['kept']} sub-network")
@@ -69,8 +73,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
 
 
 def load_student(ctx: StageContext) -> nn.Module:
-    saved = checkpoints.load(ctx.result("finetune")["weights"], map_location=ctx.device)
+    path = Path(ctx.result("finetune")["weights"])
+    saved = checkpoints.load(path, map_location=ctx.device)
     family = ctx.config.family_impl
     student = family.build_student(ctx.config.options, family.parse_arch(saved["arch"]))
-    student.load_state_dict(saved["G"])
+    load_saved(student, saved["G"], path, "run's student", saved.get("settings"), ctx.config.shape_settings())
     return student.to(ctx.device).eval()

@@ -76,7 +76,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             stage="supernet", sample_arch=arch_sampler(config))
     weights = ctx.stage_dir / "supernet.pt"
     ctx.save_weights({"supernet": supernet.state_dict(), "mappings": mappings.state_dict(), "D": netD.state_dict(),
-                      "D_ndf": ndf}, weights)
+                      "D_ndf": ndf, "settings": config.shape_settings()}, weights)
     ctx.artifact(weights, "supernet_weights")
     return {"weights": str(weights), "max_arch": str(Arch.largest(space))}
 
@@ -86,8 +86,9 @@ def load_supernet(ctx: StageContext) -> tuple[nn.Module, nn.Module, nn.Module]:
     path = Path(ctx.result("supernet")["weights"])
     saved = checkpoints.load(path, map_location=ctx.device)
     supernet, mappings = build_supernet(ctx.config), build_mappings(ctx.config)
-    load_saved(supernet, saved["supernet"], path, "run's supernet")
-    load_saved(mappings, saved["mappings"], path, "run's mapping layers")
+    made_with, now = saved.get("settings"), ctx.config.shape_settings()
+    load_saved(supernet, saved["supernet"], path, "run's supernet", made_with, now)
+    load_saved(mappings, saved["mappings"], path, "run's mapping layers", made_with, now)
     netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
-    load_saved(netD, saved["D"], path, "run's discriminator")
+    load_saved(netD, saved["D"], path, "run's discriminator", made_with, now)
     return supernet.to(ctx.device), mappings.to(ctx.device), netD.to(ctx.device)

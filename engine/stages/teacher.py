@@ -12,7 +12,7 @@ from torch import nn
 from engine import checkpoints
 from engine.config import RunConfig
 from engine.families.shipped import shipped_teacher_provenance
-from engine.families.weights import load_strict
+from engine.families.weights import load_saved, load_strict
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
 from engine.stages.schedule import adam_pair, lr_schedule
@@ -102,7 +102,8 @@ def _train(ctx: StageContext, data: RunData) -> dict[str, Any]:
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     state = _import(ctx) if ctx.config.teacher.checkpoint else _train(ctx, data)
     weights = ctx.stage_dir / "teacher.pt"
-    ctx.save_weights({"G": state["G"], "D": state["D"], "D_ndf": state["D_ndf"]}, weights)
+    ctx.save_weights({"G": state["G"], "D": state["D"], "D_ndf": state["D_ndf"],
+                      "settings": ctx.config.shape_settings()}, weights)
     ctx.artifact(weights, "teacher_weights")
     return {"weights": str(weights), "source": state["source"], "shipped": state.get("shipped"),
             "has_discriminator": state["D"] is not None}
@@ -110,12 +111,14 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
 
 def load_teacher(ctx: StageContext) -> tuple[nn.Module, nn.Module | None]:
     """The finished teacher generator (eval mode, frozen) and its discriminator, if there is one."""
-    saved = checkpoints.load(Path(ctx.result("teacher")["weights"]), map_location=ctx.device)
+    path = Path(ctx.result("teacher")["weights"])
+    saved = checkpoints.load(path, map_location=ctx.device)
+    made_with, now = saved.get("settings"), ctx.config.shape_settings()
     netG = build_teacher(ctx.config)
-    netG.load_state_dict(saved["G"])
+    load_saved(netG, saved["G"], path, "run's teacher", made_with, now)
     netD = None
     if saved["D"] is not None:
         netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
-        netD.load_state_dict(saved["D"])
+        load_saved(netD, saved["D"], path, "run's teacher discriminator", made_with, now)
         netD.to(ctx.device)
     return netG.to(ctx.device).eval().requires_grad_(False), netD

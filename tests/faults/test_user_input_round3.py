@@ -211,3 +211,10 @@ def test_weights_a_run_saved_that_no_longer_fit_its_changed_configuration_say_so
     deeper = MobileResnetSupernet(3, 3, max_arch="8_8_8_8_8_8_8_8", n_blocks=6)
     with pytest.raises(UserError, match="missing blocks"):
         load_saved(deeper, saved, path, "run's supernet")
+    # Files a run writes now say what they were made with: the message names the setting that changed.
+    with pytest.raises(UserError) as named:
+        load_saved(deeper, saved, path, "run's supernet", made_with={"model.n_blocks": 3, "model.ngf": 8},
+                   now={"model.n_blocks": 6, "model.ngf": 8})
+    assert str(named.value) == (f"{path} was made with other settings than the run has now (model.n_blocks 3 then, "
+                                "6 now), so it does not fit the run's supernet: put those settings back, or start a "
+                                "new run with the new ones")
