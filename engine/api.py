@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.about import environment
-from engine.config import (DEFAULT_PRESET, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
+from engine.config import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
                            resolved_settings)
 from engine.data.images import list_images
 from engine.data.layouts import detect_layout
@@ -46,7 +46,7 @@ __all__ = [
     "CandidateTable", "Curve", "LatencyReading", "Launch", "ModelResult", "Preflight", "Problem", "RunConfig",
     "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store",
     # registries and names
-    "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
+    "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "DEFAULT_TARGET_RATIO", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
     "PRIMARY_METRICS", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
     # configuration and the pre-flight
     "config_lines", "estimate_time", "explain_config", "leaves", "load_config", "paper_preset_descriptions", "preflight",

@@ -118,6 +118,11 @@ def _recipe_spec() -> type[BaseModel]:
 RecipeSpec = _recipe_spec()
 
 
+#: The MACs budget a run gets when it names none: the teacher's MACs over this (this program's default; the
+#: paper's experiments each have their own, in engine/paper_presets.py). Its one home.
+DEFAULT_TARGET_RATIO = 10.0
+
+
 class SearchSpec(_Model):
     method: Literal["auto", "evolution", "exhaustive"] = "auto"
     macs_budget: float | None = Field(None, gt=0, description="MACs at the run's image size")
@@ -286,7 +291,7 @@ class RunConfig(_Model):
     train_crop: int | None = Field(None, ge=16)
     teacher: TeacherSpec = TeacherSpec()
     supernet: DistillSpec = DistillSpec()
-    search: SearchSpec = SearchSpec(target_ratio=10)
+    search: SearchSpec = SearchSpec(target_ratio=DEFAULT_TARGET_RATIO)
     finetune: FinetuneSpec = FinetuneSpec()
     export: ExportSpec = ExportSpec()
     recipe: RecipeSpec = RecipeSpec()  # type: ignore[valid-type]

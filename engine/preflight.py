@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from engine.arch import Arch
-from engine.config import RunConfig
+from engine.config import DEFAULT_TARGET_RATIO, RunConfig
 from engine.devices import available_devices, check_device, resolve_device
 from engine.errors import ConfigError
 from engine.export import backend_unavailable
@@ -30,7 +30,6 @@ from engine.settings import Settings
 PREFLIGHT_FILE = "preflight.json"
 
 #: The ratio a run without a budget is held to (``search.target_ratio``'s default).
-DEFAULT_RATIO = 10.0
 
 
 @dataclass(frozen=True)
@@ -188,7 +187,7 @@ def budget_macs(config: RunConfig, teacher: int) -> float | None:
         return spec.macs_budget
     if not spec.limits_macs:
         return None
-    return teacher / (spec.target_ratio or DEFAULT_RATIO)
+    return teacher / (spec.target_ratio or DEFAULT_TARGET_RATIO)
 
 
 def _m(macs: float) -> str:
@@ -207,7 +206,7 @@ def macs_problem(config: RunConfig, teacher: int, budget: float | None, smallest
                        f"{_m(smallest_macs)} MACs at {config.image_size} px); raise it to at least "
                        f"{_m(smallest_macs)} or {space}")
     return Problem("search.target_ratio",
-                   f"{config.search.target_ratio or DEFAULT_RATIO:g} asks for at most {_m(budget)} MACs, but the "
+                   f"{config.search.target_ratio or DEFAULT_TARGET_RATIO:g} asks for at most {_m(budget)} MACs, but the "
                    f"smallest sub-network of the search space ({smallest}) needs {_m(smallest_macs)} (the teacher: "
                    f"{_m(teacher)}); choose a ratio of at most {teacher / smallest_macs:.1f} or {space}")
 

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QApplication, QButtonGroup, QComboBox, QDialog, Q
                                QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.api import (DEFAULT_PRESET, FAMILIES, PRESETS, SAMPLES, Launch, Preflight, Problem, RunConfig,
-                        available_devices, config_lines, explain_config, find_inception_weights, leaves,
+from engine.api import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, FAMILIES, PRESETS, SAMPLES, Launch, Preflight,
+                        Problem, RunConfig, available_devices, config_lines, explain_config, find_inception_weights, leaves,
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
@@ -131,7 +131,7 @@ class NewRunDialog(QDialog):
         self.latency_device = QComboBox()
         self.latency_device.addItems(available_devices())
         self.latency_backend = backend_combo()
-        self.ratio = _number("Target ratio", "search.target_ratio", 1.01, 1000, 10, 2, "x fewer MACs")
+        self.ratio = _number("Target ratio", "search.target_ratio", 1.01, 1000, DEFAULT_TARGET_RATIO, 2, "x fewer MACs")
         self.macs = _number("MACs budget", "search.macs_budget", 0.001, 1e7, 100, 3, " M MACs")
         self.supernet_steps = _spin("Supernet steps", "supernet.steps", 1, 10_000_000, 900, 100, " steps")
         self.finetune_steps = _spin("Fine-tuning steps", "finetune.steps", 0, 10_000_000, 200, 50, " steps")

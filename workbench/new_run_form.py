@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.api import FAMILIES, SAMPLES, Problem, RunConfig, detect_layout, load_config
+from engine.api import DEFAULT_TARGET_RATIO, FAMILIES, SAMPLES, Problem, RunConfig, detect_layout, load_config
 from engine.errors import ConfigError, UserError
 
 Budget = Literal["ratio", "macs", "latency"]
@@ -68,7 +68,7 @@ class NewRunForm:
             latency_ms=search.latency_budget_ms or 50.0, latency_device=search.latency_device,
             latency_backend=search.latency_backend, device=config.device,
             teacher_checkpoint=str(config.teacher.checkpoint) if config.teacher.checkpoint else None,
-            ratio=config.search.target_ratio or 10.0, supernet_steps=config.supernet.steps,
+            ratio=config.search.target_ratio or DEFAULT_TARGET_RATIO, supernet_steps=config.supernet.steps,
             finetune_steps=config.finetune.steps, search_method=config.search.method,
             population=config.search.population, generations=config.search.generations,
             exhaustive_limit=config.search.exhaustive_limit, image_size=str(config.image_size),
