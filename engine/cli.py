@@ -99,6 +99,9 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
     dataset = open_dataset(DatasetConfig(root=args.path, layout=layout, phase=args.phase, decode_check=True))
     skipped = [{"path": str(path), "reason": reason} for path, reason in dataset.unreadable]
     report = {"path": str(args.path), "layout": layout, "phase": args.phase, "items": len(dataset), "skipped": skipped}
+    problems = _dataset_problems(args.path, layout, dataset, args.phase)
+    if problems:
+        report["problems"] = problems
     if args.json:
         print(json.dumps(report))
     elif skipped:
@@ -106,10 +109,32 @@ def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
               f"{len(skipped)} file(s) (replace or remove them):")
         for item in skipped:
             print(f"  {item['reason']}")
-    else:
+    elif not problems:
         print(f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items, every image decoded; it can be "
               "used as it is")
-    return 0
+    for problem in problems if not args.json else []:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
+def _dataset_problems(root: Path, layout: str, dataset, phase: str) -> list[str]:
+    """What a run would refuse or misread in a dataset whose ``phase`` opened: the checks a run makes of every
+    split, in words (a run also reads the test split; it holds training images out for the search)."""
+    from engine.data.layouts import DatasetConfig, open_dataset
+    from engine.errors import DatasetError
+
+    problems = []
+    if getattr(dataset, "looks_single", None):
+        problems.append(dataset.looks_single)
+    if phase == "train" and layout != "single":
+        if len(dataset) < 3:
+            problems.append(f"only {len(dataset)} training image(s): a run holds some out to score the search "
+                            "(dataset.search_images, at least 2) and trains on the rest; add images")
+        try:
+            open_dataset(DatasetConfig(root=root, layout=layout, phase="test"))
+        except DatasetError as exc:
+            problems.append(f"no usable test split, which a run scores its student on: {exc}")
+    return problems
 
 
 # --- profile ----------------------------------------------------------------------------------------

@@ -81,6 +81,11 @@ class DatasetSpec(_Model):
         return self
 
 
+#: The most training steps a stage may be given: 50x the paper's longest (MUNIT's 1.9M supernet iterations); a
+#: larger number is a typo (1.0e+12) that would otherwise run for centuries without a word.
+MAX_STEPS = 100_000_000
+
+
 class TeacherSpec(_Model):
     """``checkpoint``: a generator to import (pytorch-CycleGAN-and-pix2pix or gan-compression format);
     without one, the teacher is trained here for ``steps`` steps. Its architecture is the ``model``
@@ -88,12 +93,12 @@ class TeacherSpec(_Model):
 
     checkpoint: Path | None = None
     discriminator_checkpoint: Path | None = None
-    steps: int = Field(2000, ge=0)
+    steps: int = Field(2000, ge=0, le=MAX_STEPS)
     lr: float = Field(2e-4, gt=0)
 
 
 class DistillSpec(_Model):
-    steps: int = Field(2000, ge=1)
+    steps: int = Field(2000, ge=1, le=MAX_STEPS)
     lr: float = Field(2e-4, gt=0)
     #: Width choices per arch position; default: the family's search space.
     search_space: list[list[int]] | None = None
@@ -201,7 +206,7 @@ class SegmentationSpec(_Model):
 
 
 class FinetuneSpec(_Model):
-    steps: int = Field(500, ge=0, description="0 skips fine-tuning")
+    steps: int = Field(500, ge=0, le=MAX_STEPS, description="0 skips fine-tuning")
     lr: float = Field(2e-4, gt=0)
     #: Score the student on the search split every this many steps (0: only before and after), recorded as
     #: the series ``search_<metric>``: it shows whether fine-tuning helps and when.

@@ -4,6 +4,7 @@ changes no finished run."""
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,7 @@ def test_a_float_image_is_refused_by_name(tmp_path):
 
 def test_datasets_check_decodes_every_image_and_lists_what_a_run_would_skip(tmp_path, capsys):
     train = _aligned_folder(tmp_path / "pairs")
+    shutil.copytree(train, train.parent / "test")  # a run reads the test split too (datasets check says so)
     whole = (train / "0.png").read_bytes()
     (train / "cut.png").write_bytes(whole[: len(whole) // 2])  # its header reads; its pixels do not
     code = cli.main(["datasets", "check", str(tmp_path / "pairs"), "--json"])

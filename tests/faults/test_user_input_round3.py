@@ -218,3 +218,30 @@ def test_weights_a_run_saved_that_no_longer_fit_its_changed_configuration_say_so
     assert str(named.value) == (f"{path} was made with other settings than the run has now (model.n_blocks 3 then, "
                                 "6 now), so it does not fit the run's supernet: put those settings back, or start a "
                                 "new run with the new ones")
+
+
+def test_datasets_check_makes_the_runs_checks_of_every_split(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    def images(folder, count, width, height):
+        folder.mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((height, width, 3), i * 40, dtype=np.uint8)).save(folder / f"{i}.png")
+
+    images(tmp_path / "no-test" / "train", 4, 64, 32)
+    code, out, _ = _run(capsys, "datasets", "check", str(tmp_path / "no-test"))
+    assert code == 1 and "problem: no usable test split, which a run scores its student on" in out
+    assert "it can be used as it is" not in out
+    images(tmp_path / "one" / "train", 1, 64, 32)
+    images(tmp_path / "one" / "test", 2, 64, 32)
+    code, out, _ = _run(capsys, "datasets", "check", str(tmp_path / "one"))
+    assert code == 1 and "only 1 training image(s)" in out
+    images(tmp_path / "square" / "train", 4, 32, 32)
+    images(tmp_path / "square" / "test", 2, 32, 32)
+    code, out, _ = _run(capsys, "datasets", "check", str(tmp_path / "square"), "--layout", "aligned")
+    assert code == 1 and "not twice as wide as tall" in out
+    images(tmp_path / "good" / "train", 4, 64, 32)
+    images(tmp_path / "good" / "test", 2, 64, 32)
+    code, out, _ = _run(capsys, "datasets", "check", str(tmp_path / "good"))
+    assert code == 0 and "it can be used as it is" in out
