@@ -6,6 +6,7 @@ the scores are gathered, so every process takes the same decisions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -62,6 +63,36 @@ def choose_method(spec: SearchSpec, grid_size: int) -> str:
     return spec.method
 
 
+#: The fingerprint of the held-out images the search's scores were taken on.
+SPLIT_FILE = "search_split.json"
+
+
+def split_fingerprint(data: RunData) -> str:
+    """A digest of the held-out inputs and targets as the search scores them (their pixels, exactly)."""
+    digest = hashlib.sha256()
+    for tensor in (data.search_inputs, data.search_targets, *data.search_conditioning):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def forget_stale_scores(ctx: StageContext, data: RunData) -> None:
+    """Drop the stored scores of an interrupted search whose held-out images have changed since (the dataset
+    edited, another split drawn): scores on other images must not compete with new ones."""
+    path = ctx.stage_dir / SPLIT_FILE
+    now = split_fingerprint(data)
+    try:
+        before = json.loads(path.read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        before = None
+    if before is not None and before != now:
+        dropped = ctx.store.forget_candidates(ctx.run_id)
+        ctx.message(f"search: the held-out images changed since the interrupted search scored {dropped} "
+                    "candidate(s); their scores are dropped and every candidate is scored on the images as they are "
+                    "now", level="warning")
+    write_text_atomic(path, json.dumps({"fingerprint": now, "images": len(data.search_inputs)}))
+
+
 def measured_result(measured: MeasuredBudget | None, best: Arch, world) -> dict[str, Any]:
     """What the result says of a measured latency budget: the kept student's measurement and how it was taken,
     its measured speed-up over the teacher, and what the measuring cost."""
@@ -108,9 +139,11 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             params_cache[arch] = family.params(arch, options)
         return params_cache[arch]
 
-    # Scores already in the store (an earlier, interrupted search) are reused as they are.
+    # Scores already in the store (an earlier, interrupted search) are reused as they are, if they were taken on
+    # the same held-out images: otherwise they are dropped and the search scores again, saying so.
     cache: dict[str, float] = {}
     if world.is_main:
+        forget_stale_scores(ctx, data)
         stored = ctx.store.candidate_table(ctx.run_id)
         values = stored.metrics.get(scorer.metric)
         if values is not None:

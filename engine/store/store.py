@@ -424,6 +424,18 @@ class Store:
                 run = session.get(Run, run_id)
                 run.candidate_count, run.best_candidate_id = 0, None
 
+    def forget_candidates(self, run_id: int) -> int:
+        """Drop the run's scored candidates (scores taken on images that are no longer the run's); returns how
+        many there were."""
+        with self.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise ConfigError(f"there is no run {run_id} in the store")
+            count = run.candidate_count
+            session.execute(delete(Candidate).where(Candidate.run_id == run_id))
+            run.candidate_count, run.best_candidate_id = 0, None
+            return count
+
     def stage_artifacts(self, run_id: int, stage: str) -> list[Artifact]:
         with self.session() as session:
             return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.stage == stage)

@@ -245,3 +245,32 @@ def test_datasets_check_makes_the_runs_checks_of_every_split(tmp_path, capsys):
     images(tmp_path / "good" / "test", 2, 64, 32)
     code, out, _ = _run(capsys, "datasets", "check", str(tmp_path / "good"))
     assert code == 0 and "it can be used as it is" in out
+
+
+def test_an_interrupted_search_resumed_on_other_held_out_images_drops_its_stale_scores(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from engine.stages.search import forget_stale_scores
+    from engine.store import open_store
+    from engine.store.records import CandidateRecord
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    messages = []
+    ctx = SimpleNamespace(stage_dir=tmp_path, store=store, run_id=run_id,
+                          message=lambda text, level="info": messages.append((level, text)))
+    images = torch.zeros(4, 3, 8, 8)
+    data = SimpleNamespace(search_inputs=images, search_targets=images, search_conditioning=())
+    forget_stale_scores(ctx, data)  # the search starts: its split is recorded
+    store.add_candidates(run_id, [CandidateRecord("8_8", 10, 5, {"fid": 3.0}), CandidateRecord("4_4", 5, 2, {"fid": 4.0})])
+    forget_stale_scores(ctx, data)  # resumed on the same images: the scores stay
+    assert len(store.candidates(run_id)) == 2 and messages == []
+    edited = SimpleNamespace(search_inputs=images + 1, search_targets=images, search_conditioning=())
+    forget_stale_scores(ctx, edited)  # resumed after the held-out images changed
+    assert store.candidates(run_id) == []
+    assert messages == [("warning", "search: the held-out images changed since the interrupted search scored 2 "
+                                    "candidate(s); their scores are dropped and every candidate is scored on the "
+                                    "images as they are now")]
+    store.close()
