@@ -328,7 +328,7 @@ def measured_against_predicted(args, config, settings, store) -> int:
         "",
         f"Measured by `python benchmarks/latency_search.py --backend {args.backend} --preset {args.preset} --seeds "
         f"{args.seeds} --population {args.population} --generations {args.generations}` on {platform.platform()}, "
-        f"{torch.get_num_threads()} threads, {conditions}. Budget {budget_ms:.3g} ms (midway between the smallest and "
+        f"{torch.get_num_threads()} threads, {conditions}; run {args.run}'s supernet ({config.supernet.steps} steps). Budget {budget_ms:.3g} ms (midway between the smallest and "
         f"the largest sub-network's prediction) at {width}x{height}; table measured in {table_s:.0f} s. Each kept "
         "student re-measured afterwards in a fresh process, interleaved with the reference network.",
         "",
