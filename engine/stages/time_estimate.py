@@ -44,7 +44,8 @@ class TimeEstimate:
         return (f"estimated on {self.device}: {duration(self.total_s)} in all (supernet {duration(self.supernet_s)}, "
                 f"search of about {self.candidates:,} candidates {duration(self.search_s)}, fine-tuning "
                 f"{duration(self.finetune_s)}; a step {self.step_s:.3g} s, one image of the largest sub-network "
-                f"{self.image_s:.3g} s, measured here at batch 1 and scaled)")
+                f"{self.image_s:.3g} s, measured here at batch 1 and scaled; the search at most, as every candidate "
+                "is counted at the largest one's cost)")
 
 
 def duration(seconds: float) -> str:
