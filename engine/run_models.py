@@ -50,6 +50,11 @@ class RunModels:
 
     def _result(self, stage: str) -> dict[str, Any]:
         result = stage_result(self.run_dir, stage)
+        if result is None and not self.run_dir.is_dir():
+            # The store still lists the run, but the folder with its weights is gone: say that, not "not finished".
+            raise UserError(f"run {self.run_id}'s folder {self.run_dir} is gone (deleted or moved), and its weights "
+                            f"with it: put the folder back, or remove the run's record with: python main.py runs "
+                            f"delete {self.run_id}")
         if result is None:
             raise UserError(f"run {self.run_id} has no finished {stage} stage yet")
         return result

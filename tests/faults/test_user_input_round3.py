@@ -274,3 +274,20 @@ def test_an_interrupted_search_resumed_on_other_held_out_images_drops_its_stale_
                                     "candidate(s); their scores are dropped and every candidate is scored on the "
                                     "images as they are now")]
     store.close()
+
+
+def test_an_export_of_a_run_whose_folder_was_deleted_says_so_not_that_a_stage_is_unfinished(capsys, settings):
+    import shutil
+
+    from engine.pipeline import create_run, run_dir
+    from tests.engine.stages.tiny import tiny_config
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        run_id = create_run(tiny_config(), store, settings)
+    finally:
+        store.close()
+    shutil.rmtree(run_dir(settings, run_id))  # the folder removed by hand; the store still lists the run
+    code, _, err = _run(capsys, "export", str(run_id), "--arch", "8_8_8_8_8_8_8_8")
+    assert code == 2 and f"run {run_id}'s folder {run_dir(settings, run_id)} is gone (deleted or moved)" in err
+    assert f"python main.py runs delete {run_id}" in err and "no finished" not in err
