@@ -72,8 +72,15 @@ class Baseline:
         return None if self.teacher_over_reference is None else self.reference_ms * self.teacher_over_reference
 
 
-def steadiest(readings: list[LatencyReading], key: str) -> LatencyReading:
-    return min(readings, key=lambda reading: reading.ratios[key].spread)
+def steadiest(take: Callable[[], LatencyReading], key: str, attempts: int) -> tuple[LatencyReading, int]:
+    """The steadiest of up to ``attempts`` readings ``take()`` gives (by the spread of their per-round ratio
+    ``key``; a new one only while the last was busy), and how many were taken."""
+    readings = []
+    for _ in range(attempts):
+        readings.append(take())
+        if readings[-1].ratios[key].spread <= BUSY_SPREAD:
+            break
+    return min(readings, key=lambda reading: reading.ratios[key].spread), len(readings)
 
 
 class MeasuredBudget:
@@ -110,7 +117,7 @@ class MeasuredBudget:
         """The table's prediction is within the margin of the limit (or there is no table)."""
         if self.predicted is None or str(arch) in self.cache:
             return True
-        limit = self.budget_ms if self.budget_ms is not None else None
+        limit = self.budget_ms
         if self.speedup is not None and self.predicted_teacher_ms is not None:
             by_speedup = self.predicted_teacher_ms / self.speedup
             limit = by_speedup if limit is None else min(limit, by_speedup)
@@ -124,15 +131,10 @@ class MeasuredBudget:
             return self.cache[key]
         ratio_key = "reference/candidate"
         started = time.perf_counter()
-        readings = []
-        for _ in range(self.attempts):
-            readings.append(self.timer(arch))
-            if readings[-1].ratios[ratio_key].spread <= BUSY_SPREAD:
-                break
-        reading = steadiest(readings, ratio_key)
+        reading, attempts = steadiest(lambda: self.timer(arch), ratio_key, self.attempts)
         ratio = reading.ratios[ratio_key]
         measurement = Measurement(key, self.baseline.reference_ms / ratio.median_ms, ratio.median_ms, ratio.spread,
-                                  len(readings), ratio.spread > BUSY_SPREAD, reading.conditions().split(", machine busy")[0])
+                                  attempts, ratio.spread > BUSY_SPREAD, reading.conditions().split(", machine busy")[0])
         self.cache[key] = measurement
         self.measured += 1
         self.seconds += time.perf_counter() - started

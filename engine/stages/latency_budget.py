@@ -20,7 +20,7 @@ import torch
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.errors import ConfigError
-from engine.latency import BUSY_SPREAD, LatencyReading
+from engine.latency import LatencyReading
 from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table
 from engine.measured_budget import Baseline, MeasuredBudget, Measurement, steadiest
 from engine.preflight import latency_problem, speedup_problem
@@ -199,12 +199,7 @@ class PairTimer:
             net, pairs, key = teacher, [("teacher", "reference")], "teacher/reference"
         else:  # the reference against itself: its own latency, and nothing else measured
             net, pairs, key = self.build(self.reference_arch), [("reference", "copy")], "reference/copy"
-        readings = []
-        for _ in range(attempts):
-            readings.append(self.time("teacher" if with_teacher else "copy", net, pairs))
-            if readings[-1].ratios[key].spread <= BUSY_SPREAD:
-                break
-        reading = steadiest(readings, key)
+        reading, _ = steadiest(lambda: self.time("teacher" if with_teacher else "copy", net, pairs), key, attempts)
         ratio = reading.ratios[key].median_ms if with_teacher else None
         return Baseline(reading.timings["reference"].median_ms, ratio), reading.conditions()
 
@@ -242,6 +237,13 @@ def _conditions_key(config: RunConfig) -> dict[str, Any]:
             "size": list(config.size_hw)}
 
 
+def start_measurements(path: Path, baseline: Baseline, conditions: dict[str, Any], words: str) -> None:
+    """A new measurement file holding its baseline (earlier measurements, of other conditions, are dropped)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("", encoding="utf-8")
+    _append(path, {"baseline": vars(baseline), "conditions": conditions, "words": words})
+
+
 def measured_budget(ctx: StageContext, predictor: RunLatency | None, timer: PairTimer | None = None) -> MeasuredBudget:
     """The run's latency budget decided on measurement: the baseline and the measurements an earlier, interrupted
     search took are reused when they were taken in the same conditions; new ones are appended as they come."""
@@ -254,15 +256,14 @@ def measured_budget(ctx: StageContext, predictor: RunLatency | None, timer: Pair
     if stored is not None and stored.get("conditions") == conditions and \
             (not with_teacher or stored["baseline"].get("teacher_over_reference") is not None):
         baseline = Baseline(**stored["baseline"])
-        ctx.message(f"latency budget: {len(cache)} measurements of an earlier search reused")
+        ctx.message(f"latency budget: {len(cache)} measurements of an earlier search reused" if cache else
+                    "latency budget: the baseline measured before the supernet trained reused")
     else:
         if stored is not None:
             ctx.message("latency budget: the earlier measurements were taken in other conditions; measuring again")
         cache = {}
         baseline, words = timer.baseline(with_teacher)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
-        _append(path, {"baseline": vars(baseline), "conditions": conditions, "words": words})
+        start_measurements(path, baseline, conditions, words)
     predicted_teacher = None
     if with_teacher and predictor is not None and baseline.teacher_over_reference is not None:
         # The table's view of the teacher, for the pre-filter: the reference's prediction times the measured ratio.
@@ -283,8 +284,11 @@ def check_speedup_budget(ctx: StageContext) -> None:
     spec = ctx.config.search
     if spec.speedup_budget is None or not ctx.world.is_main:
         return
-    timer = PairTimer(ctx.config, ctx.run_dir / "search" / "measured-onnx")
+    folder = ctx.run_dir / "search"
+    timer = PairTimer(ctx.config, folder / "measured-onnx")
     baseline, conditions = timer.baseline(with_teacher=True)
+    # Kept for the search, which would otherwise time the teacher again in the same conditions.
+    start_measurements(folder / MEASURED_FILE, baseline, _conditions_key(ctx.config), conditions)
     problem = speedup_problem(ctx.config, timer.reference_arch, baseline.teacher_over_reference, conditions)
     if problem is not None:
         raise ConfigError(problem.sentence)
