@@ -9,6 +9,7 @@ conditions."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from engine.families.capabilities import random_inputs
 from engine.losses import GANLoss
 from engine.models import init_weights
 from engine.stages.schedule import adam_pair
+from engine.stages.search import choose_method
 
 #: Steps timed after one warm-up step (which allocates).
 TIMED_STEPS = 2
@@ -98,15 +100,11 @@ def random_batch(config: RunConfig, batch: int) -> dict[str, torch.Tensor]:
 
 
 def search_candidates(config: RunConfig) -> int:
-    """The candidates a search will score: an evolution's population x (generations + 1), at most the space."""
-    space = config.search_space()
-    size = 1
-    for choices in space:
-        size *= len(choices)
+    """The candidates a search will score: the whole space when it searches exhaustively (``choose_method``'s
+    rule), else the evolution's population x (generations + 1), at most the space (a member is scored once)."""
+    size = math.prod(len(choices) for choices in config.search_space())
     spec = config.search
-    if spec.method == "exhaustive" or (spec.method == "auto" and size <= spec.exhaustive_limit):
-        return size
-    return min(size, spec.population * (spec.generations + 1))
+    return size if choose_method(spec, size) == "exhaustive" else min(size, spec.population * (spec.generations + 1))
 
 
 def estimate(config: RunConfig, device: str = "cpu") -> TimeEstimate:
