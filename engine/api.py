@@ -23,6 +23,7 @@ from engine.families import FAMILIES
 from engine.latency import LatencyReading, faster
 from engine.latency import describe as describe_latency
 from engine.launch import Launch, write_launch_files
+from engine.measured_budget import describe_kept
 from engine.metric_names import HIGHER_IS_BETTER, PRIMARY_METRICS, primary_metric
 from engine.metrics.inception import candidate_paths as inception_candidate_paths
 from engine.metrics.inception import find_weights as find_inception_weights
@@ -57,7 +58,7 @@ __all__ = [
     # models of a run: previews, latency, export
     "backend_unavailable", "latency_of_run", "measure_latency", "preview", "preview_of_run", "sample_images",
     # words and pictures for people
-    "colour_map", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top", "slower_note",
+    "colour_map", "describe_kept", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top", "slower_note",
     # this machine
     "available_devices", "detect_layout", "environment", "find_inception_weights", "inception_candidate_paths",
 ]
@@ -83,31 +84,39 @@ def run_result(settings: Settings, run_id: int) -> RunResult | None:
 
 @dataclass(frozen=True)
 class SearchBudget:
-    """A run's search budget: MACs, predicted latency, or both (None where not limited)."""
+    """A run's search budget: MACs, latency, or both (None where not limited)."""
 
     macs: float | None
     latency_ms: float | None = None
-    latency_on: str = ""  # the conditions of the prediction, e.g. "cpu, pytorch"
+    latency_on: str = ""  # how the latency is decided, e.g. "cpu, pytorch" or "cpu, openvino, measured end to end"
+    measured: bool = False  # decided on latency measured end to end (else the table's prediction)
 
 
 def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget | None:
-    """The budget of a run's search: the one it used, else the one its configuration names."""
+    """The budget of a run's search: the one it used, else the one its configuration names. A budget decided on
+    measurement has its limit in ms (a speed-up over the teacher becomes one once the search measured the
+    teacher)."""
     try:
         config = RunConfig.model_validate(store.get_run(run_id).config)
     except ValueError:  # a run this version cannot read: shown without a budget line
         return None
     spec = config.search
-    on = f"{spec.latency_device}, {spec.latency_backend}"
+    measured = spec.measures_latency
+    on = f"{spec.latency_device}, {spec.latency_backend}" + (", measured end to end" if measured else "")
+    limit = spec.latency_budget_ms
     search = _readable_result(settings, run_id, "search")
     if search is not None:
+        if measured:
+            limit = (search.get("measurements") or {}).get("limit_ms", limit)
+            return SearchBudget(search["budget_macs"], limit, on, measured=True)
         return SearchBudget(search["budget_macs"], search.get("latency_budget_ms"), on)
     checked = stored_preflight(run_dir(settings, run_id))  # as the run was created
     if checked is not None:
-        return SearchBudget(checked.budget_macs, checked.latency_budget_ms, on)
+        return SearchBudget(checked.budget_macs, limit if measured else checked.latency_budget_ms, on, measured)
     # A run made before pre-flights were stored: its teacher's MACs as its search wrote them.
     reference = _teacher_reference(run_dir(settings, run_id))
     macs = budget_macs(config, reference["macs"]) if reference and "macs" in reference else spec.macs_budget
-    return SearchBudget(macs, spec.latency_budget_ms, on)
+    return SearchBudget(macs, limit, on, measured)
 
 
 def search_teacher(settings: Settings, run_id: int) -> dict[str, Any] | None:
@@ -148,9 +157,22 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
     shown = preview_models(models, inputs, arch, target, conditioning_seed)
     # Which weights are shown, and the candidate's own scores (search split), so that one arch shown as the final
     # student and as a sub-network of the supernet is never one label over two networks.
-    candidate = store.candidate(run_id, shown["arch"]) if arch is not None else None
+    candidate = store.candidate(run_id, shown["arch"])
     return {**shown, "weights": models.weights_of(arch), "final": arch is None,
-            "scores": candidate["metrics"] if candidate else None}
+            "scores": candidate["metrics"] if candidate and arch is not None else None,
+            "measured_latency": _measured_in_search(settings, run_id, shown["arch"], candidate)}
+
+
+def _measured_in_search(settings: Settings, run_id: int, arch: str, candidate: dict[str, Any] | None) -> str | None:
+    """How fast the search measured this sub-network under a latency budget decided on measurement, in words (the
+    kept student: its reading and how it was taken); None where it was not measured."""
+    search = _readable_result(settings, run_id, "search") or {}
+    kept = search.get("latency_measured")
+    if kept and kept.get("arch") == arch:
+        return f"the search's measurement of the kept student: {describe_kept(kept)}"
+    if candidate and candidate.get("measured_ms") is not None:
+        return f"the search measured it at {candidate['measured_ms']:.3g} ms end to end (its latency budget's backend)"
+    return None
 
 
 def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,

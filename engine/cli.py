@@ -22,6 +22,7 @@ from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
 from engine.latency import describe, faster, speedup
 from engine.latency_table import describe_prediction
+from engine.measured_budget import describe_kept
 from engine.onnx_variants import describe_variant
 from engine.run_result import RunResult
 from engine.settings import Settings
@@ -320,9 +321,7 @@ def _search_lines(search: dict[str, Any]) -> list[str]:
     lines = [f"search scoring: {search['scoring_backend']}"] if search.get("scoring_backend") else []
     measured = search.get("latency_measured")
     if measured:
-        speedup_words = "" if measured.get("speedup_over_teacher") is None else \
-            f", {measured['speedup_over_teacher']:.3g}x faster than the teacher"
-        lines.append(f"latency budget: the kept student {measured['ms']:.3g} ms{speedup_words}, {measured['how']}")
+        lines.append(f"latency budget: the kept student {describe_kept(measured)}")
     return lines
 
 

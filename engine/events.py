@@ -57,8 +57,9 @@ class CandidateScored(Event):
     macs: int
     params: int
     metrics: dict[str, float] = field(default_factory=dict)
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # predicted by the latency table
     metric: str | None = None  # the metric the search ranks candidates by
+    measured_ms: float | None = None  # measured end to end (a latency budget decided on measurement)
 
 
 @dataclass(frozen=True, kw_only=True)

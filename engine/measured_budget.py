@@ -72,6 +72,15 @@ class Baseline:
         return None if self.teacher_over_reference is None else self.reference_ms * self.teacher_over_reference
 
 
+def describe_kept(found: dict[str, Any]) -> str:
+    """The kept student's measurement as a search result holds it (``latency_measured``), in words: its latency,
+    its speed-up over the teacher where measured, and how it was measured (the CLI, the summary and the compare
+    view say it alike)."""
+    speedup = found.get("speedup_over_teacher")
+    speedup_words = "" if speedup is None else f", {speedup:.3g}x faster than the teacher"
+    return f"{found['ms']:.3g} ms{speedup_words}, {found['how']}"
+
+
 def steadiest(take: Callable[[], LatencyReading], key: str, attempts: int) -> tuple[LatencyReading, int]:
     """The steadiest of up to ``attempts`` readings ``take()`` gives (by the spread of their per-round ratio
     ``key``; a new one only while the last was busy), and how many were taken."""

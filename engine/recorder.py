@@ -93,7 +93,7 @@ class StoreRecorder:
         elif isinstance(event, CandidateScored):
             self.metric = self.metric or event.metric
             self.pending.append(CandidateRecord(event.arch, event.macs, event.params, event.metrics,
-                                                event.latency_ms))
+                                                event.latency_ms, event.measured_ms))
             if len(self.pending) >= self.batch or time.monotonic() - self._last_flush >= self.max_wait_s:
                 self.flush()
         elif isinstance(event, ArtifactWritten):

@@ -27,7 +27,7 @@ from workbench.model_process import ModelProcess
 from workbench.worker import Worker
 
 #: Lines the readout has room for (its height is fixed, so the controls above it stay put).
-READOUT_LINES = 6
+READOUT_LINES = 8  # the student, its scores, the search's measurement (two), a latency reading (two), a note
 
 PANELS = ("input", "ground truth", "conditioning", "teacher", "student", "difference")
 def scale_bar(width: int = 160, height: int = 12) -> QPixmap:
@@ -551,6 +551,8 @@ class CompareView(QWidget):
         if self.result.get("scores"):
             scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result["scores"].items())
             lines.append(f"this candidate's scores in the search (search split): {scores}")
+        if self.result.get("measured_latency"):
+            lines.append(self.result["measured_latency"])
         if self.latency:
             if self.latency.get("arch") == self.arch:
                 lines.append(f"latency, {describe_latency(self.latency)}")

@@ -323,7 +323,8 @@ class MainWindow(QMainWindow):
             teacher = search_teacher(self.settings, run_id) if run_id is not None else None
             budget = search_budget(self.store, self.settings, run_id) if run_id is not None else None
             latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
-            self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency)
+            self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency,
+                                measured=bool(budget and budget.measured))
             self.compare.set_run(run_id)
         elif run_id is not None and not self.pareto.references.knows_teacher(run_id):
             # The search writes its teacher reference as it starts: picked up by the next refresh.

@@ -1,5 +1,6 @@
 """Pareto view: every scored candidate on a metric-vs-MACs scatter (or metric vs predicted latency, for
-searches that predict it) as its event arrives, the Pareto front as a line with its points marked, the budget
+searches that predict it, or vs latency measured end to end, for searches whose budget was decided on it) as its
+event arrives, the Pareto front as a line with its points marked, the budget
 as a vertical line, hover details, click to select, overlays of other runs, PNG and CSV export.
 
 Built for searches of 10^5 candidates: a run's candidates are read off the GUI thread into columns
@@ -34,12 +35,20 @@ PASS_BUDGET_S = 0.015  # GUI-thread time one pass of the event loop may spend dr
 #: Legend offsets (pyqtgraph: positive x from the left, positive y from the top) by higher-is-better.
 LEGEND_OFFSETS = {True: (10, 10), False: (10, -10)}
 #: The x axes: a candidate's column, its value per plotted unit, the axis label.
-X_AXES = {"MACs": ("macs", 1e6, "MACs (M)"), "Predicted latency": ("latency_ms", 1.0, "predicted latency (ms)")}
+X_AXES = {"MACs": ("macs", 1e6, "MACs (M)"), "Predicted latency": ("latency_ms", 1.0, "predicted latency (ms)"),
+          "Measured latency": ("measured_ms", 1.0, "measured latency (ms)")}
+#: Why a latency axis is not offered for a run (it has none of those values).
+NO_LATENCY = {"latency_ms": "this run has no predicted latencies: search with a latency budget or "
+                            "search: {predict_latency: true}",
+              "measured_ms": "this run has no measured latencies: search with a latency budget (or "
+                             "search.speedup_budget) and search.latency_decision: measured"}
 
 
 def _tip(row: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
     latency = f"\npredicted latency {row['latency_ms']:.3g} ms" if row.get("latency_ms") else ""
+    if row.get("measured_ms"):
+        latency += f"\nmeasured latency {row['measured_ms']:.3g} ms"
     return (f"run {row['run_id']}: {row['arch']}\n{row['macs'] / 1e6:.2f}M MACs, {row['params'] / 1e6:.4f}M params\n"
             f"{metrics}{latency}")
 
@@ -93,8 +102,9 @@ class ParetoView(QWidget):
         self.metric_choice.currentTextChanged.connect(lambda _: self._metric_changed())
         self.x_choice = QComboBox()
         self.x_choice.addItems(list(X_AXES))
-        self.x_choice.setToolTip("Plot the metric against MACs, or against the latency the search predicted from "
-                                 "its latency table (runs with a latency budget or search.predict_latency)")
+        self.x_choice.setToolTip("Plot the metric against MACs, against the latency the search predicted from "
+                                 "its latency table (runs with a latency budget or search.predict_latency), or "
+                                 "against the latency it measured end to end (a budget decided on measurement)")
         self.x_choice.currentTextChanged.connect(lambda _: self._x_changed())
         self.include_dominated = QCheckBox("Show dominated points")
         self.include_dominated.setChecked(True)
@@ -241,9 +251,9 @@ class ParetoView(QWidget):
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
     def set_run(self, run_id: int | None, budget: float | None = None, teacher: dict[str, Any] | None = None,
-                latency_budget: tuple[float, str] | None = None) -> None:
-        """Show ``run_id``, with its MACs budget, its latency budget (ms, the conditions of the prediction) and
-        its teacher's scores on the search split when known."""
+                latency_budget: tuple[float, str] | None = None, measured: bool = False) -> None:
+        """Show ``run_id``, with its MACs budget, its latency budget (ms, how it is decided: ``measured`` end to
+        end, else predicted) and its teacher's scores on the search split when known."""
         if run_id != self.run_id:
             self.selected = None
             self.auto_axes, self._fitted = True, False
@@ -253,13 +263,14 @@ class ParetoView(QWidget):
         self.run_id = run_id
         self._hide_selected_overlay()
         if run_id is not None:
-            self.references.update(run_id, budget, teacher, latency_budget)
+            self.references.update(run_id, budget, teacher, latency_budget, measured)
         if run_id is not None and latency_budget is not None:
             if budget is None and self.selected is None:  # searched by latency alone: shown against it
+                axis = "Measured latency" if measured else "Predicted latency"
                 self.x_choice.blockSignals(True)
-                self.x_choice.setCurrentText("Predicted latency")
+                self.x_choice.setCurrentText(axis)
                 self.x_choice.blockSignals(False)
-                self.plot.setLabel("bottom", X_AXES["Predicted latency"][2])
+                self.plot.setLabel("bottom", X_AXES[axis][2])
         self.reload()
 
     def set_references(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None) -> None:
@@ -420,23 +431,35 @@ class ParetoView(QWidget):
             budget = self.references.budgets.get(self.run_id)
             return budget / 1e6 if budget else None
         latency = self.references.latency_budgets.get(self.run_id)
-        return latency[0] if latency else None
+        # The budget is drawn on the axis it was decided on: a measured limit is not a predicted one.
+        decided_on = "measured_ms" if self.run_id in self.references.measured else "latency_ms"
+        return latency[0] if latency and self.x_column() == decided_on else None
 
     def has_predictions(self) -> bool:
         """Whether the shown run has predicted latencies (a latency budget, or ``predict_latency``) to plot."""
+        return self.has_latency("latency_ms")
+
+    def has_latency(self, column: str) -> bool:
+        """Whether the shown run has latencies in ``column`` (``latency_ms`` predicted, ``measured_ms``) to plot:
+        a candidate with one, or (before any arrived) a latency budget decided that way."""
         layer = self.layers.get(self.run_id) if self.run_id is not None else None
-        return self.run_id in self.references.latency_budgets or (
-            layer is not None and bool(np.isfinite(layer.table.latency_ms).any()))
+        if layer is not None and bool(np.isfinite(getattr(layer.table, column)).any()):
+            return True
+        if self.run_id not in self.references.latency_budgets:
+            return False
+        return (column == "measured_ms") == (self.run_id in self.references.measured)
 
     def _offer_x_axes(self) -> None:
-        """"Predicted latency" is offered only for a run that has predictions; else the plot is against MACs."""
-        has = self.has_predictions()
-        item = self.x_choice.model().item(list(X_AXES).index("Predicted latency"))
-        item.setEnabled(has)
-        item.setToolTip("" if has else "this run has no predicted latencies: search with a latency budget or "
-                                       "search: {predict_latency: true}")
-        if not has and self.x_column() != "macs" and self.run_id is not None:
-            self.x_choice.setCurrentText("MACs")  # redraws against MACs
+        """A latency axis is offered only for a run that has such latencies; else the plot is against MACs."""
+        for name, (column, _, _) in X_AXES.items():
+            if column == "macs":
+                continue
+            has = self.has_latency(column)
+            item = self.x_choice.model().item(list(X_AXES).index(name))
+            item.setEnabled(has)
+            item.setToolTip("" if has else NO_LATENCY[column])
+            if not has and self.x_column() == column and self.run_id is not None:
+                self.x_choice.setCurrentText("MACs")  # redraws against MACs
 
     def _draw_decorations(self) -> None:
         """The selected run's front line, its budget, the highlight and the status line."""
@@ -513,11 +536,11 @@ class ParetoView(QWidget):
 
     # --- the x axis -----------------------------------------------------------------------------------
     def x_column(self) -> str:
-        """``macs`` or ``latency_ms``: what the x axis shows."""
+        """``macs``, ``latency_ms`` (predicted) or ``measured_ms``: what the x axis shows."""
         return X_AXES[self.x_choice.currentText()][0]
 
     def _x_column(self, layer: _RunLayer) -> np.ndarray:
-        return (layer.table.macs if self.x_column() == "macs" else layer.table.latency_ms).astype(float)
+        return getattr(layer.table, self.x_column()).astype(float)
 
     def _front_scores(self, layer: _RunLayer, metric: str | None) -> np.ndarray:
         """The scores the front is made of: none for candidates without the x value (no prediction)."""
@@ -646,6 +669,11 @@ class ParetoView(QWidget):
             if predicted < total:
                 text += (f"; {total - predicted} without a predicted latency (not drawn: their search had no "
                          "latency budget and no search.predict_latency)")
+        elif self.x_column() == "measured_ms":
+            measured = sum(int((~np.isnan(layer.table.measured_ms)).sum()) for layer in self.layers.values())
+            if measured < total:
+                text += (f"; {total - measured} without a measured latency (not drawn: their search did not "
+                         "decide a latency budget on measurement)")
         self.status.setText(text)
 
     # --- hover and click --------------------------------------------------------------------------

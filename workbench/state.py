@@ -87,7 +87,7 @@ def table_of_events(run_id: int, events: list[CandidateScored]) -> CandidateTabl
     """Candidates that arrived as events, as a table (their store ids are not known: 0)."""
     return CandidateTable.from_rows(run_id, [0] * len(events), [e.arch for e in events], [e.macs for e in events],
                                     [e.params for e in events], [e.latency_ms for e in events],
-                                    [e.metrics for e in events])
+                                    [e.metrics for e in events], [e.measured_ms for e in events])
 
 
 class RunPoints:
@@ -129,19 +129,20 @@ class RunPoints:
 
 def write_candidates_csv(path: Path, runs: list[RunPoints]) -> None:
     """Every candidate of ``runs``: one row each, a column per metric any of them has (empty where a run has
-    not that metric or a latency was not predicted), and whether it is on the front shown."""
+    not that metric or a latency was not predicted or measured), and whether it is on the front shown."""
     names = sorted({m for run in runs for m in run.table.metrics})
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run_id", "arch", "macs", "params", *names, "latency_ms", "on_front"])
+        writer.writerow(["run_id", "arch", "macs", "params", *names, "latency_ms", "measured_ms", "on_front"])
         for run in runs:
             table, on_front = run.table, run.on_front()
             columns = [table.metrics.get(n, np.full(len(table), math.nan)) for n in names]
             for i in range(len(table)):
-                latency = table.latency_ms[i]
                 writer.writerow([run.run_id, table.archs[i], int(table.macs[i]), int(table.params[i]),
                                  *["" if math.isnan(c[i]) else float(c[i]) for c in columns],
-                                 "" if math.isnan(latency) else float(latency), bool(on_front[i])])
+                                 *["" if math.isnan(c[i]) else float(c[i]) for c in (table.latency_ms,
+                                                                                      table.measured_ms)],
+                                 bool(on_front[i])])
 
 
 class Observable:
@@ -212,18 +213,22 @@ class RunReferences:
     budgets: dict[int, float] = field(default_factory=dict)
     latency_budgets: dict[int, tuple[float, str]] = field(default_factory=dict)
     teachers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    measured: set[int] = field(default_factory=set)  # runs whose latency budget is decided on measurement
 
     def update(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None,
-               latency_budget: tuple[float, str] | None = None) -> bool:
+               latency_budget: tuple[float, str] | None = None, measured: bool = False) -> bool:
         """Keep what is known (None: not known yet, what was known stays); True if anything changed."""
-        before = (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id))
+        before = (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id),
+                  run_id in self.measured)
         if budget is not None:
             self.budgets[run_id] = budget
         if teacher is not None:
             self.teachers[run_id] = teacher
         if latency_budget is not None:
             self.latency_budgets[run_id] = latency_budget
-        return before != (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id))
+            (self.measured.add if measured else self.measured.discard)(run_id)
+        return before != (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id),
+                          run_id in self.measured)
 
     def knows_teacher(self, run_id: int) -> bool:
         return run_id in self.teachers

@@ -90,6 +90,13 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
                      + slower_note(variant)))
     for name, reason in summary.onnx_variants_skipped.items():
         rows.append((f"{name} variant", "", "not built", reason))
+    kept = summary.search.get("latency_measured")
+    if kept:  # the search's budget was decided on this measurement: how it was taken is the row's comparison
+        teacher_ms = (summary.search.get("measurements") or {}).get("teacher_ms")
+        rows.append(("Latency in the search's budget (measured end to end)",
+                     "-" if teacher_ms is None else f"{teacher_ms:.3g} ms", f"{kept['ms']:.3g} ms",
+                     ("" if kept.get("speedup_over_teacher") is None else
+                      f"{kept['speedup_over_teacher']:.3g}x faster than the teacher; ") + kept["how"]))
     predicted = summary.predicted_latency
     if predicted:
         height, width = predicted["size"]

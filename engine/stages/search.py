@@ -49,7 +49,8 @@ def teacher_reference(run_dir: Path) -> dict[str, Any] | None:
 def report_candidate(ctx: StageContext, record: CandidateRecord, metric: str) -> None:
     """Send a scored candidate out at once (the store records it from the event, in batches)."""
     ctx.events(CandidateScored(run_id=ctx.run_id, arch=record.arch, macs=record.macs, params=record.params,
-                               metrics=record.metrics, latency_ms=record.latency_ms, metric=metric))
+                               metrics=record.metrics, latency_ms=record.latency_ms, metric=metric,
+                               measured_ms=record.measured_ms))
 
 
 def choose_method(spec: SearchSpec, grid_size: int) -> str:
@@ -157,6 +158,12 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         return scorer.all(generate(lambda x, *c: supernet(x, *c, arch=arch), data.search_inputs, ctx.device,
                                      data.search_conditioning))
 
+    def measured_ms(arch: Arch) -> float | None:
+        """The sub-network's end-to-end latency where the budget was decided on it (rank 0 measured it before it
+        was scored: only candidates that fit are scored)."""
+        found = measured.cache.get(str(arch)) if measured is not None else None
+        return None if found is None else found.ms
+
     def score_many(archs: list[Arch]) -> list[float]:
         """Rounds of one sub-network per rank, the scores gathered on every rank; rank 0 reports them all
         in order (the store gets each once); a stop asked on any rank ends the search between rounds."""
@@ -171,7 +178,8 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
             for position, arch in enumerate(round_):
                 metrics = gathered[position % world.size][position // world.size]
                 report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics,
-                                                      latency(arch) if latency else None), scorer.metric)
+                                                      latency(arch) if latency else None, measured_ms(arch)),
+                                 scorer.metric)
                 values.append(metrics[scorer.metric])
         return values
 

@@ -146,7 +146,8 @@ class Candidate(Base):
     macs: Mapped[int] = mapped_column(BigInteger)
     params: Mapped[int] = mapped_column(BigInteger)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    latency_ms: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)  # predicted by the latency table
+    measured_ms: Mapped[float | None] = mapped_column(Float)  # measured end to end (a measured latency budget)
     score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

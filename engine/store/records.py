@@ -94,13 +94,15 @@ class CandidateRecord:
     macs: int
     params: int
     metrics: dict[str, float]
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # predicted by the latency table
+    measured_ms: float | None = None  # measured end to end in the budget's backend
 
 
 @dataclass
 class CandidateTable:
     """The candidates of a run as columns: ``metrics[name][i]`` is NaN where candidate i lacks that metric,
-    ``latency_ms[i]`` NaN where it was not measured. Rows are in the order they were recorded."""
+    ``latency_ms[i]`` NaN where it was not predicted, ``measured_ms[i]`` NaN where it was not measured. Rows are
+    in the order they were recorded."""
 
     run_id: int
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -109,19 +111,25 @@ class CandidateTable:
     params: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     latency_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    measured_ms: np.ndarray | None = None  # None: all NaN (set in __post_init__)
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.measured_ms is None or len(self.measured_ms) != len(self.archs):
+            self.measured_ms = np.full(len(self.archs), math.nan)
 
     def __len__(self) -> int:
         return len(self.archs)
 
     @classmethod
     def from_rows(cls, run_id: int, ids: list[int], archs: list[str], macs: list[int], params: list[int],
-                  latency: list[float | None], metrics: list[dict[str, float]]) -> CandidateTable:
+                  latency: list[float | None], metrics: list[dict[str, float]],
+                  measured: list[float | None] | None = None) -> CandidateTable:
         names = sorted({name for row in metrics for name in row})
         columns = {name: np.array([row.get(name, math.nan) for row in metrics], dtype=float) for name in names}
         return cls(run_id, np.array(ids, dtype=np.int64), list(archs), np.array(macs, dtype=np.int64),
-                   np.array(params, dtype=np.int64),
-                   np.array([math.nan if v is None else v for v in latency], dtype=float), columns)
+                   np.array(params, dtype=np.int64), _column(latency), columns,
+                   None if measured is None else _column(measured))
 
     def extend(self, other: CandidateTable) -> int:
         """Append ``other``'s rows (later candidates of the same run); an arch already here, or repeated in
@@ -145,6 +153,7 @@ class CandidateTable:
         self.macs = np.concatenate([self.macs, other.macs])
         self.params = np.concatenate([self.params, other.params])
         self.latency_ms = np.concatenate([self.latency_ms, other.latency_ms])
+        self.measured_ms = np.concatenate([self.measured_ms, other.measured_ms])  # type: ignore[list-item]
         if replaced:
             self._drop(replaced)
         return len(replaced)
@@ -162,6 +171,7 @@ class CandidateTable:
         keep[rows] = False
         self.ids, self.macs, self.params = self.ids[keep], self.macs[keep], self.params[keep]
         self.latency_ms = self.latency_ms[keep]
+        self.measured_ms = self.measured_ms[keep]  # type: ignore[index]
         self.archs = [arch for arch, k in zip(self.archs, keep) if k]
         self.metrics = {name: values[keep] for name, values in self.metrics.items()}
         self._index = None
@@ -175,12 +185,18 @@ class CandidateTable:
         return -values if HIGHER_IS_BETTER.get(metric or "", False) else values
 
     def row(self, index: int) -> dict[str, Any]:
-        latency = float(self.latency_ms[index])
+        latency, measured = float(self.latency_ms[index]), float(self.measured_ms[index])  # type: ignore[index]
         return {"run_id": self.run_id, "arch": self.archs[index], "macs": int(self.macs[index]),
                 "params": int(self.params[index]),
                 "metrics": {name: float(values[index]) for name, values in self.metrics.items()
                             if not math.isnan(values[index])},
-                "latency_ms": None if math.isnan(latency) else latency}
+                "latency_ms": None if math.isnan(latency) else latency,
+                "measured_ms": None if math.isnan(measured) else measured}
+
+
+def _column(values: list[float | None]) -> np.ndarray:
+    """A float column, None as NaN."""
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
 @dataclass(frozen=True)

@@ -498,9 +498,11 @@ class Store:
         return curves
 
     def add_candidate(self, run_id: int, *, arch: str, macs: int, params: int, metrics: dict[str, float],
-                      latency_ms: float | None = None, metric: str | None = None) -> None:
+                      latency_ms: float | None = None, metric: str | None = None,
+                      measured_ms: float | None = None) -> None:
         """Record a scored sub-network; scoring the same arch again replaces its values."""
-        self.add_candidates(run_id, [CandidateRecord(arch, macs, params, metrics, latency_ms)], metric=metric)
+        self.add_candidates(run_id, [CandidateRecord(arch, macs, params, metrics, latency_ms, measured_ms)],
+                            metric=metric)
 
     def add_candidates(self, run_id: int, records: Sequence[CandidateRecord], metric: str | None = None) -> None:
         """Record scored sub-networks in one transaction (an arch scored again replaces its values), and keep
@@ -527,7 +529,8 @@ class Store:
                         .where(Candidate.run_id == run_id, Candidate.arch.in_(archs[i:i + KEY_CHUNK]))):
                     existing[arch] = (cid, old_score)
             rows = [{"run_id": run_id, "arch": r.arch, "macs": int(r.macs), "params": int(r.params),
-                     "metrics": r.metrics, "latency_ms": r.latency_ms, "score": score(ranked_by, r.metrics)}
+                     "metrics": r.metrics, "latency_ms": r.latency_ms, "measured_ms": r.measured_ms,
+                     "score": score(ranked_by, r.metrics)}
                     for r in latest.values()]
             fresh = [row for row in rows if row["arch"] not in existing]
             again = [{**row, "id": existing[row["arch"]][0]} for row in rows if row["arch"] in existing]
@@ -570,25 +573,26 @@ class Store:
             names = connection.execute(select(Run.metric_names).where(Run.id == run_id)).scalar() or []
             rows = connection.execute(
                 select(Candidate.id, Candidate.arch, Candidate.macs, Candidate.params, Candidate.latency_ms,
-                       *(Candidate.metrics[name].as_float() for name in names))
+                       Candidate.measured_ms, *(Candidate.metrics[name].as_float() for name in names))
                 .where(Candidate.run_id == run_id, Candidate.id > after_id).order_by(Candidate.id)).all()
         if not rows:
             return CandidateTable(run_id)
-        ids, archs, macs, params, latency, *values = zip(*rows)
+        ids, archs, macs, params, latency, measured, *values = zip(*rows)
         # None (a candidate without that metric, or no latency) becomes NaN.
         return CandidateTable(run_id, np.array(ids, dtype=np.int64), list(archs), np.array(macs, dtype=np.int64),
                               np.array(params, dtype=np.int64), np.array(latency, dtype=float),
-                              {name: np.array(column, dtype=float) for name, column in zip(names, values)})
+                              {name: np.array(column, dtype=float) for name, column in zip(names, values)},
+                              np.array(measured, dtype=float))
 
     def candidate(self, run_id: int, arch: str) -> dict[str, Any] | None:
         """One candidate's record by its arch (the unique index), or None if the run never scored it."""
         with self.session() as session:
             row = session.execute(select(Candidate.arch, Candidate.macs, Candidate.params, Candidate.metrics,
-                                         Candidate.latency_ms)
+                                         Candidate.latency_ms, Candidate.measured_ms)
                                   .where(Candidate.run_id == run_id, Candidate.arch == arch)).first()
         return None if row is None else {"run_id": run_id, "arch": row.arch, "macs": int(row.macs),
                                          "params": int(row.params), "metrics": row.metrics,
-                                         "latency_ms": row.latency_ms}
+                                         "latency_ms": row.latency_ms, "measured_ms": row.measured_ms}
 
     def add_artifact(self, run_id: int, path: Path, kind: str, stage: str | None = None,
                      recorded_as: str | None = None) -> Artifact:

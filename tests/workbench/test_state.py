@@ -114,7 +114,7 @@ def test_the_csv_has_every_runs_candidates_and_a_column_per_metric_any_run_has(t
     path = tmp_path / "points.csv"
     write_candidates_csv(path, [pix2pix, cyclegan])
     rows = list(csv.DictReader(path.open()))
-    assert list(rows[0]) == ["run_id", "arch", "macs", "params", "fid", "psnr", "latency_ms", "on_front"]
+    assert list(rows[0]) == ["run_id", "arch", "macs", "params", "fid", "psnr", "latency_ms", "measured_ms", "on_front"]
     assert [(r["run_id"], r["arch"], r["fid"], r["psnr"], r["on_front"]) for r in rows] == [
         ("1", "x", "", "20.0", "True"), ("1", "y", "", "22.0", "True"), ("2", "z", "60.0", "", "False")]
 

@@ -29,6 +29,13 @@ def test_the_summary_table_holds_the_runs_numbers_each_labelled(finished):
     rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict({**summary, "predicted_latency": predicted}))}
     assert rows["Predicted latency, PyTorch (cpu, 2 threads, batch 1, 48x32; latency table)"] == \
         ("", "1.9 ms", "measured 2 ms (-5.0%)")
+    # A search whose latency budget was decided on measurement: the kept student's reading and how it was taken.
+    how = "measured end to end (OpenVINO, cpu, 2 threads), interleaved with the reference network over 1 reading"
+    search = {"latency_measured": {"arch": "a", "ms": 2.5, "how": how, "speedup_over_teacher": 10.4},
+              "measurements": {"teacher_ms": 26.0}}
+    rows = {row[0]: row[1:] for row in summary_rows(RunResult.from_dict({**summary, "search": search}))}
+    assert rows["Latency in the search's budget (measured end to end)"] == \
+        ("26 ms", "2.5 ms", f"10.4x faster than the teacher; {how}")
 
 
 def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_runs(qtbot, finished, tmp_path):

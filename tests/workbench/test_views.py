@@ -15,7 +15,7 @@ from tests.patience import REAL_WORK_MS
 from workbench.compare_view import CompareView
 from workbench.export_dialog import ExportDialog
 from workbench.new_run_dialog import NewRunDialog
-from workbench.pareto_view import ParetoView, _tip
+from workbench.pareto_view import X_AXES, ParetoView, _tip
 from workbench.settings_dialog import SettingsDialog
 from workbench.state import Point, pareto_front
 
@@ -768,6 +768,39 @@ def test_pareto_plots_the_metric_against_predicted_latency_with_its_budget(qtbot
     view.set_run(run_id)
     qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
     assert latency_item.isEnabled()
+
+
+def test_pareto_plots_the_metric_against_measured_latency_with_the_budget_decided_on_it(qtbot, store):
+    """A search whose latency budget was decided on measurement: its candidates against their measured latency,
+    the budget on that axis only (a measured limit is not a predicted one), each point's two latencies in its
+    tip."""
+    run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view = ParetoView(store)
+    qtbot.addWidget(view)
+    view.set_run(run_id, budget=None, latency_budget=(3.0, "cpu, openvino, measured end to end"), measured=True)
+    _shown(qtbot, view)
+    assert view.x_column() == "measured_ms" and "measured latency (ms)" in view.plot.getAxis("bottom").labelText
+    measured = {"8_8_8_8_8_8_8_8": 2.9, "4_4_4_4_4_4_4_4": 1.0, "8_4_8_4_8_4_8_4": 2.5, "4_8_4_8_4_8_4_8": 1.2,
+                "8_8_4_4_8_8_4_4": 2.0}
+    for event in _recorded_candidates(run_id):
+        view.handle_event(dataclasses.replace(event, measured_ms=measured[event.arch],
+                                              latency_ms=2 * measured[event.arch]))
+    qtbot.waitUntil(lambda: _drawn(view, run_id) == 5, timeout=5000)
+    xs, _ = view.front.getData()
+    assert list(xs) == [1.0, 1.2, 2.0, 2.9]  # 8_4_8_4 (2.5 ms, psnr 27) is dominated by 8_8_4_4 (2.0 ms, 29)
+    assert view.budget_line.isVisible() and view.budget_line.value() == 3.0
+    assert "measured end to end" in view.budget_line.label.format
+    row = view.nearest(view.view_to_scene(1.2, 25.0))
+    assert "measured latency 1.2 ms" in _tip(row) and "predicted latency 2.4 ms" in _tip(row)
+    view.x_choice.setCurrentText("Predicted latency")  # the table's view of the same candidates: no budget line
+    qtbot.waitUntil(lambda: list(view.front.getData()[0]) == [2.0, 2.4, 4.0, 5.8], timeout=5000)
+    assert not view.budget_line.isVisible()
+    # A run searched without measuring is not offered the measured axis.
+    plain = store.create_run(name="p", family="pix2pix", dataset="d", config={}, stages=["search"])
+    view.set_run(plain, budget=None, latency_budget=(4.0, "cpu, pytorch"))
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=10_000)
+    measured_item = view.x_choice.model().item(list(X_AXES).index("Measured latency"))
+    assert not measured_item.isEnabled() and "no measured latencies" in measured_item.toolTip()
 
 
 def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_measured(qtbot, settings):

@@ -4,6 +4,7 @@ predicted latency reaches the search result and the model card beside the measur
 
 import json
 
+import numpy as np
 import pytest
 
 from engine.arch import Arch
@@ -132,3 +133,16 @@ def test_a_measured_budget_and_a_speedup_budget_hold_the_search_and_reach_the_su
     assert "protocol: departs from the paper protocol (paper-pix2pix-edges2shoes)" in text
     card = json.loads((run_dir(settings, run_id) / "export" / "model_card.json").read_text())
     assert card["measured_latency"]["how"] == measured["how"] and card["protocol"]["paper_protocol"] is False
+    # Every scored candidate's measurement is in the store (the Pareto view's measured axis), the budget reads as
+    # measured with its limit in ms, and the compare view's preview says how the kept student was measured.
+    from engine import api
+
+    table = store.candidate_table(run_id)
+    assert len(table) >= 1 and not np.isnan(table.measured_ms).any()
+    assert table.row(table.row_of(result["arch"]))["measured_ms"] == pytest.approx(measured["ms"])
+    budget = api.search_budget(store, settings, run_id)
+    assert budget.measured and budget.latency_ms == pytest.approx(result["measurements"]["limit_ms"])
+    assert "measured end to end" in budget.latency_on
+    shown = api.preview(store, settings, run_id, api.sample_images(store, settings, run_id)[0], None)
+    assert shown["measured_latency"].startswith("the search's measurement of the kept student: ")
+    assert measured["how"] in shown["measured_latency"]

@@ -204,9 +204,13 @@ def test_the_best_candidate_and_the_count_are_kept_up_to_date_as_candidates_are_
     table = store.candidate_table(run_id)
     assert len(table) == 1204 and table.archs[:4] == ["a", "b", "c", "d"]
     assert table.row(3) == {"run_id": run_id, "arch": "d", "macs": 3, "params": 1, "metrics": {"psnr": 10.0},
-                            "latency_ms": None}
+                            "latency_ms": None, "measured_ms": None}
     later = store.candidate_table(run_id, after_id=int(table.ids[-3]))
     assert later.archs == table.archs[-2:]
+    # A latency measured end to end (a budget decided on measurement) is kept beside the predicted one.
+    store.add_candidate(run_id, arch="m", macs=7, params=1, metrics={"psnr": 12.0}, latency_ms=4.0, measured_ms=5.5)
+    assert store.candidate_table(run_id).row(1204)["measured_ms"] == 5.5
+    assert store.candidate(run_id, "m")["measured_ms"] == 5.5 and store.candidate(run_id, "m")["latency_ms"] == 4.0
     assert store.candidate(run_id, "x0")["metrics"] == {"psnr": 30.0} and store.candidate(run_id, "nope") is None
 
 
