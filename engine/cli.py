@@ -284,7 +284,8 @@ def format_summary(summary: RunResult, terminal: bool = False, width: int | None
     row("params (M)", teacher.params / 1e6, student.params / 1e6, ".4f", f"{summary.params_ratio:.1f}x fewer")
     split = summary.metrics_split
     for name, value in teacher.metrics.items():
-        row(f"{name} ({split} split)", value, student.metrics[name], ".4g")
+        note = f", {summary.metric_notes[name]}" if name in summary.metric_notes else ""
+        row(f"{name} ({split} split{note})", value, student.metrics[name], ".4g")
     if "psnr_to_teacher" in student.metrics:
         row(f"psnr to teacher ({split})", None, student.metrics["psnr_to_teacher"], ".4g")
     readings = summary.latency

@@ -203,6 +203,10 @@ class SegmentationSpec(_Model):
 
     onnx: str
     classes: list[int] | str | None = None
+    #: Where mIoU is counted: ``full``, the label maps' own resolution (the network's class scores resized
+    #: bilinearly to it, as the reference scores Cityscapes at 2048x1024); ``run``, the run's image size against
+    #: the label maps as the run reads them (nearest-resized), cheaper for large test splits.
+    resolution: Literal["full", "run"] = "full"
 
 
 class FinetuneSpec(_Model):

@@ -33,6 +33,8 @@ class RunResult:
     model_card_path: str
     grid_path: str
     metrics_split: str = "test"
+    #: What a metric's number is where its name does not say (mIoU: "percent, at 2048x1024").
+    metric_notes: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     device: str = "cpu"  # where the latency was measured
     run_device: str | None = None  # where the run trained and searched

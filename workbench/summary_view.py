@@ -44,6 +44,7 @@ def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
     names = list(dict.fromkeys([*teacher.metrics, *student.metrics]))
     for name in names:
         unit = f", {UNITS[name]}" if name in UNITS else ""
+        unit += f", {summary.metric_notes[name]}" if name in summary.metric_notes else ""
         label = f"{name} ({split} split{unit}{', primary' if name == summary.metric else ''})"
         t, s = teacher.metrics.get(name), student.metrics.get(name)
         comparison = ""

@@ -3,11 +3,16 @@ scores Cityscapes this way, with DRN-D-105). The user brings the network as an O
 as the generators make them, (N, 3, H, W) in [-1, 1] (any normalisation of its own inside), and gives
 per-pixel class scores (N, K, H', W'); its class list says which label id of the dataset each of the K
 outputs is (Cityscapes: the 19 train ids' label ids). Pixels whose label id is not in the list are not
-counted, as the reference's ignore label."""
+counted, as the reference's ignore label.
+
+As the reference scores Cityscapes (``metric/cityscapes_mIoU.py``): the network's class scores are resized
+bilinearly to the resolution of the label maps they are compared with (the label maps' own, 2048x1024, with
+``segmentation.resolution: full``) before the best class is taken, and the mean IoU is in percent."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,18 +69,28 @@ class SegmentationNetwork:
         self._classes_setting = classes
         self.label_ids: list[int] | None = None
 
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) images in [-1, 1] -> (N, H, W) label ids (the network's best class, resized nearest)."""
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images in [-1, 1] -> (N, K, H', W') class scores, at the network's own output size."""
         scores = self.session.run(None, {self.input_name: images.float().cpu().numpy()})[0]
         if scores.ndim != 4:
             raise ConfigError(f"segmentation model {self.path} gives an output of shape {scores.shape}; expected "
                               "(N, classes, H, W) class scores")
         if self.label_ids is None:
             self.label_ids = read_class_list(self._classes_setting, scores.shape[1])
-        best = torch.from_numpy(scores.argmax(1)).long()
-        if best.shape[1:] != images.shape[2:]:
-            best = F.interpolate(best[:, None].float(), size=images.shape[2:], mode="nearest")[:, 0].long()
-        return torch.tensor(self.label_ids, dtype=torch.long)[best]
+        return torch.from_numpy(scores)
+
+    def predict(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(N, 3, H, W) images in [-1, 1] -> (N, h, w) label ids at ``size`` (default: the images'), the best
+        class of the scores resized bilinearly to it (the reference's ``resize_4d_tensor``)."""
+        return self.label_ids_of(self.scores(images), size or tuple(images.shape[2:]))
+
+    def label_ids_of(self, scores: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+        if tuple(scores.shape[2:]) != tuple(size):
+            # PIL's bilinear filter, as the reference resizes (antialiased where it shrinks: the same pixels as
+            # PIL's at every size tried, up and down).
+            scores = F.interpolate(scores.float(), size=tuple(size), mode="bilinear", align_corners=False,
+                                   antialias=True)
+        return torch.tensor(self.label_ids, dtype=torch.long)[scores.argmax(1)]
 
 
 def confusion(predicted: torch.Tensor, truth: torch.Tensor, label_ids: list[int]) -> np.ndarray:
@@ -99,11 +114,39 @@ def mean_iou(matrix: np.ndarray) -> float:
     return float((intersection[present] / union[present]).mean()) if present.any() else float("nan")
 
 
-def miou(network: SegmentationNetwork, images: torch.Tensor, truth: torch.Tensor, batch_size: int = 16) -> float:
-    """mIoU of ``network`` on generated ``images`` against the label ids ``truth`` (N, H, W), over the split."""
+def miou(network: SegmentationNetwork, images: torch.Tensor, truth: torch.Tensor | Sequence[np.ndarray],
+         batch_size: int = 16) -> float:
+    """mIoU in percent of ``network`` on generated ``images`` against the label ids ``truth``, over the split:
+    (N, H, W) at the images' size, or one (H_i, W_i) array per image at the label maps' own resolution (each
+    image's class scores resized to its label map's)."""
     total = None
     for start in range(0, len(images), batch_size):
-        predicted = network.predict(images[start:start + batch_size])
-        part = confusion(predicted, truth[start:start + batch_size], network.label_ids)  # type: ignore[arg-type]
-        total = part if total is None else total + part
-    return mean_iou(total) if total is not None else float("nan")
+        scores = network.scores(images[start:start + batch_size])
+        for offset in range(len(scores)):
+            expected = torch.as_tensor(truth[start + offset]).long()
+            predicted = network.label_ids_of(scores[offset:offset + 1], tuple(expected.shape))
+            part = confusion(predicted, expected[None], network.label_ids)  # type: ignore[arg-type]
+            total = part if total is None else total + part
+    return 100 * mean_iou(total) if total is not None else float("nan")
+
+
+def read_label_maps(paths: Sequence[Path]) -> list[np.ndarray]:
+    """Each label map's class ids at its own resolution (1 byte a pixel where the ids allow: Cityscapes' 500 test
+    maps at 2048x1024 hold 1 GB)."""
+    from PIL import Image
+
+    maps = []
+    for path in paths:
+        with Image.open(path) as image:
+            ids = np.asarray(image)
+        if ids.ndim != 2:
+            raise ConfigError(f"label map {path} has {ids.shape[2]} channels; expected one class id per pixel")
+        maps.append(ids.astype(np.uint8) if ids.size and 0 <= ids.min() and ids.max() < 256 else ids.astype(np.int64))
+    return maps
+
+
+def resolution_words(truth: torch.Tensor | Sequence[np.ndarray]) -> str:
+    """Where mIoU is counted, for the summary: the label maps' resolution(s)."""
+    sizes = sorted({(int(t.shape[-1]), int(t.shape[-2])) for t in truth})
+    shown = ", ".join(f"{w}x{h}" for w, h in sizes[:3]) + (", ..." if len(sizes) > 3 else "")
+    return f"percent, at {shown}"

@@ -41,6 +41,9 @@ class RunData:
     #: Inputs beside each image of the split (``Family.conditioning``, e.g. style codes); empty for most.
     search_conditioning: tuple[torch.Tensor, ...] = ()
     test_conditioning: tuple[torch.Tensor, ...] = ()
+    #: The input file of each image of the split (a label-map family's label maps: mIoU at their resolution).
+    search_paths: tuple[str, ...] = ()
+    test_paths: tuple[str, ...] = ()
 
     def feed(self, family, options, split: str = "test", count: int | None = None) -> tuple[torch.Tensor, ...]:
         """The first ``count`` (None: all) images of a split as the exported model is run on them
@@ -82,8 +85,11 @@ def existing_dataset_root(config: RunConfig, settings: Settings) -> Path | None:
     return root if root.is_dir() else None
 
 
-def _stack(dataset: Dataset, key: str) -> torch.Tensor:
-    return torch.stack([dataset[i][key] for i in range(len(dataset))])
+def _split(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """A split's inputs and targets stacked, and its input files (each image read once)."""
+    items = [dataset[i] for i in range(len(dataset))]
+    return (torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items]),
+            tuple(str(item.get("A_path", "")) for item in items))
 
 
 def _training_preprocess(config: RunConfig) -> PreprocessOptions:
@@ -151,13 +157,14 @@ def prepare_data(config: RunConfig, settings: Settings, events: EventSink) -> Ru
     domain = {source: _real_images(common, source, eval_opts) for source in set(sources.values()) - {"split"}}
     own = {"search": search, "test": test}
     real_sets = {split: own[split] if source == "split" else domain[source] for split, source in sources.items()}
-    search_inputs, test_inputs = _stack(search, "A"), _stack(test, "A")
+    (search_inputs, search_targets, search_paths), (test_inputs, test_targets, test_paths) = _split(search), _split(test)
     # Fixed per split, so that every candidate and both ends of a comparison see the same conditioning.
     return RunData(root=root, layout=layout, train=train,
-                   search_inputs=search_inputs, search_targets=_stack(search, "B"),
-                   test_inputs=test_inputs, test_targets=_stack(test, "B"), real_sets=real_sets,
+                   search_inputs=search_inputs, search_targets=search_targets,
+                   test_inputs=test_inputs, test_targets=test_targets, real_sets=real_sets,
                    search_conditioning=conditioning_of(family, config.options, len(search_inputs), config.seed * 2 + 1),
-                   test_conditioning=conditioning_of(family, config.options, len(test_inputs), config.seed * 2 + 2))
+                   test_conditioning=conditioning_of(family, config.options, len(test_inputs), config.seed * 2 + 2),
+                   search_paths=search_paths, test_paths=test_paths)
 
 
 class RealImages(Dataset):

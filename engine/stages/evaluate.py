@@ -14,7 +14,7 @@ from engine.families.capabilities import label_ids
 from engine.metrics import (HIGHER_IS_BETTER, FeatureExtractor, RealStatistics, frechet_to_real, psnr,
                             resolve_extractor, ssim)
 from engine.metrics.feature_backend import BackendChoice, choose_backend
-from engine.metrics.segmentation import SegmentationNetwork, miou
+from engine.metrics.segmentation import SegmentationNetwork, miou, read_label_maps, resolution_words
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, real_statistics
 
@@ -41,9 +41,10 @@ class Scorer:
     extractor: FeatureExtractor | None = None
     real: RealStatistics | None = None
     eight_bit: bool = True
-    #: mIoU: the segmentation network and the split's label ids (N, H, W) it should recover.
+    #: mIoU: the segmentation network and the split's label ids it should recover: (N, H, W) at the run's size,
+    #: or one array per image at the label maps' own resolution.
     segmentation: SegmentationNetwork | None = None
-    label_truth: torch.Tensor | None = None
+    label_truth: torch.Tensor | list | None = None
     #: Where the feature network runs, and how that was checked (None: no feature network).
     backend: BackendChoice | None = None
 
@@ -72,6 +73,11 @@ class Scorer:
     def better(self, a: float, b: float) -> bool:
         return a > b if self.higher_is_better else a < b
 
+    @property
+    def notes(self) -> dict[str, str]:
+        """What a metric's number is where its name does not say (mIoU: percent, and at which resolution)."""
+        return {} if self.label_truth is None else {"miou": resolution_words(self.label_truth)}
+
 
 def _extractor(ctx: StageContext) -> tuple[str, FeatureExtractor]:
     # On the run's device: on a GPU, features on the CPU would make scoring CPU-bound.
@@ -95,7 +101,11 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
     segmentation, truth = None, None
     if ctx.config.segmentation is not None:
         segmentation = _segmentation(ctx)
-        truth = label_ids(family, data.search_inputs if split == "search" else data.test_inputs)
+        paths = data.search_paths if split == "search" else data.test_paths
+        if ctx.config.segmentation.resolution == "full" and paths:
+            truth = read_label_maps([Path(p) for p in paths])  # the reference's: each map at its own resolution
+        else:
+            truth = label_ids(family, data.search_inputs if split == "search" else data.test_inputs)
     if ctx.config.metric == "miou":
         return Scorer("miou", True, ground_truth, targets, eight_bit=eight_bit, segmentation=segmentation,
                       label_truth=truth)

@@ -158,6 +158,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                     "weights_used": weights_of(False, finetune)},
         "macs_ratio": profiles["teacher"].macs / profiles["student"].macs,
         "metric": scorer.metric,
+        "metric_notes": scorer.notes,
         "metrics_split": "test",
         "image_size": config.image_size,
         # Where the run trained and searched (``device: auto`` resolved); the latency readings are the CPU's.

@@ -1,6 +1,7 @@
-"""mIoU with a user's ONNX segmentation network: a network that recovers the label map scores 1, errors
-lower it as per-class intersection over union says, unlisted label ids are not counted, and a run asking
-for mIoU without a network is told what to set."""
+"""mIoU with a user's ONNX segmentation network: a network that recovers the label map scores 100 (percent),
+errors lower it as per-class intersection over union says, unlisted label ids are not counted, label maps at
+another resolution are compared with the class scores resized bilinearly to it (as the reference), and a run
+asking for mIoU without a network is told what to set."""
 
 import json
 
@@ -24,14 +25,14 @@ def test_a_network_that_recovers_the_label_map_scores_one_and_errors_lower_it(tm
     network = SegmentationNetwork(write_segmenter(tmp_path / "seg.onnx", 5), None)
     labels = _labels()
     images = colourise(labels[:, None].float(), 5)
-    assert miou(network, images, labels, batch_size=2) == pytest.approx(1.0)
+    assert miou(network, images, labels, batch_size=2) == pytest.approx(100.0)
     wrong = labels.clone()
     wrong[0, :8] = (wrong[0, :8] + 1) % 5
     score = miou(network, colourise(wrong[:, None].float(), 5), labels)
     matrix = np.zeros((5, 5), np.int64)
     np.add.at(matrix, (labels.flatten().numpy(), wrong.flatten().numpy()), 1)
     iou = np.diag(matrix) / (matrix.sum(0) + matrix.sum(1) - np.diag(matrix))
-    assert score == pytest.approx(iou[~np.isnan(iou)].mean()) and score < 1
+    assert score == pytest.approx(100 * iou[~np.isnan(iou)].mean()) and score < 100
 
 
 def test_the_class_list_maps_outputs_to_label_ids_and_unlisted_ids_are_not_counted(tmp_path):
@@ -41,9 +42,42 @@ def test_the_class_list_maps_outputs_to_label_ids_and_unlisted_ids_are_not_count
     outputs = _labels()
     truth = outputs + 10
     truth[1] = 3  # an id the network does not know (an ignore label): those pixels do not count
-    assert miou(network, colourise(outputs[:, None].float(), 5), truth) == pytest.approx(1.0)
+    assert miou(network, colourise(outputs[:, None].float(), 5), truth) == pytest.approx(100.0)
     with pytest.raises(ConfigError, match="lists 2 label ids, but the network gives 5"):
         SegmentationNetwork(tmp_path / "seg.onnx", [1, 2]).predict(colourise(outputs[:1, None].float(), 5))
+
+
+def test_label_maps_at_their_own_resolution_are_compared_with_the_scores_resized_bilinearly(tmp_path):
+    """The reference's way (``resize_4d_tensor``: each class's scores resized with PIL's bilinear filter to the
+    label map's 2048x1024, then the best class): written here with PIL as the oracle, on label maps 4x the
+    images' size read from PNG files at their own resolution."""
+    from PIL import Image
+
+    from engine.metrics.segmentation import read_label_maps, resolution_words
+
+    network = SegmentationNetwork(write_segmenter(tmp_path / "seg.onnx", 5), None)
+    generator = torch.Generator().manual_seed(3)
+    outputs = torch.randint(0, 5, (2, 16, 16), generator=generator)  # what the generator drew, per pixel
+    images = colourise(outputs[:, None].float(), 5)
+    scores = network.scores(images).numpy()
+    oracle = np.stack([np.stack([np.array(Image.fromarray(channel).resize((64, 64), Image.BILINEAR))
+                                 for channel in image]) for image in scores]).argmax(1)
+    paths = []
+    for i, labels in enumerate(oracle):
+        truth = labels.astype(np.uint8)
+        truth[i, :] = 4 - truth[i, :]  # a row each the network gets wrong
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(truth).save(paths[-1])
+    truth = read_label_maps(paths)
+    assert truth[0].shape == (64, 64) and truth[0].dtype == np.uint8
+    expected = confusion(torch.from_numpy(oracle), torch.from_numpy(np.stack(truth)).long(), [0, 1, 2, 3, 4])
+    assert miou(network, images, truth) == pytest.approx(100 * mean_iou(expected), rel=1e-12)
+    assert 90 < miou(network, images, truth) < 100
+    assert resolution_words(truth) == "percent, at 64x64"
+    # Shrinking (label maps smaller than the images) follows PIL's filter too, pixel for pixel.
+    small = np.stack([np.stack([np.array(Image.fromarray(channel).resize((13, 11), Image.BILINEAR))
+                                for channel in image]) for image in scores]).argmax(1)
+    assert torch.equal(network.predict(images, (11, 13)), torch.from_numpy(small))
 
 
 def test_mean_iou_counts_only_classes_that_occur():
