@@ -54,7 +54,7 @@ def main() -> int:
     from engine.stages.evaluate import generate, make_scorer
     from engine.stages.latency_budget import run_latency
     from engine.preflight import teacher_macs
-    from engine.stages.supernet import load_supernet
+    from engine.stages.resources import load_supernet
     from engine.store import open_store
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -229,7 +229,7 @@ def measured_against_predicted(args, config, settings, store) -> int:
     from engine.stages.data import prepare_data
     from engine.stages.evaluate import generate, make_scorer
     from engine.stages.latency_budget import PairTimer, run_latency
-    from engine.stages.supernet import load_supernet
+    from engine.stages.resources import load_supernet
 
     def quiet(event) -> None:
         pass

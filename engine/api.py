@@ -39,7 +39,7 @@ from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
-from engine.stages.search import teacher_reference as _teacher_reference
+from engine.stages.resources import teacher_reference as _teacher_reference
 from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, new_store_at, open_store
 
 __all__ = [

@@ -27,8 +27,7 @@ from engine.profile import profile_model
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import open_training_set
-from engine.stages.supernet import build_supernet
-from engine.stages.teacher import build_teacher
+from engine.stages.resources import build_supernet, build_teacher
 from engine.store import Store
 
 

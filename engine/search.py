@@ -14,8 +14,23 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.arch import Arch
+
+if TYPE_CHECKING:
+    from engine.config import SearchSpec
+
+
+def choose_method(spec: SearchSpec, grid_size: int) -> str:
+    """The search a run does: ``auto`` is exhaustive up to ``exhaustive_limit`` sub-networks; an evolution that
+    would visit at least as many members as the space holds (a population of 10^9 on 256 sub-networks) is
+    exhaustive too: cheaper, exact, and bounded by the space instead of by the population."""
+    if spec.method == "auto":
+        return "exhaustive" if grid_size <= spec.exhaustive_limit else "evolution"
+    if spec.method == "evolution" and spec.population * (spec.generations + 1) >= grid_size:
+        return "exhaustive"
+    return spec.method
 
 
 @dataclass

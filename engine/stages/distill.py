@@ -20,7 +20,7 @@ from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
 from engine.stages.schedule import adam_pair, lr_schedule
-from engine.stages.teacher import build_discriminator_for
+from engine.stages.resources import build_discriminator_for
 
 #: (images, arch, *conditioning) -> (output, features): the student at a sub-network (the family's step passes
 #: any inputs beside the images, e.g. a style code).

@@ -21,8 +21,7 @@ from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
-from engine.stages.finetune import load_student
-from engine.stages.teacher import load_teacher
+from engine.stages.resources import load_student, load_teacher
 
 GRID_ROWS = 8
 

@@ -4,21 +4,15 @@ Both versions are scored on the held-out images and the better one is kept (both
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from torch import nn
-
-from engine import checkpoints
 from engine.families.capabilities import calibrate
-from engine.families.weights import load_saved
 from engine.models.elastic import subnet_of
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill
 from engine.stages.evaluate import generate, make_scorer
-from engine.stages.supernet import build_mappings, load_supernet
-from engine.stages.teacher import load_teacher
+from engine.stages.resources import build_mappings, load_supernet, load_teacher
 
 
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
@@ -70,12 +64,3 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     result["weights"] = str(weights)
     ctx.artifact(weights, "student_weights")
     return result
-
-
-def load_student(ctx: StageContext) -> nn.Module:
-    path = Path(ctx.result("finetune")["weights"])
-    saved = checkpoints.load(path, map_location=ctx.device)
-    family = ctx.config.family_impl
-    student = family.build_student(ctx.config.options, family.parse_arch(saved["arch"]))
-    load_saved(student, saved["G"], path, "run's student", saved.get("settings"), ctx.config.shape_settings())
-    return student.to(ctx.device).eval()

@@ -11,39 +11,22 @@ import json
 import math
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 from engine.arch import Arch
-from engine.config import SearchSpec
 from engine.errors import ConfigError
 from engine.events import CandidateScored
 from engine.families.capabilities import calibrate
 from engine.files import write_text_atomic
 from engine.measured_budget import MeasuredBudget
 from engine.preflight import resolved_budget_macs
-from engine.search import NothingFits, SearchProblem, evolutionary_search, exhaustive_search
+from engine.search import NothingFits, SearchProblem, choose_method, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import generate, make_scorer
 from engine.stages.latency_budget import measured_budget, run_latency
-from engine.stages.supernet import load_supernet, search_space
-from engine.stages.teacher import load_teacher
+from engine.stages.resources import TEACHER_REFERENCE, load_supernet, load_teacher, teacher_reference
 from engine.store import CandidateRecord
-
-
-#: The teacher's scores on the search split, written as the search starts: the reference the Pareto
-#: view draws beside the candidates (which are scored on the same images).
-TEACHER_REFERENCE = "teacher_reference.json"
-
-
-def teacher_reference(run_dir: Path) -> dict[str, Any] | None:
-    """{"macs", "metrics", "split"} of the teacher of the run in ``run_dir``, once its search has started."""
-    path = run_dir / "search" / TEACHER_REFERENCE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def report_candidate(ctx: StageContext, record: CandidateRecord, metric: str) -> None:
@@ -53,18 +36,6 @@ def report_candidate(ctx: StageContext, record: CandidateRecord, metric: str) ->
                                measured_ms=record.measured_ms))
 
 
-def choose_method(spec: SearchSpec, grid_size: int) -> str:
-    """The search a run does: ``auto`` is exhaustive up to ``exhaustive_limit`` sub-networks; an evolution that
-    would visit at least as many members as the space holds (a population of 10^9 on 256 sub-networks) is
-    exhaustive too: cheaper, exact, and bounded by the space instead of by the population."""
-    if spec.method == "auto":
-        return "exhaustive" if grid_size <= spec.exhaustive_limit else "evolution"
-    if spec.method == "evolution" and spec.population * (spec.generations + 1) >= grid_size:
-        return "exhaustive"
-    return spec.method
-
-
-#: The fingerprint of the held-out images the search's scores were taken on.
 SPLIT_FILE = "search_split.json"
 
 
@@ -188,7 +159,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         return world.broadcast(measured.fits(arch) if measured is not None else None)
 
     limit_words = world.broadcast(measured.describe() if measured is not None else None)
-    problem = SearchProblem(space=search_space(config), macs=macs, score=lambda arch: score_many([arch])[0],
+    problem = SearchProblem(space=config.search_space(), macs=macs, score=lambda arch: score_many([arch])[0],
                             budget=budget, higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
                             latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size,
                             measured=measured_fits if config.search.measures_latency else None,

@@ -6,40 +6,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from torch import nn
-
-from engine import checkpoints
 from engine.arch import Arch
 from engine.config import RunConfig
 from engine.families.capabilities import inherit_from_teacher
-from engine.families.weights import load_saved
 from engine.models import init_weights
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
 from engine.stages.distill import distill, make_discriminator
 from engine.stages.latency_budget import check_latency_budget, check_speedup_budget
-from engine.stages.teacher import build_discriminator_for, load_teacher
-
-
-def search_space(config: RunConfig) -> list[tuple[int, ...]]:
-    return config.search_space()
-
-
-def build_supernet(config: RunConfig) -> nn.Module:
-    return config.family_impl.build_supernet(config.options, search_space(config))
-
-
-def build_mappings(config: RunConfig, arch: Arch | None = None) -> nn.Module:
-    arch = arch if arch is not None else Arch.largest(search_space(config))
-    return config.family_impl.build_mappings(config.options, arch, config.resolved_recipe.mapping_init_type)
+from engine.stages.resources import build_mappings, build_supernet, load_teacher
 
 
 def arch_sampler(config: RunConfig) -> Callable[[int], Arch]:
     """The sub-network of each step; a function of (seed, step) only, so a resumed stage draws the same."""
-    space = search_space(config)
+    space = config.search_space()
     largest, smallest = Arch.largest(space), Arch.smallest(space)
     sandwich = config.resolved_recipe.sampling == "sandwich"
 
@@ -66,7 +48,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         ctx.message(inherited)
     mappings = build_mappings(config)
     netD, ndf = make_discriminator(ctx, teacher_D)
-    space = search_space(config)
+    space = config.search_space()
     ctx.message(f"supernet: widths up to {Arch.largest(space)}, search space "
                 f"{' x '.join(str(len(c)) for c in space)} sub-networks; {recipe.sampling} sampling, "
                 f"gan {recipe.gan_mode}, lambda_distill {recipe.lambda_distill}")
@@ -79,16 +61,3 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                       "D_ndf": ndf, "settings": config.shape_settings()}, weights)
     ctx.artifact(weights, "supernet_weights")
     return {"weights": str(weights), "max_arch": str(Arch.largest(space))}
-
-
-def load_supernet(ctx: StageContext) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """The trained supernet, its mapping layers and its discriminator, on the run's device."""
-    path = Path(ctx.result("supernet")["weights"])
-    saved = checkpoints.load(path, map_location=ctx.device)
-    supernet, mappings = build_supernet(ctx.config), build_mappings(ctx.config)
-    made_with, now = saved.get("settings"), ctx.config.shape_settings()
-    load_saved(supernet, saved["supernet"], path, "run's supernet", made_with, now)
-    load_saved(mappings, saved["mappings"], path, "run's mapping layers", made_with, now)
-    netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
-    load_saved(netD, saved["D"], path, "run's discriminator", made_with, now)
-    return supernet.to(ctx.device), mappings.to(ctx.device), netD.to(ctx.device)

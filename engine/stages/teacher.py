@@ -7,23 +7,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from engine import checkpoints
-from engine.config import RunConfig
 from engine.families.shipped import shipped_teacher_provenance
-from engine.families.weights import load_saved, load_strict
+from engine.families.weights import load_strict
 from engine.stages.context import StageContext
 from engine.stages.data import RunData, training_batches
+from engine.stages.resources import build_discriminator_for, build_teacher
 from engine.stages.schedule import adam_pair, lr_schedule
-
-
-def build_teacher(config: RunConfig) -> nn.Module:
-    return config.family_impl.build_teacher(config.options)
-
-
-def build_discriminator_for(config: RunConfig, ndf: int | None = None) -> nn.Module:
-    return config.family_impl.build_discriminator(config.options, ndf or config.resolved_recipe.ndf)
 
 
 def _import(ctx: StageContext) -> dict[str, Any]:
@@ -107,18 +97,3 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.artifact(weights, "teacher_weights")
     return {"weights": str(weights), "source": state["source"], "shipped": state.get("shipped"),
             "has_discriminator": state["D"] is not None}
-
-
-def load_teacher(ctx: StageContext) -> tuple[nn.Module, nn.Module | None]:
-    """The finished teacher generator (eval mode, frozen) and its discriminator, if there is one."""
-    path = Path(ctx.result("teacher")["weights"])
-    saved = checkpoints.load(path, map_location=ctx.device)
-    made_with, now = saved.get("settings"), ctx.config.shape_settings()
-    netG = build_teacher(ctx.config)
-    load_saved(netG, saved["G"], path, "run's teacher", made_with, now)
-    netD = None
-    if saved["D"] is not None:
-        netD = build_discriminator_for(ctx.config, saved.get("D_ndf") or 64)
-        load_saved(netD, saved["D"], path, "run's teacher discriminator", made_with, now)
-        netD.to(ctx.device)
-    return netG.to(ctx.device).eval().requires_grad_(False), netD

@@ -21,8 +21,8 @@ from engine.families import DistillState
 from engine.families.capabilities import random_inputs
 from engine.losses import GANLoss
 from engine.models import init_weights
+from engine.search import choose_method
 from engine.stages.schedule import adam_pair
-from engine.stages.search import choose_method
 
 #: Steps timed after one warm-up step (which allocates).
 TIMED_STEPS = 2

@@ -4,7 +4,7 @@ import json
 
 from engine import api
 from engine.pipeline import create_run, run_dir
-from engine.stages.search import TEACHER_REFERENCE
+from engine.stages.resources import TEACHER_REFERENCE
 from tests.engine.stages.tiny import tiny_config
 
 

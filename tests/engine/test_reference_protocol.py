@@ -15,7 +15,7 @@ from engine.arch import Arch
 from engine.config import explain_config, load_config
 from engine.losses import GANLoss
 from engine.search import SearchProblem, _random_fitting, sample_weights
-from engine.stages.supernet import build_mappings
+from engine.stages.resources import build_mappings
 
 
 def _defaults(family: str):

@@ -188,7 +188,7 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating(tmp_path, cap
 def test_an_evolution_larger_than_its_space_is_exhaustive_and_bounded():
     from engine.arch import Arch
     from engine.search import SearchProblem, evolutionary_search
-    from engine.stages.search import choose_method
+    from engine.search import choose_method
 
     spec = tiny_config("pix2pix", search={"method": "evolution", "population": 1_000_000_000}).search
     assert choose_method(spec, 256) == "exhaustive"

@@ -10,7 +10,7 @@ import torch
 from engine import checkpoints
 from engine.config import PRESETS, SAMPLE_PRESETS, load_config
 from engine.families.shipped import shipped_teacher_provenance
-from engine.stages.teacher import build_teacher
+from engine.stages.resources import build_teacher
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

@@ -4,7 +4,7 @@ import torch
 from engine.errors import UserError
 from engine.families import get_family
 from engine.families.weights import load_strict, unwrap_state_dict
-from engine.stages.teacher import build_teacher
+from engine.stages.resources import build_teacher
 from tests.engine.models.reference_checkpoints import reference_resnet_state
 from tests.engine.stages.tiny import tiny_config
 
