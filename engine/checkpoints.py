@@ -17,7 +17,18 @@ from engine.files import missing, write_atomic
 def save(state: dict[str, Any], path: Path, previous: Path | None = None) -> None:
     """Write ``state`` to ``path`` atomically (``engine.files.write_atomic``); with ``previous``, the file it
     replaces is kept there."""
-    write_atomic(path, lambda tmp: torch.save(state, tmp), previous)
+    write_atomic(path, lambda tmp: torch.save(state, tmp), previous, needs=tensor_bytes(state))
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of the tensors in ``value`` (nested dicts, lists and tuples): about what saving it needs."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def load_training_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

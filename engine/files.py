@@ -4,6 +4,7 @@ file in place of a good one, and says plainly which disk and file it was."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import re
 import shutil
@@ -18,40 +19,80 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
-def disk_error(exc: OSError, path: Path) -> UserError | OSError:
+#: Free space below which a failed write is taken for a full disk, whatever the writer raised: torch's zip
+#: writer turns the disk's refusal into ``RuntimeError("... unexpected pos ...")``, not ``OSError(ENOSPC)``.
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _megabytes(size: float) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 10e6 else f"{size / 1e6:.0f} MB"
+
+
+def full_disk(path: Path, free: int, needs: int | None = None) -> UserError:
+    """The message for a write to ``path`` that a full disk refused: the disk (the folder it holds), the space
+    free, what needed it and how much."""
+    path = Path(path)
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+    wanted = f" (about {_megabytes(needs)})" if needs else ""
+    return UserError(f"the disk holding {folder} is full ({_megabytes(free)} free) while writing {path}{wanted}; "
+                     "free some space there (or move the workspace), then resume the run")
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds (or would hold) ``path``."""
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def disk_error(exc: OSError, path: Path, needs: int | None = None) -> UserError | OSError:
     """A clear message for a write that the disk refused (full, over quota, read-only); other errors as
     they are."""
     path = Path(path)
     if exc.errno in DISK_FULL:
-        folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
-        free = shutil.disk_usage(folder).free if folder.exists() else 0
-        return UserError(f"the disk holding {folder} is full ({free / 1e6:.0f} MB free) while writing {path}; "
-                         "free some space there (or move the workspace), then resume the run")
+        return full_disk(path, free_bytes(path), needs)
     if exc.errno in NOT_WRITABLE:
         return UserError(f"cannot write {path}: {exc.strerror}; make the folder writable (or choose another "
                          "workspace), then resume the run")
     return exc
 
 
-def write_atomic(path: Path, write: Callable[[Path], None], previous: Path | None = None) -> Path:
+def write_atomic(path: Path, write: Callable[[Path], None], previous: Path | None = None,
+                 needs: int | None = None) -> Path:
     """Replace ``path`` with what ``write(tmp)`` writes to a temporary file beside it, so a failed or killed
     write never leaves a half-written file in its place; the temporary file is removed again on failure
-    (a full disk is a ``UserError`` naming the disk and file). With ``previous``, the file replaced is kept
-    there."""
+    (a full disk is a ``UserError`` naming the disk, its free space, the file and ``needs``, the bytes it needs
+    where the caller knows them). With ``previous``, the file replaced is kept there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    original: BaseException | None = None
     try:
         write(tmp)
         if previous is not None and path.is_file():
             os.replace(path, previous)
         os.replace(tmp, path)
+        return path
     except BaseException as exc:
+        original = exc
+    written = tmp.stat().st_size if tmp.exists() else 0
+    refused = isinstance(original, OSError) and original.errno in DISK_FULL
+    full = refused or (isinstance(original, Exception) and free_bytes(path) < FULL_BELOW_BYTES)
+    if not full:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise disk_error(exc, path) from None
-        raise
-    return path
+        error = disk_error(original, path) if isinstance(original, OSError) else original
+        if error is original:
+            raise original
+        raise error from None
+    # The failed writer's frames (held by the exception) keep the temporary file open, and an unlinked file that
+    # is still open keeps its space: released first, so that what comes next (recording the failure in a store
+    # on the same disk) finds the space again.
+    original = None
+    gc.collect()
+    tmp.unlink(missing_ok=True)
+    raise full_disk(path, free_bytes(path), max(needs or 0, written) or None)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from engine.events import (
     ArtifactWritten,
@@ -27,18 +26,11 @@ from engine.events import (
     log_line,
 )
 from engine.files import in_run
-from engine.store import CandidateRecord, Status, Store
+from engine.store import CandidateRecord, ListedResult, Status, Store
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 10.0
-
-
-def run_result(summary: dict[str, Any]) -> dict[str, Any]:
-    """What the store keeps of a finished run for its list: the same test-split numbers as the summary."""
-    return {"metric": summary["metric"], "split": summary.get("metrics_split", "test"),
-            "student": summary["student"]["metrics"], "teacher": summary["teacher"]["metrics"],
-            "arch": summary["student"]["arch"], "macs_ratio": summary["macs_ratio"]}
 
 
 class Heartbeat:
@@ -114,7 +106,7 @@ class StoreRecorder:
         elif isinstance(event, StageFailed):
             self._failed(event)
         elif isinstance(event, RunFinished):
-            self.store.mark_run(self.run_id, Status.finished, result=run_result(event.summary))
+            self.store.mark_run(self.run_id, Status.finished, result=ListedResult.of_summary(event.summary))
         self._log(event)
 
     def flush(self) -> None:
@@ -141,15 +133,19 @@ class StoreRecorder:
         # "running" is found dead by its heartbeat on the next start.
         try:
             self.flush()
-        except Exception:
-            log.exception("could not record the last scored candidates of run %s", self.run_id)
+        except Exception as exc:  # the search's resume scores them again
+            log.error("could not record the last scored candidates of run %s (%s)", self.run_id,
+                      str(getattr(exc, "orig", None) or exc).splitlines()[0])
         try:
             if event.stage in self.stages:
                 self.store.update_stage(self.run_id, event.stage, status=Status.failed, error=event.error,
                                         **self._stopped_at(event.stage))
             self.store.mark_run(self.run_id, Status.failed, error=event.error)
-        except Exception:
-            log.exception("could not record the failure of run %s in the store", self.run_id)
+        except Exception as exc:  # one line, not the store's traceback chained to the run's
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            log.error("could not record the failure of run %s in the store (%s): it is listed as running (not "
+                      "responding) until `python main.py resume %s` (once there is space) or `python main.py runs "
+                      "mark-failed %s`", self.run_id, reason, self.run_id, self.run_id)
 
     def _log(self, event: Event) -> None:
         line = log_line(event)
@@ -157,7 +153,7 @@ class StoreRecorder:
             return
         try:
             self.store.add_log_line(self.run_id, *line)
-        except Exception:  # e.g. the store's disk is full: the run's own failure handling says so
+        except Exception as exc:  # e.g. the store's disk is full: the run's own failure handling says so
             self._log_failed = True
-            log.exception("could not record a log line of run %s in the store; no further lines are recorded",
-                          self.run_id)
+            log.error("could not record a log line of run %s in the store (%s); no further lines are recorded",
+                      self.run_id, str(getattr(exc, "orig", None) or exc).splitlines()[0])

@@ -26,12 +26,13 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ConfigError, RunBusyError, UserError
+from engine.files import free_bytes
 from engine.locks import file_lock
 from engine.metric_names import primary_metric, score
 from engine.store.models import (Artifact, Candidate, LogLine, MetricPoint, MetricRollup, Run, Stage, Status,
                                  utcnow)
-from engine.store.records import (ArtifactDetail, CandidateRecord, CandidateTable, Curve, RunDetail, RunSummary,
-                                  StageDetail)
+from engine.store.records import (ArtifactDetail, CandidateRecord, CandidateTable, Curve, ListedResult, RunDetail,
+                                  RunSummary, StageDetail)
 
 log = logging.getLogger(__name__)
 
@@ -171,14 +172,14 @@ class Store:
                          [ArtifactDetail(a.kind, a.path, a.stage) for a in run.artifacts])
 
     def mark_run(self, run_id: int, status: Status, *, error: str | None = None,
-                 result: dict[str, Any] | None = None) -> None:
+                 result: ListedResult | None = None) -> None:
         with self.session() as session:
             run = session.get(Run, run_id)
             if run is None:
                 raise ConfigError(f"there is no run {run_id} in the store")
             run.status = status
             if result is not None:
-                run.result = result
+                run.result = result.as_dict()
             if status is Status.running:
                 run.started_at = run.started_at or utcnow()
                 for name, value in _held_by_this_process().items():
@@ -250,7 +251,8 @@ class Store:
                 total_steps=current.total_steps if current else None,
                 best_macs=int(run.macs) if run.macs is not None else None, best_metric=fields["metrics"],
                 created_at=run.created_at, started_at=run.started_at, error=run.error,
-                candidates=run.candidate_count or 0, best_arch=run.arch, result=fields["result"],
+                candidates=run.candidate_count or 0, best_arch=run.arch,
+                result=ListedResult.from_stored(fields["result"]) if fields["result"] else None,
                 processes=run.processes or 1, hosts=fields["hosts"], host=run.host, pid=run.pid,
                 heartbeat_at=run.heartbeat_at, image_size=config.get("image_size"), damaged=damaged))
         return summaries
@@ -697,7 +699,9 @@ def store_error(exc: Exception, url: URL | str) -> UserError:
         return UserError(f"the store {database} is not an SQLite database (damaged, or another kind of file): move "
                          "it aside to start a new store there, or point the store URL at a good one")
     if "disk is full" in reason or "No space left" in reason:
-        return UserError(f"the disk holding the store {shown} is full ({reason}); free some space, then resume")
+        free = f"{free_bytes(Path(database)) / 1e6:.1f} MB free, " if database else ""
+        return UserError(f"the disk holding the store {shown} is full ({free}{reason}); free some space there, "
+                         "then resume")
     if "readonly" in reason or "read-only" in reason:
         return UserError(f"the store {shown} is read-only ({reason}); make its folder writable or choose "
                          "another workspace or store URL")

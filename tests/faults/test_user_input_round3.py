@@ -5,6 +5,7 @@ traceback and makes no run."""
 import pytest
 
 from engine import cli
+from engine.errors import ConfigError
 from engine.store import open_store
 from tests.faults.test_user_input_round2 import _runs
 
@@ -291,3 +292,16 @@ def test_an_export_of_a_run_whose_folder_was_deleted_says_so_not_that_a_stage_is
     code, _, err = _run(capsys, "export", str(run_id), "--arch", "8_8_8_8_8_8_8_8")
     assert code == 2 and f"run {run_id}'s folder {run_dir(settings, run_id)} is gone (deleted or moved)" in err
     assert f"python main.py runs delete {run_id}" in err and "no finished" not in err
+
+
+def test_names_that_become_paths_in_exports_and_presets_cannot_leave_their_folder(capsys):
+    """An export's folder is named after the run and the arch (only widths: '../x' is no arch), and a preset is
+    chosen from the list of presets, never read as a path."""
+    from engine.arch import Arch
+
+    for name in ("../../x", "/tmp/x", "8_8/../x"):
+        with pytest.raises(ConfigError, match="an arch is whole numbers joined by '_'"):
+            Arch.parse(name)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["config", "--preset", "../paper-cyclegan-horse2zebra"])
+    assert stopped.value.code == 2 and "invalid choice: '../paper-cyclegan-horse2zebra'" in capsys.readouterr().err
