@@ -110,9 +110,9 @@ def main() -> int:
     def protocol() -> str:
         run_id, summary = next(iter(finished.values()))
         reading = api.measure_latency(store, settings, run_id, None, device, "pytorch")
-        timings = reading["timings"]
-        return (f"teacher {timings['teacher']['median_ms']:.2f} ms, student {timings['student']['median_ms']:.2f} ms "
-                f"on {device} ({timings['teacher']['runs']} interleaved rounds, synchronised)")
+        timings = reading.timings
+        return (f"teacher {timings['teacher'].median_ms:.2f} ms, student {timings['student'].median_ms:.2f} ms "
+                f"on {device} ({timings['teacher'].runs} interleaved rounds, synchronised)")
 
     _check(rows, "latency protocol", protocol)
 

@@ -7,7 +7,7 @@ the store and the run folders, checks configurations, and previews or measures m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,19 @@ from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, run_dir
 from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
 from engine.preflight import stored as stored_preflight
+from engine.run_models import Preview
 from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import existing_dataset_root
+from engine.stages.resources import TeacherReference
 from engine.stages.resources import teacher_reference as _teacher_reference
 from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, new_store_at, open_store
 
 __all__ = [
     # types the window receives
-    "CandidateTable", "Curve", "LatencyReading", "Launch", "ModelResult", "Preflight", "Problem", "RunConfig",
-    "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store",
+    "CandidateTable", "Curve", "LatencyReading", "Launch", "ModelResult", "Preflight", "Preview", "Problem",
+    "RunConfig", "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store", "TeacherReference",
     # registries and names
     "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "DEFAULT_TARGET_RATIO", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
     "PRIMARY_METRICS", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
@@ -115,11 +117,11 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
         return SearchBudget(checked.budget_macs, limit if measured else checked.latency_budget_ms, on, measured)
     # A run made before pre-flights were stored: its teacher's MACs as its search wrote them.
     reference = _teacher_reference(run_dir(settings, run_id))
-    macs = budget_macs(config, reference["macs"]) if reference and "macs" in reference else spec.macs_budget
+    macs = budget_macs(config, reference.macs) if reference is not None else spec.macs_budget
     return SearchBudget(macs, limit, on, measured)
 
 
-def search_teacher(settings: Settings, run_id: int) -> dict[str, Any] | None:
+def search_teacher(settings: Settings, run_id: int) -> TeacherReference | None:
     """The teacher's MACs and scores on the search split, as the run's search wrote them when it started (None
     before that): the Pareto plot's reference line."""
     return _teacher_reference(run_dir(settings, run_id))
@@ -145,7 +147,7 @@ def sample_images(store: Store, settings: Settings, run_id: int, limit: int = 20
 
 
 def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: str | None,
-            conditioning_seed: int = 0) -> dict[str, Any]:
+            conditioning_seed: int = 0) -> Preview:
     """Input, ground truth (where the image holds one), teacher and student outputs of one image file,
     with the difference levels and both models' MACs and parameters (``engine.run_models.preview``); families
     with conditioning (a style code, say) run both with the one drawn from ``conditioning_seed``."""
@@ -157,10 +159,10 @@ def preview(store: Store, settings: Settings, run_id: int, image: Path, arch: st
     shown = preview_models(models, inputs, arch, target, conditioning_seed)
     # Which weights are shown, and the candidate's own scores (search split), so that one arch shown as the final
     # student and as a sub-network of the supernet is never one label over two networks.
-    candidate = store.candidate(run_id, shown["arch"])
-    return {**shown, "weights": models.weights_of(arch), "final": arch is None,
-            "scores": candidate["metrics"] if candidate and arch is not None else None,
-            "measured_latency": _measured_in_search(settings, run_id, shown["arch"], candidate)}
+    candidate = store.candidate(run_id, shown.arch)
+    return replace(shown, weights=models.weights_of(arch), final=arch is None,
+                   scores=candidate["metrics"] if candidate and arch is not None else None,
+                   measured_latency=_measured_in_search(settings, run_id, shown.arch, candidate))
 
 
 def _measured_in_search(settings: Settings, run_id: int, arch: str, candidate: dict[str, Any] | None) -> str | None:
@@ -176,8 +178,8 @@ def _measured_in_search(settings: Settings, run_id: int, arch: str, candidate: d
 
 
 def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | None, device: str,
-                    backend: str) -> dict[str, Any]:
-    """Teacher and student of a run timed together with the one latency protocol (``LatencyReading`` dict)."""
+                    backend: str) -> LatencyReading:
+    """Teacher and student of a run timed together with the one latency protocol."""
     from engine.run_models import RunModels, latency
 
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)
@@ -196,12 +198,12 @@ def _store_of(settings: Settings) -> Store:
 
 
 def preview_of_run(settings: Settings, run_id: int, image: Path, arch: str | None,
-                   conditioning_seed: int = 0) -> dict[str, Any]:
+                   conditioning_seed: int = 0) -> Preview:
     """``preview`` with the run's store found from ``settings`` (picklable arguments, for another process)."""
     return preview(_store_of(settings), settings, run_id, image, arch, conditioning_seed)
 
 
-def latency_of_run(settings: Settings, run_id: int, arch: str | None, device: str, backend: str) -> dict[str, Any]:
+def latency_of_run(settings: Settings, run_id: int, arch: str | None, device: str, backend: str) -> LatencyReading:
     """``measure_latency`` with the run's store found from ``settings`` (for another process)."""
     return measure_latency(_store_of(settings), settings, run_id, arch, device, backend)
 

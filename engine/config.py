@@ -161,6 +161,12 @@ class SearchSpec(_Model):
     scoring_backend: Literal["auto", "openvino", "pytorch"] = "auto"
     population: int = Field(100, ge=2)
     generations: int = Field(500, ge=1)
+    #: The evolution's random draws (None: the run's ``seed``): another seed searches the same supernet again
+    #: from another first population, to see how much the chosen student owes to the draw.
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    def evolution_seed(self, run_seed: int) -> int:
+        return run_seed if self.seed is None else self.seed
 
     @model_validator(mode="after")
     def _one_budget(self) -> SearchSpec:
@@ -464,7 +470,9 @@ class RunConfig(_Model):
 PROTOCOL_EXEMPT = ("name", "protocol", "dataset.path", "dataset.search_list", "dataset.layout",
                    "dataset.sample_", "teacher.checkpoint", "teacher.discriminator_checkpoint", "segmentation.onnx",
                    "export.", "device", "threads", "checkpoint_interval_s", "log_every", "search.scoring_backend",
-                   "search.latency_", "search.predict_latency", "search.exhaustive_limit")
+                   "search.latency_", "search.predict_latency", "search.exhaustive_limit",
+                   # The reference fixes no seed of its own: a draw is not a departure.
+                   "search.seed")
 
 
 def family_defaults(family: Any) -> dict[str, Any]:

@@ -159,9 +159,10 @@ def faster(ratio: float) -> str:
     return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
-def describe(reading: dict[str, Any], slow: str = "teacher", fast: str = "student") -> str:
-    """One line for people: the conditions, each model's median and spread, and the speed-up."""
-    parsed = LatencyReading.from_dict(reading)
+def describe(reading: LatencyReading | dict[str, Any], slow: str = "teacher", fast: str = "student") -> str:
+    """One line for people: the conditions, each model's median and spread, and the speed-up (of a reading, or
+    its ``as_dict`` form as result files keep it)."""
+    parsed = reading if isinstance(reading, LatencyReading) else LatencyReading.from_dict(reading)
     parts = [f"{name} {timing.label()}" for name, timing in parsed.timings.items()]
     ratio = parsed.ratios.get(f"{slow}/{fast}")
     text = f"{parsed.conditions()}: {', '.join(parts)}"

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine import checkpoints
@@ -23,7 +24,8 @@ from engine.model_card import build_model_card, weights_of
 from engine.panels import difference_levels, to_uint8
 from engine.onnx_variants import build_variants
 from engine.pipeline import run_dir
-from engine.profile import profile_model
+from engine.latency import LatencyReading
+from engine.profile import ModelProfile, profile_model
 from engine.settings import Settings
 from engine.stages.context import stage_result
 from engine.stages.data import open_training_set
@@ -119,18 +121,42 @@ def _training_set(config: RunConfig, settings: Settings) -> Any:
     return _TRAINING_SETS[key]
 
 
+@dataclass(frozen=True)
+class Preview:
+    """One image through a run's teacher and student, as the compare view shows it."""
+
+    #: HxWx3 uint8 panels: "input", "teacher", "student", and "ground truth" / "conditioning" where there are.
+    images: dict[str, np.ndarray]
+    #: HxW mean over channels of |teacher - student| in 8-bit levels (0-255), for a colour scale.
+    difference_levels: np.ndarray
+    arch: str  # the student's
+    columns: list[str]  # the family's compare columns, in order
+    titles: dict[str, str]  # what the family calls each column (MUNIT's "content", "style")
+    conditioning_tooltip: str
+    conditioning_seed: int | None  # the seed of the conditioning both models ran with (None: the family has none)
+    teacher_profile: ModelProfile
+    student_profile: ModelProfile
+    weights: str = "student"  # which weights the student has, in words
+    final: bool = False  # the run's final student (else a sub-network of the supernet)
+    scores: dict[str, float] | None = None  # a candidate's scores in the search (search split)
+    measured_latency: str | None = None  # how fast the search measured it, in words (a measured latency budget)
+
+    @property
+    def input_title(self) -> str:
+        return self.titles.get("input", "input")
+
+
 @torch.no_grad()
 def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
-            target: torch.Tensor | None = None, conditioning_seed: int = 0) -> dict[str, Any]:
+            target: torch.Tensor | None = None, conditioning_seed: int = 0) -> Preview:
     """Input, teacher and student outputs (and the ground truth when given) as HxWx3 uint8 arrays; the
-    difference teacher - student as HxW float levels (mean over channels of |difference| in 8-bit steps,
-    0-255) for a colour scale; with MACs and params. A family with conditioning (style codes) runs both
-    models with the same one, drawn from ``conditioning_seed``, and shows it as the "conditioning" image (titled by the family: MUNIT's "style")."""
+    difference teacher - student as levels for a colour scale; with MACs and params. A family with conditioning
+    (style codes) runs both models with the same one, drawn from ``conditioning_seed``, and shows it as the
+    "conditioning" image (titled by the family: MUNIT's "style")."""
     family, options = models.config.family_impl, models.config.options
     teacher, student = models.teacher(), models.student(arch)
     conditioning = conditioning_of(family, options, len(inputs), conditioning_seed)
     t_out, s_out = teacher(inputs, *conditioning), student(inputs, *conditioning)
-    levels = difference_levels(t_out, s_out)[0]
     example = family.example_inputs(options, models.config.size_hw)
     images = {"input": to_uint8(display_input(family, inputs, options))[0], "teacher": to_uint8(t_out)[0],
               "student": to_uint8(s_out)[0]}
@@ -139,18 +165,18 @@ def preview(models: RunModels, inputs: torch.Tensor, arch: str | None,
     shown = display_conditioning(family, conditioning, options, models.config.size_hw)
     if shown is not None:
         images["conditioning"] = to_uint8(shown)[0]
-    return {**images, "difference_levels": levels, "arch": str(student.arch), "columns": list(family.compare_columns),
-            "titles": {c: column_title(family, c) for c in family.compare_columns},
-            "conditioning_tooltip": conditioning_tooltip(family),
-            "input_title": column_title(family, "input"), "conditioning_seed": conditioning_seed if conditioning else None,
-            "teacher_profile": profile_model(teacher, example).as_dict(),
-            "student_profile": profile_model(student, example).as_dict()}
+    return Preview(images=images, difference_levels=difference_levels(t_out, s_out)[0], arch=str(student.arch),
+                   columns=list(family.compare_columns),
+                   titles={c: column_title(family, c) for c in family.compare_columns},
+                   conditioning_tooltip=conditioning_tooltip(family),
+                   conditioning_seed=conditioning_seed if conditioning else None,
+                   teacher_profile=profile_model(teacher, example), student_profile=profile_model(student, example))
 
 
 def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: str = "pytorch",
-            work_dir: Path | None = None) -> dict[str, Any]:
+            work_dir: Path | None = None) -> LatencyReading:
     """Teacher and student latency (batch 1) on ``device`` with ``backend``, measured together with the one
-    protocol: ``LatencyReading.as_dict()`` (medians with spread, the per-round speed-up, the conditions)."""
+    protocol (medians with spread, the per-round speed-up, the conditions)."""
     family = models.config.family_impl
     example = family.example_inputs(models.config.options, models.config.size_hw)
     nets = {"teacher": models.teacher(), "student": models.student(arch)}
@@ -160,8 +186,7 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
         work_dir = work_dir or models.run_dir / "inspect"
         onnx_paths = {k: export_onnx(n, work_dir / f"{k}.onnx", example, input_names, family.output_names)
                       for k, n in nets.items()}
-    return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device,
-                          input_names=input_names).as_dict()
+    return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device, input_names=input_names)
 
 
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: tuple[torch.Tensor, ...],

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineI
                                QVBoxLayout, QWidget)
 
 from engine import api
-from engine.api import (COLOUR_TABLE, CandidateTable, Store, available_devices, colour_map, describe_latency,
-                        primary_metric, scale_top)
+from engine.api import (COLOUR_TABLE, CandidateTable, LatencyReading, Preview, Store, available_devices, colour_map,
+                        describe_latency, primary_metric, scale_top)
 from engine.settings import Settings
 from workbench.backend_choice import backend_combo
 from workbench.reader import StoreReader
@@ -180,8 +180,10 @@ class CompareView(QWidget):
         self._asked: dict[int, dict[str, Any]] = {}  # by job: what it was asked for (run, image, seed, student)
         self.run_id: int | None = None
         self.arch: str | None = None
-        self.result: dict[str, Any] | None = None
-        self.latency: dict[str, Any] | None = None  # a LatencyReading, as_dict()
+        self.result: Preview | None = None
+        self._shown_path: str | None = None  # the image file of the preview shown
+        self.latency: LatencyReading | None = None
+        self.latency_arch: str | None = None  # the student the reading is of (None: the final student)
         self._no_final_student = False  # the run has none yet: its best candidate is shown instead
         self._latest_preview = 0  # the job of the preview asked for last
         self.candidates: list[tuple[int, str, dict]] = []  # (macs, arch, metrics)
@@ -334,7 +336,7 @@ class CompareView(QWidget):
     def set_run(self, run_id: int | None) -> None:
         if run_id == self.run_id:
             return
-        self.run_id, self.arch, self.result, self.latency = run_id, None, None, None
+        self.run_id, self.arch, self.result, self.latency, self._shown_path = run_id, None, None, None, None
         self._no_final_student = False
         self._latest_preview = 0  # a preview of the run shown before is not this run's, nor its failure
         # Nothing of the run shown before stays on screen, and no preview asked for it is shown later.
@@ -476,18 +478,18 @@ class CompareView(QWidget):
         if job_id not in self._jobs:
             return  # not a job of this view's
         kind = self._jobs.pop(job_id)
-        result = {**result, **self._asked.pop(job_id, {})}
+        asked = self._asked.pop(job_id, {})
         if kind == "preview":
-            if result["run_id"] != self.run_id or result["path"] != self.image_choice.currentData() \
-                    or result["seed"] != self.style_seed.value() or result["asked"] != self.arch:
+            if not asked or asked["run_id"] != self.run_id or asked["path"] != self.image_choice.currentData() \
+                    or asked["seed"] != self.style_seed.value() or asked["asked"] != self.arch:
                 return  # asked for before another run, image, style seed or student was chosen
-            new_image = self.result is None or self.result["path"] != result["path"]
-            self.result = result
+            new_image = self.result is None or self._shown_path != asked["path"]
+            self.result, self._shown_path = result, asked["path"]
             self._show()
             if new_image:
                 self.fit()
         elif kind.startswith("latency"):
-            self.latency = result
+            self.latency, self.latency_arch = result, asked["arch"]
             self.measure_button.setEnabled(True)
         self._update_readout()
 
@@ -508,9 +510,9 @@ class CompareView(QWidget):
     def _show(self) -> None:
         if not self.result:
             return
-        top = scale_top(self.result["difference_levels"])
-        images = {**{name: self.result[name] for name in PANELS if name in self.result},
-                  "difference": colour_map(self.result["difference_levels"], top)}
+        top = scale_top(self.result.difference_levels)
+        images = {**{name: self.result.images[name] for name in PANELS if name in self.result.images},
+                  "difference": colour_map(self.result.difference_levels, top)}
         wipe = self.wipe.isChecked()
         if wipe:
             cut = int(images["student"].shape[1] * self.wipe_slider.value() / 100)
@@ -519,22 +521,22 @@ class CompareView(QWidget):
         self.divider.setVisible(wipe)
         self.views["student"].divider_x = cut if wipe else None
         self.headers["student"].setText("Teacher | Student (wipe)" if wipe else "Student")
-        titles = self.result.get("titles", {})
+        titles = self.result.titles
         self.headers["input"].setText(str(titles.get("input", "input")).capitalize())
-        conditioned = self.result.get("conditioning_seed") is not None
+        conditioned = self.result.conditioning_seed is not None
         self.style_seed_label.setVisible(conditioned)
         self.style_seed.setVisible(conditioned)
         title = str(titles.get("conditioning", "conditioning")).capitalize()
         self.style_seed_label.setText(f"{title} seed")
-        self.headers["conditioning"].setText(f"{title} (seed {self.result['conditioning_seed']})" if conditioned else title)
-        self.headers["conditioning"].setToolTip(self.result.get("conditioning_tooltip", ""))
+        self.headers["conditioning"].setText(f"{title} (seed {self.result.conditioning_seed})" if conditioned else title)
+        self.headers["conditioning"].setToolTip(self.result.conditioning_tooltip)
         for name in PANELS:
             shown = name in images
             self.views[name].setVisible(shown)
             self.headers[name].setVisible(shown)
             if shown:
                 self.views[name].set_pixmap(to_pixmap(images[name]))
-        largest = float(self.result["difference_levels"].max())
+        largest = float(self.result.difference_levels.max())
         self.scale_high.setText(f"{top:.0f} levels or more (of 255)")
         self.scale_high.setToolTip(
             f"Each pixel's colour is how far the student's output is from the teacher's there: the mean over the "
@@ -544,21 +546,21 @@ class CompareView(QWidget):
     def _update_readout(self) -> None:
         if not self.result:
             return
-        t, s = self.result["teacher_profile"], self.result["student_profile"]
-        lines = [f"student {self.result['arch']}, {self.result.get('weights', 'student')}: {s['macs'] / 1e6:.2f}M "
-                 f"MACs ({t['macs'] / s['macs']:.1f}x fewer than the teacher's {t['macs'] / 1e6:.2f}M), "
-                 f"{s['params'] / 1e6:.4f}M params (teacher {t['params'] / 1e6:.3f}M)"]
-        if self.result.get("scores"):
-            scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result["scores"].items())
+        t, s = self.result.teacher_profile, self.result.student_profile
+        lines = [f"student {self.result.arch}, {self.result.weights}: {s.macs / 1e6:.2f}M "
+                 f"MACs ({t.macs / s.macs:.1f}x fewer than the teacher's {t.macs / 1e6:.2f}M), "
+                 f"{s.params / 1e6:.4f}M params (teacher {t.params / 1e6:.3f}M)"]
+        if self.result.scores:
+            scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result.scores.items())
             lines.append(f"this candidate's scores in the search (search split): {scores}")
-        if self.result.get("measured_latency"):
-            lines.append(self.result["measured_latency"])
+        if self.result.measured_latency:
+            lines.append(self.result.measured_latency)
         if self.latency:
-            if self.latency.get("arch") == self.arch:
+            if self.latency_arch == self.arch:
                 lines.append(f"latency, {describe_latency(self.latency)}")
             else:  # kept for comparison, said to be another student's (it used to vanish)
-                lines.append(f"latency of the student shown before ({self.latency.get('arch') or 'final student'}), "
+                lines.append(f"latency of the student shown before ({self.latency_arch or 'final student'}), "
                              f"{describe_latency(self.latency)}; Measure latency for this one")
-        if self._no_final_student and self.result.get("arch") == self.arch:
+        if self._no_final_student and self.result.arch == self.arch:
             lines.insert(0, "no final student yet (the run has not fine-tuned one): the search's best candidate so far")
         self.readout.setText("\n".join(lines))

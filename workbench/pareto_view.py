@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.events import CandidateScored, Event
-from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store
+from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store, TeacherReference
 from workbench.reader import StoreReader
 from workbench.state import ParetoFront, RunPoints, RunReferences, write_candidates_csv
 
@@ -250,7 +250,7 @@ class ParetoView(QWidget):
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
-    def set_run(self, run_id: int | None, budget: float | None = None, teacher: dict[str, Any] | None = None,
+    def set_run(self, run_id: int | None, budget: float | None = None, teacher: TeacherReference | None = None,
                 latency_budget: tuple[float, str] | None = None, measured: bool = False) -> None:
         """Show ``run_id``, with its MACs budget, its latency budget (ms, how it is decided: ``measured`` end to
         end, else predicted) and its teacher's scores on the search split when known."""
@@ -273,7 +273,7 @@ class ParetoView(QWidget):
                 self.plot.setLabel("bottom", X_AXES[axis][2])
         self.reload()
 
-    def set_references(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None) -> None:
+    def set_references(self, run_id: int, budget: float | None = None, teacher: TeacherReference | None = None) -> None:
         """What became known of a run's search since it was shown (its teacher's scores and its budget in MACs,
         written as the search starts): drawn at once."""
         if self.references.update(run_id, budget, teacher):
@@ -479,7 +479,7 @@ class ParetoView(QWidget):
             self.teacher_line.setValue(level)
             self.teacher_line.show()  # before the text: a hidden label does not take it
             text = (f"teacher {self.metric_name()} {level:.4g} "
-                    f"({teacher['macs'] / 1e9:.3g}G MACs, {teacher.get('split', 'search')} split)")
+                    f"({teacher.macs / 1e9:.3g}G MACs, {teacher.split} split)")
             self.teacher_line.label.setFormat(text.replace("{", "{{").replace("}", "}}"))
         else:
             self.teacher_line.hide()
@@ -489,7 +489,7 @@ class ParetoView(QWidget):
 
     def _teacher_level(self) -> float | None:
         teacher = self.references.teachers.get(self.run_id) if self.run_id is not None else None
-        value = (teacher or {}).get("metrics", {}).get(self.metric_name() or "")
+        value = teacher.metrics.get(self.metric_name() or "") if teacher is not None else None
         return float(value) if value is not None else None
 
     # --- axes ---------------------------------------------------------------------------------------

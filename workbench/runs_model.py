@@ -53,10 +53,10 @@ def _cell(run: RunSummary, column: int) -> str:
         result = run.result
         if not result:
             return "-"
-        metric = result["metric"]
-        return f"{metric} {result['student'][metric]:.4g} (teacher {result['teacher'][metric]:.4g})"
+        metric = result.metric
+        return f"{metric} {result.student[metric]:.4g} (teacher {result.teacher[metric]:.4g})"
     if column == 6:
-        ratio = (run.result or {}).get("macs_ratio")
+        ratio = run.result.macs_ratio if run.result else None
         return f"{ratio:.1f}x" if ratio else "-"
     started = run.started_at or run.created_at
     return started.astimezone().strftime("%Y-%m-%d %H:%M")
@@ -73,7 +73,7 @@ def _tooltip(run: RunSummary, column: int) -> str | None:
     if column == 2 and run.processes > 1:
         return f"{run.processes} processes (torchrun) on {', '.join(run.hosts or ['?'])}"
     if column == 5 and run.result:
-        return f"measured on the {run.result['split']} split"
+        return f"measured on the {run.result.split} split"
     if column == 7:
         started = run.started_at or run.created_at
         return started.astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -9,11 +9,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from engine.api import CandidateTable
+from engine.api import CandidateTable, TeacherReference
 from engine.events import CandidateScored, Event, StageFailed, StageFinished, StageStarted, StepProgress
 
 
@@ -208,14 +207,14 @@ class Selection(Observable):
 @dataclass
 class RunReferences:
     """What a run's search is measured against in the Pareto plot, by run: its MACs budget, its latency budget (ms
-    and the prediction's conditions) and its teacher's scores on the search split (``{"macs", "metrics"}``)."""
+    and the prediction's conditions) and its teacher's scores on the search split."""
 
     budgets: dict[int, float] = field(default_factory=dict)
     latency_budgets: dict[int, tuple[float, str]] = field(default_factory=dict)
-    teachers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    teachers: dict[int, TeacherReference] = field(default_factory=dict)
     measured: set[int] = field(default_factory=set)  # runs whose latency budget is decided on measurement
 
-    def update(self, run_id: int, budget: float | None = None, teacher: dict[str, Any] | None = None,
+    def update(self, run_id: int, budget: float | None = None, teacher: TeacherReference | None = None,
                latency_budget: tuple[float, str] | None = None, measured: bool = False) -> bool:
         """Keep what is known (None: not known yet, what was known stays); True if anything changed."""
         before = (self.budgets.get(run_id), self.teachers.get(run_id), self.latency_budgets.get(run_id),

@@ -6,8 +6,8 @@ the command line load a run's models through it too. (A run's data is ``engine.s
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from torch import nn
 
@@ -77,10 +77,22 @@ def load_student(ctx: StageContext) -> nn.Module:
     return student.to(ctx.device).eval()
 
 
-def teacher_reference(run_dir: Path) -> dict[str, Any] | None:
-    """{"macs", "metrics", "split"} of the teacher of the run in ``run_dir``, once its search has started."""
+@dataclass(frozen=True)
+class TeacherReference:
+    """The teacher of a run's search: its MACs and its scores on the split the candidates are scored on."""
+
+    macs: float
+    metrics: dict[str, float]
+    split: str = "search"
+
+
+def teacher_reference(run_dir: Path) -> TeacherReference | None:
+    """The teacher of the run in ``run_dir`` as its search wrote it when it started (None before, or damaged: the
+    search writes it again)."""
     path = run_dir / "search" / TEACHER_REFERENCE
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text())
+        return TeacherReference(float(data["macs"]), {k: float(v) for k, v in data["metrics"].items()},
+                                str(data.get("split", "search")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -23,7 +23,7 @@ from engine.preflight import resolved_budget_macs
 from engine.search import NothingFits, SearchProblem, choose_method, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
-from engine.stages.evaluate import generate, make_scorer
+from engine.stages.evaluate import Scorer, generate, make_scorer
 from engine.stages.latency_budget import measured_budget, run_latency
 from engine.stages.resources import TEACHER_REFERENCE, load_supernet, load_teacher, teacher_reference
 from engine.store import CandidateRecord
@@ -82,6 +82,23 @@ def measured_result(measured: MeasuredBudget | None, best: Arch, world) -> dict[
     return world.broadcast(found)
 
 
+def scored_teacher(ctx: StageContext, data: RunData, scorer: Scorer, macs: float) -> dict[str, float]:
+    """The teacher's scores on the search split: as its search wrote them when it started (a resumed search), else
+    scored and written now, on rank 0; every rank gets them."""
+    scores = None
+    if ctx.world.is_main:
+        written = teacher_reference(ctx.run_dir)
+        if written is not None:
+            scores = written.metrics
+        else:
+            teacher, _ = load_teacher(ctx)
+            scores = scorer.all(generate(teacher, data.search_inputs, ctx.device, data.search_conditioning))
+            del teacher
+            write_text_atomic(ctx.stage_dir / TEACHER_REFERENCE,
+                              json.dumps({"macs": macs, "metrics": scores, "split": "search"}))
+    return ctx.world.broadcast(scores)
+
+
 def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config = ctx.config
     family, options, recipe = config.family_impl, config.options, config.resolved_recipe
@@ -94,14 +111,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     world = ctx.world
     measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
     latency_budget = None if config.search.measures_latency else config.search.latency_budget_ms
-    teacher_scores = (teacher_reference(ctx.run_dir) or {}).get("metrics") if world.is_main else {}
-    if teacher_scores is None:
-        teacher, _ = load_teacher(ctx)
-        teacher_scores = scorer.all(generate(teacher, data.search_inputs, ctx.device, data.search_conditioning))
-        del teacher
-        write_text_atomic(ctx.stage_dir / TEACHER_REFERENCE,
-                          json.dumps({"macs": reference, "metrics": teacher_scores, "split": "search"}))
-    teacher_scores = world.broadcast(teacher_scores)
+    teacher_scores = scored_teacher(ctx, data, scorer, reference)
 
     def macs(arch: Arch) -> int:
         return family.macs(arch, options, config.size_hw)
@@ -194,7 +204,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                 problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
                 mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
                 weighted_sample=recipe.weighted_sample, weight_strategy=recipe.weight_strategy,
-                rng=random.Random(config.seed), on_member=report)
+                rng=random.Random(spec.evolution_seed(config.seed)), on_member=report)
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
     seconds = time.monotonic() - started

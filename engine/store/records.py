@@ -4,7 +4,7 @@ series of 10^5 points is read into a few arrays at once."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +32,8 @@ class RunSummary:
     error: str | None
     candidates: int = 0
     best_arch: str | None = None
-    #: Finished runs: student vs teacher on the test split ({"metric", "split", "student", "teacher", ...}).
-    result: dict[str, Any] | None = None
+    #: Finished runs: student vs teacher on the test split.
+    result: ListedResult | None = None
     processes: int = 1
     hosts: list[str] | None = None
     #: Where a running run's process is and when it last wrote its heartbeat (``engine.liveness``).
@@ -45,6 +45,35 @@ class RunSummary:
     #: What is wrong with its stored record (a field that is not valid JSON), so that it is listed as damaged with
     #: how to remove it, and every other run as usual; None for a sound record.
     damaged: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedResult:
+    """What the store keeps of a finished run for the runs list: student and teacher on the summary's split."""
+
+    metric: str
+    split: str
+    student: dict[str, float]
+    teacher: dict[str, float]
+    arch: str | None = None
+    macs_ratio: float | None = None
+
+    @classmethod
+    def of_summary(cls, summary: dict[str, Any]) -> ListedResult:
+        """From a finished run's summary (its export stage's result)."""
+        return cls(summary["metric"], summary.get("metrics_split", "test"), summary["student"]["metrics"],
+                   summary["teacher"]["metrics"], summary["student"]["arch"], summary["macs_ratio"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stored(cls, data: Any) -> ListedResult | None:
+        """As the store holds it (JSON), or None where there is none or it cannot be read."""
+        try:
+            return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        except (TypeError, KeyError):
+            return None
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,14 @@ def test_each_family_has_its_own_recipe_and_refuses_another_familys_knob_by_name
         load_config("pix2pix-sample", overrides={"recipe": {"lambda_style": 5}})
     with pytest.raises(ConfigError, match="recipe.teacher_spectral_norm is not a setting of munit's recipe"):
         load_config("munit-sample", overrides={"recipe": {"teacher_spectral_norm": True}})
+
+
+def test_search_seed_draws_the_evolution_apart_from_the_run_seed():
+    """``search.seed`` searches the same supernet again from another first population; unset, the run's seed."""
+    config = load_config("pix2pix-sample", overrides={"seed": 3})
+    assert config.search.evolution_seed(config.seed) == 3
+    other = load_config("pix2pix-sample", overrides={"seed": 3, "search": {"seed": 11}})
+    assert other.search.evolution_seed(other.seed) == 11
+    assert other.departures == config.departures  # the reference fixes no seed: a draw is not a departure
+    with pytest.raises(ConfigError, match="search.seed"):
+        load_config("pix2pix-sample", overrides={"search": {"seed": -1}})

@@ -21,13 +21,13 @@ def test_a_file_a_user_opens_becomes_the_runs_input_and_a_preview_with_the_famil
     assert inputs.shape == (1, models.config.options.input_nc, height, width)  # resized to the run's size
     assert target is None  # an unpaired family's file holds no ground truth
     shown = preview(models, inputs, None, None, conditioning_seed=3)
-    assert shown["columns"] == ["input", "conditioning", "teacher", "student", "difference"]
-    assert shown["titles"]["conditioning"] == "style" and shown["input_title"] == "content"
-    assert shown["conditioning"].shape == (height, width, 3) and shown["conditioning_seed"] == 3
-    assert shown["student"].shape == shown["teacher"].shape == (height, width, 3)
-    assert shown["arch"] == summary["student"]["arch"]
+    assert shown.columns == ["input", "conditioning", "teacher", "student", "difference"]
+    assert shown.titles["conditioning"] == "style" and shown.input_title == "content"
+    assert shown.images["conditioning"].shape == (height, width, 3) and shown.conditioning_seed == 3
+    assert shown.images["student"].shape == shown.images["teacher"].shape == (height, width, 3)
+    assert shown.arch == summary["student"]["arch"]
     # Another seed is another style code: the same teacher renders the same content otherwise.
-    assert not np.array_equal(preview(models, inputs, None, None, conditioning_seed=4)["teacher"], shown["teacher"])
+    assert not np.array_equal(preview(models, inputs, None, None, conditioning_seed=4).images["teacher"], shown.images["teacher"])
 
 
 def test_a_sub_network_of_the_supernet_is_shown_with_the_supernets_weights(finished_munit):

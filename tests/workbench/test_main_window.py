@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from engine.events import CandidateScored, StepProgress
-from engine.store import Status
+from engine.store import ListedResult, Status
 from tests.engine.stages.tiny import tiny_config
 from tests.patience import REAL_WORK_MS, REAL_WORK_S
 from workbench.app import freeze_startup_heap
@@ -180,7 +180,7 @@ def test_the_event_loop_keeps_running_while_a_run_and_a_latency_measurement_go(w
         gc.unfreeze()  # give the rest of the session its collector back
         process.kill()
     assert held and held[0] != os.getpid()  # the model work's process is not the window's
-    assert window.compare.latency["timings"]["student"]["median_ms"] > 0
+    assert window.compare.latency.timings["student"].median_ms > 0
 
 
 def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot, finished):
@@ -203,7 +203,7 @@ def test_clicking_a_pareto_point_shows_that_candidate_in_the_compare_view(qtbot,
     QTest.mouseClick(window.pareto.plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(at.x(), at.y()))
     clicked = window.compare.arch
     assert clicked is not None and store.candidate(run_id, clicked) is not None
-    qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result["arch"] == clicked,
+    qtbot.waitUntil(lambda: window.compare.result is not None and window.compare.result.arch == clicked,
                     timeout=REAL_WORK_MS)
     assert clicked in window.compare.readout.text()
     # One selection: the compare view's budget slider moves the Pareto highlight and the status bar with it.
@@ -271,7 +271,7 @@ def _store_run(store, name, dataset, *, status=Status.finished, result=None):
 
 
 def test_every_column_of_the_runs_list_is_visible_at_1280_px(qtbot, settings, store, tmp_path):
-    result = {"metric": "fid", "split": "test", "student": {"fid": 71.23456}, "teacher": {"fid": 68.9876}}
+    result = ListedResult("fid", "test", {"fid": 71.23456}, {"fid": 68.9876})
     for index in range(3):
         _store_run(store, f"horse2zebra-fast-{index}", "/home/someone/datasets/cyclegan/horse2zebra",
                    result=result)

@@ -2,6 +2,7 @@
 
 import random
 
+from engine.api import TeacherReference
 from engine.events import CandidateScored, Message, StageFailed, StageStarted, StepProgress
 from workbench.state import ParetoFront, Point, RunMonitor, RunPoints, pareto_front, write_candidates_csv
 
@@ -82,7 +83,7 @@ def test_run_references_keep_what_is_known_and_say_when_something_changed():
     references = RunReferences()
     assert references.update(1, budget=5e6) and not references.knows_teacher(1)
     assert not references.update(1)  # nothing new: nothing to redraw
-    assert references.update(1, teacher={"macs": 5e7, "metrics": {"fid": 3.0}})
+    assert references.update(1, teacher=TeacherReference(5e7, {"fid": 3.0}))
     assert references.knows_teacher(1) and references.budgets[1] == 5e6
     assert not references.update(1, budget=5e6) and references.update(2, latency_budget=(3.0, "cpu, pytorch"))
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from engine.api import SAMPLE_PRESETS
+from engine.api import SAMPLE_PRESETS, TeacherReference
 from engine.events import CandidateScored
 from engine.families.capabilities import export_input_names
 from tests.patience import REAL_WORK_MS
@@ -197,7 +197,7 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     view.set_run(run_id)
     qtbot.waitUntil(lambda: view.image_choice.count() > 0, timeout=10_000)  # the run's own test images
     qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
-    assert view.result["arch"] == summary["student"]["arch"]  # no candidate chosen: the final student
+    assert view.result.arch == summary["student"]["arch"]  # no candidate chosen: the final student
     final_text = view.readout.text()
     assert f"student {summary['student']['arch']}, final student (" in final_text and "search split" not in final_text
     # The run is paired (pix2pix on A|B test images): the ground truth has its column.
@@ -206,33 +206,33 @@ def test_compare_previews_any_candidate_and_measures_latency(qtbot, finished):
     assert {name: view.views[name].item.pixmap().width() for name in shown} == dict.fromkeys(shown, 32)
     candidate = store.candidates(run_id)[0].arch
     view.select_candidate(run_id, candidate)
-    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.arch == candidate, timeout=REAL_WORK_MS)
     # The same label never stands over two networks: a candidate is the supernet's sub-network, with its scores.
     assert f"student {candidate}, supernet sub-network (shared weights, not fine-tuned)" in view.readout.text()
     scores = store.candidate(run_id, candidate)["metrics"]
     assert f"this candidate's scores in the search (search split): psnr {scores['psnr']:.4g}" in view.readout.text()
     view.select_candidate(run_id, summary["student"]["arch"])  # the final arch, as the supernet has it
-    qtbot.waitUntil(lambda: view.result["arch"] == summary["student"]["arch"] and not view.result["final"],
+    qtbot.waitUntil(lambda: view.result.arch == summary["student"]["arch"] and not view.result.final,
                     timeout=REAL_WORK_MS)
     assert "supernet sub-network" in view.readout.text()
     view.final_button.click()
-    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.final, timeout=REAL_WORK_MS)
     assert view.readout.text() == final_text
     view.select_candidate(run_id, candidate)
-    qtbot.waitUntil(lambda: view.result["arch"] == candidate, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.arch == candidate, timeout=REAL_WORK_MS)
     view.budget.setValue(0)  # the smallest budget: the cheapest candidate
     cheapest = min(store.candidates(run_id), key=lambda c: c.macs)
-    qtbot.waitUntil(lambda: view.result["arch"] == cheapest.arch, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.arch == cheapest.arch, timeout=REAL_WORK_MS)
     view.measure_latency()
     qtbot.waitUntil(lambda: view.latency is not None, timeout=REAL_WORK_MS)
-    timings = view.latency["timings"]
-    assert timings["teacher"]["median_ms"] > 0 and timings["student"]["median_ms"] > 0
-    assert view.latency["ratios"]["teacher/student"]["runs"] == timings["teacher"]["runs"]  # measured together
+    timings = view.latency.timings
+    assert timings["teacher"].median_ms > 0 and timings["student"].median_ms > 0
+    assert view.latency.ratios["teacher/student"].runs == timings["teacher"].runs  # measured together
     text = view.readout.text()
     assert ("x faster (ratio p10-p90" in text or "x slower (ratio p10-p90" in text) and "MACs" in text and "batch 1, 32x32" in text and "pytorch on cpu" in text
     # Another candidate: the reading stays, said to be the previous student's, until this one is measured.
     view.show_final_student()
-    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.final, timeout=REAL_WORK_MS)
     assert f"latency of the student shown before ({cheapest.arch})" in view.readout.text()
     assert "Measure latency for this one" in view.readout.text()
     view.wipe.setChecked(True)
@@ -256,12 +256,12 @@ def test_compare_redraws_teacher_and_student_with_one_style_code_per_seed(qtbot,
     assert shown == ["input", "conditioning", "teacher", "student", "difference"]
     assert view.style_seed.isVisibleTo(view) and view.headers["conditioning"].text() == "Style (seed 0)"
     assert view.headers["input"].text() == "Content"
-    first = {name: view.result[name].copy() for name in ("conditioning", "teacher", "student")}
+    first = {name: view.result.images[name].copy() for name in ("conditioning", "teacher", "student")}
     view.style_seed.setValue(7)
-    qtbot.waitUntil(lambda: view.result.get("conditioning_seed") == 7, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.conditioning_seed == 7, timeout=REAL_WORK_MS)
     assert view.headers["conditioning"].text() == "Style (seed 7)"
     for name in ("conditioning", "teacher", "student"):  # another code: both models re-drawn with it
-        assert (view.result[name] != first[name]).any(), name
+        assert (view.result.images[name] != first[name]).any(), name
     view.resize(1100, 420)
     view.grab().save(str(tmp_path / "compare_munit.png"))
 
@@ -282,7 +282,7 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     view.fit()
     assert teacher.zoom() > 3
     # The difference on a colour scale with its numbers.
-    levels = view.result["difference_levels"]
+    levels = view.result.difference_levels
     top = scale_top(levels)
     assert (colour_map(levels, top)[levels >= top] == COLOUR_TABLE[255]).all()
     assert view.scale_high.text() == f"{top:.0f} levels or more (of 255)"
@@ -294,7 +294,7 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     other = run_id
     while other == run_id:  # another store: a run with another id
         other = store.create_run(name="other", family="pix2pix", dataset="d", config={}, stages=["teacher"])
-    stale = dict(view.result)
+    stale = view.result
     view.store = store
     view.set_run(other)
     assert view.result is None and all(v.item.pixmap().isNull() for v in view.views.values())
@@ -693,7 +693,7 @@ def test_pareto_shows_the_teacher_as_reference_and_keeps_its_axes_while_points_a
     view = ParetoView(store)
     qtbot.addWidget(view)
     view.export_dir = tmp_path / "exports"
-    teacher = {"macs": 56_800_000_000, "metrics": {"psnr": 31.5}, "split": "search"}
+    teacher = TeacherReference(56_800_000_000, {"psnr": 31.5}, "search")
     view.set_run(run_id, budget=800_000, teacher=teacher)
     _shown(qtbot, view)
     events = _recorded_candidates(run_id)
@@ -955,7 +955,7 @@ def test_pareto_forgets_a_hover_and_the_previous_runs_axes_and_counts_only_the_s
                                  for i in range(7)], metric="psnr")
     view = ParetoView(store)
     qtbot.addWidget(view)
-    view.set_run(run_id, budget=800_000, teacher={"macs": 9_000_000, "metrics": {"psnr": 31.5}, "split": "search"})
+    view.set_run(run_id, budget=800_000, teacher=TeacherReference(9_000_000, {"psnr": 31.5}, "search"))
     _shown(qtbot, view)
     events = [dataclasses.replace(e, metrics={**e.metrics, "ssim": e.metrics["psnr"] / 40})
               for e in _recorded_candidates(run_id)]
@@ -1021,7 +1021,7 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     assert view.budget.value() == 0 and view.budget_label.text() == f"budget: {macs / 1e6:.2f}M MACs"
     view.show_final_student()
     assert view.budget_label.text() == "final student"
-    qtbot.waitUntil(lambda: view.result["final"], timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: view.result.final, timeout=REAL_WORK_MS)
     assert view.scale_high.text() != ""
 
     # Another run: nothing of this one lingers (the colour scale included), nor a late failure of its preview.
@@ -1045,7 +1045,7 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
     view.set_run(run_id)
     qtbot.waitUntil(lambda: view.result is not None, timeout=REAL_WORK_MS)
     best = view.candidates[-1][1]
-    assert view.arch == best and view.result["arch"] == best
+    assert view.arch == best and view.result.arch == best
     assert view.readout.text().startswith("no final student yet (the run has not fine-tuned one)")
     assert "could not compute" not in view.readout.text() and view.budget_label.text().startswith("budget: ")
 

@@ -144,5 +144,5 @@ def test_a_measured_budget_and_a_speedup_budget_hold_the_search_and_reach_the_su
     assert budget.measured and budget.latency_ms == pytest.approx(result["measurements"]["limit_ms"])
     assert "measured end to end" in budget.latency_on
     shown = api.preview(store, settings, run_id, api.sample_images(store, settings, run_id)[0], None)
-    assert shown["measured_latency"].startswith("the search's measurement of the kept student: ")
-    assert measured["how"] in shown["measured_latency"]
+    assert shown.measured_latency.startswith("the search's measurement of the kept student: ")
+    assert measured["how"] in shown.measured_latency
