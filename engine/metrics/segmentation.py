@@ -12,6 +12,7 @@ bilinearly to the resolution of the label maps they are compared with (the label
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import ConfigError
+
+#: Largest relative difference between the class scores of OpenVINO and ONNX Runtime on the probe images.
+SCORE_TOLERANCE = 1e-4
 
 
 def read_class_list(value: list[int] | str | None, outputs: int) -> list[int]:
@@ -66,12 +70,53 @@ class SegmentationNetwork:
             raise ConfigError(f"segmentation model {path} takes {len(inputs)} inputs; it must take one image batch")
         self.input_name = inputs[0].name
         self.path = path
+        self.threads = threads
         self._classes_setting = classes
         self.label_ids: list[int] | None = None
+        self.openvino = None  # the network compiled by OpenVINO, once it matched ONNX Runtime here
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        if self.openvino is not None:
+            return np.array(self.openvino({0: images})[self.openvino.output(0)], copy=True)
+        return self.session.run(None, {self.input_name: images})[0]
+
+    def choose_backend(self, requested: str, probe: torch.Tensor, timed=None) -> str:
+        """Run in OpenVINO f32 where it is installed, asked for (``auto`` or ``openvino``; ``pytorch`` keeps ONNX
+        Runtime, the exact reference), gives the same class scores as ONNX Runtime on ``probe`` (a few of the run's
+        real images: within 1e-4 relative, every pixel's class the same) and is faster on them here (timed
+        interleaved): the user's segmenter is any network, and OpenVINO is not faster for every one on every CPU.
+        What was chosen and why, in words. ``timed(slow, fast)``: how many times faster ``fast`` is (a parameter so
+        that tests need no clock)."""
+        from engine import openvino_runtime
+
+        if requested == "pytorch":
+            return "segmenter in ONNX Runtime (search.scoring_backend: pytorch)"
+        if not openvino_runtime.available():
+            return "segmenter in ONNX Runtime: " + openvino_runtime.MISSING.split(":")[0]
+        images = probe.float().cpu().numpy()
+        try:
+            compiled = openvino_runtime.compile_model(self.path, self.threads)
+            fast = np.array(compiled({0: images})[compiled.output(0)], copy=True)
+        except Exception as exc:  # noqa: BLE001 - any conversion failure means: keep ONNX Runtime, and say why
+            return f"segmenter in ONNX Runtime: OpenVINO could not run {self.path.name} ({type(exc).__name__}: {exc})"
+        exact = self.session.run(None, {self.input_name: images})[0]
+        difference = float(np.abs(fast - exact).max() / max(float(np.abs(exact).max()), 1e-12))
+        same_classes = fast.shape == exact.shape and bool((fast.argmax(1) == exact.argmax(1)).all())
+        measured = f"scores {difference:.1e} relative, {'the same' if same_classes else 'other'} classes"
+        if difference > SCORE_TOLERANCE or not same_classes:
+            return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} differs from it on "
+                    f"{len(images)} real images ({measured}; allowed {SCORE_TOLERANCE:.0e})")
+        speedup = (timed or _speedup)(lambda: self.session.run(None, {self.input_name: images}), lambda: compiled({0: images}))
+        if speedup <= 1.0:
+            return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} matched it ({measured}) but "
+                    f"was not faster on this machine ({speedup:.2f}x its speed)")
+        self.openvino = compiled
+        return (f"segmenter in OpenVINO {openvino_runtime.version()} f32 (checked against ONNX Runtime on "
+                f"{len(images)} real images: {measured}; {speedup:.2f}x its speed here)")
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) images in [-1, 1] -> (N, K, H', W') class scores, at the network's own output size."""
-        scores = self.session.run(None, {self.input_name: images.float().cpu().numpy()})[0]
+        scores = self._run(images.float().cpu().numpy())
         if scores.ndim != 4:
             raise ConfigError(f"segmentation model {self.path} gives an output of shape {scores.shape}; expected "
                               "(N, classes, H, W) class scores")
@@ -91,6 +136,18 @@ class SegmentationNetwork:
             scores = F.interpolate(scores.float(), size=tuple(size), mode="bilinear", align_corners=False,
                                    antialias=True)
         return torch.tensor(self.label_ids, dtype=torch.long)[scores.argmax(1)]
+
+
+def _speedup(slow, fast, rounds: int = 3) -> float:
+    """Median over interleaved rounds of the time of ``slow()`` over that of ``fast()``."""
+    ratios = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        slow()
+        middle = time.perf_counter()
+        fast()
+        ratios.append((middle - start) / max(time.perf_counter() - middle, 1e-9))
+    return float(np.median(ratios))
 
 
 def confusion(predicted: torch.Tensor, truth: torch.Tensor, label_ids: list[int]) -> np.ndarray:

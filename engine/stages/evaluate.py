@@ -47,6 +47,14 @@ class Scorer:
     label_truth: torch.Tensor | list | None = None
     #: Where the feature network runs, and how that was checked (None: no feature network).
     backend: BackendChoice | None = None
+    #: Where the segmentation network runs, and how that was checked, in words (None: no segmenter).
+    segmentation_backend: str | None = None
+
+    @property
+    def backend_note(self) -> str | None:
+        """Where the networks behind the metrics run, in words for the log, the result and the summary."""
+        notes = [note for note in (self.backend.note if self.backend else None, self.segmentation_backend) if note]
+        return "; ".join(notes) or None
 
     def _scored_images(self, outputs: torch.Tensor) -> torch.Tensor:
         """What the networks behind FID and mIoU see: the 8-bit images the reference scores, or the floats."""
@@ -98,9 +106,9 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
             raise ConfigError(f"metric psnr needs ground truth, which a {family.name} dataset has not; use metric fid")
         return Scorer("psnr", True, True, targets)
     eight_bit = ctx.config.resolved_recipe.fid_8bit
-    segmentation, truth = None, None
+    segmentation, truth, segmentation_backend = None, None, None
     if ctx.config.segmentation is not None:
-        segmentation = _segmentation(ctx)
+        segmentation, segmentation_backend = _segmentation(ctx, targets)
         paths = data.search_paths if split == "search" else data.test_paths
         if ctx.config.segmentation.resolution == "full" and paths:
             truth = read_label_maps([Path(p) for p in paths])  # the reference's: each map at its own resolution
@@ -108,7 +116,7 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
             truth = label_ids(family, data.search_inputs if split == "search" else data.test_inputs)
     if ctx.config.metric == "miou":
         return Scorer("miou", True, ground_truth, targets, eight_bit=eight_bit, segmentation=segmentation,
-                      label_truth=truth)
+                      label_truth=truth, segmentation_backend=segmentation_backend)
     name, extractor = _extractor(ctx)
     real_set = data.real_sets[split]
     real, _ = real_statistics(real_set, ctx.config.size_hw, extractor, ctx.settings.workspace / "stats")
@@ -120,12 +128,25 @@ def make_scorer(ctx: StageContext, data: RunData, split: str) -> Scorer:
     if backend.backend == "pytorch" and ctx.config.search.scoring_backend == "openvino":
         ctx.message(f"{backend.note}; PyTorch is used", level="warning")
     return Scorer(name, HIGHER_IS_BETTER[name], ground_truth, targets, extractor, real, eight_bit=eight_bit,
-                  segmentation=segmentation, label_truth=truth, backend=backend)
+                  segmentation=segmentation, label_truth=truth, backend=backend,
+                  segmentation_backend=segmentation_backend)
 
 
-def _segmentation(ctx: StageContext) -> SegmentationNetwork:
+#: Segmenters on their backend, per file, requested backend and image shape: compiled once per process.
+_SEGMENTERS: dict[tuple, tuple[SegmentationNetwork, str]] = {}
+
+
+def _segmentation(ctx: StageContext, real: torch.Tensor) -> tuple[SegmentationNetwork, str]:
+    """The run's segmentation network, in OpenVINO where it gives ONNX Runtime's scores on ``real`` images of
+    the split (``SegmentationNetwork.choose_backend``), and where it runs, in words."""
     spec = ctx.config.segmentation
-    return SegmentationNetwork(Path(spec.onnx), spec.classes, ctx.config.threads)  # type: ignore[union-attr]
+    probe = real[:PROBE_IMAGES]
+    key = (str(spec.onnx), str(spec.classes), ctx.config.search.scoring_backend,  # type: ignore[union-attr]
+           tuple(probe.shape[1:]))
+    if key not in _SEGMENTERS:
+        network = SegmentationNetwork(Path(spec.onnx), spec.classes, ctx.config.threads)  # type: ignore[union-attr]
+        _SEGMENTERS[key] = network, network.choose_backend(ctx.config.search.scoring_backend, probe)
+    return _SEGMENTERS[key]
 
 
 #: Pixels per generation batch on the CPU: a CycleGAN sub-network generates 50 images at 256 px in 10.5 s one

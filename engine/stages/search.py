@@ -186,7 +186,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "
                 f"(teacher {reference / 1e6:.1f}M MACs, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
                 f"{scorer.metric} on the search split; {reused} scores reused"
-                + ("" if scorer.backend is None else f"; {scorer.backend.note}"))
+                + ("" if scorer.backend_note is None else f"; {scorer.backend_note}"))
     def report(done: int, total: int, best_value: float) -> None:
         """Progress per candidate, with the best score so far; the total comes with the first (exhaustive:
         the sub-networks within the budget; evolution: the members it visits)."""
@@ -211,7 +211,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
               "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused,
-              "seconds": seconds, "scoring_backend": None if scorer.backend is None else scorer.backend.note,
+              "seconds": seconds, "scoring_backend": scorer.backend_note,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
               "latency_budget_ms": latency_budget,
               "latency_ms": latency(best_arch) if latency else None,  # predicted

@@ -219,6 +219,7 @@ def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
     for side in ("teacher", "student"):  # percent, counted at the label maps' own resolution (the reference's)
         assert 0 <= summary[side]["metrics"]["miou"] <= 100
     assert summary["metric_notes"] == {"miou": "percent, at 64x64"}
+    assert "segmenter in " in summary["search"]["scoring_backend"]  # where it runs, and why, in the summary
     candidates = store.candidates(summary["run_id"])
     assert candidates and all(0 <= c.metrics["miou"] <= 100 for c in candidates)
     card = json.loads(Path(summary["model_card_path"]).read_text())

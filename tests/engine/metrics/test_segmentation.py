@@ -97,3 +97,46 @@ def test_a_run_asking_for_miou_is_told_what_it_needs(tmp_path):
         load_config(overrides={"family": "pix2pix", "dataset": {"sample": "edges2photos"}, "metric": "miou"})
     with pytest.raises(ConfigError, match="segmentation model not found"):
         SegmentationNetwork(tmp_path / "x.onnx", None)
+
+
+def test_the_segmenter_runs_in_openvino_only_where_it_gives_onnx_runtimes_scores_faster(tmp_path, monkeypatch):
+    """Checked on real images before it is used: the same classes and scores within 1e-4 (then the same mIoU),
+    and faster here (timed by the run; a fixed ratio in the test); a backend that drifts or is slower, or a run
+    that asks for the reference's runtime, keeps ONNX Runtime, said in words."""
+    from engine import openvino_runtime
+
+    path = write_segmenter(tmp_path / "seg.onnx", 5)
+    labels = _labels()
+    images = colourise(labels[:, None].float(), 5)
+    exact = miou(SegmentationNetwork(path, None), images, labels)
+    network = SegmentationNetwork(path, None)
+    said = network.choose_backend("auto", images, timed=lambda slow, fast: 1.6)
+    assert said.startswith("segmenter in OpenVINO") and "checked against ONNX Runtime on 3 real images" in said
+    assert "1.60x its speed here" in said
+    assert network.openvino is not None and miou(network, images, labels) == pytest.approx(exact, rel=1e-12)
+    slower = SegmentationNetwork(path, None)
+    said = slower.choose_backend("auto", images, timed=lambda slow, fast: 0.9)
+    assert slower.openvino is None and "matched it" in said and "was not faster on this machine (0.90x" in said
+
+    kept = SegmentationNetwork(path, None)
+    assert kept.choose_backend("pytorch", images) == "segmenter in ONNX Runtime (search.scoring_backend: pytorch)"
+    assert kept.openvino is None
+
+    real_compile = openvino_runtime.compile_model
+
+    def drifting(*args, **kwargs):
+        compiled = real_compile(*args, **kwargs)
+
+        class Drifting:
+            def output(self, index):
+                return compiled.output(index)
+
+            def __call__(self, feed):
+                return {compiled.output(0): np.asarray(compiled(feed)[compiled.output(0)]) * 1.01}
+        return Drifting()
+
+    monkeypatch.setattr(openvino_runtime, "compile_model", drifting)
+    drifted = SegmentationNetwork(path, None)
+    said = drifted.choose_backend("auto", images, timed=lambda slow, fast: 1.6)
+    assert said.startswith("segmenter in ONNX Runtime: OpenVINO") and "differs from it on 3 real images" in said
+    assert drifted.openvino is None and miou(drifted, images, labels) == exact
