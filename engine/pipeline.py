@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,14 @@ def _seed_stage(config: RunConfig, stage_name: str) -> None:
     torch.manual_seed(config.seed + position)
 
 
+@dataclass
+class _Where:
+    """How far a run got in this process: the stage it is in, and whether it changed anything yet."""
+
+    stage: str = "data"
+    changed_anything: bool = False
+
+
 def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
             cancel_requested: Callable[[], bool] = lambda: False, stop_after: str | None = None,
             redo: str | None = None, world: World = SINGLE) -> dict[str, Any]:
@@ -224,84 +233,123 @@ def execute(run_id: int, settings: Settings, store: Store, events: EventSink,
     events = Fanout(recorder, events, optional=(events,))
     events(RunStarted(run_id=run_id, name=config.name, stages=list(STAGES)))
     world.broadcast((run_id, run.config))
-    group = hosts(world)
-    stage_name, changed_anything = "data", False
-    heartbeat = Heartbeat(store, run_id).__enter__()  # on a timer, whatever the stage does; stopped below
-    try:
-        device = _prepare_process(config, settings, world)
-        events(Message(run_id=run_id, text=describe_resolved(_device_choice(config, settings)[0], str(device))))
-        if world.active:
-            events(Message(run_id=run_id, text=f"{world.size} processes on {len(group)} machine(s): "
-                                               f"{', '.join(group)}; each takes {config.batch_size // world.size} "
-                                               "image(s) of every batch"))
-        # The data before anything is changed: a run that cannot start (its dataset gone) is left as it was.
-        data = prepare_data(config, settings, events)
-        log.info("run %s data: %s", run_id, describe(data))
-        dataset = dataset_fingerprint(data.root)
-        _report_dataset_changes(store, run_id, folder, dataset, redo, events)
-        changed_anything = True
-        store.set_run_processes(run_id, world.size, group)
-        if redo is not None:
-            redo_stage(store, settings, run_id, redo, events)
-        damaged = _check_finished_stages(store, run_id, folder, events)
-        for position, stage_name in enumerate(STAGES):
-            finished = store.stage_status(run_id, stage_name) is Status.finished
-            if not finished and cancel_requested():
-                # A stage boundary is a checkpoint too: a cancel that came as a stage ended (after its last
-                # check) stops the run here, said in its log, instead of letting the next stages run.
-                world.broadcast(("stop", stage_name))
-                raise Cancelled(f"stopped before {stage_name} as asked; continue with: python main.py resume {run_id}")
-            world.broadcast(("skip" if finished else "run", stage_name))
-            if finished:
-                events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
-                if stage_name == stop_after and position < len(STAGES) - 1:
-                    # Asked to stop after a stage that had finished before: nothing after it runs.
-                    world.broadcast(("stop", stage_name))
-                    raise Cancelled(f"{stage_name} had already finished: stopped after it as asked; continue with: "
-                                    f"python main.py resume {run_id}")
-                continue
-            _seed_stage(config, stage_name)
-            ctx = StageContext(run_id=run_id, stage=stage_name, config=config, settings=settings, store=store,
-                               run_dir=folder, events=events, cancel_requested=cancel_requested, device=device,
-                               world=world)
-            events(StageStarted(run_id=run_id, stage=stage_name))
-            started = time.monotonic()
-            result = RUNNERS[stage_name](ctx, data)
-            ctx.write_result(result)
-            write_text_atomic(folder / stage_name / DATASET_READ, json.dumps(dataset))
-            events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
-            ctx.discard_checkpoint()
-            if stage_name in damaged:
-                if fingerprint(store, run_id, stage_name) != damaged[stage_name]:
-                    _invalidate_after(store, run_id, folder, stage_name,
-                                      f"{stage_name} was redone and its output differs from before", events)
-                (folder / stage_name / BEFORE_REDO).unlink(missing_ok=True)
-            if stage_name == stop_after and position < len(STAGES) - 1:
-                world.broadcast(("stop", stage_name))
-                raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")
-        world.broadcast(("done", None))
-    except Cancelled as exc:
-        events(StageCancelled(run_id=run_id, stage=stage_name, reason=str(exc)))
-        raise
-    except BaseException as exc:
-        if isinstance(exc, OSError) and exc.filename and exc.errno in DISK_FULL + NOT_WRITABLE:
-            exc = disk_error(exc, Path(exc.filename))  # e.g. the ONNX file or the grid on a full disk
-        if isinstance(exc, UserError) and not changed_anything and before[0] is not Status.pending:
-            # A resume that could not start: the run is as it was (a new run's failure to start is recorded).
-            store.restore_run(run_id, *before)
-            raise UserError(f"{exc}; run {run_id} is unchanged ({before[0].value})") from None
-        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt):
-            error = f"interrupted; resume with: python main.py resume {run_id}"
-        events(StageFailed(run_id=run_id, stage=stage_name, error=error))
-        if isinstance(exc, UserError):
-            raise exc from None
-        raise
-    finally:
-        heartbeat.__exit__()
+    where = _Where()
+    with Heartbeat(store, run_id):  # on a timer, whatever the stage does
+        try:
+            _run_stages(RunPlan(run_id, config, settings, store, folder, events, cancel_requested, stop_after, redo,
+                                world), where)
+        except Cancelled as exc:
+            events(StageCancelled(run_id=run_id, stage=where.stage, reason=str(exc)))
+            raise
+        except BaseException as exc:
+            said = _record_failure(exc, store, run_id, before, where, events)
+            if said is not None:
+                raise said from None
+            raise
     summary = stage_result(folder, "export")
     events(RunFinished(run_id=run_id, summary=summary))
     return summary
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What ``execute`` was asked to do, for the steps it takes."""
+
+    run_id: int
+    config: RunConfig
+    settings: Settings
+    store: Store
+    folder: Path
+    events: EventSink
+    cancel_requested: Callable[[], bool]
+    stop_after: str | None
+    redo: str | None
+    world: World
+
+
+def _run_stages(plan: RunPlan, where: _Where) -> None:
+    """The run's process prepared, its data read, then each unfinished stage in order."""
+    run_id, config, store, events, world = plan.run_id, plan.config, plan.store, plan.events, plan.world
+    group = hosts(world)
+    device = _prepare_process(config, plan.settings, world)
+    events(Message(run_id=run_id, text=describe_resolved(_device_choice(config, plan.settings)[0], str(device))))
+    if world.active:
+        events(Message(run_id=run_id, text=f"{world.size} processes on {len(group)} machine(s): "
+                                           f"{', '.join(group)}; each takes {config.batch_size // world.size} "
+                                           "image(s) of every batch"))
+    # The data before anything is changed: a run that cannot start (its dataset gone) is left as it was.
+    data = prepare_data(config, plan.settings, events)
+    log.info("run %s data: %s", run_id, describe(data))
+    dataset = dataset_fingerprint(data.root)
+    _report_dataset_changes(store, run_id, plan.folder, dataset, plan.redo, events)
+    where.changed_anything = True
+    store.set_run_processes(run_id, world.size, group)
+    if plan.redo is not None:
+        redo_stage(store, plan.settings, run_id, plan.redo, events)
+    damaged = _check_finished_stages(store, run_id, plan.folder, events)
+    for position, stage_name in enumerate(STAGES):
+        where.stage = stage_name
+        last = position == len(STAGES) - 1
+        finished = store.stage_status(run_id, stage_name) is Status.finished
+        if not finished and plan.cancel_requested():
+            # A stage boundary is a checkpoint too: a cancel that came as a stage ended (after its last
+            # check) stops the run here, said in its log, instead of letting the next stages run.
+            world.broadcast(("stop", stage_name))
+            raise Cancelled(f"stopped before {stage_name} as asked; continue with: python main.py resume {run_id}")
+        world.broadcast(("skip" if finished else "run", stage_name))
+        if finished:
+            events(Message(run_id=run_id, text=f"[{stage_name}] already finished; skipped"))
+            if stage_name == plan.stop_after and not last:
+                # Asked to stop after a stage that had finished before: nothing after it runs.
+                world.broadcast(("stop", stage_name))
+                raise Cancelled(f"{stage_name} had already finished: stopped after it as asked; continue with: "
+                                f"python main.py resume {run_id}")
+            continue
+        _run_stage(plan, stage_name, device, data, dataset, damaged)
+        if stage_name == plan.stop_after and not last:
+            world.broadcast(("stop", stage_name))
+            raise Cancelled(f"stopped after {stage_name} as asked; continue with: python main.py resume {run_id}")
+    world.broadcast(("done", None))
+
+
+def _run_stage(plan: RunPlan, stage_name: str, device: Any, data: Any, dataset: Any,
+               damaged: dict[str, Any]) -> None:
+    """One stage, its result and the dataset it read written; a stage redone for damage whose output changed
+    makes the stages after it stale."""
+    run_id, folder, events = plan.run_id, plan.folder, plan.events
+    _seed_stage(plan.config, stage_name)
+    ctx = StageContext(run_id=run_id, stage=stage_name, config=plan.config, settings=plan.settings, store=plan.store,
+                       run_dir=folder, events=events, cancel_requested=plan.cancel_requested, device=device,
+                       world=plan.world)
+    events(StageStarted(run_id=run_id, stage=stage_name))
+    started = time.monotonic()
+    result = RUNNERS[stage_name](ctx, data)
+    ctx.write_result(result)
+    write_text_atomic(folder / stage_name / DATASET_READ, json.dumps(dataset))
+    events(StageFinished(run_id=run_id, stage=stage_name, seconds=time.monotonic() - started))
+    ctx.discard_checkpoint()
+    if stage_name in damaged:
+        if fingerprint(plan.store, run_id, stage_name) != damaged[stage_name]:
+            _invalidate_after(plan.store, run_id, folder, stage_name,
+                              f"{stage_name} was redone and its output differs from before", events)
+        (folder / stage_name / BEFORE_REDO).unlink(missing_ok=True)
+
+
+def _record_failure(exc: BaseException, store: Store, run_id: int, before: tuple, where: _Where,
+                    events: EventSink) -> UserError | None:
+    """The failure recorded (a resume that could not start leaves the run as it was); the error to raise in its
+    place, where there is one to say plainly (None: the original, with its traceback)."""
+    if isinstance(exc, OSError) and exc.filename and exc.errno in DISK_FULL + NOT_WRITABLE:
+        exc = disk_error(exc, Path(exc.filename))  # e.g. the ONNX file or the grid on a full disk
+    if isinstance(exc, UserError) and not where.changed_anything and before[0] is not Status.pending:
+        # A resume that could not start: the run is as it was (a new run's failure to start is recorded).
+        store.restore_run(run_id, *before)
+        return UserError(f"{exc}; run {run_id} is unchanged ({before[0].value})")
+    error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        error = f"interrupted; resume with: python main.py resume {run_id}"
+    events(StageFailed(run_id=run_id, stage=where.stage, error=error))
+    return exc if isinstance(exc, UserError) else None
 
 
 def execute_worker(settings: Settings, world: World, cancel_requested: Callable[[], bool] = lambda: False) -> None:

@@ -22,7 +22,7 @@ from engine.api import (COLOUR_TABLE, CandidateTable, LatencyReading, Preview, S
 from engine.settings import Settings
 from workbench.backend_choice import backend_combo
 from workbench.reader import StoreReader
-from workbench.state import front_rows
+from workbench.state import Session, front_rows
 from workbench.model_process import ModelProcess
 from workbench.worker import Worker
 
@@ -333,6 +333,13 @@ class CompareView(QWidget):
         return sync
 
     # --- selection --------------------------------------------------------------------------------
+    def follow(self, session: Session) -> None:
+        """Read from the window session's store with its settings, now and whenever they change."""
+        def use() -> None:
+            self.store, self.settings = session.store, session.settings
+        session.subscribe(use)
+        use()
+
     def set_run(self, run_id: int | None) -> None:
         if run_id == self.run_id:
             return

@@ -29,8 +29,11 @@ from engine.api import (
     DEFAULT_PRESET,
     STAGES,
     RunConfig,
+    RunResult,
     RunSummary,
+    SearchBudget,
     Store,
+    TeacherReference,
     cancel_run,
     delete_run,
     mark_failed,
@@ -53,7 +56,7 @@ from workbench.pareto_view import ParetoView
 from workbench.process import RunProcess
 from workbench.reader import StoreReader
 from workbench.runs_model import RunsTableModel
-from workbench.state import Selection
+from workbench.state import Selection, Session
 from workbench.settings import save_settings
 from workbench.settings_dialog import SettingsDialog
 from workbench.summary_view import SummaryView
@@ -64,7 +67,8 @@ REFRESH_INTERVAL_MS = 2000
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, store: Store, problems: list[str] | None = None):
         super().__init__()
-        self.settings, self.store = settings, store
+        #: The settings and the store every view reads from (``workbench.state.Session``): views follow it.
+        self.session = Session(settings, store)
         self.processes: dict[int, RunProcess] = {}
         self.reader = StoreReader(self, threads=1)
         # The one selection every view shows (Qt-free: workbench.state); views that let the user choose set it.
@@ -104,8 +108,9 @@ class MainWindow(QMainWindow):
         self.monitor.cancel_requested.connect(self.ask_cancel)
         self.monitor.resume_requested.connect(self.resume_run)
         self.pareto = ParetoView(store)
-        self.pareto.export_dir = settings.exports_dir
         self.compare = CompareView(store, settings)
+        for view in (self.monitor, self.pareto, self.compare):
+            view.follow(self.session)
         self.pareto.candidate_selected.connect(self._candidate_selected)
         self.compare.candidate_changed.connect(self._compare_moved)
         self.summary = SummaryView()
@@ -275,6 +280,14 @@ class MainWindow(QMainWindow):
         if listed is not None and listed.status == "running" and shown not in self.processes:
             self.pareto.catch_up(shown, listed.candidates)  # a run elsewhere: its candidates from the store
 
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+    @property
+    def store(self) -> Store:
+        return self.session.store
+
     def selected_run_id(self) -> int | None:
         rows = self.runs_view.selectionModel().selectedRows()
         return self.runs_model.run_at(rows[0].row()).id if rows else None
@@ -316,22 +329,49 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(status == "finished" or bool(listed and listed.best_macs is not None))
         if reload or listed != self.summary_shown:
             self.summary_shown = listed
-            folder = run_dir(self.settings, run_id) if run_id is not None else None
-            result = run_result(self.settings, run_id) if run_id is not None and status == "finished" else None
-            self.summary.show_summary(listed, result, folder)
+            self._show_summary(run_id, listed, status)
         if reload or run_id != self.pareto.run_id:
-            teacher = search_teacher(self.settings, run_id) if run_id is not None else None
-            budget = search_budget(self.store, self.settings, run_id) if run_id is not None else None
-            latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
-            self.pareto.set_run(run_id, budget.macs if budget else None, teacher, latency,
-                                measured=bool(budget and budget.measured))
+            self.pareto.set_run(run_id)  # its candidates are read at once; its references when they come
             self.compare.set_run(run_id)
+            self._read_references(run_id)
         elif run_id is not None and not self.pareto.references.knows_teacher(run_id):
             # The search writes its teacher reference as it starts: picked up by the next refresh.
-            teacher = search_teacher(self.settings, run_id)
-            if teacher is not None:
-                budget = search_budget(self.store, self.settings, run_id)
-                self.pareto.set_references(run_id, budget.macs if budget else None, teacher)
+            self._read_references(run_id)
+
+    def _show_summary(self, run_id: int | None, listed: RunSummary | None, status: str | None) -> None:
+        """The selected run's summary: a finished run's result is read off the GUI thread and shown when it comes
+        (the run shown meanwhile stays as it was, never a half of each)."""
+        folder = run_dir(self.settings, run_id) if run_id is not None else None
+        if run_id is None or status != "finished":
+            self.reader.forget("summary")
+            self.summary.show_summary(listed, None, folder)
+            return
+        settings = self.settings
+
+        def show(result: RunResult | None) -> None:
+            if self.selected_run_id() == run_id:
+                self.summary.show_summary(listed, result, folder)
+
+        self.reader.read("summary", lambda: run_result(settings, run_id), show)
+
+    def _read_references(self, run_id: int | None) -> None:
+        """The Pareto plot's references of a run (its teacher on the search split, its budgets), read off the GUI
+        thread and drawn when they come."""
+        if run_id is None:
+            self.reader.forget("references")
+            return
+        settings, store = self.settings, self.store
+
+        def read() -> tuple[TeacherReference | None, SearchBudget | None]:
+            return search_teacher(settings, run_id), search_budget(store, settings, run_id)
+
+        def show(found: tuple[TeacherReference | None, SearchBudget | None]) -> None:
+            teacher, budget = found
+            latency = (budget.latency_ms, budget.latency_on) if budget and budget.latency_ms else None
+            self.pareto.set_references(run_id, budget.macs if budget else None, teacher, latency,
+                                       measured=bool(budget and budget.measured))
+
+        self.reader.read("references", read, show)
 
     # --- processes --------------------------------------------------------------------------------
     def _watch(self, process: RunProcess) -> None:
@@ -560,14 +600,9 @@ class MainWindow(QMainWindow):
             new = dialog.result_settings
             if dialog.result_store is not None:  # the dialog opened it: it replaces the current one
                 self.store.close()
-                self.store = dialog.result_store
-                for view in (self.monitor, self.pareto, self.compare):
-                    view.store = self.store
             save_settings(new)
             self.show_problems([])
-            self.settings = new
-            self.compare.settings = new
-            self.pareto.export_dir = new.exports_dir
+            self.session.use(new, dialog.result_store)  # the views follow it
             self._show_status()
             self.refresh()
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 from engine.api import FAMILIES, STAGES, Curve, RunConfig, RunDetail, Store
 from engine.events import Event, format_log_line, log_line
 from workbench.reader import StoreReader
-from workbench.state import RunMonitor
+from workbench.state import RunMonitor, Session
 
 MAX_PLOT_POINTS = 2000
 #: The stages that record series (losses; the search its best score so far), in the order a run goes.
@@ -141,6 +141,13 @@ class MonitorView(QWidget):
         layout.addLayout(plot_row, 2)
         layout.addWidget(self.log_view, 1)
         self.set_process_running(False)
+
+    def follow(self, session: Session) -> None:
+        """Read from the window session's store, now and whenever another one is opened."""
+        def use() -> None:
+            self.store = session.store
+        session.subscribe(use)
+        use()
 
     def set_run(self, run_id: int | None) -> None:
         if run_id != self.run_id:

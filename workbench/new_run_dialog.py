@@ -25,6 +25,7 @@ from workbench.options_form import OptionsForm
 from workbench.resources import preset_descriptions
 from workbench.entry import can_start_processes
 from workbench.summary_view import format_count
+from workbench.binder import FormBinder
 from workbench.worker import Worker
 
 
@@ -341,6 +342,7 @@ class NewRunDialog(QDialog):
                        self.exhaustive_limit, self.train_crop):
             widget.valueChanged.connect(self.validate)
         self._watch_refusals(self)
+        self.binder = self._bind_form()
         preset = preset if preset in PRESETS else DEFAULT_PRESET
         self.preset.setCurrentText(preset)
         self.apply_preset(preset)
@@ -495,72 +497,72 @@ class NewRunDialog(QDialog):
     def apply_preset(self, name: str) -> None:
         self.preset_description.setText(preset_descriptions().get(name, ""))
         self.preset.setToolTip(preset_descriptions().get(name, ""))
-        self.show_form(NewRunForm.from_preset(name, self.taken_names))
+        # Another preset's settings; how many processes and machines run it is the user's, kept.
+        self.show_form(NewRunForm.from_preset(name, self.taken_names).with_(processes=self.processes.value(),
+                                                                          machines=self.machines.value()))
         self.validate()
         if self.isVisible():  # another preset's fields: the height they need, shorter too
             QTimer.singleShot(0, self._fit_height)
 
+    def _bind_form(self) -> FormBinder:
+        """Which widget holds each field of the form (``NewRunForm``), in the order they are drawn (the family
+        before the sample and metric choices that depend on it)."""
+        binder = FormBinder()
+        binder.bind("preset", self.preset.currentText, lambda _: None)  # chosen by its own box: apply_preset
+        binder.text("name", self.name)
+        binder.choice("family", self.family)
+        binder.bind("sample", lambda: self.sample.currentText() if self.use_sample.isChecked() else None,
+                    self._show_sample, self.use_sample, self.use_folder, self.sample)
+        binder.text("folder", self.folder)
+        binder.bind("teacher_checkpoint", lambda: self.teacher_path.text() if self.import_teacher.isChecked() else None,
+                    self._show_teacher, self.train_teacher, self.import_teacher, self.teacher_path)
+        binder.value("teacher_steps", self.teacher_steps)
+        binder.text("segmentation", self.segmentation)
+        binder.text("segmentation_classes", self.segmentation_classes)
+        binder.bind("metric", self._metric, self._show_metric, self.metric_choice)
+        binder.bind("model", lambda: self.model_form.values() if self.model_form else {}, self._set_model_form)
+        binder.option("budget", {"ratio": self.by_ratio, "macs": self.by_macs, "latency": self.by_latency})
+        binder.value("ratio", self.ratio)
+        binder.value("macs_millions", self.macs)
+        binder.value("latency_ms", self.latency)
+        binder.choice("latency_device", self.latency_device)
+        binder.choice("latency_backend", self.latency_backend)
+        binder.value("supernet_steps", self.supernet_steps)
+        binder.value("finetune_steps", self.finetune_steps)
+        binder.text("image_size", self.image_size)
+        binder.value("batch_size", self.batch_size)
+        binder.choice("search_method", self.search_method)
+        binder.value("population", self.population)
+        binder.value("generations", self.generations)
+        binder.value("exhaustive_limit", self.exhaustive_limit)
+        binder.value("train_crop", self.train_crop)
+        binder.choice("device", self.device)
+        binder.value("processes", self.processes)
+        binder.value("machines", self.machines)
+        return binder
+
+    def _show_sample(self, sample: str | None) -> None:
+        self.use_sample.setChecked(sample is not None)
+        self.use_folder.setChecked(sample is None)
+        self._set_sample_choices()
+        self.sample.setCurrentText(sample or "")
+
+    def _show_teacher(self, checkpoint: str | None) -> None:
+        self.train_teacher.setChecked(checkpoint is None)
+        self.import_teacher.setChecked(checkpoint is not None)
+        self.teacher_path.setText(checkpoint or "")
+
+    def _show_metric(self, metric: str) -> None:
+        self._set_metric_choices()
+        self.metric_choice.setCurrentText(metric)
+
     def show_form(self, form: NewRunForm) -> None:
         """Draw ``form`` into the fields (without a check per field: ``validate`` follows)."""
-        widgets = [self.name, self.family, self.sample, self.teacher_steps, self.ratio, self.macs, self.latency,
-                   self.latency_device, self.latency_backend, self.supernet_steps, self.finetune_steps,
-                   self.image_size, self.batch_size, self.metric_choice, self.search_method, self.population,
-                   self.generations, self.exhaustive_limit, self.train_crop, self.teacher_path, self.segmentation,
-                   self.segmentation_classes, self.folder, self.device]
-        for widget in widgets:
-            widget.blockSignals(True)
-        self.name.setText(form.name)
-        self.family.setCurrentText(form.family)
-        self.use_sample.setChecked(form.sample is not None)
-        self.use_folder.setChecked(form.sample is None)
-        self.folder.setText(form.folder)
-        self.train_teacher.setChecked(form.teacher_checkpoint is None)
-        self.import_teacher.setChecked(form.teacher_checkpoint is not None)
-        self.teacher_path.setText(form.teacher_checkpoint or "")
-        self.teacher_steps.setValue(form.teacher_steps)
-        self._set_sample_choices()
-        self.sample.setCurrentText(form.sample or "")
-        self.segmentation.setText(form.segmentation)
-        self.segmentation_classes.setText(form.segmentation_classes)
-        self._set_metric_choices()
-        self._set_model_form(form.model)
-        {"ratio": self.by_ratio, "macs": self.by_macs, "latency": self.by_latency}[form.budget].setChecked(True)
-        self.ratio.setValue(form.ratio)
-        self.macs.setValue(form.macs_millions)
-        self.latency.setValue(form.latency_ms)
-        self.latency_device.setCurrentText(form.latency_device)
-        self.latency_backend.setCurrentText(form.latency_backend)
-        self.supernet_steps.setValue(form.supernet_steps)
-        self.finetune_steps.setValue(form.finetune_steps)
-        self.image_size.setText(form.image_size)
-        self.batch_size.setValue(form.batch_size)
-        self.metric_choice.setCurrentText(form.metric)
-        self.search_method.setCurrentText(form.search_method)
-        self.population.setValue(form.population)
-        self.generations.setValue(form.generations)
-        self.exhaustive_limit.setValue(form.exhaustive_limit)
-        self.train_crop.setValue(form.train_crop)
-        self.device.setCurrentText(form.device)
-        for widget in widgets:
-            widget.blockSignals(False)
+        self.binder.show(form)
 
     def form(self) -> NewRunForm:
         """What the fields hold, as plain data (``workbench.new_run_form``)."""
-        budget = "ratio" if self.by_ratio.isChecked() else "macs" if self.by_macs.isChecked() else "latency"
-        return NewRunForm(
-            preset=self.preset.currentText(), name=self.name.text(), family=self.family.currentText(),
-            sample=self.sample.currentText() if self.use_sample.isChecked() else None, folder=self.folder.text(),
-            teacher_steps=self.teacher_steps.value(),
-            teacher_checkpoint=self.teacher_path.text() if self.import_teacher.isChecked() else None,
-            budget=budget, ratio=self.ratio.value(), macs_millions=self.macs.value(),
-            latency_ms=self.latency.value(), latency_device=self.latency_device.currentText(),
-            latency_backend=self.latency_backend.currentText(), supernet_steps=self.supernet_steps.value(),
-            finetune_steps=self.finetune_steps.value(), search_method=self.search_method.currentText(),
-            population=self.population.value(), generations=self.generations.value(),
-            exhaustive_limit=self.exhaustive_limit.value(), image_size=self.image_size.text(),
-            train_crop=self.train_crop.value(), batch_size=self.batch_size.value(), metric=self._metric(),
-            segmentation=self.segmentation.text(), segmentation_classes=self.segmentation_classes.text(),
-            device=self.device.currentText(), model=self.model_form.values() if self.model_form else {})
+        return self.binder.read(NewRunForm)
 
     def overrides(self) -> dict[str, Any]:
         return self.form().overrides()
@@ -623,7 +625,8 @@ class NewRunDialog(QDialog):
     def _preflight(self, config: RunConfig) -> Preflight:
         """The engine's pre-flight of ``config``: at once, but without the teacher's MACs until it has been
         profiled (in the background; the form is validated again when that ends)."""
-        checked = preflight(config, self.settings, self.processes.value(), self.machines.value(), profile_teacher=False)
+        form = self.form()
+        checked = preflight(config, self.settings, form.processes, form.machines, profile_teacher=False)
         key = self._teacher_key(config)
         if checked.complete:
             self.budget_label.setText(self._budget_text(config, checked))
@@ -699,7 +702,8 @@ class NewRunDialog(QDialog):
         dialog.open()
 
     def launch(self) -> Launch:
-        return Launch(self.processes.value(), self.machines.value())
+        form = self.form()
+        return Launch(form.processes, form.machines)
 
     def _write_launch_files(self) -> None:
         if self.config is None or self.settings is None:

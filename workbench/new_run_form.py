@@ -53,6 +53,9 @@ class NewRunForm:
     segmentation_classes: str = ""
     device: str = "auto"
     model: dict[str, Any] = field(default_factory=dict)
+    #: How many processes (torchrun) on how many machines run it: not the configuration's, the launch's.
+    processes: int = 1
+    machines: int = 1
 
     @classmethod
     def from_preset(cls, preset: str, taken_names: set[str] = frozenset()) -> NewRunForm:  # type: ignore[assignment]

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store, TeacherReference
 from workbench.reader import StoreReader
-from workbench.state import ParetoFront, RunPoints, RunReferences, write_candidates_csv
+from workbench.state import ParetoFront, RunPoints, RunReferences, Session, write_candidates_csv
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
@@ -250,6 +250,13 @@ class ParetoView(QWidget):
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
                 if self.overlays.item(i).checkState() == Qt.CheckState.Checked}
 
+    def follow(self, session: Session) -> None:
+        """Read from the window session's store and save exports in its workspace, now and whenever they change."""
+        def use() -> None:
+            self.store, self.export_dir = session.store, session.settings.exports_dir
+        session.subscribe(use)
+        use()
+
     def set_run(self, run_id: int | None, budget: float | None = None, teacher: TeacherReference | None = None,
                 latency_budget: tuple[float, str] | None = None, measured: bool = False) -> None:
         """Show ``run_id``, with its MACs budget, its latency budget (ms, how it is decided: ``measured`` end to
@@ -264,19 +271,27 @@ class ParetoView(QWidget):
         self._hide_selected_overlay()
         if run_id is not None:
             self.references.update(run_id, budget, teacher, latency_budget, measured)
-        if run_id is not None and latency_budget is not None:
-            if budget is None and self.selected is None:  # searched by latency alone: shown against it
-                axis = "Measured latency" if measured else "Predicted latency"
-                self.x_choice.blockSignals(True)
-                self.x_choice.setCurrentText(axis)
-                self.x_choice.blockSignals(False)
-                self.plot.setLabel("bottom", X_AXES[axis][2])
+            self._latency_axis_first(run_id, budget, latency_budget, measured)
         self.reload()
 
-    def set_references(self, run_id: int, budget: float | None = None, teacher: TeacherReference | None = None) -> None:
-        """What became known of a run's search since it was shown (its teacher's scores and its budget in MACs,
-        written as the search starts): drawn at once."""
-        if self.references.update(run_id, budget, teacher):
+    def _latency_axis_first(self, run_id: int, budget: float | None, latency_budget: tuple[float, str] | None,
+                            measured: bool) -> None:
+        """A run searched by latency alone is shown against it (predicted or measured, as it was decided)."""
+        if latency_budget is not None and budget is None and self.selected is None and run_id == self.run_id:
+            axis = "Measured latency" if measured else "Predicted latency"
+            if self.x_choice.currentText() != axis:
+                self.auto_axes, self._fitted = True, False  # another axis: fitted to it
+            self.x_choice.blockSignals(True)
+            self.x_choice.setCurrentText(axis)
+            self.x_choice.blockSignals(False)
+            self.plot.setLabel("bottom", X_AXES[axis][2])
+
+    def set_references(self, run_id: int, budget: float | None = None, teacher: TeacherReference | None = None,
+                       latency_budget: tuple[float, str] | None = None, measured: bool = False) -> None:
+        """What became known of a run's search since it was shown (its teacher's scores and its budgets, read off
+        the GUI thread, or written as the search starts): drawn at once."""
+        if self.references.update(run_id, budget, teacher, latency_budget, measured):
+            self._latency_axis_first(run_id, budget, latency_budget, measured)
             self.redraw()
 
     def reload(self) -> None:

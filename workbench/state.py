@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.api import CandidateTable, TeacherReference
+from engine.api import CandidateTable, Store, TeacherReference
 from engine.events import CandidateScored, Event, StageFailed, StageFinished, StageStarted, StepProgress
+from engine.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,22 @@ class Observable:
     def changed(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+
+class Session(Observable):
+    """The window's settings and the store they open: what every view reads from. Views follow it (``follow``)
+    and take a new store or new settings themselves when it changes; no view sets another's."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        super().__init__()
+        self.settings, self.store = settings, store
+
+    def use(self, settings: Settings, store: Store | None = None) -> None:
+        """New settings, and the store they open where it is another one (the caller closed the old one)."""
+        self.settings = settings
+        if store is not None:
+            self.store = store
+        self.changed()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ CPU latency per backend, a grid of input | teacher | student | |difference|, and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ from engine.onnx_variants import build_variants, skipped_variants, variant_outpu
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
-from engine.stages.evaluate import generate, make_scorer
+from engine.stages.evaluate import Scorer, generate, make_scorer
 from engine.stages.resources import load_student, load_teacher
 
 GRID_ROWS = 8
+#: The export's parts, as progress: test-split metrics, the grid, the ONNX files, the variants, the timing.
+PARTS = 5
+CARD = "model_card.json"
 
 
 def save_grid(path, columns: tuple[str, ...], inputs: torch.Tensor, teacher: torch.Tensor, student: torch.Tensor,
@@ -95,84 +99,114 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     return variants
 
 
-def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
-    config = ctx.config
-    family, options = config.family_impl, config.options
-    size = config.size_hw
-    teacher, _ = load_teacher(ctx)
-    student = load_student(ctx)
-    search = ctx.result("search")
-    finetune = ctx.result("finetune")
+@dataclass
+class Exported:
+    """What the export's steps found, for the summary and the model card."""
 
-    # Its parts, as progress: test-split outputs and metrics, the grid, the ONNX files, the variants, the timing.
-    parts = 5
-    ctx.begin(parts)
+    scorer: Scorer
+    teacher_metrics: dict[str, float]
+    student_metrics: dict[str, float]
+    grid: Path
+    onnx_path: Path
+    parity: Any
+    variants: dict[str, dict[str, Any]]
+    skipped: dict[str, str]
+    readings: dict[str, Any]
+    profiles: dict[str, Any]
+
+
+def _score_and_draw(ctx: StageContext, data: RunData, teacher: nn.Module, student: nn.Module) -> tuple:
+    """Teacher and student on the test split: their metrics, and the grid of input | teacher | student."""
+    family, options = ctx.config.family_impl, ctx.config.options
     scorer = make_scorer(ctx, data, "test")
     teacher_out = generate(teacher, data.test_inputs, ctx.device, data.test_conditioning)
     student_out = generate(student, data.test_inputs, ctx.device, data.test_conditioning)
     teacher_metrics = scorer.all(teacher_out)
     student_metrics = {**scorer.all(student_out), "psnr_to_teacher": psnr(student_out, teacher_out)}
-    ctx.progress(1, parts)
-
+    ctx.progress(1, PARTS)
     grid = ctx.stage_dir / "grid.png"
     save_grid(grid, family.compare_columns, display_input(family, data.test_inputs, options), teacher_out, student_out,
-              data.test_targets, _conditioning_tiles(family, options, data.test_conditioning, size))
+              data.test_targets, _conditioning_tiles(family, options, data.test_conditioning, ctx.config.size_hw))
     ctx.artifact(grid, "comparison_grid")
-    ctx.progress(2, parts)
+    ctx.progress(2, PARTS)
+    return scorer, teacher_metrics, student_metrics, grid
 
-    student_cpu, teacher_cpu = student.cpu().eval(), teacher.cpu().eval()
+
+def _files_and_latency(ctx: StageContext, data: RunData, teacher: nn.Module, student: nn.Module,
+                       scorer: Scorer) -> tuple:
+    """The ONNX files (checked against PyTorch), the faster variants, and both models timed interleaved."""
+    config, family, options = ctx.config, ctx.config.family_impl, ctx.config.options
     names = (export_input_names(family, options), family.output_names)
     feed = data.feed(family, options, "test", 8)
-    onnx_path, parity = export_checked(student_cpu, ctx.stage_dir / "student.onnx", feed, config.threads, *names)
+    onnx_path, parity = export_checked(student, ctx.stage_dir / "student.onnx", feed, config.threads, *names)
     ctx.artifact(onnx_path, "onnx")
-    teacher_onnx = export_onnx(teacher_cpu, ctx.stage_dir / "teacher.onnx", tuple(t[:1] for t in feed), *names)
-    ctx.progress(3, parts)
-
-    variants = _variants(ctx, data, onnx_path, student_cpu, scorer)
+    teacher_onnx = export_onnx(teacher, ctx.stage_dir / "teacher.onnx", tuple(t[:1] for t in feed), *names)
+    ctx.progress(3, PARTS)
+    variants = _variants(ctx, data, onnx_path, student, scorer)
     skipped = skipped_variants(tuple(config.export.variants))
     for name, reason in skipped.items():
         ctx.message(f"export: no {name} variant: {reason}", level="warning")
-    ctx.progress(4, parts)
-
-    example = tuple(t[:1].cpu() for t in feed)
+    ctx.progress(4, PARTS)
     ctx.message("export: measuring teacher and student latency (interleaved; PyTorch, then ONNX Runtime"
                 + (" and OpenVINO)" if "openvino" in variants else ")"))
-    readings = measure_teacher_and_student(teacher_cpu, student_cpu, teacher_onnx, onnx_path, example,
+    readings = measure_teacher_and_student(teacher, student, teacher_onnx, onnx_path, tuple(t[:1].cpu() for t in feed),
                                            variants=variants, threads=config.threads, input_names=names[0],
                                            time_cap_s=config.export.latency_time_cap_s,
                                            compiled=config.export.torch_compile)
-    latency = {name: {backend: reading.timings[name].median_ms for backend, reading in readings.items()}
+    ctx.progress(5, PARTS)
+    return onnx_path, parity, variants, skipped, readings
+
+
+def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
+    """Its parts, as progress: test-split outputs and metrics, the grid, the ONNX files, the variants, the timing;
+    then the summary and the model card."""
+    teacher, _ = load_teacher(ctx)
+    student = load_student(ctx)
+    ctx.begin(PARTS)
+    scorer, teacher_metrics, student_metrics, grid = _score_and_draw(ctx, data, teacher, student)
+    student, teacher = student.cpu().eval(), teacher.cpu().eval()
+    onnx_path, parity, variants, skipped, readings = _files_and_latency(ctx, data, teacher, student, scorer)
+    example = ctx.config.family_impl.example_inputs(ctx.config.options, ctx.config.size_hw)
+    profiles = {name: profile_model(net, example) for name, net in (("teacher", teacher), ("student", student))}
+    exported = Exported(scorer, teacher_metrics, student_metrics, grid, onnx_path, parity, variants, skipped,
+                        readings, profiles)
+    summary = _summary(ctx, exported)
+    _write_card(ctx, data, exported, summary)
+    return summary
+
+
+def _summary(ctx: StageContext, found: Exported) -> dict[str, Any]:
+    """The run's result: teacher against student on the test split, the files, the latency readings, how the
+    search went, the recipe and how the run stands to its paper experiment."""
+    config, family = ctx.config, ctx.config.family_impl
+    search, finetune, profiles = ctx.result("search"), ctx.result("finetune"), found.profiles
+    latency = {name: {backend: reading.timings[name].median_ms for backend, reading in found.readings.items()}
                for name in ("teacher", "student")}
-    ctx.progress(5, parts)
-    profiles = {name: profile_model(net, family.example_inputs(options, size))
-                for name, net in (("teacher", teacher_cpu), ("student", student_cpu))}
-    card_path = ctx.stage_dir / "model_card.json"
-    predicted = _predicted_latency(search, latency["student"])
-    summary = {
+    return {
         "run_id": ctx.run_id,
-        "teacher": {**profiles["teacher"].as_dict(), "metrics": teacher_metrics, "latency_ms": latency["teacher"]},
-        "student": {**profiles["student"].as_dict(), "arch": search["arch"], "metrics": student_metrics,
+        "teacher": {**profiles["teacher"].as_dict(), "metrics": found.teacher_metrics, "latency_ms": latency["teacher"]},
+        "student": {**profiles["student"].as_dict(), "arch": search["arch"], "metrics": found.student_metrics,
                     "latency_ms": latency["student"],
                     # In words: "weights" is the key of a run's weight files (recorded relative to its folder).
                     "weights_used": weights_of(False, finetune)},
         "macs_ratio": profiles["teacher"].macs / profiles["student"].macs,
-        "metric": scorer.metric,
-        "metric_notes": scorer.notes,
+        "metric": found.scorer.metric,
+        "metric_notes": found.scorer.notes,
         "metrics_split": "test",
         "image_size": config.image_size,
         # Where the run trained and searched (``device: auto`` resolved); the latency readings are the CPU's.
         "run_device": str(ctx.device),
         "device": "cpu",
         "threads": torch.get_num_threads(),
-        "latency": {backend: reading.as_dict() for backend, reading in readings.items()},
-        "onnx_path": str(onnx_path),
-        "onnx_variants": variants,
-        "onnx_variants_skipped": skipped,
-        "onnx_max_abs_diff": parity.max_abs_diff,
-        "model_card_path": str(card_path),
-        "grid_path": str(grid),
+        "latency": {backend: reading.as_dict() for backend, reading in found.readings.items()},
+        "onnx_path": str(found.onnx_path),
+        "onnx_variants": found.variants,
+        "onnx_variants_skipped": found.skipped,
+        "onnx_max_abs_diff": found.parity.max_abs_diff,
+        "model_card_path": str(ctx.stage_dir / CARD),
+        "grid_path": str(found.grid),
         "grid_columns": [column_title(family, c) for c in family.compare_columns],
-        "predicted_latency": predicted,
+        "predicted_latency": _predicted_latency(search, latency["student"]),
         "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
                                               "latency_budget_ms", "scoring_backend", "latency_decision",
                                               "latency_measured", "measurements")},
@@ -180,16 +214,20 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         "recipe": config.recipe_card,
         "protocol": protocol_of(config),
     }
-    teacher_result = ctx.result("teacher")
-    build_model_card(config, arch=search["arch"], weights=weights_of(False, finetune), profile=profiles["student"],
-                     readings=readings, onnx_path=onnx_path, parity=parity, variants=variants,
+
+
+def _write_card(ctx: StageContext, data: RunData, found: Exported, summary: dict[str, Any]) -> None:
+    config, search, finetune = ctx.config, ctx.result("search"), ctx.result("finetune")
+    teacher_result, card_path = ctx.result("teacher"), ctx.stage_dir / CARD
+    build_model_card(config, arch=search["arch"], weights=weights_of(False, finetune), profile=found.profiles["student"],
+                     readings=found.readings, onnx_path=found.onnx_path, parity=found.parity, variants=found.variants,
                      source_run={"id": ctx.run_id, "name": config.name, "dataset": str(data.root)},
-                     metrics=student_metrics, metric=scorer.metric,
-                     teacher={"macs": profiles["teacher"].macs, "params": profiles["teacher"].params,
-                              "metrics": teacher_metrics, "source": teacher_result.get("source"),
+                     metrics=found.student_metrics, metric=found.scorer.metric,
+                     teacher={"macs": found.profiles["teacher"].macs, "params": found.profiles["teacher"].params,
+                              "metrics": found.teacher_metrics, "source": teacher_result.get("source"),
                               "shipped": teacher_result.get("shipped")},
-                     predicted_latency=predicted, measured_latency=search.get("latency_measured")).write(card_path)
+                     predicted_latency=summary["predicted_latency"],
+                     measured_latency=search.get("latency_measured")).write(card_path)
     ctx.artifact(card_path, "model_card")
-    return summary
 
 

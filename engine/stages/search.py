@@ -24,7 +24,7 @@ from engine.search import NothingFits, SearchProblem, choose_method, evolutionar
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import Scorer, generate, make_scorer
-from engine.stages.latency_budget import measured_budget, run_latency
+from engine.stages.latency_budget import RunLatency, measured_budget, run_latency
 from engine.stages.resources import TEACHER_REFERENCE, load_supernet, load_teacher, teacher_reference
 from engine.store import CandidateRecord
 
@@ -99,119 +99,141 @@ def scored_teacher(ctx: StageContext, data: RunData, scorer: Scorer, macs: float
     return ctx.world.broadcast(scores)
 
 
-def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
-    config = ctx.config
-    family, options, recipe = config.family_impl, config.options, config.resolved_recipe
-    supernet, _, _ = load_supernet(ctx)
-    supernet.eval()
-    scorer = make_scorer(ctx, data, "search")
-    reference, budget = resolved_budget_macs(config, ctx.run_dir)  # as the run's pre-flight resolved it
-    params_cache: dict[Arch, int] = {}
-    latency = run_latency(ctx) if config.search.predicts_latency else None
-    world = ctx.world
-    measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
-    latency_budget = None if config.search.measures_latency else config.search.latency_budget_ms
-    teacher_scores = scored_teacher(ctx, data, scorer, reference)
-
-    def macs(arch: Arch) -> int:
-        return family.macs(arch, options, config.size_hw)
-
-    def params(arch: Arch) -> int:
-        if arch not in params_cache:
-            params_cache[arch] = family.params(arch, options)
-        return params_cache[arch]
-
-    # Scores already in the store (an earlier, interrupted search) are reused as they are, if they were taken on
-    # the same held-out images: otherwise they are dropped and the search scores again, saying so.
+def stored_scores(ctx: StageContext, data: RunData, scorer: Scorer) -> dict[str, float]:
+    """Scores already in the store (an earlier, interrupted search), reused as they are if they were taken on the
+    same held-out images (else dropped, and the search scores again, saying so); every rank gets them."""
     cache: dict[str, float] = {}
-    if world.is_main:
+    if ctx.world.is_main:
         forget_stale_scores(ctx, data)
         stored = ctx.store.candidate_table(ctx.run_id)
         values = stored.metrics.get(scorer.metric)
         if values is not None:
             cache = {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
-    cache = world.broadcast(cache)
-    reused = len(cache)
-    started = time.monotonic()
+    return ctx.world.broadcast(cache)
 
-    def metrics_of(arch: Arch) -> dict[str, float]:
-        calibrate(family, supernet, arch, data, config.options)
-        return scorer.all(generate(lambda x, *c: supernet(x, *c, arch=arch), data.search_inputs, ctx.device,
-                                     data.search_conditioning))
 
-    def measured_ms(arch: Arch) -> float | None:
+class Candidates:
+    """How the search scores sub-networks of the supernet and reports each: its MACs and parameters, its scores
+    on the held-out images (one sub-network per process and round, gathered on every process), its predicted and
+    measured latency, and whether it meets a budget decided on measurement."""
+
+    def __init__(self, ctx: StageContext, data: RunData, supernet: Any, scorer: Scorer,
+                 latency: RunLatency | None, measured: MeasuredBudget | None, cache: dict[str, float]) -> None:
+        self.ctx, self.data, self.supernet, self.scorer = ctx, data, supernet, scorer
+        self.latency, self.measured, self.cache = latency, measured, cache
+        self.family, self.options = ctx.config.family_impl, ctx.config.options
+        self._params: dict[Arch, int] = {}
+
+    def macs(self, arch: Arch) -> int:
+        return self.family.macs(arch, self.options, self.ctx.config.size_hw)
+
+    def params(self, arch: Arch) -> int:
+        if arch not in self._params:
+            self._params[arch] = self.family.params(arch, self.options)
+        return self._params[arch]
+
+    def metrics_of(self, arch: Arch) -> dict[str, float]:
+        calibrate(self.family, self.supernet, arch, self.data, self.options)
+        return self.scorer.all(generate(lambda x, *c: self.supernet(x, *c, arch=arch), self.data.search_inputs,
+                                        self.ctx.device, self.data.search_conditioning))
+
+    def measured_ms(self, arch: Arch) -> float | None:
         """The sub-network's end-to-end latency where the budget was decided on it (rank 0 measured it before it
         was scored: only candidates that fit are scored)."""
-        found = measured.cache.get(str(arch)) if measured is not None else None
+        found = self.measured.cache.get(str(arch)) if self.measured is not None else None
         return None if found is None else found.ms
 
-    def score_many(archs: list[Arch]) -> list[float]:
+    def record(self, arch: Arch, metrics: dict[str, float]) -> CandidateRecord:
+        return CandidateRecord(str(arch), self.macs(arch), self.params(arch), metrics,
+                               self.latency(arch) if self.latency else None, self.measured_ms(arch))
+
+    def score_many(self, archs: list[Arch]) -> list[float]:
         """Rounds of one sub-network per rank, the scores gathered on every rank; rank 0 reports them all
         in order (the store gets each once); a stop asked on any rank ends the search between rounds."""
-        values = []
+        world, values = self.ctx.world, []
         for start in range(0, len(archs), world.size):
-            if world.any(ctx.cancel_requested()):
-                raise Cancelled(f"search stopped; {len(cache)} scored candidates are kept in the store; "
-                                f"resume with: python main.py resume {ctx.run_id}")
+            if world.any(self.ctx.cancel_requested()):
+                raise Cancelled(f"search stopped; {len(self.cache)} scored candidates are kept in the store; "
+                                f"resume with: python main.py resume {self.ctx.run_id}")
             round_ = archs[start:start + world.size]
-            mine = world.shard(round_)
-            gathered = world.gather([metrics_of(arch) for arch in mine])
+            gathered = world.gather([self.metrics_of(arch) for arch in world.shard(round_)])
             for position, arch in enumerate(round_):
                 metrics = gathered[position % world.size][position // world.size]
-                report_candidate(ctx, CandidateRecord(str(arch), macs(arch), params(arch), metrics,
-                                                      latency(arch) if latency else None, measured_ms(arch)),
-                                 scorer.metric)
-                values.append(metrics[scorer.metric])
+                report_candidate(self.ctx, self.record(arch, metrics), self.scorer.metric)
+                values.append(metrics[self.scorer.metric])
         return values
 
-    def measured_fits(arch: Arch) -> bool:
+    def fits_measured(self, arch: Arch) -> bool:
         """Rank 0 measures; every rank takes its decision, in the same order, so all search alike."""
-        return world.broadcast(measured.fits(arch) if measured is not None else None)
+        return self.ctx.world.broadcast(self.measured.fits(arch) if self.measured is not None else None)
 
-    limit_words = world.broadcast(measured.describe() if measured is not None else None)
-    problem = SearchProblem(space=config.search_space(), macs=macs, score=lambda arch: score_many([arch])[0],
-                            budget=budget, higher_is_better=scorer.higher_is_better, cache=cache, latency=latency,
-                            latency_budget_ms=latency_budget, score_many=score_many, chunk=world.size,
-                            measured=measured_fits if config.search.measures_latency else None,
-                            measured_limit=limit_words or "")
-    method = choose_method(config.search, problem.grid_size())
-    if config.search.method == "evolution" and method == "exhaustive":
-        spec = config.search
+
+def _announce(ctx: StageContext, problem: SearchProblem, method: str, limits: list[str], teacher: str,
+              reused: int, scorer: Scorer) -> None:
+    spec = ctx.config.search
+    if spec.method == "evolution" and method == "exhaustive":
         ctx.message(f"search: an evolution of {spec.population} x {spec.generations + 1} members would visit more than "
                     f"the {problem.grid_size()} sub-networks of the space; every one within the budget is scored "
                     "once instead (exhaustive)", level="warning")
-    limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
-        ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"]) + \
-        ([] if limit_words is None else [f"{limit_words} ({config.search.latency_backend})"])  # type: ignore[union-attr]
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "
-                f"(teacher {reference / 1e6:.1f}M MACs, {scorer.metric} {teacher_scores[scorer.metric]:.4g}), metric "
-                f"{scorer.metric} on the search split; {reused} scores reused"
+                f"({teacher}), metric {scorer.metric} on the search split; {reused} scores reused"
                 + ("" if scorer.backend_note is None else f"; {scorer.backend_note}"))
+
+
+def _search(ctx: StageContext, problem: SearchProblem, method: str, metric: str) -> tuple[Arch, float]:
+    """The best sub-network within the budget, by ``method``, with progress per candidate and the best score so
+    far (the total comes with the first: the sub-networks within the budget, or the members an evolution visits)."""
+    config, recipe = ctx.config, ctx.config.resolved_recipe
+
     def report(done: int, total: int, best_value: float) -> None:
-        """Progress per candidate, with the best score so far; the total comes with the first (exhaustive:
-        the sub-networks within the budget; evolution: the members it visits)."""
         if done == 1:
             ctx.begin(total)
-        ctx.progress(done, total, {f"best_{scorer.metric}": best_value})
+        ctx.progress(done, total, {f"best_{metric}": best_value})
 
     try:
         if method == "exhaustive":
-            best_arch, best_value = exhaustive_search(
-                problem, on_candidate=lambda done, total, _arch, value: report(done, total, value))
-        else:
-            spec = config.search
-            best_arch, best_value = evolutionary_search(
-                problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
-                mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
-                weighted_sample=recipe.weighted_sample, weight_strategy=recipe.weight_strategy,
-                rng=random.Random(spec.evolution_seed(config.seed)), on_member=report)
+            return exhaustive_search(problem, on_candidate=lambda done, total, _arch, value: report(done, total, value))
+        spec = config.search
+        return evolutionary_search(
+            problem, population=spec.population, generations=spec.generations, parent_ratio=recipe.parent_ratio,
+            mutation_ratio=recipe.mutation_ratio, mutation_prob=recipe.mutation_prob,
+            weighted_sample=recipe.weighted_sample, weight_strategy=recipe.weight_strategy,
+            rng=random.Random(spec.evolution_seed(config.seed)), on_member=report)
     except NothingFits as exc:
         raise ConfigError(str(exc)) from None
+
+
+def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
+    config, world = ctx.config, ctx.world
+    supernet, _, _ = load_supernet(ctx)
+    scorer = make_scorer(ctx, data, "search")
+    reference, budget = resolved_budget_macs(config, ctx.run_dir)  # as the run's pre-flight resolved it
+    latency = run_latency(ctx) if config.search.predicts_latency else None
+    measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
+    latency_budget = None if config.search.measures_latency else config.search.latency_budget_ms
+    teacher_scores = scored_teacher(ctx, data, scorer, reference)
+    candidates = Candidates(ctx, data, supernet.eval(), scorer, latency, measured, stored_scores(ctx, data, scorer))
+    reused = len(candidates.cache)
+    limit_words = world.broadcast(measured.describe() if measured is not None else None)
+    problem = SearchProblem(space=config.search_space(), macs=candidates.macs,
+                            score=lambda arch: candidates.score_many([arch])[0], budget=budget,
+                            higher_is_better=scorer.higher_is_better, cache=candidates.cache, latency=latency,
+                            latency_budget_ms=latency_budget, score_many=candidates.score_many, chunk=world.size,
+                            measured=candidates.fits_measured if config.search.measures_latency else None,
+                            measured_limit=limit_words or "")
+    method = choose_method(config.search, problem.grid_size())
+    limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
+        ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"]) + \
+        ([] if limit_words is None else [f"{limit_words} ({config.search.latency_backend})"])  # type: ignore[union-attr]
+    _announce(ctx, problem, method, limits, f"teacher {reference / 1e6:.1f}M MACs, {scorer.metric} "
+              f"{teacher_scores[scorer.metric]:.4g}", reused, scorer)
+    started = time.monotonic()
+    best_arch, best_value = _search(ctx, problem, method, scorer.metric)
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
-              "macs": macs(best_arch), "params": params(best_arch), "budget_macs": budget, "teacher_macs": reference,
-              "teacher_metrics": teacher_scores, "method": method, "scored": problem.evaluated, "reused": reused,
-              "seconds": seconds, "scoring_backend": scorer.backend_note,
+              "macs": candidates.macs(best_arch), "params": candidates.params(best_arch), "budget_macs": budget,
+              "teacher_macs": reference, "teacher_metrics": teacher_scores, "method": method,
+              "scored": problem.evaluated, "reused": reused, "seconds": seconds, "scoring_backend": scorer.backend_note,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
               "latency_budget_ms": latency_budget,
               "latency_ms": latency(best_arch) if latency else None,  # predicted

@@ -124,3 +124,15 @@ def table_of(events):
     from workbench.state import table_of_events
 
     return table_of_events(events[0].run_id, events)
+
+
+def test_the_session_tells_whoever_follows_it_of_new_settings_and_a_new_store():
+    """The window's settings and store have one home: views follow it instead of being handed a store."""
+    from workbench.state import Session
+
+    session = Session("settings", "store")
+    seen = []
+    session.subscribe(lambda: seen.append((session.settings, session.store)))
+    session.use("new settings")
+    session.use("other settings", "other store")
+    assert seen == [("new settings", "store"), ("other settings", "other store")]
