@@ -521,10 +521,6 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    from engine.data.layouts import LAYOUTS
-    from engine.data.samples import SAMPLES, SampleParams
-    from engine.families import FAMILIES
-
     parser = argparse.ArgumentParser(description="GAN Compression Workbench: compress conditional-GAN generators.")
     parser.add_argument("--version", action=_VersionAction,
                         help="show the version, the versions of PyTorch, ONNX Runtime and Qt, and what was found")
@@ -534,6 +530,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                                             "store.sqlite in the workspace)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_datasets, _add_profile, _add_compress, _add_config, _add_launch_script, _add_resume,
+                _add_export, _add_runs):
+        add(commands)
+    return parser, commands
+
+
+def _add_datasets(commands: argparse._SubParsersAction) -> None:
+    from engine.data.layouts import LAYOUTS
+    from engine.data.samples import SAMPLES, SampleParams
 
     datasets = commands.add_parser("datasets", help="list, build or check datasets")
     datasets.add_argument("--json", action="store_true", help="print JSON")
@@ -556,6 +561,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=_cmd_datasets_check)
 
+
+def _add_profile(commands: argparse._SubParsersAction) -> None:
+    from engine.families import FAMILIES
+
     profile = commands.add_parser("profile", help="MACs and parameters of a family's teacher or a sub-network")
     profile.add_argument("--family", required=True, choices=FAMILIES.names())
     profile.add_argument("--image-size", type=_image_size, default=(256, 256), metavar="N|WxH")
@@ -567,17 +576,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     profile.add_argument("--json", action="store_true", help='print {"macs": ..., "params": ...}')
     profile.set_defaults(handler=_cmd_profile)
 
-    from engine.config import PRESETS, STAGES
+
+def _add_run_source(command: argparse.ArgumentParser, preset_help: str | None = None) -> None:
+    """Where a command's run configuration comes from: a preset, a YAML file, a name and single settings."""
+    from engine.config import PRESETS
+
+    command.add_argument("--preset", choices=sorted(PRESETS), help=preset_help)
+    command.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
+    command.add_argument("--name", help="the run's name")
+    command.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
+                              "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
+
+
+def _add_compress(commands: argparse._SubParsersAction) -> None:
+    from engine.config import STAGES
 
     compress = commands.add_parser("compress", help="run the whole pipeline: teacher, supernet, search, "
                                                     "finetune, export")
-    compress.add_argument("--preset", choices=sorted(PRESETS),
-                          help="a built-in configuration: a *-sample on built-in data, or a paper-* experiment")
-    compress.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
-    compress.add_argument("--name", help="the run's name")
-    compress.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
-                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
+    _add_run_source(compress, "a built-in configuration: a *-sample on built-in data, or a paper-* experiment")
     compress.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     compress.add_argument("--json-events", action="store_true", help="progress as JSON lines on stdout")
     compress.add_argument("--stop-after", choices=list(STAGES), metavar="STAGE",
@@ -585,16 +602,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                                "resume continues")
     compress.set_defaults(handler=_cmd_compress)
 
+
+def _add_config(commands: argparse._SubParsersAction) -> None:
     show = commands.add_parser(
         "config", help="print a run's configuration fully resolved (every default filled in, the family's recipe "
                        "included) and where each value comes from, without starting anything")
-    show.add_argument("--preset", choices=sorted(PRESETS), help="a built-in configuration")
-    show.add_argument("--config", type=Path, help="a YAML run configuration (may name a preset to extend)")
+    _add_run_source(show, "a built-in configuration")
     show.add_argument("--family", help="a family's defaults alone (on a placeholder dataset path)")
-    show.add_argument("--name", help="the run's name")
-    show.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
-                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
     show.add_argument("--json", action="store_true", help='print {"config": ..., "sources": ...}')
     show.add_argument("--check", action="store_true",
                       help="also run the pre-flight on this machine (the budgets resolved, the search space's extremes, "
@@ -607,20 +621,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     show.add_argument("--nodes", type=int, default=1, help="with --check: the machines")
     show.set_defaults(handler=_cmd_config)
 
+
+def _add_launch_script(commands: argparse._SubParsersAction) -> None:
     launch = commands.add_parser(
         "launch-script", help="write a run's configuration with a torchrun script and a Slurm batch file for "
                               "several processes or machines (torchrun --nproc_per_node N main.py compress ... "
                               "runs the same by hand)")
-    launch.add_argument("--preset", choices=sorted(PRESETS))
-    launch.add_argument("--config", type=Path)
-    launch.add_argument("--name", help="the run's name")
-    launch.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="set one setting over the preset and the file (dotted key, YAML value; repeatable), "
-                               "e.g. --set dataset.path=~/data/maps --set supernet.steps=1000")
+    _add_run_source(launch)
     launch.add_argument("--processes-per-node", type=int, default=2, help="one per GPU on GPU machines")
     launch.add_argument("--nodes", type=int, default=1)
     launch.add_argument("--out", type=Path, default=Path("."), help="the folder to write the files to")
     launch.set_defaults(handler=_cmd_launch_script)
+
+
+def _add_resume(commands: argparse._SubParsersAction) -> None:
+    from engine.config import STAGES
 
     resume = commands.add_parser("resume", help="continue a stopped or failed run from its checkpoints")
     resume.add_argument("run_id", type=int)
@@ -632,6 +647,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                         help="stop once this stage has finished; resume continues")
     resume.set_defaults(handler=_cmd_resume)
 
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="export any candidate of a run (or its final student) to ONNX")
     export.add_argument("run_id", type=int)
     export.add_argument("--arch", help="a sub-network of the run's supernet (default: the run's final student)")
@@ -639,6 +656,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=_cmd_export)
 
+
+def _add_runs(commands: argparse._SubParsersAction) -> None:
     runs = commands.add_parser("runs", help="list the runs in the store (runs cancel / delete / mark-failed: act on one)")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=_cmd_runs)
@@ -652,7 +671,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     failed = run_commands.add_parser(
         "mark-failed", help="mark failed a run listed as running whose process is gone (refused while it is alive)")
     failed.add_argument("run_id", type=int)
-    return parser, commands
 
 
 def run(args: argparse.Namespace) -> int:
