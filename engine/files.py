@@ -28,11 +28,16 @@ def _megabytes(size: float) -> str:
     return f"{size / 1e6:.1f} MB" if size < 10e6 else f"{size / 1e6:.0f} MB"
 
 
+def _nearest_folder(path: Path) -> Path:
+    """The folder that holds ``path`` or, where it is not made yet, its nearest parent that exists."""
+    return next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+
+
 def full_disk(path: Path, free: int, needs: int | None = None) -> UserError:
     """The message for a write to ``path`` that a full disk refused: the disk (the folder it holds), the space
     free, what needed it and how much."""
     path = Path(path)
-    folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
+    folder = _nearest_folder(path)
     wanted = f" (about {_megabytes(needs)})" if needs else ""
     return UserError(f"the disk holding {folder} is full ({_megabytes(free)} free) while writing {path}{wanted}; "
                      "free some space there (or move the workspace), then resume the run")
@@ -40,9 +45,8 @@ def full_disk(path: Path, free: int, needs: int | None = None) -> UserError:
 
 def free_bytes(path: Path) -> int:
     """Free bytes on the disk that holds (or would hold) ``path``."""
-    folder = next((p for p in (path.parent, *path.parents) if p.exists()), path.parent)
     try:
-        return shutil.disk_usage(folder).free
+        return shutil.disk_usage(_nearest_folder(Path(path))).free
     except OSError:
         return 0
 
