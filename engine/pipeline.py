@@ -41,7 +41,7 @@ from engine.recorder import Heartbeat, StoreRecorder
 from engine.settings import Settings
 from engine.stages import export, finetune, search, supernet, teacher
 from engine.stages.context import Cancelled, StageContext, stage_result
-from engine.stages.data import describe, prepare_data
+from engine.stages.data import RunData, describe, prepare_data
 from engine.stages.outputs import fingerprint, stage_problem
 from engine.store import Status, Store
 
@@ -312,7 +312,7 @@ def _run_stages(plan: RunPlan, where: _Where) -> None:
     world.broadcast(("done", None))
 
 
-def _run_stage(plan: RunPlan, stage_name: str, device: Any, data: Any, dataset: Any,
+def _run_stage(plan: RunPlan, stage_name: str, device: torch.device, data: RunData, dataset: Fingerprint,
                damaged: dict[str, Any]) -> None:
     """One stage, its result and the dataset it read written; a stage redone for damage whose output changed
     makes the stages after it stale."""

@@ -13,6 +13,8 @@ import random
 import time
 from typing import Any
 
+from torch import nn
+
 from engine.arch import Arch
 from engine.errors import ConfigError
 from engine.events import CandidateScored
@@ -117,7 +119,7 @@ class Candidates:
     on the held-out images (one sub-network per process and round, gathered on every process), its predicted and
     measured latency, and whether it meets a budget decided on measurement."""
 
-    def __init__(self, ctx: StageContext, data: RunData, supernet: Any, scorer: Scorer,
+    def __init__(self, ctx: StageContext, data: RunData, supernet: nn.Module, scorer: Scorer,
                  latency: RunLatency | None, measured: MeasuredBudget | None, cache: dict[str, float]) -> None:
         self.ctx, self.data, self.supernet, self.scorer = ctx, data, supernet, scorer
         self.latency, self.measured, self.cache = latency, measured, cache
