@@ -450,10 +450,6 @@ class ParetoView(QWidget):
         decided_on = "measured_ms" if self.run_id in self.references.measured else "latency_ms"
         return latency[0] if latency and self.x_column() == decided_on else None
 
-    def has_predictions(self) -> bool:
-        """Whether the shown run has predicted latencies (a latency budget, or ``predict_latency``) to plot."""
-        return self.has_latency("latency_ms")
-
     def has_latency(self, column: str) -> bool:
         """Whether the shown run has latencies in ``column`` (``latency_ms`` predicted, ``measured_ms``) to plot:
         a candidate with one, or (before any arrived) a latency budget decided that way."""

@@ -76,8 +76,10 @@ class SegmentationNetwork:
         self.openvino = None  # the network compiled by OpenVINO, once it matched ONNX Runtime here
 
     def _run(self, images: np.ndarray) -> np.ndarray:
-        if self.openvino is not None:
-            return np.array(self.openvino({0: images})[self.openvino.output(0)], copy=True)
+        return _openvino_scores(self.openvino, images) if self.openvino is not None else self._exact(images)
+
+    def _exact(self, images: np.ndarray) -> np.ndarray:
+        """The class scores in ONNX Runtime, the reference the OpenVINO network is checked against."""
         return self.session.run(None, {self.input_name: images})[0]
 
     def choose_backend(self, requested: str, probe: torch.Tensor, timed=None) -> str:
@@ -96,17 +98,17 @@ class SegmentationNetwork:
         images = probe.float().cpu().numpy()
         try:
             compiled = openvino_runtime.compile_model(self.path, self.threads)
-            fast = np.array(compiled({0: images})[compiled.output(0)], copy=True)
+            fast = _openvino_scores(compiled, images)
         except Exception as exc:  # noqa: BLE001 - any conversion failure means: keep ONNX Runtime, and say why
             return f"segmenter in ONNX Runtime: OpenVINO could not run {self.path.name} ({type(exc).__name__}: {exc})"
-        exact = self.session.run(None, {self.input_name: images})[0]
+        exact = self._exact(images)
         difference = float(np.abs(fast - exact).max() / max(float(np.abs(exact).max()), 1e-12))
         same_classes = fast.shape == exact.shape and bool((fast.argmax(1) == exact.argmax(1)).all())
         measured = f"scores {difference:.1e} relative, {'the same' if same_classes else 'other'} classes"
         if difference > SCORE_TOLERANCE or not same_classes:
             return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} differs from it on "
                     f"{len(images)} real images ({measured}; allowed {SCORE_TOLERANCE:.0e})")
-        speedup = (timed or _speedup)(lambda: self.session.run(None, {self.input_name: images}), lambda: compiled({0: images}))
+        speedup = (timed or _speedup)(lambda: self._exact(images), lambda: _openvino_scores(compiled, images))
         if speedup <= 1.0:
             return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} matched it ({measured}) but "
                     f"was not faster on this machine ({speedup:.2f}x its speed)")
@@ -136,6 +138,10 @@ class SegmentationNetwork:
             scores = F.interpolate(scores.float(), size=tuple(size), mode="bilinear", align_corners=False,
                                    antialias=True)
         return torch.tensor(self.label_ids, dtype=torch.long)[scores.argmax(1)]
+
+
+def _openvino_scores(compiled, images: np.ndarray) -> np.ndarray:
+    return np.array(compiled({0: images})[compiled.output(0)], copy=True)  # the request reuses its output buffer
 
 
 def _speedup(slow, fast, rounds: int = 3) -> float:
