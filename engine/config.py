@@ -231,6 +231,11 @@ class ExportSpec(_Model):
     variants: list[Literal["optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]] = [
         "optimized", "int8", "openvino", "openvino_bf16", "openvino_int8"]
     calibration_images: int = Field(32, ge=1, description="search-split images that calibrate INT8 ranges")
+    #: OpenVINO's INT8 variant by NNCF's accuracy-controlled quantisation: the layers whose quantisation costs the
+    #: run's metric most on the search split are kept in f32 until the metric worsens by at most
+    #: ``int8_max_drop`` (relative: 0.01 is 1%). Off: plain post-training quantisation, its metric reported.
+    int8_accuracy_control: bool = True
+    int8_max_drop: float = Field(0.01, ge=0, lt=1, description="largest relative worsening of the metric for INT8")
     #: The latency protocol's rounds stop once every median has settled, or after this long per measurement.
     latency_time_cap_s: float = Field(20.0, gt=0, description="seconds of interleaved timing rounds at most")
     #: Also time teacher and student compiled with ``torch.compile`` (1.4x faster than eager for the released

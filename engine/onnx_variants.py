@@ -10,7 +10,8 @@ precision:
 - ``openvino`` (OpenVINO, f32): the student in OpenVINO's own format (``student.xml`` + ``.bin``). Exact.
 - ``openvino_bf16`` (OpenVINO): that model compiled with the bf16 precision hint, on CPUs with bf16
   instructions (elsewhere OpenVINO would run it in f32, so the variant is skipped and says why).
-- ``openvino_int8`` (OpenVINO): the static QDQ model in OpenVINO's format, run with its integer kernels.
+- ``openvino_int8`` (OpenVINO): quantised for OpenVINO by NNCF (``engine.openvino_int8``), calibrated on the
+  same images, with accuracy control on the run's metric where the export gives it one.
 
 A reduced-precision variant is not exact: its difference from the float student is measured (PSNR) and
 reported beside its speed-up, and it is flagged when below ``REDUCED_MIN_PSNR_DB``.
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from engine.openvino_int8 import AccuracyControl, Int8Model
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +117,14 @@ def compare_outputs(reference: np.ndarray, other: np.ndarray) -> VariantCheck:
 
 def skipped_variants(names: tuple[str, ...] | list[str]) -> dict[str, str]:
     """The variants of ``names`` this machine cannot build, each with the reason in one line."""
-    from engine import openvino_runtime
+    from engine import openvino_int8, openvino_runtime
 
     skipped = {}
     for name in names:
         if KINDS[name][0] == "openvino" and not openvino_runtime.available():
             skipped[name] = openvino_runtime.MISSING
+        elif name == "openvino_int8" and not openvino_int8.available():
+            skipped[name] = openvino_int8.MISSING
         elif name == "openvino_bf16" and not openvino_runtime.bf16_supported():
             skipped[name] = ("this CPU has no bf16 instructions OpenVINO uses (AVX512-BF16 or AMX): a bf16 hint "
                              "would run in f32 here")
@@ -138,9 +143,11 @@ def variant_outputs(variant: dict[str, Any], feed: dict[str, np.ndarray], thread
 
 
 def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str | tuple[str, ...],
-           threads: int | None, built: dict[str, Path]) -> Path:
-    """The file of variant ``name`` (what it needs built first: the IR for bf16, the QDQ model for OpenVINO's
-    INT8), recorded in ``built``."""
+           threads: int | None, built: dict[str, Path], control: AccuracyControl | None = None,
+           made: dict[str, Int8Model] | None = None) -> Path:
+    """The file of variant ``name`` (what it needs built first: the IR for bf16), recorded in ``built``; how
+    OpenVINO's INT8 model was made in ``made``."""
+    from engine.openvino_int8 import quantize
     from engine.openvino_runtime import write_ir
 
     stem = student_onnx.stem
@@ -155,8 +162,11 @@ def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str |
     elif name == "openvino_bf16":
         path = _write("openvino", student_onnx, calibration, input_name, threads, built)
     elif name == "openvino_int8":
-        qdq = _write("int8", student_onnx, calibration, input_name, threads, built)
-        path = write_ir(qdq, student_onnx.with_name(f"{stem}.int8.xml"))
+        arrays, names = _feeds(calibration, input_name)
+        int8 = quantize(student_onnx, student_onnx.with_name(f"{stem}.int8.xml"), arrays, names, control, threads)
+        if made is not None:
+            made[name] = int8
+        path = int8.path
     else:
         raise ValueError(f"unknown ONNX variant {name!r}; choose from {', '.join(VARIANTS)}")
     built[name] = path
@@ -165,11 +175,14 @@ def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str |
 
 def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arrays, test_inputs: Arrays,
                    float_outputs: np.ndarray, threads: int | None = None,
-                   input_name: str | tuple[str, ...] = "input") -> dict[str, dict[str, Any]]:
+                   input_name: str | tuple[str, ...] = "input",
+                   control: AccuracyControl | None = None) -> dict[str, dict[str, Any]]:
     """Each variant of ``student_onnx`` (of ``names``, less those this machine cannot build:
     ``skipped_variants``) written beside it and checked on ``test_inputs`` against the float student's
     ``float_outputs``: ``{name: {"path", "backend", "precision", "exact", "check", "usable"}}``. A model of
-    several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both."""
+    several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both. OpenVINO's
+    INT8 model is quantised with ``control`` (the run's metric on held-out images) where it is given, and says
+    how (``quantizer``, and ``control``: the metric before and after)."""
     test_arrays, input_names = _feeds(test_inputs, input_name)
     test_feed = dict(zip(input_names, test_arrays))
     from engine.export import PARITY_TOLERANCE
@@ -179,13 +192,15 @@ def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arra
         raise ValueError(f"unknown ONNX variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     skipped = skipped_variants(names)
     built: dict[str, Path] = {}
+    made: dict[str, Int8Model] = {}
     variants: dict[str, dict[str, Any]] = {}
     for name in names:
         if name in skipped:
             continue
         backend, precision = KINDS[name]
-        variant: dict[str, Any] = {"path": str(_write(name, student_onnx, calibration, input_name, threads, built)),
-                                   "backend": backend, "precision": precision, "exact": name in EXACT}
+        path = _write(name, student_onnx, calibration, input_name, threads, built, control, made)
+        variant: dict[str, Any] = {"path": str(path), "backend": backend, "precision": precision,
+                                   "exact": name in EXACT, **(made[name].as_dict() if name in made else {})}
         if name == "openvino_bf16":
             variant["precision_hint"] = "bf16"
         check = compare_outputs(float_outputs, variant_outputs(variant, test_feed, threads))
@@ -197,9 +212,6 @@ def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arra
         variants[name] = {**variant, "check": check.as_dict(), "usable": usable,
                           "tolerance": (f"max |diff| <= {PARITY_TOLERANCE}" if variant["exact"]
                                         else f"PSNR to the float student >= {REDUCED_MIN_PSNR_DB:g} dB")}
-    if "int8" not in names and "int8" in built:
-        # Only the step to OpenVINO's INT8 model: not offered as a variant of its own.
-        built["int8"].unlink(missing_ok=True)
     return variants
 
 
@@ -221,6 +233,10 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
                else f"{check['psnr_to_float_db']:.1f} dB PSNR to the float student"
                + "".join(f", {k} {v:.4g} ({variant.get('metrics_split', 'test')} split)"
                          for k, v in variant.get("metrics", {}).items()))
+    control = variant.get("control")
+    if control:
+        quality += (f"; {control['metric']} on the search split {control['float']:.4g} float, {control['int8']:.4g} "
+                    "INT8 (NNCF accuracy control)")
     speed = ""
     if "latency_ms" in variant:
         spread = variant.get("speedup_p10_p90")

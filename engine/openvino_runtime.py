@@ -4,8 +4,8 @@ exported ONNX file directly, and the export writes its own model format (IR: ``.
 On this project's reference CPU OpenVINO runs the released CycleGAN student about twice as fast as ONNX Runtime
 does (``benchmarks/export_speed.py``), so it is a backend of the one latency protocol like the others.
 A reduced precision is a *hint* given when a model is compiled (``bf16`` where the CPU has the instructions;
-OpenVINO keeps f32 where it does not), not a different file; an INT8 model is the export's static QDQ
-quantisation, which OpenVINO runs with integer kernels.
+OpenVINO keeps f32 where it does not), not a different file; an INT8 model is quantised for OpenVINO by NNCF
+(``engine.openvino_int8``), which OpenVINO runs with integer kernels.
 
 Without OpenVINO installed every caller gets :data:`MISSING` (one line), never a traceback."""
 
@@ -66,17 +66,28 @@ def bf16_supported() -> bool:
         return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+def read_model(path: Path) -> Any:
+    """The model at ``path`` (ONNX or IR) as an ``openvino.Model``."""
+    require()
+    with _lock:
+        return _core().read_model(str(path))
+
+
 def write_ir(onnx_path: Path, xml_path: Path) -> Path:
     """The ONNX model in OpenVINO's own format (``xml_path`` and the ``.bin`` beside it), weights kept in f32 so
-    that the file is exact; written under temporary names first so a failure never leaves half a model."""
+    that the file is exact."""
+    return save_ir(read_model(onnx_path), xml_path)
+
+
+def save_ir(model: Any, xml_path: Path) -> Path:
+    """An ``openvino.Model`` written to ``xml_path`` and the ``.bin`` beside it (weights as they are: f32 stays
+    f32), under temporary names first so a failure never leaves half a model."""
     require()
     import openvino as ov
 
     xml_path = Path(xml_path)
     tmp = xml_path.with_name(xml_path.stem + ".tmp.xml")
     try:
-        with _lock:
-            model = _core().read_model(str(onnx_path))
         ov.save_model(model, str(tmp), compress_to_fp16=False)
         os.replace(tmp.with_suffix(".bin"), xml_path.with_suffix(".bin"))
         os.replace(tmp, xml_path)

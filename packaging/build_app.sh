@@ -26,6 +26,7 @@ python -m PyInstaller --noconfirm --clean --log-level WARN \
   --collect-submodules fvcore --collect-submodules onnxruntime \
   --copy-metadata onnxruntime --copy-metadata PySide6-Essentials --copy-metadata torch \
   --collect-submodules openvino --collect-binaries openvino --copy-metadata openvino \
+  --collect-submodules nncf --copy-metadata nncf \
   --hidden-import pyqtgraph --exclude-module pyqtgraph.examples \
   --exclude-module tkinter --exclude-module matplotlib --exclude-module IPython \
   packaging/gcw_app.py

@@ -18,6 +18,7 @@ from engine.model_card import protocol_of, build_model_card, weights_of
 from engine.panels import compose, difference_levels, grid_panels, scale_top, with_legend
 from engine.metrics import psnr
 from engine.onnx_variants import build_variants, skipped_variants, variant_outputs
+from engine.openvino_int8 import AccuracyControl
 from engine.profile import profile_model
 from engine.stages.context import StageContext
 from engine.stages.data import RunData
@@ -83,7 +84,7 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     float_out = generate(student, test_feed[0], torch.device("cpu"), test_feed[1:])
     variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
                               tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
-                              input_names)
+                              input_names, _int8_control(ctx, data) if "openvino_int8" in names else None)
     feed = {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)}
     registered: set[str] = set()
     for name, variant in variants.items():
@@ -97,6 +98,19 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
             ctx.message(f"export: the {name} variant is outside its tolerance ({variant['tolerance']}): "
                         f"{variant['check']}; use the float student.onnx", level="warning")
     return variants
+
+
+def _int8_control(ctx: StageContext, data: RunData) -> AccuracyControl | None:
+    """OpenVINO's INT8 quantisation kept within ``export.int8_max_drop`` of the float student's metric on the
+    search split (held-out training images: the test split stays unseen by every choice the run makes)."""
+    spec = ctx.config.export
+    if not spec.int8_accuracy_control:
+        return None
+    family, options = ctx.config.family_impl, ctx.config.options
+    scorer = make_scorer(ctx, data, "search")
+    inputs = tuple(t.cpu().numpy() for t in data.feed(family, options, "search"))
+    return AccuracyControl(scorer.metric, scorer.higher_is_better,
+                           lambda outputs: scorer.primary(torch.from_numpy(outputs)), inputs, spec.int8_max_drop)
 
 
 @dataclass

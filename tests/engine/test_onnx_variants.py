@@ -93,16 +93,56 @@ def test_the_openvino_model_is_written_beside_the_student_and_exact(student):
     assert not list(path.parent.glob("*.tmp*"))
 
 
-def test_openvino_int8_runs_the_static_qdq_model_and_leaves_only_what_was_asked_for(student):
+def _quantised_layers(xml: str) -> int:
+    from engine.openvino_runtime import read_model
+
+    return sum(op.get_type_name() == "FakeQuantize" for op in read_model(xml).get_ops())
+
+
+def test_openvino_int8_is_quantised_by_nncf_for_openvino_and_leaves_only_its_own_files(student):
     path, inputs, outputs = student
     calibration = (torch.rand(8, 3, 32, 32) * 2 - 1).numpy()
     variants = build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs)
     int8 = variants["openvino_int8"]
     assert (int8["backend"], int8["precision"], int8["exact"]) == ("openvino", "int8", False)
     assert int8["path"] == str(path.with_name("student.int8.xml"))
+    assert int8["quantizer"] == "NNCF post-training quantisation, ranges from 8 search-split images"
+    assert "control" not in int8
+    assert _quantised_layers(int8["path"]) > 0  # OpenVINO runs these with its integer kernels
     assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= REDUCED_MIN_PSNR_DB)
-    # The QDQ model was only a step: the ONNX Runtime INT8 variant was not asked for.
-    assert not path.with_name("student.int8.onnx").exists()
+    # No QDQ model for ONNX Runtime on the way, no temporary file.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["student.int8.bin", "student.int8.xml", "student.onnx"]
+
+
+def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(student):
+    from engine.openvino_int8 import AccuracyControl
+
+    path, inputs, outputs = student
+    calibration = (torch.rand(8, 3, 32, 32) * 2 - 1).numpy()
+    held_out = (torch.rand(3, 3, 32, 32) * 2 - 1).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    float_held_out = session.run(None, {"input": held_out})[0]
+
+    def error(out: np.ndarray) -> float:
+        """Lower is better (as FID): 1 for the float student exactly, more for any difference from it."""
+        return 1.0 + 10.0 * float(np.mean((out - float_held_out) ** 2))
+
+    def quantised(max_drop: float) -> dict:
+        control = AccuracyControl("error", False, error, (held_out,), max_drop)
+        return build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs,
+                              control=control)["openvino_int8"]
+
+    loose = quantised(0.5)
+    assert loose["control"]["float"] == pytest.approx(1.0, abs=1e-6)
+    assert 1.0 < loose["control"]["int8"] <= 1.5
+    loose_layers = _quantised_layers(loose["path"])
+    assert loose_layers > 0
+    assert loose["quantizer"].startswith("NNCF with accuracy control: error on 3 search-split images may worsen "
+                                         "by 50% at most")
+    # No worsening allowed: the layers that cost the metric are kept in f32 until it holds.
+    strict = quantised(0.0)
+    assert strict["control"]["int8"] <= 1.0 + 1e-6
+    assert _quantised_layers(strict["path"]) < loose_layers
 
 
 def test_bf16_is_built_where_the_cpu_has_it_and_skipped_with_a_reason_elsewhere(student, monkeypatch):

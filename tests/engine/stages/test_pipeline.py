@@ -55,6 +55,11 @@ def test_pix2pix_end_to_end_from_the_command_line(settings, store, tmp_path, cap
     assert variants["optimized"]["usable"] and variants["openvino"]["usable"]
     assert {v["backend"] for v in variants.values()} == {"onnxruntime", "openvino"}
     assert set(variants["int8"]["metrics"]) >= {"psnr", "ssim"} and variants["int8"]["metrics_split"] == "test"
+    # OpenVINO's INT8 by NNCF with accuracy control on the run's metric (psnr here) on the search split.
+    control = variants["openvino_int8"]["control"]
+    assert control["metric"] == "psnr" and control["split"] == "search"
+    assert control["int8"] >= control["float"] * (1 - 0.01) - 1e-6  # higher is better: at most 1% lower
+    assert "psnr on the search split" in captured.err
     for variant in variants.values():
         assert Path(variant["path"]).is_file() and variant["latency_ms"] > 0 and variant["speedup_over_float"] > 0
     assert summary["latency"]["onnxruntime"]["timings"].keys() == {"teacher", "student", "optimized", "int8"}

@@ -1,0 +1,122 @@
+"""The student in INT8 for OpenVINO, quantised by OpenVINO's own tool (NNCF, post-training): the activation
+ranges calibrated on the run's search-split images, and, with accuracy control, the layers whose quantisation
+costs most of the run's metric on that split kept in f32 until the metric's relative worsening is at most the
+run's ``export.int8_max_drop``.
+
+Why not the QDQ model made for ONNX Runtime: OpenVINO ran that one no faster than f32 on a CPU with integer
+dot-product instructions (the README sample: 5.16 against 5.22 ms), where NNCF's model, made for OpenVINO's
+kernels, ran 1.97x faster than f32 (a CycleGAN student at 256 px, AVX-512 VNNI: benchmarks/export_speed.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+log = logging.getLogger(__name__)
+
+MISSING = "NNCF is not installed in this environment (pip install nncf): OpenVINO's INT8 variant is skipped"
+
+
+def available() -> bool:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class AccuracyControl:
+    """What accuracy-controlled quantisation keeps: the run's metric on held-out images."""
+
+    metric: str
+    higher_is_better: bool
+    #: The metric of a model's outputs (N, C, H, W in [-1, 1]) on ``inputs``.
+    score: Callable[[np.ndarray], float]
+    #: The held-out inputs, one array per model input (in the model's input order).
+    inputs: tuple[np.ndarray, ...]
+    #: The largest relative worsening of the metric allowed (0.01: 1%).
+    max_drop: float
+
+
+@dataclass(frozen=True)
+class Int8Model:
+    """What the quantisation wrote and how it was made."""
+
+    path: Path
+    method: str
+    #: The metric on the held-out images, float model and INT8 model (accuracy control only).
+    metric: str | None = None
+    metric_float: float | None = None
+    metric_int8: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"quantizer": self.method}
+        if self.metric is not None:
+            data["control"] = {"metric": self.metric, "float": self.metric_float, "int8": self.metric_int8,
+                               "split": "search"}
+        return data
+
+
+def _items(arrays: tuple[np.ndarray, ...], names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+    """One feed per image: NNCF calibrates and validates image by image, as a deployment runs."""
+    return [{name: array[i:i + 1] for name, array in zip(names, arrays)} for i in range(len(arrays[0]))]
+
+
+def _outputs(compiled, items: list[dict[str, np.ndarray]]) -> np.ndarray:
+    output = compiled.output(0)
+    return np.concatenate([np.array(compiled(item)[output], copy=True) for item in items])
+
+
+def quantize(source: Path, target: Path, calibration: tuple[np.ndarray, ...], input_names: tuple[str, ...],
+             control: AccuracyControl | None = None, threads: int | None = None) -> Int8Model:
+    """The model at ``source`` (ONNX or IR) quantised to INT8 and written to ``target`` (``.xml`` + ``.bin``)."""
+    from nncf.common.logging import nncf_logger
+
+    from engine.openvino_runtime import read_model, save_ir
+
+    nncf_logger.setLevel(logging.WARNING)  # its INFO lines are not this program's log
+    model = read_model(source)
+    with contextlib.redirect_stdout(io.StringIO()):  # nor its progress bars this program's progress
+        quantized, result = _quantize(model, target, calibration, input_names, control, threads)
+    save_ir(quantized, target)
+    return result
+
+
+def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_names: tuple[str, ...],
+              control: AccuracyControl | None, threads: int | None):
+    import nncf
+
+    from engine.openvino_runtime import compile_model_object
+
+    calibrate = nncf.Dataset(_items(calibration, input_names))
+    count = len(calibration[0])
+    if control is None:
+        quantized = nncf.quantize(model, calibrate, subset_size=count)
+        result = Int8Model(target, "NNCF post-training quantisation, ranges from "
+                                   f"{count} search-split images")
+    else:
+        held_out = _items(control.inputs, input_names)
+
+        def validate(compiled, items) -> float:
+            value = float(control.score(_outputs(compiled, list(items))))
+            # NNCF takes a larger value for better; a lower-is-better metric (FID) is given negated, so that
+            # its relative drop is the metric's relative rise.
+            return value if control.higher_is_better else -value
+
+        quantized = nncf.quantize_with_accuracy_control(
+            model, calibrate, nncf.Dataset(held_out), validate, max_drop=control.max_drop,
+            drop_type=nncf.DropType.RELATIVE, subset_size=count)
+        before = control.score(_outputs(compile_model_object(model, threads), held_out))
+        after = control.score(_outputs(compile_model_object(quantized, threads), held_out))
+        result = Int8Model(target, f"NNCF with accuracy control: {control.metric} on {len(held_out)} search-split "
+                                   f"images may worsen by {100 * control.max_drop:g}% at most; ranges from {count} "
+                                   "search-split images", control.metric, float(before), float(after))
+    return quantized, result
