@@ -59,6 +59,8 @@ def _fill(box, field: str, low, high, suffix: str):
 TITLE_BAR = 40
 #: The tallest the dialog makes itself: a 1366x768 laptop's screen less a desktop panel (32 px) and a title bar.
 LAPTOP_HEIGHT = 768 - 32 - TITLE_BAR
+#: A pre-flight not back after this long says "checking…" where the budget is shown (sooner would flicker).
+CHECKING_NOTE_MS = 300
 
 
 class NewRunDialog(QDialog):
@@ -78,9 +80,15 @@ class NewRunDialog(QDialog):
         self._error_rows: list[tuple[QFormLayout | None, QLabel]] = []
         self._profile_errors: dict[str, str] = {}  # by teacher: why it could not be profiled
         self.worker = Worker(self)
-        self.worker.done.connect(self._profile_done)
-        self.worker.failed.connect(self._profile_failed)
-        self._jobs: dict[int, str] = {}
+        self.worker.done.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self._jobs: dict[int, str] = {}  # teacher profiles in flight, by job: the teacher's key
+        # The pre-flight runs off the GUI thread: one in flight at a time (by job: its check number and
+        # configuration), the latest form waiting behind it; an answer for an older check is dropped.
+        self._checks: dict[int, tuple[int, RunConfig]] = {}
+        self._check = 0
+        self._waiting: tuple[int, RunConfig, int, int] | None = None
+        self._form_problems: list[Problem] = []
 
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
@@ -593,6 +601,9 @@ class NewRunDialog(QDialog):
         self.metric_note.setVisible(missing)
 
     def validate(self) -> bool:
+        """Check the form: its own rules and the configuration's at once, the engine's pre-flight (the budget, the
+        devices, the dataset, the latency table) in the background, applied when it comes back (``checking``).
+        True when the form can start now."""
         self._grey_out()
         self._show_metric_note()
         form = self.form()
@@ -600,14 +611,57 @@ class NewRunDialog(QDialog):
         layout = form.dataset_layout()
         self.layout_label.setText(f"layout: {layout}" if layout else "")
         self.config = None
+        self.preflight = None
         config, config_problems = form.config()
         problems += config_problems
-        self.preflight = None
-        if config is not None:
-            self.preflight = self._preflight(config)
-            problems += self.preflight.problems
-            if not problems:
-                self.config = config
+        self._check += 1  # any answer to an earlier check is now stale
+        self._form_problems = problems
+        self._waiting = (self._check, config, form.processes, form.machines) if config is not None else None
+        self._submit_check()
+        if self._waiting is not None or self._checks:
+            QTimer.singleShot(CHECKING_NOTE_MS, lambda check=self._check: self._note_checking(check))
+        self._apply(problems)
+        return False
+
+    def checking(self) -> bool:
+        """Whether the pre-flight of the form as it is now has not come back yet."""
+        return self._waiting is not None or any(check == self._check for check, _ in self._checks.values())
+
+    def _submit_check(self) -> None:
+        """The waiting form's pre-flight, once the one in flight has come back: never a queue of stale checks."""
+        if self._checks or self._waiting is None:
+            return
+        check, config, processes, machines = self._waiting
+        self._waiting = None
+        settings = self.settings
+        job = self.worker.submit(lambda: preflight(config, settings, processes, machines, profile_teacher=False))
+        self._checks[job] = (check, config)
+
+    def _note_checking(self, check: int) -> None:
+        if check == self._check and self.checking():
+            self.budget_label.setText("checking the budget…")
+
+    def _checked(self, job: int, checked: Preflight) -> None:
+        check, config = self._checks.pop(job)
+        self._submit_check()
+        if check != self._check:
+            return
+        self.preflight = checked
+        self._show_budget(config, checked)
+        problems = self._form_problems + list(checked.problems)
+        if not problems:
+            self.config = config
+        self._apply(problems)
+
+    def _check_failed(self, job: int, message: str) -> None:
+        check, _ = self._checks.pop(job)
+        self._submit_check()
+        if check == self._check:
+            self.budget_label.setText("")
+            self._apply(self._form_problems + [Problem("", f"the pre-flight check failed: {message}")])
+
+    def _apply(self, problems: list[Problem]) -> None:
+        """The problems found so far, under their fields, and the buttons that follow from them."""
         self.problems = problems
         self._show_problems()
         self.start_button.setEnabled(self.config is not None)
@@ -615,18 +669,15 @@ class NewRunDialog(QDialog):
         self.show_config_button.setEnabled(self.config is not None)
         if self.isVisible():  # new texts (the budget, an error) may wrap onto more lines: after Qt re-lays them out
             QTimer.singleShot(0, self._fit_height)
-        return self.config is not None
 
     # --- the engine's pre-flight: the budget and every rule about it, before Start ---------------------
     @staticmethod
     def _teacher_key(config: RunConfig) -> str:
         return config.model_dump_json(include={"family", "model", "image_size"})
 
-    def _preflight(self, config: RunConfig) -> Preflight:
-        """The engine's pre-flight of ``config``: at once, but without the teacher's MACs until it has been
-        profiled (in the background; the form is validated again when that ends)."""
-        form = self.form()
-        checked = preflight(config, self.settings, form.processes, form.machines, profile_teacher=False)
+    def _show_budget(self, config: RunConfig, checked: Preflight) -> None:
+        """The pre-flight's budget in words; without the teacher's MACs until it has been profiled (in the
+        background; the form is validated again when that ends)."""
         key = self._teacher_key(config)
         if checked.complete:
             self.budget_label.setText(self._budget_text(config, checked))
@@ -636,7 +687,6 @@ class NewRunDialog(QDialog):
             self.budget_label.setText("teacher: measuring its MACs…")
             if key not in self._jobs.values():
                 self._jobs[self.worker.submit(lambda config=config: teacher_macs(config))] = key
-        return checked
 
     @staticmethod
     def _budget_text(config: RunConfig, checked: Preflight) -> str:
@@ -723,20 +773,26 @@ class NewRunDialog(QDialog):
                                   "file with sbatch, or run the .sh on each machine)")
         return paths
 
-    def _profile_done(self, job: int, _macs: int) -> None:
-        self._jobs.pop(job)
-        self.validate()
+    def _done(self, job: int, result: Any) -> None:
+        if job in self._checks:
+            self._checked(job, result)
+        else:  # a teacher profiled: its MACs are known to the engine now
+            self._jobs.pop(job)
+            self.validate()
 
-    def _profile_failed(self, job: int, message: str) -> None:
-        self._profile_errors[self._jobs.pop(job)] = message
-        self.validate()
+    def _failed(self, job: int, message: str) -> None:
+        if job in self._checks:
+            self._check_failed(job, message)
+        else:
+            self._profile_errors[self._jobs.pop(job)] = message
+            self.validate()
 
     def preview_pending(self) -> bool:
         """Whether a teacher is being profiled in the background."""
         return bool(self._jobs)
 
     def _accept(self) -> None:
-        if self.validate():
+        if self.config is not None and not self.checking():  # the form as it is now passed its pre-flight
             self.accept()
 
     def height_limit(self) -> int:

@@ -87,7 +87,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None, size: tuple[int,
     dialog.show()
     for _ in range(300):  # the teacher's MACs and the budget, measured in the background
         app.processEvents()
-        if not dialog.preview_pending():
+        if not dialog.preview_pending() and not dialog.checking():
             break
         time.sleep(0.05)
     grab(dialog, "new_run")

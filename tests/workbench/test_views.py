@@ -340,16 +340,32 @@ def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, fin
     assert dialog.weights_note.text().startswith("The run's final student")
 
 
+
+def settled(qtbot, dialog) -> None:
+    """Until the new-run dialog's pre-flight of the form as it is now has come back (it runs off the GUI thread):
+    what a user sees a moment after a change."""
+    qtbot.waitUntil(lambda: not dialog.checking(), timeout=REAL_WORK_MS)
+
+
+def budget_known(dialog) -> bool:
+    """The teacher profiled and the pre-flight with its MACs back: the budget in full."""
+    return not dialog.preview_pending() and not dialog.checking() and dialog.preflight is not None \
+        and dialog.preflight.complete
+
+
 def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     dialog = NewRunDialog(preset="pix2pix-sample")
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert dialog.config is not None and dialog.start_button.isEnabled()
     assert dialog.config.family == "pix2pix" and dialog.config.dataset.sample == "noisy2clean"
     # The preset ships its teacher: the checkpoint is filled in.
     assert dialog.import_teacher.isChecked() and dialog.teacher_path.text().endswith("pix2pix-noisy2clean.pt")
     dialog.use_folder.setChecked(True)
+    settled(qtbot, dialog)
     assert not dialog.start_button.isEnabled() and "choose a dataset folder" in dialog.field_error("dataset.path")
     dialog.folder.setText(str(tmp_path / "missing"))
+    settled(qtbot, dialog)
     assert "dataset folder not found" in dialog.field_error("dataset.path")
     (tmp_path / "d" / "trainA").mkdir(parents=True)
     (tmp_path / "d" / "trainB").mkdir()
@@ -357,21 +373,55 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "d" / "trainA" / "a.png")
     Image.new("RGB", (8, 8)).save(tmp_path / "d" / "trainB" / "b.png")
     dialog.folder.setText(str(tmp_path / "d"))
+    settled(qtbot, dialog)
     assert "layout: unaligned" in dialog.layout_label.text()
     assert "pix2pix needs an aligned dataset" in dialog.field_error("dataset.path")
     dialog.family.setCurrentText("cyclegan")
+    settled(qtbot, dialog)
     # Only the metrics the family can report are offered (no ground truth: no psnr).
     assert [dialog.metric_choice.itemText(i) for i in range(dialog.metric_choice.count())] == ["fid", "rfid"]
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
     assert dialog.config.metric == "fid"
     assert dialog.config.dataset.path == tmp_path / "d"
     dialog.teacher_path.setText("")
+    settled(qtbot, dialog)
     assert "choose the teacher checkpoint" in dialog.field_error("teacher.checkpoint")
     dialog.image_size.setText("30")
     dialog.train_teacher.setChecked(True)
+    settled(qtbot, dialog)
     assert "image_size" in dialog.field_error("image_size")  # beside the field it names, which is marked
     dialog.image_size.setText("96x64")
+    settled(qtbot, dialog)
     assert dialog.config is not None and dialog.config.size_hw == (64, 96)
+
+
+def test_new_run_dialog_runs_its_pre_flight_off_the_gui_thread_and_applies_only_the_latest(qtbot, monkeypatch):
+    import threading
+
+    import workbench.new_run_dialog as module
+
+    real, gate, seen = module.preflight, threading.Event(), []
+
+    def slow(config, *args, **kwargs):  # a pre-flight that takes as long as the test says
+        seen.append((threading.current_thread() is threading.main_thread(), config.search.target_ratio))
+        gate.wait(REAL_WORK_MS / 1000)
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(module, "preflight", slow)
+    dialog = NewRunDialog(preset="pix2pix-sample")
+    qtbot.addWidget(dialog)
+    dialog.ratio.setValue(5)
+    dialog.ratio.setValue(6)
+    dialog.ratio.setValue(7)
+    # The form answered at once, without a verdict yet: nothing to start while its check is out.
+    assert dialog.checking() and dialog.config is None and not dialog.start_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.budget_label.text() == "checking the budget…", timeout=5_000)
+    gate.set()
+    settled(qtbot, dialog)
+    assert dialog.config is not None and dialog.config.search.target_ratio == 7 and dialog.start_button.isEnabled()
+    # Never on the GUI thread; one in flight at a time, so the forms typed meanwhile were not each checked.
+    assert not any(on_gui for on_gui, _ in seen)
+    assert seen[-1][1] == 7 and len(seen) <= 3
 
 
 def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(qtbot, tmp_path):
@@ -383,38 +433,47 @@ def test_new_run_dialog_shows_the_budget_before_start_and_explains_every_field(q
 
     dialog = NewRunDialog(preset="pix2pix-sample", taken_names={"pix2pix-sample", "pix2pix-sample-2"})
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert dialog.name.text() == "pix2pix-sample-3"  # a unique default
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: budget_known(dialog), timeout=REAL_WORK_MS)
     config = load_config("pix2pix-sample")
     family = config.family_impl
     teacher = profile_model(family.build_teacher(config.options), family.example_inputs(config.options, config.size_hw)).macs
+    settled(qtbot, dialog)
     assert dialog.preflight.teacher_macs == teacher
     text = dialog.budget_label.text()
+    settled(qtbot, dialog)
     assert f"teacher {teacher / 1e9:.3g}G MACs" in text and "search budget" in text and "10.0x fewer" in text
     # A ratio the search space cannot meet is refused here, before any training, under the ratio's field.
     dialog.ratio.setValue(dialog.preflight.largest_ratio * 1.5)
+    settled(qtbot, dialog)
     assert not dialog.start_button.isEnabled() and "choose a ratio of at most" in dialog.field_error("search.target_ratio")
     assert "marked in red" in dialog.error.text()
     dialog.ratio.setValue(5)
+    settled(qtbot, dialog)
     assert dialog.field_error("search.target_ratio") == "" and dialog.error.text() == ""
     assert dialog.start_button.isEnabled() and "5.0x fewer" in dialog.budget_label.text()
     assert not dialog.preview_pending()  # a new ratio needs no new profile of the teacher
     # Unselected options are greyed out; units are shown.
     assert dialog.ratio.isEnabled() and not dialog.macs.isEnabled()
     dialog.by_macs.setChecked(True)
+    settled(qtbot, dialog)
     assert dialog.macs.isEnabled() and not dialog.ratio.isEnabled()
     assert not dialog.folder.isEnabled() and dialog.sample.isEnabled()
     assert dialog.supernet_steps.suffix() == " steps" and dialog.macs.suffix() == " M MACs"
     # A name is required, and a taken one refused.
     dialog.name.setText("")
+    settled(qtbot, dialog)
     assert "give the run a name" in dialog.field_error("name") and not dialog.start_button.isEnabled()
     dialog.name.setText("pix2pix-sample")
+    settled(qtbot, dialog)
     assert "pix2pix-sample-3" in dialog.field_error("name")
     dialog.name.setText("mine")
     # Only this machine's devices; a tooltip on every field.
     assert [dialog.device.itemText(i) for i in range(dialog.device.count())] == ["auto", *available_devices()]
     fields = [w for kind in (QLineEdit, QComboBox, QAbstractSpinBox, QRadioButton) for w in dialog.findChildren(kind)
               if not isinstance(w.parent(), QAbstractSpinBox) and not isinstance(w.parent(), QComboBox)]
+    settled(qtbot, dialog)
     assert fields and [w for w in fields if not w.toolTip()] == []
     dialog.show()
     qtbot.wait(50)
@@ -432,10 +491,11 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
         return dialog.height() == min(dialog.needed_height(), dialog.height_limit())
 
     # The budget's text arrives from a background profile, after the window took its size.
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: budget_known(dialog), timeout=REAL_WORK_MS)
     qtbot.waitUntil(fitted, timeout=5_000)
     squeezed = [box.title() for box in dialog.findChildren(QGroupBox)
                 if box.height() < box.minimumSizeHint().height()]
+    settled(qtbot, dialog)
     assert squeezed == []
     # Another preset with more fields, then one with fewer: the dialog follows (it no longer only grows).
     dialog.preset.setCurrentText("munit-sample")
@@ -462,6 +522,7 @@ def test_new_run_dialog_fits_a_1366x768_laptop_with_start_in_view(qtbot, preset)
         return dialog.rect().contains(corner) and dialog.start_button.isVisible()
 
     qtbot.waitUntil(lambda: dialog.height() == min(dialog.needed_height(), dialog.height_limit()), timeout=5_000)
+    settled(qtbot, dialog)
     assert LAPTOP_HEIGHT + 40 + 32 == 768 and dialog.height() <= LAPTOP_HEIGHT and start_in_view()
     before = dialog.height()
     dialog.name.setText("")  # a message under the name, and one at the bottom
@@ -469,6 +530,7 @@ def test_new_run_dialog_fits_a_1366x768_laptop_with_start_in_view(qtbot, preset)
     dialog.use_folder.setChecked(True)
     qtbot.waitUntil(lambda: dialog.error.text() != "", timeout=5_000)
     qtbot.wait(50)
+    settled(qtbot, dialog)
     assert dialog.height() <= LAPTOP_HEIGHT and start_in_view()
     dialog.name.setText("mine")
     dialog.use_sample.setChecked(True)
@@ -478,6 +540,7 @@ def test_new_run_dialog_fits_a_1366x768_laptop_with_start_in_view(qtbot, preset)
 def test_a_paper_preset_in_the_dialog_says_what_it_reproduces_and_which_script_makes_its_data(qtbot):
     dialog = NewRunDialog(preset="paper-pix2pix-map2sat")
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert "Should land near: FID 48.02 at 4.68G MACs" in dialog.preset_description.text()
     # The folder is the reference's own (database/maps): not here, so the pre-flight names the script that makes it.
     qtbot.waitUntil(lambda: "download_pix2pix_dataset.sh maps" in " ".join(label.text() for label in
@@ -489,30 +552,37 @@ def test_new_run_dialog_shows_the_familys_model_options(qtbot):
     dialog = NewRunDialog(preset="pix2pix-sample")
     qtbot.addWidget(dialog)
     form = dialog.model_form
+    settled(qtbot, dialog)
     assert set(form.widgets) == set(dialog.config.family_impl.options_model.model_fields)
     assert form.widgets["ngf"].value() == 32 and form.widgets["ngf"].toolTip()
     form.widgets["ngf"].setValue(16)
     form.widgets["norm"].setCurrentText("batch")
+    settled(qtbot, dialog)
     assert dialog.config.options.ngf == 16 and dialog.config.options.norm == "batch"
     form.widgets["n_blocks"].setValue(form.widgets["n_blocks"].minimum())
+    settled(qtbot, dialog)
     assert dialog.config.options.n_blocks == 3
 
 
 def test_new_run_dialog_sets_the_search_size_and_the_training_crop_and_shows_units(qtbot):
     dialog = NewRunDialog(preset="cyclegan-sample")
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert dialog.train_crop.value() == 64 and dialog.population.value() == dialog.config.search.population
     dialog.search_method.setCurrentText("evolution")
     dialog.population.setValue(30)
     dialog.generations.setValue(7)
     dialog.exhaustive_limit.setValue(500)
     dialog.train_crop.setValue(0)  # whole images
+    settled(qtbot, dialog)
     search = dialog.config.search
     assert (search.method, search.population, search.generations, search.exhaustive_limit) == ("evolution", 30, 7, 500)
     assert dialog.config.train_crop is None and dialog.train_crop.text() == "whole images"
     dialog.train_crop.setValue(200)  # larger than the 128 px images: refused, and said
+    settled(qtbot, dialog)
     assert dialog.config is None and "train_crop" in dialog.error.text()
     form = dialog.model_form
+    settled(qtbot, dialog)
     assert form.widgets["ngf"].suffix() == " channels" and form.widgets["n_blocks"].suffix() == " blocks"
     assert form.widgets["norm"].toolTip() != "norm"
 
@@ -528,24 +598,29 @@ def test_new_run_dialog_refuses_illegal_numbers_with_a_message_beside_the_field(
     steps.setFocus()
     steps.lineEdit().selectAll()
     QTest.keyClick(steps, Qt.Key.Key_Minus)  # a key Qt drops without a word
+    settled(qtbot, dialog)
     assert steps.value() == before
     said = dialog.field_error("supernet.steps")
+    settled(qtbot, dialog)
     assert "Supernet steps: '-' is not allowed (whole numbers from 1 to 10000000, in steps)" in said
     # A refused key holds nothing back: no claim of fields to fix while Start is enabled.
     assert dialog.start_button.isEnabled() and "Fix the fields" not in dialog.error.text()
     steps.lineEdit().selectAll()
     QTest.keyClick(steps, Qt.Key.Key_0)
     QTest.keyClick(steps, Qt.Key.Key_Return)  # 0 is below the least: Qt puts the previous value back
+    settled(qtbot, dialog)
     assert steps.value() == before
     assert f"'0' is outside whole numbers from 1 to 10000000, in steps; it was put back to {before} steps" in \
         dialog.field_error("supernet.steps")
     steps.lineEdit().selectAll()
     QTest.keyClicks(steps, "42")  # an accepted value clears the message
+    settled(qtbot, dialog)
     assert steps.value() == 42 and dialog.field_error("supernet.steps") == ""
     ngf = dialog.model_form.widgets["ngf"]
     ngf.setFocus()
     ngf.lineEdit().selectAll()
     QTest.keyClick(ngf, Qt.Key.Key_Minus)
+    settled(qtbot, dialog)
     assert "Model ngf: '-' is not allowed" in dialog.field_error("model")
 
     # "-5": the minus refused, the 5 taken; once the field is left it says what it now holds.
@@ -553,16 +628,19 @@ def test_new_run_dialog_refuses_illegal_numbers_with_a_message_beside_the_field(
     steps.lineEdit().selectAll()
     QTest.keyClicks(steps, "-5")
     QTest.keyClick(steps, Qt.Key.Key_Return)
+    settled(qtbot, dialog)
     assert steps.value() == 5
     assert dialog.field_error("supernet.steps") == ("Supernet steps: '-' was not allowed (whole numbers from 1 to "
                                                     "10000000, in steps); the field holds 5 steps")
     # Refused keys of one edit add up: "abc" is said whole.
     steps.lineEdit().selectAll()
     QTest.keyClicks(steps, "abc")
+    settled(qtbot, dialog)
     assert "Supernet steps: 'abc' is not allowed" in dialog.field_error("supernet.steps")
     QTest.keyClick(steps, Qt.Key.Key_Return)
     # A value set otherwise (the arrow keys, a preset) ends the message: the field is what it shows.
     QTest.keyClick(steps, Qt.Key.Key_Up)
+    settled(qtbot, dialog)
     assert steps.value() == 5 + steps.singleStep() and dialog.field_error("supernet.steps") == ""
     assert dialog.error.text() == "" and dialog.start_button.isEnabled()
 
@@ -571,11 +649,14 @@ def test_new_run_dialog_says_a_configuration_error_beside_its_field_and_forgets_
     dialog = NewRunDialog(preset="cyclegan-sample")
     qtbot.addWidget(dialog)
     dialog.image_size.setText("250")
+    settled(qtbot, dialog)
     assert "image sides must be multiples of 4" in dialog.field_error("image_size")
     assert "Fix the fields marked in red above." in dialog.error.text() and not dialog.start_button.isEnabled()
     dialog.image_size.setText("abc")
+    settled(qtbot, dialog)
     assert "an image size is N or WxH" in dialog.field_error("image_size")
     dialog.image_size.setText("128")
+    settled(qtbot, dialog)
     assert dialog.field_error("image_size") == "" and dialog.error.text() == "" and dialog.start_button.isEnabled()
 
 
@@ -585,14 +666,17 @@ def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp
     dialog = NewRunDialog(preset="gaugan-sample")
     qtbot.addWidget(dialog)
     dialog.batch_size.setValue(dialog.batch_size.value() + 2)
+    settled(qtbot, dialog)
     assert dialog.config is not None and dialog.show_config_button.isEnabled()
     lines = {line.split()[0]: line for line in dialog.configuration_text().splitlines()}
+    settled(qtbot, dialog)
     assert lines["batch_size"].endswith("(override)") and " 6 " in lines["batch_size"]
     assert lines["image_size"].endswith("(preset gaugan-sample)")  # unchanged fields keep their source
     assert lines["recipe.weight_strategy"].split()[1:] == ["geometric", "(family", "default)"]
     assert lines["seed"].endswith("(default)")
     dialog.show_config_button.click()
     shown = dialog.configuration_dialog.findChild(QPlainTextEdit).toPlainText()
+    settled(qtbot, dialog)
     assert shown == dialog.configuration_text()
     dialog.configuration_dialog.grab().save(str(tmp_path / "configuration.png"))
 
@@ -600,23 +684,30 @@ def test_new_run_dialog_shows_the_resolved_configuration_with_sources(qtbot, tmp
 def test_new_run_dialog_offers_gaugan_with_its_fields_samples_and_the_miou_condition(qtbot, tmp_path):
     dialog = NewRunDialog(preset="gaugan-sample")
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert dialog.family.currentText() == "gaugan"
     assert [dialog.sample.itemText(i) for i in range(dialog.sample.count())] == ["labels2photos"]
     assert {"classes", "instance_edges", "upsampling"} <= set(dialog.model_form.widgets)
     assert dialog.model_form.widgets["classes"].value() == 8
     assert dialog.segmentation_form.isRowVisible(dialog.segmentation_row)
     items = [dialog.metric_choice.itemText(i) for i in range(dialog.metric_choice.count())]
+    settled(qtbot, dialog)
     assert items == ["fid", "rfid", "miou (needs a segmentation network)"]
     miou = dialog.metric_choice.model().item(2)
+    settled(qtbot, dialog)
     assert not miou.isEnabled() and "segmentation network" in dialog.metric_choice.itemData(2, Qt.ItemDataRole.ToolTipRole)
     dialog.segmentation.setText(str(tmp_path / "drn.onnx"))
+    settled(qtbot, dialog)
     assert dialog.metric_choice.model().item(2).isEnabled() and dialog.metric_choice.itemText(2) == "miou"
     dialog.metric_choice.setCurrentText("miou")
+    settled(qtbot, dialog)
     assert dialog.config.metric == "miou" and dialog.config.segmentation.onnx.endswith("drn.onnx")
     dialog.model_form.widgets["instance_edges"].setChecked(True)
+    settled(qtbot, dialog)
     assert dialog.config.options.label_channels == 9
     dialog.grab().save(str(tmp_path / "new_run_gaugan.png"))
     dialog.family.setCurrentText("pix2pix")  # another family: its own samples, no segmentation row
+    settled(qtbot, dialog)
     assert "labels2photos" not in [dialog.sample.itemText(i) for i in range(dialog.sample.count())]
     assert not dialog.segmentation_form.isRowVisible(dialog.segmentation_row)
 
@@ -624,12 +715,15 @@ def test_new_run_dialog_offers_gaugan_with_its_fields_samples_and_the_miou_condi
 def test_new_run_dialog_offers_munit_with_its_style_fields_and_unpaired_samples(qtbot, tmp_path):
     dialog = NewRunDialog(preset="munit-sample")
     qtbot.addWidget(dialog)
+    settled(qtbot, dialog)
     assert dialog.family.currentText() == "munit"
     samples = [dialog.sample.itemText(i) for i in range(dialog.sample.count())]
+    settled(qtbot, dialog)
     assert "gray2tints" in samples and "edges2photos" not in samples  # unpaired data only
     assert {"ngf", "style_dim", "mlp_dim", "student_mlp_dim", "style_encoder"} <= set(dialog.model_form.widgets)
     assert dialog.model_form.widgets["ngf"].value() == 16
     dialog.model_form.widgets["style_encoder"].setChecked(False)
+    settled(qtbot, dialog)
     config = dialog.config
     assert config.family == "munit" and config.options.style_encoder is False
     assert export_input_names(config.family_impl, config.options) == ("input", "style")
@@ -813,11 +907,14 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
 
     dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: not dialog.preview_pending() and dialog.preflight.complete, timeout=REAL_WORK_MS)
+    qtbot.waitUntil(lambda: budget_known(dialog), timeout=REAL_WORK_MS)
+    settled(qtbot, dialog)
     assert not dialog.latency.isEnabled()
     dialog.by_latency.setChecked(True)
+    settled(qtbot, dialog)
     assert dialog.latency.isEnabled() and dialog.latency_device.isEnabled() and not dialog.ratio.isEnabled()
     dialog.latency.setValue(3)
+    settled(qtbot, dialog)
     search = dialog.config.search
     assert search.latency_budget_ms == 3 and search.target_ratio is None and not search.limits_macs
     assert "measured before the supernet trains" in dialog.budget_label.text() and dialog.start_button.isEnabled()
@@ -842,10 +939,12 @@ def test_new_run_dialog_offers_a_latency_budget_and_shows_what_this_machine_meas
     # A budget is decided on measurement (search.latency_decision: measured), so the table refuses only beyond the
     # margin within which candidates are measured (50%): below the smallest's prediction / 1.5.
     dialog.latency.setValue(predicted[0] / 1.6)
+    settled(qtbot, dialog)
     assert f"the smallest sub-network {predicted[0]:.3g} ms, the largest {predicted[1]:.3g} ms" in dialog.budget_label.text()
     assert f"predicted {predicted[0]:.3g} ms" in dialog.field_error("search.latency_budget_ms")
     assert not dialog.start_button.isEnabled()
     dialog.latency.setValue(predicted[0] * 1.1)
+    settled(qtbot, dialog)
     assert dialog.start_button.isEnabled() and dialog.field_error("search.latency_budget_ms") == ""
 
 
@@ -860,20 +959,25 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     qtbot.addWidget(dialog)
     dialog.batch_size.setValue(4)
     dialog.processes.setValue(3)
+    settled(qtbot, dialog)
     assert "must be a multiple of their number" in dialog.field_error("batch_size")
     assert "the global batch of the 3 processes" in dialog.problems_text() and not dialog.start_button.isEnabled()
     dialog.processes.setValue(2)
     dialog.machines.setValue(2)
+    settled(qtbot, dialog)
     assert dialog.start_button.isEnabled() and dialog.launch().processes == 4
     paths = dialog.write_launch_files(tmp_path / "launch")
+    settled(qtbot, dialog)
     assert [p.suffix for p in paths] == [".yaml", ".sh", ".slurm"] and "wrote" in dialog.launch_label.text()
     slurm = paths[2].read_text()
+    settled(qtbot, dialog)
     assert "#SBATCH --nodes=2" in slurm and "--nproc_per_node 2" in slurm and "--rdzv_endpoint \"$HEAD:29500\"" in slurm
     assert f"--config {paths[0]}" in slurm and f"GCW_WORKSPACE={settings.workspace}" in slurm
     if Path("/bin/bash").is_file():
         for path in paths[1:]:
             assert subprocess.run(["/bin/bash", "-n", str(path)]).returncode == 0  # bash reads them
     dialog.machines.setValue(3)  # 6 processes for a global batch of 4: the pre-flight counts every machine's
+    settled(qtbot, dialog)
     assert "the global batch of the 6 processes" in dialog.field_error("batch_size")
     assert not dialog.launch_button.isEnabled() and not dialog.start_button.isEnabled()
 
@@ -883,6 +987,7 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
                      started_at=None, error=None, processes=8, hosts=["gpu1", "gpu2"], host="gpu1", pid=7,
                      heartbeat_at=datetime.now(timezone.utc))  # alive: its heartbeat is fresh
     model.set_runs([run])
+    settled(qtbot, dialog)
     assert model.index(0, 2).data() == "running · 8 processes, 2 machines"
     assert model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole) == "8 processes (torchrun) on gpu1, gpu2"
 
@@ -920,11 +1025,14 @@ def test_new_run_dialog_says_beside_the_metric_when_fid_would_fall_back_to_rfid(
     qtbot.addWidget(dialog)
     dialog.show()
     dialog.metric_choice.setCurrentText("fid")
+    settled(qtbot, dialog)
     assert dialog.metric_note.isVisible() and "will report rfid" in dialog.metric_note.text()
     dialog.metric_choice.setCurrentText("rfid")
+    settled(qtbot, dialog)
     assert not dialog.metric_note.isVisible()
     monkeypatch.setattr(module, "find_inception_weights", lambda setting=None: tmp_path / "weights.pth")
     dialog.metric_choice.setCurrentText("fid")
+    settled(qtbot, dialog)
     assert not dialog.metric_note.isVisible()
     # The background profile of the teacher ends before the dialog does.
     qtbot.waitUntil(lambda: not dialog.preview_pending(), timeout=REAL_WORK_MS)
