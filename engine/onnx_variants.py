@@ -144,7 +144,7 @@ def variant_outputs(variant: dict[str, Any], feed: dict[str, np.ndarray], thread
 
 def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str | tuple[str, ...],
            threads: int | None, built: dict[str, Path], control: AccuracyControl | None = None,
-           made: dict[str, Int8Model] | None = None) -> Path:
+           made: dict[str, Int8Model] | None = None, preset: str = "mixed") -> Path:
     """The file of variant ``name`` (what it needs built first: the IR for bf16), recorded in ``built``; how
     OpenVINO's INT8 model was made in ``made``."""
     from engine.openvino_int8 import quantize
@@ -163,7 +163,8 @@ def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str |
         path = _write("openvino", student_onnx, calibration, input_name, threads, built)
     elif name == "openvino_int8":
         arrays, names = _feeds(calibration, input_name)
-        int8 = quantize(student_onnx, student_onnx.with_name(f"{stem}.int8.xml"), arrays, names, control, threads)
+        int8 = quantize(student_onnx, student_onnx.with_name(f"{stem}.int8.xml"), arrays, names, control, threads,
+                        preset)
         if made is not None:
             made[name] = int8
         path = int8.path
@@ -176,13 +177,13 @@ def _write(name: str, student_onnx: Path, calibration: Arrays, input_name: str |
 def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arrays, test_inputs: Arrays,
                    float_outputs: np.ndarray, threads: int | None = None,
                    input_name: str | tuple[str, ...] = "input",
-                   control: AccuracyControl | None = None) -> dict[str, dict[str, Any]]:
+                   control: AccuracyControl | None = None, int8_preset: str = "mixed") -> dict[str, dict[str, Any]]:
     """Each variant of ``student_onnx`` (of ``names``, less those this machine cannot build:
     ``skipped_variants``) written beside it and checked on ``test_inputs`` against the float student's
     ``float_outputs``: ``{name: {"path", "backend", "precision", "exact", "check", "usable"}}``. A model of
     several inputs gets a tuple of arrays (one per input, as ``input_name`` names them) for both. OpenVINO's
     INT8 model is quantised with ``control`` (the run's metric on held-out images) where it is given, and says
-    how (``quantizer``, and ``control``: the metric before and after)."""
+    how (``quantizer``, and ``control``: the metric before and after), with NNCF's ``int8_preset``."""
     test_arrays, input_names = _feeds(test_inputs, input_name)
     test_feed = dict(zip(input_names, test_arrays))
     from engine.export import PARITY_TOLERANCE
@@ -198,7 +199,7 @@ def build_variants(student_onnx: Path, names: tuple[str, ...], calibration: Arra
         if name in skipped:
             continue
         backend, precision = KINDS[name]
-        path = _write(name, student_onnx, calibration, input_name, threads, built, control, made)
+        path = _write(name, student_onnx, calibration, input_name, threads, built, control, made, int8_preset)
         variant: dict[str, Any] = {"path": str(path), "backend": backend, "precision": precision,
                                    "exact": name in EXACT, **(made[name].as_dict() if name in made else {})}
         if name == "openvino_bf16":

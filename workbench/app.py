@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication
 from engine.errors import UserError
 from engine.settings import Settings
 from engine.api import Store, open_store
-from workbench.binding_check import problem as binding_problem
-from workbench.platform_check import platform_failure_explained
-from workbench.resources import app_icon
+from workbench.platform.binding_check import problem as binding_problem
+from workbench.platform.platform_check import platform_failure_explained
+from workbench.platform.resources import app_icon
 
 ORGANIZATION = "GAN Compression Workbench"
 APPLICATION = "workbench"
@@ -73,7 +73,7 @@ def run_app(settings: Settings, check: bool = False) -> int:
     """Open the window and run the event loop; ``check`` quits as soon as the window is up, after
     printing its title and the store it opened (used by the install and bundle smoke tests)."""
     from workbench.main_window import MainWindow
-    from workbench.settings import load_settings
+    from workbench.platform.settings import load_settings
 
     app = make_application()
     # A binding that corrupts reference counts aborts the window minutes later: refused now, in one line.
@@ -96,7 +96,7 @@ def run_app(settings: Settings, check: bool = False) -> int:
         def report() -> None:
             import subprocess
 
-            from workbench.entry import child_command
+            from workbench.background.children import child_command
 
             print(f"window opened: {window.windowTitle()!r}, icon {not app.windowIcon().isNull()}, "
                   f"store {settings.resolved_store_url}", flush=True)

@@ -46,20 +46,20 @@ from engine.api import (
 from engine.errors import UserError
 from engine.events import Event, StageFinished, StepProgress
 from engine.settings import Settings
-from workbench.compare_view import CompareView
-from workbench.export_dialog import ExportDialog
-from workbench.getting_started import DOCS, GettingStartedDialog
-from workbench.monitor_view import MonitorView
-from workbench.new_run_dialog import NewRunDialog
-from workbench.open_location import open_location
-from workbench.pareto_view import ParetoView
-from workbench.process import RunProcess
-from workbench.reader import StoreReader
-from workbench.runs_model import RunsTableModel
-from workbench.state import Selection, Session
-from workbench.settings import save_settings
-from workbench.settings_dialog import SettingsDialog
-from workbench.summary_view import SummaryView
+from workbench.views.compare_view import CompareView
+from workbench.dialogs.export_dialog import ExportDialog
+from workbench.dialogs.getting_started import DOCS, GettingStartedDialog
+from workbench.views.monitor_view import MonitorView
+from workbench.dialogs.new_run_dialog import NewRunDialog
+from workbench.widgets.open_location import open_location
+from workbench.views.pareto_view import ParetoView
+from workbench.background.process import RunProcess
+from workbench.background.reader import StoreReader
+from workbench.views.runs_model import RunsTableModel
+from workbench.session.state import Selection, Session
+from workbench.platform.settings import save_settings
+from workbench.dialogs.settings_dialog import SettingsDialog
+from workbench.views.summary_view import SummaryView
 
 REFRESH_INTERVAL_MS = 2000
 
@@ -67,11 +67,11 @@ REFRESH_INTERVAL_MS = 2000
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings, store: Store, problems: list[str] | None = None):
         super().__init__()
-        #: The settings and the store every view reads from (``workbench.state.Session``): views follow it.
+        #: The settings and the store every view reads from (``workbench.session.state.Session``): views follow it.
         self.session = Session(settings, store)
         self.processes: dict[int, RunProcess] = {}
         self.reader = StoreReader(self, threads=1)
-        # The one selection every view shows (Qt-free: workbench.state); views that let the user choose set it.
+        # The one selection every view shows (Qt-free: workbench.session.state); views that let the user choose set it.
         self.selection = Selection()
         self.selection.subscribe(self._show_selection)
         self.reader.failed.connect(self._store_unreadable)
@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
         GettingStartedDialog(self).open()
 
     def _about(self) -> None:
-        from workbench.about_dialog import AboutDialog
+        from workbench.dialogs.about_dialog import AboutDialog
 
         AboutDialog(self.settings, self).exec()
 

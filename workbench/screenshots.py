@@ -31,10 +31,10 @@ def capture(out_dir: Path, settings, run_id: int | None = None, size: tuple[int,
 
     from engine.api import open_store
     from workbench.app import make_application
-    from workbench.export_dialog import ExportDialog
+    from workbench.dialogs.export_dialog import ExportDialog
     from workbench.main_window import MainWindow
-    from workbench.new_run_dialog import NewRunDialog
-    from workbench.settings_dialog import SettingsDialog
+    from workbench.dialogs.new_run_dialog import NewRunDialog
+    from workbench.dialogs.settings_dialog import SettingsDialog
 
     app = make_application()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,8 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     float_out = generate(student, test_feed[0], torch.device("cpu"), test_feed[1:])
     variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
                               tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
-                              input_names, _int8_control(ctx, data) if "openvino_int8" in names else None)
+                              input_names, _int8_control(ctx, data) if "openvino_int8" in names else None,
+                              config.export.int8_preset)
     feed = {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)}
     registered: set[str] = set()
     for name, variant in variants.items():

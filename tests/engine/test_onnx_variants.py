@@ -106,7 +106,8 @@ def test_openvino_int8_is_quantised_by_nncf_for_openvino_and_leaves_only_its_own
     int8 = variants["openvino_int8"]
     assert (int8["backend"], int8["precision"], int8["exact"]) == ("openvino", "int8", False)
     assert int8["path"] == str(path.with_name("student.int8.xml"))
-    assert int8["quantizer"] == "NNCF post-training quantisation, ranges from 8 search-split images"
+    assert int8["quantizer"] == ("NNCF post-training quantisation, asymmetric activations, ranges from 8 "
+                                 "search-split images")
     assert "control" not in int8
     assert _quantised_layers(int8["path"]) > 0  # OpenVINO runs these with its integer kernels
     assert int8["usable"] == (int8["check"]["psnr_to_float_db"] >= REDUCED_MIN_PSNR_DB)

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store, TeacherReference
-from workbench.reader import StoreReader
-from workbench.state import ParetoFront, RunPoints, RunReferences, Session, write_candidates_csv
+from workbench.background.reader import StoreReader
+from workbench.session.state import ParetoFront, RunPoints, RunReferences, Session, write_candidates_csv
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
 CHUNK = 4096  # points per scatter item: re-setting one costs a few ms
@@ -65,7 +65,7 @@ def _axis_label(metric: str | None) -> str:
 
 
 class _RunLayer(RunPoints):
-    """A run's points (Qt-free: ``workbench.state.RunPoints``) with the plot items that draw them."""
+    """A run's points (Qt-free: ``workbench.session.state.RunPoints``) with the plot items that draw them."""
 
     def __init__(self, run_id: int, colour: str):
         super().__init__(run_id)
@@ -91,7 +91,7 @@ class ParetoView(QWidget):
         self.reader = StoreReader(self)
         self.run_id: int | None = None
         self.layers: dict[int, _RunLayer] = {}
-        self.references = RunReferences()  # budgets and teachers, by run (Qt-free: workbench.state)
+        self.references = RunReferences()  # budgets and teachers, by run (Qt-free: workbench.session.state)
         self.export_dir: Path | None = None  # where the PNG/CSV save dialogs start
         self.auto_axes = True  # until the user zooms or pans: then the axes are theirs until "Fit"
         self._fitted = False

@@ -66,7 +66,7 @@ def shutdown() -> None:
 
 class ModelProcess(QObject):
     """``submit(function, *args)`` runs ``function(*args)`` in the model process; ``done(id, result)`` /
-    ``failed(id, message)`` come back on the GUI thread (the interface of ``workbench.worker.Worker``)."""
+    ``failed(id, message)`` come back on the GUI thread (the interface of ``workbench.background.worker.Worker``)."""
 
     done = Signal(int, object)
     failed = Signal(int, str)

@@ -1,4 +1,4 @@
-"""Binds the fields of a plain-data form (a frozen dataclass, e.g. ``workbench.new_run_form.NewRunForm``) to the
+"""Binds the fields of a plain-data form (a frozen dataclass, e.g. ``workbench.session.new_run_form.NewRunForm``) to the
 widgets that show them: one line per field says which widget holds it, and the form is drawn into the widgets
 and read back from them by the same table, so adding a setting to a dialog is its form field and one binding.
 

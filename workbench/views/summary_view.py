@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster, slower_note
-from workbench.open_location import open_location
+from workbench.widgets.open_location import open_location
 
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.worker import Worker
+from workbench.background.worker import Worker
 
 log = logging.getLogger(__name__)
 

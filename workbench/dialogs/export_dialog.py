@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 
 from engine.api import Store, describe_latency, describe_variant
 from engine.settings import Settings
-from workbench.entry import child_command
-from workbench.open_location import open_location
-from workbench.process import child_environment
+from workbench.background.children import child_command
+from workbench.widgets.open_location import open_location
+from workbench.background.process import child_environment
 
 FINAL = "final student of the run"
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QWidget
 
-from workbench.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
+from workbench.widgets.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 
 
 def _bounds(info) -> tuple[float | None, float | None]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from workbench.gui_gc import collect_on_gui_thread
+from workbench.platform.gui_gc import collect_on_gui_thread
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 #: The checkout's docs folder (benchmarks, recipes, reliability, scaling); an installed wheel has none.
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 STEPS = """
 <h3>Getting started</h3>

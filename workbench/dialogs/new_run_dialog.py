@@ -18,15 +18,15 @@ from engine.api import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, FAMILIES, PRESETS,
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
-from workbench.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
-from workbench.backend_choice import backend_combo
-from workbench.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
-from workbench.options_form import OptionsForm
-from workbench.resources import preset_descriptions
-from workbench.entry import can_start_processes
-from workbench.summary_view import format_count
-from workbench.binder import FormBinder
-from workbench.worker import Worker
+from workbench.widgets.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
+from workbench.widgets.backend_choice import backend_combo
+from workbench.session.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
+from workbench.widgets.options_form import OptionsForm
+from workbench.platform.resources import preset_descriptions
+from workbench.background.children import can_start_processes
+from workbench.views.summary_view import format_count
+from workbench.widgets.binder import FormBinder
+from workbench.background.worker import Worker
 
 
 def _spin(title: str, field: str, low: int, high: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
@@ -569,7 +569,7 @@ class NewRunDialog(QDialog):
         self.binder.show(form)
 
     def form(self) -> NewRunForm:
-        """What the fields hold, as plain data (``workbench.new_run_form``)."""
+        """What the fields hold, as plain data (``workbench.session.new_run_form``)."""
         return self.binder.read(NewRunForm)
 
     def overrides(self) -> dict[str, Any]:

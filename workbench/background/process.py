@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from engine.events import event_from_dict
 from engine.settings import Settings
-from workbench.entry import child_command
+from workbench.background.children import child_command
 
 log = logging.getLogger(__name__)
 

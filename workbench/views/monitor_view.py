@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 
 from engine.api import FAMILIES, STAGES, Curve, RunConfig, RunDetail, Store
 from engine.events import Event, format_log_line, log_line
-from workbench.reader import StoreReader
-from workbench.state import RunMonitor, Session
+from workbench.background.reader import StoreReader
+from workbench.session.state import RunMonitor, Session
 
 MAX_PLOT_POINTS = 2000
 #: The stages that record series (losses; the search its best score so far), in the order a run goes.

@@ -20,11 +20,11 @@ from engine import api
 from engine.api import (COLOUR_TABLE, CandidateTable, LatencyReading, Preview, Store, available_devices, colour_map,
                         describe_latency, primary_metric, scale_top)
 from engine.settings import Settings
-from workbench.backend_choice import backend_combo
-from workbench.reader import StoreReader
-from workbench.state import Session, front_rows
-from workbench.model_process import ModelProcess
-from workbench.worker import Worker
+from workbench.widgets.backend_choice import backend_combo
+from workbench.background.reader import StoreReader
+from workbench.session.state import Session, front_rows
+from workbench.background.model_process import ModelProcess
+from workbench.background.worker import Worker
 
 #: Lines the readout has room for (its height is fixed, so the controls above it stay put).
 READOUT_LINES = 8  # the student, its scores, the search's measurement (two), a latency reading (two), a note

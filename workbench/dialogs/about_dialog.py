@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QV
 
 from engine.api import environment
 from engine.settings import Settings
-from workbench.resources import app_icon
+from workbench.platform.resources import app_icon
 
 
 class AboutDialog(QDialog):

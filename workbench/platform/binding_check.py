@@ -2,7 +2,7 @@
 
 PySide6 / shiboken6 6.12.0 lowers the reference count of every Python object passed through a queued or direct
 ``Signal.emit()`` by one: ``True`` per argument-less emit, ``None`` per emitted ``None``, about three of ``None``
-per finished pool job of ``workbench.worker``. Before Python 3.12 ``True``, ``False`` and ``None`` are ordinary
+per finished pool job of ``workbench.background.worker``. Before Python 3.12 ``True``, ``False`` and ``None`` are ordinary
 objects, so after some thousands of emits one of them is deallocated and the interpreter aborts
 (``Fatal Python error: none_dealloc``): the window vanished after 38 minutes of ordinary use. pyproject.toml
 excludes those releases; this module measures the defect itself, so that the window refuses a binding with it

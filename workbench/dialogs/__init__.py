@@ -1,0 +1,1 @@
+"""The dialogs: new run, export, settings, about, getting started."""

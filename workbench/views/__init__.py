@@ -1,0 +1,1 @@
+"""The main window's views of a run: monitor, Pareto front, compare, summary, and the runs table."""
