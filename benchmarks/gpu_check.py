@@ -119,7 +119,7 @@ def main() -> int:
     def compare_view() -> str:
         from PySide6.QtWidgets import QApplication
 
-        from workbench.compare_view import CompareView
+        from workbench.views.compare_view import CompareView
 
         app = QApplication.instance() or QApplication([])
         run_id, _ = next(iter(finished.values()))

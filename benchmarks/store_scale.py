@@ -208,8 +208,8 @@ def measure_gui(store, settings, filled: dict) -> dict:
 
     from workbench.app import freeze_startup_heap, make_application
     from workbench.main_window import MainWindow
-    from workbench.monitor_view import MonitorView
-    from workbench.pareto_view import ParetoView
+    from workbench.views.monitor_view import MonitorView
+    from workbench.views.pareto_view import ParetoView
 
     app = make_application()
     results = {}

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="gcw-soak-"))
     report = soak(args.minutes, size, workspace, args.runs_end)
     report["runs"] = "short, one after another" if args.runs_end else "one long run"
-    from workbench.binding_check import binding_version
+    from workbench.platform.binding_check import binding_version
 
     report["machine"] = f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, " \
                         f"{binding_version()}"

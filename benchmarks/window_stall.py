@@ -1,5 +1,5 @@
 """How long the window's event loop stalls while the compare view's model work runs, in a thread of the window's
-process against the model process (``workbench.model_process``), side by side on one finished run.
+process against the model process (``workbench.background.model_process``), side by side on one finished run.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/window_stall.py WORKSPACE RUN_ID
 
@@ -24,8 +24,8 @@ def measure(worker_kind: str, workspace: Path, run_id: int) -> list[tuple[str, f
     from engine.api import latency_of_run, open_store, preview_of_run, sample_images
     from engine.settings import Settings
     from workbench.app import make_application
-    from workbench.model_process import ModelProcess
-    from workbench.worker import Worker
+    from workbench.background.model_process import ModelProcess
+    from workbench.background.worker import Worker
 
     app = make_application()
     settings = Settings(workspace=workspace, device="cpu")

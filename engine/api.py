@@ -185,7 +185,7 @@ def measure_latency(store: Store, settings: Settings, run_id: int, arch: str | N
     return latency(RunModels.open(store, settings, run_id), arch, device, backend)
 
 
-# --- the same, for a process of their own (the window runs model work there: workbench.model_process) ----------
+# --- the same, for a process of their own (the window runs model work there: workbench.background.model_process)
 _stores: dict[str, Store] = {}
 
 

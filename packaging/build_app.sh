@@ -11,7 +11,7 @@ python -m pip install --quiet "pyinstaller>=6.10"
 # The bundle carries the Qt binding installed here: one that corrupts reference counts (PySide6 6.12.0, excluded
 # in pyproject.toml) would make the bundled window abort after minutes of use.
 python -c "from PySide6.QtCore import QCoreApplication; app = QCoreApplication([])
-from workbench.binding_check import problem
+from workbench.platform.binding_check import problem
 defect = problem()
 raise SystemExit(defect)"
 started=$(date +%s)

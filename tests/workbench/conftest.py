@@ -8,7 +8,7 @@ from workbench.app import make_application
 @pytest.fixture(autouse=True, scope="session")
 def _background_jobs_finish_before_the_interpreter_ends():
     yield
-    from workbench.worker import wait_for_all
+    from workbench.background.worker import wait_for_all
 
     wait_for_all()
 

@@ -5,8 +5,8 @@ from PySide6.QtCore import QSettings
 from engine.settings import Settings
 from workbench.app import open_store_or_fallback
 from workbench.main_window import MainWindow
-from workbench.settings import load_settings, save_settings
-from workbench.settings_dialog import SettingsDialog
+from workbench.platform.settings import load_settings, save_settings
+from workbench.dialogs.settings_dialog import SettingsDialog
 
 
 def test_a_bad_saved_value_is_skipped_alone_and_named(tmp_path):
@@ -88,7 +88,7 @@ def test_the_settings_dialog_checks_a_new_store_url_before_accepting_it(qtbot, t
 
 
 def test_child_runs_get_the_windows_settings_not_the_ones_it_was_started_with(monkeypatch, tmp_path):
-    from workbench.process import child_environment
+    from workbench.background.process import child_environment
 
     monkeypatch.setenv("GCW_STORE_URL", "sqlite:////nowhere/store.sqlite")  # bad, replaced by the fallback
     monkeypatch.setenv("GCW_THREADS", "3")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 from PySide6.QtWidgets import QComboBox, QLineEdit, QRadioButton, QSpinBox, QWidget
 
-from workbench.binder import FormBinder
+from workbench.widgets.binder import FormBinder
 
 
 @dataclass(frozen=True)

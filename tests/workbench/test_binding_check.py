@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
     app = QCoreApplication([])
-    from workbench.binding_check import measure, binding_version
+    from workbench.platform.binding_check import measure, binding_version
 
     def report(kind, drift):
         print(json.dumps({"kind": kind, "emits": drift.emits, "direct": drift.direct, "pooled": drift.pooled}),
@@ -37,7 +37,7 @@ CHILD = textwrap.dedent("""
     report("long", measure(EMITS, EMITS))
 
     # The window's own worker, as the views use it: jobs whose results come back as signals.
-    from workbench.worker import Worker
+    from workbench.background.worker import Worker
     worker = Worker()
     loop = QEventLoop()
     done = [0]
@@ -104,6 +104,6 @@ def test_the_check_fails_on_a_binding_with_the_defect():
 
 
 def test_the_window_refuses_a_binding_that_corrupts_counts_and_starts_on_this_one():
-    from workbench.binding_check import problem
+    from workbench.platform.binding_check import problem
 
     assert problem() is None  # the binding this project installs

@@ -2,7 +2,7 @@
 
 import sys
 
-from workbench.entry import child_command
+from workbench.background.children import child_command
 
 
 def test_child_runs_use_this_interpreter_and_the_entry_module():

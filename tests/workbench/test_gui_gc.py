@@ -5,7 +5,7 @@ import weakref
 from PySide6.QtCore import QObject
 
 from tests.patience import REAL_WORK_MS
-from workbench.worker import Worker
+from workbench.background.worker import Worker
 
 
 def _allocate(count: int) -> list:

@@ -107,9 +107,9 @@ def test_a_run_started_from_the_window_finishes_and_its_candidates_arrive_live(w
 def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot, monkeypatch):
     import sys
 
-    import workbench.process
+    import workbench.background.process
 
-    real_command = workbench.process.child_command
+    real_command = workbench.background.process.child_command
 
     def held_at_the_third_supernet_step(arguments, processes=1):
         """The new run waits at its third supernet step until the cancel reaches it, so the cancel lands in the
@@ -118,7 +118,7 @@ def test_cancel_keeps_checkpoints_and_resume_finishes(window, store, qtbot, monk
             return real_command(arguments, processes)
         return sys.executable, ["-m", "tests.faults.hold_at", "supernet", "3", *arguments]
 
-    monkeypatch.setattr(workbench.process, "child_command", held_at_the_third_supernet_step)
+    monkeypatch.setattr(workbench.background.process, "child_command", held_at_the_third_supernet_step)
     steps = []
     process = window.start_config(tiny_config("pix2pix", supernet={"steps": 12}))
     process.event.connect(lambda e: steps.append(e) if isinstance(e, StepProgress) and e.stage == "supernet" else None)
@@ -372,7 +372,7 @@ def test_only_other_finished_runs_are_offered_as_pareto_overlays(qtbot, window, 
 
 
 def test_help_offers_the_getting_started_steps_and_the_docs_folder(window, qtbot):
-    from workbench.getting_started import GettingStartedDialog
+    from workbench.dialogs.getting_started import GettingStartedDialog
 
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     names = [a.text() for a in help_menu.actions()]
@@ -386,17 +386,17 @@ def test_help_offers_the_getting_started_steps_and_the_docs_folder(window, qtbot
 
 
 def test_a_running_runs_compare_view_tries_again_when_a_stage_finishes(qtbot, finished, monkeypatch):
-    import workbench.compare_view
+    import workbench.views.compare_view
     from engine.errors import UserError
     from engine.events import StageFinished
 
-    from workbench.worker import Worker
+    from workbench.background.worker import Worker
 
     settings, store, run_id, _ = finished
     # The window's model work in this process (a thread), so that this test can stand in for a facade function.
-    monkeypatch.setattr(workbench.compare_view, "ModelProcess", Worker)
-    real_preview = workbench.compare_view.api.preview
-    monkeypatch.setattr(workbench.compare_view.api, "preview",
+    monkeypatch.setattr(workbench.views.compare_view, "ModelProcess", Worker)
+    real_preview = workbench.views.compare_view.api.preview
+    monkeypatch.setattr(workbench.views.compare_view.api, "preview",
                         lambda *a, **k: (_ for _ in ()).throw(UserError(f"run {run_id} has no finished teacher "
                                                                         "stage yet")))
     window = MainWindow(settings, store)
@@ -406,7 +406,7 @@ def test_a_running_runs_compare_view_tries_again_when_a_stage_finishes(qtbot, fi
     window.select_run(run_id)
     qtbot.waitUntil(lambda: "could not compute" in window.compare.readout.text(), timeout=REAL_WORK_MS)
     assert window.compare.result is None
-    monkeypatch.setattr(workbench.compare_view.api, "preview", real_preview)  # the teacher is there now
+    monkeypatch.setattr(workbench.views.compare_view.api, "preview", real_preview)  # the teacher is there now
     window._on_event(object(), StageFinished(run_id=run_id, stage="teacher", seconds=1.0))
     qtbot.waitUntil(lambda: window.compare.result is not None, timeout=REAL_WORK_MS)
     window.compare.worker.wait()

@@ -5,7 +5,7 @@ replaced."""
 import os
 import signal
 
-from workbench.model_process import ModelProcess
+from workbench.background.model_process import ModelProcess
 
 
 def _wait(qtbot, process, outcomes, count):

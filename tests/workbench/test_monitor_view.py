@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 from engine.events import Message, StageStarted, StepProgress
 from engine.store import Status
-from workbench.monitor_view import MonitorView, smoothed
+from workbench.views.monitor_view import MonitorView, smoothed
 
 
 def _view(qtbot, store):
@@ -82,7 +82,7 @@ def test_progress_never_goes_back_and_the_plot_follows_the_running_stage(qtbot, 
 
 
 def test_the_eta_follows_a_change_of_speed_smoothly():
-    from workbench.state import StageProgress
+    from workbench.session.state import StageProgress
 
     stage = StageProgress("supernet", status="running", started=0.0, total=10_000)
     for second in range(1, 301):  # 10 steps a second for 5 minutes

@@ -3,7 +3,7 @@
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from workbench.open_location import open_location
+from workbench.widgets.open_location import open_location
 
 
 def test_a_folder_nothing_can_open_is_shown_with_its_path_to_copy(qtbot, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench.platform_check import (
+from workbench.platform.platform_check import (
     XCB_LIBRARIES,
     explain,
     missing_libraries,

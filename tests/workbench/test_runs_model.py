@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 
 from engine.store import RunSummary
-from workbench.runs_model import RunsTableModel
+from workbench.views.runs_model import RunsTableModel
 
 
 def _run(stage, step, total):

@@ -2,7 +2,7 @@
 
 from engine.store import RunSummary
 from engine.api import RunResult
-from workbench.summary_view import SummaryView, summary_rows
+from workbench.views.summary_view import SummaryView, summary_rows
 
 
 def _listed(store, run_id) -> RunSummary:
@@ -60,8 +60,8 @@ def test_the_view_shows_the_grid_the_arch_and_links_and_waits_for_unfinished_run
 
 def test_the_words_agree_with_the_other_views_and_the_latency_row_adds_up(qtbot, finished):
     from engine.api import PRESETS
-    from workbench.new_run_dialog import NewRunDialog
-    from workbench.resources import preset_descriptions
+    from workbench.dialogs.new_run_dialog import NewRunDialog
+    from workbench.platform.resources import preset_descriptions
 
     settings, store, run_id, summary = finished
     view = SummaryView()

@@ -12,12 +12,12 @@ from engine.api import SAMPLE_PRESETS, TeacherReference
 from engine.events import CandidateScored
 from engine.families.capabilities import export_input_names
 from tests.patience import REAL_WORK_MS
-from workbench.compare_view import CompareView
-from workbench.export_dialog import ExportDialog
-from workbench.new_run_dialog import NewRunDialog
-from workbench.pareto_view import X_AXES, ParetoView, _tip
-from workbench.settings_dialog import SettingsDialog
-from workbench.state import Point, pareto_front
+from workbench.views.compare_view import CompareView
+from workbench.dialogs.export_dialog import ExportDialog
+from workbench.dialogs.new_run_dialog import NewRunDialog
+from workbench.views.pareto_view import X_AXES, ParetoView, _tip
+from workbench.dialogs.settings_dialog import SettingsDialog
+from workbench.session.state import Point, pareto_front
 
 
 def _recorded_candidates(run_id):
@@ -101,8 +101,8 @@ def test_a_large_run_is_read_off_the_gui_thread_and_new_points_only_touch_the_la
     import numpy as np
 
     from engine.store import CandidateRecord
-    from workbench.pareto_view import CHUNK
-    from workbench.state import front_rows
+    from workbench.views.pareto_view import CHUNK
+    from workbench.session.state import front_rows
 
     run_id = store.create_run(name="big", family="pix2pix", dataset="d", config={}, stages=["search"])
     rng = np.random.default_rng(1)
@@ -398,7 +398,7 @@ def test_new_run_dialog_validates_inline(qtbot, tmp_path):
 def test_new_run_dialog_runs_its_pre_flight_off_the_gui_thread_and_applies_only_the_latest(qtbot, monkeypatch):
     import threading
 
-    import workbench.new_run_dialog as module
+    import workbench.dialogs.new_run_dialog as module
 
     real, gate, seen = module.preflight, threading.Event(), []
 
@@ -510,7 +510,7 @@ def test_new_run_dialog_grows_to_fit_texts_that_arrive_after_it_is_shown(qtbot):
 def test_new_run_dialog_fits_a_1366x768_laptop_with_start_in_view(qtbot, preset):
     """A 1366x768 screen less a panel and a title bar: the fields scroll, Start and Cancel stay on screen, and
     messages that come and go grow the dialog within that and shrink it back."""
-    from workbench.new_run_dialog import LAPTOP_HEIGHT
+    from workbench.dialogs.new_run_dialog import LAPTOP_HEIGHT
 
     dialog = NewRunDialog(preset=preset)
     qtbot.addWidget(dialog)
@@ -762,7 +762,7 @@ def test_the_screenshots_script_says_when_a_workspace_has_no_run_to_show(tmp_pat
 
 
 def test_the_monitor_reads_long_curves_downsampled_and_zoomed_in_detail(qtbot, store):
-    from workbench.monitor_view import MAX_PLOT_POINTS, MonitorView
+    from workbench.views.monitor_view import MAX_PLOT_POINTS, MonitorView
 
     run_id = store.create_run(name="long", family="pix2pix", dataset="d", config={},
                               stages=["teacher", "supernet", "search", "finetune", "export"])
@@ -953,7 +953,7 @@ def test_new_run_dialog_runs_on_several_processes_and_writes_launch_files(qtbot,
     from datetime import datetime, timezone
 
     from engine.store import RunSummary
-    from workbench.runs_model import RunsTableModel
+    from workbench.views.runs_model import RunsTableModel
 
     dialog = NewRunDialog(preset="pix2pix-sample", settings=settings)
     qtbot.addWidget(dialog)
@@ -1018,7 +1018,7 @@ def test_pareto_catches_up_with_a_run_that_reports_only_to_the_store(qtbot, stor
 
 
 def test_new_run_dialog_says_beside_the_metric_when_fid_would_fall_back_to_rfid(qtbot, monkeypatch, tmp_path):
-    import workbench.new_run_dialog as module
+    import workbench.dialogs.new_run_dialog as module
 
     monkeypatch.setattr(module, "find_inception_weights", lambda setting=None: None)
     dialog = NewRunDialog(preset="cyclegan-sample")
@@ -1040,7 +1040,7 @@ def test_new_run_dialog_says_beside_the_metric_when_fid_would_fall_back_to_rfid(
 
 def test_the_latency_backend_choice_greys_out_what_this_machine_cannot_run(qtbot, monkeypatch):
     from engine import openvino_runtime
-    from workbench.backend_choice import backend_combo
+    from workbench.widgets.backend_choice import backend_combo
 
     combo = backend_combo("openvino")
     qtbot.addWidget(combo)
@@ -1099,9 +1099,9 @@ def test_pareto_forgets_a_hover_and_the_previous_runs_axes_and_counts_only_the_s
 def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_work_shows_its_best(
         qtbot, finished, monkeypatch):
     from engine.errors import UserError
-    from workbench import compare_view
+    from workbench.views import compare_view
 
-    from workbench.worker import Worker
+    from workbench.background.worker import Worker
 
     settings, store, run_id, summary = finished
     view = CompareView(store, settings, worker=Worker())  # in this process: the test replaces a facade function

@@ -2,7 +2,7 @@
 QApplication."""
 
 from engine.api import load_config
-from workbench.new_run_form import NewRunForm, unique_name
+from workbench.session.new_run_form import NewRunForm, unique_name
 
 
 def test_a_preset_read_into_the_form_and_back_is_the_preset():

@@ -4,7 +4,7 @@ import random
 
 from engine.api import TeacherReference
 from engine.events import CandidateScored, Message, StageFailed, StageStarted, StepProgress
-from workbench.state import ParetoFront, Point, RunMonitor, RunPoints, pareto_front, write_candidates_csv
+from workbench.session.state import ParetoFront, Point, RunMonitor, RunPoints, pareto_front, write_candidates_csv
 
 
 def _brute_front(points, metric, higher):
@@ -40,7 +40,7 @@ def test_monitor_follows_progress_and_failures_of_the_stages():
 def test_the_incremental_front_equals_the_front_of_all_points_at_every_arrival():
     import numpy as np
 
-    from workbench.state import ParetoFront, front_rows
+    from workbench.session.state import ParetoFront, front_rows
 
     rng = np.random.default_rng(0)
     macs = rng.integers(1, 60, 2000).astype(float)
@@ -57,7 +57,7 @@ def test_the_incremental_front_equals_the_front_of_all_points_at_every_arrival()
 
 
 def test_one_selection_tells_its_listeners_of_each_change_and_names_it():
-    from workbench.state import Selection
+    from workbench.session.state import Selection
 
     selection, heard = Selection(), []
     selection.subscribe(lambda: heard.append(selection.current))
@@ -78,7 +78,7 @@ def test_one_selection_tells_its_listeners_of_each_change_and_names_it():
 
 
 def test_run_references_keep_what_is_known_and_say_when_something_changed():
-    from workbench.state import RunReferences
+    from workbench.session.state import RunReferences
 
     references = RunReferences()
     assert references.update(1, budget=5e6) and not references.knows_teacher(1)
@@ -121,14 +121,14 @@ def test_the_csv_has_every_runs_candidates_and_a_column_per_metric_any_run_has(t
 
 
 def table_of(events):
-    from workbench.state import table_of_events
+    from workbench.session.state import table_of_events
 
     return table_of_events(events[0].run_id, events)
 
 
 def test_the_session_tells_whoever_follows_it_of_new_settings_and_a_new_store():
     """The window's settings and store have one home: views follow it instead of being handed a store."""
-    from workbench.state import Session
+    from workbench.session.state import Session
 
     session = Session("settings", "store")
     seen = []

@@ -20,6 +20,7 @@ from engine.errors import UserError
 from engine.settings import Settings
 from workbench.widgets.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 from workbench.widgets.backend_choice import backend_combo
+from workbench.session.latest_only import LatestOnly
 from workbench.session.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
 from workbench.widgets.options_form import OptionsForm
 from workbench.platform.resources import preset_descriptions
@@ -83,12 +84,11 @@ class NewRunDialog(QDialog):
         self.worker.done.connect(self._done)
         self.worker.failed.connect(self._failed)
         self._jobs: dict[int, str] = {}  # teacher profiles in flight, by job: the teacher's key
-        # The pre-flight runs off the GUI thread: one in flight at a time (by job: its check number and
-        # configuration), the latest form waiting behind it; an answer for an older check is dropped.
-        self._checks: dict[int, tuple[int, RunConfig]] = {}
-        self._check = 0
-        self._waiting: tuple[int, RunConfig, int, int] | None = None
-        self._form_problems: list[Problem] = []
+        # The pre-flight runs off the GUI thread: one in flight at a time, the latest form waiting behind it, an
+        # answer for an older form dropped. Each request: the configuration, processes, machines and the problems
+        # the form itself found; ``_check_job``: the worker's job of the one in flight, and its request.
+        self.checks: LatestOnly[tuple[RunConfig, int, int, list[Problem]]] = LatestOnly()
+        self._check_job: tuple[int, int, tuple[RunConfig, int, int, list[Problem]]] | None = None
 
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
@@ -600,10 +600,10 @@ class NewRunDialog(QDialog):
             "it in Settings, or choose rfid." if missing else "")
         self.metric_note.setVisible(missing)
 
-    def validate(self) -> bool:
+    def validate(self) -> None:
         """Check the form: its own rules and the configuration's at once, the engine's pre-flight (the budget, the
-        devices, the dataset, the latency table) in the background, applied when it comes back (``checking``).
-        True when the form can start now."""
+        devices, the dataset, the latency table) in the background, applied when it comes back (``checking``);
+        ``config`` is set, and Start enabled, once it has come back without a problem."""
         self._grey_out()
         self._show_metric_note()
         form = self.form()
@@ -614,51 +614,59 @@ class NewRunDialog(QDialog):
         self.preflight = None
         config, config_problems = form.config()
         problems += config_problems
-        self._check += 1  # any answer to an earlier check is now stale
-        self._form_problems = problems
-        self._waiting = (self._check, config, form.processes, form.machines) if config is not None else None
+        self.checks.request((config, form.processes, form.machines, problems) if config is not None else None)
         self._submit_check()
-        if self._waiting is not None or self._checks:
-            QTimer.singleShot(CHECKING_NOTE_MS, lambda check=self._check: self._note_checking(check))
+        if self.checks.pending:
+            # With the dialog as the timer's context: a dialog closed meanwhile is not written to.
+            QTimer.singleShot(CHECKING_NOTE_MS, self, lambda number=self.checks.latest: self._note_checking(number))
         self._apply(problems)
-        return False
 
     def checking(self) -> bool:
         """Whether the pre-flight of the form as it is now has not come back yet."""
-        return self._waiting is not None or any(check == self._check for check, _ in self._checks.values())
+        return self.checks.pending
 
     def _submit_check(self) -> None:
         """The waiting form's pre-flight, once the one in flight has come back: never a queue of stale checks."""
-        if self._checks or self._waiting is None:
+        started = self.checks.start()
+        if started is None:
             return
-        check, config, processes, machines = self._waiting
-        self._waiting = None
+        number, request = started
+        config, processes, machines, _ = request
         settings = self.settings
         job = self.worker.submit(lambda: preflight(config, settings, processes, machines, profile_teacher=False))
-        self._checks[job] = (check, config)
+        self._check_job = (job, number, request)
 
-    def _note_checking(self, check: int) -> None:
-        if check == self._check and self.checking():
+    def _note_checking(self, number: int) -> None:
+        if number == self.checks.latest and self.checks.pending:
             self.budget_label.setText("checking the budget…")
 
-    def _checked(self, job: int, checked: Preflight) -> None:
-        check, config = self._checks.pop(job)
+    def _answered(self, job: int) -> tuple[RunConfig, list[Problem]] | None:
+        """The request ``job`` answered, when it is the form as it is now (else None: dropped); the next waiting
+        check started either way."""
+        assert self._check_job is not None and self._check_job[0] == job
+        _, number, (config, _, _, problems) = self._check_job
+        self._check_job = None
+        current = self.checks.answered(number)
         self._submit_check()
-        if check != self._check:
+        return (config, problems) if current else None
+
+    def _checked(self, job: int, checked: Preflight) -> None:
+        answered = self._answered(job)
+        if answered is None:
             return
+        config, problems = answered
         self.preflight = checked
         self._show_budget(config, checked)
-        problems = self._form_problems + list(checked.problems)
+        problems = problems + list(checked.problems)
         if not problems:
             self.config = config
         self._apply(problems)
 
     def _check_failed(self, job: int, message: str) -> None:
-        check, _ = self._checks.pop(job)
-        self._submit_check()
-        if check == self._check:
+        answered = self._answered(job)
+        if answered is not None:
             self.budget_label.setText("")
-            self._apply(self._form_problems + [Problem("", f"the pre-flight check failed: {message}")])
+            self._apply(answered[1] + [Problem("", f"the pre-flight check failed: {message}")])
 
     def _apply(self, problems: list[Problem]) -> None:
         """The problems found so far, under their fields, and the buttons that follow from them."""
@@ -773,15 +781,18 @@ class NewRunDialog(QDialog):
                                   "file with sbatch, or run the .sh on each machine)")
         return paths
 
+    def _is_check(self, job: int) -> bool:
+        return self._check_job is not None and self._check_job[0] == job
+
     def _done(self, job: int, result: Any) -> None:
-        if job in self._checks:
+        if self._is_check(job):
             self._checked(job, result)
         else:  # a teacher profiled: its MACs are known to the engine now
             self._jobs.pop(job)
             self.validate()
 
     def _failed(self, job: int, message: str) -> None:
-        if job in self._checks:
+        if self._is_check(job):
             self._check_failed(job, message)
         else:
             self._profile_errors[self._jobs.pop(job)] = message
