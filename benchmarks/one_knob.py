@@ -3,6 +3,10 @@ one setting changed at a time, each a whole ``compress`` run on this machine, wr
 
     python benchmarks/one_knob.py --preset gaugan-sample --vary recipe.weighted_sample=1 recipe.crop_jitter=true
     python benchmarks/one_knob.py --preset munit-sample --vary recipe.mapping_init=kaiming recipe.crop_jitter=true
+    python benchmarks/one_knob.py --preset gaugan-sample --seeds 0 --together --vary recipe.weighted_sample=1 ...
+
+``--together`` makes one run of every ``--vary`` setting at once (changes that may only matter in combination),
+written to a section of its own (``one-knob-PRESET-together``).
 
 A knob's effect means something only beside the spread between two seeds of the unchanged preset, which is why
 the seed run is part of every table (``--seeds 0 1`` by default; the knob runs use the first seed). Each row also
@@ -57,12 +61,15 @@ def row(label: str, result: dict) -> str:
             f"{s['macs_ratio']:.1f}x | `{student['arch']}` | {s['finetune']['kept']} |")
 
 
-def render(preset: str, rows: list[tuple[str, dict]]) -> str:
-    lines = [f"## One setting at a time: {preset}", "",
-             f"Measured by `python benchmarks/one_knob.py --preset {preset} --vary ...`: each row one whole "
-             "`compress` run of the preset on this machine; the first rows are the unchanged preset at each seed run "
-             "(their difference is the run-to-run spread a knob must exceed to mean anything); the knobs use the "
-             "first seed.", "",
+def render(preset: str, rows: list[tuple[str, dict]], together: bool = False) -> str:
+    title = f"Settings together: {preset}" if together else f"One setting at a time: {preset}"
+    how = ("the last row has every varied setting at once" if together
+           else "the knobs use the first seed")
+    lines = [f"## {title}", "",
+             f"Measured by `python benchmarks/one_knob.py --preset {preset}{' --together' if together else ''} "
+             "--vary ...`: each row one whole `compress` run of the preset on this machine; the first rows are the "
+             "unchanged preset at each seed run (their difference is the run-to-run spread a knob must exceed to mean "
+             f"anything); {how}, at the first seed.", "",
              "| run | wall time | quality, teacher / student (test split) | fidelity to the teacher | MACs ratio | "
              "student arch | fine-tuning kept |", "|" + "---|" * 7]
     lines += [row(label, result) for label, result in rows]
@@ -74,6 +81,7 @@ def main() -> int:
     parser.add_argument("--preset", required=True)
     parser.add_argument("--vary", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="one run per setting, each on its own over the preset")
+    parser.add_argument("--together", action="store_true", help="one run with every --vary setting at once")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--workspace", type=Path, default=Path("/tmp") / "gcw-one-knob")
     parser.add_argument("--output", type=Path, default=DOCS)
@@ -81,9 +89,15 @@ def main() -> int:
                         help="write the table of the runs already finished in --workspace, run nothing")
     args = parser.parse_args()
     runs = [(f"preset, seed {seed}", {"seed": seed}) for seed in args.seeds]
-    for text in args.vary:
-        path, value = parse_setting(text)
-        runs.append((f"{'.'.join(path)}: {value!r}", merge({"seed": args.seeds[0]}, nested(path, value))))
+    settings = [parse_setting(text) for text in args.vary]
+    if args.together and settings:
+        combined: dict = {"seed": args.seeds[0]}
+        for path, value in settings:
+            combined = merge(combined, nested(path, value))
+        runs.append((" + ".join(f"{'.'.join(path)}: {value!r}" for path, value in settings), combined))
+    else:
+        for path, value in settings:
+            runs.append((f"{'.'.join(path)}: {value!r}", merge({"seed": args.seeds[0]}, nested(path, value))))
     stored = args.workspace / f"{args.preset}.json"
     done = json.loads(stored.read_text()) if stored.is_file() else {}
     rows = []
@@ -98,7 +112,8 @@ def main() -> int:
             print(f"{label}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
             stored.write_text(json.dumps(done))
         rows.append((label, done[key]))
-    write_section(args.output, f"one-knob-{args.preset}", render(args.preset, rows))
+    section = f"one-knob-{args.preset}" + ("-together" if args.together else "")
+    write_section(args.output, section, render(args.preset, rows, args.together))
     print(f"wrote {args.output}")
     return 0
 

@@ -64,6 +64,63 @@ LAPTOP_HEIGHT = 768 - 32 - TITLE_BAR
 CHECKING_NOTE_MS = 300
 
 
+#: Each field's tooltip, by the dialog's attribute name.
+TIPS = {
+    "preset": "A complete recipe to start from; every field below can be changed",
+    "name": "The run's name in the runs list (required; made unique when a run has it already)",
+    "family": "The model family (each is a plug-in: its generators, losses and dataset layout)",
+    "use_sample": "A small dataset made from the photographs that scikit-image ships (no download)",
+    "sample": "Which built-in sample dataset",
+    "use_folder": "Your own dataset, in a pytorch-CycleGAN-and-pix2pix folder layout",
+    "folder": "The dataset folder: trainA/trainB (unaligned) or train/ with A|B side by side (aligned)",
+    "train_teacher": "Train the teacher from scratch here (the paper compresses a pretrained one)",
+    "teacher_steps": "Training steps (one batch each) of the teacher",
+    "import_teacher": "Compress a generator you trained: its checkpoint (e.g. latest_net_G.pth)",
+    "teacher_path": "The teacher generator's weights (a state dict; loaded with weights_only)",
+    "by_ratio": "Search under the teacher's MACs divided by this ratio",
+    "ratio": "How many times fewer MACs than the teacher the student may have (10: this program's "
+        "default, not the paper's: its experiments' MACs budgets are in the paper-* presets)",
+    "by_macs": "Search under a fixed MACs budget",
+    "macs": "The most MACs (multiply-accumulates, in millions) the student may have",
+    "by_latency": "Search under a time per image: candidates the per-layer latency table (measured on "
+        "this machine once per device, backend and size) puts near it are measured end to "
+        "end, and the budget is decided on that",
+    "latency": "The most milliseconds one image at the run's size (batch 1) may take",
+    "latency_device": "Where the latency is measured and predicted (only the devices this machine has)",
+    "latency_backend": "The runtime the latency is for: PyTorch, or ONNX Runtime or OpenVINO (CPU)",
+    "supernet_steps": "Training steps of the once-for-all supernet (distillation from the teacher); "
+        "2000 is this program's default, not the paper's (the paper-* presets hold its "
+        "lengths: 477,600 for map2sat)",
+    "finetune_steps": "Fine-tuning steps of the chosen sub-network (this program's default, not the "
+        "paper's: see the paper-* presets)",
+    "image_size": "Square side in pixels (256) or width x height (512x256); multiples of 4",
+    "batch_size": "Images per training step",
+    "metric_choice": "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "
+        "download-free fallback; psnr needs paired data)",
+    "segmentation": "An ONNX network taking (N, 3, H, W) images in [-1, 1] and giving per-pixel class "
+        "scores (e.g. DRN-D-105 for Cityscapes, as the paper): it segments the generated "
+        "images, and mIoU compares that with the input label maps",
+    "segmentation_classes": "A JSON list of the dataset's label id of each output class of the network "
+        "(or {\"label_ids\": [...]}); empty: output k is label id k",
+    "search_method": "How sub-networks are searched: auto (exhaustive when the evolution would score as "
+        "many as there are), evolution, or exhaustive (every one within the budget)",
+    "population": "Evolution: sub-networks per generation (the reference's 100)",
+    "generations": "Evolution: generations after the first (the reference's 500)",
+    "exhaustive_limit": "Exhaustive: the most sub-networks it scores; a larger space needs the evolution",
+    "train_crop": "Train on random square crops of this side (a multiple of 4, at most the image size); "
+        "scoring and export use whole images",
+    "device": "Where the run trains: auto takes a GPU where this machine has one, else the CPU (said in "
+        "the run's log); or one of the devices this machine has",
+    "processes": "Processes per machine (torchrun): each trains on its share of every batch and scores "
+        "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
+    "machines": "Machines for the launch files (Start runs on this machine only)",
+    "show_config_button": "Every setting of the run as it will run (the family's recipe and defaults "
+        "filled in) and where each value comes from",
+    "launch_button": "Write the configuration with a torchrun script and a Slurm batch file for "
+        "these processes and machines, to submit on a cluster",
+}
+
+
 class NewRunDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, preset: str | None = None, taken_names: set[str] | None = None,
                  settings: Settings | None = None):
@@ -90,6 +147,19 @@ class NewRunDialog(QDialog):
         self.checks: LatestOnly[tuple[RunConfig, int, int, list[Problem]]] = LatestOnly()
         self._check_job: tuple[int, int, tuple[RunConfig, int, int, list[Problem]]] | None = None
 
+        self._make_fields()
+        self._make_compression_fields()
+        for name, tip in TIPS.items():
+            getattr(self, name).setToolTip(tip)
+        self._lay_out()
+        self._connect()
+        self.binder = self._bind_form()
+        preset = preset if preset in PRESETS else DEFAULT_PRESET
+        self.preset.setCurrentText(preset)
+        self.apply_preset(preset)
+
+    def _make_fields(self) -> None:
+        """The fields of what to compress: preset, name, family, dataset, teacher and the family's model."""
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
         self.preset_description = QLabel()
@@ -105,8 +175,8 @@ class NewRunDialog(QDialog):
         self._set_sample_choices()
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("a dataset in the pytorch-CycleGAN-and-pix2pix layout")
-        browse_folder = QPushButton("Browse…")
-        browse_folder.clicked.connect(self._pick_folder)
+        self.browse_folder = QPushButton("Browse…")
+        self.browse_folder.clicked.connect(self._pick_folder)
         self.layout_label = QLabel()
         self.layout_label.setWordWrap(True)
         source = QButtonGroup(self)
@@ -120,8 +190,8 @@ class NewRunDialog(QDialog):
         teacher_source.addButton(self.import_teacher)
         self.teacher_path = QLineEdit()
         self.teacher_path.setPlaceholderText("latest_net_G.pth")
-        browse_teacher = QPushButton("Browse…")
-        browse_teacher.clicked.connect(self._pick_teacher)
+        self.browse_teacher = QPushButton("Browse…")
+        self.browse_teacher.clicked.connect(self._pick_teacher)
         self.teacher_steps = _spin("Teacher steps", "teacher.steps", 0, 1_000_000, 500, 50, " steps")
         # The family's model options (its own fields), rebuilt when the family changes.
         self.model_box = QGroupBox("Model")
@@ -129,6 +199,8 @@ class NewRunDialog(QDialog):
         self.model_layout.addWidget(self._error_row(None, "model"))
         self.model_form: OptionsForm | None = None
 
+    def _make_compression_fields(self) -> None:
+        """The fields of how to compress: budget, lengths, search, sizes, metric, device and processes."""
         self.by_ratio = QRadioButton("Target ratio")
         self.by_macs = QRadioButton("MACs budget")
         self.by_latency = QRadioButton("Latency budget")
@@ -157,8 +229,8 @@ class NewRunDialog(QDialog):
         self.segmentation.setPlaceholderText("segmentation network (.onnx) for mIoU")
         self.segmentation_classes = QLineEdit()
         self.segmentation_classes.setPlaceholderText("its class list (.json; default: output k is class k)")
-        browse_segmentation = QPushButton("Browse…")
-        browse_segmentation.clicked.connect(self._pick_segmentation)
+        self.browse_segmentation = QPushButton("Browse…")
+        self.browse_segmentation.clicked.connect(self._pick_segmentation)
         self.metric_choice = QComboBox()
         self._set_metric_choices()
         self.device = QComboBox()
@@ -177,63 +249,9 @@ class NewRunDialog(QDialog):
         self.budget_label.setWordWrap(True)
         self.budget_label.setMinimumHeight(3 * self.budget_label.fontMetrics().lineSpacing())  # room to wrap
         self.budget_label.setStyleSheet("color: #1b4f72")
-        tips = {
-            self.preset: "A complete recipe to start from; every field below can be changed",
-            self.name: "The run's name in the runs list (required; made unique when a run has it already)",
-            self.family: "The model family (each is a plug-in: its generators, losses and dataset layout)",
-            self.use_sample: "A small dataset made from the photographs that scikit-image ships (no download)",
-            self.sample: "Which built-in sample dataset",
-            self.use_folder: "Your own dataset, in a pytorch-CycleGAN-and-pix2pix folder layout",
-            self.folder: "The dataset folder: trainA/trainB (unaligned) or train/ with A|B side by side (aligned)",
-            self.train_teacher: "Train the teacher from scratch here (the paper compresses a pretrained one)",
-            self.teacher_steps: "Training steps (one batch each) of the teacher",
-            self.import_teacher: "Compress a generator you trained: its checkpoint (e.g. latest_net_G.pth)",
-            self.teacher_path: "The teacher generator's weights (a state dict; loaded with weights_only)",
-            self.by_ratio: "Search under the teacher's MACs divided by this ratio",
-            self.ratio: "How many times fewer MACs than the teacher the student may have (10: this program's "
-                        "default, not the paper's: its experiments' MACs budgets are in the paper-* presets)",
-            self.by_macs: "Search under a fixed MACs budget",
-            self.macs: "The most MACs (multiply-accumulates, in millions) the student may have",
-            self.by_latency: "Search under a time per image: candidates the per-layer latency table (measured on "
-                             "this machine once per device, backend and size) puts near it are measured end to "
-                             "end, and the budget is decided on that",
-            self.latency: "The most milliseconds one image at the run's size (batch 1) may take",
-            self.latency_device: "Where the latency is measured and predicted (only the devices this machine has)",
-            self.latency_backend: "The runtime the latency is for: PyTorch, or ONNX Runtime or OpenVINO (CPU)",
-            self.supernet_steps: "Training steps of the once-for-all supernet (distillation from the teacher); "
-                                 "2000 is this program's default, not the paper's (the paper-* presets hold its "
-                                 "lengths: 477,600 for map2sat)",
-            self.finetune_steps: "Fine-tuning steps of the chosen sub-network (this program's default, not the "
-                                 "paper's: see the paper-* presets)",
-            self.image_size: "Square side in pixels (256) or width x height (512x256); multiples of 4",
-            self.batch_size: "Images per training step",
-            self.metric_choice: "What the search ranks sub-networks by (fid needs the Inception weights; rfid is a "
-                                "download-free fallback; psnr needs paired data)",
-            self.segmentation: "An ONNX network taking (N, 3, H, W) images in [-1, 1] and giving per-pixel class "
-                               "scores (e.g. DRN-D-105 for Cityscapes, as the paper): it segments the generated "
-                               "images, and mIoU compares that with the input label maps",
-            self.segmentation_classes: "A JSON list of the dataset's label id of each output class of the network "
-                                       "(or {\"label_ids\": [...]}); empty: output k is label id k",
-            self.search_method: "How sub-networks are searched: auto (exhaustive when the evolution would score as "
-                                "many as there are), evolution, or exhaustive (every one within the budget)",
-            self.population: "Evolution: sub-networks per generation (the reference's 100)",
-            self.generations: "Evolution: generations after the first (the reference's 500)",
-            self.exhaustive_limit: "Exhaustive: the most sub-networks it scores; a larger space needs the evolution",
-            self.train_crop: "Train on random square crops of this side (a multiple of 4, at most the image size); "
-                             "scoring and export use whole images",
-            self.device: "Where the run trains: auto takes a GPU where this machine has one, else the CPU (said in "
-                         "the run's log); or one of the devices this machine has",
-            self.processes: "Processes per machine (torchrun): each trains on its share of every batch and scores "
-                            "its share of the candidates; on GPUs, one per GPU. The batch size is the global batch",
-            self.machines: "Machines for the launch files (Start runs on this machine only)",
-            self.show_config_button: "Every setting of the run as it will run (the family's recipe and defaults "
-                                     "filled in) and where each value comes from",
-            self.launch_button: "Write the configuration with a torchrun script and a Slurm batch file for "
-                                "these processes and machines, to submit on a cluster",
-        }
-        for widget, tip in tips.items():
-            widget.setToolTip(tip)
 
+    def _lay_out(self) -> None:
+        """The fields in two columns that scroll, the messages and Start/Cancel below them."""
         self.error = QLabel()
         self.error.setObjectName("validationError")
         self.error.setWordWrap(True)
@@ -248,41 +266,15 @@ class NewRunDialog(QDialog):
         data_box = QGroupBox("Dataset")
         data_form = QFormLayout(data_box)
         data_form.addRow(self.use_sample, self.sample)
-        data_form.addRow(self.use_folder, self._pair(self.folder, browse_folder))
+        data_form.addRow(self.use_folder, self._pair(self.folder, self.browse_folder))
         data_form.addRow("", self.layout_label)
         self._error_row(data_form, "dataset.path")
         teacher_box = QGroupBox("Teacher")
         teacher_form = QFormLayout(teacher_box)
         teacher_form.addRow(self.train_teacher, self.teacher_steps)
-        teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, browse_teacher))
+        teacher_form.addRow(self.import_teacher, self._pair(self.teacher_path, self.browse_teacher))
         self._error_row(teacher_form, "teacher.checkpoint", "teacher.steps")
-        budget_box = QGroupBox("Compression")
-        budget_column = QVBoxLayout(budget_box)
-        budget_form = QFormLayout()
-        budget_form.addRow(self.by_ratio, self.ratio)
-        self._error_row(budget_form, "search.target_ratio")
-        budget_form.addRow(self.by_macs, self.macs)
-        self._error_row(budget_form, "search.macs_budget")
-        budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
-        self._error_row(budget_form, "search.latency_budget_ms", "search.latency_device")
-        budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
-        self._error_row(budget_form, "supernet.steps", "finetune.steps")
-        budget_form.addRow("Search", self._pair(self.search_method, self.population, self.generations))
-        self._error_row(budget_form, "search.population", "search.generations")
-        budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
-        self._error_row(budget_form, "search.exhaustive_limit")
-        # Beside the metric: that FID will not be what the run reports where its weights are missing.
-        self.metric_note = QLabel()
-        self.metric_note.setWordWrap(True)
-        self.metric_note.setStyleSheet("color: #8a6d00")
-        self.metric_choice.currentTextChanged.connect(lambda _: self._show_metric_note())
-        budget_form.addRow("Metric", self.metric_choice)
-        budget_form.addRow("", self.metric_note)
-        self.segmentation_row = self._pair(self.segmentation, self.segmentation_classes, browse_segmentation)
-        budget_form.addRow("Segmentation", self.segmentation_row)
-        self.segmentation_form = budget_form
-        budget_column.addLayout(budget_form)
-        budget_column.addWidget(self.budget_label)
+        budget_box = self._compression_box()
         sizes = QFormLayout()
         sizes.addRow("Image size / batch", self._pair(self.image_size, self.batch_size))
         self._error_row(sizes, "image_size", "batch_size")
@@ -334,6 +326,39 @@ class NewRunDialog(QDialog):
         # Wrapped labels need the width to know their height: a width that fits the longest lines.
         self.setMinimumWidth(960)
 
+    def _compression_box(self) -> QGroupBox:
+        """The budget, lengths, search and metric, with the pre-flight's budget in words under them."""
+        budget_box = QGroupBox("Compression")
+        budget_column = QVBoxLayout(budget_box)
+        budget_form = QFormLayout()
+        budget_form.addRow(self.by_ratio, self.ratio)
+        self._error_row(budget_form, "search.target_ratio")
+        budget_form.addRow(self.by_macs, self.macs)
+        self._error_row(budget_form, "search.macs_budget")
+        budget_form.addRow(self.by_latency, self._pair(self.latency, self.latency_device, self.latency_backend))
+        self._error_row(budget_form, "search.latency_budget_ms", "search.latency_device")
+        budget_form.addRow("Supernet / fine-tune", self._pair(self.supernet_steps, self.finetune_steps))
+        self._error_row(budget_form, "supernet.steps", "finetune.steps")
+        budget_form.addRow("Search", self._pair(self.search_method, self.population, self.generations))
+        self._error_row(budget_form, "search.population", "search.generations")
+        budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
+        self._error_row(budget_form, "search.exhaustive_limit")
+        # Beside the metric: that FID will not be what the run reports where its weights are missing.
+        self.metric_note = QLabel()
+        self.metric_note.setWordWrap(True)
+        self.metric_note.setStyleSheet("color: #8a6d00")
+        self.metric_choice.currentTextChanged.connect(lambda _: self._show_metric_note())
+        budget_form.addRow("Metric", self.metric_choice)
+        budget_form.addRow("", self.metric_note)
+        self.segmentation_row = self._pair(self.segmentation, self.segmentation_classes, self.browse_segmentation)
+        budget_form.addRow("Segmentation", self.segmentation_row)
+        self.segmentation_form = budget_form
+        budget_column.addLayout(budget_form)
+        budget_column.addWidget(self.budget_label)
+        return budget_box
+
+    def _connect(self) -> None:
+        """Every change of a field validates the form (a preset or a family first redraws it)."""
         self.preset.currentTextChanged.connect(self.apply_preset)
         for widget in (self.name, self.folder, self.teacher_path, self.image_size, self.segmentation_classes):
             widget.textChanged.connect(self.validate)
@@ -350,10 +375,6 @@ class NewRunDialog(QDialog):
                        self.exhaustive_limit, self.train_crop):
             widget.valueChanged.connect(self.validate)
         self._watch_refusals(self)
-        self.binder = self._bind_form()
-        preset = preset if preset in PRESETS else DEFAULT_PRESET
-        self.preset.setCurrentText(preset)
-        self.apply_preset(preset)
 
     def _set_metric_choices(self) -> None:
         """The metrics the current family can report (psnr only where it has ground truth; miou only for
