@@ -82,27 +82,7 @@ class MainWindow(QMainWindow):
         self._say_when_listed = ""  # what an action did, for the status bar once the refreshed list is shown
         self.setWindowTitle("GAN Compression Workbench")
 
-        self.runs_model = RunsTableModel(self)
-        self.runs_view = QTableView()
-        self.runs_view.setModel(self.runs_model)
-        self.runs_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.runs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.runs_view.verticalHeader().hide()
-        self.runs_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # Spare width goes to the task (where long dataset paths are shortened), not to the start date.
-        self.runs_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.runs_view.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.runs_view.customContextMenuRequested.connect(self._runs_menu)
-        self.empty_label = QLabel("<h3>No runs yet</h3><p>Start one with <b>New run…</b> (Ctrl+N): the presets "
-                                  "run the whole method on built-in sample data in minutes on a CPU.</p>")
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.runs_view)
-        left_layout.addWidget(self.empty_label)
+        left = self._make_runs_list()
 
         self.monitor = MonitorView(store)
         self.monitor.cancel_requested.connect(self.ask_cancel)
@@ -154,6 +134,31 @@ class MainWindow(QMainWindow):
         self.refresh_timer.start()
         self._restore_geometry()
         self.refresh()
+
+    def _make_runs_list(self) -> QWidget:
+        """The runs table (one row a run, selection by row, a menu of actions on each) and its empty-list note."""
+        self.runs_model = RunsTableModel(self)
+        self.runs_view = QTableView()
+        self.runs_view.setModel(self.runs_model)
+        self.runs_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.runs_view.verticalHeader().hide()
+        self.runs_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Spare width goes to the task (where long dataset paths are shortened), not to the start date.
+        self.runs_view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.runs_view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.runs_view.customContextMenuRequested.connect(self._runs_menu)
+        self.empty_label = QLabel("<h3>No runs yet</h3><p>Start one with <b>New run…</b> (Ctrl+N): the presets "
+                                  "run the whole method on built-in sample data in minutes on a CPU.</p>")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.runs_view)
+        left_layout.addWidget(self.empty_label)
+        return left
 
     # --- chrome -----------------------------------------------------------------------------------
     def _build_actions(self) -> None:

@@ -188,10 +188,16 @@ class CompareView(QWidget):
         self._latest_preview = 0  # the job of the preview asked for last
         self.candidates: list[tuple[int, str, dict]] = []  # (macs, arch, metrics)
 
+        self._make_controls()
+        grid, scale_row = self._make_panels()
+        self._lay_out(grid, scale_row)
+
+    def _make_controls(self) -> None:
+        """The image, style, wipe, budget, latency and zoom controls and the readout."""
         self.image_choice = QComboBox()
         self.image_choice.currentIndexChanged.connect(lambda _: self.update_preview())
-        open_button = QPushButton("Open image…")
-        open_button.clicked.connect(self._open_image)
+        self.open_button = QPushButton("Open image…")
+        self.open_button.clicked.connect(self._open_image)
         # Families whose generator takes a style code beside the image: teacher and student are re-drawn with
         # the one code of this seed (shown in the style panel), so a difference is the student's, not the code's.
         self.style_seed_label = QLabel("Style seed")
@@ -238,6 +244,9 @@ class CompareView(QWidget):
         self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() * READOUT_LINES + 4)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+    def _make_panels(self) -> tuple[QGridLayout, QHBoxLayout]:
+        """The panes (input, teacher, student, difference) with their headers, the wipe's divider, the difference's
+        colour scale and the zoom buttons."""
         self.views = {name: SyncedView(name) for name in PANELS}
         self.headers = {name: QLabel(name.capitalize()) for name in PANELS}
         for view in self.views.values():
@@ -275,11 +284,14 @@ class CompareView(QWidget):
         self.actual_button.clicked.connect(lambda: self.set_zoom(1.0))
         self.zoom_label = QLabel("zoom: fit")
         self.zoom_label.setMinimumWidth(90)
+        return grid, scale_row
 
+    def _lay_out(self, grid: QGridLayout, scale_row: QHBoxLayout) -> None:
+        """Controls above and below the panes, the readout under everything."""
         row1 = QHBoxLayout()
         row1.addWidget(QLabel("Image"))
         row1.addWidget(self.image_choice, 1)
-        row1.addWidget(open_button)
+        row1.addWidget(self.open_button)
         row1.addWidget(self.style_seed_label)
         row1.addWidget(self.style_seed)
         row1.addWidget(self.fit_button)

@@ -98,6 +98,20 @@ class ParetoView(QWidget):
         self.selected: dict[str, Any] | None = None
         self._overlay_runs: list[tuple[int, str]] = []
 
+        self._make_controls()
+        self._make_plot()
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
+        self._chunk_timer = QTimer(self)
+        self._chunk_timer.setSingleShot(True)
+        self._chunk_timer.setInterval(0)
+        self._chunk_timer.timeout.connect(self._draw_dirty_chunks)
+        self._lay_out()
+
+    def _make_controls(self) -> None:
+        """The metric and axis choices, the overlay list, the export buttons and the status line."""
         self.metric_choice = QComboBox()
         self.metric_choice.currentTextChanged.connect(lambda _: self._metric_changed())
         self.x_choice = QComboBox()
@@ -118,17 +132,19 @@ class ParetoView(QWidget):
         self.overlay_note.setMaximumWidth(220)
         self.overlay_note.setStyleSheet("color: #8a6d00")
         self.overlay_note.hide()
-        png = QPushButton("Export PNG…")
-        png.clicked.connect(lambda: self._ask_and_export(self.export_png, "png", "PNG image (*.png)"))
+        self.png_button = QPushButton("Export PNG…")
+        self.png_button.clicked.connect(lambda: self._ask_and_export(self.export_png, "png", "PNG image (*.png)"))
         self.export_note = QLabel()  # where the last export went: a save dialog closes without a word
-        csv_button = QPushButton("Export CSV…")
-        csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "csv", "CSV (*.csv)"))
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(lambda: self._ask_and_export(self.export_csv, "csv", "CSV (*.csv)"))
         self.status = QLabel("Points appear here as the search scores them.")
-        fit = QPushButton("Fit")
-        fit.setToolTip("Fit the axes to every shown point, the budget and the teacher (they then grow as points "
-                       "arrive, without jumping)")
-        fit.clicked.connect(self.fit_axes)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit the axes to every shown point, the budget and the teacher (they then grow as "
+                                   "points arrive, without jumping)")
+        self.fit_button.clicked.connect(self.fit_axes)
 
+    def _make_plot(self) -> None:
+        """The plot with its front, budget and teacher lines, the hovered and selected point, and the legend."""
         self.plot = pg.PlotWidget(background="w")
         for side in ("left", "bottom"):
             # Values as they are: pyqtgraph would rescale an ssim axis to "(x0.001)" with ticks 440-590.
@@ -171,15 +187,9 @@ class ParetoView(QWidget):
         self.legend.addItem(self.front, "Pareto front")
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        self._flush_timer.timeout.connect(self.flush)
-        self._chunk_timer = QTimer(self)
-        self._chunk_timer.setSingleShot(True)
-        self._chunk_timer.setInterval(0)
-        self._chunk_timer.timeout.connect(self._draw_dirty_chunks)
 
+    def _lay_out(self) -> None:
+        """The controls above the plot, the overlay list beside it, the status line under it."""
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Metric"))
         controls.addWidget(self.metric_choice)
@@ -187,9 +197,9 @@ class ParetoView(QWidget):
         controls.addWidget(self.x_choice)
         controls.addWidget(self.include_dominated)
         controls.addStretch(1)
-        controls.addWidget(fit)
-        controls.addWidget(png)
-        controls.addWidget(csv_button)
+        controls.addWidget(self.fit_button)
+        controls.addWidget(self.png_button)
+        controls.addWidget(self.csv_button)
         controls.addWidget(self.export_note)
         side = QWidget()
         side_layout = QVBoxLayout(side)
