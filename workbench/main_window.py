@@ -471,15 +471,19 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"run {run_id or ''} failed: {message}")
             self.notify(f"Run {run_id or ''} failed", message)
         elif code == 0 and run_id is not None:
-            self.notify(f"Run {run_id} finished", self._outcome(run_id))
+            # Its result file read off the GUI thread, the notification given when it comes.
+            settings = self.settings
+            self.reader.read(f"outcome {run_id}", lambda: run_result(settings, run_id),
+                             lambda result: self.notify(f"Run {run_id} finished", self._outcome(result)))
             # Its summary up front: the run selected, the Summary tab shown once the list has it finished.
             self._select_when_listed = run_id
             self.tabs.setCurrentWidget(self.summary)
         self.refresh()
         self.compare.reload_candidates()
 
-    def _outcome(self, run_id: int) -> str:
-        result = run_result(self.settings, run_id)
+    @staticmethod
+    def _outcome(result: RunResult | None) -> str:
+        """A finished run's result in one line for its notification."""
         if not result:
             return "finished"
         metric = result.metric
