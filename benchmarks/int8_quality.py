@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sections import parse_timing_args, publish  # noqa: E402
 
 #: Shipped generator -> its sample (one input image each; GauGAN and MUNIT take other inputs).
-GENERATORS = {"cyclegan-day2dusk": ("cyclegan", "day2dusk", "A"), "pix2pix-noisy2clean": ("pix2pix", "noisy2clean", "A")}
+GENERATORS = {"cyclegan-day2dusk": ("cyclegan", "day2dusk", "A"),
+              "pix2pix-noisy2clean": ("pix2pix", "noisy2clean", "A")}
 
 
 def _images(folder: Path, count: int, size: int) -> np.ndarray:

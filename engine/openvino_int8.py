@@ -102,11 +102,12 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
               control: AccuracyControl | None, threads: int | None, preset: str):
     import nncf
 
+    from engine.openvino_runtime import compile_model_object
+
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
     kind = nncf.QuantizationPreset.MIXED if preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     activations = "asymmetric" if preset == "mixed" else "symmetric"
-    from engine.openvino_runtime import compile_model_object
 
     calibrate = nncf.Dataset(_items(calibration, input_names))
     count = len(calibration[0])
@@ -128,7 +129,8 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
             drop_type=nncf.DropType.RELATIVE, subset_size=count, preset=kind)
         before = control.score(_outputs(compile_model_object(model, threads), held_out))
         after = control.score(_outputs(compile_model_object(quantized, threads), held_out))
-        result = Int8Model(target, f"NNCF with accuracy control: {control.metric} on {len(held_out)} search-split "
-                                   f"images may worsen by {100 * control.max_drop:g}% at most; {activations} activations, "
-                                   f"ranges from {count} search-split images", control.metric, float(before), float(after))
+        method = (f"NNCF with accuracy control: {control.metric} on {len(held_out)} search-split images may worsen "
+                  f"by {100 * control.max_drop:g}% at most; {activations} activations, ranges from {count} "
+                  "search-split images")
+        result = Int8Model(target, method, control.metric, float(before), float(after))
     return quantized, result
