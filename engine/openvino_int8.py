@@ -23,9 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-
-log = logging.getLogger(__name__)
-
 #: NNCF's presets: activations asymmetric (``mixed``) or symmetric (``performance``); weights symmetric in both.
 PRESETS = ("mixed", "performance")
 
@@ -78,11 +75,6 @@ def _items(arrays: tuple[np.ndarray, ...], names: tuple[str, ...]) -> list[dict[
     return [{name: array[i:i + 1] for name, array in zip(names, arrays)} for i in range(len(arrays[0]))]
 
 
-def _outputs(compiled, items: list[dict[str, np.ndarray]]) -> np.ndarray:
-    output = compiled.output(0)
-    return np.concatenate([np.array(compiled(item)[output], copy=True) for item in items])
-
-
 def quantize(source: Path, target: Path, calibration: tuple[np.ndarray, ...], input_names: tuple[str, ...],
              control: AccuracyControl | None = None, threads: int | None = None, preset: str = "mixed") -> Int8Model:
     """The model at ``source`` (ONNX or IR) quantised to INT8 and written to ``target`` (``.xml`` + ``.bin``)."""
@@ -102,7 +94,7 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
               control: AccuracyControl | None, threads: int | None, preset: str):
     import nncf
 
-    from engine.openvino_runtime import compile_model_object
+    from engine.openvino_runtime import compile_model_object, first_outputs
 
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
@@ -119,7 +111,7 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
         held_out = _items(control.inputs, input_names)
 
         def validate(compiled, items) -> float:
-            value = float(control.score(_outputs(compiled, list(items))))
+            value = float(control.score(first_outputs(compiled, list(items))))
             # NNCF takes a larger value for better; a lower-is-better metric (FID) is given negated, so that
             # its relative drop is the metric's relative rise.
             return value if control.higher_is_better else -value
@@ -127,8 +119,8 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
         quantized = nncf.quantize_with_accuracy_control(
             model, calibrate, nncf.Dataset(held_out), validate, max_drop=control.max_drop,
             drop_type=nncf.DropType.RELATIVE, subset_size=count, preset=kind)
-        before = control.score(_outputs(compile_model_object(model, threads), held_out))
-        after = control.score(_outputs(compile_model_object(quantized, threads), held_out))
+        before = control.score(first_outputs(compile_model_object(model, threads), held_out))
+        after = control.score(first_outputs(compile_model_object(quantized, threads), held_out))
         method = (f"NNCF with accuracy control: {control.metric} on {len(held_out)} search-split images may worsen "
                   f"by {100 * control.max_drop:g}% at most; {activations} activations, ranges from {count} "
                   "search-split images")

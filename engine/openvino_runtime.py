@@ -142,3 +142,10 @@ def infer(path: Path, feed: dict[str, np.ndarray], threads: int | None = None, p
     """The first output of the model at ``path`` on ``feed`` (inputs by name)."""
     # A copy: the request's output buffer is reused by its next run.
     return np.array(Runner(path, feed, threads, precision)(), copy=True)
+
+
+def first_outputs(compiled: Any, feeds: list[dict[Any, np.ndarray]]) -> np.ndarray:
+    """The first output of a compiled model on each of ``feeds`` (inputs by name or index), concatenated."""
+    output = compiled.output(0)
+    # Copies: the request's output buffer is reused by its next run.
+    return np.concatenate([np.array(compiled(feed)[output], copy=True) for feed in feeds])

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from engine import openvino_runtime
 from engine.errors import ConfigError
 
 #: Largest relative difference between the class scores of OpenVINO and ONNX Runtime on the probe images.
@@ -76,7 +77,9 @@ class SegmentationNetwork:
         self.openvino = None  # the network compiled by OpenVINO, once it matched ONNX Runtime here
 
     def _run(self, images: np.ndarray) -> np.ndarray:
-        return _openvino_scores(self.openvino, images) if self.openvino is not None else self._exact(images)
+        if self.openvino is not None:
+            return openvino_runtime.first_outputs(self.openvino, [{0: images}])
+        return self._exact(images)
 
     def _exact(self, images: np.ndarray) -> np.ndarray:
         """The class scores in ONNX Runtime, the reference the OpenVINO network is checked against."""
@@ -89,8 +92,6 @@ class SegmentationNetwork:
         interleaved): the user's segmenter is any network, and OpenVINO is not faster for every one on every CPU.
         What was chosen and why, in words. ``timed(slow, fast)``: how many times faster ``fast`` is (a parameter so
         that tests need no clock)."""
-        from engine import openvino_runtime
-
         if requested == "pytorch":
             return "segmenter in ONNX Runtime (search.scoring_backend: pytorch)"
         if not openvino_runtime.available():
@@ -98,7 +99,7 @@ class SegmentationNetwork:
         images = probe.float().cpu().numpy()
         try:
             compiled = openvino_runtime.compile_model(self.path, self.threads)
-            fast = _openvino_scores(compiled, images)
+            fast = openvino_runtime.first_outputs(compiled, [{0: images}])
         except Exception as exc:  # noqa: BLE001 - any conversion failure means: keep ONNX Runtime, and say why
             return f"segmenter in ONNX Runtime: OpenVINO could not run {self.path.name} ({type(exc).__name__}: {exc})"
         exact = self._exact(images)
@@ -108,7 +109,8 @@ class SegmentationNetwork:
         if difference > SCORE_TOLERANCE or not same_classes:
             return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} differs from it on "
                     f"{len(images)} real images ({measured}; allowed {SCORE_TOLERANCE:.0e})")
-        speedup = (timed or _speedup)(lambda: self._exact(images), lambda: _openvino_scores(compiled, images))
+        speedup = (timed or _speedup)(lambda: self._exact(images),
+                                      lambda: openvino_runtime.first_outputs(compiled, [{0: images}]))
         if speedup <= 1.0:
             return (f"segmenter in ONNX Runtime: OpenVINO {openvino_runtime.version()} matched it ({measured}) but "
                     f"was not faster on this machine ({speedup:.2f}x its speed)")
@@ -138,10 +140,6 @@ class SegmentationNetwork:
             scores = F.interpolate(scores.float(), size=tuple(size), mode="bilinear", align_corners=False,
                                    antialias=True)
         return torch.tensor(self.label_ids, dtype=torch.long)[scores.argmax(1)]
-
-
-def _openvino_scores(compiled, images: np.ndarray) -> np.ndarray:
-    return np.array(compiled({0: images})[compiled.output(0)], copy=True)  # the request reuses its output buffer
 
 
 def _speedup(slow, fast, rounds: int = 3) -> float:
