@@ -143,9 +143,9 @@ class NewRunDialog(QDialog):
         self._jobs: dict[int, str] = {}  # teacher profiles in flight, by job: the teacher's key
         # The pre-flight runs off the GUI thread: one in flight at a time, the latest form waiting behind it, an
         # answer for an older form dropped. Each request: the configuration, processes, machines and the problems
-        # the form itself found; ``_check_job``: the worker's job of the one in flight, and its request.
+        # the form itself found; ``_check_job``: the worker's job of the one in flight.
         self.checks: LatestOnly[tuple[RunConfig, int, int, list[Problem]]] = LatestOnly()
-        self._check_job: tuple[int, int, tuple[RunConfig, int, int, list[Problem]]] | None = None
+        self._check_job: int | None = None
 
         self._make_fields()
         self._make_compression_fields()
@@ -651,28 +651,25 @@ class NewRunDialog(QDialog):
         started = self.checks.start()
         if started is None:
             return
-        number, request = started
-        config, processes, machines, _ = request
+        config, processes, machines, _ = started[1]
         settings = self.settings
-        job = self.worker.submit(lambda: preflight(config, settings, processes, machines, profile_teacher=False))
-        self._check_job = (job, number, request)
+        self._check_job = self.worker.submit(
+            lambda: preflight(config, settings, processes, machines, profile_teacher=False))
 
     def _note_checking(self, number: int) -> None:
         if number == self.checks.latest and self.checks.pending:
             self.budget_label.setText("checking the budget…")
 
-    def _answered(self, job: int) -> tuple[RunConfig, list[Problem]] | None:
-        """The request ``job`` answered, when it is the form as it is now (else None: dropped); the next waiting
-        check started either way."""
-        assert self._check_job is not None and self._check_job[0] == job
-        _, number, (config, _, _, problems) = self._check_job
+    def _answered(self) -> tuple[RunConfig, list[Problem]] | None:
+        """The request the pre-flight in flight answered, when it is the form as it is now (else None: dropped);
+        the next waiting check started either way."""
         self._check_job = None
-        current = self.checks.answered(number)
+        (config, _, _, problems), current = self.checks.answered()
         self._submit_check()
         return (config, problems) if current else None
 
-    def _checked(self, job: int, checked: Preflight) -> None:
-        answered = self._answered(job)
+    def _checked(self, checked: Preflight) -> None:
+        answered = self._answered()
         if answered is None:
             return
         config, problems = answered
@@ -683,8 +680,8 @@ class NewRunDialog(QDialog):
             self.config = config
         self._apply(problems)
 
-    def _check_failed(self, job: int, message: str) -> None:
-        answered = self._answered(job)
+    def _check_failed(self, message: str) -> None:
+        answered = self._answered()
         if answered is not None:
             self.budget_label.setText("")
             self._apply(answered[1] + [Problem("", f"the pre-flight check failed: {message}")])
@@ -803,18 +800,18 @@ class NewRunDialog(QDialog):
         return paths
 
     def _is_check(self, job: int) -> bool:
-        return self._check_job is not None and self._check_job[0] == job
+        return self._check_job == job
 
     def _done(self, job: int, result: Any) -> None:
         if self._is_check(job):
-            self._checked(job, result)
+            self._checked(result)
         else:  # a teacher profiled: its MACs are known to the engine now
             self._jobs.pop(job)
             self.validate()
 
     def _failed(self, job: int, message: str) -> None:
         if self._is_check(job):
-            self._check_failed(job, message)
+            self._check_failed(message)
         else:
             self._profile_errors[self._jobs.pop(job)] = message
             self.validate()

@@ -13,7 +13,7 @@ class LatestOnly(Generic[T]):
     def __init__(self) -> None:
         self.latest = 0  # the number of the newest request
         self._waiting: tuple[int, T] | None = None
-        self._in_flight: int | None = None
+        self._in_flight: tuple[int, T] | None = None
 
     def request(self, payload: T | None) -> None:
         """A new state of the form: whatever was asked before is stale. ``None``: nothing to check (the form's
@@ -25,17 +25,18 @@ class LatestOnly(Generic[T]):
         """The request to start now (its number and payload), or None: one is in flight, or none waits."""
         if self._in_flight is not None or self._waiting is None:
             return None
-        number, payload = self._waiting
-        self._waiting, self._in_flight = None, number
-        return number, payload
+        started, self._waiting = self._waiting, None
+        self._in_flight = started
+        return started
 
-    def answered(self, number: int) -> bool:
-        """The request in flight came back; True when it answers the newest request (apply it), False when the
-        form changed meanwhile (drop it, and ``start`` the one waiting)."""
-        self._in_flight = None
-        return number == self.latest
+    def answered(self) -> tuple[T, bool]:
+        """The request in flight came back: its payload, and True when it answers the newest request (apply it),
+        False when the form changed meanwhile (drop it, and ``start`` the one waiting)."""
+        assert self._in_flight is not None, "no request in flight"
+        (number, payload), self._in_flight = self._in_flight, None
+        return payload, number == self.latest
 
     @property
     def pending(self) -> bool:
         """Whether the newest request has not been answered yet."""
-        return (self._waiting is not None and self._waiting[0] == self.latest) or self._in_flight == self.latest
+        return any(request is not None and request[0] == self.latest for request in (self._waiting, self._in_flight))
