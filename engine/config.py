@@ -236,6 +236,9 @@ class ExportSpec(_Model):
     #: ``int8_max_drop`` (relative: 0.01 is 1%). Off: plain post-training quantisation, its metric reported.
     int8_accuracy_control: bool = True
     int8_max_drop: float = Field(0.01, ge=0, lt=1, description="largest relative worsening of the metric for INT8")
+    #: How many groups of layers accuracy control may try in f32 before it stops with what it has (each costs
+    #: one evaluation of the metric on the search split); the variant says whether the drop was met.
+    int8_max_iterations: int = Field(8, ge=1, description="groups of layers INT8 accuracy control tries at most")
     #: NNCF's preset for it: ``mixed`` quantises activations asymmetrically (closer to the float student: 35.9 and
     #: 36.4 dB on the shipped generators against 34.4 and 32.4), ``performance`` symmetrically (a little faster).
     int8_preset: Literal["mixed", "performance"] = "mixed"

@@ -236,8 +236,11 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
                          for k, v in variant.get("metrics", {}).items()))
     control = variant.get("control")
     if control:
+        held = control.get("within_drop")
+        verdict = ("" if held is None else f", within the {100 * control['max_drop']:g}% allowed" if held
+                   else f", NOT within the {100 * control['max_drop']:g}% allowed")
         quality += (f"; {control['metric']} on the search split {control['float']:.4g} float, {control['int8']:.4g} "
-                    "INT8 (NNCF accuracy control)")
+                    f"INT8 (NNCF accuracy control{verdict})")
     speed = ""
     if "latency_ms" in variant:
         spread = variant.get("speedup_p10_p90")

@@ -95,6 +95,12 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
         if variant["path"] not in registered:  # bf16 is a hint on the OpenVINO model, not a file of its own
             registered.add(variant["path"])
             ctx.artifact(Path(variant["path"]), f"onnx_{name}" if variant["backend"] == "onnxruntime" else name)
+        control = variant.get("control")
+        if control and control.get("within_drop") is False:
+            ctx.message(f"export: INT8 accuracy control did not bring {control['metric']} within "
+                        f"{100 * control['max_drop']:g}% of the float student's ({control['float']:.4g} float, "
+                        f"{control['int8']:.4g} INT8 on the search split); raise export.int8_max_iterations or "
+                        "export.int8_max_drop, or use the f32 OpenVINO model", level="warning")
         if not variant["usable"]:
             ctx.message(f"export: the {name} variant is outside its tolerance ({variant['tolerance']}): "
                         f"{variant['check']}; use the float student.onnx", level="warning")
@@ -111,7 +117,8 @@ def _int8_control(ctx: StageContext, data: RunData) -> AccuracyControl | None:
     scorer = make_scorer(ctx, data, "search")
     inputs = tuple(t.cpu().numpy() for t in data.feed(family, options, "search"))
     return AccuracyControl(scorer.metric, scorer.higher_is_better,
-                           lambda outputs: scorer.primary(torch.from_numpy(outputs)), inputs, spec.int8_max_drop)
+                           lambda outputs: scorer.primary(torch.from_numpy(outputs)), inputs, spec.int8_max_drop,
+                           spec.int8_max_iterations)
 
 
 @dataclass

@@ -128,8 +128,15 @@ def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(stude
         """Lower is better (as FID): 1 for the float student exactly, more for any difference from it."""
         return 1.0 + 10.0 * float(np.mean((out - float_held_out) ** 2))
 
-    def quantised(max_drop: float) -> dict:
-        control = AccuracyControl("error", False, error, (held_out,), max_drop)
+    calls = []
+
+    def counted(out: np.ndarray) -> float:
+        calls.append(1)
+        return error(out)
+
+    def quantised(max_drop: float, iterations: int = 1000) -> dict:
+        calls.clear()
+        control = AccuracyControl("error", False, counted, (held_out,), max_drop, iterations)
         return build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs,
                               control=control)["openvino_int8"]
 
@@ -143,7 +150,16 @@ def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(stude
     # No worsening allowed: the layers that cost the metric are kept in f32 until it holds.
     strict = quantised(0.0)
     assert strict["control"]["int8"] <= 1.0 + 1e-6
+    assert strict["control"]["within_drop"] is True and loose["control"]["within_drop"] is True
     assert _quantised_layers(strict["path"]) < loose_layers
+    unlimited_calls = len(calls)
+    # Capped at one group tried in f32: it stops there, with fewer evaluations of the metric, and says whether
+    # the drop was met (the metric before and after decide it, not what NNCF logged).
+    capped = quantised(0.0, iterations=1)
+    assert len(calls) < unlimited_calls
+    assert _quantised_layers(capped["path"]) >= _quantised_layers(strict["path"])
+    assert capped["control"]["within_drop"] == (capped["control"]["int8"] <= 1.0 + 1e-9)
+    assert "(at most 1 groups of layers tried in f32)" in capped["quantizer"]
 
 
 def test_bf16_is_built_where_the_cpu_has_it_and_skipped_with_a_reason_elsewhere(student, monkeypatch):
