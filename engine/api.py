@@ -11,16 +11,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine import __version__ as VERSION
+from engine.about import describe as describe_environment
 from engine.about import environment
 from engine.config import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
                            resolved_settings)
+from engine.data.check import DatasetCheck, check_dataset
 from engine.data.images import list_images
-from engine.data.layouts import detect_layout
-from engine.data.samples import SAMPLES
+from engine.data.layouts import LAYOUTS, detect_layout
+from engine.data.samples import SAMPLES, SampleDataset, SampleParams, ensure_sample, is_built, sample_path
 from engine.devices import available_devices
+from engine.distributed import World
+from engine.distributed import join as join_group
+from engine.distributed import leave as leave_group
 from engine.errors import UserError
 from engine.families import FAMILIES
-from engine.latency import LatencyReading, faster
+from engine.latency import LatencyReading, faster, speedup
+from engine.latency_table import describe_prediction
 from engine.latency import describe as describe_latency
 from engine.launch import Launch, write_launch_files
 from engine.measured_budget import describe_kept
@@ -32,35 +39,42 @@ from engine.export import backend_unavailable
 from engine.onnx_variants import BACKEND_TITLES, describe_variant, slower_note
 from engine.liveness import cancel_run, delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
-from engine.pipeline import create_run, execute, run_dir
+from engine.pipeline import create_run, execute, execute_worker, run_dir
 from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
 from engine.preflight import stored as stored_preflight
 from engine.run_models import Preview
 from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
-from engine.stages.context import stage_result
+from engine.stages.context import Cancelled, stage_result
 from engine.stages.data import existing_dataset_root
 from engine.stages.resources import TeacherReference
 from engine.stages.resources import teacher_reference as _teacher_reference
 from engine.store import CandidateTable, Curve, RunDetail, RunSummary, Store, new_store_at, open_store
+from engine.store.store import store_error
 
 __all__ = [
-    # types the window receives
-    "CandidateTable", "Curve", "LatencyReading", "Launch", "ModelResult", "Preflight", "Preview", "Problem",
-    "RunConfig", "RunDetail", "RunResult", "RunSummary", "SearchBudget", "Store", "TeacherReference",
+    # types the window and the command line receive
+    "Cancelled", "CandidateTable", "Curve", "DatasetCheck", "LatencyReading", "Launch", "ListedRun", "ModelResult",
+    "NetworkProfile", "Preflight", "Preview", "Problem", "RunConfig", "RunDetail", "RunResult", "RunSummary",
+    "SampleDataset", "SampleInfo", "SampleParams", "SearchBudget", "Store", "TeacherReference", "World",
     # registries and names
     "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "DEFAULT_TARGET_RATIO", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
-    "PRIMARY_METRICS", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
+    "LAYOUTS", "PRIMARY_METRICS", "VERSION", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
+    # datasets
+    "build_sample", "check_dataset", "list_samples",
     # configuration and the pre-flight
     "config_lines", "estimate_time", "explain_config", "leaves", "load_config", "paper_preset_descriptions", "preflight",
     "resolved_settings", "teacher_macs",
     # runs and the store
-    "cancel_run", "create_run", "delete_run", "execute", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
+    "act_on_run", "cancel_run", "create_run", "delete_run", "execute", "execute_worker", "join_group", "leave_group",
+    "list_runs", "mark_failed", "new_store_at", "not_responding", "open_store", "run_dir",
     "run_result", "search_budget", "search_teacher", "write_launch_files",
     # models of a run: previews, latency, export
-    "backend_unavailable", "latency_of_run", "measure_latency", "preview", "preview_of_run", "sample_images",
+    "backend_unavailable", "export_run", "latency_of_run", "measure_latency", "preview", "preview_of_run",
+    "profile_network", "sample_images",
     # words and pictures for people
-    "colour_map", "describe_kept", "describe_latency", "describe_variant", "faster", "primary_metric", "scale_top", "slower_note",
+    "colour_map", "describe_environment", "describe_kept", "describe_latency", "describe_prediction",
+    "describe_variant", "faster", "primary_metric", "scale_top", "slower_note", "speedup", "store_error",
     # this machine
     "available_devices", "detect_layout", "environment", "find_inception_weights", "inception_candidate_paths",
 ]
@@ -221,3 +235,130 @@ def paper_preset_descriptions() -> dict[str, str]:
     from engine.paper_presets import PAPER_PRESETS
 
     return {name: preset.description() for name, preset in PAPER_PRESETS.items()}
+
+
+# --- what the command line does (engine.cli parses and prints; the work is here, as for the window) ----------
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """A built-in sample dataset as ``datasets`` lists it."""
+
+    name: str
+    layout: str
+    family: str
+    description: str
+    built: bool
+    path: Path
+
+
+def list_samples(settings: Settings, params: SampleParams | None = None) -> list[SampleInfo]:
+    params = params or SampleParams()
+    infos = []
+    for name in SAMPLES.names():
+        spec = SAMPLES.get(name)
+        infos.append(SampleInfo(name, spec.layout, spec.family, spec.description,
+                                is_built(name, settings.datasets_dir, params),
+                                sample_path(name, settings.datasets_dir, params)))
+    return infos
+
+
+def build_sample(name: str, settings: Settings, params: SampleParams, events=None) -> SampleDataset:
+    """The sample ``name`` made now (or found made) under the workspace's datasets folder."""
+    return ensure_sample(name, settings.datasets_dir, params, events=events)
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    """A family's teacher or sub-network, in words, with its MACs and parameters at one image size."""
+
+    what: str
+    macs: int
+    params: int
+    height: int
+    width: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"macs": self.macs, "params": self.params}
+
+
+def profile_network(family_name: str, options: dict[str, Any], arch: str | None,
+                    image_size: tuple[int, int]) -> NetworkProfile:
+    """MACs and parameters of ``family_name``'s teacher (``arch`` None) or sub-network ``arch``, with its model
+    ``options``, at ``image_size`` (height, width): refused with the fix where it would not fit this machine."""
+    from engine.errors import ConfigError
+    from engine.families import get_family
+    from engine.families.base import check_image_size
+    from engine.profile import check_fits_in_memory, check_parameters_fit, profile_model
+
+    family = get_family(family_name)
+    parsed = family.options(options)
+    if arch:
+        network = family.parse_arch(arch)
+        build, what = (lambda: family.build_student(parsed, network)), f"{family.name} sub-network {network}"
+    else:
+        build, what = (lambda: family.build_teacher(parsed)), family.describe_teacher(parsed)
+    check_parameters_fit(build, what, "choose smaller model options (--model) or a narrower --arch", training=False)
+    model = build()
+    try:
+        check_image_size(family, parsed, image_size)
+    except ValueError as exc:
+        raise ConfigError(f"--image-size: {exc}") from None
+    check_fits_in_memory(model, lambda size: family.example_inputs(parsed, size), image_size, what,
+                         multiple=family.size_multiple(parsed))
+    profile = profile_model(model, family.example_inputs(parsed, image_size))
+    return NetworkProfile(what, profile.macs, profile.params, *image_size)
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A run of the store as ``runs`` lists it, with whether its process has gone silent."""
+
+    run: RunSummary
+    not_responding: bool | None
+
+
+def list_runs(settings: Settings) -> list[ListedRun]:
+    """Every run in the store, read only (a reader never fails a run: engine.liveness)."""
+    store = open_store(settings.resolved_store_url)
+    try:
+        runs = store.list_runs()
+    finally:
+        store.close()
+    return [ListedRun(run, not_responding(run)) for run in runs]
+
+
+def act_on_run(settings: Settings, action: str, run_id: int, keep_files: bool = False) -> str:
+    """``delete``, ``cancel`` or ``mark-failed`` run ``run_id``: what was done, in words."""
+    store = open_store(settings.resolved_store_url)
+    try:
+        if action == "delete":
+            return delete_run(store, run_id, run_dir(settings, run_id), keep_files=keep_files)
+        if action == "cancel":
+            return cancel_run(store, run_id)
+        if action == "mark-failed":
+            return mark_failed(store, run_id, folder=run_dir(settings, run_id))
+    finally:
+        store.close()
+    raise ValueError(f"unknown action {action!r} on a run: delete, cancel or mark-failed")
+
+
+def export_run(settings: Settings, run_id: int, arch: str | None, out: Path | None = None) -> dict[str, Any]:
+    """Sub-network ``arch`` of run ``run_id`` (None: its final student) exported to ONNX with its card, variants
+    and latency, into ``out`` (default: the run's exports folder); the run is held meanwhile, so that a delete of
+    it is refused."""
+    from engine.files import output_folder
+    from engine.liveness import hold_run
+    from engine.run_models import RunModels, export_candidate
+    from engine.stages.data import prepare_data
+
+    out_dir = output_folder(out, "--out") if out else run_dir(settings, run_id) / "exports"
+    with hold_run(run_dir(settings, run_id), "export"):
+        store = open_store(settings.resolved_store_url)
+        try:
+            models = RunModels.open(store, settings, run_id)
+        finally:
+            store.close()
+        data = prepare_data(models.config, settings, lambda event: None)
+        family, options = models.config.family_impl, models.config.options
+        return export_candidate(models, arch, out_dir, data.feed(family, options, "test", 8),
+                                calibration=data.feed(family, options, "search"))

@@ -18,13 +18,10 @@ from typing import Any
 import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine import api
+from engine.api import RunResult, describe_kept, describe_latency, describe_prediction, describe_variant, faster, speedup
 from engine.errors import ConfigError, UserError
 from engine.events import EventSink, JsonLinesRenderer, TerminalRenderer
-from engine.latency import describe, faster, speedup
-from engine.latency_table import describe_prediction
-from engine.measured_budget import describe_kept
-from engine.onnx_variants import describe_variant
-from engine.run_result import RunResult
 from engine.settings import Settings
 
 log = logging.getLogger("engine")
@@ -63,16 +60,10 @@ def _event_sink(args: argparse.Namespace) -> EventSink:
 # --- datasets ---------------------------------------------------------------------------------------
 
 def _cmd_datasets_list(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.data.samples import SAMPLES, SampleParams, is_built, sample_path
-
-    params = SampleParams()
-    rows = []
-    for name in SAMPLES.names():
-        spec = SAMPLES.get(name)
-        built = is_built(name, settings.datasets_dir, params)
-        rows.append({"name": name, "layout": spec.layout, "family": spec.family,
-                     "cached": "yes" if built else "no (made on first use)",
-                     "description": spec.description, "path": str(sample_path(name, settings.datasets_dir, params))})
+    params = api.SampleParams()
+    rows = [{"name": info.name, "layout": info.layout, "family": info.family,
+             "cached": "yes" if info.built else "no (made on first use)",
+             "description": info.description, "path": str(info.path)} for info in api.list_samples(settings, params)]
     if args.json:
         print(json.dumps(rows))
     else:
@@ -83,70 +74,34 @@ def _cmd_datasets_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_datasets_build(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.data.samples import SampleParams, ensure_sample
-
-    params = SampleParams(size=args.size, n_train=args.train, n_test=args.test, seed=args.seed)
-    sample = ensure_sample(args.name, settings.datasets_dir, params, events=_event_sink(args))
+    params = api.SampleParams(size=args.size, n_train=args.train, n_test=args.test, seed=args.seed)
+    sample = api.build_sample(args.name, settings, params, events=_event_sink(args))
     print(json.dumps({"name": sample.name, "layout": sample.layout, "path": str(sample.path)}) if args.json
           else f"{sample.name} ({sample.layout}): {sample.path}")
     return 0
 
 
 def _cmd_datasets_check(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.data.layouts import DatasetConfig, detect_layout, open_dataset
-
-    layout = args.layout or detect_layout(args.path)
     # Every file decoded, as a run reads it: what a run would skip or refuse is reported here first.
-    dataset = open_dataset(DatasetConfig(root=args.path, layout=layout, phase=args.phase, decode_check=True))
-    skipped = [{"path": str(path), "reason": reason} for path, reason in dataset.unreadable]
-    report = {"path": str(args.path), "layout": layout, "phase": args.phase, "items": len(dataset), "skipped": skipped}
-    problems = _dataset_problems(args.path, layout, dataset, args.phase)
-    if problems:
-        report["problems"] = problems
+    check = api.check_dataset(args.path, args.layout, args.phase)
     if args.json:
-        print(json.dumps(report))
-    elif skipped:
-        print(f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items; a run skips these "
-              f"{len(skipped)} file(s) (replace or remove them):")
-        for item in skipped:
-            print(f"  {item['reason']}")
-    elif not problems:
-        print(f"{args.path}: layout {layout}, {len(dataset)} {args.phase} items, every image decoded; it can be "
+        print(json.dumps(check.as_dict()))
+    elif check.skipped:
+        print(f"{args.path}: layout {check.layout}, {check.items} {args.phase} items; a run skips these "
+              f"{len(check.skipped)} file(s) (replace or remove them):")
+        for _, reason in check.skipped:
+            print(f"  {reason}")
+    elif not check.problems:
+        print(f"{args.path}: layout {check.layout}, {check.items} {args.phase} items, every image decoded; it can be "
               "used as it is")
-    for problem in problems if not args.json else []:
+    for problem in check.problems if not args.json else []:
         print(f"problem: {problem}")
-    return 1 if problems else 0
-
-
-def _dataset_problems(root: Path, layout: str, dataset, phase: str) -> list[str]:
-    """What a run would refuse or misread in a dataset whose ``phase`` opened: the checks a run makes of every
-    split, in words (a run also reads the test split; it holds training images out for the search)."""
-    from engine.data.layouts import DatasetConfig, open_dataset
-    from engine.errors import DatasetError
-
-    problems = []
-    if getattr(dataset, "looks_single", None):
-        problems.append(dataset.looks_single)
-    if phase == "train" and layout != "single":
-        if len(dataset) < 3:
-            problems.append(f"only {len(dataset)} training image(s): a run holds some out to score the search "
-                            "(dataset.search_images, at least 2) and trains on the rest; add images")
-        try:
-            open_dataset(DatasetConfig(root=root, layout=layout, phase="test"))
-        except DatasetError as exc:
-            problems.append(f"no usable test split, which a run scores its student on: {exc}")
-    return problems
+    return 1 if check.problems else 0
 
 
 # --- profile ----------------------------------------------------------------------------------------
 
 def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.families import get_family
-    from engine.families.base import check_image_size as check_family_image_size
-    from engine.profile import check_fits_in_memory, check_parameters_fit, profile_model
-
-    family = get_family(args.family)
-    height, width = args.image_size
     try:
         raw = json.loads(args.model) if args.model else {}
     except json.JSONDecodeError as exc:
@@ -157,42 +112,24 @@ def _cmd_profile(args: argparse.Namespace, settings: Settings) -> int:
         raw["input_nc"] = args.input_nc
     if args.output_nc is not None:
         raw["output_nc"] = args.output_nc
-    options = family.options(raw)
-    if args.arch:
-        arch = family.parse_arch(args.arch)
-        build, what = (lambda: family.build_student(options, arch)), f"{family.name} sub-network {arch}"
-    else:
-        build, what = (lambda: family.build_teacher(options)), family.describe_teacher(options)
-    check_parameters_fit(build, what, "choose smaller model options (--model) or a narrower --arch", training=False)
-    model = build()
-    try:
-        check_family_image_size(family, options, (height, width))
-    except ValueError as exc:
-        raise ConfigError(f"--image-size: {exc}") from None
-    check_fits_in_memory(model, lambda size: family.example_inputs(options, size), (height, width), what,
-                         multiple=family.size_multiple(options))
-    profile = profile_model(model, family.example_inputs(options, (height, width)))
+    profile = api.profile_network(args.family, raw, args.arch, args.image_size)
     if args.json:
         print(json.dumps(profile.as_dict()))
     else:
-        print(f"{what} at {width}x{height}: {profile.macs / 1e9:.3f} G MACs, {profile.params / 1e6:.4f} M params")
+        print(f"{profile.what} at {profile.width}x{profile.height}: {profile.macs / 1e9:.3f} G MACs, "
+              f"{profile.params / 1e6:.4f} M params")
     return 0
 
 
 # --- runs -------------------------------------------------------------------------------------------
 
 def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.liveness import not_responding
-    from engine.store import open_store
-
     if getattr(args, "runs_command", None):
-        return _cmd_runs_action(args, settings)
-    store = open_store(settings.resolved_store_url)
-    try:
-        runs = store.list_runs()  # read only: a reader never fails a run (engine.liveness)
-    finally:
-        store.close()
-    silent = {r.id: not_responding(r) for r in runs}
+        print(api.act_on_run(settings, args.runs_command, args.run_id, keep_files=getattr(args, "keep_files", False)))
+        return 0
+    listed = api.list_runs(settings)
+    runs = [item.run for item in listed]
+    silent = {item.run.id: item.not_responding for item in listed}
     rows = [{"id": r.id, "name": r.name, "family": r.family, "dataset": r.dataset,
              "status": "damaged" if r.damaged else f"{r.status} (not responding)" if silent.get(r.id) else r.status,
              "stage": r.stage or "-",
@@ -214,25 +151,6 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
             if run.damaged:
                 print(f"run {run.id} is damaged: {run.damaged}; delete it (python main.py runs delete {run.id}) "
                       "or restore its record from a backup of the store")
-    return 0
-
-
-def _cmd_runs_action(args: argparse.Namespace, settings: Settings) -> int:
-    """``runs delete RUN``, ``runs mark-failed RUN`` and ``runs cancel RUN``: the engine's operations on one run."""
-    from engine.liveness import cancel_run, delete_run, mark_failed
-    from engine.pipeline import run_dir
-    from engine.store import open_store
-
-    store = open_store(settings.resolved_store_url)
-    try:
-        if args.runs_command == "delete":
-            print(delete_run(store, args.run_id, run_dir(settings, args.run_id), keep_files=args.keep_files))
-        elif args.runs_command == "cancel":
-            print(cancel_run(store, args.run_id))
-        else:
-            print(mark_failed(store, args.run_id, folder=run_dir(settings, args.run_id)))
-    finally:
-        store.close()
     return 0
 
 
@@ -327,13 +245,10 @@ def _search_lines(search: dict[str, Any]) -> list[str]:
 
 
 def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, world) -> int:
-    from engine.pipeline import execute
-    from engine.stages.context import Cancelled
-
     try:
-        summary = execute(run_id, settings, store, _event_sink(args), _cancel_flag(),
+        summary = api.execute(run_id, settings, store, _event_sink(args), _cancel_flag(),
                           stop_after=getattr(args, "stop_after", None), redo=getattr(args, "redo", None), world=world)
-    except Cancelled as exc:
+    except api.Cancelled as exc:
         print(str(exc), file=sys.stderr)
         return 3
     except (UserError, SQLAlchemyError):
@@ -353,12 +268,9 @@ def _execute(run_id: int, args: argparse.Namespace, settings: Settings, store, w
 
 def _worker(settings: Settings, world) -> int:
     """Ranks 1 and up of a torchrun launch: no store, no output of their own; rank 0 reports for all."""
-    from engine.pipeline import execute_worker
-    from engine.stages.context import Cancelled
-
     try:
-        execute_worker(settings, world, _cancel_flag())
-    except Cancelled:
+        api.execute_worker(settings, world, _cancel_flag())
+    except api.Cancelled:
         return 3
     return 0
 
@@ -366,20 +278,17 @@ def _worker(settings: Settings, world) -> int:
 def _run_in_group(args: argparse.Namespace, settings: Settings, start: Callable[[Any, Any], int]) -> int:
     """``start(store, world)`` gives the run to execute (creating it, for ``compress``), on rank 0 only; under
     torchrun the other ranks join it (``engine.distributed``)."""
-    from engine.distributed import join, leave
-    from engine.store import open_store
-
-    world = join(settings.device)
+    world = api.join_group(settings.device)
     try:
         if not world.is_main:
             return _worker(settings, world)
-        store = open_store(settings.resolved_store_url)
+        store = api.open_store(settings.resolved_store_url)
         try:
             return _execute(start(store, world), args, settings, store, world)
         finally:
             store.close()
     finally:
-        leave(world)
+        api.leave_group(world)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -404,13 +313,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _cmd_compress(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
-    from engine.pipeline import create_run
 
     config = load_config(args.preset, args.config, _overrides(args))  # every rank checks it: a bad one fails them all
     def start(store, world) -> int:
         # torchrun says how many processes each machine runs; the pre-flight checks the batch and GPUs for it.
         per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
-        return create_run(config, store, settings, per_machine, max(1, world.size // per_machine))
+        return api.create_run(config, store, settings, per_machine, max(1, world.size // per_machine))
 
     return _run_in_group(args, settings, start)
 
@@ -423,9 +331,7 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     config, resolved, sources = explain_config(args.preset, args.config, _overrides(args), args.family)
     checked = None
     if args.check:
-        from engine.preflight import preflight
-
-        checked = preflight(config, settings, args.processes_per_node, args.nodes)
+        checked = api.preflight(config, settings, args.processes_per_node, args.nodes)
     if args.json:
         print(json.dumps({"config": resolved, "sources": sources,
                           **({"preflight": checked.to_dict()} if checked else {})}))
@@ -440,11 +346,9 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"protocol: {config.protocol}" + (" (paper protocol: no departures)" if count == 0 else
                       f", departing in {count}: " + ", ".join(config.departures)))
         if checked is not None and args.estimate:
-            from engine.api import available_devices, estimate_time
-
-            devices = ["cpu"] + [d for d in available_devices() if d.startswith("cuda")][:1]
+            devices = ["cpu"] + [d for d in api.available_devices() if d.startswith("cuda")][:1]
             for device in devices:
-                print(estimate_time(config, device).describe())
+                print(api.estimate_time(config, device).describe())
             if len(devices) == 1:
                 print("on one GPU: no GPU on this machine; run the same command where the run will train")
     return 1 if checked is not None and not checked.ok else 0
@@ -452,11 +356,10 @@ def _cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_launch_script(args: argparse.Namespace, settings: Settings) -> int:
     from engine.config import load_config
-    from engine.launch import Launch, write_launch_files
 
     config = load_config(args.preset, args.config, _overrides(args))
-    launch = Launch(args.processes_per_node, args.nodes)
-    paths = write_launch_files(config, args.out, launch, settings)
+    launch = api.Launch(args.processes_per_node, args.nodes)
+    paths = api.write_launch_files(config, args.out, launch, settings)
     print(f"{config.name}: {launch.processes} processes on {launch.nodes} machine(s); wrote " + ", ".join(map(str, paths)))
     return 0
 
@@ -466,25 +369,7 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.files import output_folder
-    from engine.liveness import hold_run
-    from engine.run_models import RunModels, export_candidate
-    from engine.pipeline import run_dir
-    from engine.stages.data import prepare_data
-    from engine.store import open_store
-
-    out_dir = output_folder(args.out, "--out") if args.out else run_dir(settings, args.run_id) / "exports"
-    # Held while it works: a delete of the run (its checkpoints, the folder written to) is refused meanwhile.
-    with hold_run(run_dir(settings, args.run_id), "export"):
-        store = open_store(settings.resolved_store_url)
-        try:
-            models = RunModels.open(store, settings, args.run_id)
-        finally:
-            store.close()
-        data = prepare_data(models.config, settings, lambda event: None)
-        family, options = models.config.family_impl, models.config.options
-        result = export_candidate(models, args.arch, out_dir, data.feed(family, options, "test", 8),
-                                  calibration=data.feed(family, options, "search"))
+    result = api.export_run(settings, args.run_id, args.arch, args.out)
     if args.json:
         print(json.dumps(result))
     else:
@@ -492,7 +377,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
               f"ONNX {result['onnx_path']} (max |diff| vs PyTorch {result['max_abs_diff']:.2g}); "
               f"card {result['model_card_path']}")
         for reading in result["latency"].values():
-            print(f"latency: {describe(reading)}")
+            print(f"latency: {describe_latency(reading)}")
         for name, variant in result["onnx_variants"].items():
             print('  ' + describe_variant(name, variant))
         for name, reason in result["onnx_variants_skipped"].items():
@@ -509,14 +394,10 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from engine.about import describe, environment
-
         try:
-            print(describe(environment()))
+            print(api.describe_environment(api.environment()))
         except UserError as exc:  # a bad setting in the environment must not hide the versions
-            from engine import __version__
-
-            print(f"GAN Compression Workbench {__version__}\n(settings: {exc})")
+            print(f"GAN Compression Workbench {api.VERSION}\n(settings: {exc})")
         parser.exit()
 
 
@@ -537,16 +418,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 
 
 def _add_datasets(commands: argparse._SubParsersAction) -> None:
-    from engine.data.layouts import LAYOUTS
-    from engine.data.samples import SAMPLES, SampleParams
-
     datasets = commands.add_parser("datasets", help="list, build or check datasets")
     datasets.add_argument("--json", action="store_true", help="print JSON")
     datasets.set_defaults(handler=_cmd_datasets_list)
     dataset_commands = datasets.add_subparsers(dest="datasets_command", metavar="ACTION")
-    defaults = SampleParams()
+    defaults = api.SampleParams()
     build = dataset_commands.add_parser("build", help="make a built-in sample dataset now")
-    build.add_argument("name", choices=SAMPLES.names())
+    build.add_argument("name", choices=api.SAMPLES.names())
     build.add_argument("--size", type=int, default=defaults.size, help="image side in pixels")
     build.add_argument("--train", type=int, default=defaults.n_train, help="number of training images")
     build.add_argument("--test", type=int, default=defaults.n_test, help="number of test images")
@@ -556,17 +434,15 @@ def _add_datasets(commands: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=_cmd_datasets_build)
     check = dataset_commands.add_parser("check", help="check that a folder is a usable dataset")
     check.add_argument("path", type=lambda p: Path(p).expanduser())
-    check.add_argument("--layout", choices=LAYOUTS.names(), help="(default: detected)")
+    check.add_argument("--layout", choices=api.LAYOUTS.names(), help="(default: detected)")
     check.add_argument("--phase", default="train")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=_cmd_datasets_check)
 
 
 def _add_profile(commands: argparse._SubParsersAction) -> None:
-    from engine.families import FAMILIES
-
     profile = commands.add_parser("profile", help="MACs and parameters of a family's teacher or a sub-network")
-    profile.add_argument("--family", required=True, choices=FAMILIES.names())
+    profile.add_argument("--family", required=True, choices=api.FAMILIES.names())
     profile.add_argument("--image-size", type=_image_size, default=(256, 256), metavar="N|WxH")
     profile.add_argument("--arch", help="a sub-network's config string, e.g. 16_16_24_16_32_64_16_24 "
                                         "(default: the teacher)")
@@ -682,10 +558,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:  # the store refused a read or write after it opened (disk full, server gone)
-        from engine.store.store import store_error
-
         log.debug("store error", exc_info=True)
-        print(f"error: {store_error(exc, settings.resolved_store_url)}", file=sys.stderr)
+        print(f"error: {api.store_error(exc, settings.resolved_store_url)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

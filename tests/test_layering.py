@@ -83,3 +83,23 @@ def test_the_import_linter_deny_list_names_every_engine_module_the_workbench_may
     modules = {f"engine.{p.stem if p.suffix == '.py' else p.name}" for p in (ROOT / "engine").iterdir()
                if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").is_file())}
     assert modules - WORKBENCH_MAY_IMPORT == set(facade["forbidden_modules"])
+
+
+#: What the command line may import of the engine (issue 43: it parses and prints; the work goes through the facade).
+CLI_MAY_IMPORT = {"engine.api", "engine.config", "engine.events", "engine.settings", "engine.errors"}
+
+
+def test_the_command_line_imports_only_the_facade_the_configuration_events_settings_and_errors():
+    names = _engine_imports(ROOT / "engine" / "cli.py")
+    assert "engine.api" in names
+    assert [name for name in names if name not in CLI_MAY_IMPORT] == []
+
+
+def test_the_import_linter_deny_list_names_every_engine_module_the_command_line_may_not_import():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [facade] = [c for c in contracts if c.get("source_modules") == ["engine.cli"]]
+    modules = {f"engine.{p.stem if p.suffix == '.py' else p.name}" for p in (ROOT / "engine").iterdir()
+               if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    assert modules - CLI_MAY_IMPORT - {"engine.cli"} == set(facade["forbidden_modules"])
