@@ -197,6 +197,11 @@ class SearchSpec(_Model):
         return self.predict_latency or self.limits_latency
 
     @property
+    def ratio(self) -> float:
+        """The target ratio a MACs budget is resolved from (this program's default where none is given)."""
+        return self.target_ratio if self.target_ratio is not None else DEFAULT_TARGET_RATIO
+
+    @property
     def limits_macs(self) -> bool:
         """Whether candidates are held to a MACs budget (with a latency budget alone, they are not)."""
         return not self.limits_latency or self.macs_budget is not None or self.target_ratio is not None
@@ -513,7 +518,7 @@ _SAMPLE_PRESET: dict[str, Any] = {
     "image_size": 64, "batch_size": 4,
     "model": {"ngf": 32, "n_blocks": 9},
     "supernet": {"steps": 900, "search_space": [[32, 24, 16, 8]] * 8},
-    "search": {"method": "auto", "target_ratio": 10, "population": 24, "generations": 4},
+    "search": {"method": "auto", "target_ratio": DEFAULT_TARGET_RATIO, "population": 24, "generations": 4},
     "finetune": {"steps": 200}, "checkpoint_interval_s": 60,
 }
 

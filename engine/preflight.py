@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from engine.arch import Arch
-from engine.config import DEFAULT_TARGET_RATIO, RunConfig
+from engine.config import RunConfig
 from engine.devices import available_devices, check_device, resolve_device
 from engine.errors import ConfigError
 from engine.export import backend_unavailable
@@ -187,7 +187,7 @@ def budget_macs(config: RunConfig, teacher: int) -> float | None:
         return spec.macs_budget
     if not spec.limits_macs:
         return None
-    return teacher / (spec.target_ratio or DEFAULT_TARGET_RATIO)
+    return teacher / spec.ratio
 
 
 def _m(macs: float) -> str:
@@ -206,7 +206,7 @@ def macs_problem(config: RunConfig, teacher: int, budget: float | None, smallest
                        f"{_m(smallest_macs)} MACs at {config.image_size} px); raise it to at least "
                        f"{_m(smallest_macs)} or {space}")
     return Problem("search.target_ratio",
-                   f"{config.search.target_ratio or DEFAULT_TARGET_RATIO:g} asks for at most {_m(budget)} MACs, but the "
+                   f"{config.search.ratio:g} asks for at most {_m(budget)} MACs, but the "
                    f"smallest sub-network of the search space ({smallest}) needs {_m(smallest_macs)} (the teacher: "
                    f"{_m(teacher)}); choose a ratio of at most {teacher / smallest_macs:.1f} or {space}")
 
@@ -358,10 +358,39 @@ def stored(folder: Path) -> Preflight | None:
         return None
 
 
-def resolved_budget_macs(config: RunConfig, folder: Path) -> tuple[int, float | None]:
-    """(teacher MACs, MACs budget) of a run: as its stored pre-flight resolved them, else resolved now."""
+@dataclass(frozen=True)
+class ResolvedBudget:
+    """A run's budget as its pre-flight resolved it: what the search holds its candidates to."""
+
+    teacher_macs: int
+    macs: float | None  # None: no MACs limit
+    #: Predicted-latency limit (None: none, or a limit decided on measurement, which the search resolves itself).
+    latency_ms: float | None
+
+
+def resolved_budget(config: RunConfig, folder: Path) -> ResolvedBudget:
+    """A run's budget as its stored pre-flight resolved it (a run made before they were stored: resolved now, by
+    the same rule)."""
     found = stored(folder)
     if found is not None:
-        return found.teacher_macs, found.budget_macs
-    teacher = teacher_macs(config)
-    return teacher, budget_macs(config, teacher)
+        teacher, macs, latency = found.teacher_macs, found.budget_macs, found.latency_budget_ms
+    else:
+        teacher = teacher_macs(config)
+        macs, latency = budget_macs(config, teacher), config.search.latency_budget_ms
+    return ResolvedBudget(teacher, macs, None if config.search.measures_latency else latency)
+
+
+def nothing_fits(config: RunConfig, budget: ResolvedBudget, smallest: Arch, smallest_macs: int,
+                 predicted_ms: float | None, conditions: str, measured_limit: str | None) -> str:
+    """Why not even the smallest sub-network fits the budget, in the pre-flight's words (its field and fix): the
+    search's refusal, so that a budget is refused in one way wherever it is checked. ``measured_limit``: the
+    words of a limit decided on measurement, which only the search knows."""
+    found = macs_problem(config, budget.teacher_macs, budget.macs, smallest, smallest_macs)
+    if found is None and measured_limit is not None:
+        field = "search.speedup_budget" if config.search.speedup_budget is not None else "search.latency_budget_ms"
+        found = Problem(field, f"{measured_limit}: the smallest sub-network of the search space ({smallest}) does "
+                               "not meet it, measured end to end; relax it or add narrower widths to "
+                               "supernet.search_space")
+    if found is None and predicted_ms is not None:
+        found = latency_problem(config, smallest, predicted_ms, conditions)
+    return found.sentence if found is not None else f"no sub-network of the search space fits the budget ({smallest})"

@@ -53,6 +53,9 @@ class SearchProblem:
     #: words for a refusal.
     measured: Callable[[Arch], bool] | None = None
     measured_limit: str = ""
+    #: Why the smallest sub-network does not fit, for the refusal: a run's search gives the pre-flight's words
+    #: (``engine.preflight.nothing_fits``: one rule, one way of saying it); alone, the search says it below.
+    refusal: Callable[[Arch], str] | None = None
 
     def __post_init__(self) -> None:
         if self.budget is None and self.latency_budget_ms is None and self.measured is None:
@@ -100,6 +103,10 @@ class NothingFits(ValueError):
 
 def _check_feasible(problem: SearchProblem) -> None:
     smallest = problem.smallest()
+    if problem.refusal is not None:
+        if not problem.fits(smallest):
+            raise NothingFits(problem.refusal(smallest))
+        return
     if problem.budget is not None and problem.macs(smallest) > problem.budget:
         raise NothingFits(f"no sub-network fits in the budget of {problem.budget / 1e9:.4g}G MACs: the smallest, "
                           f"{smallest}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "

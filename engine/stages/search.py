@@ -21,7 +21,7 @@ from engine.events import CandidateScored
 from engine.families.capabilities import calibrate
 from engine.files import write_text_atomic
 from engine.measured_budget import MeasuredBudget
-from engine.preflight import resolved_budget_macs
+from engine.preflight import nothing_fits, resolved_budget
 from engine.search import NothingFits, SearchProblem, choose_method, evolutionary_search, exhaustive_search
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
@@ -209,10 +209,10 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     config, world = ctx.config, ctx.world
     supernet, _, _ = load_supernet(ctx)
     scorer = make_scorer(ctx, data, "search")
-    reference, budget = resolved_budget_macs(config, ctx.run_dir)  # as the run's pre-flight resolved it
+    resolved = resolved_budget(config, ctx.run_dir)  # as the run's pre-flight resolved it
+    reference, budget, latency_budget = resolved.teacher_macs, resolved.macs, resolved.latency_ms
     latency = run_latency(ctx) if config.search.predicts_latency else None
     measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
-    latency_budget = None if config.search.measures_latency else config.search.latency_budget_ms
     teacher_scores = scored_teacher(ctx, data, scorer, reference)
     candidates = Candidates(ctx, data, supernet.eval(), scorer, latency, measured, stored_scores(ctx, data, scorer))
     reused = len(candidates.cache)
@@ -222,7 +222,11 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                             higher_is_better=scorer.higher_is_better, cache=candidates.cache, latency=latency,
                             latency_budget_ms=latency_budget, score_many=candidates.score_many, chunk=world.size,
                             measured=candidates.fits_measured if config.search.measures_latency else None,
-                            measured_limit=limit_words or "")
+                            measured_limit=limit_words or "",
+                            refusal=lambda smallest: nothing_fits(
+                                config, resolved, smallest, candidates.macs(smallest),
+                                latency(smallest) if latency else None, latency.conditions() if latency else "",
+                                limit_words if config.search.measures_latency else None))
     method = choose_method(config.search, problem.grid_size())
     limits = ([] if budget is None else [f"{budget / 1e6:.1f}M MACs"]) + \
         ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"]) + \

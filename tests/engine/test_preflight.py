@@ -132,3 +132,33 @@ def test_config_check_prints_the_preflight_and_fails_on_a_problem(tmp_path):
     assert bad.returncode == 1
     problems = json.loads(bad.stdout)["preflight"]["problems"]
     assert [p["field"] for p in problems] == ["batch_size"]
+
+
+def test_the_search_refuses_a_budget_in_the_preflights_words_and_holds_to_its_stored_resolution(settings, tmp_path):
+    from engine.preflight import ResolvedBudget, nothing_fits, resolved_budget, save
+    from engine.search import NothingFits, SearchProblem, exhaustive_search
+
+    config = tiny_config(search={"target_ratio": 1000})
+    [problem] = preflight(config, settings).problems
+    family, options = config.family_impl, config.options
+    smallest = Arch.smallest(config.search_space())
+    smallest_macs = family.macs(smallest, options, config.size_hw)
+    budget = ResolvedBudget(teacher_macs(config), teacher_macs(config) / 1000, None)
+    # One rule, one sentence: what the search says when nothing fits is the pre-flight's problem, field and fix.
+    words = nothing_fits(config, budget, smallest, smallest_macs, None, "", None)
+    assert words == problem.sentence
+    search = SearchProblem(space=config.search_space(), macs=lambda a: family.macs(a, options, config.size_hw),
+                           score=lambda a: 0.0, budget=budget.macs,
+                           refusal=lambda a: nothing_fits(config, budget, a, smallest_macs, None, "", None))
+    with pytest.raises(NothingFits) as refused:
+        exhaustive_search(search)
+    assert str(refused.value) == problem.sentence
+    # A limit decided on measurement is named by the field the user set.
+    measured = nothing_fits(tiny_config(search={"speedup_budget": 10, "latency_backend": "pytorch"}),
+                            ResolvedBudget(1, None, None), smallest, smallest_macs, None, "", "10x the teacher")
+    assert measured.startswith("search.speedup_budget 10x the teacher: the smallest sub-network")
+    # The search reads the budget the pre-flight stored with the run, both limits, not the configuration again.
+    stored_check = preflight(tiny_config(search={"target_ratio": 2}), settings)
+    save(tmp_path, stored_check)
+    resolved = resolved_budget(tiny_config(search={"target_ratio": 3}), tmp_path)
+    assert (resolved.teacher_macs, resolved.macs) == (stored_check.teacher_macs, stored_check.budget_macs)

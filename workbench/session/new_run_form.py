@@ -34,7 +34,7 @@ class NewRunForm:
     teacher_steps: int = 0
     teacher_checkpoint: str | None = None  # None: the teacher is trained here
     budget: Budget = "ratio"
-    ratio: float = 10.0
+    ratio: float = DEFAULT_TARGET_RATIO
     macs_millions: float = 100.0
     latency_ms: float = 50.0
     latency_device: str = "cpu"
@@ -71,7 +71,7 @@ class NewRunForm:
             latency_ms=search.latency_budget_ms or 50.0, latency_device=search.latency_device,
             latency_backend=search.latency_backend, device=config.device,
             teacher_checkpoint=str(config.teacher.checkpoint) if config.teacher.checkpoint else None,
-            ratio=config.search.target_ratio or DEFAULT_TARGET_RATIO, supernet_steps=config.supernet.steps,
+            ratio=config.search.ratio, supernet_steps=config.supernet.steps,
             finetune_steps=config.finetune.steps, search_method=config.search.method,
             population=config.search.population, generations=config.search.generations,
             exhaustive_limit=config.search.exhaustive_limit, image_size=str(config.image_size),
