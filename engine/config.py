@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError
 from engine.files import missing
@@ -104,23 +105,16 @@ class DistillSpec(_Model):
     search_space: list[list[int]] | None = None
 
 
-def _recipe_spec() -> type[BaseModel]:
-    """``recipe:`` of a run: every field of every family's recipe model (``engine.families.base.Recipe`` and
-    the families' own knobs), optional (unset: the family's default, which is the reference's; its bounds are
-    checked, and a knob of another family refused, when the recipe is resolved), and ``base``: ``workbench``
-    starts from this project's earlier choices (sandwich sampling, the teacher's discriminator, constant
-    learning rates...) instead of the reference's."""
-    from engine.families import FAMILIES
+class RecipeSpec(_Model):
+    """``recipe:`` of a run: ``base`` (``workbench`` starts from this project's earlier choices, sandwich sampling,
+    the teacher's discriminator, constant learning rates..., instead of the reference's) and the knobs of the run's
+    family's recipe to change. Each family's recipe model (``engine.families``) is the schema of its knobs: they are
+    checked against it, by name, type and bounds, when the configuration is validated (``resolved_recipe``), so a
+    knob of another family is refused by name and this module defines its schema without importing any family."""
 
-    fields: dict[str, Any] = {}
-    for name in FAMILIES.names():
-        for field, info in FAMILIES.get(name).recipe_model.model_fields.items():
-            fields.setdefault(field, (Optional[info.annotation], None))
-    return create_model("RecipeSpec", __base__=_Model, __doc__=_recipe_spec.__doc__,
-                        base=(Literal["reference", "workbench"], "reference"), **fields)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
-
-RecipeSpec = _recipe_spec()
+    base: Literal["reference", "workbench"] = "reference"
 
 
 #: The MACs budget a run gets when it names none: the teacher's MACs over this (this program's default; the
@@ -325,7 +319,7 @@ class RunConfig(_Model):
     search: SearchSpec = SearchSpec(target_ratio=DEFAULT_TARGET_RATIO)
     finetune: FinetuneSpec = FinetuneSpec()
     export: ExportSpec = ExportSpec()
-    recipe: RecipeSpec = RecipeSpec()  # type: ignore[valid-type]
+    recipe: RecipeSpec = RecipeSpec()
     metric: Literal["fid", "rfid", "psnr", "miou"] = "fid"
     #: The segmentation network behind ``miou`` (also reported beside FID when given).
     segmentation: SegmentationSpec | None = None
@@ -428,10 +422,12 @@ class RunConfig(_Model):
             from engine.families import FAMILIES
 
             def owners(knob: str) -> str:
-                return " and ".join(n for n in FAMILIES.names() if knob in FAMILIES.get(n).recipe_model.model_fields)
+                names = [n for n in FAMILIES.names() if knob in FAMILIES.get(n).recipe_model.model_fields]
+                return f"it is {' and '.join(names)}'s" if names else "no family has it"
 
-            raise ConfigError("; ".join(f"recipe.{knob} is not a setting of {family.name}'s recipe (it is "
-                                        f"{owners(knob)}'s): remove it" for knob in foreign))
+            raise ConfigError("; ".join(f"recipe.{knob} is not a setting of {family.name}'s recipe ({owners(knob)}): "
+                                        "remove it" for knob in foreign)
+                              + f" (its settings: {', '.join(family.recipe_model.model_fields)})")
         base = family.default_recipe if self.recipe.base == "reference" else family.workbench_recipe
         return base.with_overrides(overrides)
 
@@ -538,12 +534,51 @@ def _presets() -> dict[str, dict[str, Any]]:
     return presets
 
 
+class _Presets(Mapping[str, dict[str, Any]]):
+    """The built-in presets, gathered from the families and the paper's experiments the first time they are read:
+    importing the configuration imports no family (each family's schema is its own: ``RecipeSpec``)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, dict[str, Any]] | None = None
+
+    def _all(self) -> dict[str, dict[str, Any]]:
+        if self._built is None:
+            self._built = _presets()
+        return self._built
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class _SamplePresets(Sequence[str]):
+    """The names of the presets that bring their own data, sorted, read from ``PRESETS`` when first used."""
+
+    def _names(self) -> list[str]:
+        return sorted(name for name, preset in PRESETS.items() if "sample" in preset["dataset"])
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._names()))
+
+
 #: The built-in presets: the samples, each declared by its family (``Family.sample_presets``), and the paper's
 #: experiments (``engine.paper_presets``).
-PRESETS: dict[str, dict[str, Any]] = _presets()
+PRESETS: Mapping[str, dict[str, Any]] = _Presets()
 #: The presets that bring their own data (a built-in sample), for minutes on a CPU.
-SAMPLE_PRESETS: tuple[str, ...] = tuple(sorted(name for name, preset in PRESETS.items() if "sample" in preset["dataset"]))
-DEFAULT_PRESET = sorted(PRESETS)[0]
+SAMPLE_PRESETS: Sequence[str] = _SamplePresets()
+#: The first of the presets by name (a test keeps it so), the new-run dialog's first choice.
+DEFAULT_PRESET = "cyclegan-sample"
 
 
 def _without_replaced_budget(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Recipe(BaseModel):
     """How a family is trained and searched: the knobs every family has. A family with knobs of its own extends
     it (``Family.recipe_model``), so that a knob of another family is refused by name. Each family's default is
     the reference's (gan-compression's scripts); every field can be overridden in the run's ``recipe:`` section
-    (``engine.config.RecipeSpec`` is derived from every family's fields) and is written to the model card, so a
+    (``engine.config.RecipeSpec`` takes a run's knobs by name and checks them against its family's model) and is written to the model card, so a
     card says which recipe made the student."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

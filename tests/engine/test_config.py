@@ -147,3 +147,22 @@ def test_search_seed_draws_the_evolution_apart_from_the_run_seed():
     assert other.departures == config.departures  # the reference fixes no seed: a draw is not a departure
     with pytest.raises(ConfigError, match="search.seed"):
         load_config("pix2pix-sample", overrides={"search": {"seed": -1}})
+
+
+def test_the_configuration_imports_no_family_and_checks_recipe_knobs_against_the_runs_family():
+    import subprocess
+    import sys
+
+    # Issue 43: the schema of a recipe is its family's own; the configuration module stands without them.
+    loaded = subprocess.run([sys.executable, "-c", "import sys, engine.config; "
+                             "print(sorted(m for m in sys.modules if m.startswith('engine.families')))"],
+                            capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    from engine.config import DEFAULT_PRESET
+
+    assert DEFAULT_PRESET == sorted(PRESETS)[0] and DEFAULT_PRESET in SAMPLE_PRESETS
+    with pytest.raises(ConfigError, match=r"recipe.lambda_stlye is not a setting of munit's recipe \(no family has it\): "
+                                          r"remove it \(its settings: .*lambda_style"):
+        load_config("munit-sample", overrides={"recipe": {"lambda_stlye": 5}})
+    with pytest.raises(ConfigError, match=r"recipe.lambda_style: Input should be a valid number"):
+        load_config("munit-sample", overrides={"recipe": {"lambda_style": "high"}})
