@@ -165,6 +165,7 @@ class PairTimer:
         self.reference_arch = Arch.smallest(space)
         self.reference = build(self.reference_arch)
         self._reference_onnx: Path | None = None
+        self._kept = None  # the reference compiled once (engine.export.KeptCompiled), once its file is written
 
     def _onnx(self, name: str, net: torch.nn.Module) -> Path:
         from engine.export import export_onnx
@@ -179,14 +180,15 @@ class PairTimer:
         return self._reference_onnx
 
     def time(self, name: str, net: torch.nn.Module, pairs: list[tuple[str, str]]) -> LatencyReading:
-        from engine.export import measure_models
+        from engine.export import KeptCompiled, measure_models
 
         models = {"reference": self.reference, name: net}
         paths = None
         if self.backend != "pytorch":
             paths = {"reference": self.reference_onnx(), name: self._onnx(name, net)}
+            self._kept = self._kept or KeptCompiled(self.reference_onnx())
         return measure_models(models, self.example, self.backend, onnx_paths=paths, device=self.device,
-                              input_names=self.names, pairs=pairs, **self.protocol)
+                              input_names=self.names, pairs=pairs, kept=self._kept, **self.protocol)
 
     def __call__(self, arch: Arch) -> LatencyReading:
         return self.time("candidate", self.build(arch), [("reference", "candidate")])

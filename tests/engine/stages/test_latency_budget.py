@@ -3,6 +3,7 @@ supernet trains; one that some sub-networks meet holds every scored candidate to
 predicted latency reaches the search result and the model card beside the measured one."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,34 @@ def test_a_measured_budget_and_a_speedup_budget_hold_the_search_and_reach_the_su
     shown = api.preview(store, settings, run_id, api.sample_images(store, settings, run_id)[0], None)
     assert shown.measured_latency.startswith("the search's measurement of the kept student: ")
     assert measured["how"] in shown.measured_latency
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_the_reference_network_is_compiled_once_for_every_candidate_it_is_timed_beside(tmp_path, monkeypatch, backend):
+    from engine import export, openvino_runtime
+    from engine.stages.latency_budget import PairTimer
+
+    compiled: list[str] = []
+    if backend == "openvino":
+        real = openvino_runtime.compile_model
+
+        def counting(path, *args, **kwargs):
+            compiled.append(Path(path).name)
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(openvino_runtime, "compile_model", counting)
+    else:
+        real = export.onnx_session
+
+        def counting(path, *args, **kwargs):
+            compiled.append(Path(path).name)
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(export, "onnx_session", counting)
+    config = tiny_config("pix2pix", search={"latency_backend": backend})
+    timer = PairTimer(config, tmp_path, {"warmup": 0, "min_rounds": 2, "max_rounds": 2, "time_cap_s": 5})
+    small, large = Arch.smallest(config.search_space()), Arch.largest(config.search_space())
+    readings = [timer(small), timer(large)]
+    # Each candidate is its own file, compiled for its reading; the reference is compiled for the first only.
+    assert compiled == ["reference.onnx", "candidate.onnx", "candidate.onnx"]
+    assert all(reading.ratios["reference/candidate"].median_ms > 0 for reading in readings)
