@@ -42,7 +42,7 @@ from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, execute_worker, run_dir
 from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
 from engine.preflight import stored as stored_preflight
-from engine.run_models import Preview
+from engine.run_models import ExportedCandidate, Preview
 from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
 from engine.stages.context import Cancelled, stage_result
@@ -54,7 +54,7 @@ from engine.store.store import store_error
 
 __all__ = [
     # types the window and the command line receive
-    "Cancelled", "CandidateTable", "Curve", "DatasetCheck", "LatencyReading", "Launch", "ListedRun", "ModelResult",
+    "Cancelled", "CandidateTable", "Curve", "DatasetCheck", "ExportedCandidate", "LatencyReading", "Launch", "ListedRun", "ModelResult",
     "NetworkProfile", "Preflight", "Preview", "Problem", "RunConfig", "RunDetail", "RunResult", "RunSummary",
     "SampleDataset", "SampleInfo", "SampleParams", "SearchBudget", "Store", "TeacherReference", "World",
     # registries and names
@@ -342,7 +342,7 @@ def act_on_run(settings: Settings, action: str, run_id: int, keep_files: bool = 
     raise ValueError(f"unknown action {action!r} on a run: delete, cancel or mark-failed")
 
 
-def export_run(settings: Settings, run_id: int, arch: str | None, out: Path | None = None) -> dict[str, Any]:
+def export_run(settings: Settings, run_id: int, arch: str | None, out: Path | None = None) -> ExportedCandidate:
     """Sub-network ``arch`` of run ``run_id`` (None: its final student) exported to ONNX with its card, variants
     and latency, into ``out`` (default: the run's exports folder); the run is held meanwhile, so that a delete of
     it is refused."""

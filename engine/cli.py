@@ -371,16 +371,16 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     result = api.export_run(settings, args.run_id, args.arch, args.out)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result.as_dict()))
     else:
-        print(f"{result['arch']}: {result['macs'] / 1e6:.1f}M MACs, {result['params'] / 1e6:.4f}M params; "
-              f"ONNX {result['onnx_path']} (max |diff| vs PyTorch {result['max_abs_diff']:.2g}); "
-              f"card {result['model_card_path']}")
-        for reading in result["latency"].values():
+        print(f"{result.arch}: {result.macs / 1e6:.1f}M MACs, {result.params / 1e6:.4f}M params; "
+              f"ONNX {result.onnx_path} (max |diff| vs PyTorch {result.max_abs_diff:.2g}); "
+              f"card {result.model_card_path}")
+        for reading in result.latency.values():
             print(f"latency: {describe_latency(reading)}")
-        for name, variant in result["onnx_variants"].items():
+        for name, variant in result.onnx_variants.items():
             print('  ' + describe_variant(name, variant))
-        for name, reason in result["onnx_variants_skipped"].items():
+        for name, reason in result.onnx_variants_skipped.items():
             print(f"  {name}: not built ({reason})")
     return 0
 

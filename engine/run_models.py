@@ -189,8 +189,29 @@ def latency(models: RunModels, arch: str | None, device: str = "cpu", backend: s
     return measure_models(nets, example, backend, onnx_paths=onnx_paths, device=device, input_names=input_names)
 
 
+@dataclass(frozen=True)
+class ExportedCandidate:
+    """What exporting one candidate wrote and measured (``as_dict``: the command line's ``--json``)."""
+
+    arch: str
+    macs: int
+    params: int
+    onnx_path: str
+    model_card_path: str
+    max_abs_diff: float
+    latency_ms: dict[str, Any]
+    #: Readings by backend, as the card keeps them (``engine.latency.describe`` reads them).
+    latency: dict[str, Any]
+    weights: str | None
+    onnx_variants: dict[str, dict[str, Any]]
+    onnx_variants_skipped: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: tuple[torch.Tensor, ...],
-                     calibration: tuple[torch.Tensor, ...] | None = None) -> dict[str, Any]:
+                     calibration: tuple[torch.Tensor, ...] | None = None) -> ExportedCandidate:
     """ONNX of any candidate (or the final student), its parity check on ``inputs`` (one tensor per model
     input: ``RunData.feed``), the run's ONNX variants (INT8 calibrated on ``calibration``, default ``inputs``)
     and a model card."""
@@ -225,6 +246,5 @@ def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs:
                             onnx_path=onnx_path, parity=parity, variants=variants,
                             source_run={"id": models.run_id, "name": config.name})
     path = card.write(out_dir / f"student-{name}.json")
-    return {"onnx_path": str(onnx_path), "model_card_path": str(path), "max_abs_diff": parity.max_abs_diff,
-            "latency_ms": card.latency_ms, "latency": card.latency, "weights": card.weights, "onnx_variants": variants,
-            "onnx_variants_skipped": card.onnx_variants_skipped, **profile.as_dict(), "arch": name}
+    return ExportedCandidate(name, profile.macs, profile.params, str(onnx_path), str(path), parity.max_abs_diff,
+                             card.latency_ms, card.latency, card.weights, variants, card.onnx_variants_skipped)
