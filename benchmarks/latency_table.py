@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--calibration", type=int, default=24, help="sub-networks the mapping is fitted on")
     parser.add_argument("--checks", type=int, default=20, help="other sub-networks the predictions are checked on")
     parser.add_argument("--backend", choices=("pytorch", "onnxruntime", "openvino"), default="pytorch")
+    parser.add_argument("--layers", choices=("pytorch", "backend"), default="pytorch",
+                        help="time each layer in PyTorch (default) or in --backend itself")
     args = parse_timing_args(parser)
     family = get_family("cyclegan")
     options = family.options({})
@@ -50,10 +52,12 @@ def main() -> int:
     def build(arch):
         return family.build_student(options, arch).eval()
 
+    layer_backend = args.backend if args.layers == "backend" else "pytorch"
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         table, _ = cached_table(Path(folder), "cyclegan", options.model_dump_json(), build, example, space,
-                                backend=args.backend, calibration_nets=args.calibration)
+                                backend=args.backend, calibration_nets=args.calibration,
+                                layer_backend=layer_backend)
     built_s = time.perf_counter() - started
     started = time.perf_counter()
     predictor = SpacePredictor(table, build, space, example)
@@ -89,16 +93,20 @@ def main() -> int:
 
     backend = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}[args.backend]
     section = "latency-table" if args.backend == "pytorch" else f"latency-table-{args.backend}"
+    if layer_backend != "pytorch":
+        section += "-layers-timed-there"
+    layers_in = {"pytorch": "PyTorch"}.get(layer_backend, backend)
     text = "\n".join([
         f"## Latency table: predicted vs measured sub-network latency, {backend}",
         "",
-        f"Measured by `python benchmarks/latency_table.py --size {args.size} --backend {args.backend}` on "
+        f"Measured by `python benchmarks/latency_table.py --size {args.size} --backend {args.backend}"
+        + (" --layers backend" if layer_backend != "pytorch" else "") + "` on "
         f"{platform.platform()}, {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
         + (f", ONNX Runtime {onnxruntime.__version__}" if args.backend == "onnxruntime" else "")
         + (f", OpenVINO {openvino_version()}" if args.backend == "openvino" else "")
         + f", CPU, batch 1, {args.size}x{args.size}. "
         f"CycleGAN supernet (ngf 64, the reference's search space); the table timed {len(table.layers)} distinct "
-        f"layers (in PyTorch) and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "
+        f"layers (in {layers_in}) and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "
         f"{len(table.calibration)} sub-networks measured end to end in {backend} ({built_s:.0f} s in all); "
         f"checked on {len(checks)} others.",
         "",

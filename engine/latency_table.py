@@ -12,9 +12,11 @@ The layers of a candidate are found by building it and running it once on the ``
 no weights, no arithmetic), so a prediction costs milliseconds. A layer the table has not seen is timed when first met and kept. The
 table is cached as JSON in the workspace with its provenance.
 
-For ONNX Runtime and OpenVINO the layers are still timed in PyTorch, and the fit maps their sum to sub-networks
-timed end to end in that runtime: it fuses layers (normalisation with activation, padding into convolution), so
-its time is not a sum of its own layers', but it grows with the same ones.
+For ONNX Runtime and OpenVINO the layers are timed in PyTorch by default (``layer_backend``), and the fit maps
+their sum to sub-networks timed end to end in that runtime: it fuses layers (normalisation with activation,
+padding into convolution), so its time is not a sum of its own layers', but it grows with the same ones. With
+``layer_backend`` the runtime itself, each layer is exported on its own and timed there (compiled once per
+distinct layer), so the sum follows the runtime's own kernels.
 
 A search asks for the latency of 10^5 or more sub-networks, many times each (every random draw is checked
 against the budget): ``SpacePredictor`` splits the sum by which positions of the arch each layer depends on,
@@ -102,11 +104,36 @@ def layer_key(module: nn.Module, shape: tuple[int, ...]) -> str:
     return f"{type(module).__name__}({module.extra_repr()}) @ {'x'.join(map(str, shape))}"
 
 
+def _runtime_layer(module: nn.Module, x: torch.Tensor, backend: str, folder: Path) -> Callable[[], Any]:
+    """One layer exported on its own and compiled in ``backend`` (ONNX Runtime or OpenVINO), as a call."""
+    from engine.export import export_onnx, onnx_session
+
+    path = export_onnx(module, folder / "layer.onnx", (x,), ("input",))
+    feed = {"input": x.numpy()}
+    if backend == "openvino":
+        from engine.openvino_runtime import Runner
+
+        return Runner(path, feed, torch.get_num_threads())
+    session = onnx_session(path, torch.get_num_threads())
+    return lambda: session.run(None, feed)
+
+
 def time_layer(module: nn.Module, shape: tuple[int, ...], device: torch.device,
-               clock: Callable[[], float] = time.perf_counter) -> float:
-    """Median milliseconds of one call of ``module`` on a random input of ``shape``."""
+               clock: Callable[[], float] = time.perf_counter, backend: str = "pytorch") -> float:
+    """Median milliseconds of one call of ``module`` on a random input of ``shape``, in PyTorch or, on the CPU,
+    exported and run in ``backend``."""
     module = _materialised(module, device).eval()
     x = torch.randn(shape, device=device)
+    if backend != "pytorch":
+        with tempfile.TemporaryDirectory() as folder:
+            run_layer = _runtime_layer(module, x, backend, Path(folder))
+            times = []
+            for run in range(LAYER_WARMUP + LAYER_RUNS):
+                start = clock()
+                run_layer()
+                if run >= LAYER_WARMUP:
+                    times.append((clock() - start) * 1000)
+        return statistics.median(times)
     times = []
     with torch.no_grad():
         for run in range(LAYER_WARMUP + LAYER_RUNS):
@@ -134,11 +161,13 @@ class LatencyTable:
     offset_ms: float = 0.0
     calibration: list[dict[str, Any]] = field(default_factory=list)  # arch, layer sum, measured, per net
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Where each layer is timed: PyTorch, or ``backend`` itself (a table written before this field: PyTorch).
+    layer_backend: str = "pytorch"
 
     def layer_ms(self, module: nn.Module, shape: tuple[int, ...], key: str, device: torch.device) -> float:
         """One layer's median time, timed (and kept) when the table has not seen it yet."""
         if key not in self.layers:
-            self.layers[key] = time_layer(module, shape, device)
+            self.layers[key] = time_layer(module, shape, device, backend=self.layer_backend)
         return self.layers[key]
 
     def layer_sum(self, net: nn.Module, example: tuple[torch.Tensor, ...], device: torch.device) -> float:
@@ -174,9 +203,11 @@ BACKENDS = ("pytorch", "onnxruntime", "openvino")
 
 
 def table_path(folder: Path, family: str, options_json: str, device: str, threads: int,
-               size: tuple[int, int], backend: str = "pytorch") -> Path:
+               size: tuple[int, int], backend: str = "pytorch", layer_backend: str = "pytorch") -> Path:
     digest = hashlib.sha256(options_json.encode()).hexdigest()[:10]
-    return folder / f"{family}-{digest}-{device.replace(':', '')}-{backend}-{threads}t-{size[0]}x{size[1]}.json"
+    layers = "" if layer_backend == "pytorch" else f"-layers-{layer_backend}"
+    return folder / (f"{family}-{digest}-{device.replace(':', '')}-{backend}-{threads}t-{size[0]}x{size[1]}"
+                     f"{layers}.json")
 
 
 def random_archs(space: list[tuple[int, ...]], count: int, rng: random.Random) -> list[Arch]:
@@ -220,7 +251,8 @@ def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch
 def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Module],
                 example: tuple[torch.Tensor, ...], space: list[tuple[int, ...]], device: str = "cpu", *,
                 backend: str = "pytorch", calibration_nets: int = 24, seed: int = 0,
-                progress: Callable[[int, int], None] | None = None, time_cap_s: float = 5.0) -> LatencyTable:
+                progress: Callable[[int, int], None] | None = None, time_cap_s: float = 5.0,
+                layer_backend: str = "pytorch") -> LatencyTable:
     """Time every layer of ``calibration_nets`` sub-networks (``build(arch)`` makes one) and fit the
     whole-network mapping on those same nets measured end to end with ``backend``; ``progress(done,
     total)`` after each net (it may raise to stop)."""
@@ -228,6 +260,8 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "pytorch" and device != "cpu":
         raise ValueError(f"{backend} latency is measured on the CPU here")
+    if layer_backend not in ("pytorch", backend):
+        raise ValueError(f"layers are timed in PyTorch or in the table's backend ({backend}), not {layer_backend!r}")
     from engine.export import backend_unavailable
 
     missing = backend_unavailable(backend)
@@ -236,7 +270,8 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
     torch_device = torch.device(device)
     size = tuple(example[0].shape[-2:])
     table = LatencyTable(family=family, options=options_json, device=device, backend=backend,
-                         threads=torch.get_num_threads(), size=size)  # type: ignore[arg-type]
+                         threads=torch.get_num_threads(), size=size,  # type: ignore[arg-type]
+                         layer_backend=layer_backend)
     started = time.perf_counter()
     sums, measured = [], []
     archs = random_archs(space, calibration_nets, random.Random(seed))
@@ -263,7 +298,7 @@ def cached_table(folder: Path, family: str, options_json: str, build: Callable[[
     """The table for these conditions from ``folder`` (the workspace's ``latency/``), built and saved the
     first time."""
     path = table_path(folder, family, options_json, device, torch.get_num_threads(), tuple(example[0].shape[-2:]),
-                      backend)
+                      backend, kwargs.get("layer_backend", "pytorch"))
     if path.is_file():
         try:
             return LatencyTable.load(path), path

@@ -150,3 +150,35 @@ def test_an_openvino_table_on_a_gpu_or_without_openvino_is_refused_in_one_line(m
     monkeypatch.setattr(openvino_runtime, "available", lambda: False)
     with pytest.raises(UserError, match="^OpenVINO is not installed"):
         latency_table.build_table("cyclegan", "{}", None, example, SPACE, "cpu", backend="openvino")
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_layers_can_be_timed_in_the_deployment_runtime_itself_and_such_a_table_is_kept_apart(tmp_path, monkeypatch,
+                                                                                            backend):
+    from engine import export
+
+    monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
+    monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
+    monkeypatch.setattr(latency_table, "measured_ms", _fake_measured_ms)
+    exported = []
+    real_export = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: exported.append(1) or real_export(*a, **k))
+    family, options = _family()
+    example = family.example_inputs(options, (16, 16))
+
+    def build(arch):
+        return family.build_student(options, arch)
+
+    table, path = cached_table(tmp_path, "cyclegan", options.model_dump_json(), build, example, SPACE,
+                               backend=backend, calibration_nets=2, layer_backend=backend)
+    # Each distinct layer exported and timed on its own in the runtime: one export per layer of the table.
+    assert table.layer_backend == backend and len(exported) == len(table.layers) > 0
+    assert all(ms > 0 for ms in table.layers.values())
+    assert path.name.endswith(f"-layers-{backend}.json") and LatencyTable.load(path) == table
+    # The table whose layers are timed in PyTorch (the default) is another file: the two never mix their layers.
+    plain, plain_path = cached_table(tmp_path, "cyclegan", options.model_dump_json(), build, example, SPACE,
+                                     backend=backend, calibration_nets=2)
+    assert plain_path != path and plain.layer_backend == "pytorch"
+    with pytest.raises(ValueError, match="layers are timed in PyTorch or in the table's backend"):
+        latency_table.build_table("cyclegan", "{}", build, example, SPACE, backend="onnxruntime",
+                                  layer_backend="openvino")
