@@ -22,7 +22,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.latency import LatencyReading
 from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table
-from engine.measured_budget import Baseline, MeasuredBudget, Measurement, steadiest
+from engine.measured_budget import Baseline, MeasuredBudget, Measurement
 from engine.preflight import latency_problem, speedup_problem
 from engine.settings import Settings
 from engine.stages.context import Cancelled, StageContext
@@ -194,16 +194,24 @@ class PairTimer:
         return self.time("candidate", self.build(arch), [("reference", "candidate")])
 
     def baseline(self, with_teacher: bool, attempts: int = 3) -> tuple[Baseline, str]:
-        """The reference's latency and, ``with_teacher``, the teacher's per-round ratio to it; the steadiest of
-        up to ``attempts`` readings (more only while the machine is busy)."""
+        """The reference's latency and, ``with_teacher``, the teacher's per-round ratio to it.
+
+        Every candidate's latency is this reference's time over a per-round ratio, so a busy moment here spoils
+        every decision of the search: a first version took one reading, and a search that started right after
+        PyTorch had been working measured the reference 1.7x too slow, so every candidate "measured" over its
+        budget (461 measurements where 45 had done). The ratio's spread does not show such a moment (both sides
+        slow alike), so ``attempts`` readings are always taken and the reference's fastest median kept (a busy
+        machine only ever slows it); the teacher's ratio is the steadiest reading's."""
         if with_teacher:
             teacher = self.config.family_impl.build_teacher(self.config.options).eval()
             net, pairs, key = teacher, [("teacher", "reference")], "teacher/reference"
         else:  # the reference against itself: its own latency, and nothing else measured
             net, pairs, key = self.build(self.reference_arch), [("reference", "copy")], "reference/copy"
-        reading, _ = steadiest(lambda: self.time("teacher" if with_teacher else "copy", net, pairs), key, attempts)
-        ratio = reading.ratios[key].median_ms if with_teacher else None
-        return Baseline(reading.timings["reference"].median_ms, ratio), reading.conditions()
+        readings = [self.time("teacher" if with_teacher else "copy", net, pairs) for _ in range(max(1, attempts))]
+        steady = min(readings, key=lambda reading: reading.ratios[key].spread)
+        ratio = steady.ratios[key].median_ms if with_teacher else None
+        fastest = min(reading.timings["reference"].median_ms for reading in readings)
+        return Baseline(fastest, ratio), steady.conditions()
 
 
 def read_measurements(path: Path) -> tuple[dict[str, Any] | None, dict[str, Measurement]]:

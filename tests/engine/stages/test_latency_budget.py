@@ -29,7 +29,7 @@ def steady_clock(monkeypatch):
     def weights(module):
         return sum(p.numel() for p in module.parameters())
 
-    monkeypatch.setattr(latency_table, "time_layer", lambda module, shape, device: 0.01 + weights(module) / 1e4)
+    monkeypatch.setattr(latency_table, "time_layer", lambda module, shape, device, **_: 0.01 + weights(module) / 1e4)
     monkeypatch.setattr(latency_table, "measured_ms", lambda net, example, device, *args: 0.5 + weights(net) / 1e4)
 
 
@@ -178,3 +178,29 @@ def test_the_reference_network_is_compiled_once_for_every_candidate_it_is_timed_
     # Each candidate is its own file, compiled for its reading; the reference is compiled for the first only.
     assert compiled == ["reference.onnx", "candidate.onnx", "candidate.onnx"]
     assert all(reading.ratios["reference/candidate"].median_ms > 0 for reading in readings)
+
+
+def test_the_reference_latency_every_measurement_rests_on_is_its_fastest_of_several_readings(tmp_path, monkeypatch):
+    """A busy moment while the baseline is read slows the reference and its copy alike (the ratio's spread shows
+    nothing), and every candidate's latency is the reference's over a ratio: the fastest reading is kept."""
+    from engine.latency import measure
+    from engine.stages.latency_budget import PairTimer
+
+    slow_first = iter([3.0, 1.0, 1.2, 1.0])  # the machine busy during the first reading only
+
+    def fake_time(self, name, net, pairs):
+        factor = next(slow_first)
+        clock = [0.0]
+
+        def runner(ms):
+            def run():
+                clock[0] += ms * factor / 1000
+            return run
+
+        return measure({"reference": runner(2.0), name: runner(2.0)}, clock=lambda: clock[0], pairs=pairs,
+                       warmup=0, time_cap_s=1e9, min_rounds=10, max_rounds=20)
+
+    monkeypatch.setattr(PairTimer, "time", fake_time)
+    timer = PairTimer(tiny_config("pix2pix"), tmp_path)
+    baseline, _ = timer.baseline(with_teacher=False, attempts=3)
+    assert baseline.reference_ms == pytest.approx(2.0) and baseline.teacher_over_reference is None
