@@ -189,7 +189,8 @@ def main() -> int:
 
 def remeasure(spec_path: Path) -> int:
     """In a fresh process: each kept student's ONNX file measured end to end in the backend, interleaved with the
-    reference network (the reference's own time measured alone first), as ``{arch: ms}`` JSON on stdout."""
+    reference network (the reference's own time measured first, fastest of three readings, as the search does), as
+    ``{arch: [ms, reference/student ratio]}`` JSON on stdout."""
     import json
 
     from engine.export import measure_models
@@ -198,16 +199,16 @@ def remeasure(spec_path: Path) -> int:
     example = tuple(torch.zeros(shape) for shape in spec["example"])
     names = tuple(spec["names"])
     reference = Path(spec["reference"])
-    alone = measure_models({"reference": None, "copy": None}, example, spec["backend"],
-                           onnx_paths={"reference": reference, "copy": reference}, input_names=names,
-                           time_cap_s=5.0)
-    reference_ms = alone.timings["reference"].median_ms
+    reference_ms = min(measure_models({"reference": None, "copy": None}, example, spec["backend"],
+                                      onnx_paths={"reference": reference, "copy": reference}, input_names=names,
+                                      time_cap_s=5.0).timings["reference"].median_ms for _ in range(3))
     found = {}
     for arch, path in spec["students"].items():
         reading = measure_models({"reference": None, "student": None}, example, spec["backend"],
                                  onnx_paths={"reference": reference, "student": Path(path)}, input_names=names,
                                  time_cap_s=5.0)
-        found[arch] = reference_ms / reading.ratios["reference/student"].median_ms
+        ratio = reading.ratios["reference/student"].median_ms
+        found[arch] = [reference_ms / ratio, ratio]
     print(json.dumps(found))
     return 0
 
@@ -309,16 +310,21 @@ def measured_against_predicted(args, config, settings, store) -> int:
                                 "example": [list(t.shape) for t in timer.example], "students": kept}))
     fresh = json.loads(subprocess.run([sys.executable, __file__, "--remeasure", str(spec)], check=True,
                                       capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    lines, over = [], {"predicted": 0, "measured": 0}
+    lines, over, over_ms = [], {"predicted": 0, "measured": 0}, {"predicted": 0, "measured": 0}
     overhead = []
+    # The budget in the reference network's time, as the search decided it: a ratio holds while the machine's
+    # absolute speed drifts (this kind of shared host ran the same network 3.3 and 5.7 ms minutes apart).
+    limit_ratio = baseline.reference_ms / budget_ms
     for row in rows:
-        again = fresh[f"{row['seed']}-{row['how']}"]
-        over[row["how"]] += again > budget_ms
+        again, ratio = fresh[f"{row['seed']}-{row['how']}"]
+        over[row["how"]] += ratio < limit_ratio
+        over_ms[row["how"]] += again > budget_ms
         if row["how"] == "measured":
             overhead.append(row["measuring_s"] / row["scoring_s"] if row["scoring_s"] else float("nan"))
         in_search = "-" if row["in_search"] is None else f"{row['in_search']:.2f}"
         lines.append(f"| {row['seed']} | {row['how']} | `{row['arch']}` | {row['predicted']:.2f} | {in_search} | "
-                     f"{again:.2f} | {'over' if again > budget_ms else 'within'} | {row['value']:.4g} | "
+                     f"{again:.2f} | {ratio:.3f} ({'over' if ratio < limit_ratio else 'within'}) | "
+                     f"{'over' if again > budget_ms else 'within'} | {row['value']:.4g} | "
                      f"{row['scoring_s']:.1f} s | {row['measuring_s']:.1f} s ({row['measured']}) |")
     per_candidate_score = statistics.median(score_seconds.values())
     per_measurement = statistics.median(r["measuring_s"] / max(1, r["measured"]) for r in rows if r["how"] == "measured")
@@ -330,18 +336,24 @@ def measured_against_predicted(args, config, settings, store) -> int:
         f"{args.seeds} --population {args.population} --generations {args.generations}` on {platform.platform()}, "
         f"{torch.get_num_threads()} threads, {conditions}; run {args.run}'s supernet ({config.supernet.steps} steps). Budget {budget_ms:.3g} ms (midway between the smallest and "
         f"the largest sub-network's prediction) at {width}x{height}; table measured in {table_s:.0f} s. Each kept "
-        "student re-measured afterwards in a fresh process, interleaved with the reference network.",
+        "student re-measured afterwards in a fresh process, interleaved with the reference network (whose own time "
+        "is taken there again, fastest of three readings). The budget in the reference's time, as the search "
+        f"decided on it: reference/student >= {limit_ratio:.3f} (the reference {baseline.reference_ms:.2f} ms when "
+        "the search began).",
         "",
-        f"Kept students over the budget when re-measured: **{over['measured']} of {args.seeds}** decided on "
-        f"measurement, {over['predicted']} of {args.seeds} decided on the prediction. Measuring cost "
+        f"Kept students over the budget when re-measured, judged on the per-round ratio to the reference: "
+        f"**{over['measured']} of {args.seeds}** decided on measurement, {over['predicted']} of {args.seeds} decided "
+        f"on the prediction; judged on the fresh process's milliseconds: {over_ms['measured']} of {args.seeds} and "
+        f"{over_ms['predicted']} of {args.seeds}. Measuring cost "
         f"{statistics.median(overhead):.0%} of the scoring time of the same search (median over seeds): "
         f"{per_measurement:.2f} s per measurement against {per_candidate_score:.2f} s per scored candidate here; at "
         f"the paper's scale (10-25 s per candidate) the same measurements would cost "
         f"{per_measurement / 25:.0%}-{per_measurement / 10:.0%}.",
         "",
         f"| seed | decided on | kept student | predicted (ms) | measured in the search (ms) | re-measured, fresh "
-        f"process (ms) | budget | {scorer.metric} (search) | scoring | measuring (count) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"process (ms) | reference/student, fresh process | budget in ms | {scorer.metric} (search) | scoring | "
+        "measuring (count) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *lines,
     ])
     publish(args.output, "measured-latency-search", text)

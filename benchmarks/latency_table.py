@@ -4,7 +4,7 @@ sub-networks it was not fitted on, each measured end to end with the product's o
 (``engine/latency.py``), and the table written into docs/benchmarks.md.
 
     python benchmarks/latency_table.py [--size 256] [--calibration 24] [--checks 20] [--threads N]
-                                       [--backend pytorch|onnxruntime|openvino]
+                                       [--backend pytorch|onnxruntime|openvino] [--layers pytorch|backend|both]
 
 Every figure comes from this one run on this machine; weights are freshly initialised (speed does not
 depend on them). Errors are (predicted - measured) / measured, in percent.
@@ -40,8 +40,9 @@ def main() -> int:
     parser.add_argument("--calibration", type=int, default=24, help="sub-networks the mapping is fitted on")
     parser.add_argument("--checks", type=int, default=20, help="other sub-networks the predictions are checked on")
     parser.add_argument("--backend", choices=("pytorch", "onnxruntime", "openvino"), default="pytorch")
-    parser.add_argument("--layers", choices=("pytorch", "backend"), default="pytorch",
-                        help="time each layer in PyTorch (default) or in --backend itself")
+    parser.add_argument("--layers", choices=("pytorch", "backend", "both"), default="pytorch",
+                        help="time each layer in PyTorch (default), in --backend itself, or both side by side "
+                             "(two tables, checked on the same measured sub-networks)")
     args = parse_timing_args(parser)
     family = get_family("cyclegan")
     options = family.options({})
@@ -52,38 +53,37 @@ def main() -> int:
     def build(arch):
         return family.build_student(options, arch).eval()
 
-    layer_backend = args.backend if args.layers == "backend" else "pytorch"
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        table, _ = cached_table(Path(folder), "cyclegan", options.model_dump_json(), build, example, space,
-                                backend=args.backend, calibration_nets=args.calibration,
-                                layer_backend=layer_backend)
-    built_s = time.perf_counter() - started
-    started = time.perf_counter()
-    predictor = SpacePredictor(table, build, space, example)
-    predictor_s = time.perf_counter() - started
-    fitted = {entry["arch"] for entry in table.calibration}
+    sources = {"pytorch": ["pytorch"], "backend": [args.backend], "both": ["pytorch", args.backend]}[args.layers]
+    sources = list(dict.fromkeys(sources))
+    tables, predictors, built_s, predictor_s = {}, {}, {}, {}
+    for source in sources:
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            tables[source], _ = cached_table(Path(folder), "cyclegan", options.model_dump_json(), build, example, space,
+                                             backend=args.backend, calibration_nets=args.calibration,
+                                             layer_backend=source)
+        built_s[source] = time.perf_counter() - started
+        started = time.perf_counter()
+        predictors[source] = SpacePredictor(tables[source], build, space, example)
+        predictor_s[source] = time.perf_counter() - started
+    fitted = {entry["arch"] for table in tables.values() for entry in table.calibration}
     checks = [arch for arch in random_archs(space, args.calibration + 4 * args.checks, random.Random(1))
               if str(arch) not in fitted][:args.checks]
-    rows, errors, measured_all, predicted_all, macs_all = [], [], [], [], []
+    rows, measured_all, macs_all = [], [], []
+    predicted_all: dict[str, list[float]] = {source: [] for source in sources}
     for arch in checks:
-        predicted = predictor(arch)
         measured = measured_ms(build(arch), example, torch.device("cpu"), backend=args.backend)
-        error = 100 * (predicted - measured) / measured
-        errors.append(error)
         macs = family.macs(arch, options, (args.size, args.size))
         measured_all.append(measured)
-        predicted_all.append(predicted)
         macs_all.append(macs)
-        rows.append(f"| `{arch}` | {macs / 1e9:.2f}G | {measured:.2f} | {predicted:.2f} | {error:+.1f}% |")
+        cells = []
+        for source in sources:
+            predicted = predictors[source](arch)
+            predicted_all[source].append(predicted)
+            cells.append(f"{predicted:.2f} | {100 * (predicted - measured) / measured:+.1f}%")
+        rows.append(f"| `{arch}` | {macs / 1e9:.2f}G | {measured:.2f} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
-    absolute = np.abs(errors)
-    # What a search pays per prediction: many random sub-networks, each predicted once.
-    many = random_archs(space, 5000, random.Random(2))
-    t0 = time.perf_counter()
-    for arch in many:
-        predictor(arch)
-    per_prediction_us = 1e6 * (time.perf_counter() - t0) / len(many)
+
     # How well MACs alone would rank them, for comparison: Spearman correlation with the measured times.
     def spearman(a, b):
         ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
@@ -92,33 +92,45 @@ def main() -> int:
     from engine.openvino_runtime import version as openvino_version
 
     backend = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}[args.backend]
+    title = {"pytorch": "PyTorch"}
+
+    def summary(source: str) -> str:
+        table, predictor = tables[source], predictors[source]
+        errors = np.abs([100 * (p - m) / m for p, m in zip(predicted_all[source], measured_all)])
+        many = random_archs(space, 5000, random.Random(2))  # what a search pays per prediction
+        t0 = time.perf_counter()
+        for arch in many:
+            predictor(arch)
+        per_prediction_us = 1e6 * (time.perf_counter() - t0) / len(many)
+        return (f"Layers timed in {title.get(source, backend)}: the table timed {len(table.layers)} distinct layers "
+                f"and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "
+                f"{len(table.calibration)} sub-networks measured end to end in {backend} ({built_s[source]:.0f} s in "
+                f"all). **Mean absolute error {errors.mean():.1f}%**, largest {errors.max():.1f}%, within 10%: "
+                f"{int((errors <= 10).sum())} of {len(checks)}; **Spearman {spearman(predicted_all[source], measured_all):.3f}**. "
+                f"The search's predictor ({'split: a sum of table look-ups' if predictor.split else 'not split'}; "
+                f"{predictor_s[source]:.0f} s to build) takes {per_prediction_us:.1f} us per prediction.")
+
     section = "latency-table" if args.backend == "pytorch" else f"latency-table-{args.backend}"
-    if layer_backend != "pytorch":
-        section += "-layers-timed-there"
-    layers_in = {"pytorch": "PyTorch"}.get(layer_backend, backend)
+    if args.layers != "pytorch":
+        section += "-layers-compared" if len(sources) > 1 else "-layers-timed-there"
+    columns = " | ".join(f"predicted, layers in {title.get(s, backend)} (ms) | error" for s in sources)
     text = "\n".join([
-        f"## Latency table: predicted vs measured sub-network latency, {backend}",
+        f"## Latency table: predicted vs measured sub-network latency, {backend}"
+        + (", layers timed in PyTorch and in the runtime" if len(sources) > 1 else ""),
         "",
         f"Measured by `python benchmarks/latency_table.py --size {args.size} --backend {args.backend}"
-        + (" --layers backend" if layer_backend != "pytorch" else "") + "` on "
+        + (f" --layers {args.layers}" if args.layers != "pytorch" else "") + "` on "
         f"{platform.platform()}, {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
         + (f", ONNX Runtime {onnxruntime.__version__}" if args.backend == "onnxruntime" else "")
         + (f", OpenVINO {openvino_version()}" if args.backend == "openvino" else "")
         + f", CPU, batch 1, {args.size}x{args.size}. "
-        f"CycleGAN supernet (ngf 64, the reference's search space); the table timed {len(table.layers)} distinct "
-        f"layers (in {layers_in}) and fitted `measured = {table.scale:.3f} x layer sum {table.offset_ms:+.2f} ms` on "
-        f"{len(table.calibration)} sub-networks measured end to end in {backend} ({built_s:.0f} s in all); "
-        f"checked on {len(checks)} others.",
+        f"CycleGAN supernet (ngf 64, the reference's search space); checked on {len(checks)} sub-networks no table "
+        f"was fitted on, each measured end to end once; measuring one takes about a second. Rank correlation of "
+        f"MACs alone with the measured times (Spearman): {spearman(macs_all, measured_all):.3f}.",
         "",
-        f"Mean absolute error {absolute.mean():.1f}%, largest {absolute.max():.1f}%, within 10%: "
-        f"{int((absolute <= 10).sum())} of {len(checks)}. The search's predictor (layers grouped by the arch "
-        f"positions they depend on, {'split: a sum of table look-ups' if predictor.split else 'not split'}; "
-        f"{predictor_s:.0f} s to build) takes {per_prediction_us:.1f} us per prediction over 5000 random "
-        f"sub-networks; measuring one end to end takes about a second. Rank correlation with the measured times "
-        f"(Spearman): predicted {spearman(predicted_all, measured_all):.3f}, MACs {spearman(macs_all, measured_all):.3f}.",
-        "",
-        "| sub-network | MACs | measured (ms) | predicted (ms) | error |",
-        "|---|---|---|---|---|",
+        *[line for source in sources for line in (summary(source), "")],
+        f"| sub-network | MACs | measured (ms) | {columns} |",
+        "|---|---|---|" + "---|---|" * len(sources),
         *rows,
     ])
     publish(args.output, section, text)
