@@ -223,7 +223,7 @@ def measured_against_predicted(args, config, settings, store) -> int:
     from engine.arch import Arch
     from engine.export import export_onnx
     from engine.families.capabilities import calibrate
-    from engine.measured_budget import MeasuredBudget
+    from engine.measured_budget import MeasuredBudget, on_reference
     from engine.pipeline import run_dir
     from engine.search import SearchProblem, evolutionary_search
     from engine.stages.context import StageContext
@@ -283,13 +283,14 @@ def measured_against_predicted(args, config, settings, store) -> int:
 
     timer = PairTimer(config, folder)
     baseline, conditions = timer.baseline(with_teacher=False)
+    on_reference_now, table_scale = on_reference(latency, timer.reference_arch, baseline.reference_ms)
     kept, rows = {}, []
     for seed in range(args.seeds):
         predicted_problem = SearchProblem(space=space, macs=lambda a: 0, score=score, budget=None,
                                           higher_is_better=scorer.higher_is_better, latency=latency,
                                           latency_budget_ms=budget_ms)
         by_prediction = evolve(seed, predicted_problem)
-        measured = MeasuredBudget(timer, baseline, budget_ms=budget_ms, predicted=latency,
+        measured = MeasuredBudget(timer, baseline, budget_ms=budget_ms, predicted=on_reference_now,
                                   margin=config.search.latency_margin)
         measured_problem = SearchProblem(space=space, macs=lambda a: 0, score=score, budget=None,
                                          higher_is_better=scorer.higher_is_better, measured=measured.fits,
@@ -335,8 +336,9 @@ def measured_against_predicted(args, config, settings, store) -> int:
         f"Measured by `python benchmarks/latency_search.py --backend {args.backend} --preset {args.preset} --seeds "
         f"{args.seeds} --population {args.population} --generations {args.generations}` on {platform.platform()}, "
         f"{torch.get_num_threads()} threads, {conditions}; run {args.run}'s supernet ({config.supernet.steps} steps). Budget {budget_ms:.3g} ms (midway between the smallest and "
-        f"the largest sub-network's prediction) at {width}x{height}; table measured in {table_s:.0f} s. Each kept "
-        "student re-measured afterwards in a fresh process, interleaved with the reference network (whose own time "
+        f"the largest sub-network's prediction) at {width}x{height}; table measured in {table_s:.0f} s. "
+        f"The measured search's pre-filter puts the table's predictions on the reference as measured when it began "
+        f"(x {table_scale:.2f}). Each kept student re-measured afterwards in a fresh process, interleaved with the reference network (whose own time "
         "is taken there again, fastest of three readings). The budget in the reference's time, as the search "
         f"decided on it: reference/student >= {limit_ratio:.3f} (the reference {baseline.reference_ms:.2f} ms when "
         "the search began).",

@@ -81,6 +81,16 @@ def describe_kept(found: dict[str, Any]) -> str:
     return f"{found['ms']:.3g} ms{speedup_words}, {found['how']}"
 
 
+def on_reference(predicted: Callable[[Arch], float], reference: Arch,
+                 reference_ms: float) -> tuple[Callable[[Arch], float], float]:
+    """The table's predictions put on the reference network's time as measured now, and the factor: a table is
+    fitted once, when it is built, and the machine may run faster or slower since (a shared host ran the same
+    network 3.3 and 5.7 ms minutes apart, and a search then measured 200-300 candidates the stale table had let
+    through where 40-50 had done). Only the pre-filter uses it: which candidates are measured, never a decision."""
+    scale = reference_ms / predicted(reference)
+    return (lambda arch: scale * predicted(arch)), scale
+
+
 def steadiest(take: Callable[[], LatencyReading], key: str, attempts: int) -> tuple[LatencyReading, int]:
     """The steadiest of up to ``attempts`` readings ``take()`` gives (by the spread of their per-round ratio
     ``key``; a new one only while the last was busy), and how many were taken."""

@@ -22,7 +22,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError
 from engine.latency import LatencyReading
 from engine.latency_table import LatencyTable, SpacePredictor, build_on_meta, cached_table
-from engine.measured_budget import Baseline, MeasuredBudget, Measurement
+from engine.measured_budget import Baseline, MeasuredBudget, Measurement, on_reference
 from engine.preflight import latency_problem, speedup_problem
 from engine.settings import Settings
 from engine.stages.context import Cancelled, StageContext
@@ -274,17 +274,20 @@ def measured_budget(ctx: StageContext, predictor: RunLatency | None, timer: Pair
         cache = {}
         baseline, words = timer.baseline(with_teacher)
         start_measurements(path, baseline, conditions, words)
-    predicted_teacher = None
-    if with_teacher and predictor is not None and baseline.teacher_over_reference is not None:
-        # The table's view of the teacher, for the pre-filter: the reference's prediction times the measured ratio.
-        predicted_teacher = predictor(timer.reference_arch) * baseline.teacher_over_reference
+    predicted, scale, predicted_teacher = None, 1.0, None
+    if predictor is not None:
+        predicted, scale = on_reference(predictor, timer.reference_arch, baseline.reference_ms)
+        if with_teacher and baseline.teacher_over_reference is not None:
+            # The table's view of the teacher, for the pre-filter: the reference's (put on its measured time, so
+            # the teacher's measured time) times the measured ratio.
+            predicted_teacher = predicted(timer.reference_arch) * baseline.teacher_over_reference
     budget = MeasuredBudget(timer, baseline, budget_ms=spec.latency_budget_ms, speedup=spec.speedup_budget,
-                            predicted=predictor, predicted_teacher_ms=predicted_teacher, margin=spec.latency_margin,
+                            predicted=predicted, predicted_teacher_ms=predicted_teacher, margin=spec.latency_margin,
                             cache=cache, saved=lambda m: _append(path, m.as_dict()))
     teacher = f", teacher {baseline.teacher_ms:.3g} ms" if baseline.teacher_ms is not None else ""
     ctx.message(f"latency budget: {budget.describe()} on {spec.latency_backend} (reference {timer.reference_arch} "
                 f"{baseline.reference_ms:.3g} ms{teacher}); candidates predicted within {spec.latency_margin:.0%} "
-                "of it are measured")
+                f"of it are measured (the table's predictions x {scale:.2f}, to the reference as measured now)")
     return budget
 
 

@@ -182,3 +182,25 @@ def test_a_resumed_search_reuses_the_measurements_and_a_torn_last_line_is_skippe
     assert resumed.fits(Arch.parse("4_4_4_4_4_4_4_4", 8))
     assert again.baselines == 0 and again.inner.calls == [] and resumed.measured == 0
     assert "2 measurements of an earlier search reused" in ctx.messages[-2]
+
+
+def test_the_pre_filter_follows_the_machine_as_the_reference_is_measured_now():
+    """A table is fitted once; a shared host may run twice as slow an hour later. Its predictions are put on the
+    reference's measured time, so that the pre-filter does not send every candidate to be measured (or none)."""
+    from engine.measured_budget import on_reference
+
+    def table(arch: Arch) -> float:  # fitted when the machine ran the reference (1, 1) in 2 ms
+        return float(sum(arch.values))
+
+    now, scale = on_reference(table, Arch((1, 1)), 4.0)  # it takes 4 ms now
+    assert scale == 2.0 and now(Arch((2, 3))) == 10.0
+    timed = []
+
+    def timer(arch):
+        timed.append(arch)
+        raise AssertionError("not measured: refused on the prediction")
+
+    budget = MeasuredBudget(timer, Baseline(4.0, None), budget_ms=6.0, predicted=now, margin=0.5)
+    assert budget.fits(Arch((2, 3))) is False and budget.refused_on_prediction == 1 and timed == []
+    assert MeasuredBudget(timer, Baseline(4.0, None), budget_ms=6.0, predicted=table, margin=0.5).worth_measuring(
+        Arch((2, 3)))  # the stale table would have measured it
