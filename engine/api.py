@@ -14,8 +14,8 @@ from typing import Any
 from engine import __version__ as VERSION
 from engine.about import describe as describe_environment
 from engine.about import environment
-from engine.config import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines, explain_config, leaves, load_config,
-                           resolved_settings)
+from engine.config import (DEFAULT_TARGET_RATIO, PRESETS, SAMPLE_PRESETS, STAGES, RunConfig, config_lines,
+                           default_preset, explain_config, leaves, load_config, resolved_settings)
 from engine.data.check import DatasetCheck, check_dataset
 from engine.data.images import list_images
 from engine.data.layouts import LAYOUTS, detect_layout
@@ -58,12 +58,12 @@ __all__ = [
     "NetworkProfile", "Preflight", "Preview", "Problem", "RunConfig", "RunDetail", "RunResult", "RunSummary",
     "SampleDataset", "SampleInfo", "SampleParams", "SearchBudget", "Store", "TeacherReference", "World",
     # registries and names
-    "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_PRESET", "DEFAULT_TARGET_RATIO", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
+    "BACKEND_TITLES", "COLOUR_TABLE", "DEFAULT_TARGET_RATIO", "FAMILIES", "HIGHER_IS_BETTER", "LATENCY_BACKENDS", "PRESETS",
     "LAYOUTS", "PRIMARY_METRICS", "VERSION", "SAMPLE_PRESETS", "SAMPLES", "STAGES",
     # datasets
     "build_sample", "check_dataset", "list_samples",
     # configuration and the pre-flight
-    "config_lines", "estimate_time", "explain_config", "leaves", "load_config", "paper_preset_descriptions", "preflight",
+    "config_lines", "default_preset", "estimate_time", "explain_config", "leaves", "load_config", "paper_preset_descriptions", "preflight",
     "resolved_settings", "teacher_macs",
     # runs and the store
     "act_on_run", "cancel_run", "create_run", "delete_run", "execute", "execute_worker", "join_group", "leave_group",

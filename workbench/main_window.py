@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import (
-    DEFAULT_PRESET,
     STAGES,
+    default_preset,
     RunConfig,
     RunResult,
     RunSummary,
@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
 
     def new_run(self) -> None:
         taken = {self.runs_model.run_at(row).name for row in range(self.runs_model.rowCount())}
-        dialog = NewRunDialog(self, QSettings().value("new_run/preset", DEFAULT_PRESET), taken_names=taken,
+        dialog = NewRunDialog(self, QSettings().value("new_run/preset", default_preset()), taken_names=taken,
                               settings=self.settings)
         if dialog.exec() and dialog.config is not None:
             QSettings().setValue("new_run/preset", dialog.preset.currentText())

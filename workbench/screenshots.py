@@ -115,7 +115,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None, size: tuple[int,
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from engine.api import DEFAULT_PRESET, PRESETS
+    from engine.api import PRESETS, default_preset
     from engine.settings import Settings
 
     parser = argparse.ArgumentParser(description="Save a screenshot of each workbench view.")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the latest run of this workspace (default: run --preset in a new one first)")
     parser.add_argument("--run", type=int, help="the run to show (default: the latest)")
     parser.add_argument("--size", default="1400x900", help="the main window's size, WxH (1366x768: a laptop)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+    parser.add_argument("--preset", default=default_preset(), choices=sorted(PRESETS),
                         help="the preset to run without --workspace")
     args = parser.parse_args(argv)
     from engine.api import open_store

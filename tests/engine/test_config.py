@@ -158,9 +158,9 @@ def test_the_configuration_imports_no_family_and_checks_recipe_knobs_against_the
                              "print(sorted(m for m in sys.modules if m.startswith('engine.families')))"],
                             capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
-    from engine.config import DEFAULT_PRESET
+    from engine.config import default_preset
 
-    assert DEFAULT_PRESET == sorted(PRESETS)[0] and DEFAULT_PRESET in SAMPLE_PRESETS
+    assert default_preset() == sorted(PRESETS)[0] and default_preset() in SAMPLE_PRESETS
     with pytest.raises(ConfigError, match=r"recipe.lambda_stlye is not a setting of munit's recipe \(no family has it\): "
                                           r"remove it \(its settings: .*lambda_style"):
         load_config("munit-sample", overrides={"recipe": {"lambda_stlye": 5}})

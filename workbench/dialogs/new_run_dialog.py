@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QApplication, QButtonGroup, QComboBox, QDialog, Q
                                QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QRadioButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.api import (DEFAULT_PRESET, DEFAULT_TARGET_RATIO, FAMILIES, PRESETS, SAMPLES, Launch, Preflight,
-                        Problem, RunConfig, available_devices, config_lines, explain_config, find_inception_weights, leaves,
+from engine.api import (DEFAULT_TARGET_RATIO, FAMILIES, PRESETS, SAMPLES, Launch, Preflight,
+                        Problem, RunConfig, available_devices, config_lines, default_preset, explain_config, find_inception_weights, leaves,
                         load_config, preflight, resolved_settings, teacher_macs, write_launch_files)
 from engine.errors import UserError
 from engine.settings import Settings
@@ -154,7 +154,7 @@ class NewRunDialog(QDialog):
         self._lay_out()
         self._connect()
         self.binder = self._bind_form()
-        preset = preset if preset in PRESETS else DEFAULT_PRESET
+        preset = preset if preset in PRESETS else default_preset()
         self.preset.setCurrentText(preset)
         self.apply_preset(preset)
 
