@@ -559,8 +559,13 @@ class _Presets(Mapping[str, dict[str, Any]]):
 class _SamplePresets(Sequence[str]):
     """The names of the presets that bring their own data, sorted, read from ``PRESETS`` when first used."""
 
+    def __init__(self) -> None:
+        self._found: list[str] | None = None
+
     def _names(self) -> list[str]:
-        return sorted(name for name, preset in PRESETS.items() if "sample" in preset["dataset"])
+        if self._found is None:  # once: iterating asks for every index
+            self._found = sorted(name for name, preset in PRESETS.items() if "sample" in preset["dataset"])
+        return self._found
 
     def __getitem__(self, index):  # type: ignore[override]
         return self._names()[index]

@@ -277,10 +277,10 @@ def measured_budget(ctx: StageContext, predictor: RunLatency | None, timer: Pair
     predicted, scale, predicted_teacher = None, 1.0, None
     if predictor is not None:
         predicted, scale = on_reference(predictor, timer.reference_arch, baseline.reference_ms)
-        if with_teacher and baseline.teacher_over_reference is not None:
-            # The table's view of the teacher, for the pre-filter: the reference's (put on its measured time, so
-            # the teacher's measured time) times the measured ratio.
-            predicted_teacher = predicted(timer.reference_arch) * baseline.teacher_over_reference
+        if with_teacher:
+            # The table's view of the teacher, for the pre-filter: put on the reference's measured time, it is
+            # the teacher's measured time (the reference's times the measured ratio).
+            predicted_teacher = baseline.teacher_ms
     budget = MeasuredBudget(timer, baseline, budget_ms=spec.latency_budget_ms, speedup=spec.speedup_budget,
                             predicted=predicted, predicted_teacher_ms=predicted_teacher, margin=spec.latency_margin,
                             cache=cache, saved=lambda m: _append(path, m.as_dict()))
