@@ -8,9 +8,11 @@ docs/benchmarks.md.
 
 With ``--backend``, a search under a latency budget decided on measurement (``search.latency_decision:
 measured``, ``engine.measured_budget``) against the same search decided on the table's prediction, in that
-backend, per seed; each kept student is then re-measured in a fresh process (the one latency protocol,
-interleaved with the reference network): how many kept students are over the budget, what the measurements
-cost beside the scoring, and the score of each. Writes the section ``measured-latency-search``.
+backend, per seed, the measured one twice: measuring every candidate drawn before it is scored
+(``search.measure: drawn``) and only those the search would keep, once scored (``kept``, the default); each
+kept student is then re-measured in a fresh process (the one latency protocol, interleaved with the reference
+network): how many kept students are over the budget, what the measurements cost beside the scoring, and the
+score of each. Writes the section ``measured-latency-search``.
 
 Without ``--run``, a run of ``--preset`` is made in ``--workspace`` (a temporary folder by default) and
 stopped after its supernet stage (minutes). Then, for each seed:
@@ -266,8 +268,9 @@ def measured_against_predicted(args, config, settings, store) -> int:
             score_seconds[key] = time.perf_counter() - began
         return scores[key]
 
-    def evolve(seed: int, problem: SearchProblem) -> tuple[Arch, float, float]:
-        """The kept arch, its score, and the seconds its scoring would take without the shared score cache."""
+    def evolve(seed: int, problem: SearchProblem) -> tuple[Arch, float, float, int]:
+        """The kept arch, its score, the seconds its scoring would take without the shared score cache, and how
+        many sub-networks it scored."""
         visited: set[str] = set()
 
         def counted(arch: Arch) -> float:
@@ -279,40 +282,44 @@ def measured_against_predicted(args, config, settings, store) -> int:
                                           parent_ratio=recipe.parent_ratio, mutation_ratio=recipe.mutation_ratio,
                                           mutation_prob=recipe.mutation_prob, weighted_sample=recipe.weighted_sample,
                                           rng=random.Random(seed))
-        return arch, value, sum(score_seconds[key] for key in visited)
+        return arch, value, sum(score_seconds[key] for key in visited), len(visited)
 
     timer = PairTimer(config, folder)
     baseline, conditions = timer.baseline(with_teacher=False)
     on_reference_now, table_scale = on_reference(latency, timer.reference_arch, baseline.reference_ms)
     kept, rows = {}, []
+    hows = ("predicted", "measured, drawn", "measured, kept")
     for seed in range(args.seeds):
         predicted_problem = SearchProblem(space=space, macs=lambda a: 0, score=score, budget=None,
                                           higher_is_better=scorer.higher_is_better, latency=latency,
                                           latency_budget_ms=budget_ms)
-        by_prediction = evolve(seed, predicted_problem)
-        measured = MeasuredBudget(timer, baseline, budget_ms=budget_ms, predicted=on_reference_now,
-                                  margin=config.search.latency_margin)
-        measured_problem = SearchProblem(space=space, macs=lambda a: 0, score=score, budget=None,
-                                         higher_is_better=scorer.higher_is_better, measured=measured.fits,
-                                         measured_limit=measured.describe())
-        by_measurement = evolve(seed, measured_problem)
-        for how, (arch, value, scoring_s) in (("predicted", by_prediction), ("measured", by_measurement)):
-            path = folder / f"student-{seed}-{how}.onnx"
+        searched = {"predicted": (evolve(seed, predicted_problem), None)}
+        for how in hows[1:]:
+            # Each measured search measures afresh (its own cache): what it costs is what it took.
+            measured = MeasuredBudget(timer, baseline, budget_ms=budget_ms, predicted=on_reference_now,
+                                      margin=config.search.latency_margin)
+            problem = SearchProblem(space=space, macs=lambda a: 0, score=score, budget=None,
+                                    higher_is_better=scorer.higher_is_better, measured=measured.fits,
+                                    measured_limit=measured.describe(),
+                                    prefilter=measured.drawable if how.endswith("kept") else None)
+            searched[how] = (evolve(seed, problem), measured)
+        for how, ((arch, value, scoring_s, n_scored), measured) in searched.items():
+            path = folder / f"student-{seed}-{how.replace(', ', '-')}.onnx"
             export_onnx(subnet_of(supernet, arch).eval(), path, timer.example, timer.names)
             kept[f"{seed}-{how}"] = str(path)
             rows.append({"seed": seed, "how": how, "arch": str(arch), "value": value, "predicted": latency(arch),
-                         "in_search": measured.measure(arch).ms if how == "measured" else None,
-                         "scoring_s": scoring_s, "measuring_s": measured.seconds if how == "measured" else 0.0,
-                         "measured": measured.measured if how == "measured" else 0})
-        print(rows[-2:], flush=True)
+                         "in_search": measured.measure(arch).ms if measured is not None else None,
+                         "scoring_s": scoring_s, "scored": n_scored, "measuring_s": measured.seconds if measured is not None else 0.0,
+                         "measured": measured.measured if measured is not None else 0})
+        print(rows[-3:], flush=True)
     reference_path = timer.reference_onnx()
     spec = folder / "remeasure.json"
     spec.write_text(json.dumps({"backend": args.backend, "names": list(timer.names), "reference": str(reference_path),
                                 "example": [list(t.shape) for t in timer.example], "students": kept}))
     fresh = json.loads(subprocess.run([sys.executable, __file__, "--remeasure", str(spec)], check=True,
                                       capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    lines, over, over_ms = [], {"predicted": 0, "measured": 0}, {"predicted": 0, "measured": 0}
-    overhead = []
+    lines, over, over_ms = [], dict.fromkeys(hows, 0), dict.fromkeys(hows, 0)
+    overhead: dict[str, list[float]] = {how: [] for how in hows[1:]}
     # The budget in the reference network's time, as the search decided it: a ratio holds while the machine's
     # absolute speed drifts (this kind of shared host ran the same network 3.3 and 5.7 ms minutes apart).
     limit_ratio = baseline.reference_ms / budget_ms
@@ -320,15 +327,20 @@ def measured_against_predicted(args, config, settings, store) -> int:
         again, ratio = fresh[f"{row['seed']}-{row['how']}"]
         over[row["how"]] += ratio < limit_ratio
         over_ms[row["how"]] += again > budget_ms
-        if row["how"] == "measured":
-            overhead.append(row["measuring_s"] / row["scoring_s"] if row["scoring_s"] else float("nan"))
+        if row["how"] != "predicted":
+            overhead[row["how"]].append(row["measuring_s"] / row["scoring_s"] if row["scoring_s"] else float("nan"))
         in_search = "-" if row["in_search"] is None else f"{row['in_search']:.2f}"
         lines.append(f"| {row['seed']} | {row['how']} | `{row['arch']}` | {row['predicted']:.2f} | {in_search} | "
                      f"{again:.2f} | {ratio:.3f} ({'over' if ratio < limit_ratio else 'within'}) | "
                      f"{'over' if again > budget_ms else 'within'} | {row['value']:.4g} | "
-                     f"{row['scoring_s']:.1f} s | {row['measuring_s']:.1f} s ({row['measured']}) |")
+                     f"{row['scored']} | {row['scoring_s']:.1f} s | {row['measuring_s']:.1f} s ({row['measured']}) |")
     per_candidate_score = statistics.median(score_seconds.values())
-    per_measurement = statistics.median(r["measuring_s"] / max(1, r["measured"]) for r in rows if r["how"] == "measured")
+    per_measurement = statistics.median(r["measuring_s"] / max(1, r["measured"]) for r in rows
+                                        if r["how"] != "predicted" and r["measured"])
+    counts = {how: statistics.median(r["measured"] for r in rows if r["how"] == how) for how in hows[1:]}
+    # Measuring seconds per scored candidate: over 10-25 s per scored candidate, the share at the paper's scale.
+    paper_share = {how: statistics.median(r["measuring_s"] / max(1, r["scored"]) for r in rows if r["how"] == how)
+                   for how in hows[1:]}
     height, width = config.size_hw
     text = "\n".join([
         "## A latency budget decided on measurement against one decided on the table",
@@ -343,19 +355,21 @@ def measured_against_predicted(args, config, settings, store) -> int:
         f"decided on it: reference/student >= {limit_ratio:.3f} (the reference {baseline.reference_ms:.2f} ms when "
         "the search began).",
         "",
-        f"Kept students over the budget when re-measured, judged on the per-round ratio to the reference: "
-        f"**{over['measured']} of {args.seeds}** decided on measurement, {over['predicted']} of {args.seeds} decided "
-        f"on the prediction; judged on the fresh process's milliseconds: {over_ms['measured']} of {args.seeds} and "
-        f"{over_ms['predicted']} of {args.seeds}. Measuring cost "
-        f"{statistics.median(overhead):.0%} of the scoring time of the same search (median over seeds): "
-        f"{per_measurement:.2f} s per measurement against {per_candidate_score:.2f} s per scored candidate here; at "
-        f"the paper's scale (10-25 s per candidate) the same measurements would cost "
-        f"{per_measurement / 25:.0%}-{per_measurement / 10:.0%}.",
+        "Kept students over the budget when re-measured, judged on the per-round ratio to the reference: "
+        + ", ".join(f"**{over[how]} of {args.seeds}** decided {how}" for how in hows[1:])
+        + f", {over['predicted']} of {args.seeds} decided on the prediction; judged on the fresh process's "
+        "milliseconds: " + ", ".join(f"{over_ms[how]} of {args.seeds} ({how})" for how in hows) + ". Measuring "
+        "cost, as a share of the scoring time of the same search (median over seeds): "
+        + ", ".join(f"**{statistics.median(overhead[how]):.0%}** {how} ({counts[how]:g} measurements)"
+                    for how in hows[1:])
+        + f"; {per_measurement:.2f} s per measurement against {per_candidate_score:.2f} s per scored candidate here. "
+        f"At the paper's scale (10-25 s per scored candidate, as many candidates) the same measurements would cost "
+        + ", ".join(f"{paper_share[how] / 25:.0%}-{paper_share[how] / 10:.0%} ({how})" for how in hows[1:]) + ".",
         "",
         f"| seed | decided on | kept student | predicted (ms) | measured in the search (ms) | re-measured, fresh "
-        f"process (ms) | reference/student, fresh process | budget in ms | {scorer.metric} (search) | scoring | "
+        f"process (ms) | reference/student, fresh process | budget in ms | {scorer.metric} (search) | scored | scoring | "
         "measuring (count) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *lines,
     ])
     publish(args.output, "measured-latency-search", text)

@@ -135,11 +135,16 @@ class SearchSpec(_Model):
     #: this machine (what holds across machines, where milliseconds do not). With ``latency_budget_ms`` a
     #: candidate must meet both.
     speedup_budget: float | None = Field(None, gt=1, description="times faster than the teacher, measured")
-    #: How a latency budget is decided: ``measured``: every candidate the table puts within ``latency_margin``
-    #: of it is measured end to end (interleaved with a fixed reference network, kept per sub-network) and
-    #: judged on that; ``predicted``: on the table's prediction alone (faster, off by about 30% in OpenVINO).
+    #: How a latency budget is decided: ``measured``: candidates the table puts within ``latency_margin`` of it
+    #: are measured end to end (interleaved with a fixed reference network, kept per sub-network) and judged on
+    #: that; ``predicted``: on the table's prediction alone (faster, off by about 30% in OpenVINO).
     latency_decision: Literal["measured", "predicted"] = "measured"
     latency_margin: float = Field(0.5, ge=0, description="measure candidates predicted up to this much over the budget")
+    #: Which candidates a measured budget measures: ``kept``: those the search would keep (the best so far, a
+    #: parent), in order of score once scored, the others judged by the pre-filter alone (a few measurements per
+    #: generation); ``drawn``: every candidate the pre-filter passes, before it is scored. Both keep the best
+    #: candidate measured within the budget.
+    measure: Literal["kept", "drawn"] = "kept"
     #: Predict every candidate's latency even without a latency budget (the Pareto view then plots the
     #: metric against it too); implied by ``latency_budget_ms``.
     predict_latency: bool = False
@@ -482,7 +487,7 @@ class RunConfig(_Model):
 PROTOCOL_EXEMPT = ("name", "protocol", "dataset.path", "dataset.search_list", "dataset.layout",
                    "dataset.sample_", "teacher.checkpoint", "teacher.discriminator_checkpoint", "segmentation.onnx",
                    "export.", "device", "threads", "checkpoint_interval_s", "log_every", "search.scoring_backend",
-                   "search.latency_", "search.predict_latency", "search.exhaustive_limit",
+                   "search.latency_", "search.measure", "search.predict_latency", "search.exhaustive_limit",
                    # The reference fixes no seed of its own: a draw is not a departure.
                    "search.seed")
 

@@ -4,7 +4,9 @@ The table predicts OpenVINO's end-to-end time with a mean error near 30% (``docs
 "under 20 ms" by the table can take 30. Measuring one sub-network end to end takes about a second where scoring
 it takes 10-25 s, so the search measures every candidate it could keep: the table only decides which ones
 are worth measuring (those predicted within ``margin`` of the budget), each measurement is kept per
-sub-network (a resumed search reuses it), and the budget is decided on it.
+sub-network (a resumed search reuses it), and the budget is decided on it. By default (``search.measure:
+kept``) a candidate is measured only when the search would keep it (the best so far, or a parent), after it is
+scored; ``drawn`` measures every candidate the pre-filter passes before it is scored (``engine.search``).
 
 Measurements must hold on a busy machine, so no candidate is timed alone: each is timed interleaved with one
 fixed reference network (the space's smallest sub-network) in the same rounds, and what is kept is the
@@ -161,9 +163,16 @@ class MeasuredBudget:
             self.saved(measurement)
         return measurement
 
-    def fits(self, arch: Arch) -> bool:
+    def drawable(self, arch: Arch) -> bool:
+        """The pre-filter alone (counting its refusals): whether the search may draw and score the sub-network
+        before it is measured."""
         if not self.worth_measuring(arch):
             self.refused_on_prediction += 1
+            return False
+        return True
+
+    def fits(self, arch: Arch) -> bool:
+        if not self.drawable(arch):
             return False
         measurement = self.measure(arch)
         return measurement.ms <= self.limit_ms()

@@ -5,6 +5,12 @@ Both check the budget first (closed-form MACs, table-predicted latency: microsec
 to end: ``engine.measured_budget``) and score only
 candidates within it; scores are cached by arch string,
 so a candidate is never scored twice (and a resumed search starts from what the store already holds).
+
+A budget decided on measurement can be checked when a candidate is drawn (every drawn candidate measured before
+it is scored) or only when the search would keep it (``SearchProblem.prefilter``): candidates are then drawn and
+scored on the pre-filter's word, and measured when one would become the best so far or a parent, in order of
+score, those over the budget passed over. The second measures a few candidates per generation instead of every
+one drawn, and keeps no student the first would not: the best within the budget by measurement.
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ class SearchProblem:
     #: Why the smallest sub-network does not fit, for the refusal: a run's search gives the pre-flight's words
     #: (``engine.preflight.nothing_fits``: one rule, one way of saying it); alone, the search says it below.
     refusal: Callable[[Arch], str] | None = None
+    #: With ``measured``: candidates are drawn and scored when this cheap check passes them (the table's
+    #: prediction within a margin) and ``measured`` is asked only of those the search would keep. None:
+    #: ``measured`` is asked of every candidate drawn, before it is scored.
+    prefilter: Callable[[Arch], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.budget is None and self.latency_budget_ms is None and self.measured is None:
@@ -72,6 +82,33 @@ class SearchProblem:
         if self.measured is not None:
             return self.measured(arch)
         return self.latency_budget_ms is None or self.latency(arch) <= self.latency_budget_ms  # type: ignore[misc]
+
+    def drawable(self, arch: Arch) -> bool:
+        """Whether the search may draw and score it: it fits, or (measuring only what would be kept) it is within
+        the MACs budget and passes the pre-filter."""
+        if self.prefilter is None or self.measured is None:
+            return self.fits(arch)
+        return (self.budget is None or self.macs(arch) <= self.budget) and self.prefilter(arch)
+
+    @property
+    def measures_kept(self) -> bool:
+        """Measurement waits until the search would keep a candidate."""
+        return self.prefilter is not None and self.measured is not None
+
+    def keepable(self, arch: Arch) -> bool:
+        """Whether the search may keep a drawn candidate (as the best or a parent): always, where every drawn
+        candidate was checked in full; else it is measured now."""
+        return self.prefilter is None or self.measured is None or self.fits(arch)
+
+    def best_keepable(self, ranked: list[Arch], count: int) -> list[Arch]:
+        """The first ``count`` keepable sub-networks of ``ranked`` (best first), asking no further."""
+        kept: list[Arch] = []
+        for arch in ranked:
+            if len(kept) == count:
+                break
+            if self.keepable(arch):
+                kept.append(arch)
+        return kept
 
     def evaluate(self, arch: Arch) -> float:
         key = str(arch)
@@ -123,18 +160,27 @@ def _check_feasible(problem: SearchProblem) -> None:
 def exhaustive_search(problem: SearchProblem,
                       on_candidate: Callable[[int, int, Arch, float], None] | None = None) -> tuple[Arch, float]:
     """Every sub-network within the budget, scored; ``on_candidate(done, total, best_arch, best_value)``
-    after each (``total``: how many fit, counted first from the closed-form MACs)."""
+    after each (``total``: how many fit, counted first from the closed-form MACs; ``best_value`` None while no
+    candidate measured so far is within a budget decided on measurement)."""
     _check_feasible(problem)
-    fitting = [arch for arch in (Arch(values) for values in itertools.product(*problem.space)) if problem.fits(arch)]
+    fitting = [arch for arch in (Arch(values) for values in itertools.product(*problem.space))
+               if problem.drawable(arch)]
     best: tuple[Arch, float] | None = None
+    lazy = problem.measures_kept
     for done, arch in enumerate(fitting, 1):
         if (done - 1) % problem.chunk == 0:
             problem.prefetch(fitting[done - 1:done - 1 + problem.chunk])
         value = problem.evaluate(arch)
-        if best is None or problem.key(value) < problem.key(best[1]):
+        if not lazy and (best is None or problem.key(value) < problem.key(best[1])):
             best = (arch, value)
-        if on_candidate:
-            on_candidate(done, len(fitting), *best)
+        if on_candidate and not (lazy and done == len(fitting)):
+            on_candidate(done, len(fitting), *(best or (arch, None)))
+    if lazy:  # every one scored: measured in order of score until one is within the budget
+        ranked = sorted(fitting, key=lambda a: problem.key(problem.evaluate(a)))
+        kept = (problem.best_keepable(ranked, 1) or [problem.smallest()])[0]  # the smallest fits: checked first
+        best = (kept, problem.evaluate(kept))
+        if on_candidate and fitting:
+            on_candidate(len(fitting), len(fitting), *best)
     assert best is not None
     return best
 
@@ -161,13 +207,13 @@ def _random_fitting(problem: SearchProblem, rng: random.Random, weighted_sample:
     weights = [sample_weights(c, weighted_sample, weight_strategy) for c in space]
     for _ in range(tries):
         arch = Arch(tuple(rng.choices(c, weights=w)[0] for c, w in zip(space, weights)))
-        if problem.fits(arch):
+        if problem.drawable(arch):
             return arch
     # The budget is tight: the smallest arch fits, so shrink a random arch position by position.
     values = [rng.choice(c) for c in space]
     for i in rng.sample(range(len(values)), len(values)):
         values[i] = min(space[i])
-        if problem.fits(Arch(tuple(values))):
+        if problem.drawable(Arch(tuple(values))):
             break
     return Arch(tuple(values))
 
@@ -177,7 +223,7 @@ def _child(problem: SearchProblem, rng: random.Random, make, tries: int = 1000) 
     ``tries`` a budget this tight gets a fresh random sample instead)."""
     for _ in range(tries):
         child = make()
-        if problem.fits(child):
+        if problem.drawable(child):
             return child
     return _random_fitting(problem, rng)
 
@@ -190,7 +236,9 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     """The reference's evolution: a first generation of ``population`` random sub-networks within the
     budget; then each generation keeps the best ``parent_ratio`` of it as parents and adds
     ``mutation_ratio * population`` mutants (each position resampled with ``mutation_prob``) and
-    ``population - mutants`` crossovers of two parents, children over the budget being redrawn."""
+    ``population - mutants`` crossovers of two parents, children over the budget being redrawn. Where a budget
+    is measured only for what is kept (``SearchProblem.prefilter``), the parents are the best members measured
+    within it, and ``on_member``'s best is the best so measured at the last ranking (None before the first)."""
     _check_feasible(problem)
     population = min(population, problem.grid_size())  # never more members than there are sub-networks
     members = [_random_fitting(problem, rng, weighted_sample, weight_strategy) for _ in range(population)]
@@ -201,7 +249,7 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     def consider(arch: Arch) -> None:
         nonlocal best
         value = problem.evaluate(arch)
-        if best is None or problem.key(value) < problem.key(best[1]):
+        if (best is None or problem.key(value) < problem.key(best[1])) and problem.keepable(arch):
             best = (arch, value)
 
     # Progress by member: the first generation, then each generation's ``population`` children (the final
@@ -219,7 +267,9 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
                 problem.prefetch(archs[position:position + problem.chunk])
             value = problem.evaluate(arch)
             visited += 1
-            if best_seen is None or problem.key(value) < problem.key(best_seen):
+            if problem.measures_kept:  # the best measured within the budget, as of the last ranking
+                best_seen = None if best is None else best[1]
+            elif best_seen is None or problem.key(value) < problem.key(best_seen):
                 best_seen = value
             if on_member:
                 on_member(visited, total, best_seen)
@@ -227,10 +277,11 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     visit(members)
     for generation in range(generations):
         ranked = sorted(members, key=lambda a: problem.key(problem.evaluate(a)))
-        consider(ranked[0])
+        # Measured (where measuring waits for what is kept) in order of score, until enough are within budget.
+        parents = problem.best_keepable(ranked, n_parents) or [problem.smallest()]
+        consider(parents[0])
         if on_generation:
             on_generation(generation, *best)  # type: ignore[misc]
-        parents = ranked[:n_parents]
         children: list[Arch] = []
         for _ in range(n_mutants):
             parent = rng.choice(parents)
@@ -243,6 +294,6 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
         # The children are scored in this order, before the next generation's ranking (or the final pass).
         visit(children)
         members = parents + children
-    for arch in members:
-        consider(arch)
+    for arch in sorted(members, key=lambda a: problem.key(problem.evaluate(a))):
+        consider(arch)  # best first: where measuring waits for what is kept, few are measured
     return best  # type: ignore[return-value]

@@ -6,6 +6,7 @@ the scores are gathered, so every process takes the same decisions."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -101,17 +102,25 @@ def scored_teacher(ctx: StageContext, data: RunData, scorer: Scorer, macs: float
     return ctx.world.broadcast(scores)
 
 
-def stored_scores(ctx: StageContext, data: RunData, scorer: Scorer) -> dict[str, float]:
+def stored_scores(ctx: StageContext, data: RunData,
+                  scorer: Scorer) -> tuple[dict[str, float], dict[str, CandidateRecord]]:
     """Scores already in the store (an earlier, interrupted search), reused as they are if they were taken on the
-    same held-out images (else dropped, and the search scores again, saying so); every rank gets them."""
+    same held-out images (else dropped, and the search scores again, saying so); every rank gets them. With them,
+    on rank 0, their records (a measurement taken later is written onto its candidate)."""
     cache: dict[str, float] = {}
+    records: dict[str, CandidateRecord] = {}
     if ctx.world.is_main:
         forget_stale_scores(ctx, data)
         stored = ctx.store.candidate_table(ctx.run_id)
         values = stored.metrics.get(scorer.metric)
         if values is not None:
-            cache = {arch: float(v) for arch, v in zip(stored.archs, values) if not math.isnan(v)}
-    return ctx.world.broadcast(cache)
+            for index, (arch, value) in enumerate(zip(stored.archs, values)):
+                if not math.isnan(value):
+                    cache[arch] = float(value)
+                    row = stored.row(index)
+                    records[arch] = CandidateRecord(arch, row["macs"], row["params"], row["metrics"],
+                                                    row["latency_ms"], row["measured_ms"])
+    return ctx.world.broadcast(cache), records
 
 
 class Candidates:
@@ -120,9 +129,11 @@ class Candidates:
     measured latency, and whether it meets a budget decided on measurement."""
 
     def __init__(self, ctx: StageContext, data: RunData, supernet: nn.Module, scorer: Scorer,
-                 latency: RunLatency | None, measured: MeasuredBudget | None, cache: dict[str, float]) -> None:
+                 latency: RunLatency | None, measured: MeasuredBudget | None,
+                 stored: tuple[dict[str, float], dict[str, CandidateRecord]]) -> None:
         self.ctx, self.data, self.supernet, self.scorer = ctx, data, supernet, scorer
-        self.latency, self.measured, self.cache = latency, measured, cache
+        self.latency, self.measured = latency, measured
+        self.cache, self.records = stored  # records: rank 0's, as reported (a later measurement is added to one)
         self.family, self.options = ctx.config.family_impl, ctx.config.options
         self._params: dict[Arch, int] = {}
 
@@ -140,8 +151,8 @@ class Candidates:
                                         self.ctx.device, self.data.search_conditioning))
 
     def measured_ms(self, arch: Arch) -> float | None:
-        """The sub-network's end-to-end latency where the budget was decided on it (rank 0 measured it before it
-        was scored: only candidates that fit are scored)."""
+        """The sub-network's end-to-end latency where the budget was decided on it and it has been measured (before
+        it was scored with ``search.measure: drawn``; with ``kept``, when the search would keep it)."""
         found = self.measured.cache.get(str(arch)) if self.measured is not None else None
         return None if found is None else found.ms
 
@@ -161,13 +172,28 @@ class Candidates:
             gathered = world.gather([self.metrics_of(arch) for arch in world.shard(round_)])
             for position, arch in enumerate(round_):
                 metrics = gathered[position % world.size][position // world.size]
+                if world.is_main:
+                    self.records[str(arch)] = self.record(arch, metrics)
                 report_candidate(self.ctx, self.record(arch, metrics), self.scorer.metric)
                 values.append(metrics[self.scorer.metric])
         return values
 
     def fits_measured(self, arch: Arch) -> bool:
-        """Rank 0 measures; every rank takes its decision, in the same order, so all search alike."""
-        return self.ctx.world.broadcast(self.measured.fits(arch) if self.measured is not None else None)
+        """Rank 0 measures; every rank takes its decision, in the same order, so all search alike. A candidate
+        scored before it was measured (``search.measure: kept``) is reported again with its measurement."""
+        fits = self.measured.fits(arch) if self.measured is not None else None
+        self._add_measurement(arch)
+        return self.ctx.world.broadcast(fits)
+
+    def passes_prefilter(self, arch: Arch) -> bool:
+        """The measured budget's pre-filter alone (rank 0's table), for every rank."""
+        return self.ctx.world.broadcast(self.measured.drawable(arch) if self.measured is not None else None)
+
+    def _add_measurement(self, arch: Arch) -> None:
+        record, ms = self.records.get(str(arch)), self.measured_ms(arch)
+        if record is not None and ms is not None and record.measured_ms != ms:
+            self.records[str(arch)] = record = dataclasses.replace(record, measured_ms=ms)
+            report_candidate(self.ctx, record, self.scorer.metric)  # the store and the window replace its row
 
 
 def _announce(ctx: StageContext, problem: SearchProblem, method: str, limits: list[str], teacher: str,
@@ -187,10 +213,11 @@ def _search(ctx: StageContext, problem: SearchProblem, method: str, metric: str)
     far (the total comes with the first: the sub-networks within the budget, or the members an evolution visits)."""
     config, recipe = ctx.config, ctx.config.resolved_recipe
 
-    def report(done: int, total: int, best_value: float) -> None:
+    def report(done: int, total: int, best_value: float | None) -> None:
         if done == 1:
             ctx.begin(total)
-        ctx.progress(done, total, {f"best_{metric}": best_value})
+        # No best before a candidate is known to be within the budget (measured, where that waits for the best).
+        ctx.progress(done, total, {} if best_value is None else {f"best_{metric}": best_value})
 
     try:
         if method == "exhaustive":
@@ -215,6 +242,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
     teacher_scores = scored_teacher(ctx, data, scorer, reference)
     candidates = Candidates(ctx, data, supernet.eval(), scorer, latency, measured, stored_scores(ctx, data, scorer))
+    measures_kept = config.search.measures_latency and config.search.measure == "kept"
     reused = len(candidates.cache)
     limit_words = world.broadcast(measured.describe() if measured is not None else None)
     problem = SearchProblem(space=config.search_space(), macs=candidates.macs,
@@ -223,6 +251,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                             latency_budget_ms=latency_budget, score_many=candidates.score_many, chunk=world.size,
                             measured=candidates.fits_measured if config.search.measures_latency else None,
                             measured_limit=limit_words or "",
+                            prefilter=candidates.passes_prefilter if measures_kept else None,
                             refusal=lambda smallest: nothing_fits(
                                 config, resolved, smallest, candidates.macs(smallest),
                                 latency(smallest) if latency else None, latency.conditions() if latency else "",

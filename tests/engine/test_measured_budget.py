@@ -204,3 +204,65 @@ def test_the_pre_filter_follows_the_machine_as_the_reference_is_measured_now():
     assert budget.fits(Arch((2, 3))) is False and budget.refused_on_prediction == 1 and timed == []
     assert MeasuredBudget(timer, Baseline(4.0, None), budget_ms=6.0, predicted=table, margin=0.5).worth_measuring(
         Arch((2, 3)))  # the stale table would have measured it
+
+
+def _kept_and_drawn(space, true_ms, score, budget_ms, predicted, margin=0.5):
+    """The same budget searched twice: measuring every candidate drawn, and only those the search would keep."""
+    runs = {}
+    for how in ("drawn", "kept"):
+        timer = pair_timer(FakeClock(), true_ms)
+        budget = MeasuredBudget(timer, Baseline(10.0, None), budget_ms=budget_ms, margin=margin, predicted=predicted)
+        problem = SearchProblem(space=space, macs=lambda arch: 0, score=score, budget=None, higher_is_better=True,
+                                measured=budget.fits, measured_limit=budget.describe(),
+                                prefilter=budget.drawable if how == "kept" else None)
+        runs[how] = (problem, timer, budget)
+    return runs
+
+
+def test_measuring_only_what_the_search_keeps_keeps_the_same_student_with_fewer_measurements():
+    """Exhaustive: every sub-network the pre-filter passes is scored, then measured in order of score until one is
+    within the budget: the same student as when every one is measured first, and only the candidates that score
+    better than it are measured besides it."""
+    space = [(16, 12, 8, 4)] * 3
+    archs = [Arch(v) for v in itertools.product(*space)]
+    true_ms = {str(a): 0.5 * sum(a.values) + 0.03 * a.values[0] for a in archs}
+    predicted = {key: 0.9 * ms for key, ms in true_ms.items()}  # an optimistic table
+    score = lambda arch: sum(arch.values) + 1e-7 * int("".join(f"{v:02d}" for v in arch.values))  # noqa: E731 - no ties
+    runs = _kept_and_drawn(space, true_ms, score, 14.0, lambda a: predicted[str(a)], margin=0.2)
+    results = {how: exhaustive_search(problem) for how, (problem, _, _) in runs.items()}
+    assert results["kept"] == results["drawn"]
+    best = results["kept"][0]
+    assert true_ms[str(best)] <= 14.0
+    assert max(score(a) for a in archs if true_ms[str(a)] <= 14.0) == score(best)
+    drawn = set(runs["drawn"][1].calls) - {"4_4_4"}  # the smallest: measured first by both, to refuse early
+    kept = set(runs["kept"][1].calls) - {"4_4_4"}
+    passed = {str(a) for a in archs if predicted[str(a)] <= 14.0 * 1.2} - {"4_4_4"}
+    assert drawn == passed
+    assert kept == {a for a in passed if score(Arch.parse(a, 3)) >= score(best)} and len(kept) < len(drawn)
+
+
+def test_an_evolution_measuring_only_what_it_keeps_keeps_its_best_within_the_budget():
+    """The evolution draws and scores on the pre-filter; its parents and its result are the best members measured
+    within the budget: nothing it keeps is over it, and no member it scored and left beats it within the budget."""
+    import random
+
+    from engine.search import evolutionary_search
+
+    space = [(16, 12, 8, 4)] * 4
+    archs = [Arch(v) for v in itertools.product(*space)]
+    true_ms = {str(a): 0.4 * sum(a.values) + 0.05 * a.values[2] for a in archs}
+    predicted = {key: 0.9 * ms for key, ms in true_ms.items()}  # an optimistic table
+    score = lambda arch: sum(arch.values) + 0.01 * arch.values[3]  # noqa: E731
+    runs = _kept_and_drawn(space, true_ms, score, 14.0, lambda a: predicted[str(a)], margin=0.2)
+    found = {}
+    for how, (problem, timer, _) in runs.items():
+        visited: list[str] = []
+        problem.score = lambda arch, visited=visited: visited.append(str(arch)) or score(arch)
+        best, _ = evolutionary_search(problem, population=12, generations=4, parent_ratio=0.25, mutation_ratio=0.5,
+                                      mutation_prob=0.2, rng=random.Random(3))
+        assert true_ms[str(best)] <= 14.0 and str(best) in timer.calls
+        assert all(score(Arch.parse(a, 4)) <= score(best) for a in visited if true_ms[a] <= 14.0)
+        found[how] = (len(timer.calls), len(visited))
+    # Drawn: every child measured before it is scored, those over the budget redrawn; kept: members scored on the
+    # pre-filter's word, and measured only when ranked among the parents or the best.
+    assert found["kept"][0] < found["drawn"][0] / 2 and found["kept"][0] < found["kept"][1]
