@@ -40,8 +40,7 @@ from engine.onnx_variants import BACKEND_TITLES, describe_variant, slower_note
 from engine.liveness import cancel_run, delete_run, mark_failed, not_responding
 from engine.panels import COLOUR_TABLE, colour_map, scale_top
 from engine.pipeline import create_run, execute, execute_worker, run_dir
-from engine.preflight import Preflight, Problem, budget_macs, preflight, teacher_macs
-from engine.preflight import stored as stored_preflight
+from engine.preflight import Preflight, Problem, preflight, resolved_budget, teacher_macs
 from engine.run_models import ExportedCandidate, Preview
 from engine.run_result import ModelResult, RunResult
 from engine.settings import Settings
@@ -109,9 +108,10 @@ class SearchBudget:
 
 
 def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget | None:
-    """The budget of a run's search: the one it used, else the one its configuration names. A budget decided on
-    measurement has its limit in ms (a speed-up over the teacher becomes one once the search measured the
-    teacher)."""
+    """The budget of a run's search, as its pre-flight resolved it and stored it with the run (one resolution, read
+    by the search too; a run made before pre-flights were stored is resolved now, by the same rule). A budget
+    decided on measurement has its limit in ms: a speed-up over the teacher becomes one once the search has
+    measured the teacher (a measurement, which only the search's result holds)."""
     try:
         config = RunConfig.model_validate(store.get_run(run_id).config)
     except ValueError:  # a run this version cannot read: shown without a budget line
@@ -119,20 +119,12 @@ def search_budget(store: Store, settings: Settings, run_id: int) -> SearchBudget
     spec = config.search
     measured = spec.measures_latency
     on = f"{spec.latency_device}, {spec.latency_backend}" + (", measured end to end" if measured else "")
-    limit = spec.latency_budget_ms
-    search = _readable_result(settings, run_id, "search")
-    if search is not None:
-        if measured:
-            limit = (search.get("measurements") or {}).get("limit_ms", limit)
-            return SearchBudget(search["budget_macs"], limit, on, measured=True)
-        return SearchBudget(search["budget_macs"], search.get("latency_budget_ms"), on)
-    checked = stored_preflight(run_dir(settings, run_id))  # as the run was created
-    if checked is not None:
-        return SearchBudget(checked.budget_macs, limit if measured else checked.latency_budget_ms, on, measured)
-    # A run made before pre-flights were stored: its teacher's MACs as its search wrote them.
-    reference = _teacher_reference(run_dir(settings, run_id))
-    macs = budget_macs(config, reference.macs) if reference is not None else spec.macs_budget
-    return SearchBudget(macs, limit, on, measured)
+    resolved = resolved_budget(config, run_dir(settings, run_id))
+    limit = resolved.latency_ms
+    if measured:
+        search = _readable_result(settings, run_id, "search") or {}
+        limit = (search.get("measurements") or {}).get("limit_ms", spec.latency_budget_ms)
+    return SearchBudget(resolved.macs, limit, on, measured)
 
 
 def search_teacher(settings: Settings, run_id: int) -> TeacherReference | None:

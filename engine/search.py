@@ -228,6 +228,21 @@ def _child(problem: SearchProblem, rng: random.Random, make, tries: int = 1000) 
     return _random_fitting(problem, rng)
 
 
+def _children(problem: SearchProblem, rng: random.Random, parents: list[Arch], population: int, n_mutants: int,
+              mutation_prob: float) -> list[Arch]:
+    """A generation's ``n_mutants`` mutants of random parents, then crossovers of two up to ``population``."""
+    children: list[Arch] = []
+    for _ in range(n_mutants):
+        parent = rng.choice(parents)
+        children.append(_child(problem, rng, lambda p=parent: Arch(tuple(
+            rng.choice(c) if rng.random() < mutation_prob else v for v, c in zip(p.values, problem.space)))))
+    for _ in range(population - n_mutants):
+        a, b = rng.choice(parents), rng.choice(parents)
+        children.append(_child(problem, rng, lambda a=a, b=b: Arch(tuple(
+            rng.choice(pair) for pair in zip(a.values, b.values)))))
+    return children
+
+
 def evolutionary_search(problem: SearchProblem, *, population: int, generations: int, parent_ratio: float,
                         mutation_ratio: float, mutation_prob: float, rng: random.Random, weighted_sample: float = 1.0,
                         weight_strategy: str = "arithmetic",
@@ -236,9 +251,8 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
     """The reference's evolution: a first generation of ``population`` random sub-networks within the
     budget; then each generation keeps the best ``parent_ratio`` of it as parents and adds
     ``mutation_ratio * population`` mutants (each position resampled with ``mutation_prob``) and
-    ``population - mutants`` crossovers of two parents, children over the budget being redrawn. Where a budget
-    is measured only for what is kept (``SearchProblem.prefilter``), the parents are the best members measured
-    within it, and ``on_member``'s best is the best so measured at the last ranking (None before the first)."""
+    ``population - mutants`` crossovers of two parents, children over the budget redrawn. Measuring only what
+    is kept (``prefilter``), parents are the best members measured within the budget (``on_member``'s best too)."""
     _check_feasible(problem)
     population = min(population, problem.grid_size())  # never more members than there are sub-networks
     members = [_random_fitting(problem, rng, weighted_sample, weight_strategy) for _ in range(population)]
@@ -282,15 +296,7 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
         consider(parents[0])
         if on_generation:
             on_generation(generation, *best)  # type: ignore[misc]
-        children: list[Arch] = []
-        for _ in range(n_mutants):
-            parent = rng.choice(parents)
-            children.append(_child(problem, rng, lambda p=parent: Arch(tuple(
-                rng.choice(c) if rng.random() < mutation_prob else v for v, c in zip(p.values, problem.space)))))
-        for _ in range(population - n_mutants):
-            a, b = rng.choice(parents), rng.choice(parents)
-            children.append(_child(problem, rng, lambda a=a, b=b: Arch(tuple(
-                rng.choice(pair) for pair in zip(a.values, b.values)))))
+        children = _children(problem, rng, parents, population, n_mutants, mutation_prob)
         # The children are scored in this order, before the next generation's ranking (or the final pass).
         visit(children)
         members = parents + children

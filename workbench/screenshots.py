@@ -79,7 +79,7 @@ def capture(out_dir: Path, settings, run_id: int | None = None, size: tuple[int,
     for _ in range(600):
         app.processEvents()
         window.compare.worker.wait(100)
-        if window.compare.result is not None and window.compare.latency is not None and not window.compare._jobs:
+        if window.compare.result is not None and window.compare.latency is not None and not window.compare.state.busy:
             break
     window.compare.fit()
     grab(window, "compare")

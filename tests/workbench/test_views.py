@@ -13,6 +13,7 @@ from engine.events import CandidateScored
 from engine.families.capabilities import export_input_names
 from tests.patience import REAL_WORK_MS
 from workbench.views.compare_view import CompareView
+from workbench.session.compare_state import Asked
 from workbench.dialogs.export_dialog import ExportDialog
 from workbench.dialogs.new_run_dialog import NewRunDialog
 from workbench.views.pareto_view import X_AXES, ParetoView, _tip
@@ -294,11 +295,11 @@ def test_compare_fits_zooms_colours_the_difference_and_never_shows_another_runs_
     other = run_id
     while other == run_id:  # another store: a run with another id
         other = store.create_run(name="other", family="pix2pix", dataset="d", config={}, stages=["teacher"])
-    stale = view.result
+    stale, stale_path = view.result, view.state.shown_path
     view.store = store
     view.set_run(other)
     assert view.result is None and all(v.item.pixmap().isNull() for v in view.views.values())
-    view._jobs[999] = "preview"
+    view.state.jobs[999] = Asked("preview", run_id, None, stale_path, 0)  # asked for the run shown before
     view._job_done(999, stale)
     assert view.result is None and all(v.item.pixmap().isNull() for v in view.views.values())
 
@@ -1134,11 +1135,11 @@ def test_compare_controls_stay_put_the_budget_follows_the_choice_and_a_run_at_wo
 
     # Another run: nothing of this one lingers (the colour scale included), nor a late failure of its preview.
     view.update_preview()
-    asked_before = view._latest_preview
+    asked_before = view.state.latest_preview
     view.set_run(run_id + 1000)
-    view._jobs[asked_before] = "preview"  # as if it were still running: it fails after the switch
+    view.state.jobs[asked_before] = Asked("preview", run_id, None, "a.png", 0)  # still running: it fails after the switch
     view._job_failed(asked_before, "no finished finetune stage yet")
-    assert not view._no_final_student and "could not compute" not in view.readout.text()
+    assert not view.state.no_final_student and "could not compute" not in view.readout.text()
     assert view.scale_high.text() == "" and view.budget_label.text() == "budget: -"
 
     # A run still at work (its search over, no fine-tuned student yet): it opens on its best candidate, said so.

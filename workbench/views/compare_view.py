@@ -17,11 +17,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsLineI
                                QVBoxLayout, QWidget)
 
 from engine import api
-from engine.api import (COLOUR_TABLE, CandidateTable, LatencyReading, Preview, Store, available_devices, colour_map,
-                        describe_latency, primary_metric, scale_top)
+from engine.api import (COLOUR_TABLE, CandidateTable, Store, available_devices, colour_map, primary_metric,
+                        scale_top)
 from engine.settings import Settings
 from workbench.widgets.backend_choice import backend_combo
 from workbench.background.reader import StoreReader
+from workbench.session.compare_state import CompareState
 from workbench.session.state import Session, front_rows
 from workbench.background.model_process import ModelProcess
 from workbench.background.worker import Worker
@@ -176,17 +177,7 @@ class CompareView(QWidget):
         self.reader = StoreReader(self, threads=1)
         self.worker.done.connect(self._job_done)
         self.worker.failed.connect(self._job_failed)
-        self._jobs: dict[int, str] = {}
-        self._asked: dict[int, dict[str, Any]] = {}  # by job: what it was asked for (run, image, seed, student)
-        self.run_id: int | None = None
-        self.arch: str | None = None
-        self.result: Preview | None = None
-        self._shown_path: str | None = None  # the image file of the preview shown
-        self.latency: LatencyReading | None = None
-        self.latency_arch: str | None = None  # the student the reading is of (None: the final student)
-        self._no_final_student = False  # the run has none yet: its best candidate is shown instead
-        self._latest_preview = 0  # the job of the preview asked for last
-        self.candidates: list[tuple[int, str, dict]] = []  # (macs, arch, metrics)
+        self.state = CompareState()  # what is shown and asked for: the view draws from it
 
         self._make_controls()
         grid, scale_row = self._make_panels()
@@ -352,12 +343,16 @@ class CompareView(QWidget):
         session.subscribe(use)
         use()
 
+    # Read-only views of the state, for the window and tests.
+    run_id = property(lambda self: self.state.run_id)
+    arch = property(lambda self: self.state.arch)
+    result = property(lambda self: self.state.result)
+    latency = property(lambda self: self.state.latency)
+    candidates = property(lambda self: self.state.candidates)
+
     def set_run(self, run_id: int | None) -> None:
-        if run_id == self.run_id:
+        if not self.state.set_run(run_id):
             return
-        self.run_id, self.arch, self.result, self.latency, self._shown_path = run_id, None, None, None, None
-        self._no_final_student = False
-        self._latest_preview = 0  # a preview of the run shown before is not this run's, nor its failure
         # Nothing of the run shown before stays on screen, and no preview asked for it is shown later.
         for view in self.views.values():
             view.clear()
@@ -389,7 +384,7 @@ class CompareView(QWidget):
     def reload_candidates(self) -> None:
         """The run's Pareto front (read in the background): the budget slider steps along it, so each of its
         positions is the best candidate within that many MACs."""
-        self.candidates = []
+        self.state.candidates = []
         self.budget.setEnabled(False)
         if self.run_id is None:
             self.reader.forget("front")
@@ -399,34 +394,29 @@ class CompareView(QWidget):
                          lambda front, run_id=run_id: self._front_read(run_id, front))
 
     def _front_read(self, run_id: int, front: list[tuple[int, str, dict[str, float]]]) -> None:
-        if run_id != self.run_id:
+        if not self.state.front_read(run_id, front):
             return
-        self.candidates = front
         self.budget.blockSignals(True)
         self.budget.setRange(0, max(0, len(front) - 1))
         self.budget.setValue(max(0, len(front) - 1))
         self.budget.blockSignals(False)
         self.budget.setEnabled(bool(front))
-        if self._no_final_student and self.arch is None and front:
+        if self.state.waits_for_best_candidate:
             self._show_best_candidate()
         self._show_budget()
 
     def _show_budget(self) -> None:
         """The slider and its words follow what is shown, whichever control chose it."""
-        position = next((i for i, (_, arch, _) in enumerate(self.candidates) if arch == self.arch), None)
+        position = self.state.budget_position()
         if position is not None:
             self.budget.blockSignals(True)
             self.budget.setValue(position)
             self.budget.blockSignals(False)
-            self.budget_label.setText(f"budget: {self.candidates[position][0] / 1e6:.2f}M MACs")
-        elif self.arch is None:
-            self.budget_label.setText("final student" if self.candidates or self.result else "budget: -")
-        else:  # a candidate off the front (a Pareto click on a dominated point)
-            self.budget_label.setText("off the front")
+        self.budget_label.setText(self.state.budget_words())
 
     def _show_best_candidate(self) -> None:
         """A run still at work has no final student yet: its search's best so far is shown instead, said so."""
-        self.arch = self.candidates[-1][1]
+        self.state.show_best_candidate()
         self._show_budget()
         self.candidate_changed.emit(self.run_id, self.arch)
         self.update_preview()
@@ -434,14 +424,14 @@ class CompareView(QWidget):
     def select_candidate(self, run_id: int, arch: str | None) -> None:
         if run_id != self.run_id:
             self.set_run(run_id)
-        self.arch = arch
+        self.state.arch = arch
         self._show_budget()
         self.update_preview()
 
     def show_final_student(self) -> None:
         if self.run_id is None:
             return
-        self.arch = None
+        self.state.arch = None
         self._show_budget()
         self.candidate_changed.emit(self.run_id, None)
         self.update_preview()
@@ -451,7 +441,7 @@ class CompareView(QWidget):
             return
         macs, arch, _ = self.candidates[index]
         self.budget_label.setText(f"budget: {macs / 1e6:.2f}M MACs")
-        self.arch = arch
+        self.state.arch = arch
         self.candidate_changed.emit(self.run_id, arch)
         self.update_preview()
 
@@ -478,10 +468,8 @@ class CompareView(QWidget):
             return
         seed = self.style_seed.value()
         self.readout.setText("computing preview…")
-        self._latest_preview = self.worker.submit(api.preview_of_run, self.settings, self.run_id, Path(path),
-                                                  self.arch, seed)
-        self._jobs[self._latest_preview] = "preview"
-        self._asked[self._latest_preview] = {"run_id": self.run_id, "path": path, "seed": seed, "asked": self.arch}
+        job_id = self.worker.submit(api.preview_of_run, self.settings, self.run_id, Path(path), self.arch, seed)
+        self.state.asked_preview(job_id, path, seed)
 
     def measure_latency(self) -> None:
         if self.run_id is None:
@@ -490,40 +478,33 @@ class CompareView(QWidget):
         self.measure_button.setEnabled(False)
         self.readout.setText(self.readout.text() + f"\nmeasuring latency on {device} ({backend})…")
         job_id = self.worker.submit(api.latency_of_run, self.settings, self.run_id, self.arch, device, backend)
-        self._jobs[job_id] = f"latency:{device}:{backend}"
-        self._asked[job_id] = {"arch": self.arch}
+        self.state.asked_latency(job_id)
 
     def _job_done(self, job_id: int, result: Any) -> None:
-        if job_id not in self._jobs:
+        asked = self.state.jobs.get(job_id)
+        if asked is None:
             return  # not a job of this view's
-        kind = self._jobs.pop(job_id)
-        asked = self._asked.pop(job_id, {})
-        if kind == "preview":
-            if not asked or asked["run_id"] != self.run_id or asked["path"] != self.image_choice.currentData() \
-                    or asked["seed"] != self.style_seed.value() or asked["asked"] != self.arch:
+        if asked.kind == "preview":
+            new_image = self.state.preview_arrived(job_id, result, self.image_choice.currentData(),
+                                                   self.style_seed.value())
+            if new_image is None:
                 return  # asked for before another run, image, style seed or student was chosen
-            new_image = self.result is None or self._shown_path != asked["path"]
-            self.result, self._shown_path = result, asked["path"]
             self._show()
             if new_image:
                 self.fit()
-        elif kind.startswith("latency"):
-            self.latency, self.latency_arch = result, asked["arch"]
+        else:
+            self.state.latency_arrived(job_id, result)
             self.measure_button.setEnabled(True)
         self._update_readout()
 
     def _job_failed(self, job_id: int, message: str) -> None:
-        kind = self._jobs.pop(job_id, None)
-        self._asked.pop(job_id, None)
         self.measure_button.setEnabled(True)
-        if kind == "preview" and job_id != self._latest_preview:
+        outcome = self.state.failed(job_id, message)
+        if outcome == "ignore":
             return  # a preview of a choice since replaced: its failure is not the shown one's
-        if kind == "preview" and self.arch is None and self.result is None and "finetune" in message:
-            # No final student yet (the run is at work): its search's best candidate, once its front is read.
-            self._no_final_student = True
-            if self.candidates:
-                self._show_best_candidate()
-                return
+        if outcome == "best candidate":  # no final student yet (the run is at work): its search's best so far
+            self._show_best_candidate()
+            return
         self.readout.setText(f"could not compute: {message}")
 
     def _show(self) -> None:
@@ -563,23 +544,6 @@ class CompareView(QWidget):
             f"small differences show; the largest here is {largest:.0f}.")
 
     def _update_readout(self) -> None:
-        if not self.result:
-            return
-        t, s = self.result.teacher_profile, self.result.student_profile
-        lines = [f"student {self.result.arch}, {self.result.weights}: {s.macs / 1e6:.2f}M "
-                 f"MACs ({t.macs / s.macs:.1f}x fewer than the teacher's {t.macs / 1e6:.2f}M), "
-                 f"{s.params / 1e6:.4f}M params (teacher {t.params / 1e6:.3f}M)"]
-        if self.result.scores:
-            scores = ", ".join(f"{name} {value:.4g}" for name, value in self.result.scores.items())
-            lines.append(f"this candidate's scores in the search (search split): {scores}")
-        if self.result.measured_latency:
-            lines.append(self.result.measured_latency)
-        if self.latency:
-            if self.latency_arch == self.arch:
-                lines.append(f"latency, {describe_latency(self.latency)}")
-            else:  # kept for comparison, said to be another student's (it used to vanish)
-                lines.append(f"latency of the student shown before ({self.latency_arch or 'final student'}), "
-                             f"{describe_latency(self.latency)}; Measure latency for this one")
-        if self._no_final_student and self.result.arch == self.arch:
-            lines.insert(0, "no final student yet (the run has not fine-tuned one): the search's best candidate so far")
-        self.readout.setText("\n".join(lines))
+        lines = self.state.readout_lines()
+        if lines:
+            self.readout.setText("\n".join(lines))
