@@ -170,11 +170,11 @@ def test_the_losses_are_listed_in_the_order_the_family_declares(qtbot, store):
     from engine.store import Curve
 
     view = _view(qtbot, store)
-    view.loss_order = get_family("pix2pix").loss_names
+    view.state.loss_order = get_family("pix2pix").loss_names
     steps = np.arange(3)
-    view.curve_data = {name: Curve(steps, steps * 1.0, steps * 1.0, steps * 1.0, 1)
+    view.state.curve_data = {name: Curve(steps, steps * 1.0, steps * 1.0, steps * 1.0, 1)
                        for name in ("lr", "D_fake", "G_distill", "G_gan")}
     view._redraw_curves()
     listed = [view.series.item(i).text() for i in range(view.series.count())]
-    declared = [n for n in get_family("pix2pix").loss_names if n in view.curve_data]
+    declared = [n for n in get_family("pix2pix").loss_names if n in view.state.curve_data]
     assert listed == [*declared, "lr"]  # then what the family does not declare, by name

@@ -776,9 +776,9 @@ def test_the_monitor_reads_long_curves_downsampled_and_zoomed_in_detail(qtbot, s
     view.set_run(run_id)
     qtbot.waitUntil(lambda: set(view.curves) == {"G_gan", "G_distill"} and not view.reader.busy(), timeout=10_000)
     steps, _ = view.curves["G_gan"].getData()
-    assert view.curve_width == 16 and len(steps) <= MAX_PLOT_POINTS  # 6000 steps: rollups of 16 steps
+    assert view.state.curve_width == 16 and len(steps) <= MAX_PLOT_POINTS  # 6000 steps: rollups of 16 steps
     view.plot.getViewBox().setXRange(1000, 1500, padding=0)  # the user zooms in
-    qtbot.waitUntil(lambda: view.curve_width == 1 and not view.reader.busy(), timeout=10_000)
+    qtbot.waitUntil(lambda: view.state.curve_width == 1 and not view.reader.busy(), timeout=10_000)
     steps, values = view.curves["G_gan"].getData()
     assert steps[0] >= 999 and steps[-1] <= 1501 and list(values[:3]) == list(steps[:3])  # every recorded point
 

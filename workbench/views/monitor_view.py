@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 from engine.api import FAMILIES, STAGES, Curve, RunConfig, RunDetail, Store
 from engine.events import Event, format_log_line, log_line
 from workbench.background.reader import StoreReader
-from workbench.session.state import RunMonitor, Session
+from workbench.session.monitor_state import MonitorState
+from workbench.session.state import Session
 
 MAX_PLOT_POINTS = 2000
 #: The stages that record series (losses; the search its best score so far), in the order a run goes.
@@ -53,8 +54,7 @@ class MonitorView(QWidget):
     def __init__(self, store: Store, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
-        self.run_id: int | None = None
-        self.monitor = RunMonitor()
+        self.state = MonitorState()  # what is shown: the view draws from it
         self.title = QLabel("Select a run")
         self.title.setStyleSheet("font-weight: bold; font-size: 14px")
         self.cancel_button = QPushButton("Cancel run")
@@ -107,7 +107,6 @@ class MonitorView(QWidget):
         self.loss_stage.setToolTip("The stage whose series are plotted; it follows the running stage until you "
                                    "choose one")
         self.loss_stage.activated.connect(self._stage_chosen)
-        self.follow_stage = True  # until the user picks a stage for this run
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.toggled.connect(self._log_scale_toggled)
         self.smoothing = QDoubleSpinBox()
@@ -125,11 +124,7 @@ class MonitorView(QWidget):
         self.series = QListWidget()
         self.series.setMaximumWidth(190)
         self.series.itemChanged.connect(lambda _: self._redraw_curves())
-        self.hidden_series: set[str] = set()
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self.curve_data: dict[str, Curve] = {}
-        self.loss_order: tuple[str, ...] = ()  # the shown run's family's loss names (``Family.loss_names``)
-        self.curve_width = 1  # steps per plotted point of the curves shown (1: every recorded point)
         self.reader = StoreReader(self)
         self._zoom_timer = QTimer(self)
         self._zoom_timer.setSingleShot(True)
@@ -139,8 +134,6 @@ class MonitorView(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_READ_LINES)
-        self.log_after = 0  # the id of the last log line shown
-        self.log_from_store = False
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020")
@@ -152,15 +145,15 @@ class MonitorView(QWidget):
         session.subscribe(use)
         use()
 
+    # Read-only views of the state, for the window and tests.
+    run_id = property(lambda self: self.state.run_id)
+    monitor = property(lambda self: self.state.run)
+
     def set_run(self, run_id: int | None) -> None:
-        if run_id != self.run_id:
-            self.run_id = run_id
-            self.monitor = RunMonitor(run_id)
+        if self.state.set_run(run_id):
             self.log_view.clear()
-            self.log_after, self.log_from_store = 0, False
             self.reader.forget("monitor")
             self._clear_curves()
-            self.follow_stage = True
             for bar in self.bars.values():
                 bar.setMaximum(1)
                 bar.setValue(0)
@@ -172,14 +165,14 @@ class MonitorView(QWidget):
         for curve in self.curves.values():
             self.plot.removeItem(curve)
         self.curves.clear()
-        self.curve_data.clear()
+        self.state.curve_data = {}
         self.series.clear()
         # The previous run's (or stage's) axes do not linger over an empty plot.
         self.plot.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.plot.getViewBox().enableAutoRange()
 
     def _stage_chosen(self, _index: int) -> None:
-        self.follow_stage = False
+        self.state.follow_stage = False
         self._show_stage(self.loss_stage.currentText())
 
     def _show_stage(self, stage: str) -> None:
@@ -199,13 +192,12 @@ class MonitorView(QWidget):
         self.plot.setLabel("left", f"{label} (log scale)" if self.log_scale.isChecked() else label)
 
     def set_process_running(self, running: bool) -> None:
-        self._running = running
+        self.state.running = running
         self._update_buttons()
 
     def _update_buttons(self, status: str | None = None) -> None:
-        self.cancel_button.setEnabled(self.run_id is not None and self._running)
-        self.resume_button.setEnabled(self.run_id is not None and not self._running
-                                      and status in ("failed", "cancelled", "pending"))
+        self.cancel_button.setEnabled(self.state.can_cancel())
+        self.resume_button.setEnabled(self.state.can_resume(status))
 
     def handle_event(self, event: Event) -> None:
         """A live event of the selected run's process: progress and log at once, curves from the store."""
@@ -222,7 +214,7 @@ class MonitorView(QWidget):
             else:
                 self._set_bar(stage.name, stage.step, stage.total)
                 self.etas[stage.name].setText(_eta_text(stage.eta_seconds()))
-            if self.follow_stage and stage.status == "running" and stage.name in PLOTTED_STAGES \
+            if self.state.follow_stage and stage.status == "running" and stage.name in PLOTTED_STAGES \
                     and stage.name != self.loss_stage.currentText():
                 self._show_stage(stage.name)
 
@@ -260,7 +252,7 @@ class MonitorView(QWidget):
         view_box = self.plot.getViewBox()
         zoomed = bool(self.curves) and not view_box.autoRangeEnabled()[0]
         start, stop = (int(max(0, v)) for v in view_box.viewRange()[0]) if zoomed else (None, None)
-        after = self.log_after
+        after = self.state.log_after
 
         def read() -> tuple[RunDetail, dict[str, Curve], list[tuple]]:
             lines = store.log_lines(run_id, after_id=after, limit=None if after else LOG_READ_LINES)
@@ -273,7 +265,7 @@ class MonitorView(QWidget):
         if run_id != self.run_id or stage != self.loss_stage.currentText():
             return  # another run or stage was chosen meanwhile
         self.title.setText(f"Run {run.id}: {run.name} ({run.family}, {run.dataset}) - {run.status}")
-        self.loss_order = FAMILIES.get(run.family).loss_names if run.family in FAMILIES else ()
+        self.state.loss_order = FAMILIES.get(run.family).loss_names if run.family in FAMILIES else ()
         self._label_axis()
         self._show_outcome(run.status, run.error or "")
         running_stage = None
@@ -293,16 +285,16 @@ class MonitorView(QWidget):
             else:
                 self.etas[stage_row.name].setText(status if status != "pending" else "")
         self._append_log(run, lines)
-        if self.follow_stage and running_stage in PLOTTED_STAGES and running_stage != stage:
+        if self.state.follow_stage and running_stage in PLOTTED_STAGES and running_stage != stage:
             self._show_stage(running_stage)
             return
-        self.curve_data = curves
+        self.state.curve_data = curves
         self._redraw_curves()
         self._explain_empty_plot(run, stage, curves)
         if not self._zoom_timer.isActive():  # a zoom's finer read comes next: keep the curves meanwhile
             for name in set(self.curves) - set(curves):
                 self.plot.removeItem(self.curves.pop(name))
-        self.curve_width = max((c.width for c in curves.values()), default=1)
+        self.state.curve_width = max((c.width for c in curves.values()), default=1)
         self._update_buttons(run.status)
 
     def _explain_empty_plot(self, run: RunDetail, stage: str, curves: dict[str, Curve]) -> None:
@@ -325,14 +317,12 @@ class MonitorView(QWidget):
     def _append_log(self, run: RunDetail, lines: list[tuple]) -> None:
         scrollbar = self.log_view.verticalScrollBar()
         at_end = scrollbar.value() >= scrollbar.maximum() - 2
-        lines = [line for line in lines if line[0] > self.log_after]  # a read asked for before the last one came
+        lines, replace = self.state.new_log_lines(lines)
+        if replace:  # the stage story below came first: the store's log replaces it
+            self.log_view.clear()
         if lines:
-            if not self.log_from_store:  # the stage story below came first: the store's log replaces it
-                self.log_view.clear()
-                self.log_from_store = True
             for _id, at, level, text in lines:
                 self.log_view.appendPlainText(f"{at.astimezone():%H:%M:%S}  {format_log_line(level, text)}")
-            self.log_after = lines[-1][0]
         elif self.log_view.document().isEmpty():
             # A run from before the store kept logs: tell its story from its stages and artifacts.
             for stage_row in run.stages:
@@ -346,9 +336,7 @@ class MonitorView(QWidget):
 
     def _redraw_curves(self) -> None:
         """The curves of the shown stage, smoothed as asked; the series list ticks which are shown."""
-        # The family's declared losses first, in its order (so each keeps its colour), then any others by name.
-        order = self.loss_order
-        names = sorted(self.curve_data, key=lambda n: (order.index(n) if n in order else len(order), n))
+        names = self.state.series_order()
         known = {self.series.item(i).text(): self.series.item(i) for i in range(self.series.count())}
         self.series.blockSignals(True)
         for index, name in enumerate(names):
@@ -356,23 +344,25 @@ class MonitorView(QWidget):
             if name not in known:
                 item = QListWidgetItem(name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Unchecked if name in self.hidden_series else Qt.CheckState.Checked)
+                item.setCheckState(Qt.CheckState.Unchecked if name in self.state.hidden_series
+                                   else Qt.CheckState.Checked)
                 item.setForeground(QBrush(QColor(colour)))
                 self.series.addItem(item)
                 known[name] = item
         self.series.blockSignals(False)
-        self.hidden_series = {name for name, item in known.items() if item.checkState() != Qt.CheckState.Checked}
+        self.state.hidden_series = {name for name, item in known.items()
+                                    if item.checkState() != Qt.CheckState.Checked}
         weight = self.smoothing.value()
         for index, name in enumerate(names):
             if name not in self.curves:
                 self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(COLOURS[index % len(COLOURS)], width=1.5))
-            curve = self.curve_data[name]
+            curve = self.state.curve_data[name]
             self.curves[name].setData(curve.steps, smoothed(list(curve.values), weight))
             # A lone point draws no line: a dot shows it.
             self.curves[name].setSymbol("o" if len(curve.steps) == 1 else None)
             self.curves[name].setSymbolBrush(COLOURS[index % len(COLOURS)])
             self.curves[name].setSymbolSize(7)
-            self.curves[name].setVisible(name not in self.hidden_series)
+            self.curves[name].setVisible(name not in self.state.hidden_series)
 
     def _range_changed(self, *_: object) -> None:
         """Zooming in asks the store for finer detail of the visible steps (once the view settles)."""
