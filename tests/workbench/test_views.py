@@ -579,6 +579,10 @@ def test_new_run_dialog_sets_the_search_size_and_the_training_crop_and_shows_uni
     search = dialog.config.search
     assert (search.method, search.population, search.generations, search.exhaustive_limit) == ("evolution", 30, 7, 500)
     assert dialog.config.train_crop is None and dialog.train_crop.text() == "whole images"
+    assert search.seed is None and dialog.search_seed.text() == "the run's seed"
+    dialog.search_seed.setValue(11)  # the evolution's draws on their own seed
+    settled(qtbot, dialog)
+    assert dialog.config.search.seed == 11 and "another first population" in dialog.search_seed.toolTip()
     dialog.train_crop.setValue(200)  # larger than the 128 px images: refused, and said
     settled(qtbot, dialog)
     assert dialog.config is None and "train_crop" in dialog.error.text()

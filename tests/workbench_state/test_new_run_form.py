@@ -21,6 +21,10 @@ def test_each_budget_kind_sets_only_its_own_fields():
     assert form.with_(image_size="512x256").overrides()["image_size"] == "512x256"
     assert form.with_(image_size=" 96 ").overrides()["image_size"] == 96
     assert form.with_(train_crop=0).overrides()["train_crop"] is None  # whole images
+    assert form.search_seed == -1 and form.overrides()["search"]["seed"] is None  # the run's own seed
+    seeded, _ = form.with_(search_seed=11).config()
+    assert seeded.search.seed == 11 and NewRunForm.from_preset("pix2pix-sample").with_(search_seed=11) == \
+        form.with_(search_seed=11)
 
 
 def test_the_forms_own_problems_name_their_field_and_the_fix(tmp_path):

@@ -107,6 +107,8 @@ TIPS = {
     "population": "Evolution: sub-networks per generation (the reference's 100)",
     "generations": "Evolution: generations after the first (the reference's 500)",
     "exhaustive_limit": "Exhaustive: the most sub-networks it scores; a larger space needs the evolution",
+    "search_seed": "Evolution: the seed of its random draws (the run's own seed unless set): another seed searches "
+        "the same supernet again from another first population, to see how much the student owes to the draw",
     "train_crop": "Train on random square crops of this side (a multiple of 4, at most the image size); "
         "scoring and export use whole images",
     "device": "Where the run trains: auto takes a GPU where this machine has one, else the CPU (said in "
@@ -221,6 +223,8 @@ class NewRunDialog(QDialog):
         self.population = _spin("Population", "search.population", 2, 1_000_000, 100, 10, " members")
         self.generations = _spin("Generations", "search.generations", 1, 1_000_000, 500, 10, " generations")
         self.exhaustive_limit = _spin("Exhaustive limit", "search.exhaustive_limit", 1, 100_000_000, 2000, 100, " sub-networks at most")
+        self.search_seed = _spin("Search seed", "search.seed", -1, 2**31 - 1, -1)
+        self.search_seed.setSpecialValueText("the run's seed")  # -1: search.seed unset
         self.train_crop = _spin("Training crop", "train_crop", 0, 8192, 0, 4, " px crops")
         self.train_crop.setSpecialValueText("whole images")  # 0: no crop (train_crop: null)
         self.image_size = QLineEdit("64")
@@ -343,6 +347,8 @@ class NewRunDialog(QDialog):
         self._error_row(budget_form, "search.population", "search.generations")
         budget_form.addRow("Exhaustive up to", self.exhaustive_limit)
         self._error_row(budget_form, "search.exhaustive_limit")
+        budget_form.addRow("Search seed", self.search_seed)
+        self._error_row(budget_form, "search.seed")
         # Beside the metric: that FID will not be what the run reports where its weights are missing.
         self.metric_note = QLabel()
         self.metric_note.setWordWrap(True)
@@ -372,7 +378,7 @@ class NewRunDialog(QDialog):
             widget.toggled.connect(self.validate)
         for widget in (self.teacher_steps, self.supernet_steps, self.finetune_steps, self.batch_size, self.ratio,
                        self.macs, self.latency, self.processes, self.machines, self.population, self.generations,
-                       self.exhaustive_limit, self.train_crop):
+                       self.exhaustive_limit, self.search_seed, self.train_crop):
             widget.valueChanged.connect(self.validate)
         self._watch_refusals(self)
 
@@ -564,6 +570,7 @@ class NewRunDialog(QDialog):
         binder.value("population", self.population)
         binder.value("generations", self.generations)
         binder.value("exhaustive_limit", self.exhaustive_limit)
+        binder.value("search_seed", self.search_seed)
         binder.value("train_crop", self.train_crop)
         binder.choice("device", self.device)
         binder.value("processes", self.processes)

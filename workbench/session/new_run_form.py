@@ -45,6 +45,7 @@ class NewRunForm:
     population: int = 100
     generations: int = 500
     exhaustive_limit: int = 2000
+    search_seed: int = -1  # -1: the run's own seed (search.seed unset)
     image_size: str = "256"
     train_crop: int = 0  # 0: whole images
     batch_size: int = 1
@@ -74,7 +75,8 @@ class NewRunForm:
             ratio=config.search.ratio, supernet_steps=config.supernet.steps,
             finetune_steps=config.finetune.steps, search_method=config.search.method,
             population=config.search.population, generations=config.search.generations,
-            exhaustive_limit=config.search.exhaustive_limit, image_size=str(config.image_size),
+            exhaustive_limit=config.search.exhaustive_limit,
+            search_seed=-1 if config.search.seed is None else config.search.seed, image_size=str(config.image_size),
             train_crop=config.train_crop or 0, batch_size=config.batch_size, metric=config.metric,
             segmentation=config.segmentation.onnx if config.segmentation else "", model=dict(config.model))
 
@@ -87,7 +89,8 @@ class NewRunForm:
                                    {"sample": None, "path": self.folder.strip() or None, "layout": "auto"})
         search: dict[str, Any] = {"target_ratio": None, "macs_budget": None, "latency_budget_ms": None,
                                   "method": self.search_method, "population": self.population,
-                                  "generations": self.generations, "exhaustive_limit": self.exhaustive_limit}
+                                  "generations": self.generations, "exhaustive_limit": self.exhaustive_limit,
+                                  "seed": None if self.search_seed < 0 else self.search_seed}
         if self.budget == "ratio":
             search["target_ratio"] = self.ratio
         elif self.budget == "macs":
