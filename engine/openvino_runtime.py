@@ -108,17 +108,18 @@ def compile_model(path: Path, threads: int | None = None, precision: str = "f32"
     return _compile(str(path), threads, precision)
 
 
-def compile_model_object(model: Any, threads: int | None = None):
+def compile_model_object(model: Any, threads: int | None = None, hint: str = "LATENCY"):
     """An ``openvino.Model`` made in memory (``openvino.convert_model`` of a PyTorch module) compiled for the
-    CPU in f32, as :func:`compile_model` compiles a file."""
+    CPU in f32, as :func:`compile_model` compiles a file; ``hint`` ``THROUGHPUT`` for many images at once
+    (several streams, each request on its own)."""
     require()
-    return _compile(model, threads, "f32")
+    return _compile(model, threads, "f32", hint)
 
 
-def _compile(model: Any, threads: int | None, precision: str):
+def _compile(model: Any, threads: int | None, precision: str, hint: str = "LATENCY"):
     import torch
 
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
+    config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision,
                               "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
     with _lock:
         return _core().compile_model(model, "CPU", config)
