@@ -243,6 +243,9 @@ class ExportSpec(_Model):
     #: How many groups of layers accuracy control may try in f32 before it stops with what it has (each costs
     #: one evaluation of the metric on the search split); the variant says whether the drop was met.
     int8_max_iterations: int = Field(8, ge=1, description="groups of layers INT8 accuracy control tries at most")
+    #: How long accuracy control may run before it stops and plain post-training quantisation is kept (said so in
+    #: the variant): ranking a network's layers compiles the model once per group of them.
+    int8_time_cap_s: float = Field(300.0, gt=0, description="seconds INT8 accuracy control may run")
     #: NNCF's preset for it: ``mixed`` quantises activations asymmetrically (closer to the float student: 35.9 and
     #: 36.4 dB on the shipped generators against 34.4 and 32.4), ``performance`` symmetrically (a little faster).
     int8_preset: Literal["mixed", "performance"] = "mixed"

@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,15 @@ class AccuracyControl:
     #: on a metric that cannot be met (FID on a few images moves by more than 1% for any change) it tries every
     #: group, quadratic in the layers (a MUNIT export still trying after 15 minutes).
     max_iterations: int = 8
+    #: Accuracy control stops once it has run this long (checked before each evaluation of the metric; None: no
+    #: limit), and plain post-training quantisation is kept instead, said so: every group NNCF ranks is one
+    #: compile of the model, and a network of many layers (GauGAN's) ranked them for more than 15 minutes.
+    time_cap_s: float | None = 300.0
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+
+
+class _OutOfTime(Exception):
+    """Accuracy control ran past ``AccuracyControl.time_cap_s``."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +80,15 @@ class Int8Model:
     #: every group was tried, or ``max_iterations`` were, before it held.
     within_drop: bool | None = None
     max_drop: float | None = None
+    #: Accuracy control was stopped at its time cap (these seconds): the model is plain post-training quantisation.
+    stopped_after_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"quantizer": self.method}
         if self.metric is not None:
             data["control"] = {"metric": self.metric, "float": self.metric_float, "int8": self.metric_int8,
-                               "split": "search", "within_drop": self.within_drop, "max_drop": self.max_drop}
+                               "split": "search", "within_drop": self.within_drop, "max_drop": self.max_drop,
+                               "stopped_after_s": self.stopped_after_s}
         return data
 
 
@@ -119,30 +132,39 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
 
     calibrate = nncf.Dataset(_items(calibration, input_names))
     count = len(calibration[0])
+    plain = f"{activations} activations, ranges from {count} search-split images"
     if control is None:
         quantized = nncf.quantize(model, calibrate, subset_size=count, preset=kind)
-        result = Int8Model(target, f"NNCF post-training quantisation, {activations} activations, ranges from "
-                                   f"{count} search-split images")
-    else:
-        held_out = _items(control.inputs, input_names)
+        return quantized, Int8Model(target, f"NNCF post-training quantisation, {plain}")
+    held_out = _items(control.inputs, input_names)
+    started = control.clock()
 
-        def validate(compiled, items) -> float:
-            value = float(control.score(first_outputs(compiled, list(items))))
-            # NNCF takes a larger value for better; a lower-is-better metric (FID) is given negated, so that
-            # its relative drop is the metric's relative rise.
-            return value if control.higher_is_better else -value
+    def validate(compiled, items) -> float:
+        if control.time_cap_s is not None and control.clock() - started > control.time_cap_s:
+            raise _OutOfTime
+        value = float(control.score(first_outputs(compiled, list(items))))
+        # NNCF takes a larger value for better; a lower-is-better metric (FID) is given negated, so that
+        # its relative drop is the metric's relative rise.
+        return value if control.higher_is_better else -value
 
+    stopped = None
+    try:
         quantized = nncf.quantize_with_accuracy_control(
             model, calibrate, nncf.Dataset(held_out), validate, max_drop=control.max_drop,
             drop_type=nncf.DropType.RELATIVE, subset_size=count, preset=kind,
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
                 max_num_iterations=control.max_iterations))
-        before = float(control.score(first_outputs(compile_model_object(model, threads), held_out)))
-        after = float(control.score(first_outputs(compile_model_object(quantized, threads), held_out)))
-        # A rounding's margin: NNCF's own test of the drop is on the same two numbers.
-        within = relative_drop(before, after, control.higher_is_better) <= control.max_drop + 1e-9
         method = (f"NNCF with accuracy control: {control.metric} on {len(held_out)} search-split images may worsen "
                   f"by {100 * control.max_drop:g}% at most (at most {control.max_iterations} groups of layers "
-                  f"tried in f32); {activations} activations, ranges from {count} search-split images")
-        result = Int8Model(target, method, control.metric, before, after, within, control.max_drop)
-    return quantized, result
+                  f"tried in f32); {plain}")
+    except _OutOfTime:
+        stopped = control.time_cap_s
+        quantized = nncf.quantize(model, calibrate, subset_size=count, preset=kind)
+        method = (f"NNCF post-training quantisation: accuracy control stopped at its time cap of {stopped:g} s "
+                  f"(export.int8_time_cap_s) before {control.metric} was brought within "
+                  f"{100 * control.max_drop:g}%; {plain}")
+    before = float(control.score(first_outputs(compile_model_object(model, threads), held_out)))
+    after = float(control.score(first_outputs(compile_model_object(quantized, threads), held_out)))
+    # A rounding's margin: NNCF's own test of the drop is on the same two numbers.
+    within = relative_drop(before, after, control.higher_is_better) <= control.max_drop + 1e-9
+    return quantized, Int8Model(target, method, control.metric, before, after, within, control.max_drop, stopped)

@@ -99,8 +99,11 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
         if control and control.get("within_drop") is False:
             ctx.message(f"export: INT8 accuracy control did not bring {control['metric']} within "
                         f"{100 * control['max_drop']:g}% of the float student's ({control['float']:.4g} float, "
-                        f"{control['int8']:.4g} INT8 on the search split); raise export.int8_max_iterations or "
-                        "export.int8_max_drop, or use the f32 OpenVINO model", level="warning")
+                        f"{control['int8']:.4g} INT8 on the search split"
+                        + (f"; stopped at its time cap of {control['stopped_after_s']:g} s"
+                           if control.get("stopped_after_s") else "")
+                        + "); raise export.int8_max_iterations, export.int8_time_cap_s or export.int8_max_drop, or "
+                        "use the f32 OpenVINO model", level="warning")
         if not variant["usable"]:
             ctx.message(f"export: the {name} variant is outside its tolerance ({variant['tolerance']}): "
                         f"{variant['check']}; use the float student.onnx", level="warning")
@@ -118,7 +121,7 @@ def _int8_control(ctx: StageContext, data: RunData) -> AccuracyControl | None:
     inputs = tuple(t.cpu().numpy() for t in data.feed(family, options, "search"))
     return AccuracyControl(scorer.metric, scorer.higher_is_better,
                            lambda outputs: scorer.primary(torch.from_numpy(outputs)), inputs, spec.int8_max_drop,
-                           spec.int8_max_iterations)
+                           spec.int8_max_iterations, spec.int8_time_cap_s)
 
 
 @dataclass

@@ -134,9 +134,9 @@ def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(stude
         calls.append(1)
         return error(out)
 
-    def quantised(max_drop: float, iterations: int = 1000) -> dict:
+    def quantised(max_drop: float, iterations: int = 1000, **cap) -> dict:
         calls.clear()
-        control = AccuracyControl("error", False, counted, (held_out,), max_drop, iterations)
+        control = AccuracyControl("error", False, counted, (held_out,), max_drop, iterations, **cap)
         return build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs,
                               control=control)["openvino_int8"]
 
@@ -160,6 +160,17 @@ def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(stude
     assert _quantised_layers(capped["path"]) >= _quantised_layers(strict["path"])
     assert capped["control"]["within_drop"] == (capped["control"]["int8"] <= 1.0 + 1e-9)
     assert "(at most 1 groups of layers tried in f32)" in capped["quantizer"]
+    # Past its time cap (a fake clock: each reading a second later), it stops and keeps plain post-training
+    # quantisation, said in the variant and its control; the drop is judged on that model.
+    ticks = iter(range(10**6))
+    timed_out = quantised(0.0, time_cap_s=0.5, clock=lambda: float(next(ticks)))
+    assert timed_out["control"]["stopped_after_s"] == 0.5 and strict["control"]["stopped_after_s"] is None
+    assert "accuracy control stopped at its time cap of 0.5 s (export.int8_time_cap_s)" in timed_out["quantizer"]
+    assert len(calls) == 2  # the float and the INT8 model's metric, for the record: nothing was ranked
+    timed_out_layers = _quantised_layers(timed_out["path"])
+    plain = build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs)["openvino_int8"]
+    assert timed_out_layers == _quantised_layers(plain["path"]) >= loose_layers  # nothing kept in f32
+    assert timed_out["control"]["within_drop"] == (timed_out["control"]["int8"] <= 1.0 + 1e-9)
 
 
 def test_bf16_is_built_where_the_cpu_has_it_and_skipped_with_a_reason_elsewhere(student, monkeypatch):
