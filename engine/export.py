@@ -253,6 +253,13 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
                                             threads=threads, **protocol)
     if "openvino" in variants:
         readings["openvino"] = files.select({"teacher": "openvino teacher", "student": "openvino"}, "openvino")
+    _add_variant_speeds(variants, files, exacts)
+    return readings
+
+
+def _add_variant_speeds(variants: dict[str, dict[str, Any]], files: LatencyReading, exacts: dict[str, str]) -> None:
+    """Each variant's latency and speed-ups over the float student and over its backend's exact model, from the
+    rounds that timed them together."""
     for name, variant in variants.items():
         ratio = files.ratios[f"student/{name}"]
         variant["latency_ms"] = files.timings[name].median_ms
@@ -268,7 +275,6 @@ def measure_teacher_and_student(teacher: nn.Module, student: nn.Module, teacher_
             variant["exact_reference"] = "student.onnx" if exact == "student" else exact
             # Slower where even its best rounds (p90 of the ratio) are below 1: not recommended on this machine.
             variant["slower_than_exact"] = over.p90_ms < 1.0
-    return readings
 
 
 def exact_of(name: str, variants: dict[str, dict[str, Any]]) -> str | None:
