@@ -172,9 +172,10 @@ class Candidates:
             gathered = world.gather([self.metrics_of(arch) for arch in world.shard(round_)])
             for position, arch in enumerate(round_):
                 metrics = gathered[position % world.size][position // world.size]
+                record = self.record(arch, metrics)
                 if world.is_main:
-                    self.records[str(arch)] = self.record(arch, metrics)
-                report_candidate(self.ctx, self.record(arch, metrics), self.scorer.metric)
+                    self.records[str(arch)] = record
+                report_candidate(self.ctx, record, self.scorer.metric)
                 values.append(metrics[self.scorer.metric])
         return values
 
