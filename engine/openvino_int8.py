@@ -60,10 +60,17 @@ class AccuracyControl:
     #: compile of the model, and a network of many layers (GauGAN's) ranked them for more than 15 minutes.
     time_cap_s: float | None = 300.0
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+    #: Whether the user asked the run to stop (checked before each evaluation): NNCF cannot be interrupted
+    #: otherwise, and a stop asked during its ranking waited for the whole of it.
+    stop_requested: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
 
 
 class _OutOfTime(Exception):
     """Accuracy control ran past ``AccuracyControl.time_cap_s``."""
+
+
+class QuantisationStopped(Exception):
+    """The user asked the run to stop while accuracy control was running: nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,8 @@ def _quantize(model, target: Path, calibration: tuple[np.ndarray, ...], input_na
     started = control.clock()
 
     def validate(compiled, items) -> float:
+        if control.stop_requested():
+            raise QuantisationStopped("stopped during INT8 accuracy control, as asked")
         if control.time_cap_s is not None and control.clock() - started > control.time_cap_s:
             raise _OutOfTime
         value = float(control.score(first_outputs(compiled, list(items))))

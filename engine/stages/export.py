@@ -18,9 +18,9 @@ from engine.model_card import protocol_of, build_model_card, weights_of
 from engine.panels import compose, difference_levels, grid_panels, scale_top, with_legend
 from engine.metrics import psnr
 from engine.onnx_variants import build_variants, skipped_variants, variant_outputs
-from engine.openvino_int8 import AccuracyControl
+from engine.openvino_int8 import AccuracyControl, QuantisationStopped
 from engine.profile import profile_model
-from engine.stages.context import StageContext
+from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import Scorer, generate, make_scorer
 from engine.stages.resources import load_student, load_teacher
@@ -82,10 +82,13 @@ def _variants(ctx: StageContext, data: RunData, onnx_path: Path, student: nn.Mod
     calibration = data.feed(family, options, "search", count)
     test_feed = data.feed(family, options, "test")
     float_out = generate(student, test_feed[0], torch.device("cpu"), test_feed[1:])
-    variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
-                              tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
-                              input_names, _int8_control(ctx, data) if "openvino_int8" in names else None,
-                              config.export.int8_preset)
+    try:
+        variants = build_variants(onnx_path, names, tuple(t.cpu().numpy() for t in calibration),
+                                  tuple(t.cpu().numpy() for t in test_feed), float_out.numpy(), config.threads,
+                                  input_names, _int8_control(ctx, data) if "openvino_int8" in names else None,
+                                  config.export.int8_preset)
+    except QuantisationStopped as exc:
+        raise Cancelled(f"export {exc}; resume with: python main.py resume {ctx.run_id}") from None
     feed = {n: t.cpu().numpy() for n, t in zip(input_names, test_feed)}
     registered: set[str] = set()
     for name, variant in variants.items():
@@ -121,7 +124,7 @@ def _int8_control(ctx: StageContext, data: RunData) -> AccuracyControl | None:
     inputs = tuple(t.cpu().numpy() for t in data.feed(family, options, "search"))
     return AccuracyControl(scorer.metric, scorer.higher_is_better,
                            lambda outputs: scorer.primary(torch.from_numpy(outputs)), inputs, spec.int8_max_drop,
-                           spec.int8_max_iterations, spec.int8_time_cap_s)
+                           spec.int8_max_iterations, spec.int8_time_cap_s, stop_requested=ctx.cancel_requested)
 
 
 @dataclass
