@@ -209,6 +209,11 @@ class ExportedCandidate:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportedCandidate:
+        """Read back from ``as_dict`` (the export dialog reads the command line's ``--json``)."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
 
 def export_candidate(models: RunModels, arch: str | None, out_dir: Path, inputs: tuple[torch.Tensor, ...],
                      calibration: tuple[torch.Tensor, ...] | None = None) -> ExportedCandidate:

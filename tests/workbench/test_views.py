@@ -328,14 +328,14 @@ def test_export_dialog_exports_a_candidate_and_shows_the_parity_check(qtbot, fin
     assert not dialog.open_button.isEnabled()
     with qtbot.waitSignal(dialog.process.finished, timeout=REAL_WORK_MS):
         dialog.start()
-    assert dialog.export_result is not None and dialog.export_result["arch"] == arch
-    assert dialog.export_result["max_abs_diff"] <= 1e-3
+    assert dialog.export_result is not None and dialog.export_result.arch == arch
+    assert dialog.export_result.max_abs_diff <= 1e-3
     assert "parity with PyTorch" in dialog.result_label.text()
-    assert Path(dialog.export_result["onnx_path"]).is_file() and Path(dialog.export_result["model_card_path"]).is_file()
+    assert Path(dialog.export_result.onnx_path).is_file() and Path(dialog.export_result.model_card_path).is_file()
     # Every line reachable: the result scrolls in its own area, with the full paths, and the folder opens from here.
     assert dialog.result_area.widget() is dialog.result_label
-    assert dialog.export_result["onnx_path"] in dialog.result_label.text()
-    assert dialog.export_result["model_card_path"] in dialog.result_label.text()
+    assert dialog.export_result.onnx_path in dialog.result_label.text()
+    assert dialog.export_result.model_card_path in dialog.result_label.text()
     assert dialog.open_button.isEnabled() and dialog._exported_folder() == tmp_path / "out"
     dialog.candidate.setCurrentIndex(0)
     assert dialog.weights_note.text().startswith("The run's final student")

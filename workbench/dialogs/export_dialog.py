@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.api import Store, describe_latency, describe_variant
+from engine.api import ExportedCandidate, Store, describe_latency, describe_variant
 from engine.settings import Settings
 from workbench.background.children import child_command
 from workbench.widgets.open_location import open_location
@@ -66,7 +66,7 @@ class ExportDialog(QDialog):
         self.result_area.setWidgetResizable(True)
         self.result_area.setWidget(self.result_label)
         self.result_area.setMinimumHeight(240)
-        self.export_result: dict | None = None
+        self.export_result: ExportedCandidate | None = None
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_dir)
         out_row.addWidget(browse)
@@ -102,7 +102,7 @@ class ExportDialog(QDialog):
             "run's final student was fine-tuned): its quality is the search's, not the final student's.")
 
     def _exported_folder(self) -> Path:
-        return Path(self.export_result["onnx_path"]).parent if self.export_result else Path(self.out_dir.text())
+        return Path(self.export_result.onnx_path).parent if self.export_result else Path(self.out_dir.text())
 
     def _candidate_changed(self, _index: int) -> None:
         self._show_weights_note()
@@ -132,14 +132,13 @@ class ExportDialog(QDialog):
             self.result_label.setText(f"export failed: {err.splitlines()[-1] if err else f'exit code {code}'}")
             self.result_label.setStyleSheet("color: #b00020")
             return
-        self.export_result = json.loads(out.splitlines()[-1])
-        r = self.export_result
+        self.export_result = r = ExportedCandidate.from_dict(json.loads(out.splitlines()[-1]))
         self.result_label.setStyleSheet("")
         self.result_label.setText(
-            f"<b>{r['arch']}</b>: {r['macs'] / 1e6:.2f}M MACs, {r['params'] / 1e6:.4f}M params<br>"
-            f"parity with PyTorch in ONNX Runtime: max |diff| {r['max_abs_diff']:.2g} (limit 1e-3)<br>"
-            + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r["latency"].values())
-            + "".join(f"variant {describe_variant(n, v)}<br>" for n, v in r.get("onnx_variants", {}).items())
-            + "".join(f"variant {n}: not built ({why})<br>" for n, why in r.get("onnx_variants_skipped", {}).items())
-            + f"ONNX: {r['onnx_path']}<br>model card: {r['model_card_path']}")
+            f"<b>{r.arch}</b>: {r.macs / 1e6:.2f}M MACs, {r.params / 1e6:.4f}M params<br>"
+            f"parity with PyTorch in ONNX Runtime: max |diff| {r.max_abs_diff:.2g} (limit 1e-3)<br>"
+            + "".join(f"latency, {describe_latency(reading)}<br>" for reading in r.latency.values())
+            + "".join(f"variant {describe_variant(n, v)}<br>" for n, v in r.onnx_variants.items())
+            + "".join(f"variant {n}: not built ({why})<br>" for n, why in r.onnx_variants_skipped.items())
+            + f"ONNX: {r.onnx_path}<br>model card: {r.model_card_path}")
         self.open_button.setEnabled(True)
