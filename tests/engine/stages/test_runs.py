@@ -81,3 +81,34 @@ def test_a_cancel_that_arrives_as_a_stage_ends_is_honoured_before_the_next_one_a
     assert any("stopped before finetune as asked" in text for *_, text in store.log_lines(run_id))
     assert execute(run_id, settings, store, lambda event: None)["run_id"] == run_id
     store.close()
+
+
+def test_a_stop_asked_during_int8_accuracy_control_cancels_the_export_as_any_stopped_stage(settings, monkeypatch):
+    """NNCF's accuracy control cannot be interrupted from outside; it asks the run's cancel flag before each of its
+    evaluations, and the export stage ends as any stopped stage does (resume runs it again)."""
+    import pytest
+
+    from engine.openvino_int8 import QuantisationStopped
+    from engine.pipeline import execute
+    from engine.stages import export as export_stage
+    from engine.stages.context import Cancelled
+
+    store = open_store(settings.resolved_store_url)
+    config = tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 2},
+                         export={"variants": ["openvino_int8"], "latency_time_cap_s": 1})
+    run_id = create_run(config, store, settings)
+    asked = []
+
+    def stopped_inside(*args, control=None, **kwargs):
+        asked.append(control.stop_requested())  # the run's own flag reaches accuracy control
+        raise QuantisationStopped("stopped during INT8 accuracy control, as asked")
+
+    monkeypatch.setattr(export_stage, "build_variants",
+                        lambda *args: stopped_inside(*args[:7], control=args[7]))
+    with pytest.raises(Cancelled, match="export stopped during INT8 accuracy control, as asked; resume with: "
+                                        "python main.py resume"):
+        execute(run_id, settings, store, lambda event: None, cancel_requested=lambda: True if asked else False)
+    run = store.get_run(run_id)
+    assert asked == [False] and run.status is Status.cancelled
+    assert [s.status for s in run.stages][-2:] == [Status.finished, Status.cancelled]  # resume runs the export again
+    store.close()
