@@ -239,8 +239,10 @@ def describe_variant(name: str, variant: dict[str, Any]) -> str:
         held = control.get("within_drop")
         verdict = ("" if held is None else f", within the {100 * control['max_drop']:g}% allowed" if held
                    else f", NOT within the {100 * control['max_drop']:g}% allowed")
+        stopped = (f", stopped at its time cap of {control['stopped_after_s']:g} s: plain quantisation kept"
+                   if control.get("stopped_after_s") else "")
         quality += (f"; {control['metric']} on the search split {control['float']:.4g} float, {control['int8']:.4g} "
-                    f"INT8 (NNCF accuracy control{verdict})")
+                    f"INT8 (NNCF accuracy control{stopped}{verdict})")
     speed = ""
     if "latency_ms" in variant:
         spread = variant.get("speedup_p10_p90")

@@ -171,6 +171,10 @@ def test_accuracy_control_keeps_the_metric_within_the_drop_the_user_allows(stude
     plain = build_variants(path, ("openvino_int8",), calibration, inputs.numpy(), outputs)["openvino_int8"]
     assert timed_out_layers == _quantised_layers(plain["path"]) >= loose_layers  # nothing kept in f32
     assert timed_out["control"]["within_drop"] == (timed_out["control"]["int8"] <= 1.0 + 1e-9)
+    from engine.onnx_variants import describe_variant
+
+    assert "(NNCF accuracy control, stopped at its time cap of 0.5 s: plain quantisation kept, " in \
+        describe_variant("openvino_int8", timed_out)
 
 
 def test_bf16_is_built_where_the_cpu_has_it_and_skipped_with_a_reason_elsewhere(student, monkeypatch):
