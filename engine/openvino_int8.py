@@ -24,6 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.openvino_runtime import no_telemetry  # before NNCF is imported: it must send nothing
+
+no_telemetry()
+
 #: NNCF's presets: activations asymmetric (``mixed``) or symmetric (``performance``); weights symmetric in both.
 PRESETS = ("mixed", "performance")
 

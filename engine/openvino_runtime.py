@@ -29,6 +29,23 @@ PRECISIONS = ("f32", "bf16")
 _lock = threading.Lock()
 
 
+def no_telemetry() -> None:
+    """OpenVINO's converter and NNCF send usage statistics unless the user opted out (openvino-telemetry), from
+    processes forked off a thread: where there is no network they never finish, and a run's process hung at its
+    exit waiting for them (seen on a gaugan-sample run; pytest hides it, NNCF stubs its telemetry under pytest).
+    This program sends nothing anywhere: every consent check of this process answers declined. Called before
+    OpenVINO or NNCF is imported (this module's import does it)."""
+    try:
+        from openvino_telemetry.utils import opt_in_checker
+    except ImportError:
+        return
+    declined = opt_in_checker.ConsentCheckResult.DECLINED
+    opt_in_checker.OptInChecker.check = lambda self, *args, **kwargs: declined
+
+
+no_telemetry()
+
+
 def available() -> bool:
     try:
         import openvino  # noqa: F401
