@@ -76,8 +76,11 @@ class SearchProblem:
     def grid_size(self) -> int:
         return math.prod(len(choices) for choices in self.space)
 
+    def within_macs(self, arch: Arch) -> bool:
+        return self.budget is None or self.macs(arch) <= self.budget
+
     def fits(self, arch: Arch) -> bool:
-        if self.budget is not None and self.macs(arch) > self.budget:
+        if not self.within_macs(arch):
             return False
         if self.measured is not None:
             return self.measured(arch)
@@ -86,9 +89,9 @@ class SearchProblem:
     def drawable(self, arch: Arch) -> bool:
         """Whether the search may draw and score it: it fits, or (measuring only what would be kept) it is within
         the MACs budget and passes the pre-filter."""
-        if self.prefilter is None or self.measured is None:
+        if not self.measures_kept:
             return self.fits(arch)
-        return (self.budget is None or self.macs(arch) <= self.budget) and self.prefilter(arch)
+        return self.within_macs(arch) and self.prefilter(arch)  # type: ignore[misc]
 
     @property
     def measures_kept(self) -> bool:
@@ -98,7 +101,7 @@ class SearchProblem:
     def keepable(self, arch: Arch) -> bool:
         """Whether the search may keep a drawn candidate (as the best or a parent): always, where every drawn
         candidate was checked in full; else it is measured now."""
-        return self.prefilter is None or self.measured is None or self.fits(arch)
+        return not self.measures_kept or self.fits(arch)
 
     def best_keepable(self, ranked: list[Arch], count: int) -> list[Arch]:
         """The first ``count`` keepable sub-networks of ``ranked`` (best first), asking no further."""
@@ -144,7 +147,7 @@ def _check_feasible(problem: SearchProblem) -> None:
         if not problem.fits(smallest):
             raise NothingFits(problem.refusal(smallest))
         return
-    if problem.budget is not None and problem.macs(smallest) > problem.budget:
+    if not problem.within_macs(smallest):
         raise NothingFits(f"no sub-network fits in the budget of {problem.budget / 1e9:.4g}G MACs: the smallest, "
                           f"{smallest}, needs {problem.macs(smallest) / 1e9:.4g}G; raise the budget "
                           "or lower the target ratio")

@@ -439,9 +439,9 @@ class CompareView(QWidget):
     def _budget_moved(self, index: int) -> None:
         if not self.candidates:
             return
-        macs, arch, _ = self.candidates[index]
-        self.budget_label.setText(f"budget: {macs / 1e6:.2f}M MACs")
+        _, arch, _ = self.candidates[index]
         self.state.arch = arch
+        self.budget_label.setText(self.state.budget_words())
         self.candidate_changed.emit(self.run_id, arch)
         self.update_preview()
 
