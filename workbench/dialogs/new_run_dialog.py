@@ -20,12 +20,11 @@ from engine.errors import UserError
 from engine.settings import Settings
 from workbench.widgets.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 from workbench.widgets.backend_choice import backend_combo
-from workbench.session.latest_only import LatestOnly
+from workbench.session.new_run_state import NewRunState
 from workbench.session.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
 from workbench.widgets.options_form import OptionsForm
 from workbench.platform.resources import preset_descriptions
 from workbench.background.children import can_start_processes
-from workbench.views.summary_view import format_count
 from workbench.widgets.binder import FormBinder
 from workbench.background.worker import Worker
 
@@ -131,23 +130,15 @@ class NewRunDialog(QDialog):
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("New compression run")
-        self.config: RunConfig | None = None
+        # Everything but the fields' values (the form, drawn from them): the pre-flight, problems, budget words.
+        self.state = NewRunState(taken_names or ())
         self.configuration_dialog: QDialog | None = None
-        self.taken_names = set(taken_names or ())
-        self.preflight: Preflight | None = None  # the engine's pre-flight of the form's configuration
-        self.problems: list[Problem] = []
         self._field_errors: dict[str, QLabel] = {}  # by field: the red line under its row
         self._error_rows: list[tuple[QFormLayout | None, QLabel]] = []
-        self._profile_errors: dict[str, str] = {}  # by teacher: why it could not be profiled
+        # The pre-flight and the teacher's profile run off the GUI thread, on this worker.
         self.worker = Worker(self)
         self.worker.done.connect(self._done)
         self.worker.failed.connect(self._failed)
-        self._jobs: dict[int, str] = {}  # teacher profiles in flight, by job: the teacher's key
-        # The pre-flight runs off the GUI thread: one in flight at a time, the latest form waiting behind it, an
-        # answer for an older form dropped. Each request: the configuration, processes, machines and the problems
-        # the form itself found; ``_check_job``: the worker's job of the one in flight.
-        self.checks: LatestOnly[tuple[RunConfig, int, int, list[Problem]]] = LatestOnly()
-        self._check_job: int | None = None
 
         self._make_fields()
         self._make_compression_fields()
@@ -468,7 +459,20 @@ class NewRunDialog(QDialog):
 
     def problems_text(self) -> str:
         """Every problem, beside a field or not, one per line."""
-        return "\n".join(problem.message for problem in self.problems)
+        return self.state.problems_text()
+
+    @property
+    def config(self) -> RunConfig | None:
+        """The configuration Start runs: the form as it is now, once its pre-flight came back without a problem."""
+        return self.state.config
+
+    @property
+    def preflight(self) -> Preflight | None:
+        return self.state.preflight
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.state.problems
 
     @staticmethod
     def _number_fields(parent: QWidget) -> list[CheckedSpinBox | CheckedDoubleSpinBox]:
@@ -483,19 +487,11 @@ class NewRunDialog(QDialog):
         return [(box.field, box.refusal) for box in self._number_fields(self) if box.refusal]
 
     def _show_problems(self) -> None:
-        """Each problem (and each refused input) under the field it names; the rest (and a pointer to the marked
-        fields) at the bottom."""
+        """The state's messages: each under the field it names, the rest at the bottom."""
+        placed, general = self.state.messages(set(self._field_errors), self.refusals())
         by_label: dict[QLabel, list[str]] = {}
-        general = []
-        marked = False  # a problem (not only a refused keystroke) beside a field
-        for field, message, problem in ([(p.field, p.message, True) for p in self.problems]
-                                        + [(f, m, False) for f, m in self.refusals()]):
-            label = self._field_errors.get(field)
-            if label is None:
-                general.append(message)
-            else:
-                by_label.setdefault(label, []).append(message)
-                marked = marked or problem
+        for field, message in placed:
+            by_label.setdefault(self._field_errors[field], []).append(message)
         for form, label in self._error_rows:
             texts = by_label.get(label, [])
             label.setText("\n".join(texts))
@@ -504,8 +500,6 @@ class NewRunDialog(QDialog):
                     form.setRowVisible(label, bool(texts))
             else:
                 label.setVisible(bool(texts))
-        if marked:  # said only while Start is held back by one
-            general.append("Fix the fields marked in red above.")
         self.error.setText("\n".join(general))
 
     @staticmethod
@@ -533,7 +527,7 @@ class NewRunDialog(QDialog):
         self.preset_description.setText(preset_descriptions().get(name, ""))
         self.preset.setToolTip(preset_descriptions().get(name, ""))
         # Another preset's settings; how many processes and machines run it is the user's, kept.
-        self.show_form(NewRunForm.from_preset(name, self.taken_names).with_(processes=self.processes.value(),
+        self.show_form(NewRunForm.from_preset(name, self.state.taken_names).with_(processes=self.processes.value(),
                                                                           machines=self.machines.value()))
         self.validate()
         if self.isVisible():  # another preset's fields: the height they need, shorter too
@@ -634,111 +628,55 @@ class NewRunDialog(QDialog):
         ``config`` is set, and Start enabled, once it has come back without a problem."""
         self._grey_out()
         self._show_metric_note()
-        form = self.form()
-        problems = form.own_problems(self.taken_names)
-        layout = form.dataset_layout()
-        self.layout_label.setText(f"layout: {layout}" if layout else "")
-        self.config = None
-        self.preflight = None
-        config, config_problems = form.config()
-        problems += config_problems
-        self.checks.request((config, form.processes, form.machines, problems) if config is not None else None)
+        self.state.validate(self.form())
+        self.layout_label.setText(self.state.layout_words)
         self._submit_check()
-        if self.checks.pending:
+        if self.state.checking:
             # With the dialog as the timer's context: a dialog closed meanwhile is not written to.
-            QTimer.singleShot(CHECKING_NOTE_MS, self, lambda number=self.checks.latest: self._note_checking(number))
-        self._apply(problems)
+            QTimer.singleShot(CHECKING_NOTE_MS, self,
+                              lambda number=self.state.checks.latest: self._note_checking(number))
+        self._apply()
 
     def checking(self) -> bool:
         """Whether the pre-flight of the form as it is now has not come back yet."""
-        return self.checks.pending
+        return self.state.checking
 
     def _submit_check(self) -> None:
-        """The waiting form's pre-flight, once the one in flight has come back: never a queue of stale checks."""
-        started = self.checks.start()
-        if started is None:
+        """The waiting form's pre-flight, once the one in flight has come back."""
+        request = self.state.next_check()
+        if request is None:
             return
-        config, processes, machines, _ = started[1]
         settings = self.settings
-        self._check_job = self.worker.submit(
-            lambda: preflight(config, settings, processes, machines, profile_teacher=False))
+        self.state.check_started(self.worker.submit(
+            lambda: preflight(request.config, settings, request.processes, request.machines, profile_teacher=False)))
 
     def _note_checking(self, number: int) -> None:
-        if number == self.checks.latest and self.checks.pending:
-            self.budget_label.setText("checking the budget…")
-
-    def _answered(self) -> tuple[RunConfig, list[Problem]] | None:
-        """The request the pre-flight in flight answered, when it is the form as it is now (else None: dropped);
-        the next waiting check started either way."""
-        self._check_job = None
-        (config, _, _, problems), current = self.checks.answered()
-        self._submit_check()
-        return (config, problems) if current else None
+        if self.state.still_checking(number):
+            self.budget_label.setText(self.state.budget_words)
 
     def _checked(self, checked: Preflight) -> None:
-        answered = self._answered()
-        if answered is None:
-            return
-        config, problems = answered
-        self.preflight = checked
-        self._show_budget(config, checked)
-        problems = problems + list(checked.problems)
-        if not problems:
-            self.config = config
-        self._apply(problems)
+        to_profile = self.state.checked(checked)
+        self._submit_check()
+        if to_profile is not None:  # the teacher's MACs: profiled in the background, then validated again
+            self.state.profile_started(self.worker.submit(lambda: teacher_macs(to_profile)), to_profile)
+        self.budget_label.setText(self.state.budget_words)
+        self._apply()
 
     def _check_failed(self, message: str) -> None:
-        answered = self._answered()
-        if answered is not None:
-            self.budget_label.setText("")
-            self._apply(answered[1] + [Problem("", f"the pre-flight check failed: {message}")])
+        applied = self.state.check_failed(message)
+        self._submit_check()
+        if applied:
+            self.budget_label.setText(self.state.budget_words)
+            self._apply()
 
-    def _apply(self, problems: list[Problem]) -> None:
+    def _apply(self) -> None:
         """The problems found so far, under their fields, and the buttons that follow from them."""
-        self.problems = problems
         self._show_problems()
         self.start_button.setEnabled(self.config is not None)
         self.launch_button.setEnabled(self.config is not None and self.settings is not None)
         self.show_config_button.setEnabled(self.config is not None)
         if self.isVisible():  # new texts (the budget, an error) may wrap onto more lines: after Qt re-lays them out
             QTimer.singleShot(0, self._fit_height)
-
-    # --- the engine's pre-flight: the budget and every rule about it, before Start ---------------------
-    @staticmethod
-    def _teacher_key(config: RunConfig) -> str:
-        return config.model_dump_json(include={"family", "model", "image_size"})
-
-    def _show_budget(self, config: RunConfig, checked: Preflight) -> None:
-        """The pre-flight's budget in words; without the teacher's MACs until it has been profiled (in the
-        background; the form is validated again when that ends)."""
-        key = self._teacher_key(config)
-        if checked.complete:
-            self.budget_label.setText(self._budget_text(config, checked))
-        elif key in self._profile_errors:
-            self.budget_label.setText(f"teacher MACs unknown: {self._profile_errors[key]}")
-        else:
-            self.budget_label.setText("teacher: measuring its MACs…")
-            if key not in self._jobs.values():
-                self._jobs[self.worker.submit(lambda config=config: teacher_macs(config))] = key
-
-    @staticmethod
-    def _budget_text(config: RunConfig, checked: Preflight) -> str:
-        text = f"teacher {format_count(checked.teacher_macs)} MACs at {config.image_size} px → search budget "
-        limits = []
-        if checked.budget_macs is not None:
-            limits.append(f"{format_count(checked.budget_macs)} "
-                          f"({checked.teacher_macs / checked.budget_macs:.1f}x fewer)")
-        if checked.latency_budget_ms is not None:
-            limits.append(f"{checked.latency_budget_ms:g} ms per image, predicted on {checked.latency_on}")
-        text += " and ".join(limits) + f"; the smallest sub-network has {format_count(checked.smallest_macs)} " \
-                                       f"(at most {checked.largest_ratio:.1f}x)"
-        if checked.latency_budget_ms is None:
-            return text
-        if checked.smallest_ms is None:
-            return text + ("; the latency table for these conditions is measured before the supernet trains (minutes "
-                           "at 256 px; then cached), and a budget no sub-network meets is refused then")
-        return text + (f"; predicted here: the smallest sub-network {checked.smallest_ms:.3g} ms, the largest "
-                       f"{checked.largest_ms:.3g} ms")
 
     def configuration_text(self) -> str:
         """The run as it will start, every setting resolved, with where each value comes from (the same lines
@@ -806,26 +744,23 @@ class NewRunDialog(QDialog):
                                   "file with sbatch, or run the .sh on each machine)")
         return paths
 
-    def _is_check(self, job: int) -> bool:
-        return self._check_job == job
-
     def _done(self, job: int, result: Any) -> None:
-        if self._is_check(job):
+        if self.state.is_check(job):
             self._checked(result)
         else:  # a teacher profiled: its MACs are known to the engine now
-            self._jobs.pop(job)
+            self.state.profile_done(job)
             self.validate()
 
     def _failed(self, job: int, message: str) -> None:
-        if self._is_check(job):
+        if self.state.is_check(job):
             self._check_failed(message)
         else:
-            self._profile_errors[self._jobs.pop(job)] = message
+            self.state.profile_failed(job, message)
             self.validate()
 
     def preview_pending(self) -> bool:
         """Whether a teacher is being profiled in the background."""
-        return bool(self._jobs)
+        return self.state.profiling_teacher
 
     def _accept(self) -> None:
         if self.config is not None and not self.checking():  # the form as it is now passed its pre-flight

@@ -21,17 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import BACKEND_TITLES, HIGHER_IS_BETTER, LatencyReading, RunResult, RunSummary, faster, slower_note
+from workbench.session.numbers import format_count
 from workbench.widgets.open_location import open_location
 
 UNITS = {"psnr": "dB", "psnr_to_teacher": "dB"}
-
-
-def format_count(value: float) -> str:
-    """3.63G, 345M, 12k: MACs and parameter counts as the views show them."""
-    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:.0f}"
 
 
 def summary_rows(summary: RunResult) -> list[tuple[str, str, str, str]]:
