@@ -57,6 +57,7 @@ from workbench.background.process import RunProcess
 from workbench.background.reader import StoreReader
 from workbench.views.runs_model import RunsTableModel
 from workbench.session.state import Selection, Session
+from workbench.session.watched_runs import WatchedRuns
 from workbench.platform.settings import save_settings
 from workbench.dialogs.settings_dialog import SettingsDialog
 from workbench.views.summary_view import SummaryView
@@ -69,17 +70,13 @@ class MainWindow(QMainWindow):
         super().__init__()
         #: The settings and the store every view reads from (``workbench.session.state.Session``): views follow it.
         self.session = Session(settings, store)
-        self.processes: dict[int, RunProcess] = {}
+        #: The runs this window started and what follows from them (Qt-free: workbench.session.watched_runs).
+        self.watched: WatchedRuns[RunProcess] = WatchedRuns()
         self.reader = StoreReader(self, threads=1)
         # The one selection every view shows (Qt-free: workbench.session.state); views that let the user choose set it.
         self.selection = Selection()
         self.selection.subscribe(self._show_selection)
         self.reader.failed.connect(self._store_unreadable)
-        self._select_when_listed: int | None = None
-        self.summary_shown: RunSummary | None = None
-        self._starting: list[RunProcess] = []
-        self._cancelling: set[int] = set()  # runs asked to stop, until the list shows them stopped
-        self._say_when_listed = ""  # what an action did, for the status bar once the refreshed list is shown
         self.setWindowTitle("GAN Compression Workbench")
 
         left = self._make_runs_list()
@@ -100,7 +97,6 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.pareto, "Pareto")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.setCurrentWidget(self.monitor)
-        self.notifications: list[tuple[str, str]] = []  # (title, text) of each run-end notification
         self._tray = None
 
         # The runs list across the top, the views of the selected run below: every column of the list and
@@ -259,11 +255,8 @@ class MainWindow(QMainWindow):
     def _show_runs(self, runs: list[RunSummary]) -> None:
         selected = self.selected_run_id()
         self.runs_model.set_runs(runs)
-        for run in runs:  # a stop asked for is said once it happened (the request's words would go stale)
-            if run.id in self._cancelling and run.status != "running":
-                self._cancelling.discard(run.id)
-                self.statusBar().showMessage(f"run {run.id} is {run.status}" + (
-                    ": Resume continues it from its checkpoint" if run.status == "cancelled" else ""))
+        for words in self.watched.stopped(runs):  # a stop asked for is said once it happened
+            self.statusBar().showMessage(words)
         self.runs_view.setVisible(bool(runs))
         self.empty_label.setVisible(not runs)
         # Other runs are overlaid for comparison once they are finished (a running one's front still moves).
@@ -273,17 +266,26 @@ class MainWindow(QMainWindow):
             self.runs_view.selectRow(row)
         elif runs:  # nothing was selected, or the selected run is gone (deleted)
             self.runs_view.selectRow(0)
-        if self._select_when_listed is not None and self.runs_model.row_of(self._select_when_listed) is not None:
-            self.runs_view.selectRow(self.runs_model.row_of(self._select_when_listed))
-            self._select_when_listed = None
+        chosen = self.watched.to_select(lambda run_id: self.runs_model.row_of(run_id) is not None)
+        if chosen is not None:
+            self.runs_view.selectRow(self.runs_model.row_of(chosen))
         self._update_views()
-        if self._say_when_listed:
-            self.statusBar().showMessage(self._say_when_listed)
-            self._say_when_listed = ""
+        if words := self.watched.words_when_listed():
+            self.statusBar().showMessage(words)
         shown = self.selected_run_id()
         listed = self.runs_model.run_at(self.runs_model.row_of(shown)) if shown is not None else None
-        if listed is not None and listed.status == "running" and shown not in self.processes:
+        if listed is not None and listed.status == "running" and shown not in self.watched.processes:
             self.pareto.catch_up(shown, listed.candidates)  # a run elsewhere: its candidates from the store
+
+    @property
+    def processes(self) -> dict[int, RunProcess]:
+        """This window's processes, by run."""
+        return self.watched.processes
+
+    @property
+    def notifications(self) -> list[tuple[str, str]]:
+        """(title, text) of each run-end notification given."""
+        return self.watched.notifications
 
     @property
     def settings(self) -> Settings:
@@ -316,7 +318,7 @@ class MainWindow(QMainWindow):
 
     def _update_views(self, reload: bool = False) -> None:
         run_id = self.selected_run_id()
-        running = run_id in self.processes and self.processes[run_id].is_running()
+        running = self.watched.is_running(run_id)
         listed = self.runs_model.run_at(self.runs_model.row_of(run_id)) if run_id is not None else None
         status = listed.status if listed else None
         # Any live run can be cancelled, whoever started it (this window, an earlier one, a terminal); one on
@@ -332,8 +334,7 @@ class MainWindow(QMainWindow):
         self.mark_failed_action.setEnabled(bool(listed and not running and not_responding(listed)))
         # best_macs is set as soon as the run has a scored candidate: something to export.
         self.export_action.setEnabled(status == "finished" or bool(listed and listed.best_macs is not None))
-        if reload or listed != self.summary_shown:
-            self.summary_shown = listed
+        if self.watched.summary_changed(listed, reload):
             self._show_summary(run_id, listed, status)
         if reload or run_id != self.pareto.run_id:
             self.pareto.set_run(run_id)  # its candidates are read at once; its references when they come
@@ -390,7 +391,7 @@ class MainWindow(QMainWindow):
         path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         process = RunProcess(self.settings, self)
         self._watch(process)
-        self._starting.append(process)
+        self.watched.started(process)
         process.compress(path, processes)
         return process
 
@@ -406,13 +407,12 @@ class MainWindow(QMainWindow):
                                          + (f" on {processes} processes" if processes > 1 else ""))
 
     def resume_run(self, run_id: int | None) -> None:
-        if run_id is None or (run_id in self.processes and self.processes[run_id].is_running()):
+        if run_id is None or self.watched.is_running(run_id):
             return
         process = RunProcess(self.settings, self)
         self._watch(process)
-        self.processes[run_id] = process
+        self.watched.resumed(run_id, process)
         process.resume(run_id)
-        self._cancelling.discard(run_id)
         self.statusBar().showMessage(f"run {run_id} resumed")
         self._update_views()
 
@@ -433,26 +433,22 @@ class MainWindow(QMainWindow):
         a run on another machine)."""
         if run_id is None:
             return
-        process = self.processes.get(run_id)
-        if process is not None and process.is_running():
-            process.cancel()
-            self._cancelling.add(run_id)
+        if self.watched.is_running(run_id):
+            self.watched.processes[run_id].cancel()
+            self.watched.cancel_asked(run_id)
             self.statusBar().showMessage(f"run {run_id} stops at its next checkpoint")
             return
         store = self.store
 
         def done(message: object) -> None:
-            self._cancelling.add(run_id)
+            self.watched.cancel_asked(run_id)
             self.statusBar().showMessage(str(message))
             self.refresh()
 
         self.reader.read(f"cancel-{run_id}", lambda: cancel_run(store, run_id), done)
 
     def _on_event(self, process: RunProcess, event: Event) -> None:
-        if event.run_id is not None and process in self._starting:
-            self._starting.remove(process)
-            self.processes[event.run_id] = process
-            self._select_when_listed = event.run_id  # selected once the refreshed list holds it
+        if self.watched.identified(process, event.run_id):  # selected once the refreshed list holds it
             self.refresh()
         self.monitor.handle_event(event)
         self.pareto.handle_event(event)
@@ -463,8 +459,7 @@ class MainWindow(QMainWindow):
             self.compare.retry()
 
     def _on_finished(self, process: RunProcess, code: int) -> None:
-        if process in self._starting:  # it failed before it had a run id (bad config, missing data)
-            self._starting.remove(process)
+        self.watched.ended(process)
         run_id = process.run_id
         if code not in (0, 3):
             message = process.last_error() or f"exit code {code}"
@@ -476,7 +471,7 @@ class MainWindow(QMainWindow):
             self.reader.read(f"outcome {run_id}", lambda: run_result(settings, run_id),
                              lambda result: self.notify(f"Run {run_id} finished", self._outcome(result)))
             # Its summary up front: the run selected, the Summary tab shown once the list has it finished.
-            self._select_when_listed = run_id
+            self.watched.select_once_listed(run_id)
             self.tabs.setCurrentWidget(self.summary)
         self.refresh()
         self.compare.reload_candidates()
@@ -495,7 +490,7 @@ class MainWindow(QMainWindow):
         the status bar says it either way."""
         from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-        self.notifications.append((title, text))
+        self.watched.notified(title, text)
         self.statusBar().showMessage(f"{title}: {text}")
         if QSystemTrayIcon.isSystemTrayAvailable():
             if self._tray is None:
@@ -533,7 +528,7 @@ class MainWindow(QMainWindow):
         """Delete the run from the store and its folder from the disk, after asking (naming both)."""
         if run_id is None:
             return
-        if run_id in self.processes and self.processes[run_id].is_running():
+        if self.watched.is_running(run_id):
             QMessageBox.information(self, "Run is running", f"Run {run_id} is running: cancel it before deleting it.")
             return
         run = self.runs_model.run_at(self.runs_model.row_of(run_id))
@@ -549,9 +544,9 @@ class MainWindow(QMainWindow):
         store = self.store
 
         def done(result: object) -> None:
-            self.processes.pop(run_id, None)
+            self.watched.forget(run_id)
             # Said once the list without it is shown (the new selection's words would cover it otherwise).
-            self._say_when_listed = f"{result} ({run.name})"
+            self.watched.say_once_listed(f"{result} ({run.name})")
             self.refresh()
 
         self.reader.read(f"delete-{run_id}", lambda: delete_run(store, run_id, folder), done)
@@ -629,7 +624,7 @@ class MainWindow(QMainWindow):
         self.compare.worker.wait(10_000)
         for reader in (self.reader, self.monitor.reader, self.pareto.reader, self.compare.reader):
             reader.wait(10_000)
-        for process in [*self.processes.values(), *self._starting]:
+        for process in self.watched.all_processes():
             # Stop at a checkpoint rather than orphan the process: the run resumes later from there.
             process.cancel()
             process.process.waitForFinished(10_000)

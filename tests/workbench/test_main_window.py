@@ -22,7 +22,7 @@ def window(qtbot, settings, store):
     qtbot.addWidget(window)
     window.show()
     yield window
-    for process in list(window.processes.values()) + window._starting:
+    for process in window.watched.all_processes():
         process.kill()
 
 
