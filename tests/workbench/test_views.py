@@ -791,7 +791,7 @@ def test_pareto_shows_the_teacher_as_reference_and_keeps_its_axes_while_points_a
     run_id = store.create_run(name="r", family="pix2pix", dataset="d", config={}, stages=["search"])
     view = ParetoView(store)
     qtbot.addWidget(view)
-    view.export_dir = tmp_path / "exports"
+    view.state.export_dir = tmp_path / "exports"
     teacher = TeacherReference(56_800_000_000, {"psnr": 31.5}, "search")
     view.set_run(run_id, budget=800_000, teacher=teacher)
     _shown(qtbot, view)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 from engine.events import CandidateScored, Event
 from engine.api import HIGHER_IS_BETTER, PRIMARY_METRICS, CandidateTable, Store, TeacherReference
 from workbench.background.reader import StoreReader
+from workbench.session.pareto_state import ParetoState, size_text
 from workbench.session.state import ParetoFront, RunPoints, RunReferences, Session, write_candidates_csv
 
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
@@ -51,10 +52,6 @@ def _tip(row: dict[str, Any]) -> str:
         latency += f"\nmeasured latency {row['measured_ms']:.3g} ms"
     return (f"run {row['run_id']}: {row['arch']}\n{row['macs'] / 1e6:.2f}M MACs, {row['params'] / 1e6:.4f}M params\n"
             f"{metrics}{latency}")
-
-
-def _size_text(size: Any) -> str:
-    return f"{size} px" if isinstance(size, int) or str(size).isdigit() else str(size)
 
 
 def _axis_label(metric: str | None) -> str:
@@ -89,14 +86,9 @@ class ParetoView(QWidget):
         super().__init__(parent)
         self.store = store
         self.reader = StoreReader(self)
-        self.run_id: int | None = None
+        # The run shown, the selection, overlays, budgets and the axes' state (Qt-free: workbench.session).
+        self.state = ParetoState()
         self.layers: dict[int, _RunLayer] = {}
-        self.references = RunReferences()  # budgets and teachers, by run (Qt-free: workbench.session.state)
-        self.export_dir: Path | None = None  # where the PNG/CSV save dialogs start
-        self.auto_axes = True  # until the user zooms or pans: then the axes are theirs until "Fit"
-        self._fitted = False
-        self.selected: dict[str, Any] | None = None
-        self._overlay_runs: list[tuple[int, str]] = []
 
         self._make_controls()
         self._make_plot()
@@ -109,6 +101,22 @@ class ParetoView(QWidget):
         self._chunk_timer.setInterval(0)
         self._chunk_timer.timeout.connect(self._draw_dirty_chunks)
         self._lay_out()
+
+    @property
+    def run_id(self) -> int | None:
+        return self.state.run_id
+
+    @property
+    def selected(self) -> dict[str, Any] | None:
+        return self.state.selected
+
+    @property
+    def references(self) -> RunReferences:
+        return self.state.references
+
+    @property
+    def auto_axes(self) -> bool:
+        return self.state.auto_axes
 
     def _make_controls(self) -> None:
         """The metric and axis choices, the overlay list, the export buttons and the status line."""
@@ -126,7 +134,6 @@ class ParetoView(QWidget):
         self.overlays = QListWidget()
         self.overlays.setMaximumWidth(220)
         self.overlays.itemChanged.connect(lambda _: (self.reload(), self._note_sizes()))
-        self.sizes: dict[int, Any] = {}
         self.overlay_note = QLabel()
         self.overlay_note.setWordWrap(True)
         self.overlay_note.setMaximumWidth(220)
@@ -218,17 +225,15 @@ class ParetoView(QWidget):
     # --- which runs -------------------------------------------------------------------------------
     def set_runs(self, runs: list[tuple[int, str]], sizes: dict[int, Any] | None = None) -> None:
         """The runs that can be overlaid (id, name), and the image size of every run (``sizes``, where known)."""
-        self.sizes = dict(sizes or {})
-        if runs == self._overlay_runs:
+        if not self.state.offer_runs(runs, sizes):
             self._note_sizes()
             return
-        self._overlay_runs = list(runs)
         checked = self.overlay_ids()
         self.overlays.blockSignals(True)
         self.overlays.clear()
         for run_id, name in runs:
-            size = self.sizes.get(run_id)
-            item = QListWidgetItem(f"{run_id}: {name}" + (f" ({_size_text(size)})" if size is not None else ""))
+            size = self.state.sizes.get(run_id)
+            item = QListWidgetItem(f"{run_id}: {name}" + (f" ({size_text(size)})" if size is not None else ""))
             item.setData(Qt.ItemDataRole.UserRole, run_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
@@ -244,17 +249,10 @@ class ParetoView(QWidget):
         self._note_sizes()
 
     def _note_sizes(self) -> None:
-        """Say so where overlaid runs were searched at another image size: their MACs (and latency) are for
-        their own size, not comparable point for point with the shown run's."""
-        own = self.sizes.get(self.run_id) if self.run_id is not None else None
-        others = {run_id: self.sizes.get(run_id) for run_id in sorted(self.overlay_ids() - {self.run_id})}
-        differing = {run_id: size for run_id, size in others.items()
-                     if size is not None and own is not None and str(size) != str(own)}
-        self.overlay_note.setText(
-            "" if not differing else
-            "At another image size: " + ", ".join(f"run {r} ({_size_text(s)})" for r, s in differing.items())
-            + f"; their MACs are for that size, not comparable with run {self.run_id}'s ({_size_text(own)}).")
-        self.overlay_note.setVisible(bool(differing))
+        """Say so where overlaid runs were searched at another image size (``ParetoState.size_note``)."""
+        note = self.state.size_note(self.overlay_ids())
+        self.overlay_note.setText(note)
+        self.overlay_note.setVisible(bool(note))
 
     def overlay_ids(self) -> set[int]:
         return {self.overlays.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.overlays.count())
@@ -263,7 +261,7 @@ class ParetoView(QWidget):
     def follow(self, session: Session) -> None:
         """Read from the window session's store and save exports in its workspace, now and whenever they change."""
         def use() -> None:
-            self.store, self.export_dir = session.store, session.settings.exports_dir
+            self.store, self.state.export_dir = session.store, session.settings.exports_dir
         session.subscribe(use)
         use()
 
@@ -271,13 +269,10 @@ class ParetoView(QWidget):
                 latency_budget: tuple[float, str] | None = None, measured: bool = False) -> None:
         """Show ``run_id``, with its MACs budget, its latency budget (ms, how it is decided: ``measured`` end to
         end, else predicted) and its teacher's scores on the search split when known."""
-        if run_id != self.run_id:
-            self.selected = None
-            self.auto_axes, self._fitted = True, False
+        if self.state.show_run(run_id):
             self.hover_label.hide()
             # The previous run's axes do not linger over a plot with no points yet.
             self.plot.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-        self.run_id = run_id
         self._hide_selected_overlay()
         if run_id is not None:
             self.references.update(run_id, budget, teacher, latency_budget, measured)
@@ -287,10 +282,10 @@ class ParetoView(QWidget):
     def _latency_axis_first(self, run_id: int, budget: float | None, latency_budget: tuple[float, str] | None,
                             measured: bool) -> None:
         """A run searched by latency alone is shown against it (predicted or measured, as it was decided)."""
-        if latency_budget is not None and budget is None and self.selected is None and run_id == self.run_id:
-            axis = "Measured latency" if measured else "Predicted latency"
+        axis = self.state.latency_axis_first(run_id, budget, latency_budget, measured)
+        if axis is not None:
             if self.x_choice.currentText() != axis:
-                self.auto_axes, self._fitted = True, False  # another axis: fitted to it
+                self.state.fit_anew()  # another axis: fitted to it
             self.x_choice.blockSignals(True)
             self.x_choice.setCurrentText(axis)
             self.x_choice.blockSignals(False)
@@ -439,7 +434,7 @@ class ParetoView(QWidget):
         self._sync_metrics()
         metric = self.metric_name()
         self.hover_label.hide()  # it named a point by the values drawn before
-        self._fitted = False  # another metric (or everything anew): the axes fit again, unless the user's
+        self.state.fitted = False  # another metric (or everything anew): the axes fit again, unless the user's
         self.plot.setLabel("left", _axis_label(metric))
         # The legend goes where no candidate can be: beyond the front on the side of few MACs and good
         # scores (no sub-network there beats the front), i.e. top left for higher-is-better, bottom left else.
@@ -450,15 +445,8 @@ class ParetoView(QWidget):
 
     def _budget_x(self) -> float | None:
         """The shown run's budget on the x axis shown (MACs in M, or ms), if it has one."""
-        if self.run_id is None:
-            return None
-        if self.x_column() == "macs":
-            budget = self.references.budgets.get(self.run_id)
-            return budget / 1e6 if budget else None
-        latency = self.references.latency_budgets.get(self.run_id)
-        # The budget is drawn on the axis it was decided on: a measured limit is not a predicted one.
-        decided_on = "measured_ms" if self.run_id in self.references.measured else "latency_ms"
-        return latency[0] if latency and self.x_column() == decided_on else None
+        budget = self.state.budget_on(self.x_column())
+        return budget[0] if budget else None
 
     def has_latency(self, column: str) -> bool:
         """Whether the shown run has latencies in ``column`` (``latency_ms`` predicted, ``measured_ms``) to plot:
@@ -466,9 +454,7 @@ class ParetoView(QWidget):
         layer = self.layers.get(self.run_id) if self.run_id is not None else None
         if layer is not None and bool(np.isfinite(getattr(layer.table, column)).any()):
             return True
-        if self.run_id not in self.references.latency_budgets:
-            return False
-        return (column == "measured_ms") == (self.run_id in self.references.measured)
+        return self.state.latency_decided_on(column)
 
     def _offer_x_axes(self) -> None:
         """A latency axis is offered only for a run that has such latencies; else the plot is against MACs."""
@@ -486,11 +472,11 @@ class ParetoView(QWidget):
         """The selected run's front line, its budget, the highlight and the status line."""
         self._offer_x_axes()
         self._draw_front_line()
-        budget = self._budget_x()
+        budget = self.state.budget_on(self.x_column())
         if budget:
-            self.budget_line.setValue(budget)
-            latency = self.references.latency_budgets.get(self.run_id) if self.x_column() != "macs" else None  # type: ignore[arg-type]
-            self.budget_line.label.setFormat(f"budget ({latency[1]})" if latency else "budget")
+            value, conditions = budget
+            self.budget_line.setValue(value)
+            self.budget_line.label.setFormat(f"budget ({conditions})" if conditions else "budget")
             self.budget_line.show()
         else:
             self.budget_line.hide()
@@ -509,9 +495,7 @@ class ParetoView(QWidget):
         self._update_status()
 
     def _teacher_level(self) -> float | None:
-        teacher = self.references.teachers.get(self.run_id) if self.run_id is not None else None
-        value = teacher.metrics.get(self.metric_name() or "") if teacher is not None else None
-        return float(value) if value is not None else None
+        return self.state.teacher_level(self.metric_name())
 
     # --- axes ---------------------------------------------------------------------------------------
     def _bounds(self) -> tuple[float, float, float, float] | None:
@@ -534,26 +518,26 @@ class ParetoView(QWidget):
         return 0.0, max(xs), min(ys), max(ys)
 
     def fit_axes(self) -> None:
-        self.auto_axes = True
+        self.state.auto_axes = True
         self._grow_axes(refit=True)
 
     def _grow_axes(self, refit: bool = False) -> None:
         """Stable axes while points arrive: the range is set with headroom, and changes only when a point
         falls outside it (or on "Fit"), never with every new point."""
         bounds = self._bounds()
-        if not self.auto_axes or bounds is None:
+        if not self.state.auto_axes or bounds is None:
             return
         x0, x1, y0, y1 = bounds
         (cx0, cx1), (cy0, cy1) = self.plot.getViewBox().viewRange()
-        if not refit and cx0 <= x0 and x1 <= cx1 and cy0 <= y0 and y1 <= cy1 and self._fitted:
+        if not refit and cx0 <= x0 and x1 <= cx1 and cy0 <= y0 and y1 <= cy1 and self.state.fitted:
             return
         span = (y1 - y0) or max(abs(y1), 1.0) * 0.1
         self.plot.getViewBox().setRange(xRange=(0.0, x1 * 1.08 or 1.0), yRange=(y0 - 0.12 * span, y1 + 0.12 * span),
                                         padding=0)
-        self._fitted = True
+        self.state.fitted = True
 
     def _user_moved_axes(self, *_: object) -> None:
-        self.auto_axes = False
+        self.state.user_moved_axes()
 
     # --- the x axis -----------------------------------------------------------------------------------
     def x_column(self) -> str:
@@ -575,12 +559,12 @@ class ParetoView(QWidget):
     def _metric_changed(self) -> None:
         # Another metric has another scale (ssim in 0-1 against psnr in dB): a range the user chose for the old
         # one says nothing about the new one, so the axes fit it.
-        self.auto_axes, self._fitted = True, False
+        self.state.fit_anew()
         self.redraw()
 
     def _x_changed(self) -> None:
         self.plot.setLabel("bottom", X_AXES[self.x_choice.currentText()][2])
-        self.auto_axes, self._fitted = True, False
+        self.state.fit_anew()
         self.redraw()
 
     def _update_xy(self, layer: _RunLayer, metric: str | None) -> None:
@@ -759,14 +743,14 @@ class ParetoView(QWidget):
             self.select(row)
 
     def select(self, row: dict[str, Any]) -> None:
-        self.selected = row
+        self.state.selected = row
         self._draw_highlight()
         self.candidate_selected.emit(row["run_id"], row["arch"])
 
     def show_selected(self, run_id: int, arch: str | None) -> None:
         """Highlight what another view selected (the compare view's budget slider), without echoing it back; an
         arch this view does not hold (or None: the final student) clears the highlight."""
-        self.selected = self.row_of(run_id, arch)
+        self.state.selected = self.row_of(run_id, arch)
         self._draw_highlight()
 
     def row_of(self, run_id: int, arch: str | None) -> dict[str, Any] | None:
@@ -783,12 +767,11 @@ class ParetoView(QWidget):
     # --- export -----------------------------------------------------------------------------------
     def suggested_path(self, suffix: str) -> str:
         """The save dialogs start in the workspace's export folder with a name saying what the file holds."""
-        folder = self.export_dir or Path.home()
-        return str(folder / f"run-{self.run_id}-pareto-{self.metric_name() or 'candidates'}.{suffix}")
+        return str(self.state.suggested_name(self.metric_name(), suffix))
 
     def _ask_and_export(self, export, suffix: str, file_filter: str) -> None:
-        if self.export_dir is not None:
-            self.export_dir.mkdir(parents=True, exist_ok=True)
+        if self.state.export_dir is not None:
+            self.state.export_dir.mkdir(parents=True, exist_ok=True)
         path, _ = QFileDialog.getSaveFileName(self, "Export", self.suggested_path(suffix), file_filter)
         if path:
             self.export_to(export, Path(path))
