@@ -224,38 +224,79 @@ def random_archs(space: list[tuple[int, ...]], count: int, rng: random.Random) -
     return archs[:count]
 
 
-def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch.device,
-                time_cap_s: float = 10.0, backend: str = "pytorch") -> float:
-    """A whole network's median latency with the one protocol (engine.latency.measure); for ONNX Runtime
-    the net is exported to a temporary file and run there (on the CPU)."""
+def _timed(nets: dict[str, nn.Module], example: tuple[torch.Tensor, ...], device: torch.device,
+           time_cap_s: float, backend: str, pairs: list[tuple[str, str]] | None = None):
+    """Whole networks timed together in the same rounds with the one protocol (engine.latency.measure); for ONNX
+    Runtime and OpenVINO each net is exported to a temporary file and run there (on the CPU)."""
     if backend in ("onnxruntime", "openvino"):
         from engine.export import export_onnx, measure_onnx, measure_openvino
 
         names = tuple(f"input{i}" if i else "input" for i in range(len(example)))
         timer = measure_onnx if backend == "onnxruntime" else measure_openvino
         with tempfile.TemporaryDirectory() as folder:
-            path = export_onnx(net, Path(folder) / "net.onnx", example, names)
-            reading = timer({"net": path}, example, threads=torch.get_num_threads(), input_names=names,
-                            time_cap_s=time_cap_s)
-        return reading.timings["net"].median_ms
-    net = net.to(device).eval()
+            paths = {name: export_onnx(net, Path(folder) / f"{name}.onnx", example, names)
+                     for name, net in nets.items()}
+            return timer(paths, example, threads=torch.get_num_threads(), input_names=names, time_cap_s=time_cap_s,
+                         pairs=pairs)
     inputs = tuple(x.to(device) for x in example)
 
-    def run() -> None:
-        with torch.no_grad():
-            net(*inputs)
+    def runner(net: nn.Module) -> Callable[[], None]:
+        net = net.to(device).eval()
 
-    return measure({"net": run}, device=device, time_cap_s=time_cap_s).timings["net"].median_ms
+        def run() -> None:
+            with torch.no_grad():
+                net(*inputs)
+        return run
+
+    return measure({name: runner(net) for name, net in nets.items()}, device=device, time_cap_s=time_cap_s,
+                   pairs=pairs)
+
+
+def measured_ms(net: nn.Module, example: tuple[torch.Tensor, ...], device: torch.device,
+                time_cap_s: float = 10.0, backend: str = "pytorch") -> float:
+    """A whole network's median latency, timed alone."""
+    return _timed({"net": net}, example, device, time_cap_s, backend).timings["net"].median_ms
+
+
+@dataclass(frozen=True)
+class PairedTime:
+    """A network timed interleaved with a fixed reference network in the same rounds: the median per-round ratio
+    net / reference (which a machine that slows down slows on both sides alike), and the reference's median."""
+
+    over_reference: float
+    reference_ms: float
+
+
+def measured_against(net: nn.Module, reference: nn.Module, example: tuple[torch.Tensor, ...],
+                     device: torch.device, time_cap_s: float = 10.0, backend: str = "pytorch") -> PairedTime:
+    reading = _timed({"net": net, "reference": reference}, example, device, time_cap_s, backend,
+                     pairs=[("net", "reference")])
+    return PairedTime(reading.ratios["net/reference"].median_ms, reading.timings["reference"].median_ms)
+
+
+def on_common_reference(paired: list[PairedTime]) -> list[float]:
+    """Milliseconds of networks each timed against the same reference: its per-round ratio times the median of the
+    reference's own readings, so that a busy spell during one network's reading moves neither its figure nor
+    the others' (timed alone, one reading each, a shared host gave a 3.25 G-MAC network 93.7 ms beside a
+    3.16 G-MAC one at 42.8 ms)."""
+    reference_ms = statistics.median(p.reference_ms for p in paired)
+    return [p.over_reference * reference_ms for p in paired]
+
+
+def smallest_arch(space: list[tuple[int, ...]]) -> Arch:
+    """The space's smallest sub-network: the reference the measured budget and the table's fit are timed against."""
+    return Arch(tuple(min(choices) for choices in space))
 
 
 def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Module],
                 example: tuple[torch.Tensor, ...], space: list[tuple[int, ...]], device: str = "cpu", *,
                 backend: str = "pytorch", calibration_nets: int = 24, seed: int = 0,
                 progress: Callable[[int, int], None] | None = None, time_cap_s: float = 5.0,
-                layer_backend: str = "pytorch") -> LatencyTable:
+                layer_backend: str = "pytorch", interleaved: bool = True) -> LatencyTable:
     """Time every layer of ``calibration_nets`` sub-networks (``build(arch)`` makes one) and fit the
-    whole-network mapping on those same nets measured end to end with ``backend``; ``progress(done,
-    total)`` after each net (it may raise to stop)."""
+    whole-network mapping on those same nets measured end to end with ``backend``, each interleaved with the
+    space's smallest sub-network (``interleaved``; else each timed alone, as tables were before);
+    ``progress(done, total)`` after each net (it may raise to stop)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "pytorch" and device != "cpu":
@@ -273,22 +314,32 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
                          threads=torch.get_num_threads(), size=size,  # type: ignore[arg-type]
                          layer_backend=layer_backend)
     started = time.perf_counter()
-    sums, measured = [], []
+    sums, paired, alone = [], [], []
     archs = random_archs(space, calibration_nets, random.Random(seed))
+    reference = None
+    if interleaved:
+        with torch.random.fork_rng():  # its weights do not matter: the run's random stream stays as without it
+            reference = build(smallest_arch(space))
     for done, arch in enumerate(archs, 1):
         net = build(arch)
         sums.append(table.layer_sum(net, example, torch_device))
-        measured.append(measured_ms(net, example, torch_device, time_cap_s, backend))
-        table.calibration.append({"arch": str(arch), "layer_sum_ms": sums[-1], "measured_ms": measured[-1]})
+        if reference is not None:
+            paired.append(measured_against(net, reference, example, torch_device, time_cap_s, backend))
+        else:
+            alone.append(measured_ms(net, example, torch_device, time_cap_s, backend))
         if progress:
             progress(done, len(archs))
+    measured = on_common_reference(paired) if reference is not None else alone
+    for arch, layer_sum, ms in zip(archs, sums, measured):
+        table.calibration.append({"arch": str(arch), "layer_sum_ms": layer_sum, "measured_ms": ms})
     if len(sums) >= 2 and np.ptp(sums) > 0:
         table.scale, table.offset_ms = (float(v) for v in np.polyfit(sums, measured, 1))
     else:
         table.scale = measured[0] / sums[0] if sums and sums[0] > 0 else 1.0
     table.provenance = {"created": datetime.now(timezone.utc).isoformat(), "torch": torch.__version__,
                         "machine": f"{platform.platform()}, {platform.processor() or platform.machine()}",
-                        "seconds": time.perf_counter() - started, "calibration_nets": len(sums), "seed": seed}
+                        "seconds": time.perf_counter() - started, "calibration_nets": len(sums), "seed": seed,
+                        "end_to_end": "interleaved with the smallest sub-network" if interleaved else "alone"}
     return table
 
 

@@ -19,12 +19,20 @@ def _fake_measured_ms(net, example, device, *args):
     return 1.0 + sum(p.numel() for p in net.parameters()) / 1e6
 
 
+def _fake_measured_against(net, reference, example, device, *args):
+    """The same, timed against a reference network (the table's fit times each net interleaved with one)."""
+    return latency_table.PairedTime(_fake_measured_ms(net, example, device) / _fake_measured_ms(reference, example,
+                                                                                                device),
+                                    _fake_measured_ms(reference, example, device))
+
+
 @pytest.fixture
 def quick_timing(monkeypatch):
     """Layers timed once, whole networks not timed at all: the mechanics, not the numbers."""
     monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
     monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
     monkeypatch.setattr(latency_table, "measured_ms", _fake_measured_ms)
+    monkeypatch.setattr(latency_table, "measured_against", _fake_measured_against)
 
 
 def _family():
@@ -160,6 +168,7 @@ def test_layers_can_be_timed_in_the_deployment_runtime_itself_and_such_a_table_i
     monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
     monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
     monkeypatch.setattr(latency_table, "measured_ms", _fake_measured_ms)
+    monkeypatch.setattr(latency_table, "measured_against", _fake_measured_against)
     exported = []
     real_export = export.export_onnx
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: exported.append(1) or real_export(*a, **k))
@@ -182,3 +191,37 @@ def test_layers_can_be_timed_in_the_deployment_runtime_itself_and_such_a_table_i
     with pytest.raises(ValueError, match="layers are timed in PyTorch or in the table's backend"):
         latency_table.build_table("cyclegan", "{}", build, example, SPACE, backend="onnxruntime",
                                   layer_backend="openvino")
+
+
+def test_the_fit_times_each_network_against_one_reference_so_a_busy_spell_moves_no_figure(tmp_path, monkeypatch):
+    """A reading taken while the machine ran three times slower slows the net and the reference alike: the per-round
+    ratio is the same, and each net's figure is its ratio over the reference's usual time."""
+    from engine.latency_table import PairedTime, on_common_reference, smallest_arch
+
+    steady = [PairedTime(2.0, 5.0), PairedTime(3.0, 5.1), PairedTime(4.0, 4.9)]
+    busy = [steady[0], PairedTime(3.0, 15.3), steady[2]]  # the second read during a busy spell
+    assert on_common_reference(busy) == on_common_reference(steady) == pytest.approx([10.0, 15.0, 20.0])
+    assert smallest_arch(SPACE) == Arch((4,) * 8)
+
+    monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
+    monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
+    references, alone = [], []
+    monkeypatch.setattr(latency_table, "measured_against", lambda net, reference, *a: references.append(
+        sum(p.numel() for p in reference.parameters())) or _fake_measured_against(net, reference, *a))
+    monkeypatch.setattr(latency_table, "measured_ms", lambda net, *a: alone.append(1) or _fake_measured_ms(net, *a))
+    family, options = _family()
+    example = family.example_inputs(options, (16, 16))
+
+    def build(arch):
+        return family.build_student(options, arch)
+
+    table = latency_table.build_table("cyclegan", options.model_dump_json(), build, example, SPACE,
+                                      calibration_nets=3)
+    smallest = sum(p.numel() for p in build(smallest_arch(SPACE)).parameters())
+    assert references == [smallest] * 3 and not alone  # every net against the smallest sub-network
+    assert [entry["measured_ms"] for entry in table.calibration] == pytest.approx(
+        [_fake_measured_ms(build(Arch.parse(entry["arch"])), example, None) for entry in table.calibration])
+    assert table.provenance["end_to_end"] == "interleaved with the smallest sub-network"
+    latency_table.build_table("cyclegan", options.model_dump_json(), build, example, SPACE, calibration_nets=3,
+                              interleaved=False)
+    assert len(alone) == 3 and len(references) == 3  # timed alone, as tables were before

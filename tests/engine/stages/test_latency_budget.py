@@ -31,6 +31,9 @@ def steady_clock(monkeypatch):
 
     monkeypatch.setattr(latency_table, "time_layer", lambda module, shape, device, **_: 0.01 + weights(module) / 1e4)
     monkeypatch.setattr(latency_table, "measured_ms", lambda net, example, device, *args: 0.5 + weights(net) / 1e4)
+    monkeypatch.setattr(latency_table, "measured_against", lambda net, reference, example, device, *args:
+                        latency_table.PairedTime((0.5 + weights(net) / 1e4) / (0.5 + weights(reference) / 1e4),
+                                                 0.5 + weights(reference) / 1e4))
 
 
 def test_a_latency_budget_is_checked_before_training_and_holds_the_search(settings, store, steady_clock):
