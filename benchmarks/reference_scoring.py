@@ -139,7 +139,7 @@ def reference_child(reference: Path, folder: Path, size: int) -> None:
     transpose._output_padding = lambda self, x, output_size, stride, pad, kernel, num_spatial_dims=2, dilation=None: \
         padding(self, x, output_size, stride, pad, kernel, num_spatial_dims, dilation)
     try:
-        import cv2  # noqa: F401
+        import cv2  # noqa: F401 (only whether it is there)
     except ImportError:  # fid_score reads image files with it; scoring generated images does not
         sys.modules["cv2"] = types.SimpleNamespace(imread=None)
     metric = types.ModuleType("metric")  # its package without its __init__ (which imports the segmenters)
@@ -222,9 +222,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="*", default=[64, 256])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--commit", help="the reference's commit, where REF is an exported tree, not a checkout")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "-C", str(args.reference), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = args.commit or subprocess.run(["git", "-C", str(args.reference), "rev-parse", "--short", "HEAD"],
+                                           capture_output=True, text=True).stdout.strip() or "unknown"
     rows = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
