@@ -15,7 +15,7 @@ from tests.engine.stages.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
 
-#: Eight sub-networks, not the tiny run's 192 within its budget: these tests are about which stages are redone,
+#: Eight sub-networks, not the tiny run's 51 within its budget: these tests are about which stages are redone,
 #: and each scores the search once or twice.
 FEW = [[8, 4]] * 3 + [[4]] * 5
 

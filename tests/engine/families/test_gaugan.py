@@ -207,7 +207,9 @@ def test_a_tiny_gaugan_run_end_to_end(settings, store, tmp_path, capsys):
         "image_size": 64, "batch_size": 2,
         "model": {"classes": 8, "instance_edges": False, "ngf": 4, "upsampling": "normal", "calibration_images": 4},
         "teacher": {"steps": 4}, "supernet": {"steps": 4, "search_space": [[8, 4]] * 8},
-        "search": {"macs_budget": 0.03e9}, "finetune": {"steps": 2}, "log_every": 1,
+        # A short evolution and a quick export: the wiring is tested here, not the search's reach or the variants.
+        "search": {"macs_budget": 0.03e9, "method": "evolution", "population": 6, "generations": 1},
+        "export": {"latency_time_cap_s": 1, "variants": []}, "finetune": {"steps": 2}, "log_every": 1,
         # Scored by mIoU, with a segmentation network the user brings as ONNX.
         "metric": "miou", "segmentation": {"onnx": str(write_segmenter(tmp_path / "seg.onnx", 8, size=64))}}
     path = tmp_path / "run.yaml"

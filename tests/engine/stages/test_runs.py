@@ -48,7 +48,8 @@ def test_stop_after_a_stage_keeps_it_and_resume_continues(settings):
     from engine.stages.context import Cancelled
 
     store = open_store(settings.resolved_store_url)
-    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 0}), store, settings)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 0}, export={"variants": []}),
+                        store, settings)
     with pytest.raises(Cancelled, match="stopped after teacher as asked"):
         execute(run_id, settings, store, lambda event: None, stop_after="teacher")
     run = store.get_run(run_id)
@@ -69,7 +70,8 @@ def test_a_cancel_that_arrives_as_a_stage_ends_is_honoured_before_the_next_one_a
     from engine.stages.context import Cancelled
 
     store = open_store(settings.resolved_store_url)
-    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 2}), store, settings)
+    run_id = create_run(tiny_config("pix2pix", supernet={"steps": 2}, finetune={"steps": 2}, export={"variants": []}),
+                        store, settings)
     folder = run_dir(settings, run_id)
     cancel_once_searched = lambda: (folder / "search" / "result.json").is_file()  # noqa: E731
     with pytest.raises(Cancelled, match="stopped before finetune as asked; continue with: python main.py resume"):
