@@ -107,7 +107,7 @@ def soak(minutes: float, size: tuple[int, int], workspace: Path, runs_end: bool 
     started: list[int] = []
 
     def start_next() -> None:
-        running = [p for p in [*window.processes.values(), *window._starting] if p.is_running()]
+        running = [p for p in window.watched.all_processes() if p.is_running()]
         if not running and time.monotonic() < deadline:
             overrides = {**TINY_RUN, "name": f"soak-{len(started) + 1}"}
             if not runs_end:
