@@ -33,8 +33,8 @@ def main() -> int:
     from engine.families import get_family
     import onnxruntime
 
-    from engine.latency_table import (SpacePredictor, cached_table, measured_against, on_common_reference, random_archs,
-                                      smallest_arch)
+    from engine.arch import Arch
+    from engine.latency_table import SpacePredictor, cached_table, measured_against, on_common_reference, random_archs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
@@ -73,7 +73,7 @@ def main() -> int:
     # The truth: each check network timed interleaved with the space's smallest sub-network in the same rounds (as
     # the measured budget and the table's fit time them), its figure the per-round ratio over the reference's
     # usual time: a busy spell during one reading moves neither that network's figure nor the others'.
-    reference_arch = smallest_arch(space)
+    reference_arch = Arch.smallest(space)
     reference = build(reference_arch)
     paired = []
     for arch in checks:

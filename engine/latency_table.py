@@ -283,11 +283,6 @@ def on_common_reference(paired: list[PairedTime]) -> list[float]:
     return [p.over_reference * reference_ms for p in paired]
 
 
-def smallest_arch(space: list[tuple[int, ...]]) -> Arch:
-    """The space's smallest sub-network: the reference the measured budget and the table's fit are timed against."""
-    return Arch(tuple(min(choices) for choices in space))
-
-
 def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Module],
                 example: tuple[torch.Tensor, ...], space: list[tuple[int, ...]], device: str = "cpu", *,
                 backend: str = "pytorch", calibration_nets: int = 24, seed: int = 0,
@@ -319,7 +314,7 @@ def build_table(family: str, options_json: str, build: Callable[[Arch], nn.Modul
     reference = None
     if interleaved:
         with torch.random.fork_rng():  # its weights do not matter: the run's random stream stays as without it
-            reference = build(smallest_arch(space))
+            reference = build(Arch.smallest(space))
     for done, arch in enumerate(archs, 1):
         net = build(arch)
         sums.append(table.layer_sum(net, example, torch_device))

@@ -196,12 +196,12 @@ def test_layers_can_be_timed_in_the_deployment_runtime_itself_and_such_a_table_i
 def test_the_fit_times_each_network_against_one_reference_so_a_busy_spell_moves_no_figure(tmp_path, monkeypatch):
     """A reading taken while the machine ran three times slower slows the net and the reference alike: the per-round
     ratio is the same, and each net's figure is its ratio over the reference's usual time."""
-    from engine.latency_table import PairedTime, on_common_reference, smallest_arch
+    from engine.latency_table import PairedTime, on_common_reference
 
     steady = [PairedTime(2.0, 5.0), PairedTime(3.0, 5.1), PairedTime(4.0, 4.9)]
     busy = [steady[0], PairedTime(3.0, 15.3), steady[2]]  # the second read during a busy spell
     assert on_common_reference(busy) == on_common_reference(steady) == pytest.approx([10.0, 15.0, 20.0])
-    assert smallest_arch(SPACE) == Arch((4,) * 8)
+    assert Arch.smallest(SPACE) == Arch((4,) * 8)  # the reference the fit times every network against
 
     monkeypatch.setattr(latency_table, "LAYER_RUNS", 1)
     monkeypatch.setattr(latency_table, "LAYER_WARMUP", 0)
@@ -217,7 +217,7 @@ def test_the_fit_times_each_network_against_one_reference_so_a_busy_spell_moves_
 
     table = latency_table.build_table("cyclegan", options.model_dump_json(), build, example, SPACE,
                                       calibration_nets=3)
-    smallest = sum(p.numel() for p in build(smallest_arch(SPACE)).parameters())
+    smallest = sum(p.numel() for p in build(Arch.smallest(SPACE)).parameters())
     assert references == [smallest] * 3 and not alone  # every net against the smallest sub-network
     assert [entry["measured_ms"] for entry in table.calibration] == pytest.approx(
         [_fake_measured_ms(build(Arch.parse(entry["arch"])), example, None) for entry in table.calibration])

@@ -114,10 +114,6 @@ class ParetoView(QWidget):
     def references(self) -> RunReferences:
         return self.state.references
 
-    @property
-    def auto_axes(self) -> bool:
-        return self.state.auto_axes
-
     def _make_controls(self) -> None:
         """The metric and axis choices, the overlay list, the export buttons and the status line."""
         self.metric_choice = QComboBox()
