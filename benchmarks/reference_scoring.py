@@ -9,8 +9,9 @@ the CycleGAN supernet at the candidate's config generates the images one by one,
 8-bit, and its ``metric.fid_score`` takes pytorch-fid's InceptionV3 features in batches of one and the Fréchet
 distance to the real statistics (the four lines of its ``metric.get_fid`` are repeated here: importing its
 ``metric`` package would import its segmenters too). Ours runs in this process as the search does
-(``engine.stages.search``: the supernet at the arch through ``engine.stages.evaluate.generate``, then the run's
-``Scorer``, its feature network on the backend ``search.scoring_backend: auto`` chooses after its parity check).
+(``engine.stages.search``: the candidate's images generated on the backend ``search.scoring_backend: auto``
+chooses once per run after its parity check and timing, ``engine.stages.generation``, then the run's ``Scorer``,
+its feature network on the backend the same setting chooses after its own parity check).
 
 Both sides get the same supernet weights (ours, loaded into the reference's supernet in its parameter order, as
 tests/engine/families/test_reference_oracle.py does), the same input images and real statistics, and the same
@@ -98,7 +99,10 @@ class Ours:
         from engine.metrics.features import inception_extractor
         from engine.stages.evaluate import Scorer, to_8bit
 
-        self.family, _, self.supernet = _supernet()
+        from engine.arch import Arch
+        from engine.stages.generation import CandidateGenerator, choose_generation
+
+        self.family, self.options, self.supernet = _supernet()
         self.supernet.load_state_dict(dict(zip(self.supernet.state_dict(), torch.load(folder / "supernet.pt"))))
         self.inputs = torch.load(folder / f"inputs-{size}.pt")
         stats = np.load(folder / f"real-{size}.npz")
@@ -108,14 +112,20 @@ class Ours:
         extractor, self.backend = choose_backend(extractor, "auto", to_8bit(self.inputs[:8]), real, "cpu")
         self.setup_s = time.perf_counter() - started
         self.scorer = Scorer("fid", False, False, self.inputs, extractor, real)
+        # Where the candidates' images are generated, decided as the search decides it (its probe: the space's
+        # smallest sub-network on the first 8 images).
+        started = time.perf_counter()
+        self.generation = choose_generation(self.supernet, Arch.smallest(self.family.search_space(self.options)),
+                                            self.inputs[:8], (), "auto", torch.device("cpu"), self.scorer.primary,
+                                            len(self.inputs))
+        self.generation_setup_s = time.perf_counter() - started
+        self.generate = CandidateGenerator(self.supernet, torch.device("cpu"), self.generation)
         self.arch = self.family.parse_arch("_".join(map(str, ARCH)))
         self.candidate()  # warm-up
 
     def candidate(self) -> dict:
-        from engine.stages.evaluate import generate
-
         started = time.perf_counter()
-        outputs = generate(lambda x: self.supernet(x, arch=self.arch), self.inputs, torch.device("cpu"))
+        outputs = self.generate(self.arch, self.inputs)
         generated = time.perf_counter()
         fid = self.scorer.all(outputs)["fid"]
         return {"generation_s": generated - started, "scoring_s": time.perf_counter() - generated, "fid": fid}
@@ -205,7 +215,8 @@ def render(info: dict, rows: list[dict]) -> str:
         ours, theirs = (row[s]["generation_s"] + row[s]["scoring_s"] for s in ("ours", "reference"))
         lines.append(f"- {row['size']} px: **{theirs / ours:.2f}x the reference's candidates per second**; FID "
                      f"relative difference {row['fid_difference']:.1e}; ours scored its features on "
-                     f"{row['backend']} (set up once per run: {row['setup_s']:.1f} s).")
+                     f"{row['backend']} (set up once per run: {row['setup_s']:.1f} s); generation decided once per "
+                     f"run in {row['generation_setup_s']:.1f} s: {row['generation']}.")
     if not info["inception_weights"]:
         lines += ["", "The FID weights were not on disk: both sides used the same InceptionV3 with random weights "
                   "(BatchNorm statistics set on random images): FID's network and cost, not FID's numbers."]
@@ -242,6 +253,7 @@ def main() -> int:
             row = {side: {key: statistics.median(t[key] for t in times[side])
                           for key in ("generation_s", "scoring_s", "fid")} for side in times}
             row.update(size=size, backend=ours_side.backend.backend, setup_s=ours_side.setup_s,
+                       generation=ours_side.generation.note, generation_setup_s=ours_side.generation_setup_s,
                        fid_difference=max(abs(o["fid"] - r["fid"]) / abs(r["fid"])
                                           for o, r in zip(times["ours"], times["reference"])))
             rows.append(row)

@@ -157,6 +157,9 @@ class SearchSpec(_Model):
     #: Where the metric's feature network runs (FID's InceptionV3, rFID's CNN): ``auto`` is OpenVINO f32 on the
     #: CPU where it is installed and matches PyTorch on the run's real images (checked as the run starts),
     #: PyTorch otherwise; ``pytorch`` forces PyTorch. Used for every score of the run (search and test).
+    #: The same setting decides where the search generates each candidate's images
+    #: (``engine.stages.generation``): with ``auto`` in OpenVINO where it gives PyTorch's images and is faster
+    #: for the split as timed on a probe when the search starts, with ``openvino`` wherever it is exact.
     scoring_backend: Literal["auto", "openvino", "pytorch"] = "auto"
     population: int = Field(100, ge=2)
     generations: int = Field(500, ge=1)

@@ -90,6 +90,13 @@ def read_model(path: Path) -> Any:
         return _core().read_model(str(path))
 
 
+def read_model_bytes(onnx: bytes) -> Any:
+    """An ONNX model held in memory (its weights inside) as an ``openvino.Model``: no file written."""
+    require()
+    with _lock:
+        return _core().read_model(onnx, b"")
+
+
 def write_ir(onnx_path: Path, xml_path: Path) -> Path:
     """The ONNX model in OpenVINO's own format (``xml_path`` and the ``.bin`` beside it), weights kept in f32 so
     that the file is exact."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from pathlib import Path
 
 import yaml
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -63,6 +64,18 @@ from workbench.dialogs.settings_dialog import SettingsDialog
 from workbench.views.summary_view import SummaryView
 
 REFRESH_INTERVAL_MS = 2000
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder`` (0 where it is not there); a file removed while it is summed
+    counts nothing."""
+    total = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            pass
+    return total
 
 
 class MainWindow(QMainWindow):
@@ -533,7 +546,11 @@ class MainWindow(QMainWindow):
             return
         run = self.runs_model.run_at(self.runs_model.row_of(run_id))
         folder = run_dir(self.settings, run_id)
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+        # A run's folder can hold thousands of files on a network disk: its size is summed off the GUI thread.
+        self.reader.read(f"size-{run_id}", lambda: folder_bytes(folder),
+                         lambda size: self._confirm_delete(run_id, run, folder, size))
+
+    def _confirm_delete(self, run_id: int, run: RunSummary, folder: Path, size: int) -> None:
         files = f"its folder {folder} ({size / 1e6:.1f} MB: checkpoints, weights, ONNX files)" if size else "no files"
         answer = QMessageBox.question(
             self, "Delete run", f"Delete run {run_id} ({run.name}) with its candidates, series and log from the "

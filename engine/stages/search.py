@@ -27,6 +27,7 @@ from engine.search import NothingFits, SearchProblem, choose_method, evolutionar
 from engine.stages.context import Cancelled, StageContext
 from engine.stages.data import RunData
 from engine.stages.evaluate import Scorer, generate, make_scorer
+from engine.stages.generation import CandidateGenerator, GenerationChoice, choose_generation
 from engine.stages.latency_budget import RunLatency, measured_budget, run_latency
 from engine.stages.resources import TEACHER_REFERENCE, load_supernet, load_teacher, teacher_reference
 from engine.store import CandidateRecord
@@ -130,8 +131,9 @@ class Candidates:
 
     def __init__(self, ctx: StageContext, data: RunData, supernet: nn.Module, scorer: Scorer,
                  latency: RunLatency | None, measured: MeasuredBudget | None,
-                 stored: tuple[dict[str, float], dict[str, CandidateRecord]]) -> None:
+                 stored: tuple[dict[str, float], dict[str, CandidateRecord]], generation: GenerationChoice) -> None:
         self.ctx, self.data, self.supernet, self.scorer = ctx, data, supernet, scorer
+        self.generate = CandidateGenerator(supernet, ctx.device, generation)
         self.latency, self.measured = latency, measured
         self.cache, self.records = stored  # records: rank 0's, as reported (a later measurement is added to one)
         self.family, self.options = ctx.config.family_impl, ctx.config.options
@@ -147,8 +149,7 @@ class Candidates:
 
     def metrics_of(self, arch: Arch) -> dict[str, float]:
         calibrate(self.family, self.supernet, arch, self.data, self.options)
-        return self.scorer.all(generate(lambda x, *c: self.supernet(x, *c, arch=arch), self.data.search_inputs,
-                                        self.ctx.device, self.data.search_conditioning))
+        return self.scorer.all(self.generate(arch, self.data.search_inputs, self.data.search_conditioning))
 
     def measured_ms(self, arch: Arch) -> float | None:
         """The sub-network's end-to-end latency where the budget was decided on it and it has been measured (before
@@ -197,16 +198,41 @@ class Candidates:
             report_candidate(self.ctx, record, self.scorer.metric)  # the store and the window replace its row
 
 
+#: Held-out images the generation backends are compared and timed on before a search scores anything.
+PROBE_IMAGES = 8
+
+
+def generation_backend(ctx: StageContext, data: RunData, supernet: nn.Module, scorer: Scorer) -> GenerationChoice:
+    """Where this search generates its candidates' images (``engine.stages.generation``), decided on rank 0 with
+    the space's smallest sub-network as the probe (the one where OpenVINO's per-candidate set-up weighs most),
+    the same on every rank."""
+    choice = None
+    if ctx.world.is_main:
+        config = ctx.config
+        probe = Arch.smallest(config.search_space())
+        calibrate(config.family_impl, supernet, probe, data, config.options)
+        count = min(PROBE_IMAGES, len(data.search_inputs))
+        choice = choose_generation(supernet, probe, data.search_inputs[:count],
+                                   tuple(c[:count] for c in data.search_conditioning), config.search.scoring_backend,
+                                   ctx.device, scorer.primary, len(data.search_inputs))
+        if choice.backend == "pytorch" and config.search.scoring_backend == "openvino":
+            ctx.message(f"{choice.note}; PyTorch is used", level="warning")
+    return ctx.world.broadcast(choice)
+
+
+def backend_words(generation: GenerationChoice, scorer: Scorer) -> str:
+    return "; ".join(note for note in (scorer.backend_note, generation.note) if note)
+
+
 def _announce(ctx: StageContext, problem: SearchProblem, method: str, limits: list[str], teacher: str,
-              reused: int, scorer: Scorer) -> None:
+              reused: int, metric: str, backends: str) -> None:
     spec = ctx.config.search
     if spec.method == "evolution" and method == "exhaustive":
         ctx.message(f"search: an evolution of {spec.population} x {spec.generations + 1} members would visit more than "
                     f"the {problem.grid_size()} sub-networks of the space; every one within the budget is scored "
                     "once instead (exhaustive)", level="warning")
     ctx.message(f"search: {method} over {problem.grid_size()} sub-networks, budget {' and '.join(limits)} "
-                f"({teacher}), metric {scorer.metric} on the search split; {reused} scores reused"
-                + ("" if scorer.backend_note is None else f"; {scorer.backend_note}"))
+                f"({teacher}), metric {metric} on the search split; {reused} scores reused; {backends}")
 
 
 def _search(ctx: StageContext, problem: SearchProblem, method: str, metric: str) -> tuple[Arch, float]:
@@ -242,7 +268,9 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     latency = run_latency(ctx) if config.search.predicts_latency else None
     measured = measured_budget(ctx, latency) if config.search.measures_latency and world.is_main else None
     teacher_scores = scored_teacher(ctx, data, scorer, reference)
-    candidates = Candidates(ctx, data, supernet.eval(), scorer, latency, measured, stored_scores(ctx, data, scorer))
+    generation = generation_backend(ctx, data, supernet.eval(), scorer)
+    backends = backend_words(generation, scorer)
+    candidates = Candidates(ctx, data, supernet, scorer, latency, measured, stored_scores(ctx, data, scorer), generation)
     measures_kept = config.search.measures_latency and config.search.measure == "kept"
     reused = len(candidates.cache)
     limit_words = world.broadcast(measured.describe() if measured is not None else None)
@@ -262,14 +290,14 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
         ([] if latency_budget is None else [f"{latency_budget:g} ms predicted on {latency.conditions()}"]) + \
         ([] if limit_words is None else [f"{limit_words} ({config.search.latency_backend})"])  # type: ignore[union-attr]
     _announce(ctx, problem, method, limits, f"teacher {reference / 1e6:.1f}M MACs, {scorer.metric} "
-              f"{teacher_scores[scorer.metric]:.4g}", reused, scorer)
+              f"{teacher_scores[scorer.metric]:.4g}", reused, scorer.metric, backends)
     started = time.monotonic()
     best_arch, best_value = _search(ctx, problem, method, scorer.metric)
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": candidates.macs(best_arch), "params": candidates.params(best_arch), "budget_macs": budget,
               "teacher_macs": reference, "teacher_metrics": teacher_scores, "method": method,
-              "scored": problem.evaluated, "reused": reused, "seconds": seconds, "scoring_backend": scorer.backend_note,
+              "scored": problem.evaluated, "reused": reused, "seconds": seconds, "scoring_backend": backends,
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
               "latency_budget_ms": latency_budget,
               "latency_ms": latency(best_arch) if latency else None,  # predicted

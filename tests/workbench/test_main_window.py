@@ -316,6 +316,7 @@ def test_a_run_is_renamed_and_deleted_with_its_folder_after_asking(qtbot, window
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
     window.delete_action.trigger()
+    qtbot.waitUntil(lambda: bool(asked), timeout=10_000)  # asked once the folder's size is summed, off the GUI thread
     assert str(folder) in asked[0] and "cannot be undone" in asked[0]
     assert folder.is_dir() and store.get_run(doomed)
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))

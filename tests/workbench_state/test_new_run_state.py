@@ -4,11 +4,16 @@ state, never left over; no QApplication."""
 
 from engine.api import Preflight, Problem
 from workbench.session.new_run_form import NewRunForm
-from workbench.session.new_run_state import FIX_MARKED, NewRunState
+from workbench.session.new_run_state import FIX_MARKED, CheckAnswer, NewRunState
 
 
-def _preflight(problems=(), complete=True) -> Preflight:
-    """An answer of the engine's pre-flight, as it would come back from the worker."""
+def _preflight(problems=(), complete=True) -> CheckAnswer:
+    """An answer of the check (the form's files and the engine's pre-flight), as it would come back from the
+    worker."""
+    return CheckAnswer(preflight=_engine_preflight(problems, complete))
+
+
+def _engine_preflight(problems=(), complete=True) -> Preflight:
     return Preflight(device="cpu", teacher_macs=1_000_000_000 if complete else 0, budget_macs=1e8,
                      latency_budget_ms=None, latency_on="cpu, pytorch", smallest="4_4", smallest_macs=50_000_000,
                      largest="16_16", largest_macs=900_000_000, complete=complete, problems=tuple(problems))
@@ -87,3 +92,38 @@ def test_a_preflight_that_failed_is_said_at_the_bottom_and_checking_is_said_only
     assert state.budget_words == "" and state.config is None
     assert state.messages(set()) == ([], ["the pre-flight check failed: boom"])
     assert not state.still_checking(number)  # answered: nothing is being checked
+
+
+def test_the_dataset_folder_and_the_teacher_file_are_read_by_the_check_off_the_gui_thread(tmp_path, monkeypatch):
+    import workbench.session.new_run_form as new_run_form
+    from workbench.session.new_run_state import run_check
+
+    def no_disk(path):
+        raise AssertionError("the folder was read while the form was validated")
+
+    state = NewRunState()
+    form = NewRunForm.from_preset("cyclegan-sample").with_(sample=None, folder=str(tmp_path / "missing"),
+                                                           teacher_checkpoint=str(tmp_path / "G.pth"))
+    monkeypatch.setattr(new_run_form, "detect_layout", no_disk)
+    state.validate(form)  # what the GUI thread does at every change: no listing, no stat
+    assert state.problems == [] and state.layout_words == "" and state.checking and state.config is None
+    request = state.next_check()
+    monkeypatch.undo()
+    state.check_started(1)
+    state.checked(run_check(request, None))  # what the worker does, applied when it comes back
+    assert [(p.field, p.message) for p in state.problems] == [
+        ("dataset.path", f"dataset folder not found: {tmp_path / 'missing'}"),
+        ("teacher.checkpoint", f"teacher checkpoint not found: {tmp_path / 'G.pth'}")]
+    assert state.config is None and not state.checking
+    (tmp_path / "d" / "trainA").mkdir(parents=True)
+    (tmp_path / "d" / "trainB").mkdir()
+    from PIL import Image
+    for side in ("A", "B"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "d" / f"train{side}" / "x.png")
+    state.validate(form.with_(folder=str(tmp_path / "d"), teacher_checkpoint=None))
+    request = state.next_check()
+    state.check_started(2)
+    answer = run_check(request, None)
+    assert answer.layout == "unaligned" and answer.file_problems == () and answer.preflight is not None
+    state.checked(answer)
+    assert state.layout_words == "layout: unaligned"

@@ -20,7 +20,7 @@ from engine.errors import UserError
 from engine.settings import Settings
 from workbench.widgets.checked_spin import CheckedDoubleSpinBox, CheckedSpinBox
 from workbench.widgets.backend_choice import backend_combo
-from workbench.session.new_run_state import NewRunState
+from workbench.session.new_run_state import CheckAnswer, NewRunState, run_check
 from workbench.session.new_run_form import NewRunForm, unique_name  # noqa: F401 (unique_name: the dialog's API)
 from workbench.widgets.options_form import OptionsForm
 from workbench.platform.resources import preset_descriptions
@@ -647,19 +647,19 @@ class NewRunDialog(QDialog):
         if request is None:
             return
         settings = self.settings
-        self.state.check_started(self.worker.submit(
-            lambda: preflight(request.config, settings, request.processes, request.machines, profile_teacher=False)))
+        self.state.check_started(self.worker.submit(lambda: run_check(request, settings, preflight)))
 
     def _note_checking(self, number: int) -> None:
         if self.state.still_checking(number):
             self.budget_label.setText(self.state.budget_words)
 
-    def _checked(self, checked: Preflight) -> None:
-        to_profile = self.state.checked(checked)
+    def _checked(self, answer: CheckAnswer) -> None:
+        to_profile = self.state.checked(answer)
         self._submit_check()
         if to_profile is not None:  # the teacher's MACs: profiled in the background, then validated again
             self.state.profile_started(self.worker.submit(lambda: teacher_macs(to_profile)), to_profile)
         self.budget_label.setText(self.state.budget_words)
+        self.layout_label.setText(self.state.layout_words)
         self._apply()
 
     def _check_failed(self, message: str) -> None:

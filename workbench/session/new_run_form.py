@@ -128,13 +128,22 @@ class NewRunForm:
 
     def own_problems(self, taken_names: set[str]) -> list[Problem]:
         """What only the form can tell: the name, the dataset folder, the teacher checkpoint."""
-        problems = []
+        return [*self.name_problems(taken_names), *self.file_problems()]
+
+    def name_problems(self, taken_names: set[str]) -> list[Problem]:
+        """The run's name: given, and not taken (nothing read from the disk)."""
         name = self.name.strip()
         if not name:
-            problems.append(Problem("name", "give the run a name"))
-        elif name in taken_names:
-            problems.append(Problem("name", f"a run is named {name!r} already; choose another name "
-                                            f"(e.g. {unique_name(name, taken_names)})"))
+            return [Problem("name", "give the run a name")]
+        if name in taken_names:
+            return [Problem("name", f"a run is named {name!r} already; choose another name "
+                                    f"(e.g. {unique_name(name, taken_names)})")]
+        return []
+
+    def file_problems(self) -> list[Problem]:
+        """The dataset folder and the teacher checkpoint, as the disk has them (a listing and a stat: the window
+        asks this off its GUI thread, ``NewRunState.check``)."""
+        problems = []
         if self.sample is None:
             folder = self.folder.strip()
             if not folder:

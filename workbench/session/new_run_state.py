@@ -6,10 +6,11 @@ the checks this asks for on its worker and reports their answers back; every mes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from engine.api import Preflight, Problem, RunConfig
+from engine.api import Preflight, Problem, RunConfig, preflight
+from engine.settings import Settings
 from workbench.session.latest_only import LatestOnly
 from workbench.session.new_run_form import NewRunForm
 from workbench.session.numbers import format_count
@@ -20,13 +21,34 @@ FIX_MARKED = "Fix the fields marked in red above."
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """One pre-flight to run: the form's configuration, how many processes on how many machines, and the
-    problems the form itself found (shown with the pre-flight's own when it comes back)."""
+    """One check to run off the GUI thread: the form (its dataset folder and teacher checkpoint are read from the
+    disk), its configuration's pre-flight (None: the configuration itself was refused), how many processes on how
+    many machines, and the problems found without the disk (shown with the check's own when it comes back)."""
 
-    config: RunConfig
+    form: NewRunForm
+    config: RunConfig | None
     processes: int
     machines: int
     problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """What a check found: the problems of the form's files, the dataset folder's layout as detected (None:
+    unknown), and the engine's pre-flight (None where there was no configuration to check)."""
+
+    file_problems: tuple[Problem, ...] = ()
+    layout: str | None = None
+    preflight: Preflight | None = None
+
+
+def run_check(request: CheckRequest, settings: Settings | None,
+              run_preflight: Callable[..., Preflight] = preflight) -> CheckAnswer:
+    """The check ``request`` asks for: run it on a worker, never on the GUI thread (a directory listing, a stat and
+    the engine's pre-flight, ``run_preflight``, which the first call of a family takes about a second for)."""
+    checked = None if request.config is None else run_preflight(request.config, settings, request.processes,
+                                                                 request.machines, profile_teacher=False)
+    return CheckAnswer(tuple(request.form.file_problems()), request.form.dataset_layout(), checked)
 
 
 def teacher_key(config: RunConfig) -> str:
@@ -70,14 +92,14 @@ class NewRunState:
     def validate(self, form: NewRunForm) -> None:
         """A new state of the form: its own rules and the configuration's now, the pre-flight asked for (run what
         ``next_check`` hands out). Until that answers, Start is held back (``config`` None)."""
-        problems = form.own_problems(self.taken_names)
-        layout = form.dataset_layout()
+        problems = form.name_problems(self.taken_names)
+        # A sample's layout is known without the disk; a folder's comes back with the check.
+        layout = form.dataset_layout() if form.sample is not None else None
         self.layout_words = f"layout: {layout}" if layout else ""
         self.config = self.preflight = None
         config, config_problems = form.config()
         problems += config_problems
-        self.checks.request(None if config is None else
-                            CheckRequest(config, form.processes, form.machines, tuple(problems)))
+        self.checks.request(CheckRequest(form, config, form.processes, form.machines, tuple(problems)))
         self.problems = problems
 
     @property
@@ -112,16 +134,19 @@ class NewRunState:
         request, current = self.checks.answered()
         return request if current else None
 
-    def checked(self, checked: Preflight) -> RunConfig | None:
-        """The pre-flight came back. Returns a configuration whose teacher must be profiled for its MACs (run
-        ``teacher_macs`` on it and report with ``profile_started``), or None."""
+    def checked(self, answer: CheckAnswer) -> RunConfig | None:
+        """The check came back (``run_check``). Returns a configuration whose teacher must be profiled for its MACs
+        (run ``teacher_macs`` on it and report with ``profile_started``), or None."""
         request = self._answered()
         if request is None:
             return None
-        self.preflight = checked
-        problems = [*request.problems, *checked.problems]
-        self.config = None if problems else request.config
+        checked = self.preflight = answer.preflight
+        self.layout_words = f"layout: {answer.layout}" if answer.layout else ""
+        problems = [*request.problems, *answer.file_problems, *(checked.problems if checked is not None else ())]
+        self.config = None if problems or checked is None else request.config
         self.problems = problems
+        if checked is None or request.config is None:
+            return None
         key = teacher_key(request.config)
         if checked.complete:
             self.budget_words = budget_words(request.config, checked)

@@ -110,6 +110,8 @@ def test_cyclegan_without_inception_weights_uses_the_labelled_fallback(settings,
     # summary says so.
     if openvino_runtime.available():
         assert summary["search"]["scoring_backend"].startswith("features in OpenVINO")
+    # And where the candidates' images were generated, decided on a probe as the search started.
+    assert "images generated in " in summary["search"]["scoring_backend"]
 
 
 def test_a_killed_run_is_marked_failed_and_resumes_without_redoing_finished_work(settings, store, tmp_path):

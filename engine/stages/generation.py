@@ -1,0 +1,176 @@
+"""Where a search generates each candidate's images: eagerly in PyTorch, the supernet run at the candidate's
+widths, or the candidate's plain sub-network exported and compiled by OpenVINO (f32, on the CPU).
+
+Unlike the feature network, the candidate changes every time, so OpenVINO's set-up (extract, ONNX export,
+compile: about 1 s for a CycleGAN sub-network) is paid per candidate; it pays off where generation is long
+(256 px: 50 images in about 3.1 s in OpenVINO against 7.0 s eagerly on this project's 2-core AMD EPYC, largest
+difference 8e-6), not at 64 px (0.5 s eagerly). So ``search.scoring_backend: auto`` decides on this machine when
+the search starts: a probe sub-network's images on the held-out split's first images are generated both ways
+and must agree (images within :data:`IMAGE_TOLERANCE` relative, the score of the probe images within
+:data:`SCORE_TOLERANCE` relative); OpenVINO is then used only if its set-up plus generation, as timed on the
+probe, would be faster than PyTorch for the whole split. ``openvino`` uses it wherever it is exact, ``pytorch``
+never. A candidate OpenVINO cannot convert is generated in PyTorch (said in the log)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine import openvino_runtime
+from engine.arch import Arch
+from engine.models.elastic import subnet_of
+from engine.stages.evaluate import generate
+
+log = logging.getLogger(__name__)
+
+#: Largest relative difference (max |a - b| / max |b|) between the two backends' images of the probe.
+IMAGE_TOLERANCE = 1e-4
+#: Largest relative difference between the scores the two backends' probe images get.
+SCORE_TOLERANCE = 1e-4
+#: OpenVINO is chosen by ``auto`` only where its projected time is below this share of PyTorch's: a margin for
+#: the timing's noise, so that a near tie keeps the backend that needs no export.
+FASTER_BY = 0.9
+#: ONNX opset of the per-candidate export (the export stage's).
+OPSET = 17
+
+
+class OpenVINOGenerator:
+    """One sub-network exported to ONNX in memory and compiled by OpenVINO (f32, any batch size) for
+    throughput: each image its own request, several in flight on the streams the hint makes."""
+
+    def __init__(self, network: nn.Module, example: tuple[torch.Tensor, ...], threads: int | None = None) -> None:
+        import openvino as ov
+
+        names = [f"input{i}" for i in range(len(example))]
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes; the parity check decides
+            warnings.simplefilter("ignore")
+            torch.onnx.export(network.eval().cpu(), tuple(t[:1].cpu() for t in example), buffer, input_names=names,
+                              output_names=["output"], dynamic_axes={n: {0: "batch"} for n in [*names, "output"]},
+                              opset_version=OPSET, dynamo=False)
+        model = openvino_runtime.read_model_bytes(buffer.getvalue())
+        self.compiled = openvino_runtime.compile_model_object(model, threads, hint="THROUGHPUT")
+        self.queue = ov.AsyncInferQueue(self.compiled, int(self.compiled.get_property(
+            "OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._results: dict[int, np.ndarray] = {}
+        # Copied out at once: a request reuses its output buffer for the next image it runs.
+        self.queue.set_callback(lambda request, index: self._results.__setitem__(
+            index, np.array(request.get_output_tensor(0).data, copy=True)))
+
+    def __call__(self, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
+        arrays = [t.float().contiguous().numpy() for t in (inputs, *conditioning)]
+        self._results.clear()
+        for index in range(len(inputs)):
+            self.queue.start_async({i: array[index:index + 1] for i, array in enumerate(arrays)}, index)
+        self.queue.wait_all()
+        return torch.from_numpy(np.concatenate([self._results[i] for i in range(len(inputs))]))
+
+
+@dataclass(frozen=True)
+class GenerationChoice:
+    """The backend a search generates candidates' images in, and why, in one line for its log and summary."""
+
+    backend: Literal["openvino", "pytorch"]
+    note: str
+    image_difference: float | None = None
+    score_difference: float | None = None
+
+
+Compile = Callable[[nn.Module, tuple[torch.Tensor, ...], "int | None"], Callable[..., torch.Tensor]]
+
+
+class CandidateGenerator:
+    """Generates a candidate's images on the chosen backend (``supernet`` in eval mode, its normalisation
+    statistics already those of the candidate where a family calibrates them)."""
+
+    def __init__(self, supernet: nn.Module, device: torch.device, choice: GenerationChoice,
+                 compile_generator: Compile = OpenVINOGenerator) -> None:
+        self.supernet, self.device, self.choice = supernet, device, choice
+        self.compile_generator = compile_generator
+        self.fallbacks = 0  # candidates OpenVINO could not convert, generated in PyTorch
+
+    def eager(self, arch: Arch, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
+        return generate(lambda x, *c: self.supernet(x, *c, arch=arch), inputs, self.device, conditioning)
+
+    def __call__(self, arch: Arch, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
+        if self.choice.backend == "pytorch":
+            return self.eager(arch, inputs, conditioning)
+        try:
+            with torch.no_grad():
+                network = self.compile_generator(subnet_of(self.supernet, arch), (inputs, *conditioning),
+                                                 torch.get_num_threads())
+            return network(inputs, conditioning)
+        except Exception:  # noqa: BLE001 - a sub-network the converter cannot take is still scored, eagerly
+            self.fallbacks += 1
+            log.warning("OpenVINO could not generate the images of %s; generated in PyTorch", arch, exc_info=True)
+            return self.eager(arch, inputs, conditioning)
+
+
+def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-12))
+
+
+def choose_generation(supernet: nn.Module, probe_arch: Arch, inputs: torch.Tensor,
+                      conditioning: tuple[torch.Tensor, ...], requested: str, device: torch.device,
+                      score: Callable[[torch.Tensor], float], split_images: int,
+                      compile_generator: Compile = OpenVINOGenerator,
+                      clock: Callable[[], float] = time.perf_counter) -> GenerationChoice:
+    """``requested`` (``search.scoring_backend``) resolved on this machine for generating candidates: the probe
+    sub-network's images of ``inputs`` (a few of the split's) made both ways and compared, images and their
+    ``score`` alike; with ``auto``, OpenVINO only where its set-up and generation, timed on the probe, projected
+    to ``split_images`` images, beat PyTorch's (by :data:`FASTER_BY`). ``compile_generator`` and ``clock`` are
+    parameters so that tests can give a backend that drifts and a clock of their own."""
+    if requested == "pytorch":
+        return GenerationChoice("pytorch", "images generated in PyTorch (search.scoring_backend: pytorch)")
+    if device.type != "cpu":
+        return GenerationChoice("pytorch", f"images generated in PyTorch on {device} (OpenVINO runs on the CPU)")
+    if not openvino_runtime.available():
+        return GenerationChoice("pytorch", "images generated in PyTorch: " + openvino_runtime.MISSING.split(":")[0])
+    eager = CandidateGenerator(supernet, device, GenerationChoice("pytorch", ""))
+    try:
+        with torch.no_grad():
+            compile_generator(subnet_of(supernet, probe_arch), (inputs, *conditioning), torch.get_num_threads())
+            started = clock()  # the second set-up is timed: the first also pays the exporter's own start
+            network = compile_generator(subnet_of(supernet, probe_arch), (inputs, *conditioning),
+                                        torch.get_num_threads())
+            set_up = clock() - started
+            started = clock()
+            fast = network(inputs, conditioning)
+            fast_seconds = clock() - started
+    except Exception as exc:  # noqa: BLE001 - any conversion failure means: keep PyTorch, and say why
+        log.warning("OpenVINO could not generate the probe sub-network's images", exc_info=True)
+        return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO could not convert the "
+                                           f"sub-network ({type(exc).__name__}: {exc})")
+    eager.eager(probe_arch, inputs[:1], tuple(c[:1] for c in conditioning))  # its first run pays PyTorch's start
+    started = clock()
+    exact = eager.eager(probe_arch, inputs, conditioning)
+    eager_seconds = clock() - started
+    image_difference = relative_difference(fast, exact)
+    slow_score, fast_score = score(exact), score(fast)
+    score_difference = abs(fast_score - slow_score) / max(abs(slow_score), 1e-12)
+    measured = f"images {image_difference:.1e}, score {score_difference:.1e} relative"
+    if image_difference > IMAGE_TOLERANCE or score_difference > SCORE_TOLERANCE:
+        return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO {openvino_runtime.version()} "
+                                           f"differs from it on {len(inputs)} images ({measured}; allowed "
+                                           f"{IMAGE_TOLERANCE:.0e})", image_difference, score_difference)
+    per_image = len(inputs)
+    openvino_split = set_up + fast_seconds / per_image * split_images
+    pytorch_split = eager_seconds / per_image * split_images
+    timing = (f"set-up {set_up:.2f} s + {fast_seconds / per_image * 1e3:.0f} ms an image against "
+              f"{eager_seconds / per_image * 1e3:.0f} ms an image eagerly")
+    if requested == "auto" and openvino_split > FASTER_BY * pytorch_split:
+        return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO is exact here ({measured}) but "
+                                           f"not faster for {split_images} images ({timing})",
+                                image_difference, score_difference)
+    return GenerationChoice("openvino", f"images generated in OpenVINO {openvino_runtime.version()} f32, each "
+                                        f"candidate compiled (checked against PyTorch on {len(inputs)} images: "
+                                        f"{measured}; {timing})", image_difference, score_difference)
