@@ -5,7 +5,8 @@ Unlike the feature network, the candidate changes every time, so OpenVINO's set-
 compile: about 1 s for a CycleGAN sub-network) is paid per candidate; it pays off where generation is long
 (256 px: 50 images in about 3.1 s in OpenVINO against 7.0 s eagerly on this project's 2-core AMD EPYC, largest
 difference 8e-6), not at 64 px (0.5 s eagerly). So ``search.scoring_backend: auto`` decides on this machine when
-the search starts: a probe sub-network's images on the held-out split's first images are generated both ways
+the search starts: a probe sub-network's images on the held-out split's first images are generated eagerly (where
+that alone shows no set-up could be paid back, PyTorch is kept without converting anything), then both ways,
 and must agree (images within :data:`IMAGE_TOLERANCE` relative, the score of the probe images within
 :data:`SCORE_TOLERANCE` relative); OpenVINO is then used only if its set-up plus generation, as timed on the
 probe, would be faster than PyTorch for the whole split. ``openvino`` uses it wherever it is exact, ``pytorch``
@@ -39,6 +40,10 @@ SCORE_TOLERANCE = 1e-4
 #: OpenVINO is chosen by ``auto`` only where its projected time is below this share of PyTorch's: a margin for
 #: the timing's noise, so that a near tie keeps the backend that needs no export.
 FASTER_BY = 0.9
+#: Below this many seconds of eager generation for the whole split, ``auto`` keeps PyTorch without converting
+#: anything: no OpenVINO set-up is that short (the smallest measured, a tiny test network's, took 0.26 s), so
+#: it could never be paid back.
+MIN_SET_UP_S = 0.2
 #: ONNX opset of the per-candidate export (the export stage's).
 OPSET = 17
 
@@ -135,7 +140,14 @@ def choose_generation(supernet: nn.Module, probe_arch: Arch, inputs: torch.Tenso
         return GenerationChoice("pytorch", f"images generated in PyTorch on {device} (OpenVINO runs on the CPU)")
     if not openvino_runtime.available():
         return GenerationChoice("pytorch", "images generated in PyTorch: " + openvino_runtime.MISSING.split(":")[0])
-    eager = CandidateGenerator(supernet, device, GenerationChoice("pytorch", ""))
+    count, eager = len(inputs), CandidateGenerator(supernet, device, GenerationChoice("pytorch", ""))
+    eager.eager(probe_arch, inputs[:1], tuple(c[:1] for c in conditioning))  # its first run pays PyTorch's start
+    started = clock()
+    exact = eager.eager(probe_arch, inputs, conditioning)
+    eager_image = (clock() - started) / count
+    if requested == "auto" and eager_image * split_images < MIN_SET_UP_S:
+        return GenerationChoice("pytorch", f"images generated in PyTorch: {eager_image * split_images:.2f} s for "
+                                           f"the split's {split_images} images, less than an OpenVINO set-up")
     try:
         with torch.no_grad():
             compile_generator(subnet_of(supernet, probe_arch), (inputs, *conditioning), torch.get_num_threads())
@@ -145,32 +157,25 @@ def choose_generation(supernet: nn.Module, probe_arch: Arch, inputs: torch.Tenso
             set_up = clock() - started
             started = clock()
             fast = network(inputs, conditioning)
-            fast_seconds = clock() - started
+            fast_image = (clock() - started) / count
     except Exception as exc:  # noqa: BLE001 - any conversion failure means: keep PyTorch, and say why
         log.warning("OpenVINO could not generate the probe sub-network's images", exc_info=True)
         return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO could not convert the "
                                            f"sub-network ({type(exc).__name__}: {exc})")
-    eager.eager(probe_arch, inputs[:1], tuple(c[:1] for c in conditioning))  # its first run pays PyTorch's start
-    started = clock()
-    exact = eager.eager(probe_arch, inputs, conditioning)
-    eager_seconds = clock() - started
     image_difference = relative_difference(fast, exact)
     slow_score, fast_score = score(exact), score(fast)
     score_difference = abs(fast_score - slow_score) / max(abs(slow_score), 1e-12)
     measured = f"images {image_difference:.1e}, score {score_difference:.1e} relative"
     if image_difference > IMAGE_TOLERANCE or score_difference > SCORE_TOLERANCE:
         return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO {openvino_runtime.version()} "
-                                           f"differs from it on {len(inputs)} images ({measured}; allowed "
+                                           f"differs from it on {count} images ({measured}; allowed "
                                            f"{IMAGE_TOLERANCE:.0e})", image_difference, score_difference)
-    per_image = len(inputs)
-    openvino_split = set_up + fast_seconds / per_image * split_images
-    pytorch_split = eager_seconds / per_image * split_images
-    timing = (f"set-up {set_up:.2f} s + {fast_seconds / per_image * 1e3:.0f} ms an image against "
-              f"{eager_seconds / per_image * 1e3:.0f} ms an image eagerly")
-    if requested == "auto" and openvino_split > FASTER_BY * pytorch_split:
+    timing = (f"set-up {set_up:.2f} s + {fast_image * 1e3:.0f} ms an image against {eager_image * 1e3:.0f} ms an "
+              "image eagerly")
+    if requested == "auto" and set_up + fast_image * split_images > FASTER_BY * eager_image * split_images:
         return GenerationChoice("pytorch", f"images generated in PyTorch: OpenVINO is exact here ({measured}) but "
                                            f"not faster for {split_images} images ({timing})",
                                 image_difference, score_difference)
     return GenerationChoice("openvino", f"images generated in OpenVINO {openvino_runtime.version()} f32, each "
-                                        f"candidate compiled (checked against PyTorch on {len(inputs)} images: "
+                                        f"candidate compiled (checked against PyTorch on {count} images: "
                                         f"{measured}; {timing})", image_difference, score_difference)

@@ -106,6 +106,19 @@ def test_auto_takes_openvino_only_where_its_set_up_is_paid_back_on_the_split():
 
 
 @needs_openvino
+def test_auto_converts_nothing_where_the_split_is_generated_faster_than_any_set_up():
+    def never(*_):
+        raise AssertionError("converted although no set-up could be paid back")
+
+    family, options, supernet = _supernet()
+    clock = Clock()
+    _timed(clock, supernet, set_up=0.0, per_image=0.0, eager_per_image=0.002)  # 50 images in 0.1 s
+    choice = choose_generation(supernet, Arch.smallest(family.search_space(options, SPACE)), _images(4), (), "auto",
+                               CPU, _mean_score, 50, compile_generator=never, clock=clock)
+    assert choice.backend == "pytorch" and "0.10 s for the split's 50 images, less than an OpenVINO set-up" in choice.note
+
+
+@needs_openvino
 def test_a_backend_that_drifts_or_cannot_convert_is_said_in_one_line_and_pytorch_used():
     family, options, supernet = _supernet()
     arch, clock = Arch.smallest(family.search_space(options, SPACE)), Clock()
@@ -118,7 +131,8 @@ def test_a_backend_that_drifts_or_cannot_convert_is_said_in_one_line_and_pytorch
     def broken(network, example, threads):
         raise RuntimeError("unsupported operation aten::frobnicate")
 
-    choice = choose_generation(supernet, arch, _images(4), (), "auto", CPU, _mean_score, 50, compile_generator=broken)
+    choice = choose_generation(supernet, arch, _images(4), (), "openvino", CPU, _mean_score, 50,
+                               compile_generator=broken)
     assert choice.backend == "pytorch"
     assert "could not convert the sub-network (RuntimeError: unsupported operation aten::frobnicate)" in choice.note
 
