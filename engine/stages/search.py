@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any
 
+import torch
 from torch import nn
 
 from engine.arch import Arch
@@ -210,11 +211,13 @@ def generation_backend(ctx: StageContext, data: RunData, supernet: nn.Module, sc
     if ctx.world.is_main:
         config = ctx.config
         probe = Arch.smallest(config.search_space())
-        calibrate(config.family_impl, supernet, probe, data, config.options)
         count = min(PROBE_IMAGES, len(data.search_inputs))
-        choice = choose_generation(supernet, probe, data.search_inputs[:count],
-                                   tuple(c[:count] for c in data.search_conditioning), config.search.scoring_backend,
-                                   ctx.device, scorer.primary, len(data.search_inputs))
+        with torch.random.fork_rng(devices=[]):  # the run's random stream is as it would be without the probe
+            calibrate(config.family_impl, supernet, probe, data, config.options)
+            choice = choose_generation(supernet, probe, data.search_inputs[:count],
+                                       tuple(c[:count] for c in data.search_conditioning),
+                                       config.search.scoring_backend, ctx.device, scorer.primary,
+                                       len(data.search_inputs))
         if choice.backend == "pytorch" and config.search.scoring_backend == "openvino":
             ctx.message(f"{choice.note}; PyTorch is used", level="warning")
     return ctx.world.broadcast(choice)
