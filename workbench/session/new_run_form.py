@@ -142,7 +142,7 @@ class NewRunForm:
 
     def file_problems(self) -> list[Problem]:
         """The dataset folder and the teacher checkpoint, as the disk has them (a listing and a stat: the window
-        asks this off its GUI thread, ``NewRunState.check``)."""
+        asks this off its GUI thread: ``new_run_state.run_check``)."""
         problems = []
         if self.sample is None:
             folder = self.folder.strip()
