@@ -112,7 +112,7 @@ def whole_candidate(size: int, images: int, repeats: int) -> dict:
             # The candidate's sub-network exported and compiled by OpenVINO, set-up included (once per candidate).
             seconds, compiled_outputs = _timed(lambda: in_openvino(arch, inputs))
             generation_openvino.append(seconds)
-            differences.append(float((compiled_outputs - outputs).abs().max() / outputs.abs().max()))
+            differences.append(relative_difference(compiled_outputs, outputs))
             seconds, exact = _timed(lambda: extractor(outputs))
             before.append(seconds)
             seconds, quick = _timed(lambda: fast(outputs))

@@ -83,7 +83,9 @@ class BackendChoice:
     score_difference: float | None = None
 
 
-def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+def relative_difference(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
+    """max |a - b| / max |b| (arrays, or tensors that need no gradient: read as arrays)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-12))
 
 

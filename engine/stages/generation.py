@@ -28,6 +28,8 @@ from torch import nn
 
 from engine import openvino_runtime
 from engine.arch import Arch
+from engine.export import OPSET  # the export stage's opset: the candidate is exported as the student will be
+from engine.metrics.feature_backend import SCORE_TOLERANCE, relative_difference  # one rule for both parity checks
 from engine.models.elastic import subnet_of
 from engine.stages.evaluate import generate
 
@@ -35,8 +37,6 @@ log = logging.getLogger(__name__)
 
 #: Largest relative difference (max |a - b| / max |b|) between the two backends' images of the probe.
 IMAGE_TOLERANCE = 1e-4
-#: Largest relative difference between the scores the two backends' probe images get.
-SCORE_TOLERANCE = 1e-4
 #: OpenVINO is chosen by ``auto`` only where its projected time is below this share of PyTorch's: a margin for
 #: the timing's noise, so that a near tie keeps the backend that needs no export.
 FASTER_BY = 0.9
@@ -44,8 +44,6 @@ FASTER_BY = 0.9
 #: anything: no OpenVINO set-up is that short (the smallest measured, a tiny test network's, took 0.26 s), so
 #: it could never be paid back.
 MIN_SET_UP_S = 0.2
-#: ONNX opset of the per-candidate export (the export stage's).
-OPSET = 17
 
 
 class OpenVINOGenerator:
@@ -118,10 +116,6 @@ class CandidateGenerator:
             self.fallbacks += 1
             log.warning("OpenVINO could not generate the images of %s; generated in PyTorch", arch, exc_info=True)
             return self.eager(arch, inputs, conditioning)
-
-
-def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-12))
 
 
 def choose_generation(supernet: nn.Module, probe_arch: Arch, inputs: torch.Tensor,
