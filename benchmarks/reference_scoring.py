@@ -1,4 +1,4 @@
-"""One search candidate scored by this program and by the paper's own code, side by side: candidates per second
+"""Search candidates scored by this program and by the paper's own code, side by side: candidates per second
 at an identical FID, and the section `scoring-vs-reference` of docs/benchmarks.md.
 
     python benchmarks/reference_scoring.py --reference REF [--images 50] [--rounds 3] [--sizes 64 256]
@@ -47,7 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sections import publish  # noqa: E402
 
-ARCH = (32, 32, 48, 32, 48, 48, 16, 16)  # a sub-network of the 64-wide supernet, as candidate_scoring.py's
+#: Sub-networks of the 64-wide supernet scored one after the other, as a search scores its candidates: the first
+#: is candidate_scoring.py's, the others the same widths in other places (3.8-5.0 G MACs at 256 px).
+ARCHS = ((32, 32, 48, 32, 48, 48, 16, 16), (32, 48, 32, 32, 48, 32, 16, 16), (48, 32, 32, 48, 32, 48, 16, 16),
+         (32, 32, 32, 48, 48, 48, 16, 16))
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 
 
@@ -113,22 +116,32 @@ class Ours:
         self.setup_s = time.perf_counter() - started
         self.scorer = Scorer("fid", False, False, self.inputs, extractor, real)
         # Where the candidates' images are generated, decided as the search decides it (its probe: the space's
-        # smallest sub-network on the first 8 images).
+        # middle sub-network on the first 8 images).
         started = time.perf_counter()
-        self.generation = choose_generation(self.supernet, Arch.smallest(self.family.search_space(self.options)),
+        self.generation = choose_generation(self.supernet, Arch.middle(self.family.search_space(self.options)),
                                             self.inputs[:8], (), "auto", torch.device("cpu"), self.scorer.primary,
                                             len(self.inputs))
         self.generation_setup_s = time.perf_counter() - started
         self.generate = CandidateGenerator(self.supernet, torch.device("cpu"), self.generation)
-        self.arch = self.family.parse_arch("_".join(map(str, ARCH)))
-        self.candidate()  # warm-up
+        self.archs = [self.family.parse_arch("_".join(map(str, arch))) for arch in ARCHS]
+        self.candidates(self.archs[:1])  # warm-up
 
-    def candidate(self) -> dict:
-        started = time.perf_counter()
-        outputs = self.generate(self.arch, self.inputs)
-        generated = time.perf_counter()
-        fid = self.scorer.all(outputs)["fid"]
-        return {"generation_s": generated - started, "scoring_s": time.perf_counter() - generated, "fid": fid}
+    def candidates(self, archs: list | None = None) -> dict:
+        """The candidates scored in turn as the search's ``Candidates.metrics_of`` scores them: each one's
+        successor set up (on its own thread, where generation is OpenVINO's) while its images are scored. Times
+        per candidate, the mean over them."""
+        archs = archs or self.archs
+        generation = scoring = 0.0
+        fids = []
+        for number, arch in enumerate(archs):
+            started = time.perf_counter()
+            outputs = self.generate(arch, self.inputs)
+            generated = time.perf_counter()
+            if number + 1 < len(archs):
+                self.generate.prepare(archs[number + 1], (self.inputs,))
+            fids.append(self.scorer.all(outputs)["fid"])
+            generation, scoring = generation + generated - started, scoring + time.perf_counter() - generated
+        return {"generation_s": generation / len(archs), "scoring_s": scoring / len(archs), "fids": fids}
 
 
 def reference_child(reference: Path, folder: Path, size: int) -> None:
@@ -166,12 +179,12 @@ def reference_child(reference: Path, folder: Path, size: int) -> None:
     norm = functools.partial(torch.nn.InstanceNorm2d, affine=False, track_running_stats=False)
     net = SuperMobileResnetGenerator(3, 3, ngf=64, norm_layer=norm, dropout_rate=0, n_blocks=9).eval()
     net.load_state_dict(dict(zip(net.state_dict(), torch.load(folder / "supernet.pt"))))
-    net.configs = {"channels": list(ARCH)}
     inception = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
     npz = np.load(folder / f"real-{size}.npz")
     inputs = torch.load(folder / f"inputs-{size}.pt")
 
-    def candidate(count: int) -> dict:
+    def candidate(arch: tuple[int, ...], count: int) -> tuple[float, float, float]:
+        net.configs = {"channels": list(arch)}  # as its evaluate hands each child's config to its model
         started = time.perf_counter()
         fakes = []
         with torch.no_grad():
@@ -181,10 +194,12 @@ def reference_child(reference: Path, folder: Path, size: int) -> None:
         images = util.tensor2im(torch.cat(fakes, dim=0)).astype(float)  # metric.get_fid
         mu, sigma = _compute_statistics_of_ims(images, inception, 1, 2048, "cpu", tqdm_position=-1)
         fid = calculate_frechet_distance(npz["mu"], npz["sigma"], mu, sigma)
-        return {"generation_s": generated - started, "scoring_s": time.perf_counter() - generated, "fid": float(fid)}
+        return generated - started, time.perf_counter() - generated, float(fid)
 
-    candidate(2)  # warm-up
-    print(json.dumps(candidate(len(inputs))))
+    candidate(ARCHS[0], 2)  # warm-up
+    times = [candidate(arch, len(inputs)) for arch in ARCHS]  # its evaluate: the child pool in turn
+    print(json.dumps({"generation_s": sum(t[0] for t in times) / len(times),
+                      "scoring_s": sum(t[1] for t in times) / len(times), "fids": [t[2] for t in times]}))
 
 
 def reference_round(reference: Path, folder: Path, size: int) -> dict:
@@ -198,23 +213,27 @@ def render(info: dict, rows: list[dict]) -> str:
     lines = ["## Scoring one search candidate: this program against the reference's code", "",
              f"Measured by `python benchmarks/reference_scoring.py --reference REF --images {info['images']} --rounds "
              f"{info['rounds']} --sizes {' '.join(map(str, info['sizes']))}` (REF: mit-han-lab/gan-compression at "
-             f"{info['commit']}) on {info['platform']}, {info['cores']} CPU cores, torch {info['torch']}; one CycleGAN "
-             f"candidate (`{'_'.join(map(str, ARCH))}` of the 64-wide supernet), {info['images']} images, FID 2048-d, "
-             "the same supernet, images, real statistics and InceptionV3 weights on both sides, rounds alternating "
-             "which side goes first; medians over the rounds.", "",
-             "| size | side | generation | features and distance | whole candidate | candidates per minute | FID |",
+             f"{info['commit']}) on {info['platform']}, {info['cores']} CPU cores, torch {info['torch']}; "
+             f"{len(ARCHS)} CycleGAN candidates of the 64-wide supernet "
+             f"({', '.join('`' + '_'.join(map(str, a)) + '`' for a in ARCHS)}) scored in turn as a search scores "
+             f"them (ours: each one's successor set up while it is scored), {info['images']} images each, FID "
+             "2048-d, the same supernet, images, real statistics and InceptionV3 weights on both sides, rounds "
+             "alternating which side goes first; times per candidate (the mean over the candidates), medians over "
+             "the rounds.", "",
+             "| size | side | generation | features and distance | whole candidate | candidates per minute | first FID |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
         for side in ("reference", "ours"):
             cell = row[side]
             whole = cell["generation_s"] + cell["scoring_s"]
             lines.append(f"| {row['size']} px | {side} | {cell['generation_s']:.2f} s | {cell['scoring_s']:.2f} s | "
-                         f"{whole:.2f} s | {60 / whole:.1f} | {cell['fid']:.6g} |")
+                         f"{whole:.2f} s | {60 / whole:.1f} | {cell['fids'][0]:.6g} |")
     lines.append("")
     for row in rows:
         ours, theirs = (row[s]["generation_s"] + row[s]["scoring_s"] for s in ("ours", "reference"))
-        lines.append(f"- {row['size']} px: **{theirs / ours:.2f}x the reference's candidates per second**; FID "
-                     f"relative difference {row['fid_difference']:.1e}; ours scored its features on "
+        lines.append(f"- {row['size']} px: **{theirs / ours:.2f}x the reference's candidates per second** (per "
+                     f"round: {', '.join(f'{r:.2f}x' for r in row['round_ratios'])}); largest FID relative "
+                     f"difference {row['fid_difference']:.1e}; ours scored its features on "
                      f"{row['backend']} (set up once per run: {row['setup_s']:.1f} s); generation decided once per "
                      f"run in {row['generation_setup_s']:.1f} s: {row['generation']}.")
     if not info["inception_weights"]:
@@ -247,15 +266,18 @@ def main() -> int:
             for number in range(args.rounds):
                 order = ("ours", "reference") if number % 2 == 0 else ("reference", "ours")
                 for side in order:
-                    times[side].append(ours_side.candidate() if side == "ours" else
+                    times[side].append(ours_side.candidates() if side == "ours" else
                                        reference_round(args.reference, folder, size))
                     print(size, side, times[side][-1], flush=True)
-            row = {side: {key: statistics.median(t[key] for t in times[side])
-                          for key in ("generation_s", "scoring_s", "fid")} for side in times}
+            row = {side: {"generation_s": statistics.median(t["generation_s"] for t in times[side]),
+                          "scoring_s": statistics.median(t["scoring_s"] for t in times[side]),
+                          "fids": times[side][0]["fids"]} for side in times}
             row.update(size=size, backend=ours_side.backend.backend, setup_s=ours_side.setup_s,
                        generation=ours_side.generation.note, generation_setup_s=ours_side.generation_setup_s,
-                       fid_difference=max(abs(o["fid"] - r["fid"]) / abs(r["fid"])
-                                          for o, r in zip(times["ours"], times["reference"])))
+                       fid_difference=max(abs(o - r) / abs(r) for ours, theirs in zip(times["ours"], times["reference"])
+                                          for o, r in zip(ours["fids"], theirs["fids"])),
+                       round_ratios=[(t["generation_s"] + t["scoring_s"]) / (o["generation_s"] + o["scoring_s"])
+                                     for o, t in zip(times["ours"], times["reference"])])
             rows.append(row)
     info = {"images": args.images, "rounds": args.rounds, "sizes": args.sizes, "commit": commit,
             "platform": platform.platform(), "cores": os.cpu_count(), "torch": torch.__version__, **shared}

@@ -46,6 +46,11 @@ class Arch:
     def smallest(cls, space: list[tuple[int, ...]]) -> Arch:
         return cls(tuple(min(choices) for choices in space))
 
+    @classmethod
+    def middle(cls, space: list[tuple[int, ...]]) -> Arch:
+        """Each position's median width (the lower of the middle two): a typical sub-network of the space."""
+        return cls(tuple(sorted(choices)[(len(choices) - 1) // 2] for choices in space))
+
     def fits_in(self, other: Arch) -> bool:
         return len(self.values) == len(other.values) and all(a <= b for a, b in zip(self.values, other.values))
 

@@ -54,6 +54,9 @@ class SearchProblem:
     #: default ``score`` one after the other.
     score_many: Callable[[list[Arch]], list[float]] | None = None
     chunk: int = 1  # sub-networks the exhaustive search hands to ``score_many`` at a time
+    #: Told, before ``score_many`` is asked for a round, which sub-networks the search will ask for next (those not
+    #: scored yet of its next round), so that their set-up can start while this round's are scored.
+    upcoming: Callable[[list[Arch]], None] | None = None
     #: A latency limit decided on measurement (``engine.measured_budget.MeasuredBudget.fits``, which uses the
     #: table only to pre-filter), in place of ``latency_budget_ms``'s prediction; with ``measured_limit``, its
     #: words for a refusal.
@@ -119,11 +122,14 @@ class SearchProblem:
             self.prefetch([arch])
         return self.cache[key]
 
-    def prefetch(self, archs: list[Arch]) -> None:
-        """Score the sub-networks of ``archs`` not scored yet (each once, in their order)."""
+    def prefetch(self, archs: list[Arch], then: list[Arch] | None = None) -> None:
+        """Score the sub-networks of ``archs`` not scored yet (each once, in their order); ``then``: those the
+        search will ask for next, for ``upcoming``."""
         missing = list(dict.fromkeys(a for a in archs if str(a) not in self.cache))
         if not missing:
             return
+        if self.upcoming is not None:
+            self.upcoming([a for a in dict.fromkeys(then or []) if str(a) not in self.cache and a not in missing])
         values = self.score_many(missing) if self.score_many else [self.score(a) for a in missing]
         for arch, value in zip(missing, values):
             self.cache[str(arch)] = value
@@ -172,7 +178,8 @@ def exhaustive_search(problem: SearchProblem,
     lazy = problem.measures_kept
     for done, arch in enumerate(fitting, 1):
         if (done - 1) % problem.chunk == 0:
-            problem.prefetch(fitting[done - 1:done - 1 + problem.chunk])
+            problem.prefetch(fitting[done - 1:done - 1 + problem.chunk],
+                             then=fitting[done - 1 + problem.chunk:done - 1 + 2 * problem.chunk])
         value = problem.evaluate(arch)
         if not lazy and (best is None or problem.key(value) < problem.key(best[1])):
             best = (arch, value)
@@ -281,7 +288,8 @@ def evolutionary_search(problem: SearchProblem, *, population: int, generations:
             # A round at a time (one sub-network per process), in the generation's order: progress is reported
             # as members are scored, not once a whole generation is (minutes at the paper's sizes).
             if position % problem.chunk == 0:
-                problem.prefetch(archs[position:position + problem.chunk])
+                problem.prefetch(archs[position:position + problem.chunk],
+                                 then=archs[position + problem.chunk:position + 2 * problem.chunk])
             value = problem.evaluate(arch)
             visited += 1
             if problem.measures_kept:  # the best measured within the budget, as of the last ranking

@@ -35,9 +35,11 @@ SCORE_TOLERANCE = 1e-4
 
 
 #: Images per inference request: a batch is split into requests of this many, run at once on the streams
-#: OpenVINO's throughput hint makes (measured by ``benchmarks/candidate_scoring.py``: faster than one request of
-#: the whole batch on one stream, with the same features to the last bit).
-REQUEST_IMAGES = 2
+#: OpenVINO's throughput hint makes. One: 3% quicker than two for InceptionV3's features of 50 images at 64 and
+#: 256 px (3.19-3.24 s against 3.29-3.33 s, four alternating readings each, 2-core AMD EPYC), as every stream
+#: gets the same number of images (25 requests of two leave one stream idle for the last); the features are the
+#: same to the last bit either way, each image being computed on its own.
+REQUEST_IMAGES = 1
 
 
 class OpenVINOFeatures:

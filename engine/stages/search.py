@@ -139,6 +139,7 @@ class Candidates:
         self.cache, self.records = stored  # records: rank 0's, as reported (a later measurement is added to one)
         self.family, self.options = ctx.config.family_impl, ctx.config.options
         self._params: dict[Arch, int] = {}
+        self._upcoming: list[Arch] = []
 
     def macs(self, arch: Arch) -> int:
         return self.family.macs(arch, self.options, self.ctx.config.size_hw)
@@ -148,9 +149,26 @@ class Candidates:
             self._params[arch] = self.family.params(arch, self.options)
         return self._params[arch]
 
-    def metrics_of(self, arch: Arch) -> dict[str, float]:
+    def metrics_of(self, arch: Arch, then: Arch | None = None) -> dict[str, float]:
+        """``arch``'s scores; with ``then`` (this process's next sub-network), its set-up is started while
+        ``arch``'s images are scored (``CandidateGenerator.prepare``)."""
+        inputs, conditioning = self.data.search_inputs, self.data.search_conditioning
+        images = self.generate(arch, inputs, conditioning, before=lambda: self._calibrate(arch))
+        if then is not None:
+            self.generate.prepare(then, (inputs, *conditioning), before=lambda: self._calibrate(then))
+        return self.scorer.all(images)
+
+    def _calibrate(self, arch: Arch) -> None:
         calibrate(self.family, self.supernet, arch, self.data, self.options)
-        return self.scorer.all(self.generate(arch, self.data.search_inputs, self.data.search_conditioning))
+
+    def expect(self, archs: list[Arch]) -> None:
+        """The sub-networks the search will most likely score after the ones it asks for now (its next round)."""
+        self._upcoming = list(archs)
+
+    def settled(self) -> Candidates:
+        """Self, once no set-up started ahead is running: before anything else reads the supernet."""
+        self.generate.settle()
+        return self
 
     def measured_ms(self, arch: Arch) -> float | None:
         """The sub-network's end-to-end latency where the budget was decided on it and it has been measured (before
@@ -166,12 +184,22 @@ class Candidates:
         """Rounds of one sub-network per rank, the scores gathered on every rank; rank 0 reports them all
         in order (the store gets each once); a stop asked on any rank ends the search between rounds."""
         world, values = self.ctx.world, []
-        for start in range(0, len(archs), world.size):
+        upcoming, self._upcoming = self._upcoming, []
+        rounds = [archs[start:start + world.size] for start in range(0, len(archs), world.size)]
+        # This process's sub-networks in the order it scores them (one a round at most), then its one of the round
+        # the search will ask for next: each one's successor is set up while it is scored.
+        queue = [arch for round_ in rounds for arch in world.shard(round_)] + world.shard(upcoming[:world.size])
+        done = 0
+        for round_ in rounds:
             if world.any(self.ctx.cancel_requested()):
+                self.generate.settle()
                 raise Cancelled(f"search stopped; {len(self.cache)} scored candidates are kept in the store; "
                                 f"resume with: python main.py resume {self.ctx.run_id}")
-            round_ = archs[start:start + world.size]
-            gathered = world.gather([self.metrics_of(arch) for arch in world.shard(round_)])
+            scored = []
+            for arch in world.shard(round_):
+                done += 1
+                scored.append(self.metrics_of(arch, queue[done] if done < len(queue) else None))
+            gathered = world.gather(scored)
             for position, arch in enumerate(round_):
                 metrics = gathered[position % world.size][position // world.size]
                 record = self.record(arch, metrics)
@@ -184,7 +212,7 @@ class Candidates:
     def fits_measured(self, arch: Arch) -> bool:
         """Rank 0 measures; every rank takes its decision, in the same order, so all search alike. A candidate
         scored before it was measured (``search.measure: kept``) is reported again with its measurement."""
-        fits = self.measured.fits(arch) if self.measured is not None else None
+        fits = self.settled().measured.fits(arch) if self.measured is not None else None
         self._add_measurement(arch)
         return self.ctx.world.broadcast(fits)
 
@@ -205,12 +233,14 @@ PROBE_IMAGES = 8
 
 def generation_backend(ctx: StageContext, data: RunData, supernet: nn.Module, scorer: Scorer) -> GenerationChoice:
     """Where this search generates its candidates' images (``engine.stages.generation``), decided on rank 0 with
-    the space's smallest sub-network as the probe (the one where OpenVINO's per-candidate set-up weighs most),
-    the same on every rank."""
+    the space's middle sub-network as the probe, the same on every rank. The middle, not the smallest: a search
+    scores sub-networks across the space, and the smallest, where OpenVINO's per-candidate set-up weighs most,
+    sent a 256 px CycleGAN search to PyTorch on one run of two (its OpenVINO lead within the timing's noise there),
+    where each typical candidate then took 3 s longer; a wrong choice the other way costs at most a set-up."""
     choice = None
     if ctx.world.is_main:
         config = ctx.config
-        probe = Arch.smallest(config.search_space())
+        probe = Arch.middle(config.search_space())
         count = min(PROBE_IMAGES, len(data.search_inputs))
         with torch.random.fork_rng(devices=[]):  # the run's random stream is as it would be without the probe
             calibrate(config.family_impl, supernet, probe, data, config.options)
@@ -281,6 +311,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
                             score=lambda arch: candidates.score_many([arch])[0], budget=budget,
                             higher_is_better=scorer.higher_is_better, cache=candidates.cache, latency=latency,
                             latency_budget_ms=latency_budget, score_many=candidates.score_many, chunk=world.size,
+                            upcoming=candidates.expect,
                             measured=candidates.fits_measured if config.search.measures_latency else None,
                             measured_limit=limit_words or "",
                             prefilter=candidates.passes_prefilter if measures_kept else None,
@@ -295,7 +326,10 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
     _announce(ctx, problem, method, limits, f"teacher {reference / 1e6:.1f}M MACs, {scorer.metric} "
               f"{teacher_scores[scorer.metric]:.4g}", reused, scorer.metric, backends)
     started = time.monotonic()
-    best_arch, best_value = _search(ctx, problem, method, scorer.metric)
+    try:
+        best_arch, best_value = _search(ctx, problem, method, scorer.metric)
+    finally:
+        candidates.generate.close()  # a set-up started ahead for a round that never came
     seconds = time.monotonic() - started
     result = {"arch": str(best_arch), "metric": scorer.metric, "split": "search", "value": best_value,
               "macs": candidates.macs(best_arch), "params": candidates.params(best_arch), "budget_macs": budget,

@@ -156,3 +156,26 @@ def test_evolution_reports_each_member_as_it_is_scored_not_once_its_generation_i
     # Never more sub-networks scored than members reported (duplicates are reported without a new score).
     assert all(count <= done for done, count in reported)
     assert reported[0] == (1, 1)
+
+
+@pytest.mark.parametrize("method", ["exhaustive", "evolution"])
+def test_the_search_says_which_sub_networks_it_will_ask_for_next(method):
+    """Each round, before scoring it, the search names the next round's unscored sub-networks: exactly the ones
+    it then asks for (so that their set-up can start early); none across a generation's end, whose next members
+    are not drawn yet."""
+    asked: list[list] = []
+    hints: list[list] = []
+    problem = _problem(budget=9_000)
+    problem.score_many = lambda archs: (asked.append(list(archs)), [problem.score(a) for a in archs])[1]
+    problem.chunk = 2
+    problem.upcoming = lambda archs: hints.append(list(archs))
+    if method == "exhaustive":
+        exhaustive_search(problem)
+    else:
+        evolutionary_search(problem, population=6, generations=2, parent_ratio=0.5, mutation_ratio=0.5,
+                            mutation_prob=0.3, rng=random.Random(0))
+    assert len(hints) == len(asked) and all(len(a) <= 2 for a in asked)
+    followed = sum(hint == following for hint, following in zip(hints, asked[1:]))
+    assert all(hint == following or not hint for hint, following in zip(hints, asked[1:]))
+    assert all(not set(map(str, hint)) & set(map(str, now)) for hint, now in zip(hints, asked))
+    assert followed >= len(asked) // 2 and hints[-1] == []

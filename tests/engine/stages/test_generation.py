@@ -11,8 +11,8 @@ from engine import openvino_runtime
 from engine.arch import Arch
 from engine.families import get_family
 from engine.families.capabilities import conditioning_of
-from engine.stages.generation import (IMAGE_TOLERANCE, CandidateGenerator, GenerationChoice, OpenVINOGenerator,
-                                      choose_generation, relative_difference)
+from engine.stages.generation import (IMAGE_TOLERANCE, TRACE_SIDE, CandidateGenerator, GenerationChoice,
+                                      OpenVINOGenerator, choose_generation, relative_difference, trace_examples)
 
 needs_openvino = pytest.mark.skipif(not openvino_runtime.available(), reason=openvino_runtime.MISSING)
 CPU = torch.device("cpu")
@@ -41,9 +41,9 @@ def test_openvino_generates_the_candidates_images_pytorch_does(family_name):
         family, options, supernet = _supernet("munit", {"ngf": 4, "mlp_dim": 8, "student_mlp_dim": 8}, [[4, 2]] * 10)
         images, size = _images(5, 64), 64
         conditioning = conditioning_of(family, options, 5, 3)
-    else:
+    else:  # 64 px: traced at 32 (trace_examples), compiled for 64
         family, options, supernet = _supernet()
-        images, conditioning = _images(5), ()
+        images, conditioning = _images(5, 64), ()
     arch = Arch.smallest(family.search_space(options, [[4, 2]] * 10 if family_name == "munit" else SPACE))
     choice = choose_generation(supernet, arch, images[:3], tuple(c[:3] for c in conditioning), "openvino", CPU,
                                _mean_score, 5)
@@ -81,6 +81,19 @@ def _timed(clock: Clock, supernet, set_up: float, per_image: float, eager_per_im
                 return network(inputs, *conditioning) * (1 + drift)
         return run
     return compile_generator
+
+
+def test_a_candidate_is_traced_at_a_reduced_size_its_other_inputs_as_they_are():
+    images, style = torch.rand(4, 3, 256, 128), torch.rand(4, 8, 1, 1)
+    (traced, traced_style), spatial = trace_examples((images, style))
+    assert traced.shape == (1, 3, 2 * TRACE_SIDE, TRACE_SIDE) and traced_style.shape == (1, 8, 1, 1)
+    assert spatial == [True, False]
+    assert torch.equal(traced[0, :, 1, 1], images[0, :, 4, 4])  # subsampled: a label map keeps its values
+    labels = torch.rand(2, 2, 96, 96)  # a side that does not halve down to TRACE_SIDE evenly: halved while it does
+    assert trace_examples((labels, torch.rand(2, 2, 96, 96)))[0][1].shape == (1, 2, 48, 48)
+    for small in (torch.rand(2, 3, 32, 32), torch.rand(2, 3, 33, 64), torch.rand(2, 16)):  # nothing to gain or to halve
+        (traced,), spatial = trace_examples((small,))
+        assert torch.equal(traced, small[:1]) and spatial == [False]
 
 
 @needs_openvino
@@ -180,3 +193,64 @@ def test_the_compiled_sub_network_runs_any_number_of_images():
         images = _images(count)
         with torch.no_grad():
             assert relative_difference(network(images), subnet(images)) <= IMAGE_TOLERANCE
+
+
+def _recording_compiler(log):
+    """A stand-in for OpenVINO that runs the plain sub-network, noting which thread set each one up."""
+    import threading
+
+    def compile_generator(network, example, threads):
+        log.append(("set up", tuple(example[0].shape), threading.current_thread().name))
+        return lambda inputs, conditioning=(): network(inputs, *conditioning)
+
+    return compile_generator
+
+
+def test_the_next_candidates_set_up_runs_ahead_on_its_own_thread_and_its_calibration_where_it_is_asked():
+    family, options, supernet = _supernet()
+    space = family.search_space(options, SPACE)
+    first, second, third = Arch.smallest(space), Arch.largest(space), Arch((8, 4) * 4)
+    events: list = []
+    generator = CandidateGenerator(supernet, CPU, GenerationChoice("openvino", "chosen"),
+                                   compile_generator=_recording_compiler(events))
+    images = _images(3)
+    calibrated = lambda arch: lambda: events.append(("calibrated", arch))  # noqa: E731
+    with torch.no_grad():
+        made = generator(first, images, before=calibrated(first))
+        generator.prepare(second, (images,), before=calibrated(second))
+        assert events[2] == ("calibrated", second)  # now, on this thread, before the set-up is started
+        ahead = generator(second, images, before=calibrated(second))
+        generator.prepare(third, (images,), before=calibrated(third))
+        other = generator(first, images, before=calibrated(first))  # not the one prepared: set up now
+    generator.close()
+    assert [e[:2] for e in events] == [("calibrated", first), ("set up", (3, 3, 32, 32)), ("calibrated", second),
+                                       ("set up", (1, 3, 32, 32)), ("calibrated", third), ("set up", (1, 3, 32, 32)),
+                                       ("calibrated", first), ("set up", (3, 3, 32, 32))]
+    threads = [e[2] for e in events if e[0] == "set up"]
+    assert threads[1].startswith("candidate-set-up") and threads[2].startswith("candidate-set-up")
+    assert not threads[0].startswith("candidate-set-up") and not threads[3].startswith("candidate-set-up")
+    assert generator.ahead == 1 and generator.fallbacks == 0
+    for arch, fast in ((first, made), (second, ahead), (first, other)):
+        assert torch.equal(fast, generator.eager(arch, images))
+
+
+def test_nothing_is_set_up_ahead_for_pytorch_and_a_failed_set_up_ahead_is_generated_eagerly():
+    family, options, supernet = _supernet()
+    space = family.search_space(options, SPACE)
+    arch = Arch.largest(space)
+    calls: list = []
+    eager = CandidateGenerator(supernet, CPU, GenerationChoice("pytorch", "asked"),
+                               compile_generator=lambda *_: calls.append("converted"))
+    eager.prepare(arch, (_images(2),), before=lambda: calls.append("calibrated ahead"))
+    eager(arch, _images(2), before=lambda: calls.append("calibrated"))
+    assert calls == ["calibrated"]  # PyTorch's candidates: calibrated and generated when asked, as ever
+
+    def broken(network, example, threads):
+        raise RuntimeError("no converter for this one")
+
+    generator = CandidateGenerator(supernet, CPU, GenerationChoice("openvino", "chosen"), compile_generator=broken)
+    generator.prepare(arch, (_images(2),))
+    images = _images(2)
+    assert torch.equal(generator(arch, images), generator.eager(arch, images))
+    assert generator.fallbacks == 1 and generator.ahead == 1
+    generator.close()
