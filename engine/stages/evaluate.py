@@ -28,8 +28,10 @@ PROBE_IMAGES = 8
 def to_8bit(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] as the 8-bit files the reference scores: ``tensor2im`` scales to [0, 255],
     clips and truncates to integers; returned in [-1, 1] again."""
-    levels = ((images.clamp(-1, 1) + 1) / 2 * 255).floor()
-    return levels / 255 * 2 - 1
+    # The same operations in the same order, in place on clamp's copy: the same values to the last bit, in a
+    # quarter of the time (a search makes 50 images 8-bit per candidate: 0.13 s against 0.03 s at 256 px).
+    levels = images.clamp(-1, 1).add_(1).div_(2).mul_(255).floor_()
+    return levels.div_(255).mul_(2).sub_(1)
 
 
 @dataclass
