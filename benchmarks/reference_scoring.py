@@ -210,7 +210,7 @@ def reference_round(reference: Path, folder: Path, size: int) -> dict:
 
 
 def render(info: dict, rows: list[dict]) -> str:
-    lines = ["## Scoring one search candidate: this program against the reference's code", "",
+    lines = ["## Scoring search candidates: this program against the reference's code", "",
              f"Measured by `python benchmarks/reference_scoring.py --reference REF --images {info['images']} --rounds "
              f"{info['rounds']} --sizes {' '.join(map(str, info['sizes']))}` (REF: mit-han-lab/gan-compression at "
              f"{info['commit']}) on {info['platform']}, {info['cores']} CPU cores, torch {info['torch']}; "
