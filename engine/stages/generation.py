@@ -2,9 +2,10 @@
 widths, or the candidate's plain sub-network exported and compiled by OpenVINO (f32, on the CPU).
 
 Unlike the feature network, the candidate changes every time, so OpenVINO's set-up (extract, ONNX export,
-compile: about 1 s for a CycleGAN sub-network) is paid per candidate; it pays off where generation is long
-(256 px: 50 images in about 3.1 s in OpenVINO against 7.0 s eagerly on this project's 2-core AMD EPYC, largest
-difference 8e-6), not at 64 px (0.5 s eagerly). So ``search.scoring_backend: auto`` decides on this machine when
+compile: 0.6-0.7 s for a 256 px CycleGAN sub-network) is paid per candidate, in part while the previous one is
+scored (:meth:`CandidateGenerator.prepare`); it pays off where generation is long (256 px: 50 images in about 3 s
+in OpenVINO against 5.4-7 s eagerly on this project's 2-core AMD EPYC, largest difference 1e-5), not at 64 px
+(0.5 s eagerly). So ``search.scoring_backend: auto`` decides on this machine when
 the search starts: a probe sub-network's images on the held-out split's first images are generated eagerly (where
 that alone shows no set-up could be paid back, PyTorch is kept without converting anything), then both ways,
 and must agree (images within :data:`IMAGE_TOLERANCE` relative, the score of the probe images within
