@@ -238,6 +238,9 @@ def _search_lines(search: dict[str, Any]) -> list[str]:
     """How the search scored its candidates and, under a measured latency budget, how the kept student was
     measured."""
     lines = [f"search scoring: {search['scoring_backend']}"] if search.get("scoring_backend") else []
+    if search.get("set_up_ahead"):
+        lines.append(f"search scoring: {search['set_up_ahead']} of {search['scored']} candidates set up in OpenVINO "
+                     "while the one before was scored")
     measured = search.get("latency_measured")
     if measured:
         lines.append(f"latency budget: the kept student {describe_kept(measured)}")

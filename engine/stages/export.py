@@ -236,7 +236,7 @@ def _summary(ctx: StageContext, found: Exported) -> dict[str, Any]:
         "grid_columns": [column_title(family, c) for c in family.compare_columns],
         "predicted_latency": _predicted_latency(search, latency["student"]),
         "search": {k: search.get(k) for k in ("method", "scored", "reused", "seconds", "candidates_per_second", "budget_macs",
-                                              "latency_budget_ms", "scoring_backend", "latency_decision",
+                                              "latency_budget_ms", "scoring_backend", "set_up_ahead", "latency_decision",
                                               "latency_measured", "measurements")},
         "finetune": {k: finetune[k] for k in ("before", "after", "kept", "steps")},
         "recipe": config.recipe_card,

@@ -335,6 +335,7 @@ def run(ctx: StageContext, data: RunData) -> dict[str, Any]:
               "macs": candidates.macs(best_arch), "params": candidates.params(best_arch), "budget_macs": budget,
               "teacher_macs": reference, "teacher_metrics": teacher_scores, "method": method,
               "scored": problem.evaluated, "reused": reused, "seconds": seconds, "scoring_backend": backends,
+              "set_up_ahead": candidates.generate.ahead,  # candidates whose OpenVINO set-up overlapped a scoring
               "candidates_per_second": problem.evaluated / seconds if seconds > 0 else None,
               "latency_budget_ms": latency_budget,
               "latency_ms": latency(best_arch) if latency else None,  # predicted

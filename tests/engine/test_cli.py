@@ -126,8 +126,10 @@ def test_the_closing_summary_is_a_table_that_fits_the_terminal_and_stays_plain_o
         "run_id": 4, "teacher": side, "macs_ratio": 21.5, "metric": "fid", "image_size": 256,
         "student": {**side, "macs": 2_641_000_000, "params": 342_000, "metrics": {"fid": 65.2, "psnr_to_teacher": 27.1},
                     "latency_ms": {"pytorch": 107.1, "openvino": 43.6}, "weights_used": "final student (fine-tuned)"},
-        "onnx_path": "student.onnx", "onnx_max_abs_diff": 1e-6, "model_card_path": "card.json", "grid_path": "g.png"})
+        "onnx_path": "student.onnx", "onnx_max_abs_diff": 1e-6, "model_card_path": "card.json", "grid_path": "g.png",
+        "search": {"scored": 18, "scoring_backend": "images generated in OpenVINO", "set_up_ahead": 17}})
     plain = format_summary(summary)
+    assert "search scoring: 17 of 18 candidates set up in OpenVINO while the one before was scored" in plain
     assert "\x1b[" not in plain and not any(c in plain for c in "─━│┃")  # no colours, no box on a pipe
     table = plain.split("\nrun 4")[0].splitlines()
     assert table[0].split() == ["teacher", "student", "student", "vs", "teacher"]
