@@ -3,6 +3,7 @@ the model card written beside it."""
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,23 +38,28 @@ def _feed(inputs: Inputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in zip(names, as_inputs(inputs))}
 
 
+def onnx_bytes(model: nn.Module, example: tuple[torch.Tensor, ...], input_names: tuple[str, ...],
+               output_names: tuple[str, ...] = ("output",), axes: dict[str, dict[int, str]] | None = None) -> bytes:
+    """``model`` (in eval mode, on the CPU) as ONNX in memory, traced on ``example``: every input's and output's
+    batch dimension free, and ``axes`` (by name: dimension -> label) free besides."""
+    free = {name: {0: "batch", **(axes or {}).get(name, {})} for name in (*input_names, *output_names)}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter warns about its deprecation and about constant folding of slices; a
+        # parity check against PyTorch is what tells whether the graph is right.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, tuple(t.cpu() for t in example), buffer, input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes=free, opset_version=OPSET, dynamo=False)
+    return buffer.getvalue()
+
+
 def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tuple[str, ...] = ("input",),
                 output_names: tuple[str, ...] = ("output",)) -> Path:
     """Write ``model`` as ONNX with a dynamic batch dimension on every input and output (the family's
-    export signature names them)."""
+    export signature names them); the parity check below tells whether the file is right."""
     model = model.eval().cpu()
-
-    def write(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            # The TorchScript-based exporter warns about its deprecation and about constant folding of
-            # slices; the parity check below is what tells whether the file is right.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, tuple(t.cpu() for t in as_inputs(example)), str(tmp),
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
-                              opset_version=OPSET, dynamo=False)
-
-    return write_atomic(path, write)
+    return write_atomic(path, lambda tmp: tmp.write_bytes(onnx_bytes(model, as_inputs(example), input_names,
+                                                                     output_names)))
 
 
 def onnx_session(path: Path, threads: int | None = None):

@@ -15,10 +15,8 @@ never. A candidate OpenVINO cannot convert is generated in PyTorch (said in the 
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from torch import nn
 
 from engine import openvino_runtime
 from engine.arch import Arch
-from engine.export import OPSET  # the export stage's opset: the candidate is exported as the student will be
+from engine.export import onnx_bytes  # the candidate is exported as the student will be
 from engine.metrics.feature_backend import SCORE_TOLERANCE, relative_difference  # one rule for both parity checks
 from engine.models.elastic import subnet_of
 from engine.stages.evaluate import generate
@@ -96,16 +94,13 @@ class OpenVINOGenerator:
                 spatial: list[bool]):
         import onnx
 
-        names = [f"input{i}" for i in range(len(example))]
-        axes = {name: {0: "batch", 2: "height", 3: "width"} if small else {0: "batch"}
-                for name, small in zip(names, spatial)}
-        axes["output"] = {0: "batch", 2: "height", 3: "width"} if any(spatial) else {0: "batch"}
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes; the parity check decides
-            warnings.simplefilter("ignore")
-            torch.onnx.export(network, tuple(t.cpu() for t in traced), buffer, input_names=names,
-                              output_names=["output"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        graph = onnx.load_from_string(buffer.getvalue())
+        names = tuple(f"input{i}" for i in range(len(example)))
+        sides = {2: "height", 3: "width"}
+        axes = {name: sides for name, small in zip(names, spatial) if small}
+        if any(spatial):
+            axes["output"] = sides
+        # Traced as the export stage exports the student; the search's parity check on the probe decides.
+        graph = onnx.load_from_string(onnx_bytes(network, traced, names, axes=axes))
         # Each input declared at its images' size (batch left free) before OpenVINO reads the graph, so that the
         # compiled model's shapes are static where they matter (3x quicker than reading it, then reshaping it).
         for declared, small, tensor in zip(graph.graph.input, spatial, example):
@@ -188,7 +183,7 @@ class CandidateGenerator:
             with torch.no_grad():  # grad mode is per thread: this one's too
                 return self.compile_generator(subnet_of(self.supernet, arch), example, torch.get_num_threads())
         except Exception:  # noqa: BLE001 - a sub-network the converter cannot take is still scored, eagerly
-            log.warning("OpenVINO could not convert %s; its images are generated in PyTorch", arch, exc_info=True)
+            log.warning("OpenVINO could not convert %s", arch, exc_info=True)  # __call__ says what it did instead
             return None
 
     def __call__(self, arch: Arch, inputs: torch.Tensor, conditioning: tuple[torch.Tensor, ...] = (),

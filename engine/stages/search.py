@@ -165,11 +165,6 @@ class Candidates:
         """The sub-networks the search will most likely score after the ones it asks for now (its next round)."""
         self._upcoming = list(archs)
 
-    def settled(self) -> Candidates:
-        """Self, once no set-up started ahead is running: before anything else reads the supernet."""
-        self.generate.settle()
-        return self
-
     def measured_ms(self, arch: Arch) -> float | None:
         """The sub-network's end-to-end latency where the budget was decided on it and it has been measured (before
         it was scored with ``search.measure: drawn``; with ``kept``, when the search would keep it)."""
@@ -212,7 +207,8 @@ class Candidates:
     def fits_measured(self, arch: Arch) -> bool:
         """Rank 0 measures; every rank takes its decision, in the same order, so all search alike. A candidate
         scored before it was measured (``search.measure: kept``) is reported again with its measurement."""
-        fits = self.settled().measured.fits(arch) if self.measured is not None else None
+        self.generate.settle()  # a set-up started ahead reads the supernet: done before it is measured
+        fits = self.measured.fits(arch) if self.measured is not None else None
         self._add_measurement(arch)
         return self.ctx.world.broadcast(fits)
 
