@@ -38,19 +38,20 @@ def _feed(inputs: Inputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in zip(names, as_inputs(inputs))}
 
 
-def onnx_bytes(model: nn.Module, example: tuple[torch.Tensor, ...], input_names: tuple[str, ...],
-               output_names: tuple[str, ...] = ("output",), axes: dict[str, dict[int, str]] | None = None) -> bytes:
-    """``model`` (in eval mode, on the CPU) as ONNX in memory, traced on ``example``: every input's and output's
-    batch dimension free, and ``axes`` (by name: dimension -> label) free besides."""
+def write_onnx(model: nn.Module, example: tuple[torch.Tensor, ...], target: Path | io.BytesIO,
+               input_names: tuple[str, ...], output_names: tuple[str, ...] = ("output",),
+               axes: dict[str, dict[int, str]] | None = None) -> None:
+    """``model`` (in eval mode, on the CPU) traced on ``example`` and written as ONNX to ``target`` (a file, or a
+    buffer in memory): every input's and output's batch dimension free, and ``axes`` (by name: dimension ->
+    label) free besides."""
     free = {name: {0: "batch", **(axes or {}).get(name, {})} for name in (*input_names, *output_names)}
-    buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript-based exporter warns about its deprecation and about constant folding of slices; a
         # parity check against PyTorch is what tells whether the graph is right.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(t.cpu() for t in example), buffer, input_names=list(input_names),
-                          output_names=list(output_names), dynamic_axes=free, opset_version=OPSET, dynamo=False)
-    return buffer.getvalue()
+        torch.onnx.export(model, tuple(t.cpu() for t in example), target if isinstance(target, io.BytesIO)
+                          else str(target), input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=free, opset_version=OPSET, dynamo=False)
 
 
 def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tuple[str, ...] = ("input",),
@@ -58,8 +59,7 @@ def export_onnx(model: nn.Module, path: Path, example: Inputs, input_names: tupl
     """Write ``model`` as ONNX with a dynamic batch dimension on every input and output (the family's
     export signature names them); the parity check below tells whether the file is right."""
     model = model.eval().cpu()
-    return write_atomic(path, lambda tmp: tmp.write_bytes(onnx_bytes(model, as_inputs(example), input_names,
-                                                                     output_names)))
+    return write_atomic(path, lambda tmp: write_onnx(model, as_inputs(example), tmp, input_names, output_names))
 
 
 def onnx_session(path: Path, threads: int | None = None):

@@ -15,6 +15,7 @@ never. A candidate OpenVINO cannot convert is generated in PyTorch (said in the 
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from torch import nn
 
 from engine import openvino_runtime
 from engine.arch import Arch
-from engine.export import onnx_bytes  # the candidate is exported as the student will be
+from engine.export import write_onnx  # the candidate is exported as the student will be
 from engine.metrics.feature_backend import SCORE_TOLERANCE, relative_difference  # one rule for both parity checks
 from engine.models.elastic import subnet_of
 from engine.stages.evaluate import generate
@@ -100,7 +101,9 @@ class OpenVINOGenerator:
         if any(spatial):
             axes["output"] = sides
         # Traced as the export stage exports the student; the search's parity check on the probe decides.
-        graph = onnx.load_from_string(onnx_bytes(network, traced, names, axes=axes))
+        buffer = io.BytesIO()
+        write_onnx(network, traced, buffer, names, axes=axes)
+        graph = onnx.load_from_string(buffer.getvalue())
         # Each input declared at its images' size (batch left free) before OpenVINO reads the graph, so that the
         # compiled model's shapes are static where they matter (3x quicker than reading it, then reshaping it).
         for declared, small, tensor in zip(graph.graph.input, spatial, example):
